@@ -1,0 +1,504 @@
+//! The Supervisor's decisions, as a pure core: every outside input (a test prepared, a run over,
+//! a cleanup done, a pause over, a signal, a GLOBAL script done) is an [`Input`], and
+//! [`Dispatcher::handle`] answers with the [`Command`]s to carry out. The Supervisor actor is a
+//! thin shell that carries them out and feeds the replies back in.
+//!
+//! The invariants it keeps (and the tests below check for every order of outcomes and signals):
+//! pre-run one test after another; run the ready tests of a group at once; post-run in reverse
+//! order of pre-run; every test that got READY gets exactly one Cleanup; no test is prepared
+//! after an interrupt; the GLOBAL after.sh runs once when its before.sh ran, unless a second
+//! signal ends the run at once.
+
+use std::time::Duration;
+
+use crate::scheduler::{Schedule, ScheduledRun};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Start,
+    GlobalBeforeDone { ok: bool },
+    Prepared { slot: usize, ready: bool },
+    RunDone { slot: usize, success: bool },
+    Cleaned { slot: usize, passed: bool },
+    PauseOver,
+    Signal,
+    GlobalAfterDone { ok: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    RunGlobalBefore,
+    /// Make one TestActor per run; slot `i` is `runs[i]`.
+    StartGroup { runs: Vec<ScheduledRun> },
+    Prepare { slot: usize },
+    Run { slots: Vec<usize> },
+    /// First signal: stop the runs of these slots (they still answer `RunDone`).
+    Abort { slots: Vec<usize> },
+    /// Second signal: kill whatever runs now (scripts, SIPp); what follows skips the scripts.
+    Kill,
+    Cleanup { slot: usize },
+    Pause(Duration),
+    RunGlobalAfter,
+    Finish(Outcome),
+}
+
+/// How the run ended; the front end turns it into an exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// Test runs that ended (NOT READY, CLEAN or DIRTY).
+    pub total: u64,
+    /// Those that succeeded and were cleaned up.
+    pub passed: u64,
+    pub interrupted: bool,
+    /// The GLOBAL before.sh or after.sh failed.
+    pub global_failed: bool,
+    /// `--group-stop-first-fail` ended the run early.
+    pub stopped_on_failure: bool,
+}
+
+impl Outcome {
+    pub fn failed(&self) -> u64 {
+        self.total - self.passed
+    }
+    /// Every test run passed, the GLOBAL scripts too, and the run was not cut short.
+    pub fn all_passed(&self) -> bool {
+        self.failed() == 0 && !self.global_failed && !self.interrupted
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Init,
+    GlobalBefore,
+    Preparing { slot: usize },
+    Running { pending: usize },
+    Cleaning { slot: usize },
+    Pausing,
+    GlobalAfter,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    ready: bool,
+    running: bool,
+}
+
+#[derive(Debug)]
+pub struct Dispatcher {
+    schedule: Schedule,
+    has_global: bool,
+    pause: Duration,
+    stop_first_fail: bool,
+    phase: Phase,
+    slots: Vec<Slot>,
+    /// Slots that got READY, in pre-run order; post-run pops from the end.
+    to_clean: Vec<usize>,
+    group_failed: bool,
+    signals: u32,
+    global_before_ok: bool,
+    outcome: Outcome,
+}
+
+impl Dispatcher {
+    pub fn new(
+        schedule: Schedule,
+        has_global: bool,
+        pause: Duration,
+        stop_first_fail: bool,
+    ) -> Self {
+        Dispatcher {
+            schedule,
+            has_global,
+            pause,
+            stop_first_fail,
+            phase: Phase::Init,
+            slots: Vec::new(),
+            to_clean: Vec::new(),
+            group_failed: false,
+            signals: 0,
+            global_before_ok: false,
+            outcome: Outcome::default(),
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    fn interrupted(&self) -> bool {
+        self.signals > 0
+    }
+
+    fn hard(&self) -> bool {
+        self.signals > 1
+    }
+
+    pub fn handle(&mut self, input: Input) -> Vec<Command> {
+        let mut out = Vec::new();
+        match (self.phase.clone(), input) {
+            (Phase::Init, Input::Start) => {
+                if self.has_global {
+                    self.phase = Phase::GlobalBefore;
+                    out.push(Command::RunGlobalBefore);
+                } else {
+                    self.next_group(&mut out);
+                }
+            }
+            (Phase::GlobalBefore, Input::GlobalBeforeDone { ok }) => {
+                if ok {
+                    self.global_before_ok = true;
+                    self.next_group(&mut out);
+                } else {
+                    self.outcome.global_failed = true;
+                    self.finish(&mut out);
+                }
+            }
+            (Phase::Preparing { slot }, Input::Prepared { slot: s, ready }) if s == slot => {
+                if ready {
+                    self.slots[slot].ready = true;
+                    self.to_clean.push(slot);
+                } else {
+                    self.outcome.total += 1;
+                    self.group_failed = true;
+                }
+                if self.interrupted() {
+                    self.clean_next(&mut out);
+                } else if slot + 1 < self.slots.len() {
+                    self.phase = Phase::Preparing { slot: slot + 1 };
+                    out.push(Command::Prepare { slot: slot + 1 });
+                } else {
+                    let ready: Vec<usize> = (0..self.slots.len())
+                        .filter(|&i| self.slots[i].ready)
+                        .collect();
+                    if ready.is_empty() {
+                        self.group_done(&mut out);
+                    } else {
+                        for &i in &ready {
+                            self.slots[i].running = true;
+                        }
+                        self.phase = Phase::Running {
+                            pending: ready.len(),
+                        };
+                        out.push(Command::Run { slots: ready });
+                    }
+                }
+            }
+            (Phase::Running { pending }, Input::RunDone { slot, success })
+                if self.slots.get(slot).is_some_and(|s| s.running) =>
+            {
+                self.slots[slot].running = false;
+                if !success {
+                    self.group_failed = true;
+                }
+                if pending == 1 {
+                    self.clean_next(&mut out);
+                } else {
+                    self.phase = Phase::Running {
+                        pending: pending - 1,
+                    };
+                }
+            }
+            (Phase::Cleaning { slot }, Input::Cleaned { slot: s, passed }) if s == slot => {
+                self.outcome.total += 1;
+                if passed {
+                    self.outcome.passed += 1;
+                } else {
+                    self.group_failed = true;
+                }
+                self.clean_next(&mut out);
+            }
+            (Phase::Pausing, Input::PauseOver) => self.next_group(&mut out),
+            (Phase::GlobalAfter, Input::GlobalAfterDone { ok }) => {
+                if !ok {
+                    self.outcome.global_failed = true;
+                }
+                self.phase = Phase::Done;
+                out.push(Command::Finish(self.outcome));
+            }
+            (phase, Input::Signal) => {
+                self.signals += 1;
+                self.outcome.interrupted = true;
+                if self.signals == 1 {
+                    match phase {
+                        Phase::Pausing => self.finish(&mut out),
+                        Phase::Running { .. } => {
+                            let slots: Vec<usize> = (0..self.slots.len())
+                                .filter(|&i| self.slots[i].running)
+                                .collect();
+                            out.push(Command::Abort { slots });
+                        }
+                        // The step under way ends on its own (a script is never cut halfway
+                        // on the first signal); its answer sees the interrupt.
+                        _ => {}
+                    }
+                } else if phase != Phase::Done {
+                    out.push(Command::Kill);
+                }
+            }
+            // A late answer that no longer fits (a pause that was cut short, a duplicate): ignore.
+            _ => {}
+        }
+        out
+    }
+
+    fn next_group(&mut self, out: &mut Vec<Command>) {
+        if self.interrupted() {
+            return self.finish(out);
+        }
+        match self.schedule.next_group() {
+            None => self.finish(out),
+            Some(runs) => {
+                self.slots = vec![Slot::default(); runs.len()];
+                self.to_clean.clear();
+                self.group_failed = false;
+                self.phase = Phase::Preparing { slot: 0 };
+                out.push(Command::StartGroup { runs });
+                out.push(Command::Prepare { slot: 0 });
+            }
+        }
+    }
+
+    fn clean_next(&mut self, out: &mut Vec<Command>) {
+        match self.to_clean.pop() {
+            Some(slot) => {
+                self.phase = Phase::Cleaning { slot };
+                out.push(Command::Cleanup { slot });
+            }
+            None => self.group_done(out),
+        }
+    }
+
+    fn group_done(&mut self, out: &mut Vec<Command>) {
+        if self.interrupted() || self.schedule.is_done() {
+            return self.finish(out);
+        }
+        if self.stop_first_fail && self.group_failed {
+            self.outcome.stopped_on_failure = true;
+            return self.finish(out);
+        }
+        if self.pause.is_zero() {
+            self.next_group(out);
+        } else {
+            self.phase = Phase::Pausing;
+            out.push(Command::Pause(self.pause));
+        }
+    }
+
+    /// The tests are over: GLOBAL after.sh if its before.sh ran (and no second signal), then
+    /// the end.
+    fn finish(&mut self, out: &mut Vec<Command>) {
+        if self.global_before_ok && !self.hard() {
+            self.phase = Phase::GlobalAfter;
+            out.push(Command::RunGlobalAfter);
+        } else {
+            self.phase = Phase::Done;
+            out.push(Command::Finish(self.outcome));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    /// Plays the Supervisor's shell: carries out commands by answering with inputs, with the
+    /// outcomes drawn from `luck`, and a signal injected after `signal_after` inputs (and a
+    /// second one after `second_after` more). Records what it saw.
+    #[derive(Default, Debug)]
+    struct Trace {
+        prepared: Vec<(u64, usize)>,
+        ready: Vec<(u64, usize)>,
+        cleaned: Vec<(u64, usize)>,
+        prepares_after_signal: usize,
+        global_before: usize,
+        global_after: usize,
+        finish: Vec<Outcome>,
+        kills: usize,
+    }
+
+    fn simulate(
+        tests: usize,
+        group: usize,
+        total: Option<u64>,
+        global: bool,
+        stop_first_fail: bool,
+        luck: &[bool],
+        signal_after: Option<usize>,
+        second_after: Option<usize>,
+    ) -> Trace {
+        let schedule = Schedule::new(tests, group, total, None, false);
+        let mut d = Dispatcher::new(schedule, global, Duration::from_millis(5), stop_first_fail);
+        let mut trace = Trace::default();
+        let mut queue: VecDeque<Input> = VecDeque::from([Input::Start]);
+        let mut luck = luck.iter().copied().cycle();
+        let mut group_no = 0u64;
+        let mut steps = 0usize;
+        let mut signals = 0;
+        while let Some(input) = queue.pop_front() {
+            steps += 1;
+            assert!(steps < 100_000, "no end");
+            for cmd in d.handle(input) {
+                match cmd {
+                    Command::RunGlobalBefore => {
+                        trace.global_before += 1;
+                        queue.push_back(Input::GlobalBeforeDone { ok: luck.next().unwrap() || signals > 1 });
+                    }
+                    Command::StartGroup { .. } => group_no += 1,
+                    Command::Prepare { slot } => {
+                        if signals > 0 {
+                            trace.prepares_after_signal += 1;
+                        }
+                        trace.prepared.push((group_no, slot));
+                        let ready = luck.next().unwrap();
+                        if ready {
+                            trace.ready.push((group_no, slot));
+                        }
+                        queue.push_back(Input::Prepared { slot, ready });
+                    }
+                    Command::Run { slots } => {
+                        for slot in slots {
+                            queue.push_back(Input::RunDone { slot, success: luck.next().unwrap() });
+                        }
+                    }
+                    Command::Abort { .. } => {}
+                    Command::Kill => trace.kills += 1,
+                    Command::Cleanup { slot } => {
+                        trace.cleaned.push((group_no, slot));
+                        queue.push_back(Input::Cleaned { slot, passed: luck.next().unwrap() });
+                    }
+                    Command::Pause(_) => queue.push_back(Input::PauseOver),
+                    Command::RunGlobalAfter => {
+                        trace.global_after += 1;
+                        queue.push_back(Input::GlobalAfterDone { ok: true });
+                    }
+                    Command::Finish(o) => trace.finish.push(o),
+                }
+            }
+            if signal_after == Some(steps) || (signals == 1 && second_after == Some(steps)) {
+                signals += 1;
+                // Signals arrive between any two inputs, at the front like a fresh message.
+                queue.push_front(Input::Signal);
+            }
+        }
+        trace
+    }
+
+    #[test]
+    fn three_tests_in_groups_of_two() {
+        let t = simulate(3, 2, None, true, false, &[true], None, None);
+        assert_eq!(t.global_before, 1);
+        assert_eq!(t.global_after, 1);
+        assert_eq!(t.prepared, vec![(1, 0), (1, 1), (2, 0)]);
+        // Post-run in reverse order of pre-run.
+        assert_eq!(t.cleaned, vec![(1, 1), (1, 0), (2, 0)]);
+        assert_eq!(t.finish.len(), 1);
+        let o = t.finish[0];
+        assert_eq!((o.total, o.passed), (3, 3));
+        assert!(o.all_passed());
+    }
+
+    #[test]
+    fn failing_global_before_stops_the_run_without_tests() {
+        let t = simulate(3, 1, None, true, false, &[false], None, None);
+        assert!(t.prepared.is_empty());
+        assert_eq!(t.global_after, 0);
+        assert!(t.finish[0].global_failed);
+        assert!(!t.finish[0].all_passed());
+    }
+
+    #[test]
+    fn stop_first_fail_stops_after_the_failing_group() {
+        // ready, run fails, cleaned passed=false ...
+        let t = simulate(4, 2, None, false, true, &[true, true, false, true, true, false], None, None);
+        assert!(t.finish[0].stopped_on_failure);
+        assert_eq!(t.prepared.iter().filter(|p| p.0 > 1).count(), 0);
+    }
+
+    #[test]
+    fn signal_during_pause_ends_the_run_with_global_after() {
+        let schedule = Schedule::new(2, 1, None, None, false);
+        let mut d = Dispatcher::new(schedule, true, Duration::from_secs(1), false);
+        d.handle(Input::Start);
+        d.handle(Input::GlobalBeforeDone { ok: true });
+        d.handle(Input::Prepared { slot: 0, ready: true });
+        d.handle(Input::RunDone { slot: 0, success: true });
+        assert_eq!(
+            d.handle(Input::Cleaned { slot: 0, passed: true }),
+            vec![Command::Pause(Duration::from_secs(1))]
+        );
+        assert_eq!(d.handle(Input::Signal), vec![Command::RunGlobalAfter]);
+        assert_eq!(d.handle(Input::PauseOver), vec![]);
+        let end = d.handle(Input::GlobalAfterDone { ok: true });
+        let Command::Finish(o) = &end[0] else { panic!("{end:?}") };
+        assert!(o.interrupted && !o.all_passed());
+        assert_eq!((o.total, o.passed), (1, 1));
+    }
+
+    #[test]
+    fn signal_while_running_aborts_the_running_tests() {
+        let schedule = Schedule::new(3, 3, None, None, false);
+        let mut d = Dispatcher::new(schedule, false, Duration::ZERO, false);
+        d.handle(Input::Start);
+        d.handle(Input::Prepared { slot: 0, ready: true });
+        d.handle(Input::Prepared { slot: 1, ready: false });
+        assert_eq!(
+            d.handle(Input::Prepared { slot: 2, ready: true }),
+            vec![Command::Run { slots: vec![0, 2] }]
+        );
+        d.handle(Input::RunDone { slot: 2, success: true });
+        assert_eq!(d.handle(Input::Signal), vec![Command::Abort { slots: vec![0] }]);
+        assert_eq!(
+            d.handle(Input::RunDone { slot: 0, success: false }),
+            vec![Command::Cleanup { slot: 2 }]
+        );
+        assert_eq!(d.handle(Input::Signal), vec![Command::Kill]);
+        assert_eq!(
+            d.handle(Input::Cleaned { slot: 2, passed: true }),
+            vec![Command::Cleanup { slot: 0 }]
+        );
+        let end = d.handle(Input::Cleaned { slot: 0, passed: false });
+        let Command::Finish(o) = &end[0] else { panic!("{end:?}") };
+        assert_eq!((o.total, o.passed), (3, 1));
+    }
+
+    proptest! {
+        #[test]
+        fn every_ready_test_is_cleaned_once_in_reverse_order(
+            tests in 1usize..6,
+            group in 1usize..5,
+            total in proptest::option::of(1u64..12),
+            global in any::<bool>(),
+            stop in any::<bool>(),
+            luck in proptest::collection::vec(any::<bool>(), 1..20),
+            signal_after in proptest::option::of(1usize..60),
+            second_after in proptest::option::of(1usize..60),
+        ) {
+            let t = simulate(tests, group, total, global, stop, &luck, signal_after, second_after);
+            // Exactly one Cleanup for every READY test, none for the others.
+            let mut ready = t.ready.clone();
+            let mut cleaned = t.cleaned.clone();
+            ready.sort();
+            cleaned.sort();
+            prop_assert_eq!(&ready, &cleaned);
+            // Within a group, post-run is the reverse of pre-run.
+            for g in 1..=t.ready.iter().map(|r| r.0).max().unwrap_or(0) {
+                let pre: Vec<usize> = t.ready.iter().filter(|r| r.0 == g).map(|r| r.1).collect();
+                let mut post: Vec<usize> = t.cleaned.iter().filter(|r| r.0 == g).map(|r| r.1).collect();
+                post.reverse();
+                prop_assert_eq!(pre, post);
+            }
+            prop_assert_eq!(t.prepares_after_signal, 0);
+            prop_assert_eq!(t.finish.len(), 1);
+            prop_assert!(t.global_after <= 1);
+            let o = t.finish[0];
+            prop_assert_eq!(o.total as usize, t.prepared.len());
+            if signal_after.is_none() && !stop {
+                let expected = total.unwrap_or(tests as u64) as usize;
+                prop_assert_eq!(t.prepared.len() + if global && t.global_before == 1 && o.global_failed && t.prepared.is_empty() { expected } else { 0 }, expected);
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! What the runtime executes: the collected tests, their SIPp instances and run groups, and the
+//! run-wide options. Built by the front end (`src/`), read-only here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A test's name: the name of its folder in the suite.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TestName(pub String);
+
+impl fmt::Display for TestName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A SIPp instance's name, `uaN`: it keeps one address for the whole test.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UaName(pub String);
+
+impl fmt::Display for UaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The 6 random lowercase letters that name one run of one test (`sipp-<run_id>`, its folder).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunId(pub String);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl RunId {
+    /// A fresh random run id: 6 lowercase letters.
+    pub fn random() -> Self {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        RunId((0..6).map(|_| rng.gen_range(b'a'..=b'z') as char).collect())
+    }
+}
+
+/// 12 random digits, offered to templates as `test.run_id_number`.
+pub fn random_run_id_number() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..12).map(|_| rng.gen_range(b'0'..=b'9') as char).collect()
+}
+
+/// `uas` instances start before any `uac` of their run group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Uas,
+    Uac,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Uas => "uas",
+            Role::Uac => "uac",
+        }
+    }
+}
+
+/// One scenario file: which instance runs it, in which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// File name inside the test (and run) folder.
+    pub file: String,
+    pub role: Role,
+    pub ua: UaName,
+}
+
+/// The scenarios that run at the same time; run groups of a test run one after another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunGroup {
+    /// The file-name prefix (`part0` of `part0_uac_ua0.xml`); `""` for no prefix.
+    pub id: String,
+    /// UAS scenarios first, then UAC; by instance name within a role.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// One test of the suite, as collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestPlan {
+    pub name: TestName,
+    /// The test's folder in the suite (copied into each run folder).
+    pub folder: PathBuf,
+    /// Every instance of the test, sorted; each gets one address per run.
+    pub uas: Vec<UaName>,
+    /// Ordered by id.
+    pub run_groups: Vec<RunGroup>,
+    /// Set when the folder does not define a runnable test; the run makes it NOT READY with this.
+    pub definition_error: Option<String>,
+}
+
+/// The GLOBAL pseudo-test: before.sh once before the first group, after.sh once after the last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalPlan {
+    pub folder: PathBuf,
+}
+
+/// Run-wide options the runtime needs; validated by the front end.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub dut: Ipv4Addr,
+    pub network_mask: u8,
+    /// Tests run at the same time (>= 1).
+    pub group: usize,
+    pub group_pause: Duration,
+    pub group_stop_first_fail: bool,
+    /// Test runs in all (wrapping around the list); `None` = one per test.
+    pub total: Option<u64>,
+    /// Shuffle seed; `Some` turns `--random` on.
+    pub random_seed: Option<u64>,
+    pub repeat: bool,
+    pub dry_run: bool,
+    pub fail_expected: bool,
+    pub leave_temp: bool,
+    /// Where run folders are made: `<run_root>/<test>/<run_id>/`.
+    pub run_root: PathBuf,
+    pub script_timeout: Duration,
+    pub test_timeout: Duration,
+}
+
+/// Everything a run needs: the tests, the GLOBAL test, the options.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub tests: Arc<Vec<TestPlan>>,
+    pub global: Option<GlobalPlan>,
+    pub config: Arc<RunConfig>,
+}
+
+/// The keywords of one test run that templates see (the front end adds its own extras).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderContext {
+    pub test_name: TestName,
+    pub run_id: RunId,
+    pub run_id_number: String,
+    pub dut: Ipv4Addr,
+    /// `uaN` -> its address in this run.
+    pub ua_hosts: BTreeMap<UaName, Ipv4Addr>,
+}
+
+/// The front end's part of preparing a run folder: rendering its templated files.
+/// Called off the actix thread (it reads and writes files).
+pub trait Render: Send + Sync + 'static {
+    /// Render the files of a freshly copied run folder in place. The error is one line naming
+    /// the file, the line and the problem.
+    fn render(&self, run_folder: &std::path::Path, ctx: &RenderContext) -> Result<(), String>;
+}

@@ -1,0 +1,437 @@
+//! The test state machine of SPEC §4.1, as types: each state is a type whose only constructors
+//! are the allowed transitions, so no other transition can be written.
+//!
+//! ```text
+//! CREATED → PREPARING → READY → STARTING → SUCCESS | FAIL → CLEANING → CLEAN | DIRTY
+//!                             → DRY-RUNNING → SUCCESS
+//!                     → NOT READY                   READY → CLEANING (interrupted before run)
+//! ```
+//!
+//! [`Lifecycle`] holds whichever state a test is in, for an actor to store; its
+//! [`Lifecycle::apply`] dispatches a [`Step`] to the typed transitions and refuses the rest.
+
+use std::fmt;
+
+/// The name of a state, as printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum StateName {
+    #[serde(rename = "CREATED")]
+    Created,
+    #[serde(rename = "PREPARING")]
+    Preparing,
+    #[serde(rename = "READY")]
+    Ready,
+    #[serde(rename = "NOT READY")]
+    NotReady,
+    #[serde(rename = "DRY-RUNNING")]
+    DryRunning,
+    #[serde(rename = "STARTING")]
+    Starting,
+    #[serde(rename = "SUCCESS")]
+    Success,
+    #[serde(rename = "FAIL")]
+    Fail,
+    #[serde(rename = "CLEANING")]
+    Cleaning,
+    #[serde(rename = "CLEAN")]
+    Clean,
+    #[serde(rename = "DIRTY")]
+    Dirty,
+}
+
+impl StateName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateName::Created => "CREATED",
+            StateName::Preparing => "PREPARING",
+            StateName::Ready => "READY",
+            StateName::NotReady => "NOT READY",
+            StateName::DryRunning => "DRY-RUNNING",
+            StateName::Starting => "STARTING",
+            StateName::Success => "SUCCESS",
+            StateName::Fail => "FAIL",
+            StateName::Cleaning => "CLEANING",
+            StateName::Clean => "CLEAN",
+            StateName::Dirty => "DIRTY",
+        }
+    }
+
+    /// Whether the terminal shows this state (CREATED, READY and CLEAN are not shown).
+    pub fn shown(self) -> bool {
+        !matches!(
+            self,
+            StateName::Created | StateName::Ready | StateName::Clean
+        )
+    }
+
+    /// Error states are printed in red.
+    pub fn is_error(self) -> bool {
+        matches!(
+            self,
+            StateName::NotReady | StateName::Fail | StateName::Dirty
+        )
+    }
+
+    /// A state after which nothing more happens to the test.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            StateName::NotReady | StateName::Clean | StateName::Dirty
+        )
+    }
+}
+
+impl fmt::Display for StateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Each state is a zero-sized (or small) type with a private field: outside this module the only
+// way to get one is `Created::new()` followed by the transitions below.
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Created(());
+#[derive(Debug, PartialEq, Eq)]
+pub struct Preparing(());
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ready(());
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotReady(());
+#[derive(Debug, PartialEq, Eq)]
+pub struct DryRunning(());
+#[derive(Debug, PartialEq, Eq)]
+pub struct Starting(());
+/// SUCCESS or FAIL: the run is over, cleanup is still due.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Finished {
+    success: bool,
+}
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cleaning {
+    /// Whether the run succeeded (`false` also for a test interrupted before it ran).
+    success: bool,
+}
+/// CLEAN or DIRTY.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cleaned {
+    success: bool,
+    clean: bool,
+}
+
+impl Created {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Created(())
+    }
+    pub fn prepare(self) -> Preparing {
+        Preparing(())
+    }
+}
+
+impl Preparing {
+    pub fn ready(self) -> Ready {
+        Ready(())
+    }
+    pub fn not_ready(self) -> NotReady {
+        NotReady(())
+    }
+}
+
+impl Ready {
+    pub fn start(self) -> Starting {
+        Starting(())
+    }
+    pub fn dry_run(self) -> DryRunning {
+        DryRunning(())
+    }
+    /// Interrupted before it ran: straight to cleanup, and the test did not succeed.
+    pub fn interrupt(self) -> Cleaning {
+        Cleaning { success: false }
+    }
+}
+
+impl DryRunning {
+    pub fn succeed(self) -> Finished {
+        Finished { success: true }
+    }
+}
+
+impl Starting {
+    pub fn finish(self, success: bool) -> Finished {
+        Finished { success }
+    }
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.success
+    }
+    pub fn clean(self) -> Cleaning {
+        Cleaning {
+            success: self.success,
+        }
+    }
+}
+
+impl Cleaning {
+    pub fn done(self, clean: bool) -> Cleaned {
+        Cleaned {
+            success: self.success,
+            clean,
+        }
+    }
+}
+
+impl Cleaned {
+    /// The test passed: it succeeded and was cleaned up without a failing step.
+    pub fn passed(&self) -> bool {
+        self.success && self.clean
+    }
+    pub fn success(&self) -> bool {
+        self.success
+    }
+}
+
+/// Whichever state a test is in.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    Created(Created),
+    Preparing(Preparing),
+    Ready(Ready),
+    NotReady(NotReady),
+    DryRunning(DryRunning),
+    Starting(Starting),
+    Finished(Finished),
+    Cleaning(Cleaning),
+    Cleaned(Cleaned),
+}
+
+/// What happened to a test; [`Lifecycle::apply`] turns it into a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Prepare,
+    Prepared { ok: bool },
+    Run { dry: bool },
+    RunEnded { success: bool },
+    /// Cleanup asked for: from SUCCESS/FAIL, or from READY when the test never ran.
+    Clean,
+    Cleaned { clean: bool },
+}
+
+/// A step that the current state does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid transition: {step:?} in state {from}")]
+pub struct InvalidTransition {
+    pub from: StateName,
+    pub step: Step,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle::Created(Created::new())
+    }
+}
+
+impl Lifecycle {
+    pub fn name(&self) -> StateName {
+        match self {
+            Lifecycle::Created(_) => StateName::Created,
+            Lifecycle::Preparing(_) => StateName::Preparing,
+            Lifecycle::Ready(_) => StateName::Ready,
+            Lifecycle::NotReady(_) => StateName::NotReady,
+            Lifecycle::DryRunning(_) => StateName::DryRunning,
+            Lifecycle::Starting(_) => StateName::Starting,
+            Lifecycle::Finished(f) if f.success => StateName::Success,
+            Lifecycle::Finished(_) => StateName::Fail,
+            Lifecycle::Cleaning(_) => StateName::Cleaning,
+            Lifecycle::Cleaned(c) if c.clean => StateName::Clean,
+            Lifecycle::Cleaned(_) => StateName::Dirty,
+        }
+    }
+
+    /// The transition that `step` means in this state; on a step the state does not allow, the
+    /// state is handed back unchanged with the error.
+    pub fn apply(self, step: Step) -> Result<Lifecycle, (Lifecycle, InvalidTransition)> {
+        use Lifecycle as L;
+        Ok(match (self, step) {
+            (L::Created(s), Step::Prepare) => L::Preparing(s.prepare()),
+            (L::Preparing(s), Step::Prepared { ok: true }) => L::Ready(s.ready()),
+            (L::Preparing(s), Step::Prepared { ok: false }) => L::NotReady(s.not_ready()),
+            (L::Ready(s), Step::Run { dry: true }) => L::DryRunning(s.dry_run()),
+            (L::Ready(s), Step::Run { dry: false }) => L::Starting(s.start()),
+            (L::Ready(s), Step::Clean) => L::Cleaning(s.interrupt()),
+            (L::DryRunning(s), Step::RunEnded { success: true }) => L::Finished(s.succeed()),
+            (L::Starting(s), Step::RunEnded { success }) => L::Finished(s.finish(success)),
+            (L::Finished(s), Step::Clean) => L::Cleaning(s.clean()),
+            (L::Cleaning(s), Step::Cleaned { clean }) => L::Cleaned(s.done(clean)),
+            (state, step) => {
+                let from = state.name();
+                return Err((state, InvalidTransition { from, step }));
+            }
+        })
+    }
+
+    /// Applies `step` in place; on an invalid step the state stays as it was.
+    pub fn step(&mut self, step: Step) -> Result<StateName, InvalidTransition> {
+        let current = std::mem::take(self);
+        match current.apply(step) {
+            Ok(next) => {
+                *self = next;
+                Ok(self.name())
+            }
+            Err((unchanged, err)) => {
+                *self = unchanged;
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether the test passed: it ended CLEAN after SUCCESS.
+    pub fn passed(&self) -> bool {
+        matches!(self, Lifecycle::Cleaned(c) if c.passed())
+    }
+
+    /// Whether cleanup is still owed: the test got past PREPARING and is not yet CLEAN/DIRTY.
+    pub fn owes_cleanup(&self) -> bool {
+        matches!(
+            self,
+            Lifecycle::Ready(_)
+                | Lifecycle::DryRunning(_)
+                | Lifecycle::Starting(_)
+                | Lifecycle::Finished(_)
+                | Lifecycle::Cleaning(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALL_STEPS: [Step; 10] = [
+        Step::Prepare,
+        Step::Prepared { ok: true },
+        Step::Prepared { ok: false },
+        Step::Run { dry: true },
+        Step::Run { dry: false },
+        Step::RunEnded { success: true },
+        Step::RunEnded { success: false },
+        Step::Clean,
+        Step::Cleaned { clean: true },
+        Step::Cleaned { clean: false },
+    ];
+
+    /// The transitions SPEC §4.1 allows, written out as a table independent of the code above.
+    fn allowed(from: StateName, to: StateName) -> bool {
+        use StateName::*;
+        matches!(
+            (from, to),
+            (Created, Preparing)
+                | (Preparing, Ready)
+                | (Preparing, NotReady)
+                | (Ready, Starting)
+                | (Ready, DryRunning)
+                | (Ready, Cleaning)
+                | (DryRunning, Success)
+                | (Starting, Success)
+                | (Starting, Fail)
+                | (Success, Cleaning)
+                | (Fail, Cleaning)
+                | (Cleaning, Clean)
+                | (Cleaning, Dirty)
+        )
+    }
+
+    #[test]
+    fn happy_paths() {
+        let mut s = Lifecycle::default();
+        for step in [
+            Step::Prepare,
+            Step::Prepared { ok: true },
+            Step::Run { dry: false },
+            Step::RunEnded { success: true },
+            Step::Clean,
+            Step::Cleaned { clean: true },
+        ] {
+            s.step(step).unwrap();
+        }
+        assert_eq!(s.name(), StateName::Clean);
+        assert!(s.passed());
+    }
+
+    #[test]
+    fn dry_run_cannot_fail_and_interrupted_ready_does_not_pass() {
+        let mut s = Lifecycle::default();
+        s.step(Step::Prepare).unwrap();
+        s.step(Step::Prepared { ok: true }).unwrap();
+        s.step(Step::Run { dry: true }).unwrap();
+        let err = s.step(Step::RunEnded { success: false }).unwrap_err();
+        assert_eq!(err.from, StateName::DryRunning);
+        assert_eq!(s.name(), StateName::DryRunning);
+
+        let mut s = Lifecycle::default();
+        s.step(Step::Prepare).unwrap();
+        s.step(Step::Prepared { ok: true }).unwrap();
+        assert_eq!(s.step(Step::Clean).unwrap(), StateName::Cleaning);
+        assert_eq!(s.step(Step::Cleaned { clean: true }).unwrap(), StateName::Clean);
+        assert!(!s.passed(), "a test interrupted before its run did not pass");
+    }
+
+    #[test]
+    fn not_ready_is_terminal() {
+        let mut s = Lifecycle::default();
+        s.step(Step::Prepare).unwrap();
+        s.step(Step::Prepared { ok: false }).unwrap();
+        for step in ALL_STEPS {
+            assert!(s.step(step).is_err());
+            assert_eq!(s.name(), StateName::NotReady);
+        }
+        assert!(!s.owes_cleanup());
+    }
+
+    proptest! {
+        /// Whatever steps arrive, every transition that happens is one of §4.1.
+        #[test]
+        fn only_spec_transitions(steps in proptest::collection::vec(0..ALL_STEPS.len(), 0..40)) {
+            let mut s = Lifecycle::default();
+            for i in steps {
+                let before = s.name();
+                if let Ok(after) = s.step(ALL_STEPS[i]) {
+                    prop_assert!(allowed(before, after), "{before} -> {after}");
+                } else {
+                    prop_assert_eq!(s.name(), before);
+                }
+            }
+        }
+
+        /// A driver that, like the TestActor, answers every Cleanup message once the test is past
+        /// PREPARING: whatever the run's outcome and wherever the interrupt falls, every path that
+        /// reached READY goes through CLEANING and ends CLEAN or DIRTY.
+        #[test]
+        fn ready_always_ends_clean_or_dirty(
+            dry in any::<bool>(),
+            success in any::<bool>(),
+            clean in any::<bool>(),
+            interrupt_at in 0usize..4,
+        ) {
+            let mut s = Lifecycle::default();
+            let mut trace = vec![s.name()];
+            let mut push = |s: &mut Lifecycle, step| { let n = s.step(step).unwrap(); trace.push(n); };
+            push(&mut s, Step::Prepare);
+            push(&mut s, Step::Prepared { ok: true });
+            if interrupt_at > 0 {
+                push(&mut s, Step::Run { dry });
+                push(&mut s, Step::RunEnded { success: success || dry });
+            }
+            // The Cleanup message: from READY (interrupted) or after the run.
+            push(&mut s, Step::Clean);
+            push(&mut s, Step::Cleaned { clean });
+            prop_assert!(trace.contains(&StateName::Ready));
+            prop_assert!(trace.contains(&StateName::Cleaning));
+            prop_assert!(matches!(s.name(), StateName::Clean | StateName::Dirty));
+            prop_assert!(!s.owes_cleanup());
+        }
+    }
+}
