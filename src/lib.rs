@@ -1,1 +1,18 @@
+//! sipplauncher's front end: the command line, its validation, collecting the suite, rendering
+//! templates, the reports and exit statuses. It builds a [`sipplauncher_actors::plan::RunPlan`]
+//! and hands it to the actor runtime ([`sipplauncher_actors::run`]).
+//!
+//! - [`cli`]: the options (clap). [`config`]: their validation, one line per bad input.
+//! - [`suite`]: the tests of a suite; [`scenario`]: scenario file names → instances, run groups.
+//! - [`template`]: rendering run folders with minijinja.
+//! - [`report`]: terminal lines, JUnit XML and JSON, all fed from the run's event stream.
+//! - [`exit_code`]: the documented exit statuses. [`app`]: the whole command, for `main`.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod exit_code;
+pub mod report;
+pub mod scenario;
+pub mod suite;
+pub mod template;

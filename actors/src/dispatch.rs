@@ -16,27 +16,53 @@ use crate::scheduler::{Schedule, ScheduledRun};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Start,
-    GlobalBeforeDone { ok: bool },
-    Prepared { slot: usize, ready: bool },
-    RunDone { slot: usize, success: bool },
-    Cleaned { slot: usize, passed: bool },
+    GlobalBeforeDone {
+        ok: bool,
+    },
+    Prepared {
+        slot: usize,
+        ready: bool,
+    },
+    RunDone {
+        slot: usize,
+        success: bool,
+    },
+    Cleaned {
+        slot: usize,
+        passed: bool,
+    },
     PauseOver,
     Signal,
-    GlobalAfterDone { ok: bool },
+    /// The tool's own fault (run folder root not writable, disk full): stop like on a first
+    /// signal, but it is an error, not an interrupt.
+    Fatal,
+    GlobalAfterDone {
+        ok: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     RunGlobalBefore,
     /// Make one TestActor per run; slot `i` is `runs[i]`.
-    StartGroup { runs: Vec<ScheduledRun> },
-    Prepare { slot: usize },
-    Run { slots: Vec<usize> },
+    StartGroup {
+        runs: Vec<ScheduledRun>,
+    },
+    Prepare {
+        slot: usize,
+    },
+    Run {
+        slots: Vec<usize>,
+    },
     /// First signal: stop the runs of these slots (they still answer `RunDone`).
-    Abort { slots: Vec<usize> },
+    Abort {
+        slots: Vec<usize>,
+    },
     /// Second signal: kill whatever runs now (scripts, SIPp); what follows skips the scripts.
     Kill,
-    Cleanup { slot: usize },
+    Cleanup {
+        slot: usize,
+    },
     Pause(Duration),
     RunGlobalAfter,
     Finish(Outcome),
@@ -54,6 +80,8 @@ pub struct Outcome {
     pub global_failed: bool,
     /// `--group-stop-first-fail` ended the run early.
     pub stopped_on_failure: bool,
+    /// The run stopped on the tool's own fault.
+    pub fatal: bool,
 }
 
 impl Outcome {
@@ -62,7 +90,7 @@ impl Outcome {
     }
     /// Every test run passed, the GLOBAL scripts too, and the run was not cut short.
     pub fn all_passed(&self) -> bool {
-        self.failed() == 0 && !self.global_failed && !self.interrupted
+        self.failed() == 0 && !self.global_failed && !self.interrupted && !self.fatal
     }
 }
 
@@ -126,7 +154,8 @@ impl Dispatcher {
         self.outcome
     }
 
-    fn interrupted(&self) -> bool {
+    /// Whether the run is winding down (a signal, or a fatal error).
+    pub fn interrupted(&self) -> bool {
         self.signals > 0
     }
 
@@ -215,6 +244,14 @@ impl Dispatcher {
                 }
                 self.phase = Phase::Done;
                 out.push(Command::Finish(self.outcome));
+            }
+            (_, Input::Fatal) => {
+                self.outcome.fatal = true;
+                // Like a first signal: the step under way ends, then cleanup and the end.
+                self.signals = self.signals.max(1);
+                if self.phase == Phase::Pausing {
+                    self.finish(&mut out);
+                }
             }
             (phase, Input::Signal) => {
                 self.signals += 1;
@@ -319,6 +356,7 @@ mod tests {
         kills: usize,
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn simulate(
         tests: usize,
         group: usize,
@@ -344,7 +382,9 @@ mod tests {
                 match cmd {
                     Command::RunGlobalBefore => {
                         trace.global_before += 1;
-                        queue.push_back(Input::GlobalBeforeDone { ok: luck.next().unwrap() || signals > 1 });
+                        queue.push_back(Input::GlobalBeforeDone {
+                            ok: luck.next().unwrap() || signals > 1,
+                        });
                     }
                     Command::StartGroup { .. } => group_no += 1,
                     Command::Prepare { slot } => {
@@ -360,14 +400,20 @@ mod tests {
                     }
                     Command::Run { slots } => {
                         for slot in slots {
-                            queue.push_back(Input::RunDone { slot, success: luck.next().unwrap() });
+                            queue.push_back(Input::RunDone {
+                                slot,
+                                success: luck.next().unwrap(),
+                            });
                         }
                     }
                     Command::Abort { .. } => {}
                     Command::Kill => trace.kills += 1,
                     Command::Cleanup { slot } => {
                         trace.cleaned.push((group_no, slot));
-                        queue.push_back(Input::Cleaned { slot, passed: luck.next().unwrap() });
+                        queue.push_back(Input::Cleaned {
+                            slot,
+                            passed: luck.next().unwrap(),
+                        });
                     }
                     Command::Pause(_) => queue.push_back(Input::PauseOver),
                     Command::RunGlobalAfter => {
@@ -412,7 +458,16 @@ mod tests {
     #[test]
     fn stop_first_fail_stops_after_the_failing_group() {
         // ready, run fails, cleaned passed=false ...
-        let t = simulate(4, 2, None, false, true, &[true, true, false, true, true, false], None, None);
+        let t = simulate(
+            4,
+            2,
+            None,
+            false,
+            true,
+            &[true, true, false, true, true, false],
+            None,
+            None,
+        );
         assert!(t.finish[0].stopped_on_failure);
         assert_eq!(t.prepared.iter().filter(|p| p.0 > 1).count(), 0);
     }
@@ -423,16 +478,27 @@ mod tests {
         let mut d = Dispatcher::new(schedule, true, Duration::from_secs(1), false);
         d.handle(Input::Start);
         d.handle(Input::GlobalBeforeDone { ok: true });
-        d.handle(Input::Prepared { slot: 0, ready: true });
-        d.handle(Input::RunDone { slot: 0, success: true });
+        d.handle(Input::Prepared {
+            slot: 0,
+            ready: true,
+        });
+        d.handle(Input::RunDone {
+            slot: 0,
+            success: true,
+        });
         assert_eq!(
-            d.handle(Input::Cleaned { slot: 0, passed: true }),
+            d.handle(Input::Cleaned {
+                slot: 0,
+                passed: true
+            }),
             vec![Command::Pause(Duration::from_secs(1))]
         );
         assert_eq!(d.handle(Input::Signal), vec![Command::RunGlobalAfter]);
         assert_eq!(d.handle(Input::PauseOver), vec![]);
         let end = d.handle(Input::GlobalAfterDone { ok: true });
-        let Command::Finish(o) = &end[0] else { panic!("{end:?}") };
+        let Command::Finish(o) = &end[0] else {
+            panic!("{end:?}")
+        };
         assert!(o.interrupted && !o.all_passed());
         assert_eq!((o.total, o.passed), (1, 1));
     }
@@ -442,25 +508,51 @@ mod tests {
         let schedule = Schedule::new(3, 3, None, None, false);
         let mut d = Dispatcher::new(schedule, false, Duration::ZERO, false);
         d.handle(Input::Start);
-        d.handle(Input::Prepared { slot: 0, ready: true });
-        d.handle(Input::Prepared { slot: 1, ready: false });
+        d.handle(Input::Prepared {
+            slot: 0,
+            ready: true,
+        });
+        d.handle(Input::Prepared {
+            slot: 1,
+            ready: false,
+        });
         assert_eq!(
-            d.handle(Input::Prepared { slot: 2, ready: true }),
+            d.handle(Input::Prepared {
+                slot: 2,
+                ready: true
+            }),
             vec![Command::Run { slots: vec![0, 2] }]
         );
-        d.handle(Input::RunDone { slot: 2, success: true });
-        assert_eq!(d.handle(Input::Signal), vec![Command::Abort { slots: vec![0] }]);
+        d.handle(Input::RunDone {
+            slot: 2,
+            success: true,
+        });
         assert_eq!(
-            d.handle(Input::RunDone { slot: 0, success: false }),
+            d.handle(Input::Signal),
+            vec![Command::Abort { slots: vec![0] }]
+        );
+        assert_eq!(
+            d.handle(Input::RunDone {
+                slot: 0,
+                success: false
+            }),
             vec![Command::Cleanup { slot: 2 }]
         );
         assert_eq!(d.handle(Input::Signal), vec![Command::Kill]);
         assert_eq!(
-            d.handle(Input::Cleaned { slot: 2, passed: true }),
+            d.handle(Input::Cleaned {
+                slot: 2,
+                passed: true
+            }),
             vec![Command::Cleanup { slot: 0 }]
         );
-        let end = d.handle(Input::Cleaned { slot: 0, passed: false });
-        let Command::Finish(o) = &end[0] else { panic!("{end:?}") };
+        let end = d.handle(Input::Cleaned {
+            slot: 0,
+            passed: false,
+        });
+        let Command::Finish(o) = &end[0] else {
+            panic!("{end:?}")
+        };
         assert_eq!((o.total, o.passed), (3, 1));
     }
 

@@ -63,7 +63,10 @@ pub enum Event {
         at: SystemTime,
     },
     /// A new group of test runs starts (numbered from 1).
-    GroupStarted { number: u64, size: usize },
+    GroupStarted {
+        number: u64,
+        size: usize,
+    },
     /// A GLOBAL script ended (it is not run in --dry-run: no event then).
     Global {
         script: GlobalScript,
@@ -72,7 +75,9 @@ pub enum Event {
     },
     Test(TestStateEvent),
     /// A signal arrived; `hard` for the second one.
-    Interrupted { hard: bool },
+    Interrupted {
+        hard: bool,
+    },
     RunFinished {
         outcome: Outcome,
         elapsed: Duration,

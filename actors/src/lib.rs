@@ -38,4 +38,4 @@ pub mod state;
 pub mod supervisor;
 pub mod test_actor;
 
-
+pub use supervisor::run;

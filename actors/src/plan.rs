@@ -51,7 +51,9 @@ impl RunId {
 pub fn random_run_id_number() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..12).map(|_| rng.gen_range(b'0'..=b'9') as char).collect()
+    (0..12)
+        .map(|_| rng.gen_range(b'0'..=b'9') as char)
+        .collect()
 }
 
 /// `uas` instances start before any `uac` of their run group.

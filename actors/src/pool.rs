@@ -1,1 +1,158 @@
-//! placeholder
+//! The addresses of the DUT network: which are free to give a test, which are leased. Pure; the
+//! NetActor adds what only the machine knows (its own addresses, gateways, ARP answers).
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+
+use rand::Rng;
+
+use crate::plan::RunId;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    #[error(
+        "no free address left in {network}/{prefix} ({usable} usable, {taken} taken or excluded)"
+    )]
+    Exhausted {
+        network: Ipv4Addr,
+        prefix: u8,
+        usable: u64,
+        taken: usize,
+    },
+}
+
+#[derive(Debug)]
+pub struct AddressPool {
+    network: u32,
+    prefix: u8,
+    /// Never given out: the DUT, this host's addresses, gateways, addresses someone answered for.
+    excluded: HashSet<Ipv4Addr>,
+    /// Given to a running test.
+    leased: HashMap<Ipv4Addr, RunId>,
+}
+
+impl AddressPool {
+    /// The network of `dut`/`prefix` (1..=30, validated by the front end); the DUT is excluded.
+    pub fn new(dut: Ipv4Addr, prefix: u8) -> Self {
+        let mask = u32::MAX << (32 - u32::from(prefix));
+        let mut excluded = HashSet::new();
+        excluded.insert(dut);
+        AddressPool {
+            network: u32::from(dut) & mask,
+            prefix,
+            excluded,
+            leased: HashMap::new(),
+        }
+    }
+
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network)
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Host addresses of the network: all but the network and broadcast addresses.
+    pub fn usable(&self) -> u64 {
+        (1u64 << (32 - u32::from(self.prefix))) - 2
+    }
+
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        let offset = u32::from(addr).wrapping_sub(self.network) as u64;
+        u32::from(addr) >= self.network && offset >= 1 && offset <= self.usable()
+    }
+
+    pub fn exclude(&mut self, addr: Ipv4Addr) {
+        self.excluded.insert(addr);
+    }
+
+    pub fn is_free(&self, addr: Ipv4Addr) -> bool {
+        self.contains(addr) && !self.excluded.contains(&addr) && !self.leased.contains_key(&addr)
+    }
+
+    /// A random free address (not leased, not excluded), or an error when none is left.
+    pub fn pick(&self, rng: &mut impl Rng) -> Result<Ipv4Addr, PoolError> {
+        let usable = self.usable();
+        // Random tries first; a nearly full pool falls back to a scan from a random start.
+        for _ in 0..64 {
+            let addr = Ipv4Addr::from(self.network + rng.gen_range(1..=usable) as u32);
+            if self.is_free(addr) {
+                return Ok(addr);
+            }
+        }
+        let start = rng.gen_range(0..usable);
+        (0..usable)
+            .map(|i| Ipv4Addr::from(self.network + 1 + ((start + i) % usable) as u32))
+            .find(|&a| self.is_free(a))
+            .ok_or(PoolError::Exhausted {
+                network: self.network(),
+                prefix: self.prefix,
+                usable,
+                taken: self.excluded.len() + self.leased.len(),
+            })
+    }
+
+    pub fn lease(&mut self, addr: Ipv4Addr, run: &RunId) {
+        self.leased.insert(addr, run.clone());
+    }
+
+    /// Gives back every address of `run`; returns how many.
+    pub fn release(&mut self, run: &RunId) -> usize {
+        let before = self.leased.len();
+        self.leased.retain(|_, r| r != run);
+        before - self.leased.len()
+    }
+
+    pub fn leased(&self) -> usize {
+        self.leased.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn never_network_broadcast_or_dut_and_no_address_twice() {
+        let dut = Ipv4Addr::new(10, 0, 0, 1);
+        let mut pool = AddressPool::new(dut, 29); // 6 usable, DUT is one of them
+        let mut rng = StdRng::seed_from_u64(7);
+        let run = RunId("abcdef".into());
+        let mut got = HashSet::new();
+        for _ in 0..5 {
+            let a = pool.pick(&mut rng).unwrap();
+            assert_ne!(a, dut);
+            assert_ne!(a, Ipv4Addr::new(10, 0, 0, 0));
+            assert_ne!(a, Ipv4Addr::new(10, 0, 0, 7));
+            assert!(got.insert(a), "{a} given twice");
+            pool.lease(a, &run);
+        }
+        assert!(matches!(
+            pool.pick(&mut rng),
+            Err(PoolError::Exhausted { usable: 6, .. })
+        ));
+        assert_eq!(pool.release(&run), 5);
+        assert!(pool.pick(&mut rng).is_ok());
+    }
+
+    #[test]
+    fn excluded_addresses_are_skipped() {
+        let mut pool = AddressPool::new(Ipv4Addr::new(192, 0, 2, 10), 30); // .9 .10 usable
+        pool.exclude(Ipv4Addr::new(192, 0, 2, 9));
+        let mut rng = StdRng::seed_from_u64(1);
+        assert!(pool.pick(&mut rng).is_err());
+    }
+
+    #[test]
+    fn loopback_network() {
+        let pool = AddressPool::new(Ipv4Addr::new(127, 0, 0, 1), 24);
+        assert_eq!(pool.network(), Ipv4Addr::new(127, 0, 0, 0));
+        assert_eq!(pool.usable(), 254);
+        assert!(pool.contains(Ipv4Addr::new(127, 0, 0, 254)));
+        assert!(!pool.contains(Ipv4Addr::new(127, 0, 0, 255)));
+        assert!(!pool.contains(Ipv4Addr::new(127, 0, 1, 1)));
+    }
+}

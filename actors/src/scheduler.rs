@@ -125,10 +125,7 @@ mod tests {
     #[test]
     fn total_wraps_around() {
         let s = Schedule::new(3, 2, Some(7), None, false);
-        assert_eq!(
-            all(s),
-            vec![vec![0, 1], vec![2, 0], vec![1, 2], vec![0]]
-        );
+        assert_eq!(all(s), vec![vec![0, 1], vec![2, 0], vec![1, 2], vec![0]]);
     }
 
     #[test]
@@ -145,15 +142,18 @@ mod tests {
     fn random_has_no_repeat_within_a_pass_and_replays_with_its_seed() {
         let tests = 10;
         let flat = |seed| -> Vec<usize> {
-            all(Schedule::new(tests, 3, Some(30), Some(seed), false))
-                .concat()
+            all(Schedule::new(tests, 3, Some(30), Some(seed), false)).concat()
         };
         let a = flat(42);
         assert_eq!(a.len(), 30);
         for pass in a.chunks(tests) {
             let mut p = pass.to_vec();
             p.sort();
-            assert_eq!(p, (0..tests).collect::<Vec<_>>(), "each pass is a permutation");
+            assert_eq!(
+                p,
+                (0..tests).collect::<Vec<_>>(),
+                "each pass is a permutation"
+            );
         }
         assert_eq!(a, flat(42), "the same seed replays the same run");
         assert_ne!(a, flat(43));

@@ -211,12 +211,20 @@ pub enum Lifecycle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Prepare,
-    Prepared { ok: bool },
-    Run { dry: bool },
-    RunEnded { success: bool },
+    Prepared {
+        ok: bool,
+    },
+    Run {
+        dry: bool,
+    },
+    RunEnded {
+        success: bool,
+    },
     /// Cleanup asked for: from SUCCESS/FAIL, or from READY when the test never ran.
     Clean,
-    Cleaned { clean: bool },
+    Cleaned {
+        clean: bool,
+    },
 }
 
 /// A step that the current state does not allow.
@@ -375,8 +383,14 @@ mod tests {
         s.step(Step::Prepare).unwrap();
         s.step(Step::Prepared { ok: true }).unwrap();
         assert_eq!(s.step(Step::Clean).unwrap(), StateName::Cleaning);
-        assert_eq!(s.step(Step::Cleaned { clean: true }).unwrap(), StateName::Clean);
-        assert!(!s.passed(), "a test interrupted before its run did not pass");
+        assert_eq!(
+            s.step(Step::Cleaned { clean: true }).unwrap(),
+            StateName::Clean
+        );
+        assert!(
+            !s.passed(),
+            "a test interrupted before its run did not pass"
+        );
     }
 
     #[test]

@@ -1,1 +1,366 @@
-//! placeholder
+//! The Supervisor: a thin shell around [`Dispatcher`]. It carries out the dispatcher's commands
+//! (start a group of TestActors, send them Prepare / Run / Abort / Kill / Cleanup, pause, run the
+//! GLOBAL scripts) and feeds every reply, signal and timer back in as an [`Input`].
+
+// actix's prelude exports its own `Supervisor`: import actix items by name here.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
+use slog::{error, info, o, warn, Logger};
+use tokio::sync::oneshot;
+
+use crate::dispatch::{Command, Dispatcher, Input, Outcome};
+use crate::events::{Event, EventBus, EventSink, GlobalScript};
+use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Signal};
+use crate::net::NetActor;
+use crate::plan::{Render, RenderContext, RunId, RunPlan, TestName};
+use crate::scheduler::{Schedule, ScheduledRun};
+use crate::script::{self, KillSwitch};
+use crate::test_actor::TestActor;
+use crate::{logging, rundir};
+
+/// How a run ended, for the front end.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    /// Reports that could not be written, one line each.
+    pub report_errors: Vec<String>,
+    /// The run stopped on the tool's own fault (e.g. the run folder root cannot be made).
+    pub fatal: Option<String>,
+}
+
+pub struct Supervisor {
+    plan: RunPlan,
+    core: Dispatcher,
+    render: Arc<dyn Render>,
+    bus: EventBus,
+    log: Logger,
+    net: Addr<NetActor>,
+    /// The TestActors of the current group, by slot.
+    group: Vec<Addr<TestActor>>,
+    /// The GLOBAL test's run folder, between its before.sh and after.sh.
+    global_folder: Option<PathBuf>,
+    /// Fired by a second signal: kills a running GLOBAL script.
+    kill: KillSwitch,
+    pause: Option<SpawnHandle>,
+    started: Instant,
+    fatal: Option<String>,
+    done: Option<oneshot::Sender<RunResult>>,
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let cfg = &self.plan.config;
+        self.bus.emit(Event::RunStarted {
+            tests: self.plan.tests.len(),
+            runs: cfg.total.unwrap_or(self.plan.tests.len() as u64),
+            repeat: cfg.repeat,
+            group: cfg.group,
+            seed: cfg.random_seed,
+            dry_run: cfg.dry_run,
+            at: SystemTime::now(),
+        });
+        self.input(Input::Start, ctx);
+    }
+}
+
+impl Supervisor {
+    fn input(&mut self, input: Input, ctx: &mut Context<Self>) {
+        for cmd in self.core.handle(input) {
+            self.execute(cmd, ctx);
+        }
+    }
+
+    fn execute(&mut self, cmd: Command, ctx: &mut Context<Self>) {
+        match cmd {
+            Command::RunGlobalBefore => self.global_before(ctx),
+            Command::RunGlobalAfter => self.global_after(ctx),
+            Command::StartGroup { runs } => self.start_group(runs),
+            Command::Prepare { slot } => {
+                let fut = self.group[slot].send(Prepare);
+                ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
+                    let (ready, fatal) = match reply {
+                        Ok(r) => (r.ready, r.fatal),
+                        Err(e) => (false, Some(format!("test actor gone: {e}"))),
+                    };
+                    if let Some(f) = fatal {
+                        error!(act.log, "stopping the run: {f}");
+                        act.fatal.get_or_insert(f);
+                        act.input(Input::Fatal, ctx);
+                    }
+                    act.input(Input::Prepared { slot, ready }, ctx);
+                }));
+            }
+            Command::Run { slots } => {
+                for slot in slots {
+                    let fut = self.group[slot].send(Run);
+                    ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
+                        let success = reply.map(|r| r.success).unwrap_or(false);
+                        act.input(Input::RunDone { slot, success }, ctx);
+                    }));
+                }
+            }
+            Command::Abort { slots } => {
+                for slot in slots {
+                    self.group[slot].do_send(Abort);
+                }
+            }
+            Command::Kill => {
+                self.kill.kill();
+                for t in &self.group {
+                    t.do_send(Kill);
+                }
+            }
+            Command::Cleanup { slot } => {
+                let fut = self.group[slot].send(Cleanup);
+                ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
+                    let passed = reply.map(|r| r.passed).unwrap_or(false);
+                    act.input(Input::Cleaned { slot, passed }, ctx);
+                }));
+            }
+            Command::Pause(d) => {
+                self.pause = Some(ctx.run_later(d, |act, ctx| {
+                    act.pause = None;
+                    act.input(Input::PauseOver, ctx);
+                }));
+            }
+            Command::Finish(outcome) => self.finish(outcome, ctx),
+        }
+    }
+
+    fn start_group(&mut self, runs: Vec<ScheduledRun>) {
+        let number = runs.first().map(|r| r.index).unwrap_or(0);
+        self.bus.emit(Event::GroupStarted {
+            number: number / self.plan.config.group.max(1) as u64 + 1,
+            size: runs.len(),
+        });
+        // Dropping the previous group's addresses lets those actors stop.
+        self.group = runs
+            .into_iter()
+            .map(|run| {
+                TestActor::new(
+                    run,
+                    Arc::new(self.plan.tests[run.test].clone()),
+                    self.plan.config.clone(),
+                    self.render.clone(),
+                    self.net.clone(),
+                    self.bus.clone(),
+                    &self.log,
+                )
+                .start()
+            })
+            .collect();
+    }
+
+    /// Makes the GLOBAL run folder and runs its before.sh (not in --dry-run: only rendered).
+    fn global_before(&mut self, ctx: &mut Context<Self>) {
+        let Some(global) = self.plan.global.clone() else {
+            return self.input(Input::GlobalBeforeDone { ok: true }, ctx);
+        };
+        let config = self.plan.config.clone();
+        let render = self.render.clone();
+        let log = self.log.new(o!("test" => "GLOBAL"));
+        let kill = self.kill.clone();
+        let work = async move {
+            let started = Instant::now();
+            let name = TestName("GLOBAL".into());
+            let run_id = RunId::random();
+            let made = {
+                let config = config.clone();
+                tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
+                    let folder = rundir::create(&config.run_root, &name, &run_id)
+                        .map_err(|e| e.to_string())?;
+                    let undo = |e: String| {
+                        let _ = rundir::remove(&folder);
+                        e
+                    };
+                    rundir::copy_test(&global.folder, &folder).map_err(|e| undo(e.to_string()))?;
+                    let ctx = RenderContext {
+                        test_name: name,
+                        run_id,
+                        run_id_number: crate::plan::random_run_id_number(),
+                        dut: config.dut,
+                        ua_hosts: Default::default(),
+                    };
+                    render.render(&folder, &ctx).map_err(undo)?;
+                    Ok(folder)
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("GLOBAL pre-run panicked: {e}")))
+            };
+            let folder = match made {
+                Ok(f) => f,
+                Err(e) => return (None, Some(e), started.elapsed()),
+            };
+            if config.dry_run {
+                return (Some(folder), None, started.elapsed());
+            }
+            let log = logging::test_logger(&log, &folder.join("sipplauncher.log")).unwrap_or(log);
+            let res =
+                script::run_script("before.sh", &folder, config.script_timeout, &log, &kill).await;
+            (
+                Some(folder),
+                res.err().map(|e| e.to_string()),
+                started.elapsed(),
+            )
+        };
+        ctx.spawn(work.into_actor(self).map(|(folder, err, took), act, ctx| {
+            act.global_folder = folder;
+            if let Some(e) = &err {
+                error!(act.log, "GLOBAL before.sh: {e}");
+            }
+            if !act.plan.config.dry_run || err.is_some() {
+                act.bus.emit(Event::Global {
+                    script: GlobalScript::Before,
+                    error: err.clone(),
+                    took,
+                });
+            }
+            if err.is_some() {
+                act.remove_global_folder();
+            }
+            act.input(Input::GlobalBeforeDone { ok: err.is_none() }, ctx);
+        }));
+    }
+
+    fn global_after(&mut self, ctx: &mut Context<Self>) {
+        let Some(folder) = self.global_folder.clone() else {
+            return self.input(Input::GlobalAfterDone { ok: true }, ctx);
+        };
+        if self.plan.config.dry_run {
+            self.remove_global_folder();
+            return self.input(Input::GlobalAfterDone { ok: true }, ctx);
+        }
+        let config = self.plan.config.clone();
+        let log = self.log.new(o!("test" => "GLOBAL"));
+        let kill = self.kill.clone();
+        let work = async move {
+            let started = Instant::now();
+            let log = logging::test_logger(&log, &folder.join("sipplauncher.log")).unwrap_or(log);
+            let res =
+                script::run_script("after.sh", &folder, config.script_timeout, &log, &kill).await;
+            (res.err().map(|e| e.to_string()), started.elapsed())
+        };
+        ctx.spawn(work.into_actor(self).map(|(err, took), act, ctx| {
+            if let Some(e) = &err {
+                error!(act.log, "GLOBAL after.sh: {e}");
+            }
+            act.bus.emit(Event::Global {
+                script: GlobalScript::After,
+                error: err.clone(),
+                took,
+            });
+            act.remove_global_folder();
+            act.input(Input::GlobalAfterDone { ok: err.is_none() }, ctx);
+        }));
+    }
+
+    /// Blocking but small (a folder of a few scripts), and only twice a run.
+    fn remove_global_folder(&mut self) {
+        if let Some(folder) = self.global_folder.take() {
+            if self.plan.config.leave_temp {
+                info!(self.log, "GLOBAL run folder left at {}", folder.display());
+            } else if let Err(e) = rundir::remove(&folder) {
+                warn!(self.log, "{e}");
+            }
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
+        self.bus.emit(Event::RunFinished {
+            outcome,
+            elapsed: self.started.elapsed(),
+            at: SystemTime::now(),
+        });
+        let report_errors = self.bus.finish();
+        for e in &report_errors {
+            error!(self.log, "report: {e}");
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.send(RunResult {
+                outcome,
+                report_errors,
+                fatal: self.fatal.clone(),
+            });
+        }
+        self.group.clear();
+        actix::ActorContext::stop(ctx);
+    }
+}
+
+impl Handler<Signal> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, sig: Signal, ctx: &mut Context<Self>) {
+        warn!(self.log, "{} received", sig.0);
+        let hard = self.core.interrupted();
+        self.bus.emit(Event::Interrupted { hard });
+        if let Some(h) = self.pause.take() {
+            ctx.cancel_future(h);
+        }
+        self.input(Input::Signal, ctx);
+    }
+}
+
+/// Runs the whole plan on a new actix System and returns when it is over. `sinks` get every
+/// event; `render` renders run folders.
+pub fn run(
+    plan: RunPlan,
+    render: Arc<dyn Render>,
+    sinks: Vec<Box<dyn EventSink>>,
+    log: Logger,
+) -> RunResult {
+    let system = actix_rt::System::new();
+    let result = system.block_on(async move {
+        let (tx, rx) = oneshot::channel();
+        let config = plan.config.clone();
+        let net = NetActor::new(
+            config.dut,
+            config.network_mask,
+            log.new(o!("actor" => "net")),
+        )
+        .start();
+        let schedule = Schedule::new(
+            plan.tests.len(),
+            config.group,
+            config.total,
+            config.random_seed,
+            config.repeat,
+        );
+        let core = Dispatcher::new(
+            schedule,
+            plan.global.is_some(),
+            config.group_pause,
+            config.group_stop_first_fail,
+        );
+        let supervisor = Supervisor {
+            plan,
+            core,
+            render,
+            bus: EventBus::new(sinks),
+            log: log.clone(),
+            net,
+            group: Vec::new(),
+            global_folder: None,
+            kill: KillSwitch::new(),
+            pause: None,
+            started: Instant::now(),
+            fatal: None,
+            done: Some(tx),
+        }
+        .start();
+        if let Err(e) = crate::signal::forward(supervisor.clone().recipient()) {
+            error!(log, "cannot catch signals: {e}");
+        }
+        rx.await.unwrap_or_else(|_| RunResult {
+            outcome: Outcome::default(),
+            report_errors: Vec::new(),
+            fatal: Some("the supervisor stopped without an outcome".into()),
+        })
+    });
+    result
+}

@@ -1,1 +1,428 @@
-//! placeholder
+//! TestActor: one run of one test. It owns the test's [`Lifecycle`], run folder, log and
+//! scripts, and answers the Supervisor's Prepare / Run / Cleanup with the outcome. Work that
+//! blocks (files) runs on the blocking pool; the state transitions happen in the handlers, when
+//! the work's result comes back, never across an `.await`.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use actix::{Actor, ActorFutureExt, Addr, Context, Handler, ResponseActFuture, WrapFuture};
+use slog::{debug, error, info, o, warn, Logger};
+
+use crate::events::{Event, EventBus, TestStateEvent};
+use crate::logging;
+use crate::messages::{
+    Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
+};
+use crate::net::NetActor;
+use crate::plan::{random_run_id_number, RenderContext, RunConfig, RunId, TestPlan, UaName};
+use crate::rundir;
+use crate::scheduler::ScheduledRun;
+use crate::script::{self, KillSwitch};
+use crate::state::{Lifecycle, StateName, Step};
+
+/// What the blocking part of pre-run made.
+struct Prepared {
+    run_id: RunId,
+    folder: PathBuf,
+    test_log: Logger,
+}
+
+/// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
+struct PrepareFailure {
+    reason: String,
+    fatal: bool,
+}
+
+pub struct TestActor {
+    run: ScheduledRun,
+    plan: Arc<TestPlan>,
+    config: Arc<RunConfig>,
+    render: Arc<dyn crate::plan::Render>,
+    net: Addr<NetActor>,
+    bus: EventBus,
+    /// The general log, with this run's keys.
+    log: Logger,
+    /// The run's own log (`sipplauncher.log` in its folder) once the folder exists; else `log`.
+    test_log: Logger,
+    life: Lifecycle,
+    run_id: RunId,
+    /// The id the addresses are leased under: the first run id (a run id may be drawn again
+    /// when its folder exists already).
+    lease: RunId,
+    run_id_number: String,
+    /// Set once made; stays set after removal, for the reports.
+    folder: Option<PathBuf>,
+    /// Addresses leased from the NetActor, to give back in post-run.
+    hosts: BTreeMap<UaName, Ipv4Addr>,
+    /// When the current step began (pre-run, run or post-run), for "took".
+    step_started: Instant,
+    /// Fired by a second interrupt: kills a running script at once.
+    kill: KillSwitch,
+}
+
+impl TestActor {
+    pub fn new(
+        run: ScheduledRun,
+        plan: Arc<TestPlan>,
+        config: Arc<RunConfig>,
+        render: Arc<dyn crate::plan::Render>,
+        net: Addr<NetActor>,
+        bus: EventBus,
+        log: &Logger,
+    ) -> Self {
+        let run_id = RunId::random();
+        let log = log.new(o!("test" => plan.name.0.clone(), "run_id" => run_id.0.clone()));
+        TestActor {
+            run,
+            plan,
+            config,
+            render,
+            net,
+            bus,
+            test_log: log.clone(),
+            log,
+            life: Lifecycle::default(),
+            lease: run_id.clone(),
+            run_id,
+            run_id_number: random_run_id_number(),
+            folder: None,
+            hosts: BTreeMap::new(),
+            step_started: Instant::now(),
+            kill: KillSwitch::new(),
+        }
+    }
+
+    /// Applies a step and reports the new state. A refused step is a bug in the caller: it is
+    /// logged and the state stays.
+    fn step(&mut self, step: Step, reason: Option<String>) -> bool {
+        let state = match self.life.step(step) {
+            Ok(s) => s,
+            Err(e) => {
+                error!(self.log, "{e}");
+                return false;
+            }
+        };
+        let took = matches!(
+            state,
+            StateName::NotReady
+                | StateName::Success
+                | StateName::Fail
+                | StateName::Clean
+                | StateName::Dirty
+        )
+        .then(|| self.step_started.elapsed());
+        match &reason {
+            Some(r) if state.is_error() => warn!(self.test_log, "{state}: {r}"),
+            _ => info!(self.test_log, "{state}"; "took" => ?took),
+        }
+        self.bus.emit(Event::Test(TestStateEvent {
+            index: self.run.index,
+            name: self.plan.name.clone(),
+            run_id: self.run_id.clone(),
+            run_id_number: self.run_id_number.clone(),
+            state,
+            at: SystemTime::now(),
+            took,
+            cps: None,
+            reason,
+            run_folder: self.folder.clone(),
+        }));
+        if matches!(
+            state,
+            StateName::Preparing
+                | StateName::Cleaning
+                | StateName::DryRunning
+                | StateName::Starting
+        ) {
+            self.step_started = Instant::now();
+        }
+        true
+    }
+}
+
+impl Actor for TestActor {
+    type Context = Context<Self>;
+}
+
+/// The blocking part of pre-run: run folder, log, templates. Undoes what it did on failure.
+fn prepare_folder(
+    plan: &TestPlan,
+    config: &RunConfig,
+    render: &dyn crate::plan::Render,
+    mut run_id: RunId,
+    ctx_base: RenderContext,
+    log: &Logger,
+) -> Result<Prepared, PrepareFailure> {
+    let mut tries = 0;
+    let folder = loop {
+        match rundir::create(&config.run_root, &plan.name, &run_id) {
+            Ok(f) => break f,
+            Err(rundir::RunDirError::Exists { .. }) if tries < 5 => {
+                tries += 1;
+                run_id = RunId::random();
+            }
+            Err(e) => {
+                return Err(PrepareFailure {
+                    reason: e.to_string(),
+                    fatal: true,
+                })
+            }
+        }
+    };
+    let undo = |reason: String, fatal: bool| {
+        if !config.leave_temp {
+            if let Err(e) = rundir::remove(&folder) {
+                warn!(log, "{e}");
+            }
+        }
+        PrepareFailure { reason, fatal }
+    };
+    let report = match rundir::copy_test(&plan.folder, &folder) {
+        Ok(r) => r,
+        Err(e) => {
+            let fatal = e.is_storage_full();
+            return Err(undo(e.to_string(), fatal));
+        }
+    };
+    let test_log = match logging::test_logger(log, &folder.join("sipplauncher.log")) {
+        Ok(l) => l,
+        Err(e) => {
+            return Err(undo(
+                format!("open {}: {e}", folder.join("sipplauncher.log").display()),
+                true,
+            ))
+        }
+    };
+    debug!(test_log, "run folder made"; "folder" => %folder.display(), "files" => report.files);
+    for (stub, target) in &report.stubs_resolved {
+        info!(test_log, "{stub} holds only the name of {target} (a symlink checked out as a file): used {target}'s content");
+    }
+    let ctx = RenderContext {
+        run_id: run_id.clone(),
+        ..ctx_base
+    };
+    if let Err(e) = render.render(&folder, &ctx) {
+        error!(test_log, "template: {e}");
+        return Err(undo(e, false));
+    }
+    Ok(Prepared {
+        run_id,
+        folder,
+        test_log,
+    })
+}
+
+impl Handler<Prepare> for TestActor {
+    type Result = ResponseActFuture<Self, PrepareReply>;
+
+    fn handle(&mut self, _: Prepare, _: &mut Context<Self>) -> Self::Result {
+        self.step(Step::Prepare, None);
+        if let Some(err) = self.plan.definition_error.clone() {
+            self.step(Step::Prepared { ok: false }, Some(err));
+            return Box::pin(actix::fut::ready(PrepareReply {
+                ready: false,
+                fatal: None,
+            }));
+        }
+
+        let plan = self.plan.clone();
+        let config = self.config.clone();
+        let render = self.render.clone();
+        let net = self.net.clone();
+        let run_id = self.run_id.clone();
+        let log = self.log.clone();
+        let kill = self.kill.clone();
+        let ctx_base = RenderContext {
+            test_name: plan.name.clone(),
+            run_id: run_id.clone(),
+            run_id_number: self.run_id_number.clone(),
+            dut: config.dut,
+            ua_hosts: BTreeMap::new(),
+        };
+        let work = async move {
+            let hosts = net
+                .send(Lease {
+                    run_id: run_id.clone(),
+                    uas: plan.uas.clone(),
+                })
+                .await
+                .map_err(|e| PrepareFailure {
+                    reason: format!("address pool gone: {e}"),
+                    fatal: true,
+                })?
+                .map_err(|e| PrepareFailure {
+                    reason: e.to_string(),
+                    fatal: false,
+                })?;
+            let ctx_base = RenderContext {
+                ua_hosts: hosts.clone(),
+                ..ctx_base
+            };
+            let blocking_config = config.clone();
+            let blocking_log = log.clone();
+            let prepared = tokio::task::spawn_blocking(move || {
+                prepare_folder(
+                    &plan,
+                    &blocking_config,
+                    render.as_ref(),
+                    run_id,
+                    ctx_base,
+                    &blocking_log,
+                )
+            })
+            .await;
+            let prepared = match prepared {
+                Ok(Ok(p)) => p,
+                Ok(Err(f)) => return Err(f),
+                Err(e) => {
+                    return Err(PrepareFailure {
+                        reason: format!("pre-run panicked: {e}"),
+                        fatal: true,
+                    })
+                }
+            };
+            if !config.dry_run {
+                if let Err(e) = script::run_script(
+                    "before.sh",
+                    &prepared.folder,
+                    config.script_timeout,
+                    &prepared.test_log,
+                    &kill,
+                )
+                .await
+                {
+                    if !config.leave_temp {
+                        let folder = prepared.folder.clone();
+                        let _ = tokio::task::spawn_blocking(move || rundir::remove(&folder)).await;
+                    }
+                    return Err(PrepareFailure {
+                        reason: e.to_string(),
+                        fatal: false,
+                    });
+                }
+            }
+            Ok((prepared, hosts))
+        };
+        Box::pin(work.into_actor(self).map(|res, act, _| match res {
+            Ok((prepared, hosts)) => {
+                act.run_id = prepared.run_id;
+                act.folder = Some(prepared.folder);
+                act.test_log = prepared.test_log;
+                act.hosts = hosts;
+                act.step(Step::Prepared { ok: true }, None);
+                PrepareReply {
+                    ready: true,
+                    fatal: None,
+                }
+            }
+            Err(f) => {
+                act.net.do_send(Release {
+                    run_id: act.lease.clone(),
+                });
+                let fatal = f.fatal.then(|| f.reason.clone());
+                act.step(Step::Prepared { ok: false }, Some(f.reason));
+                PrepareReply {
+                    ready: false,
+                    fatal,
+                }
+            }
+        }))
+    }
+}
+
+impl Handler<Run> for TestActor {
+    type Result = ResponseActFuture<Self, RunReply>;
+
+    fn handle(&mut self, _: Run, _: &mut Context<Self>) -> Self::Result {
+        if self.config.dry_run {
+            self.step(Step::Run { dry: true }, None);
+            self.step(Step::RunEnded { success: true }, None);
+            return Box::pin(actix::fut::ready(RunReply { success: true }));
+        }
+        self.step(Step::Run { dry: false }, None);
+        // Real runs (SIPp instances) are the SippActor's work; until it is plugged in, a real
+        // run cannot succeed.
+        let reason = "running SIPp is not available in this build".to_string();
+        self.step(Step::RunEnded { success: false }, Some(reason));
+        Box::pin(actix::fut::ready(RunReply { success: false }))
+    }
+}
+
+impl Handler<Abort> for TestActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Abort, _: &mut Context<Self>) {
+        debug!(self.log, "abort asked");
+    }
+}
+
+impl Handler<Kill> for TestActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Kill, _: &mut Context<Self>) {
+        debug!(self.log, "kill asked");
+        self.kill.kill();
+    }
+}
+
+impl Handler<Cleanup> for TestActor {
+    type Result = ResponseActFuture<Self, CleanupReply>;
+
+    fn handle(&mut self, _: Cleanup, _: &mut Context<Self>) -> Self::Result {
+        if !self.step(Step::Clean, None) {
+            // Not past PREPARING, or already cleaned: nothing is owed.
+            return Box::pin(actix::fut::ready(CleanupReply {
+                passed: self.life.passed(),
+            }));
+        }
+
+        let config = self.config.clone();
+        let folder = self.folder.clone();
+        let log = self.test_log.clone();
+        let kill = self.kill.clone();
+        let net = self.net.clone();
+        let lease = self.lease.clone();
+        let work = async move {
+            let mut problems = Vec::new();
+            if let Some(folder) = &folder {
+                if !config.dry_run && !kill.is_killed() {
+                    if let Err(e) =
+                        script::run_script("after.sh", folder, config.script_timeout, &log, &kill)
+                            .await
+                    {
+                        problems.push(e.to_string());
+                    }
+                }
+                if !config.leave_temp {
+                    let f = folder.clone();
+                    match tokio::task::spawn_blocking(move || rundir::remove(&f)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => problems.push(e.to_string()),
+                        Err(e) => problems.push(format!("remove run folder: {e}")),
+                    }
+                } else {
+                    info!(log, "run folder left at {}", folder.display());
+                }
+            }
+            match net.send(Release { run_id: lease }).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(e.to_string()),
+                Err(e) => problems.push(format!("release addresses: {e}")),
+            }
+            problems
+        };
+        Box::pin(work.into_actor(self).map(|problems, act, _| {
+            act.hosts.clear();
+            let clean = problems.is_empty();
+            let reason = (!clean).then(|| problems.join("; "));
+            act.step(Step::Cleaned { clean }, reason);
+            CleanupReply {
+                passed: act.life.passed(),
+            }
+        }))
+    }
+}

@@ -1,1 +1,9 @@
+//! The one integration test binary: runs the real `sipplauncher` binary on fixture suites.
+//! - [`dry_run`]: whole runs in `--dry-run` (no privileges needed): states, reports, run folders.
+//! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
+//! - [`interrupt`]: signals during a run.
 
+mod common;
+mod dry_run;
+mod interrupt;
+mod usage;

@@ -1,0 +1,140 @@
+//! The whole command: parse and validate the options, collect the suite, build the run plan,
+//! run it on the actor runtime, turn the outcome into an exit status.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::Parser;
+use slog::{info, o, warn, Level};
+
+use sipplauncher_actors::events::EventSink;
+use sipplauncher_actors::logging;
+use sipplauncher_actors::plan::{RunPlan, TestPlan};
+
+use crate::cli::Cli;
+use crate::config::{self, Config};
+use crate::exit_code;
+use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
+use crate::suite::{self, CollectOptions};
+use crate::template::Renderer;
+
+/// Runs the command with the process's arguments; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap's own help/version output, or a usage error it caught.
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit_code::USAGE
+            } else {
+                exit_code::SUCCESS
+            };
+        }
+    };
+    let config = match config::validate(cli) {
+        Ok(c) => c,
+        Err(e) => return usage(&e.to_string()),
+    };
+    run(config)
+}
+
+fn usage(msg: &str) -> i32 {
+    let _ = writeln!(std::io::stderr(), "sipplauncher: {msg}");
+    exit_code::USAGE
+}
+
+/// Runs a validated configuration.
+pub fn run(config: Config) -> i32 {
+    // The general log: a default path that cannot be opened (e.g. made by another user) is not
+    // worth stopping a run for; an explicit one is.
+    let general = match logging::open_log(&config.log_file) {
+        Ok(f) => Some(f),
+        Err(e) if config.log_file_explicit => {
+            return usage(&format!(
+                "--log-file: cannot open {}: {e}",
+                config.log_file.display()
+            ))
+        }
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: no general log: cannot open {}: {e}",
+                config.log_file.display()
+            );
+            None
+        }
+    };
+    let log = logging::root(general, Level::Warning).new(o!());
+    info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
+
+    let suite = match suite::collect(&CollectOptions {
+        testsuite: config.testsuite.clone(),
+        template_folder: config.template_folder.clone(),
+        global_folder: config.global_folder.clone(),
+        only: config.only.clone(),
+        exclude: config.exclude.clone(),
+    }) {
+        Ok(s) => s,
+        Err(e) => return usage(&format!("{}: {e}", e.option())),
+    };
+    if suite.tests.is_empty() {
+        let filtered = !config.only.is_empty() || !config.exclude.is_empty();
+        return usage(&format!(
+            "No tests found in {}{}",
+            config.testsuite.display(),
+            if filtered {
+                " after --pattern-only/--pattern-exclude"
+            } else {
+                ""
+            }
+        ));
+    }
+    for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {
+        warn!(log, "test {} is not runnable", t.name; "why" => t.definition_error.as_deref());
+    }
+
+    let mut sipp = config.sipp.clone();
+    if sipp.info_file.is_none() {
+        sipp.info_file = suite.info_file.clone();
+    }
+
+    let render = Arc::new(Renderer::new(
+        suite.template_folder.clone(),
+        config.keywords.clone(),
+    ));
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
+    if let Some(path) = &config.junit {
+        sinks.push(Box::new(JUnit::new(path.clone())));
+    }
+    if let Some(path) = &config.json {
+        sinks.push(Box::new(Json::new(
+            path.clone(),
+            RunMeta {
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                dut: config.run.dut.to_string(),
+                testsuite: config.testsuite.display().to_string(),
+                dry_run: config.run.dry_run,
+                group: config.run.group,
+                command_line: std::env::args().collect(),
+            },
+        )));
+    }
+    let tests: Vec<TestPlan> = suite.tests;
+    let plan = RunPlan {
+        tests: Arc::new(tests),
+        global: suite.global,
+        config: Arc::new(config.run.clone()),
+    };
+    let result = sipplauncher_actors::run(plan, render, sinks, log);
+    let mut status = exit_code::for_outcome(&result.outcome, config.run.fail_expected);
+    for e in &result.report_errors {
+        let _ = writeln!(std::io::stderr(), "sipplauncher: report not written: {e}");
+        status = status.max(exit_code::FAILURE);
+    }
+    if let Some(f) = &result.fatal {
+        let _ = writeln!(std::io::stderr(), "sipplauncher: run stopped: {f}");
+        status = exit_code::INTERNAL;
+    }
+    status
+}

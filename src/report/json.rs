@@ -1,0 +1,360 @@
+//! The JSON report (`--json FILE`): one document with the run's settings, its times, its summary,
+//! the GLOBAL scripts and every test run in run order; written at the end.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use sipplauncher_actors::events::{Event, EventSink};
+
+use super::{rfc3339, write_atomic, Collector, GlobalRecord, RunRecord};
+
+/// What the report says about the run beyond the event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMeta {
+    pub tool_version: String,
+    /// As given with `--dut`.
+    pub dut: String,
+    /// The suite's folder, as given.
+    pub testsuite: String,
+    pub dry_run: bool,
+    pub group: usize,
+    /// The process's arguments, the program first.
+    pub command_line: Vec<String>,
+}
+
+/// Collects the runs from the event stream and writes the document on `finish()`.
+pub struct Json {
+    path: PathBuf,
+    meta: RunMeta,
+    collected: Collector,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    tool: &'static str,
+    version: &'a str,
+    dut: &'a str,
+    testsuite: &'a str,
+    command_line: &'a [String],
+    dry_run: bool,
+    group: usize,
+    seed: Option<u64>,
+    started: String,
+    finished: String,
+    elapsed_s: f64,
+    interrupted: bool,
+    summary: Summary,
+    global: Globals,
+    tests: Vec<TestRun<'a>>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    total: u64,
+    success: u64,
+    failed: u64,
+}
+
+#[derive(Serialize)]
+struct Globals {
+    before: Option<Global>,
+    after: Option<Global>,
+}
+
+#[derive(Serialize)]
+struct Global {
+    ok: bool,
+    error: Option<String>,
+    took_s: f64,
+}
+
+#[derive(Serialize)]
+struct TestRun<'a> {
+    index: u64,
+    name: &'a str,
+    run_id: &'a str,
+    run_id_number: &'a str,
+    result: &'static str,
+    state: &'static str,
+    passed: bool,
+    started: String,
+    took_s: f64,
+    cps: Option<f64>,
+    reason: Option<String>,
+    run_folder: Option<String>,
+}
+
+impl Json {
+    pub fn new(path: PathBuf, meta: RunMeta) -> Self {
+        Json {
+            path,
+            meta,
+            collected: Collector::default(),
+        }
+    }
+
+    /// The whole document, as of `now` (the end time when the run never told its end).
+    pub fn render(&self, now: SystemTime) -> Result<String, serde_json::Error> {
+        let c = &self.collected;
+        let summary = match c.end {
+            Some(end) => Summary {
+                total: end.outcome.total,
+                success: end.outcome.passed,
+                failed: end.outcome.failed(),
+            },
+            // Cut short before its end: count what the records say.
+            None => {
+                let total = c.runs.len() as u64;
+                let success = c.runs.values().filter(|r| r.passed()).count() as u64;
+                Summary {
+                    total,
+                    success,
+                    failed: total - success,
+                }
+            }
+        };
+        let doc = Document {
+            tool: "sipplauncher",
+            version: &self.meta.tool_version,
+            dut: &self.meta.dut,
+            testsuite: &self.meta.testsuite,
+            command_line: &self.meta.command_line,
+            dry_run: self.meta.dry_run,
+            group: self.meta.group,
+            seed: c.seed,
+            started: rfc3339(c.started.unwrap_or(now)),
+            finished: rfc3339(c.end.map_or(now, |e| e.at)),
+            elapsed_s: secs(c.elapsed(now)),
+            interrupted: c.interrupted(),
+            summary,
+            global: Globals {
+                before: c.global_before.as_ref().map(Global::of),
+                after: c.global_after.as_ref().map(Global::of),
+            },
+            tests: c.runs.values().map(TestRun::of).collect(),
+        };
+        let mut text = serde_json::to_string_pretty(&doc)?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+impl Global {
+    fn of(g: &GlobalRecord) -> Global {
+        Global {
+            ok: g.error.is_none(),
+            error: g.error.clone(),
+            took_s: secs(g.took),
+        }
+    }
+}
+
+impl<'a> TestRun<'a> {
+    fn of(r: &'a RunRecord) -> TestRun<'a> {
+        TestRun {
+            index: r.index,
+            name: &r.name,
+            run_id: &r.run_id,
+            run_id_number: &r.run_id_number,
+            result: r.result().as_str(),
+            state: r.state.as_str(),
+            passed: r.passed(),
+            started: rfc3339(r.started),
+            took_s: secs(r.took()),
+            cps: r.cps,
+            reason: r.reason(),
+            run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+        }
+    }
+}
+
+/// Seconds, to the millisecond (no float noise like 1.0200000000000001).
+fn secs(d: Duration) -> f64 {
+    d.as_millis() as f64 / 1_000.0
+}
+
+impl EventSink for Json {
+    fn event(&mut self, event: &Event) {
+        self.collected.event(event);
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        let what = || format!("write the json report {}", self.path.display());
+        let text = self
+            .render(SystemTime::now())
+            .map_err(|e| format!("{}: {e}", what()))?;
+        write_atomic(&self.path, text.as_bytes()).map_err(|e| format!("{}: {e}", what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+    use serde_json::{json, Value};
+    use sipplauncher_actors::state::StateName;
+
+    fn meta() -> RunMeta {
+        RunMeta {
+            tool_version: "0.1.0".into(),
+            dut: "10.22.22.24".into(),
+            testsuite: "./suite".into(),
+            dry_run: false,
+            group: 2,
+            command_line: vec!["sipplauncher".into(), "--dut".into(), "10.22.22.24".into()],
+        }
+    }
+
+    fn json_of(events: &[Event]) -> Json {
+        let mut j = Json::new(PathBuf::from("unused.json"), meta());
+        for e in events {
+            j.event(e);
+        }
+        j
+    }
+
+    #[test]
+    fn snapshot_field_by_field() {
+        let j = json_of(&fixture::events());
+        let text = j.render(SystemTime::now()).expect("serializes");
+        let v: Value = serde_json::from_str(&text).expect("one JSON document");
+        assert_eq!(v["tool"], "sipplauncher");
+        assert_eq!(v["version"], "0.1.0");
+        assert_eq!(v["dut"], "10.22.22.24");
+        assert_eq!(v["testsuite"], "./suite");
+        assert_eq!(
+            v["command_line"],
+            json!(["sipplauncher", "--dut", "10.22.22.24"])
+        );
+        assert_eq!(v["dry_run"], false);
+        assert_eq!(v["group"], 2);
+        assert_eq!(v["seed"], 42);
+        assert_eq!(v["started"], "2024-03-01T12:00:00.000Z");
+        assert_eq!(v["finished"], "2024-03-01T12:00:48.250Z");
+        assert_eq!(v["elapsed_s"], 48.25);
+        assert_eq!(v["interrupted"], false);
+        assert_eq!(v["summary"], json!({"total": 4, "success": 2, "failed": 2}));
+        assert_eq!(
+            v["global"],
+            json!({
+                "before": {"ok": true, "error": null, "took_s": 0.03},
+                "after": {"ok": false, "error": "after.sh exited with status 1", "took_s": 0.07},
+            })
+        );
+        let tests = v["tests"].as_array().expect("tests");
+        assert_eq!(tests.len(), 4);
+        assert_eq!(
+            tests[0],
+            json!({
+                "index": 0,
+                "name": "normal-0000",
+                "run_id": "kqzvxa",
+                "run_id_number": "000000000000",
+                "result": "SUCCESS",
+                "state": "CLEAN",
+                "passed": true,
+                "started": "2024-03-01T12:00:00.040Z",
+                "took_s": 1.02,
+                "cps": 1.0234,
+                "reason": null,
+                "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
+            })
+        );
+        assert_eq!(tests[1]["result"], "FAIL");
+        assert_eq!(tests[1]["state"], "DIRTY");
+        assert_eq!(tests[1]["passed"], false);
+        assert_eq!(tests[1]["cps"], 0.5);
+        assert_eq!(
+            tests[1]["reason"],
+            "uac ua1 exited with status 1; cleanup: after.sh exited with status 2"
+        );
+        assert_eq!(tests[2]["result"], "NOT READY");
+        assert_eq!(tests[2]["state"], "NOT READY");
+        assert_eq!(tests[2]["took_s"], 0.012);
+        assert_eq!(tests[2]["reason"], "before.sh exited with status 1 <&\"'>");
+        assert_eq!(tests[2]["cps"], Value::Null);
+        assert_eq!(tests[3]["index"], 3);
+        assert_eq!(tests[3]["name"], "normal-0000");
+        assert_eq!(tests[3]["took_s"], 42.0);
+        assert_eq!(tests[3]["passed"], true);
+        // The fields, in this order.
+        let keys: Vec<&str> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        let mut expected = vec![
+            "tool",
+            "version",
+            "dut",
+            "testsuite",
+            "command_line",
+            "dry_run",
+            "group",
+            "seed",
+            "started",
+            "finished",
+            "elapsed_s",
+            "interrupted",
+            "summary",
+            "global",
+            "tests",
+        ];
+        expected.sort_unstable();
+        assert_eq!(sorted, expected);
+    }
+
+    #[test]
+    fn a_run_cut_short() {
+        let j = json_of(&[
+            Event::RunStarted {
+                tests: 1,
+                runs: 1,
+                repeat: false,
+                group: 1,
+                seed: None,
+                dry_run: false,
+                at: fixture::at(0),
+            },
+            fixture::test(0, "a", "aaaaaa", StateName::Preparing, 10, None, None, None),
+            fixture::test(0, "a", "aaaaaa", StateName::Ready, 20, None, None, None),
+            Event::Interrupted { hard: false },
+            fixture::test(0, "a", "aaaaaa", StateName::Cleaning, 30, None, None, None),
+            fixture::test(0, "a", "aaaaaa", StateName::Clean, 40, Some(10), None, None),
+        ]);
+        let v: Value = serde_json::from_str(&j.render(fixture::at(2_500)).expect("serializes"))
+            .expect("one JSON document");
+        assert_eq!(v["seed"], Value::Null);
+        assert_eq!(v["interrupted"], true);
+        assert_eq!(v["finished"], "2024-03-01T12:00:02.500Z");
+        assert_eq!(v["elapsed_s"], 2.5);
+        assert_eq!(v["summary"], json!({"total": 1, "success": 0, "failed": 1}));
+        assert_eq!(v["global"], json!({"before": null, "after": null}));
+        assert_eq!(v["tests"][0]["result"], "FAIL");
+        assert_eq!(v["tests"][0]["state"], "CLEAN");
+        assert_eq!(v["tests"][0]["took_s"], 0.0);
+        assert_eq!(v["tests"][0]["reason"], "interrupted before it ran");
+    }
+
+    #[test]
+    fn finish_writes_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("report.json");
+        let mut j = Json::new(path.clone(), meta());
+        for e in fixture::events() {
+            j.event(&e);
+        }
+        j.finish().expect("written");
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        assert_eq!(written["summary"]["total"], 4);
+
+        let mut bad = Json::new(dir.path().join("nope").join("r.json"), meta());
+        let err = bad.finish().expect_err("no such folder");
+        assert!(err.starts_with("write the json report "), "{err}");
+    }
+}

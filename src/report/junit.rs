@@ -1,0 +1,396 @@
+//! The JUnit XML report (`--junit FILE`) for CI (GitLab, Jenkins): one testcase per test run,
+//! in run order, plus a `GLOBAL` testcase when a GLOBAL script failed; written at the end.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use sipplauncher_actors::events::{Event, EventSink};
+
+use super::{junit_timestamp, write_atomic, Collector, GlobalRecord, RunRecord, RunResult};
+
+/// Collects the runs from the event stream and writes the XML file on `finish()`.
+pub struct JUnit {
+    path: PathBuf,
+    collected: Collector,
+}
+
+impl JUnit {
+    pub fn new(path: PathBuf) -> Self {
+        JUnit {
+            path,
+            collected: Collector::default(),
+        }
+    }
+
+    /// The whole document, as of now.
+    pub fn render(&self, now: SystemTime) -> String {
+        let c = &self.collected;
+        let cases: Vec<Case> = c
+            .runs
+            .values()
+            .map(Case::of_run)
+            .chain(Case::of_global(
+                c.global_before.as_ref(),
+                c.global_after.as_ref(),
+            ))
+            .collect();
+        let tests = cases.len();
+        let failures = cases
+            .iter()
+            .filter(|k| matches!(k.verdict, Verdict::Failure { .. }))
+            .count();
+        let errors = cases
+            .iter()
+            .filter(|k| matches!(k.verdict, Verdict::Error { .. }))
+            .count();
+        let time = seconds(c.elapsed(now));
+        let timestamp = junit_timestamp(c.started.unwrap_or(now));
+
+        let mut x = String::new();
+        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        // `write!` to a String cannot fail; its Result is dropped with `let _`.
+        let _ = writeln!(
+            x,
+            "<testsuites name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+             errors=\"{errors}\" time=\"{time}\">"
+        );
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+             errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
+        );
+        if let Some(seed) = c.seed {
+            let _ = writeln!(
+                x,
+                "    <properties>\n      <property name=\"seed\" value=\"{seed}\"/>\n    \
+                 </properties>"
+            );
+        }
+        for case in &cases {
+            case.write(&mut x);
+        }
+        x.push_str("  </testsuite>\n</testsuites>\n");
+        x
+    }
+}
+
+impl EventSink for JUnit {
+    fn event(&mut self, event: &Event) {
+        self.collected.event(event);
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        let xml = self.render(SystemTime::now());
+        write_atomic(&self.path, xml.as_bytes())
+            .map_err(|e| format!("write the junit report {}: {e}", self.path.display()))
+    }
+}
+
+enum Verdict {
+    Passed,
+    /// FAIL, DIRTY, or cut short after pre-run.
+    Failure {
+        kind: String,
+        message: String,
+    },
+    /// NOT READY.
+    Error {
+        kind: String,
+        message: String,
+    },
+}
+
+struct Case {
+    name: String,
+    time: Duration,
+    verdict: Verdict,
+    out: Option<String>,
+}
+
+impl Case {
+    fn of_run(r: &RunRecord) -> Case {
+        let verdict = if r.passed() {
+            Verdict::Passed
+        } else {
+            let result = r.result();
+            let kind = match result {
+                RunResult::Fail | RunResult::NotReady => result.as_str(),
+                // It ran fine but cleanup did not: DIRTY (or cut short while CLEANING).
+                RunResult::Success => r.state.as_str(),
+            }
+            .to_string();
+            let message = r.reason().unwrap_or_else(|| kind.clone());
+            if result == RunResult::NotReady {
+                Verdict::Error { kind, message }
+            } else {
+                Verdict::Failure { kind, message }
+            }
+        };
+        let mut out = format!(
+            "run: {}-{}\nrun id number: {}\nfinal state: {}",
+            r.index, r.run_id, r.run_id_number, r.state
+        );
+        if let Some(folder) = &r.run_folder {
+            let _ = write!(out, "\nrun folder: {}", folder.display());
+        }
+        Case {
+            name: r.name.clone(),
+            time: r.took(),
+            verdict,
+            out: Some(out),
+        }
+    }
+
+    /// A failing GLOBAL before.sh is an error (the tests could not run, like a test's NOT
+    /// READY), a failing after.sh a failure (like a test's after.sh); none when they passed.
+    fn of_global(before: Option<&GlobalRecord>, after: Option<&GlobalRecord>) -> Option<Case> {
+        let failed = |script: &str, g: Option<&GlobalRecord>| {
+            g.and_then(|g| g.error.as_ref().map(|e| format!("{script}: {e}")))
+        };
+        let before_error = failed("before.sh", before);
+        let after_error = failed("after.sh", after);
+        let message = [before_error.clone(), after_error]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if message.is_empty() {
+            return None;
+        }
+        let verdict = if before_error.is_some() {
+            Verdict::Error {
+                kind: "GLOBAL before.sh".into(),
+                message,
+            }
+        } else {
+            Verdict::Failure {
+                kind: "GLOBAL after.sh".into(),
+                message,
+            }
+        };
+        let time =
+            before.map(|g| g.took).unwrap_or_default() + after.map(|g| g.took).unwrap_or_default();
+        Some(Case {
+            name: "GLOBAL".into(),
+            time,
+            verdict,
+            out: None,
+        })
+    }
+
+    fn write(&self, x: &mut String) {
+        let name = attr(&self.name);
+        let _ = write!(
+            x,
+            "    <testcase name=\"{name}\" classname=\"sipplauncher.{name}\" time=\"{}\"",
+            seconds(self.time)
+        );
+        if matches!(self.verdict, Verdict::Passed) && self.out.is_none() {
+            x.push_str("/>\n");
+            return;
+        }
+        x.push_str(">\n");
+        match &self.verdict {
+            Verdict::Passed => {}
+            Verdict::Failure { kind, message } | Verdict::Error { kind, message } => {
+                let tag = match self.verdict {
+                    Verdict::Error { .. } => "error",
+                    _ => "failure",
+                };
+                let _ = writeln!(
+                    x,
+                    "      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>",
+                    attr(message),
+                    attr(kind),
+                    text(message)
+                );
+            }
+        }
+        if let Some(out) = &self.out {
+            let _ = writeln!(x, "      <system-out>{}</system-out>", text(out));
+        }
+        x.push_str("    </testcase>\n");
+    }
+}
+
+/// Seconds with milliseconds, as JUnit's `time` attributes are.
+fn seconds(d: Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// XML 1.0 allows no control characters but tab, line feed and carriage return: others (from a
+/// SIPp error, say) become U+FFFD, as do the two non-characters.
+fn xml_char_ok(c: char) -> bool {
+    !(c < ' ' && !matches!(c, '\t' | '\n' | '\r') || c == '\u{FFFE}' || c == '\u{FFFF}')
+}
+
+/// Escaped for element text.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // A parser would turn a bare CR into LF.
+            '\r' => out.push_str("&#13;"),
+            c if xml_char_ok(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+    out
+}
+
+/// Escaped for a double-quoted attribute value (line breaks kept, not normalized to spaces).
+fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if xml_char_ok(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+    use sipplauncher_actors::events::GlobalScript;
+    use sipplauncher_actors::state::StateName;
+
+    fn junit_of(events: &[Event]) -> JUnit {
+        let mut j = JUnit::new(PathBuf::from("unused.xml"));
+        for e in events {
+            j.event(e);
+        }
+        j
+    }
+
+    #[test]
+    fn snapshot() {
+        let expected = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="sipplauncher" tests="5" failures="2" errors="1" time="48.250">
+  <testsuite name="sipplauncher" tests="5" failures="2" errors="1" skipped="0" time="48.250" timestamp="2024-03-01T12:00:00">
+    <properties>
+      <property name="seed" value="42"/>
+    </properties>
+    <testcase name="normal-0000" classname="sipplauncher.normal-0000" time="1.020">
+      <system-out>run: 0-kqzvxa
+run id number: 000000000000
+final state: CLEAN
+run folder: /var/tmp/sipplauncher/normal-0000/kqzvxa</system-out>
+    </testcase>
+    <testcase name="normal-0001" classname="sipplauncher.normal-0001" time="5.000">
+      <failure message="uac ua1 exited with status 1; cleanup: after.sh exited with status 2" type="FAIL">uac ua1 exited with status 1; cleanup: after.sh exited with status 2</failure>
+      <system-out>run: 1-bcdefg
+run id number: 000000000001
+final state: DIRTY
+run folder: /var/tmp/sipplauncher/normal-0001/bcdefg</system-out>
+    </testcase>
+    <testcase name="tls-0000" classname="sipplauncher.tls-0000" time="0.012">
+      <error message="before.sh exited with status 1 &lt;&amp;&quot;&apos;&gt;" type="NOT READY">before.sh exited with status 1 &lt;&amp;"'&gt;</error>
+      <system-out>run: 2-hijklm
+run id number: 000000000002
+final state: NOT READY
+run folder: /var/tmp/sipplauncher/tls-0000/hijklm</system-out>
+    </testcase>
+    <testcase name="normal-0000" classname="sipplauncher.normal-0000" time="42.000">
+      <system-out>run: 3-nopqrs
+run id number: 000000000003
+final state: CLEAN
+run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
+    </testcase>
+    <testcase name="GLOBAL" classname="sipplauncher.GLOBAL" time="0.100">
+      <failure message="after.sh: after.sh exited with status 1" type="GLOBAL after.sh">after.sh: after.sh exited with status 1</failure>
+    </testcase>
+  </testsuite>
+</testsuites>
+"#;
+        let j = junit_of(&fixture::events());
+        assert_eq!(j.render(SystemTime::now()), expected);
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(attr("a<&\"'>b\nc"), "a&lt;&amp;&quot;&apos;&gt;b&#10;c");
+        assert_eq!(text("a<&\"'>b\nc"), "a&lt;&amp;\"'&gt;b\nc");
+        assert_eq!(text("bell\u{7}"), "bell\u{FFFD}");
+        assert_eq!(attr("x\u{1b}[0m"), "x\u{FFFD}[0m");
+    }
+
+    #[test]
+    fn a_failing_global_before_is_an_error() {
+        let j = junit_of(&[
+            Event::Global {
+                script: GlobalScript::Before,
+                error: Some("exit status 3".into()),
+                took: Duration::from_millis(5),
+            },
+            Event::Interrupted { hard: false },
+        ]);
+        let xml = j.render(fixture::at(0));
+        assert!(xml
+            .contains("<testsuites name=\"sipplauncher\" tests=\"1\" failures=\"0\" errors=\"1\""));
+        assert!(xml.contains(
+            "    <testcase name=\"GLOBAL\" classname=\"sipplauncher.GLOBAL\" time=\"0.005\">\n      \
+             <error message=\"before.sh: exit status 3\" type=\"GLOBAL before.sh\">"
+        ));
+    }
+
+    #[test]
+    fn a_passing_global_and_no_tests() {
+        let j = junit_of(&[Event::Global {
+            script: GlobalScript::Before,
+            error: None,
+            took: Duration::from_millis(5),
+        }]);
+        let xml = j.render(fixture::at(0));
+        assert!(xml.contains("tests=\"0\" failures=\"0\" errors=\"0\""));
+        assert!(!xml.contains("<testcase"));
+    }
+
+    #[test]
+    fn dirty_after_success_is_a_failure() {
+        let j = junit_of(&[
+            fixture::test(0, "a", "aaaaaa", StateName::Preparing, 0, None, None, None),
+            fixture::test(0, "a", "aaaaaa", StateName::Ready, 0, None, None, None),
+            fixture::test(0, "a", "aaaaaa", StateName::Starting, 0, None, None, None),
+            fixture::test(0, "a", "aaaaaa", StateName::Success, 0, Some(7), None, None),
+            fixture::test(0, "a", "aaaaaa", StateName::Cleaning, 0, None, None, None),
+            fixture::test(0, "a", "aaaaaa", StateName::Dirty, 0, Some(1), None, None),
+        ]);
+        let xml = j.render(fixture::at(0));
+        assert!(xml.contains(
+            "<failure message=\"cleanup failed\" type=\"DIRTY\">cleanup failed</failure>"
+        ));
+    }
+
+    #[test]
+    fn finish_writes_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("junit.xml");
+        let mut j = JUnit::new(path.clone());
+        for e in fixture::events() {
+            j.event(&e);
+        }
+        j.finish().expect("written");
+        let written = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(written, j.render(SystemTime::now()));
+
+        let mut bad = JUnit::new(dir.path().join("nope").join("junit.xml"));
+        let err = bad.finish().expect_err("no such folder");
+        assert!(err.starts_with("write the junit report "), "{err}");
+        assert!(!err.contains('\n'));
+    }
+}

@@ -1,0 +1,716 @@
+//! What a run tells: the terminal lines ([`console`]), the JUnit XML ([`junit`]) and the JSON
+//! ([`json`]) reports, three `EventSink`s fed by the same event stream; and what they share:
+//! duration and time formatting, atomic file writes, and the per-test-run records that the two
+//! report files keep until the end.
+
+pub mod console;
+pub mod json;
+pub mod junit;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sipplauncher_actors::dispatch::Outcome;
+use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
+use sipplauncher_actors::state::StateName;
+
+/// A duration for people: `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
+/// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
+/// up (9.999 s is `9.99s`, not `10.00s`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        return format!("{ms}ms");
+    }
+    if ms < 10_000 {
+        let cs = ms / 10;
+        return format!("{}.{:02}s", cs / 100, cs % 100);
+    }
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s}s")
+    } else if s < 3_600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m{:02}s", s / 3_600, s % 3_600 / 60, s % 60)
+    }
+}
+
+/// `SystemTime` as RFC 3339 in UTC with milliseconds: `2024-03-01T12:34:56.789Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let (secs, millis) = unix_millis(t);
+    let (date, sod) = split_days(secs);
+    format!(
+        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3_600,
+        sod % 3_600 / 60,
+        sod % 60
+    )
+}
+
+/// `SystemTime` as the JUnit schema's `timestamp`: `2024-03-01T12:34:56` (UTC, no zone: the
+/// schema's pattern allows none).
+pub fn junit_timestamp(t: SystemTime) -> String {
+    let (secs, _) = unix_millis(t);
+    let (date, sod) = split_days(secs);
+    format!(
+        "{date}T{:02}:{:02}:{:02}",
+        sod / 3_600,
+        sod % 3_600 / 60,
+        sod % 60
+    )
+}
+
+/// Whole seconds since the epoch (floored, so negative before it) and the milliseconds past them.
+fn unix_millis(t: SystemTime) -> (i64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            d.subsec_millis(),
+        ),
+        Err(e) => {
+            let d = e.duration();
+            let secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            match d.subsec_millis() {
+                0 => (secs, 0),
+                ms => (secs - 1, 1_000 - ms),
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of the day and the second of that day.
+fn split_days(secs: i64) -> (String, i64) {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    (format!("{y:04}-{m:02}-{d:02}"), secs.rem_euclid(86_400))
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, http://howardhinnant.github.io/date_algorithms.html).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March first
+    let d = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
+    let m = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    // The ranges above make both casts lossless.
+    (y, m as u32, d as u32)
+}
+
+/// Writes `data` to `path` all at once: to a temporary file in the same folder, synced, then
+/// renamed over `path`, so that a reader (CI) never sees half a report, and a file or symlink
+/// already at `path` is replaced, never written through.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = write_new(&tmp, data).and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_new(tmp: &Path, data: &[u8]) -> io::Result<()> {
+    let open = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+    };
+    let mut f = match open() {
+        // Left over by an earlier process with our pid that died while writing.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(tmp)?;
+            open()?
+        }
+        other => other?,
+    };
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// `s` on one line: line breaks and other control characters become spaces.
+pub fn one_line(s: &str) -> String {
+    s.trim_end()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// What a test run came to, as the reports say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunResult {
+    Success,
+    Fail,
+    NotReady,
+}
+
+impl RunResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunResult::Success => "SUCCESS",
+            RunResult::Fail => "FAIL",
+            RunResult::NotReady => "NOT READY",
+        }
+    }
+}
+
+/// One test run, as the report files keep it until the end (one small struct a run).
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub index: u64,
+    pub name: String,
+    pub run_id: String,
+    pub run_id_number: String,
+    /// Its first event.
+    pub started: SystemTime,
+    /// The last state it reached.
+    pub state: StateName,
+    /// It got past pre-run: if it has no result, it was cut short, not refused.
+    pub reached_ready: bool,
+    /// Set by NOT READY, SUCCESS or FAIL.
+    pub result: Option<RunResult>,
+    /// Of that end state: pre-run for NOT READY, the run for SUCCESS and FAIL.
+    pub took: Option<Duration>,
+    pub cps: Option<f64>,
+    /// Of that end state.
+    pub reason: Option<String>,
+    /// Why cleanup left it DIRTY.
+    pub cleanup_reason: Option<String>,
+    pub run_folder: Option<PathBuf>,
+}
+
+impl RunRecord {
+    fn new(e: &TestStateEvent) -> Self {
+        RunRecord {
+            index: e.index,
+            name: e.name.0.clone(),
+            run_id: e.run_id.0.clone(),
+            run_id_number: e.run_id_number.clone(),
+            started: e.at,
+            state: e.state,
+            reached_ready: false,
+            result: None,
+            took: None,
+            cps: None,
+            reason: None,
+            cleanup_reason: None,
+            run_folder: None,
+        }
+    }
+
+    fn update(&mut self, e: &TestStateEvent) {
+        self.state = e.state;
+        if e.run_folder.is_some() {
+            self.run_folder.clone_from(&e.run_folder);
+        }
+        let result = match e.state {
+            StateName::Created | StateName::Preparing => None,
+            StateName::NotReady => Some(RunResult::NotReady),
+            StateName::Success => Some(RunResult::Success),
+            StateName::Fail => Some(RunResult::Fail),
+            StateName::Ready
+            | StateName::DryRunning
+            | StateName::Starting
+            | StateName::Cleaning
+            | StateName::Clean
+            | StateName::Dirty => {
+                self.reached_ready = true;
+                None
+            }
+        };
+        if let Some(result) = result {
+            self.result = Some(result);
+            self.took = e.took;
+            self.cps = e.cps;
+            self.reason = e.reason.as_deref().map(one_line);
+        }
+        if e.state == StateName::Dirty {
+            self.cleanup_reason = e.reason.as_deref().map(one_line);
+        }
+    }
+
+    /// A run that ended without a result (interrupted before it ran, or killed) counts as FAIL
+    /// once it got past pre-run, else as NOT READY.
+    pub fn result(&self) -> RunResult {
+        self.result.unwrap_or(if self.reached_ready {
+            RunResult::Fail
+        } else {
+            RunResult::NotReady
+        })
+    }
+
+    /// Succeeded and cleaned up, as `Outcome::passed` counts it.
+    pub fn passed(&self) -> bool {
+        self.result == Some(RunResult::Success) && self.state == StateName::Clean
+    }
+
+    /// The run's time: that of its end state, zero when it never got one.
+    pub fn took(&self) -> Duration {
+        self.took.unwrap_or_default()
+    }
+
+    /// Everything known about why it did not pass, on one line; `None` when nothing is.
+    pub fn reason(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        match (&self.reason, self.result) {
+            (Some(r), _) => parts.push(r.clone()),
+            (None, Some(_)) => {}
+            (None, None) => parts.push(
+                if self.reached_ready
+                    && matches!(
+                        self.state,
+                        StateName::Ready
+                            | StateName::Cleaning
+                            | StateName::Clean
+                            | StateName::Dirty
+                    )
+                {
+                    "interrupted before it ran".to_string()
+                } else {
+                    format!("did not finish (stopped in state {})", self.state)
+                },
+            ),
+        }
+        match self.state {
+            StateName::Dirty => parts.push(match &self.cleanup_reason {
+                Some(r) => format!("cleanup: {r}"),
+                None => "cleanup failed".to_string(),
+            }),
+            StateName::Cleaning if self.result.is_some() => {
+                parts.push("cleanup did not finish".to_string())
+            }
+            _ => {}
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// A GLOBAL script's end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalRecord {
+    pub error: Option<String>,
+    pub took: Duration,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnd {
+    pub outcome: Outcome,
+    pub elapsed: Duration,
+    pub at: SystemTime,
+}
+
+/// What the report files need from the event stream, kept until `finish()`.
+#[derive(Debug, Default)]
+pub struct Collector {
+    pub started: Option<SystemTime>,
+    pub seed: Option<u64>,
+    /// An `Interrupted` event came (also known from the outcome, when the run got to its end).
+    pub interrupted: bool,
+    pub end: Option<RunEnd>,
+    pub global_before: Option<GlobalRecord>,
+    pub global_after: Option<GlobalRecord>,
+    /// By run index: the order of the reports.
+    pub runs: BTreeMap<u64, RunRecord>,
+}
+
+impl Collector {
+    pub fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { seed, at, .. } => {
+                self.started = Some(*at);
+                self.seed = *seed;
+            }
+            Event::GroupStarted { .. } => {}
+            Event::Global {
+                script,
+                error,
+                took,
+            } => {
+                let record = Some(GlobalRecord {
+                    error: error.as_deref().map(one_line),
+                    took: *took,
+                });
+                match script {
+                    GlobalScript::Before => self.global_before = record,
+                    GlobalScript::After => self.global_after = record,
+                }
+            }
+            Event::Test(e) => self
+                .runs
+                .entry(e.index)
+                .or_insert_with(|| RunRecord::new(e))
+                .update(e),
+            Event::Interrupted { .. } => self.interrupted = true,
+            Event::RunFinished {
+                outcome,
+                elapsed,
+                at,
+            } => {
+                self.end = Some(RunEnd {
+                    outcome: *outcome,
+                    elapsed: *elapsed,
+                    at: *at,
+                });
+            }
+        }
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupted || self.end.is_some_and(|e| e.outcome.interrupted)
+    }
+
+    /// The run's length: as the run told, else from its start to `now`.
+    pub fn elapsed(&self, now: SystemTime) -> Duration {
+        match (self.end, self.started) {
+            (Some(end), _) => end.elapsed,
+            (None, Some(started)) => now.duration_since(started).unwrap_or_default(),
+            (None, None) => Duration::ZERO,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! A fixed event stream for the snapshot tests of the three sinks.
+
+    use super::*;
+    use sipplauncher_actors::plan::{RunId, TestName};
+
+    /// 2024-03-01T12:00:00Z.
+    pub const T0: u64 = 1_709_294_400;
+
+    pub fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(T0) + Duration::from_millis(ms)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn test(
+        index: u64,
+        name: &str,
+        run_id: &str,
+        state: StateName,
+        at_ms: u64,
+        took_ms: Option<u64>,
+        cps: Option<f64>,
+        reason: Option<&str>,
+    ) -> Event {
+        Event::Test(TestStateEvent {
+            index,
+            name: TestName(name.into()),
+            run_id: RunId(run_id.into()),
+            run_id_number: format!("00000000000{index}"),
+            state,
+            at: at(at_ms),
+            took: took_ms.map(Duration::from_millis),
+            cps,
+            reason: reason.map(str::to_string),
+            run_folder: Some(PathBuf::from(format!(
+                "/var/tmp/sipplauncher/{name}/{run_id}"
+            ))),
+        })
+    }
+
+    /// Two groups of two: run 0 passes, run 1 fails and is left DIRTY, run 2 is NOT READY, run 3
+    /// passes; the GLOBAL after.sh fails.
+    pub fn events() -> Vec<Event> {
+        use StateName::*;
+        vec![
+            Event::RunStarted {
+                tests: 3,
+                runs: 4,
+                repeat: false,
+                group: 2,
+                seed: Some(42),
+                dry_run: false,
+                at: at(0),
+            },
+            Event::Global {
+                script: GlobalScript::Before,
+                error: None,
+                took: Duration::from_millis(30),
+            },
+            Event::GroupStarted { number: 1, size: 2 },
+            test(0, "normal-0000", "kqzvxa", Created, 40, None, None, None),
+            test(0, "normal-0000", "kqzvxa", Preparing, 40, None, None, None),
+            test(0, "normal-0000", "kqzvxa", Ready, 90, None, None, None),
+            test(1, "normal-0001", "bcdefg", Preparing, 90, None, None, None),
+            test(1, "normal-0001", "bcdefg", Ready, 140, None, None, None),
+            test(0, "normal-0000", "kqzvxa", Starting, 140, None, None, None),
+            test(1, "normal-0001", "bcdefg", Starting, 140, None, None, None),
+            test(
+                0,
+                "normal-0000",
+                "kqzvxa",
+                Success,
+                1160,
+                Some(1020),
+                Some(1.0234),
+                None,
+            ),
+            test(
+                1,
+                "normal-0001",
+                "bcdefg",
+                Fail,
+                5140,
+                Some(5000),
+                Some(0.5),
+                Some("uac ua1 exited with status 1"),
+            ),
+            test(1, "normal-0001", "bcdefg", Cleaning, 5140, None, None, None),
+            test(
+                1,
+                "normal-0001",
+                "bcdefg",
+                Dirty,
+                5200,
+                Some(60),
+                None,
+                Some("after.sh exited with status 2"),
+            ),
+            test(0, "normal-0000", "kqzvxa", Cleaning, 5200, None, None, None),
+            test(
+                0,
+                "normal-0000",
+                "kqzvxa",
+                Clean,
+                5250,
+                Some(50),
+                None,
+                None,
+            ),
+            Event::GroupStarted { number: 2, size: 2 },
+            test(2, "tls-0000", "hijklm", Preparing, 6050, None, None, None),
+            test(
+                2,
+                "tls-0000",
+                "hijklm",
+                NotReady,
+                6062,
+                Some(12),
+                None,
+                Some("before.sh exited with status 1 <&\"'>"),
+            ),
+            test(
+                3,
+                "normal-0000",
+                "nopqrs",
+                Preparing,
+                6062,
+                None,
+                None,
+                None,
+            ),
+            test(3, "normal-0000", "nopqrs", Ready, 6100, None, None, None),
+            test(3, "normal-0000", "nopqrs", Starting, 6100, None, None, None),
+            test(
+                3,
+                "normal-0000",
+                "nopqrs",
+                Success,
+                48100,
+                Some(42_000),
+                None,
+                None,
+            ),
+            test(
+                3,
+                "normal-0000",
+                "nopqrs",
+                Cleaning,
+                48100,
+                None,
+                None,
+                None,
+            ),
+            test(
+                3,
+                "normal-0000",
+                "nopqrs",
+                Clean,
+                48150,
+                Some(50),
+                None,
+                None,
+            ),
+            Event::Global {
+                script: GlobalScript::After,
+                error: Some("after.sh exited with status 1".into()),
+                took: Duration::from_millis(70),
+            },
+            Event::RunFinished {
+                outcome: Outcome {
+                    total: 4,
+                    passed: 2,
+                    global_failed: true,
+                    ..Outcome::default()
+                },
+                elapsed: Duration::from_millis(48_250),
+                at: at(48_250),
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let table = [
+            (0, "0ms"),
+            (12, "12ms"),
+            (999, "999ms"),
+            (1_000, "1.00s"),
+            (1_250, "1.25s"),
+            (9_999, "9.99s"),
+            (10_000, "10s"),
+            (42_900, "42s"),
+            (119_999, "119s"),
+            (120_000, "2m00s"),
+            (125_000, "2m05s"),
+            (3_599_000, "59m59s"),
+            (3_723_000, "1h02m03s"),
+            (90_000_000, "25h00m00s"),
+        ];
+        for (ms, text) in table {
+            assert_eq!(format_duration(Duration::from_millis(ms)), text, "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn civil_dates() {
+        let table = [
+            (0, (1970, 1, 1)),
+            (-1, (1969, 12, 31)),
+            (59, (1970, 3, 1)),
+            (11_016, (2000, 2, 29)),
+            (11_017, (2000, 3, 1)),
+            (19_783, (2024, 3, 1)),
+            (-719_468, (0, 3, 1)),
+            (2_932_896, (9999, 12, 31)),
+        ];
+        for (days, date) in table {
+            assert_eq!(civil_from_days(days), date, "day {days}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_296_496_789);
+        assert_eq!(rfc3339(t), "2024-03-01T12:34:56.789Z");
+        assert_eq!(junit_timestamp(t), "2024-03-01T12:34:56");
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let before = UNIX_EPOCH - Duration::from_millis(1);
+        assert_eq!(rfc3339(before), "1969-12-31T23:59:59.999Z");
+        // A leap year's last day.
+        let t = UNIX_EPOCH + Duration::from_secs(1_735_689_599);
+        assert_eq!(rfc3339(t), "2024-12-31T23:59:59.000Z");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("report.xml");
+        write_atomic(&path, b"one").expect("first");
+        write_atomic(&path, b"two").expect("second");
+        assert_eq!(fs::read(&path).expect("read"), b"two");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("report.xml")]);
+        let missing = dir.path().join("nope").join("r.xml");
+        assert!(write_atomic(&missing, b"x").is_err());
+    }
+
+    #[test]
+    fn one_line_removes_breaks() {
+        assert_eq!(one_line("a\nb\r\tc\n"), "a b  c");
+    }
+
+    #[test]
+    fn records_follow_the_runs() {
+        let mut c = Collector::default();
+        for e in fixture::events() {
+            c.event(&e);
+        }
+        assert_eq!(c.runs.len(), 4);
+        let r: Vec<_> = c.runs.values().collect();
+        assert!(r[0].passed() && r[0].reason().is_none());
+        assert_eq!(r[0].took(), Duration::from_millis(1020));
+        assert_eq!(
+            (r[1].result(), r[1].state),
+            (RunResult::Fail, StateName::Dirty)
+        );
+        assert_eq!(
+            r[1].reason().as_deref(),
+            Some("uac ua1 exited with status 1; cleanup: after.sh exited with status 2")
+        );
+        assert_eq!(r[2].result(), RunResult::NotReady);
+        assert!(!r[2].passed());
+        assert!(r[3].passed());
+        assert_eq!(
+            c.global_after.as_ref().and_then(|g| g.error.as_deref()),
+            Some("after.sh exited with status 1")
+        );
+        assert_eq!(c.elapsed(SystemTime::now()), Duration::from_millis(48_250));
+    }
+
+    #[test]
+    fn a_run_cut_short_has_a_result_and_a_reason() {
+        use fixture::test;
+        use StateName::*;
+        let mut c = Collector::default();
+        for e in [
+            test(0, "a", "aaaaaa", Preparing, 0, None, None, None),
+            test(0, "a", "aaaaaa", Ready, 1, None, None, None),
+            test(0, "a", "aaaaaa", Cleaning, 2, None, None, None),
+            test(0, "a", "aaaaaa", Clean, 3, Some(1), None, None),
+            test(1, "b", "bbbbbb", Preparing, 0, None, None, None),
+            test(2, "c", "cccccc", Preparing, 0, None, None, None),
+            test(2, "c", "cccccc", Ready, 1, None, None, None),
+            test(2, "c", "cccccc", Starting, 1, None, None, None),
+            test(3, "d", "dddddd", Preparing, 0, None, None, None),
+            test(3, "d", "dddddd", Ready, 1, None, None, None),
+            test(3, "d", "dddddd", Starting, 1, None, None, None),
+            test(3, "d", "dddddd", Success, 1, Some(5), None, None),
+            test(3, "d", "dddddd", Cleaning, 1, None, None, None),
+            Event::Interrupted { hard: false },
+        ] {
+            c.event(&e);
+        }
+        assert!(c.interrupted());
+        let r: Vec<_> = c.runs.values().collect();
+        assert_eq!(r[0].result(), RunResult::Fail);
+        assert_eq!(r[0].reason().as_deref(), Some("interrupted before it ran"));
+        assert_eq!(r[1].result(), RunResult::NotReady);
+        assert_eq!(
+            r[1].reason().as_deref(),
+            Some("did not finish (stopped in state PREPARING)")
+        );
+        assert_eq!(r[2].result(), RunResult::Fail);
+        assert_eq!(
+            r[2].reason().as_deref(),
+            Some("did not finish (stopped in state STARTING)")
+        );
+        assert!(!r[3].passed());
+        assert_eq!(r[3].reason().as_deref(), Some("cleanup did not finish"));
+    }
+}

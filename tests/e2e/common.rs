@@ -1,0 +1,168 @@
+//! Helpers shared by the integration tests: fixture suites, running the binary, reading its
+//! state lines.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sipplauncher");
+
+/// The repository's root (the example suite lives there).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The original tool's example suite, kept beside the repository in `shared/`.
+pub fn compat_suite() -> PathBuf {
+    let p = repo().join("../shared/compat/original-tmp-testsuite");
+    assert!(
+        p.is_dir(),
+        "{} is missing: the compatibility check needs shared/ beside the repository",
+        p.display()
+    );
+    p
+}
+
+/// Writes a suite from (relative path, content) pairs; `.sh` files are made executable.
+pub fn write_suite(root: &Path, files: &[(&str, &str)]) {
+    for (rel, content) in files {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, content).unwrap();
+        if rel.ends_with(".sh") {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+}
+
+pub const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ping {{ dut.host }}">
+  <send><![CDATA[
+OPTIONS sip:{{ dut.host }} SIP/2.0
+Via: SIP/2.0/[transport] {{ ua0.host }}:[local_port];branch=[branch]
+]]></send>
+  <recv response="200"/>
+</scenario>
+"#;
+
+/// A sandbox for one run: a suite folder, a run root, a general log.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn suite(&self) -> PathBuf {
+        self.dir.path().join("suite")
+    }
+    pub fn run_root(&self) -> PathBuf {
+        self.dir.path().join("runs")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("general.log")
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    /// A command with the sandbox's suite, run root and log already set, and `--dry-run`.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--dut")
+            .arg("127.0.0.1")
+            .arg("--testsuite")
+            .arg(self.suite())
+            .arg("--run-root")
+            .arg(self.run_root())
+            .arg("--log-file")
+            .arg(self.log())
+            .arg("--group-pause")
+            .arg("0")
+            .arg("--dry-run")
+            .env_remove("NO_COLOR");
+        c
+    }
+    /// Run folders left under the run root: `<test>/<run_id>` paths.
+    pub fn run_folders(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(tests) = fs::read_dir(self.run_root()) {
+            for t in tests.flatten() {
+                if let Ok(runs) = fs::read_dir(t.path()) {
+                    out.extend(runs.flatten().map(|r| r.path()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(mut cmd: Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run sipplauncher");
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A state line: `       STATE                 name (index-runid)...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLine {
+    pub state: String,
+    pub test: String,
+    pub index: u64,
+    pub run_id: String,
+    pub rest: String,
+}
+
+pub fn state_lines(stdout: &str) -> Vec<StateLine> {
+    let re = regex::Regex::new(
+        r"^\s*(PREPARING|NOT READY|DRY-RUNNING|STARTING|SUCCESS|FAIL|CLEANING|DIRTY)\s+(\S+) \((\d+)-([a-z]{6})\)(.*)$",
+    )
+    .unwrap();
+    stdout
+        .lines()
+        .filter_map(|l| re.captures(l))
+        .map(|c| StateLine {
+            state: c[1].to_string(),
+            test: c[2].to_string(),
+            index: c[3].parse().unwrap(),
+            run_id: c[4].to_string(),
+            rest: c[5].to_string(),
+        })
+        .collect()
+}
+
+/// The printed states of one test run, in order.
+pub fn states_of(lines: &[StateLine], index: u64) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.index == index)
+        .map(|l| l.state.clone())
+        .collect()
+}
+
+/// The value of a summary line such as `TOTAL: 5`.
+pub fn summary(stdout: &str, key: &str) -> Option<u64> {
+    stdout.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}

@@ -1,0 +1,408 @@
+//! Whole runs in `--dry-run`: the printed state sequence of each test run, exit statuses,
+//! the reports, and the run folders with `--leave-temp`.
+
+use std::fs;
+
+use crate::common::*;
+
+const DRY_SEQUENCE: [&str; 4] = ["PREPARING", "DRY-RUNNING", "SUCCESS", "CLEANING"];
+
+fn three_test_suite(sb: &Sandbox) {
+    write_suite(
+        &sb.suite(),
+        &[
+            ("a-0000/uac_ua0.xml", OPTIONS_UAC),
+            ("b-0000/uac_ua0.xml", OPTIONS_UAC),
+            ("c-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+}
+
+#[test]
+fn example_suite_passes_with_reports_and_rendered_folders() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.arg("--testsuite")
+        .arg(repo().join("tmp-testsuite"))
+        .arg("--leave-temp")
+        .arg("--junit")
+        .arg(sb.path("junit.xml"))
+        .arg("--json")
+        .arg(sb.path("report.json"));
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Ready to run 4 tests (in groups of 1)"),
+        "{}",
+        r.stdout
+    );
+    let lines = state_lines(&r.stdout);
+    let names: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.state == "PREPARING")
+        .map(|l| l.test.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "call-0000",
+            "call-twogroups-0000",
+            "dns-0000",
+            "options-0000"
+        ]
+    );
+    for i in 0..4 {
+        assert_eq!(states_of(&lines, i), DRY_SEQUENCE, "{}", r.stdout);
+    }
+    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
+    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(4));
+    assert_eq!(summary(&r.stdout, "FAILED"), Some(0));
+
+    // Every run folder kept, every file rendered: no template syntax left, keywords in place.
+    let folders = sb.run_folders();
+    let tests: Vec<String> = folders
+        .iter()
+        .map(|f| {
+            f.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n != "GLOBAL")
+        .collect();
+    assert_eq!(
+        tests,
+        [
+            "call-0000",
+            "call-twogroups-0000",
+            "dns-0000",
+            "options-0000"
+        ]
+    );
+    for folder in &folders {
+        for entry in fs::read_dir(folder).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let text = fs::read_to_string(entry.path()).unwrap();
+            if name.ends_with(".xml") || name.ends_with(".sh") || name == "dns.txt" {
+                assert!(
+                    !text.contains("{{") && !text.contains("{%"),
+                    "{name} not rendered:\n{text}"
+                );
+            }
+        }
+    }
+    let call = folders
+        .iter()
+        .find(|f| f.to_string_lossy().contains("/call-0000/"))
+        .unwrap();
+    let uac = fs::read_to_string(call.join("uac_ua1.xml")).unwrap();
+    assert!(uac.contains("INVITE sip:[field0]@127.0.0."), "{uac}");
+    assert!(uac.contains("<recv response=\"200\" rtd=\"true\" rrs=\"true\"/>"));
+    assert!(call.join("sipplauncher.log").is_file());
+    let run_id = call.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(fs::read_to_string(call.join("before.sh"))
+        .unwrap()
+        .contains(&run_id));
+    let dns = fs::read_to_string(
+        folders
+            .iter()
+            .find(|f| f.to_string_lossy().contains("/dns-0000/"))
+            .unwrap()
+            .join("dns.txt"),
+    )
+    .unwrap();
+    assert!(dns.contains(".example.com.    A    127.0.0."), "{dns}");
+
+    // Reports.
+    let junit = fs::read_to_string(sb.path("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 4, "{junit}");
+    assert!(!junit.contains("<failure"));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("report.json")).unwrap()).unwrap();
+    let tests = json["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), 4);
+    for (i, t) in tests.iter().enumerate() {
+        assert_eq!(t["index"], i as u64);
+        assert_eq!(t["result"], "SUCCESS");
+        assert_eq!(t["state"], "CLEAN");
+        assert_eq!(t["passed"], true);
+        let line = lines.iter().find(|l| l.index == i as u64).unwrap();
+        assert_eq!(t["run_id"], line.run_id.as_str());
+        assert_eq!(t["name"], line.test.as_str());
+    }
+    assert_eq!(json["summary"]["total"], 4);
+    assert_eq!(json["dry_run"], true);
+}
+
+#[test]
+fn original_example_suite_renders_unchanged() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd();
+    cmd.arg("--testsuite")
+        .arg(compat_suite())
+        .arg("--leave-temp");
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let lines = state_lines(&r.stdout);
+    let mut names: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.state == "SUCCESS")
+        .map(|l| l.test.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "normal-0000",
+            "normal-0001",
+            "normal-dns-0000",
+            "options-0000",
+            "options-0001"
+        ]
+    );
+    let mut scenarios = 0;
+    for folder in sb.run_folders() {
+        if folder.parent().unwrap().ends_with("GLOBAL") {
+            continue;
+        }
+        for entry in fs::read_dir(&folder).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".xml") {
+                scenarios += 1;
+                let text = fs::read_to_string(entry.path()).unwrap();
+                // The macro from TEMPLATES/options.jinja2, expanded (also in the files that
+                // were symlinks in the original).
+                assert!(
+                    text.contains("<send start_rtd=\"true\">"),
+                    "{name}:\n{text}"
+                );
+                assert!(
+                    text.contains("OPTIONS sip:[remote_ip]: SIP/2.0"),
+                    "{name}:\n{text}"
+                );
+                assert!(!text.contains("{{") && !text.contains("{%"), "{name}");
+            }
+        }
+    }
+    assert_eq!(scenarios, 11);
+}
+
+#[test]
+fn groups_prepare_in_order_and_clean_up_in_reverse() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &(0..5)
+            .map(|i| (format!("t{i}/uac_ua0.xml"), OPTIONS_UAC))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(p, c)| (p.as_str(), *c))
+            .collect::<Vec<_>>(),
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["--group", "3"]);
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Ready to run 5 tests (in groups of 3)"));
+    let lines = state_lines(&r.stdout);
+    let seq: Vec<(String, u64)> = lines.iter().map(|l| (l.state.clone(), l.index)).collect();
+    let p = |s: &str, i| (s.to_string(), i);
+    assert_eq!(
+        seq,
+        vec![
+            p("PREPARING", 0),
+            p("PREPARING", 1),
+            p("PREPARING", 2),
+            p("DRY-RUNNING", 0),
+            p("SUCCESS", 0),
+            p("DRY-RUNNING", 1),
+            p("SUCCESS", 1),
+            p("DRY-RUNNING", 2),
+            p("SUCCESS", 2),
+            p("CLEANING", 2),
+            p("CLEANING", 1),
+            p("CLEANING", 0),
+            p("PREPARING", 3),
+            p("PREPARING", 4),
+            p("DRY-RUNNING", 3),
+            p("SUCCESS", 3),
+            p("DRY-RUNNING", 4),
+            p("SUCCESS", 4),
+            p("CLEANING", 4),
+            p("CLEANING", 3),
+        ]
+    );
+    // A separator between the two groups; no run folder left without --leave-temp.
+    assert!(sb.run_folders().is_empty());
+}
+
+#[test]
+fn definition_and_template_errors_are_not_ready_and_the_run_goes_on() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("a-dup/part0_uac_ua1.xml", OPTIONS_UAC),
+            ("a-dup/part0_uas_ua1.xml", OPTIONS_UAC),
+            ("b-empty/README", "no scenario here"),
+            (
+                "c-keyword/uac_ua0.xml",
+                "<scenario>\n{{ ua0.host }}\n{{ nosuch.thing }}\n</scenario>\n",
+            ),
+            ("d-good/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = sb.cmd();
+    cmd.arg("--json").arg(sb.path("r.json"));
+    let r = run(cmd);
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    let lines = state_lines(&r.stdout);
+    assert_eq!(states_of(&lines, 0), ["PREPARING", "NOT READY"]);
+    assert_eq!(states_of(&lines, 1), ["PREPARING", "NOT READY"]);
+    assert_eq!(states_of(&lines, 2), ["PREPARING", "NOT READY"]);
+    assert_eq!(states_of(&lines, 3), DRY_SEQUENCE);
+    let reason = |i: u64| {
+        lines
+            .iter()
+            .find(|l| l.index == i && l.state == "NOT READY")
+            .unwrap()
+            .rest
+            .clone()
+    };
+    assert!(
+        reason(0).contains("part0_uac_ua1.xml") && reason(0).contains("part0_uas_ua1.xml"),
+        "{}",
+        reason(0)
+    );
+    assert!(reason(1).contains("no scenario"), "{}", reason(1));
+    assert!(
+        reason(2).contains("uac_ua0.xml")
+            && reason(2).contains("line 3")
+            && reason(2).contains("nosuch.thing"),
+        "{}",
+        reason(2)
+    );
+    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
+    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1));
+    assert_eq!(summary(&r.stdout, "FAILED"), Some(3));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    assert_eq!(json["tests"][2]["result"], "NOT READY");
+    assert!(json["tests"][2]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("nosuch.thing"));
+    // A NOT READY test's folder is rolled back.
+    assert!(sb.run_folders().is_empty());
+}
+
+#[test]
+fn fail_expected_inverts_and_stop_first_fail_stops() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("a/uac_ua0.xml", "{{ broken"),
+            ("b/uac_ua0.xml", OPTIONS_UAC),
+            ("c/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = sb.cmd();
+    cmd.arg("--fail-expected");
+    assert_eq!(run(cmd).status, 0);
+
+    let mut cmd = sb.cmd();
+    cmd.args(["--group-stop-first-fail", "--group", "2"]);
+    let r = run(cmd);
+    assert_eq!(r.status, 1);
+    let lines = state_lines(&r.stdout);
+    assert!(lines.iter().all(|l| l.index < 2), "{}", r.stdout);
+
+    // A passing suite with --fail-expected fails.
+    let mut cmd = sb.cmd();
+    cmd.args(["--pattern-only", "[bc]", "--fail-expected"]);
+    assert_eq!(run(cmd).status, 1);
+}
+
+#[test]
+fn patterns_total_and_random_with_seed() {
+    let sb = Sandbox::new();
+    three_test_suite(&sb);
+    // Anchored at the start like re.match: "0000" matches nothing, "b" only b-0000.
+    let mut cmd = sb.cmd();
+    cmd.args(["--pattern-only", "[ab]", "--pattern-exclude", "a"]);
+    let r = run(cmd);
+    let tests: Vec<String> = state_lines(&r.stdout)
+        .into_iter()
+        .filter(|l| l.state == "SUCCESS")
+        .map(|l| l.test)
+        .collect();
+    assert_eq!(tests, ["b-0000"]);
+
+    let mut cmd = sb.cmd();
+    cmd.args(["--total", "7", "--group", "2"]);
+    let r = run(cmd);
+    assert_eq!(r.status, 0);
+    let tests: Vec<String> = state_lines(&r.stdout)
+        .into_iter()
+        .filter(|l| l.state == "SUCCESS")
+        .map(|l| l.test)
+        .collect();
+    assert_eq!(
+        tests,
+        ["a-0000", "b-0000", "c-0000", "a-0000", "b-0000", "c-0000", "a-0000"]
+    );
+    assert_eq!(summary(&r.stdout, "TOTAL"), Some(7));
+
+    let order = |seed: &str| {
+        let mut cmd = sb.cmd();
+        cmd.args(["--random", "--seed", seed, "--total", "9"]);
+        let r = run(cmd);
+        assert_eq!(r.status, 0);
+        assert!(r.stdout.contains(&format!("seed {seed}")), "{}", r.stdout);
+        state_lines(&r.stdout)
+            .into_iter()
+            .filter(|l| l.state == "SUCCESS")
+            .map(|l| l.test)
+            .collect::<Vec<_>>()
+    };
+    let a = order("12345");
+    assert_eq!(a, order("12345"), "the seed replays the run");
+    for pass in a.chunks(3) {
+        let mut p = pass.to_vec();
+        p.sort();
+        assert_eq!(p, ["a-0000", "b-0000", "c-0000"], "no repeat within a pass");
+    }
+    // Without --seed a seed is still printed, so that the run can be replayed.
+    let mut cmd = sb.cmd();
+    cmd.arg("--random");
+    let r = run(cmd);
+    assert!(r.stdout.contains("--random --seed "), "{}", r.stdout);
+}
+
+#[test]
+fn keyword_replacement_values_reach_templates_and_override() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[(
+            "k/uac_ua0.xml",
+            "<x a=\"{{ dut.host }}\" b=\"{{ extra.name }}\" c=\"{{ 'a<b&c' }}\" d=\"{{ 'hi' | b64encode }}\"/>\n",
+        )],
+    );
+    let mut cmd = sb.cmd();
+    cmd.arg("--leave-temp").args([
+        "--keyword-replacement-values",
+        r#"{"dut": {"host": "sip.example.net"}, "extra": {"name": "x&y"}}"#,
+    ]);
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let folder = &sb.run_folders()[0];
+    let text = fs::read_to_string(folder.join("uac_ua0.xml")).unwrap();
+    assert_eq!(
+        text,
+        "<x a=\"sip.example.net\" b=\"x&y\" c=\"a<b&c\" d=\"aGk=\"/>\n"
+    );
+}

@@ -1,0 +1,45 @@
+//! Signals during a run: the run winds down through Cleanup messages, prints its summary and
+//! exits non-zero, leaving no run folder.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::common::*;
+
+#[test]
+fn sigint_during_a_looping_dry_run_exits_cleanly_within_a_second() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/before.sh", "echo before\n"),
+            ("a/uac_ua0.xml", OPTIONS_UAC),
+            ("b/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["--loop", "--group", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let sent = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Interrupted"), "{stdout}");
+    let total = summary(&stdout, "TOTAL").expect("summary printed");
+    assert!(total >= 2, "the loop ran: {total}");
+    // Every run that started was cleaned up: each PREPARING that got READY ends with CLEANING.
+    let lines = state_lines(&stdout);
+    let started = lines.iter().filter(|l| l.state == "DRY-RUNNING").count();
+    let cleaned = lines.iter().filter(|l| l.state == "CLEANING").count();
+    assert_eq!(started, cleaned, "{stdout}");
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}

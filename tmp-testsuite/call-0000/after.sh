@@ -1,0 +1,2 @@
+# Runs after the SIPp instances, also when the test failed.
+echo "call test {{ test.run_id }} done"
