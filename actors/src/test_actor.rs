@@ -115,9 +115,12 @@ impl TestActor {
                 | StateName::Dirty
         )
         .then(|| self.step_started.elapsed());
+        let took_s = took
+            .map(|t| format!(" (took {:.3}s)", t.as_secs_f64()))
+            .unwrap_or_default();
         match &reason {
-            Some(r) if state.is_error() => warn!(self.test_log, "{state}: {r}"),
-            _ => info!(self.test_log, "{state}"; "took" => ?took),
+            Some(r) if state.is_error() => warn!(self.test_log, "state {state}{took_s}: {r}"),
+            _ => info!(self.test_log, "state {state}{took_s}"),
         }
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.run.index,
