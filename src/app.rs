@@ -14,7 +14,9 @@ use sipplauncher_actors::plan::{RunPlan, TestPlan};
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::exit_code;
+use crate::preflight;
 use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
+use crate::sipp_args::SippLauncher;
 use crate::suite::{self, CollectOptions};
 use crate::template::Renderer;
 
@@ -65,7 +67,7 @@ pub fn run(config: Config) -> i32 {
             None
         }
     };
-    let log = logging::root(general, Level::Warning).new(o!());
+    let log = logging::root(general, Level::Error).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
 
     let suite = match suite::collect(&CollectOptions {
@@ -98,6 +100,37 @@ pub fn run(config: Config) -> i32 {
     if sipp.info_file.is_none() {
         sipp.info_file = suite.info_file.clone();
     }
+    // SIPp runs in the run folder: the injection file must be named absolutely.
+    let info_file = match sipp.info_file.as_ref().map(std::path::absolute).transpose() {
+        Ok(f) => f,
+        Err(e) => return usage(&format!("--sipp-info-file: {e}")),
+    };
+    let (program, max_socket) = if config.run.dry_run {
+        // Only shown in the plans of a dry run; no SIPp needed.
+        let path_var = std::env::var("PATH").unwrap_or_default();
+        let program = preflight::which("sipp", &path_var).unwrap_or_else(|| "sipp".into());
+        let max_socket =
+            preflight::max_socket_for(1024, sipp.concurrent_calls_limit).unwrap_or(1024);
+        (program, max_socket)
+    } else {
+        let found = match preflight::find_sipp() {
+            Ok(s) => s,
+            Err(e) => return usage(&e),
+        };
+        info!(log, "SIPp {} at {}", found.version, found.path.display());
+        let max_socket = match preflight::max_socket(sipp.concurrent_calls_limit) {
+            Ok(n) => n,
+            Err(e) => return usage(&format!("--sipp-concurrent-calls-limit: {e}")),
+        };
+        (found.path, max_socket)
+    };
+    let launch = Arc::new(SippLauncher {
+        program,
+        dut: config.run.dut,
+        opts: sipp,
+        info_file,
+        max_socket,
+    });
 
     let render = Arc::new(Renderer::new(
         suite.template_folder.clone(),
@@ -126,7 +159,7 @@ pub fn run(config: Config) -> i32 {
         global: suite.global,
         config: Arc::new(config.run.clone()),
     };
-    let result = sipplauncher_actors::run(plan, render, sinks, log);
+    let result = sipplauncher_actors::run(plan, render, launch, sinks, log);
     let mut status = exit_code::for_outcome(&result.outcome, config.run.fail_expected);
     for e in &result.report_errors {
         let _ = writeln!(std::io::stderr(), "sipplauncher: report not written: {e}");

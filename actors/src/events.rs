@@ -25,6 +25,8 @@ pub struct TestStateEvent {
     pub took: Option<Duration>,
     /// Calls per second of the first UAC, when known.
     pub cps: Option<f64>,
+    /// For SUCCESS/FAIL of a real run: how long SIPp processes ran (first start to last exit).
+    pub sipp_time: Option<std::time::Duration>,
     /// Why the test is NOT READY, FAIL or DIRTY: one line.
     pub reason: Option<String>,
     /// The run folder (also after it was removed: where it was).

@@ -23,17 +23,20 @@
 //!
 //! Pure cores (no actix, no tokio): [`state`], [`scheduler`], [`dispatch`], [`pool`].
 
+pub mod arp;
 pub mod dispatch;
 pub mod events;
 pub mod logging;
 pub mod messages;
 pub mod net;
+pub mod netlink;
 pub mod plan;
 pub mod pool;
 pub mod rundir;
 pub mod scheduler;
 pub mod script;
 pub mod signal;
+pub mod sipp;
 pub mod state;
 pub mod supervisor;
 pub mod test_actor;

@@ -159,3 +159,66 @@ pub trait Render: Send + Sync + 'static {
     /// the file, the line and the problem.
     fn render(&self, run_folder: &std::path::Path, ctx: &RenderContext) -> Result<(), String>;
 }
+
+/// A socket a SIPp instance must have open before the next wave of its stage starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub tcp: bool,
+    pub addr: std::net::SocketAddrV4,
+}
+
+/// One SIPp process to start, as the front end built it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceLaunch {
+    /// Names the instance in messages: the scenario's file stem, e.g. `part0_uac_ua1`.
+    pub label: String,
+    pub role: Role,
+    /// Start order within the stage: every instance of a lower wave is listening before an
+    /// instance of a higher wave starts (UAS and 3PCC slaves, then UACs, then a 3PCC master).
+    pub wave: u8,
+    /// The program and its arguments; run with the run folder as working directory.
+    pub argv: Vec<String>,
+    /// What "listening" means for this instance (empty: ready once started).
+    pub listen: Vec<Listen>,
+    /// SIPp's error trace, relative to the run folder: the reason of a failure.
+    pub error_file: String,
+    /// The `-trace_stat` CSV, relative to the run folder: the CPS of a UAC.
+    pub stat_file: String,
+    /// Where its standard output and error go, relative to the run folder.
+    pub output_file: String,
+}
+
+/// The instances that run at the same time: one run group (once per repetition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub run_group: String,
+    pub instances: Vec<InstanceLaunch>,
+}
+
+/// Everything the SippActor runs for one test run, stage after stage.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LaunchPlan {
+    pub stages: Vec<Stage>,
+}
+
+impl LaunchPlan {
+    /// The first UAC of the first stage that has one: its statistics give the test's CPS.
+    pub fn first_uac(&self) -> Option<&InstanceLaunch> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.instances.iter())
+            .find(|i| i.role == Role::Uac)
+    }
+}
+
+/// The front end's part of starting SIPp: the command lines of a test run's instances. Called
+/// off the actix thread after rendering (it may read the rendered `3pcc.txt`).
+pub trait Launch: Send + Sync + 'static {
+    /// The error is one line naming the file and the problem.
+    fn launch_plan(
+        &self,
+        plan: &TestPlan,
+        run_folder: &std::path::Path,
+        ctx: &RenderContext,
+    ) -> Result<LaunchPlan, String>;
+}

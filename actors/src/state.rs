@@ -72,6 +72,11 @@ impl StateName {
         )
     }
 
+    /// SUCCESS or FAIL: the end of the run itself.
+    pub fn is_run_end(self) -> bool {
+        matches!(self, StateName::Success | StateName::Fail)
+    }
+
     /// A state after which nothing more happens to the test.
     pub fn is_terminal(self) -> bool {
         matches!(

@@ -15,7 +15,7 @@ use crate::dispatch::{Command, Dispatcher, Input, Outcome};
 use crate::events::{Event, EventBus, EventSink, GlobalScript};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Signal};
 use crate::net::NetActor;
-use crate::plan::{Render, RenderContext, RunId, RunPlan, TestName};
+use crate::plan::{Launch, Render, RenderContext, RunId, RunPlan, TestName};
 use crate::scheduler::{Schedule, ScheduledRun};
 use crate::script::{self, KillSwitch};
 use crate::test_actor::TestActor;
@@ -35,6 +35,7 @@ pub struct Supervisor {
     plan: RunPlan,
     core: Dispatcher,
     render: Arc<dyn Render>,
+    launch: Arc<dyn Launch>,
     bus: EventBus,
     log: Logger,
     net: Addr<NetActor>,
@@ -147,6 +148,7 @@ impl Supervisor {
                     Arc::new(self.plan.tests[run.test].clone()),
                     self.plan.config.clone(),
                     self.render.clone(),
+                    self.launch.clone(),
                     self.net.clone(),
                     self.bus.clone(),
                     &self.log,
@@ -311,6 +313,7 @@ impl Handler<Signal> for Supervisor {
 pub fn run(
     plan: RunPlan,
     render: Arc<dyn Render>,
+    launch: Arc<dyn Launch>,
     sinks: Vec<Box<dyn EventSink>>,
     log: Logger,
 ) -> RunResult {
@@ -341,6 +344,7 @@ pub fn run(
             plan,
             core,
             render,
+            launch,
             bus: EventBus::new(sinks),
             log: log.clone(),
             net,

@@ -18,10 +18,13 @@ use crate::messages::{
     Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
 };
 use crate::net::NetActor;
-use crate::plan::{random_run_id_number, RenderContext, RunConfig, RunId, TestPlan, UaName};
+use crate::plan::{
+    random_run_id_number, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
+};
 use crate::rundir;
 use crate::scheduler::ScheduledRun;
 use crate::script::{self, KillSwitch};
+use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
 use crate::state::{Lifecycle, StateName, Step};
 
 /// What the blocking part of pre-run made.
@@ -29,6 +32,7 @@ struct Prepared {
     run_id: RunId,
     folder: PathBuf,
     test_log: Logger,
+    launch_plan: LaunchPlan,
 }
 
 /// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
@@ -62,14 +66,24 @@ pub struct TestActor {
     step_started: Instant,
     /// Fired by a second interrupt: kills a running script at once.
     kill: KillSwitch,
+    launch: Arc<dyn crate::plan::Launch>,
+    /// The SIPp command lines of this run, made in pre-run.
+    launch_plan: Option<LaunchPlan>,
+    /// Runs the SIPp instances while the test is STARTING.
+    sipp: Option<Addr<SippActor>>,
+    /// Of the run, for the SUCCESS/FAIL line.
+    cps: Option<f64>,
+    sipp_time: Option<std::time::Duration>,
 }
 
 impl TestActor {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         run: ScheduledRun,
         plan: Arc<TestPlan>,
         config: Arc<RunConfig>,
         render: Arc<dyn crate::plan::Render>,
+        launch: Arc<dyn crate::plan::Launch>,
         net: Addr<NetActor>,
         bus: EventBus,
         log: &Logger,
@@ -93,6 +107,11 @@ impl TestActor {
             hosts: BTreeMap::new(),
             step_started: Instant::now(),
             kill: KillSwitch::new(),
+            launch,
+            launch_plan: None,
+            sipp: None,
+            cps: None,
+            sipp_time: None,
         }
     }
 
@@ -130,7 +149,12 @@ impl TestActor {
             state,
             at: SystemTime::now(),
             took,
-            cps: None,
+            cps: if state.is_run_end() { self.cps } else { None },
+            sipp_time: if state.is_run_end() {
+                self.sipp_time
+            } else {
+                None
+            },
             reason,
             run_folder: self.folder.clone(),
         }));
@@ -156,6 +180,7 @@ fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
     render: &dyn crate::plan::Render,
+    launch: &dyn crate::plan::Launch,
     mut run_id: RunId,
     ctx_base: RenderContext,
     log: &Logger,
@@ -209,13 +234,21 @@ fn prepare_folder(
         ..ctx_base
     };
     if let Err(e) = render.render(&folder, &ctx) {
-        error!(test_log, "template: {e}");
+        warn!(test_log, "template: {e}");
         return Err(undo(e, false));
     }
+    let launch_plan = match launch.launch_plan(plan, &folder, &ctx) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(test_log, "{e}");
+            return Err(undo(e, false));
+        }
+    };
     Ok(Prepared {
         run_id,
         folder,
         test_log,
+        launch_plan,
     })
 }
 
@@ -235,6 +268,7 @@ impl Handler<Prepare> for TestActor {
         let plan = self.plan.clone();
         let config = self.config.clone();
         let render = self.render.clone();
+        let launch = self.launch.clone();
         let net = self.net.clone();
         let run_id = self.run_id.clone();
         let log = self.log.clone();
@@ -272,6 +306,7 @@ impl Handler<Prepare> for TestActor {
                     &plan,
                     &blocking_config,
                     render.as_ref(),
+                    launch.as_ref(),
                     run_id,
                     ctx_base,
                     &blocking_log,
@@ -315,6 +350,7 @@ impl Handler<Prepare> for TestActor {
                 act.run_id = prepared.run_id;
                 act.folder = Some(prepared.folder);
                 act.test_log = prepared.test_log;
+                act.launch_plan = Some(prepared.launch_plan);
                 act.hosts = hosts;
                 act.step(Step::Prepared { ok: true }, None);
                 PrepareReply {
@@ -347,11 +383,42 @@ impl Handler<Run> for TestActor {
             return Box::pin(actix::fut::ready(RunReply { success: true }));
         }
         self.step(Step::Run { dry: false }, None);
-        // Real runs (SIPp instances) are the SippActor's work; until it is plugged in, a real
-        // run cannot succeed.
-        let reason = "running SIPp is not available in this build".to_string();
-        self.step(Step::RunEnded { success: false }, Some(reason));
-        Box::pin(actix::fut::ready(RunReply { success: false }))
+        let (Some(plan), Some(folder)) = (self.launch_plan.clone(), self.folder.clone()) else {
+            self.step(
+                Step::RunEnded { success: false },
+                Some("nothing to run".into()),
+            );
+            return Box::pin(actix::fut::ready(RunReply { success: false }));
+        };
+        let sipp = SippActor::new(
+            plan,
+            folder,
+            self.config.test_timeout,
+            self.test_log.clone(),
+        )
+        .start();
+        self.sipp = Some(sipp.clone());
+        Box::pin(sipp.send(RunSipp).into_actor(self).map(|res, act, _| {
+            act.sipp = None;
+            let outcome = res.unwrap_or_else(|e| SippOutcome {
+                success: false,
+                reason: Some(format!("SIPp supervisor gone: {e}")),
+                cps: None,
+                sipp_time: Default::default(),
+            });
+            crate::sipp::log_outcome(&act.test_log, &outcome);
+            act.cps = outcome.cps;
+            act.sipp_time = Some(outcome.sipp_time);
+            act.step(
+                Step::RunEnded {
+                    success: outcome.success,
+                },
+                outcome.reason,
+            );
+            RunReply {
+                success: outcome.success,
+            }
+        }))
     }
 }
 
@@ -360,6 +427,9 @@ impl Handler<Abort> for TestActor {
 
     fn handle(&mut self, _: Abort, _: &mut Context<Self>) {
         debug!(self.log, "abort asked");
+        if let Some(s) = &self.sipp {
+            s.do_send(StopSipp { hard: false });
+        }
     }
 }
 
@@ -369,6 +439,9 @@ impl Handler<Kill> for TestActor {
     fn handle(&mut self, _: Kill, _: &mut Context<Self>) {
         debug!(self.log, "kill asked");
         self.kill.kill();
+        if let Some(s) = &self.sipp {
+            s.do_send(StopSipp { hard: true });
+        }
     }
 }
 

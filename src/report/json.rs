@@ -81,6 +81,10 @@ struct TestRun<'a> {
     started: String,
     took_s: f64,
     cps: Option<f64>,
+    /// From PREPARING to CLEAN/DIRTY/NOT READY.
+    wall_s: f64,
+    /// How long its SIPp processes ran (real runs).
+    sipp_s: Option<f64>,
     reason: Option<String>,
     run_folder: Option<String>,
 }
@@ -163,6 +167,8 @@ impl<'a> TestRun<'a> {
             started: rfc3339(r.started),
             took_s: secs(r.took()),
             cps: r.cps,
+            wall_s: secs(r.last.duration_since(r.started).unwrap_or_default()),
+            sipp_s: r.sipp_time.map(secs),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
         }
@@ -257,6 +263,8 @@ mod tests {
                 "started": "2024-03-01T12:00:00.040Z",
                 "took_s": 1.02,
                 "cps": 1.0234,
+                "wall_s": 5.21,
+                "sipp_s": null,
                 "reason": null,
                 "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
             })

@@ -186,6 +186,10 @@ pub struct RunRecord {
     /// Of that end state: pre-run for NOT READY, the run for SUCCESS and FAIL.
     pub took: Option<Duration>,
     pub cps: Option<f64>,
+    /// How long its SIPp processes ran.
+    pub sipp_time: Option<Duration>,
+    /// Its last event: with `started`, the run's wall time.
+    pub last: SystemTime,
     /// Of that end state.
     pub reason: Option<String>,
     /// Why cleanup left it DIRTY.
@@ -206,6 +210,8 @@ impl RunRecord {
             result: None,
             took: None,
             cps: None,
+            sipp_time: None,
+            last: e.at,
             reason: None,
             cleanup_reason: None,
             run_folder: None,
@@ -214,6 +220,7 @@ impl RunRecord {
 
     fn update(&mut self, e: &TestStateEvent) {
         self.state = e.state;
+        self.last = e.at;
         if e.run_folder.is_some() {
             self.run_folder.clone_from(&e.run_folder);
         }
@@ -236,6 +243,7 @@ impl RunRecord {
             self.result = Some(result);
             self.took = e.took;
             self.cps = e.cps;
+            self.sipp_time = e.sipp_time;
             self.reason = e.reason.as_deref().map(one_line);
         }
         if e.state == StateName::Dirty {
@@ -418,6 +426,7 @@ pub(crate) mod fixture {
             at: at(at_ms),
             took: took_ms.map(Duration::from_millis),
             cps,
+            sipp_time: None,
             reason: reason.map(str::to_string),
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"

@@ -36,10 +36,13 @@ fn sigint_during_a_looping_dry_run_exits_cleanly_within_a_second() {
     assert!(stdout.contains("Interrupted"), "{stdout}");
     let total = summary(&stdout, "TOTAL").expect("summary printed");
     assert!(total >= 2, "the loop ran: {total}");
-    // Every run that started was cleaned up: each PREPARING that got READY ends with CLEANING.
+    // Every run past PREPARING was cleaned up, also one interrupted before it ran.
     let lines = state_lines(&stdout);
-    let started = lines.iter().filter(|l| l.state == "DRY-RUNNING").count();
-    let cleaned = lines.iter().filter(|l| l.state == "CLEANING").count();
-    assert_eq!(started, cleaned, "{stdout}");
+    let last = lines.iter().map(|l| l.index).max().unwrap();
+    for i in 0..=last {
+        let states = states_of(&lines, i);
+        assert_eq!(states.first().map(String::as_str), Some("PREPARING"), "{stdout}");
+        assert_eq!(states.last().map(String::as_str), Some("CLEANING"), "run {i}: {states:?}");
+    }
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
 }

@@ -1,0 +1,602 @@
+//! SippActor: runs the SIPp instances of one test run (SPEC §11) from the front end's
+//! [`LaunchPlan`]: stage after stage; in a stage, wave after wave (UAS and 3PCC slaves, then
+//! UACs, then a 3PCC master), each wave starting once the previous waves listen on their
+//! sockets (read from /proc/net, no fixed sleep). Every SIPp runs in its own process group in
+//! the run folder and is reaped. When one fails, the others of its stage are stopped (SIGUSR1,
+//! then SIGTERM, then SIGKILL after short grace periods); the same on `--test-timeout` and on an
+//! interrupt.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorFutureExt, Context, Handler, Message, ResponseActFuture, WrapFuture};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use slog::{debug, info, warn, Logger};
+use tokio::sync::{mpsc, watch};
+
+use crate::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
+
+/// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
+const GRACE: Duration = Duration::from_millis(500);
+/// How long a server instance may take to open its sockets.
+const LISTEN_DEADLINE: Duration = Duration::from_secs(10);
+/// How often /proc/net is read while waiting for sockets.
+const LISTEN_POLL: Duration = Duration::from_millis(2);
+
+/// How hard to stop: the first interrupt stops gently, the second kills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StopLevel {
+    Running,
+    Abort,
+    Kill,
+}
+
+/// TestActor → SippActor: run the plan. Answered when every instance has exited.
+#[derive(Message)]
+#[rtype(result = "SippOutcome")]
+pub struct RunSipp;
+
+/// TestActor → SippActor: stop what runs (interrupt); `hard` for the second one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopSipp {
+    pub hard: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SippOutcome {
+    pub success: bool,
+    /// Why it failed, one line (SIPp's own reason when it gave one).
+    pub reason: Option<String>,
+    /// `CallRate(C)` of the first UAC's statistics, when there is one.
+    pub cps: Option<f64>,
+    /// From the first SIPp's start to the last one's exit, summed over stages.
+    pub sipp_time: Duration,
+}
+
+pub struct SippActor {
+    plan: LaunchPlan,
+    folder: PathBuf,
+    timeout: Duration,
+    log: Logger,
+    /// Tells the running plan to stop, and how hard.
+    stop: watch::Sender<StopLevel>,
+}
+
+impl SippActor {
+    pub fn new(plan: LaunchPlan, folder: PathBuf, timeout: Duration, log: Logger) -> Self {
+        SippActor {
+            plan,
+            folder,
+            timeout,
+            log,
+            stop: watch::channel(StopLevel::Running).0,
+        }
+    }
+}
+
+impl Actor for SippActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<RunSipp> for SippActor {
+    type Result = ResponseActFuture<Self, SippOutcome>;
+
+    fn handle(&mut self, _: RunSipp, _: &mut Context<Self>) -> Self::Result {
+        let fut = run_plan(
+            self.plan.clone(),
+            self.folder.clone(),
+            self.timeout,
+            self.log.clone(),
+            self.stop.subscribe(),
+        );
+        Box::pin(fut.into_actor(self).map(|outcome, _, _| outcome))
+    }
+}
+
+impl Handler<StopSipp> for SippActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StopSipp, _: &mut Context<Self>) {
+        let level = if msg.hard {
+            StopLevel::Kill
+        } else {
+            StopLevel::Abort
+        };
+        self.stop.send_if_modified(|l| {
+            let raise = level > *l;
+            if raise {
+                *l = level;
+            }
+            raise
+        });
+    }
+}
+
+/// One started instance.
+struct Running {
+    label: String,
+    role: Role,
+    pgid: Pid,
+    /// `None` while it runs.
+    status: Option<ExitStatus>,
+    launch: InstanceLaunch,
+}
+
+/// Why a stage ended early.
+enum Cut {
+    Failed,
+    Timeout,
+    Stopped(StopLevel),
+}
+
+/// Runs every stage; the outcome is SUCCESS when every instance of every stage exited 0.
+pub async fn run_plan(
+    plan: LaunchPlan,
+    folder: PathBuf,
+    timeout: Duration,
+    log: Logger,
+    mut stop: watch::Receiver<StopLevel>,
+) -> SippOutcome {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut sipp_time = Duration::ZERO;
+    let mut outcome = SippOutcome {
+        success: true,
+        reason: None,
+        cps: None,
+        sipp_time,
+    };
+    for (n, stage) in plan.stages.iter().enumerate() {
+        debug!(log, "stage {} (run group {:?})", n + 1, stage.run_group);
+        let started = Instant::now();
+        let result = run_stage(
+            &stage.instances,
+            &folder,
+            deadline,
+            timeout,
+            &log,
+            &mut stop,
+        )
+        .await;
+        sipp_time += started.elapsed();
+        if let Err(reason) = result {
+            outcome.success = false;
+            outcome.reason = Some(if plan.stages.len() > 1 && !stage.run_group.is_empty() {
+                format!("run group {}: {reason}", stage.run_group)
+            } else {
+                reason
+            });
+            break;
+        }
+    }
+    outcome.sipp_time = sipp_time;
+    if let Some(uac) = plan.first_uac() {
+        outcome.cps = read_cps(&folder.join(&uac.stat_file)).await;
+    }
+    outcome
+}
+
+async fn run_stage(
+    instances: &[InstanceLaunch],
+    folder: &Path,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    log: &Logger,
+    stop: &mut watch::Receiver<StopLevel>,
+) -> Result<(), String> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, std::io::Result<ExitStatus>)>();
+    let mut running: Vec<Running> = Vec::new();
+    let mut waves: Vec<u8> = instances.iter().map(|i| i.wave).collect();
+    waves.sort();
+    waves.dedup();
+
+    let mut cut: Option<Cut> = None;
+    'waves: for wave in waves {
+        for inst in instances.iter().filter(|i| i.wave == wave) {
+            match spawn(inst, folder, running.len(), tx.clone()).await {
+                Ok(pgid) => {
+                    debug!(log, "started {}", inst.label; "pid" => pgid.as_raw(), "argv" => inst.argv.join(" "));
+                    running.push(Running {
+                        label: inst.label.clone(),
+                        role: inst.role,
+                        pgid,
+                        status: None,
+                        launch: inst.clone(),
+                    });
+                }
+                Err(e) => {
+                    stop_all(&mut running, &mut rx, StopLevel::Abort, log).await;
+                    return Err(format!("{}: SIPp could not be started: {e}", inst.label));
+                }
+            }
+        }
+        // The next wave starts once this one's sockets are open.
+        let wanted: Vec<Listen> = running
+            .iter()
+            .filter(|r| r.launch.wave == wave)
+            .flat_map(|r| r.launch.listen.iter().copied())
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let listen_deadline = tokio::time::Instant::now() + LISTEN_DEADLINE;
+        loop {
+            if listening(&wanted).await {
+                break;
+            }
+            tokio::select! {
+                Some((i, st)) = rx.recv() => {
+                    record(&mut running[i], st);
+                    if !running[i].status.is_some_and(|s| s.success()) || running[i].role == Role::Uas {
+                        // A server that ends before the clients start cannot serve them.
+                        cut = Some(Cut::Failed);
+                        break 'waves;
+                    }
+                }
+                _ = tokio::time::sleep(LISTEN_POLL) => {}
+                _ = tokio::time::sleep_until(listen_deadline) => {
+                    stop_all(&mut running, &mut rx, StopLevel::Abort, log).await;
+                    return Err(format!("SIPp did not open {} within {}s", describe(&wanted), LISTEN_DEADLINE.as_secs()));
+                }
+                _ = tokio::time::sleep_until(deadline) => { cut = Some(Cut::Timeout); break 'waves; }
+                Ok(()) = stop.changed() => { cut = Some(Cut::Stopped(*stop.borrow())); break 'waves; }
+            }
+        }
+    }
+
+    // Wait for every instance to exit; stop the others at the first failure.
+    while cut.is_none() && running.iter().any(|r| r.status.is_none()) {
+        tokio::select! {
+            Some((i, st)) = rx.recv() => {
+                record(&mut running[i], st);
+                if !running[i].status.is_some_and(|s| s.success()) {
+                    cut = Some(Cut::Failed);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => cut = Some(Cut::Timeout),
+            Ok(()) = stop.changed() => cut = Some(Cut::Stopped(*stop.borrow())),
+        }
+    }
+    match cut {
+        None => Ok(()),
+        Some(c) => {
+            let level = match c {
+                Cut::Stopped(StopLevel::Kill) => StopLevel::Kill,
+                _ => StopLevel::Abort,
+            };
+            // The first failure is the reason; the instances stopped after it are not.
+            let first_failed = running
+                .iter()
+                .position(|r| r.status.is_some_and(|s| !s.success()));
+            stop_all(&mut running, &mut rx, level, log).await;
+            match c {
+                Cut::Timeout => Err(format!(
+                    "timed out after {}s (--test-timeout): SIPp stopped",
+                    timeout.as_secs_f64()
+                )),
+                Cut::Stopped(_) => Err("interrupted: SIPp stopped".to_string()),
+                Cut::Failed => {
+                    let r = first_failed.map(|i| &running[i]).or_else(|| {
+                        running
+                            .iter()
+                            .find(|r| r.status.is_some_and(|s| !s.success()))
+                    });
+                    match r {
+                        Some(r) => Err(failure_reason(r, folder).await),
+                        None => Err("a SIPp instance ended before the others started".into()),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn record(r: &mut Running, st: std::io::Result<ExitStatus>) {
+    r.status = Some(st.unwrap_or_else(|_| {
+        // The wait itself failed: count it as a failure (exit status 255 like SIPp's fatal).
+        std::os::unix::process::ExitStatusExt::from_raw(255 << 8)
+    }));
+}
+
+fn describe(wanted: &[Listen]) -> String {
+    wanted
+        .iter()
+        .map(|l| format!("{} {}", if l.tcp { "tcp" } else { "udp" }, l.addr))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Starts one SIPp in its own process group; a task reaps it and reports its exit as `(idx, status)`.
+async fn spawn(
+    inst: &InstanceLaunch,
+    folder: &Path,
+    idx: usize,
+    tx: mpsc::UnboundedSender<(usize, std::io::Result<ExitStatus>)>,
+) -> std::io::Result<Pid> {
+    let out = tokio::fs::File::create(folder.join(&inst.output_file))
+        .await?
+        .into_std()
+        .await;
+    let err = out.try_clone()?;
+    let (program, args) = inst
+        .argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command line"))?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(folder)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child
+        .id()
+        .map(|p| Pid::from_raw(p as i32))
+        .ok_or_else(|| std::io::Error::other("SIPp exited at once"))?;
+    actix_rt::spawn(async move {
+        let st = child.wait().await;
+        let _ = tx.send((idx, st));
+    });
+    Ok(pid)
+}
+
+/// Stops every instance still running: SIGUSR1, then SIGTERM, then SIGKILL, each after a
+/// grace period (at once with SIGKILL for `Kill`); waits until all are reaped.
+async fn stop_all(
+    running: &mut [Running],
+    rx: &mut mpsc::UnboundedReceiver<(usize, std::io::Result<ExitStatus>)>,
+    level: StopLevel,
+    log: &Logger,
+) {
+    let signals: &[Signal] = if level == StopLevel::Kill {
+        &[Signal::SIGKILL]
+    } else {
+        &[Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGKILL]
+    };
+    for &sig in signals {
+        let alive: Vec<usize> = (0..running.len())
+            .filter(|&i| running[i].status.is_none())
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        for &i in &alive {
+            debug!(log, "{} to {}", sig, running[i].label);
+            let _ = killpg(running[i].pgid, sig);
+        }
+        let until = tokio::time::Instant::now()
+            + if sig == Signal::SIGKILL {
+                Duration::from_secs(10)
+            } else {
+                GRACE
+            };
+        while running.iter().any(|r| r.status.is_none()) {
+            tokio::select! {
+                Some((i, st)) = rx.recv() => record(&mut running[i], st),
+                _ = tokio::time::sleep_until(until) => break,
+            }
+        }
+    }
+    for r in running.iter() {
+        // Children of SIPp left in its group, if any.
+        let _ = killpg(r.pgid, Signal::SIGKILL);
+        if r.status.is_none() {
+            warn!(log, "{} did not exit after SIGKILL", r.label);
+        }
+    }
+}
+
+/// Whether every wanted socket is open (bound, and listening for TCP) in this namespace.
+async fn listening(wanted: &[Listen]) -> bool {
+    let mut open = HashSet::new();
+    for (tcp, path) in [(false, "/proc/net/udp"), (true, "/proc/net/tcp")] {
+        if !wanted.iter().any(|l| l.tcp == tcp) {
+            continue;
+        }
+        if let Ok(text) = tokio::fs::read_to_string(path).await {
+            open.extend(parse_proc_net(&text, tcp).into_iter().map(|a| (tcp, a)));
+        }
+    }
+    wanted.iter().all(|l| {
+        open.contains(&(l.tcp, l.addr))
+            || open.contains(&(
+                l.tcp,
+                std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, l.addr.port()),
+            ))
+    })
+}
+
+/// The local addresses of /proc/net/{udp,tcp}: for TCP only sockets in LISTEN state (0A).
+pub fn parse_proc_net(text: &str, tcp: bool) -> Vec<std::net::SocketAddrV4> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let local = f.nth(1)?;
+            let state = f.nth(1)?;
+            if tcp && state != "0A" {
+                return None;
+            }
+            let (ip, port) = local.split_once(':')?;
+            let ip = u32::from_str_radix(ip, 16).ok()?;
+            let port = u16::from_str_radix(port, 16).ok()?;
+            // The kernel prints the address in host byte order of a little-endian u32.
+            Some(std::net::SocketAddrV4::new(
+                std::net::Ipv4Addr::from(u32::from_be(ip.to_le())),
+                port,
+            ))
+        })
+        .collect()
+}
+
+/// One line saying why `r` failed, from SIPp's error file (and, for exit status 1, whether a
+/// call failed or SIPp could not set up).
+async fn failure_reason(r: &Running, folder: &Path) -> String {
+    let status = r.status.map(describe_status).unwrap_or_default();
+    let errors = tokio::fs::read_to_string(folder.join(&r.launch.error_file))
+        .await
+        .unwrap_or_default();
+    let last = last_error(&errors);
+    let output_tail = || async {
+        let out = tokio::fs::read_to_string(folder.join(&r.launch.output_file))
+            .await
+            .unwrap_or_default();
+        out.lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.chars().all(|c| c == '-' || c == '=' || c == ' '))
+            .map(str::to_string)
+    };
+    let code = r.status.and_then(|s| s.code());
+    let kind = match code {
+        Some(1) => {
+            // Exit status 1 is a failed call or a bad setup: a failed call shows in the stats.
+            let calls_failed = read_stat(&folder.join(&r.launch.stat_file), "FailedCall(C)")
+                .await
+                .is_some_and(|v| v > 0.0);
+            if calls_failed {
+                "call failed"
+            } else {
+                "setup error"
+            }
+        }
+        Some(254) | Some(255) => "fatal error",
+        Some(97) => "stopped by a command",
+        Some(99) => "no call processed",
+        _ => "ended",
+    };
+    let detail = match last {
+        Some(l) => Some(l),
+        None => output_tail().await,
+    };
+    match detail {
+        Some(d) => format!("{} ({}) {kind}, {status}: {d}", r.label, r.role.as_str()),
+        None => format!("{} ({}) {kind}, {status}", r.label, r.role.as_str()),
+    }
+}
+
+fn describe_status(s: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "ended".into(),
+    }
+}
+
+/// The last event of a SIPp error file: entries are `DATE\tTIME\tEPOCH: message`, not always
+/// separated by newlines.
+pub fn last_error(text: &str) -> Option<String> {
+    let re = regex_lite_split(text);
+    re.into_iter()
+        .rev()
+        .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
+        .find(|m| !m.is_empty())
+}
+
+/// Splits a SIPp error file into its messages, dropping the timestamps.
+fn regex_lite_split(text: &str) -> Vec<String> {
+    // A timestamp: YYYY-MM-DD\tHH:MM:SS.ffffff\tEPOCH.ffffff:
+    let bytes = text.as_bytes();
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 10 < bytes.len() {
+        let looks_like_date = bytes[i..i + 4].iter().all(u8::is_ascii_digit)
+            && bytes[i + 4] == b'-'
+            && bytes[i + 5..i + 7].iter().all(u8::is_ascii_digit)
+            && bytes[i + 7] == b'-'
+            && bytes[i + 8..i + 10].iter().all(u8::is_ascii_digit)
+            && bytes.get(i + 10) == Some(&b'\t');
+        if looks_like_date {
+            // The message starts after the second tab's epoch and its ": ".
+            if let Some(colon) = text[i..].find(": ") {
+                starts.push((i, i + colon + 2));
+                i += colon + 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    let mut out = Vec::new();
+    for (k, &(_, msg_start)) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map(|s| s.0).unwrap_or(text.len());
+        out.push(text[msg_start..end].trim().to_string());
+    }
+    out
+}
+
+/// `CallRate(C)` of the last row of a `-trace_stat` CSV.
+pub async fn read_cps(path: &Path) -> Option<f64> {
+    read_stat(path, "CallRate(C)").await
+}
+
+async fn read_stat(path: &Path, column: &str) -> Option<f64> {
+    let text = tokio::fs::read_to_string(path).await.ok()?;
+    stat_value(&text, column)
+}
+
+/// A column of the last row of SIPp's `;`-separated statistics.
+pub fn stat_value(text: &str, column: &str) -> Option<f64> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next()?;
+    let idx = header.split(';').position(|h| h.trim() == column)?;
+    let last = lines.next_back()?;
+    last.split(';').nth(idx)?.trim().parse().ok()
+}
+
+/// Logs a summary of the outcome into the test's log.
+pub fn log_outcome(log: &Logger, o: &SippOutcome) {
+    match &o.reason {
+        None => {
+            info!(log, "SIPp: every instance exited 0"; "sipp_time_ms" => o.sipp_time.as_millis() as u64, "cps" => o.cps)
+        }
+        Some(r) => warn!(log, "SIPp: {r}"; "sipp_time_ms" => o.sipp_time.as_millis() as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_udp_and_tcp() {
+        let udp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+                   1234: 0500007F:13C4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1 2 0000000000000000 0\n";
+        assert_eq!(
+            parse_proc_net(udp, false),
+            vec!["127.0.0.5:5060".parse().unwrap()]
+        );
+        let tcp = "  sl  local_address rem_address   st\n\
+                   0: 0B00630A:22A1 00000000:0000 0A 0\n\
+                   1: 0B00630A:22A2 0100630A:1F90 01 0\n";
+        assert_eq!(
+            parse_proc_net(tcp, true),
+            vec!["10.99.0.11:8865".parse().unwrap()]
+        );
+    }
+
+    #[test]
+    fn last_error_of_a_sipp_error_file() {
+        let text = "The following events occurred:\n2026-11-26\t13:03:10.184404\t1795698190.184404: Unable to load or parse '/x.xml' xml scenario file2026-11-26\t13:03:10.284404\t1795698190.284404: Aborting call on unexpected message for Call-Id '1-2@x': while expecting '200' (index 2), received 'SIP/2.0 404 Not Found\n";
+        assert_eq!(
+            last_error(text).as_deref(),
+            Some("Aborting call on unexpected message for Call-Id '1-2@x': while expecting '200' (index 2), received 'SIP/2.0 404 Not Found")
+        );
+        assert_eq!(last_error("The following events occurred:\n"), None);
+        assert_eq!(last_error(""), None);
+    }
+
+    #[test]
+    fn cps_from_the_last_row() {
+        let csv = "StartTime;CallRate(P);CallRate(C);FailedCall(C)\nx;1;1.97;0\ny;0;1.9685;1\n";
+        assert_eq!(stat_value(csv, "CallRate(C)"), Some(1.9685));
+        assert_eq!(stat_value(csv, "FailedCall(C)"), Some(1.0));
+        assert_eq!(stat_value(csv, "Nope"), None);
+        assert_eq!(stat_value("CallRate(C)\n", "CallRate(C)"), None);
+    }
+}

@@ -1,0 +1,149 @@
+//! Checks made once at start of a real run, before anything changes on the machine: SIPp is
+//! there and runs (and which version), and the open-files limit leaves SIPp room
+//! (`-max_socket`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+/// `sipp` found on PATH and answering `-v`.
+#[derive(Debug, Clone)]
+pub struct Sipp {
+    pub path: PathBuf,
+    /// E.g. `v3.6.1-SCTP-PCAP-RTPSTREAM`.
+    pub version: String,
+}
+
+/// Looks `name` up on `path_var` (a PATH value) like a shell would.
+pub fn which(name: &str, path_var: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.contains('/') {
+        return Some(PathBuf::from(name));
+    }
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Finds `sipp` and asks its version; the error is one line.
+pub fn find_sipp() -> Result<Sipp, String> {
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    let path = which("sipp", &path_var).ok_or_else(|| {
+        "no sipp executable on PATH: install SIPp (Debian: apt-get install sip-tester), or use --dry-run"
+            .to_string()
+    })?;
+    let mut child = Command::new(&path)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{} does not run: {e}", path.display()))?;
+    // `sipp -v` answers at once; a SIPp that hangs is as good as none.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} -v did not answer within 5s", path.display()));
+            }
+            Err(e) => return Err(format!("{} -v: {e}", path.display())),
+        }
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{} -v: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = parse_version(&text).ok_or_else(|| {
+        format!(
+            "{} does not look like SIPp: `sipp -v` printed no version (exit status {})",
+            path.display(),
+            out.status
+        )
+    })?;
+    Ok(Sipp { path, version })
+}
+
+/// The version from `sipp -v`'s banner (` SIPp v3.6.1-SCTP-PCAP-RTPSTREAM.`).
+pub fn parse_version(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("SIPp ")?;
+        Some(rest.trim_end_matches('.').to_string())
+    })
+}
+
+/// Raises the soft open-files limit to the hard one (SIPp and a large `--group` need
+/// descriptors) and returns `-max_socket`: the limit minus the call limit. Too small a limit is
+/// an error naming the numbers.
+pub fn max_socket(calls_limit: u64) -> Result<u64, String> {
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| format!("open-files limit: {e}"))?;
+    let soft = if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    max_socket_for(soft, calls_limit)
+}
+
+/// SIPp needs some descriptors beyond its sockets (files, traces); 32 is a floor that a one-call
+/// scenario is sure to pass.
+pub fn max_socket_for(limit: u64, calls_limit: u64) -> Result<u64, String> {
+    const FLOOR: u64 = 32;
+    match limit.checked_sub(calls_limit) {
+        Some(n) if n >= FLOOR => Ok(n),
+        _ => Err(format!(
+            "the open-files limit ({limit}) is too small for --sipp-concurrent-calls-limit {calls_limit}: raise it (ulimit -n) to at least {}",
+            calls_limit + FLOOR
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_from_banner() {
+        let banner = "\n SIPp v3.6.1-SCTP-PCAP-RTPSTREAM.\n\n This program is free software;";
+        assert_eq!(
+            parse_version(banner).as_deref(),
+            Some("v3.6.1-SCTP-PCAP-RTPSTREAM")
+        );
+        assert_eq!(parse_version("nothing here"), None);
+    }
+
+    #[test]
+    fn which_finds_executables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("sipp");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        let path = dir.path().display().to_string();
+        assert_eq!(which("sipp", &path), None, "not executable yet");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(which("sipp", &format!("/nonexistent:{path}")), Some(exe));
+    }
+
+    #[test]
+    fn max_socket_is_limit_minus_calls_with_a_floor() {
+        assert_eq!(max_socket_for(1024, 1), Ok(1023));
+        let e = max_socket_for(40, 20).unwrap_err();
+        assert!(
+            e.contains("(40)") && e.contains("20") && e.contains("52"),
+            "{e}"
+        );
+        assert!(max_socket_for(10, 100).is_err());
+    }
+}
