@@ -165,6 +165,9 @@ pub fn run(config: Config) -> i32 {
         let _ = writeln!(std::io::stderr(), "sipplauncher: report not written: {e}");
         status = status.max(exit_code::FAILURE);
     }
+    if let Some(e) = &result.start_error {
+        return usage(e);
+    }
     if let Some(f) = &result.fatal {
         let _ = writeln!(std::io::stderr(), "sipplauncher: run stopped: {f}");
         status = exit_code::INTERNAL;

@@ -68,6 +68,12 @@ pub struct Release {
     pub run_id: RunId,
 }
 
+/// Supervisor → NetActor, at the end of a run and after a second interrupt: remove every
+/// `sipp-*` link made and not yet released; later leases fail.
+#[derive(Message)]
+#[rtype(result = "Result<(), NetError>")]
+pub struct Shutdown;
+
 /// signal task → Supervisor: SIGINT, SIGTERM, SIGHUP or SIGQUIT arrived.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]

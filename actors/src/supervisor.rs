@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::dispatch::{Command, Dispatcher, Input, Outcome};
 use crate::events::{Event, EventBus, EventSink, GlobalScript};
-use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Signal};
+use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::NetActor;
 use crate::plan::{Launch, Render, RenderContext, RunId, RunPlan, TestName};
 use crate::scheduler::{Schedule, ScheduledRun};
@@ -29,6 +29,8 @@ pub struct RunResult {
     pub report_errors: Vec<String>,
     /// The run stopped on the tool's own fault (e.g. the run folder root cannot be made).
     pub fatal: Option<String>,
+    /// The run could not start (e.g. no privilege for netlink): nothing was done.
+    pub start_error: Option<String>,
 }
 
 pub struct Supervisor {
@@ -48,6 +50,8 @@ pub struct Supervisor {
     pause: Option<SpawnHandle>,
     started: Instant,
     fatal: Option<String>,
+    /// What the final network cleanup could not remove.
+    leftovers: Vec<String>,
     done: Option<oneshot::Sender<RunResult>>,
 }
 
@@ -129,7 +133,18 @@ impl Supervisor {
                     act.input(Input::PauseOver, ctx);
                 }));
             }
-            Command::Finish(outcome) => self.finish(outcome, ctx),
+            Command::Finish(outcome) => {
+                // Links left by a DIRTY test or a second interrupt go before the end.
+                let fut = self.net.send(Shutdown);
+                ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+                    match res {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => act.leftovers.push(e.to_string()),
+                        Err(e) => act.leftovers.push(format!("address pool gone: {e}")),
+                    }
+                    act.finish(outcome, ctx)
+                }));
+            }
         }
     }
 
@@ -278,15 +293,20 @@ impl Supervisor {
             elapsed: self.started.elapsed(),
             at: SystemTime::now(),
         });
-        let report_errors = self.bus.finish();
+        let mut report_errors = self.bus.finish();
         for e in &report_errors {
             error!(self.log, "report: {e}");
+        }
+        for e in self.leftovers.drain(..) {
+            error!(self.log, "network cleanup: {e}");
+            report_errors.push(format!("network cleanup: {e}"));
         }
         if let Some(done) = self.done.take() {
             let _ = done.send(RunResult {
                 outcome,
                 report_errors,
                 fatal: self.fatal.clone(),
+                start_error: None,
             });
         }
         self.group.clear();
@@ -321,11 +341,22 @@ pub fn run(
     let result = system.block_on(async move {
         let (tx, rx) = oneshot::channel();
         let config = plan.config.clone();
-        let net = NetActor::new(
-            config.dut,
-            config.network_mask,
-            log.new(o!("actor" => "net")),
-        )
+        let net_log = log.new(o!("actor" => "net"));
+        let net = if config.dry_run {
+            NetActor::dry(config.dut, config.network_mask, net_log)
+        } else {
+            match NetActor::real(config.dut, config.network_mask, net_log).await {
+                Ok(n) => n,
+                Err(e) => {
+                    return RunResult {
+                        outcome: Outcome::default(),
+                        report_errors: Vec::new(),
+                        fatal: None,
+                        start_error: Some(e.to_string()),
+                    }
+                }
+            }
+        }
         .start();
         let schedule = Schedule::new(
             plan.tests.len(),
@@ -354,6 +385,7 @@ pub fn run(
             pause: None,
             started: Instant::now(),
             fatal: None,
+            leftovers: Vec::new(),
             done: Some(tx),
         }
         .start();
@@ -364,6 +396,7 @@ pub fn run(
             outcome: Outcome::default(),
             report_errors: Vec::new(),
             fatal: Some("the supervisor stopped without an outcome".into()),
+            start_error: None,
         })
     });
     result

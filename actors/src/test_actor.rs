@@ -293,7 +293,7 @@ impl Handler<Prepare> for TestActor {
                 })?
                 .map_err(|e| PrepareFailure {
                     reason: e.to_string(),
-                    fatal: false,
+                    fatal: e.is_fatal(),
                 })?;
             let ctx_base = RenderContext {
                 ua_hosts: hosts.clone(),

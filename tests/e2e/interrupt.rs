@@ -41,8 +41,16 @@ fn sigint_during_a_looping_dry_run_exits_cleanly_within_a_second() {
     let last = lines.iter().map(|l| l.index).max().unwrap();
     for i in 0..=last {
         let states = states_of(&lines, i);
-        assert_eq!(states.first().map(String::as_str), Some("PREPARING"), "{stdout}");
-        assert_eq!(states.last().map(String::as_str), Some("CLEANING"), "run {i}: {states:?}");
+        assert_eq!(
+            states.first().map(String::as_str),
+            Some("PREPARING"),
+            "{stdout}"
+        );
+        assert_eq!(
+            states.last().map(String::as_str),
+            Some("CLEANING"),
+            "run {i}: {states:?}"
+        );
     }
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
 }

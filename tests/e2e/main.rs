@@ -6,4 +6,5 @@
 mod common;
 mod dry_run;
 mod interrupt;
+mod lab;
 mod usage;

@@ -1,0 +1,666 @@
+//! A small async wrapper over rtnetlink: the few link, address and route operations the
+//! NetActor needs (SPEC §5), each failing with a one-line error that names the operation.
+//!
+//! Every call acts on the network namespace of the thread that called [`Netlink::connect`]
+//! (the netlink socket is made there).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{Handle, LinkBridge, LinkDummy, LinkUnspec, RouteMessageBuilder};
+
+/// What the links we make start with: `sipp-<run_id>`.
+pub const LINK_PREFIX: &str = "sipp-";
+
+/// The owner mark put in the alias (IFLA_IFALIAS) of every link we make.
+pub fn owner_alias(pid: u32) -> String {
+    format!("sipplauncher pid={pid}")
+}
+
+/// The pid named by an alias made by [`owner_alias`]; `None` for any other alias.
+pub fn alias_owner(alias: &str) -> Option<u32> {
+    alias.strip_prefix("sipplauncher pid=")?.parse().ok()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetlinkError {
+    /// The kernel refused a change: not root (no CAP_NET_ADMIN).
+    #[error("netlink: Operation not permitted (run as root, or use --dry-run)")]
+    NotPermitted,
+    /// The netlink socket could not be made.
+    #[error("netlink: {0}")]
+    Connect(String),
+    /// One operation failed; `errno` is the kernel's answer when it gave one.
+    #[error("{op}: {reason}")]
+    Op {
+        op: String,
+        reason: String,
+        errno: Option<i32>,
+    },
+}
+
+impl NetlinkError {
+    fn op(op: impl Into<String>, e: rtnetlink::Error) -> Self {
+        let (reason, errno) = match &e {
+            rtnetlink::Error::NetlinkError(msg) => {
+                let io = msg.to_io();
+                (io.to_string(), io.raw_os_error())
+            }
+            other => (other.to_string(), None),
+        };
+        NetlinkError::Op {
+            op: op.into(),
+            reason,
+            errno,
+        }
+    }
+
+    /// The kernel's errno, when the kernel answered with one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetlinkError::NotPermitted => Some(libc::EPERM),
+            NetlinkError::Connect(_) => None,
+            NetlinkError::Op { errno, .. } => *errno,
+        }
+    }
+}
+
+/// A link as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub index: u32,
+    pub up: bool,
+    pub alias: Option<String>,
+}
+
+impl Link {
+    fn from_message(msg: &LinkMessage) -> Self {
+        let mut name = String::new();
+        let mut alias = None;
+        for attr in &msg.attributes {
+            match attr {
+                LinkAttribute::IfName(n) => name = n.clone(),
+                LinkAttribute::IfAlias(a) if !a.is_empty() => alias = Some(a.clone()),
+                _ => {}
+            }
+        }
+        Link {
+            name,
+            index: msg.header.index,
+            up: msg.header.flags.contains(LinkFlags::Up),
+            alias,
+        }
+    }
+}
+
+/// The kind of link made for a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// No carrier, no ARP of its own: what SPEC §5 asks for.
+    Dummy,
+    /// Where the kernel has no dummy driver: a bridge with no ports (no carrier either).
+    Bridge,
+}
+
+/// A link [`Netlink::create_link`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatedLink {
+    pub index: u32,
+    pub kind: LinkKind,
+    /// This call found out that `dummy` is missing (true once per [`Netlink`]): say so once.
+    pub fell_back: bool,
+}
+
+/// An IPv4 address of this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostAddress {
+    /// Index of the link it is on.
+    pub index: u32,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+/// A netlink connection (cheap to clone; the clones share it).
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+    /// `dummy` links are not supported here: make bridges without trying again.
+    bridge_only: Arc<AtomicBool>,
+}
+
+impl Netlink {
+    /// Opens the netlink socket (its connection runs as a task of the current tokio runtime)
+    /// and checks that changes are permitted, so that a missing privilege is one clear line
+    /// at start rather than a failure of the first test.
+    pub async fn connect() -> Result<Netlink, NetlinkError> {
+        let (connection, handle, _) = rtnetlink::new_connection().map_err(connect_error)?;
+        tokio::spawn(connection);
+        let nl = Netlink {
+            handle,
+            bridge_only: Arc::new(AtomicBool::new(false)),
+        };
+        nl.check_permitted().await?;
+        Ok(nl)
+    }
+
+    /// The rtnetlink handle, for what this wrapper does not cover (tests make veth pairs).
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// A set-link request for `lo` that changes nothing: the kernel checks CAP_NET_ADMIN for
+    /// every request but a dump before it looks at the request, so this is refused exactly
+    /// when our real changes would be.
+    async fn check_permitted(&self) -> Result<(), NetlinkError> {
+        match self
+            .handle
+            .link()
+            .set(LinkUnspec::new_with_name("lo").build())
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => match NetlinkError::op("check netlink permission", e) {
+                e if e.errno() == Some(libc::EPERM) => Err(NetlinkError::NotPermitted),
+                // No `lo` (an odd namespace) still proves the request got past the check.
+                e if e.errno() == Some(libc::ENODEV) => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Every link of the namespace.
+    pub async fn links(&self) -> Result<Vec<Link>, NetlinkError> {
+        self.handle
+            .link()
+            .get()
+            .execute()
+            .map_ok(|m| Link::from_message(&m))
+            .try_collect()
+            .await
+            .map_err(|e| NetlinkError::op("list links", e))
+    }
+
+    /// The link called `name`, or `None` when there is none.
+    pub async fn link(&self, name: &str) -> Result<Option<Link>, NetlinkError> {
+        let res: Result<Vec<Link>, _> = self
+            .handle
+            .link()
+            .get()
+            .match_name(name)
+            .execute()
+            .map_ok(|m| Link::from_message(&m))
+            .try_collect()
+            .await;
+        match res {
+            Ok(mut links) => Ok(links.pop()),
+            Err(e) => match NetlinkError::op(format!("get link {name}"), e) {
+                e if e.errno() == Some(libc::ENODEV) => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Makes the link `name`: a `dummy`, or a `bridge` where the kernel has no dummy driver
+    /// (EOPNOTSUPP; later calls make bridges at once). It is left down; `alias`, when given,
+    /// is set as its IFLA_IFALIAS (the kernel takes the alias only on a set, not on a new
+    /// link, hence the second request).
+    pub async fn create_link(
+        &self,
+        name: &str,
+        alias: Option<&str>,
+    ) -> Result<CreatedLink, NetlinkError> {
+        let op = || format!("add link {name}");
+        let mut kind = LinkKind::Dummy;
+        let mut fell_back = false;
+        if self.bridge_only.load(Ordering::Relaxed) {
+            kind = LinkKind::Bridge;
+        } else {
+            let res = self
+                .handle
+                .link()
+                .add(LinkDummy::new(name).build())
+                .execute()
+                .await
+                .map_err(|e| NetlinkError::op(op(), e));
+            match res {
+                Ok(()) => {}
+                Err(e) if e.errno() == Some(libc::EOPNOTSUPP) => {
+                    fell_back = !self.bridge_only.swap(true, Ordering::Relaxed);
+                    kind = LinkKind::Bridge;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if kind == LinkKind::Bridge {
+            // LinkBridge::new sets the link up; it is meant to be left down here.
+            self.handle
+                .link()
+                .add(LinkBridge::new(name).down().build())
+                .execute()
+                .await
+                .map_err(|e| NetlinkError::op(op(), e))?;
+        }
+        let made = async {
+            let link = self.link(name).await?.ok_or_else(|| NetlinkError::Op {
+                op: op(),
+                reason: "the new link is not listed".into(),
+                errno: None,
+            })?;
+            if let Some(alias) = alias {
+                self.handle
+                    .link()
+                    .set(LinkUnspec::new_with_index(link.index).alias(alias).build())
+                    .execute()
+                    .await
+                    .map_err(|e| NetlinkError::op(format!("set alias of link {name}"), e))?;
+            }
+            Ok(link.index)
+        }
+        .await;
+        match made {
+            Ok(index) => Ok(CreatedLink {
+                index,
+                kind,
+                fell_back,
+            }),
+            Err(e) => {
+                let _ = self.delete_link(name).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets the link up (`name` only names it in errors).
+    pub async fn set_up(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(|e| NetlinkError::op(format!("set link {name} up"), e))
+    }
+
+    /// Adds `addr/prefix` to the link (`name` only names it in errors).
+    pub async fn add_address(
+        &self,
+        index: u32,
+        name: &str,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        self.handle
+            .address()
+            .add(index, IpAddr::V4(addr), prefix)
+            .execute()
+            .await
+            .map_err(|e| NetlinkError::op(format!("add address {addr}/{prefix} to {name}"), e))
+    }
+
+    /// Deletes the link `name` (its addresses go with it). `Ok(false)` when there was no
+    /// such link.
+    pub async fn delete_link(&self, name: &str) -> Result<bool, NetlinkError> {
+        let res = self
+            .handle
+            .link()
+            .del_with_message(LinkUnspec::new_with_name(name).build())
+            .execute()
+            .await;
+        match res {
+            Ok(()) => Ok(true),
+            Err(e) => match NetlinkError::op(format!("delete link {name}"), e) {
+                e if e.errno() == Some(libc::ENODEV) => Ok(false),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Every IPv4 address of the host, on every link (for a point-to-point link both ends).
+    pub async fn ipv4_addresses(&self) -> Result<Vec<HostAddress>, NetlinkError> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| NetlinkError::op("list addresses", e))?;
+        let mut out = Vec::new();
+        for m in msgs {
+            if m.header.family != AddressFamily::Inet {
+                continue;
+            }
+            for attr in &m.attributes {
+                if let AddressAttribute::Address(IpAddr::V4(a))
+                | AddressAttribute::Local(IpAddr::V4(a)) = attr
+                {
+                    let host = HostAddress {
+                        index: m.header.index,
+                        addr: *a,
+                        prefix: m.header.prefix_len,
+                    };
+                    if !out.contains(&host) {
+                        out.push(host);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The gateways of the main routing table's IPv4 routes (multipath next hops included).
+    pub async fn gateways(&self) -> Result<Vec<Ipv4Addr>, NetlinkError> {
+        let routes: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| NetlinkError::op("list routes", e))?;
+        let mut out = Vec::new();
+        for r in routes {
+            let table = r
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                })
+                .unwrap_or(u32::from(r.header.table));
+            if r.header.address_family != AddressFamily::Inet
+                || table != u32::from(RouteHeader::RT_TABLE_MAIN)
+            {
+                continue;
+            }
+            let mut add = |attrs: &[RouteAttribute]| {
+                for a in attrs {
+                    if let RouteAttribute::Gateway(RouteAddress::Inet(gw)) = a {
+                        if !out.contains(gw) {
+                            out.push(*gw);
+                        }
+                    }
+                }
+            };
+            add(&r.attributes);
+            for a in &r.attributes {
+                if let RouteAttribute::MultiPath(hops) = a {
+                    for hop in hops {
+                        add(&hop.attributes);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn connect_error(e: io::Error) -> NetlinkError {
+    if e.raw_os_error() == Some(libc::EPERM) || e.raw_os_error() == Some(libc::EACCES) {
+        NetlinkError::NotPermitted
+    } else {
+        NetlinkError::Connect(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_alias_round_trip() {
+        assert_eq!(alias_owner(&owner_alias(4242)), Some(4242));
+        assert_eq!(alias_owner("sipplauncher pid=x"), None);
+        assert_eq!(alias_owner("something else"), None);
+    }
+
+    #[test]
+    fn error_names_the_operation() {
+        let e = NetlinkError::Op {
+            op: "add link sipp-abcdef".into(),
+            reason: io::Error::from_raw_os_error(libc::EOPNOTSUPP).to_string(),
+            errno: Some(libc::EOPNOTSUPP),
+        };
+        assert_eq!(
+            e.to_string(),
+            "add link sipp-abcdef: Operation not supported (os error 95)"
+        );
+    }
+
+    #[test]
+    fn link_address_route_operations() {
+        testns::in_netns("netlink ops", || {
+            testns::runtime().block_on(async {
+                let nl = Netlink::connect().await.unwrap();
+                let made = nl
+                    .create_link("sipp-tstabc", Some(&owner_alias(7)))
+                    .await
+                    .unwrap();
+                // dummy where the kernel has it, else a bridge, said once.
+                assert_eq!(made.fell_back, made.kind == LinkKind::Bridge);
+                nl.set_up(made.index, "sipp-tstabc").await.unwrap();
+                nl.add_address(made.index, "sipp-tstabc", Ipv4Addr::new(10, 9, 0, 5), 32)
+                    .await
+                    .unwrap();
+                let link = nl.link("sipp-tstabc").await.unwrap().unwrap();
+                assert!(link.up);
+                assert_eq!(link.alias.as_deref(), Some("sipplauncher pid=7"));
+                let addrs = nl.ipv4_addresses().await.unwrap();
+                assert!(addrs.contains(&HostAddress {
+                    index: made.index,
+                    addr: Ipv4Addr::new(10, 9, 0, 5),
+                    prefix: 32
+                }));
+                // A second link of the same kind (after a fallback: at once a bridge).
+                let again = nl.create_link("sipp-tstabd", None).await.unwrap();
+                assert_eq!(again.kind, made.kind);
+                assert!(!again.fell_back);
+                assert!(nl
+                    .link("sipp-tstabd")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .alias
+                    .is_none());
+
+                // A gateway in the main table.
+                nl.add_address(made.index, "sipp-tstabc", Ipv4Addr::new(10, 8, 0, 1), 24)
+                    .await
+                    .unwrap();
+                nl.handle()
+                    .route()
+                    .add(
+                        RouteMessageBuilder::<Ipv4Addr>::new()
+                            .destination_prefix(Ipv4Addr::new(10, 77, 0, 0), 16)
+                            .gateway(Ipv4Addr::new(10, 8, 0, 254))
+                            .build(),
+                    )
+                    .execute()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    nl.gateways().await.unwrap(),
+                    vec![Ipv4Addr::new(10, 8, 0, 254)]
+                );
+
+                assert!(nl.delete_link("sipp-tstabc").await.unwrap());
+                assert!(!nl.delete_link("sipp-tstabc").await.unwrap());
+                assert!(nl.delete_link("sipp-tstabd").await.unwrap());
+                assert!(nl.link("sipp-tstabc").await.unwrap().is_none());
+                let err = nl
+                    .set_up(9999, "sipp-nolink")
+                    .await
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.starts_with("set link sipp-nolink up: "), "{err}");
+            })
+        });
+    }
+}
+
+/// Test helpers: private network namespaces (SPEC: nothing but loopback from the host's).
+#[cfg(test)]
+pub(crate) mod testns {
+    use std::net::Ipv4Addr;
+    use std::sync::mpsc;
+    use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
+
+    use nix::sched::{unshare, CloneFlags};
+    use rtnetlink::{LinkUnspec, LinkVeth};
+
+    use super::Netlink;
+
+    pub fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    pub fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Moves the calling thread into a new, empty network namespace (it goes away with the
+    /// thread) and sets `lo` up there.
+    fn enter_new_netns() {
+        unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        runtime().block_on(async {
+            let nl = Netlink::connect().await.unwrap();
+            let lo = nl.link("lo").await.unwrap().unwrap();
+            nl.set_up(lo.index, "lo").await.unwrap();
+        });
+    }
+
+    /// Runs `f` on a thread of its own in a new network namespace; `None` (with a note)
+    /// when not root. A panic in `f` is the test's panic.
+    pub fn in_netns<R: Send + 'static>(
+        what: &str,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        if !is_root() {
+            eprintln!("skipped ({what}): needs root for a network namespace");
+            return None;
+        }
+        let h = std::thread::spawn(move || {
+            enter_new_netns();
+            f()
+        });
+        match h.join() {
+            Ok(r) => Some(r),
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+
+    /// A second namespace on a thread of its own, holding the far end of a veth pair.
+    pub struct PeerNs {
+        stop: Option<mpsc::Sender<()>>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Drop for PeerNs {
+        fn drop(&mut self) {
+            drop(self.stop.take());
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Makes the veth pair `va`/`vb` in this namespace, both up, with `va_addrs` on `va`.
+    /// With `vb_away`, `vb` is moved into a new namespace of its own and gets `vb_addrs`
+    /// there (a neighbour on the wire); else it stays here with `vb_addrs`.
+    pub async fn veth(
+        va_addrs: &[(Ipv4Addr, u8)],
+        vb_addrs: &[(Ipv4Addr, u8)],
+        vb_away: bool,
+    ) -> Option<PeerNs> {
+        let nl = Netlink::connect().await.unwrap();
+        nl.handle()
+            .link()
+            .add(LinkVeth::new("va", "vb").build())
+            .execute()
+            .await
+            .unwrap();
+        let va = nl.link("va").await.unwrap().unwrap();
+        for &(a, p) in va_addrs {
+            nl.add_address(va.index, "va", a, p).await.unwrap();
+        }
+        nl.set_up(va.index, "va").await.unwrap();
+        if !vb_away {
+            let vb = nl.link("vb").await.unwrap().unwrap();
+            for &(a, p) in vb_addrs {
+                nl.add_address(vb.index, "vb", a, p).await.unwrap();
+            }
+            nl.set_up(vb.index, "vb").await.unwrap();
+            return None;
+        }
+        let (fd_tx, fd_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let addrs = vb_addrs.to_vec();
+        // Spawned from this thread: it starts in this namespace, then makes its own.
+        let thread = std::thread::spawn(move || {
+            enter_new_netns();
+            let ns = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+            fd_tx.send(std::os::fd::AsRawFd::as_raw_fd(&ns)).unwrap();
+            if go_rx.recv().is_err() {
+                return;
+            }
+            runtime().block_on(async {
+                let nl = Netlink::connect().await.unwrap();
+                let vb = nl.link("vb").await.unwrap().unwrap();
+                for (a, p) in addrs {
+                    nl.add_address(vb.index, "vb", a, p).await.unwrap();
+                }
+                nl.set_up(vb.index, "vb").await.unwrap();
+            });
+            done_tx.send(()).unwrap();
+            let _ = stop_rx.recv();
+            drop(ns);
+        });
+        let fd = fd_rx.recv().unwrap();
+        nl.handle()
+            .link()
+            .set(LinkUnspec::new_with_name("vb").setns_by_fd(fd).build())
+            .execute()
+            .await
+            .unwrap();
+        go_tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+        Some(PeerNs {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits (2 s at most) until the named interfaces have a carrier.
+    pub async fn wait_running(names: &[&str]) {
+        let start = Instant::now();
+        loop {
+            let ifs = pnet::datalink::interfaces();
+            let ok = names.iter().all(|n| {
+                ifs.iter()
+                    .any(|i| i.name == *n && i.is_running() && i.is_up())
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "{names:?} not running"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
