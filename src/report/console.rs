@@ -190,7 +190,7 @@ fn ending_note(outcome: &Outcome) -> Option<String> {
 }
 
 fn color_wanted(is_terminal: bool, no_color: Option<OsString>) -> bool {
-    is_terminal && no_color.map_or(true, |v| v.is_empty())
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 impl EventSink for Console {
