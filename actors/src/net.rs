@@ -13,12 +13,20 @@
 //! the probe, no other is handled, so two leases never probe or take the same candidates and
 //! a shutdown never misses a link being made. Pre-run is test after test anyway (SPEC §4).
 //! Nothing blocks the actix thread: the probe runs on `spawn_blocking`, netlink is async.
+//!
+//! Two things are kept off a test's own time, because each costs tens of milliseconds:
+//! - The ARP probe: a reserve of addresses that nobody answered for in the last
+//!   [`RESERVE_TTL`] is probed ahead, in the background, and a lease takes from it first.
+//! - Making and deleting a link (a bridge takes ~40 ms to unregister on this kernel, under the
+//!   kernel's rtnl lock, which also stalls the next link made): a release takes the addresses
+//!   off the link and renames it to a spare `sipp-_<letters>`; the next lease renames a spare
+//!   to `sipp-<run_id>` instead of making one. [`Shutdown`] deletes the spares with the rest.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, AtomicResponse, Context, Handler, WrapFuture};
 use slog::{debug, info, warn, Logger};
@@ -31,6 +39,17 @@ use crate::pool::{AddressPool, PoolError};
 
 /// How many rounds of pick-and-probe a lease tries before it gives up.
 pub const MAX_ROUNDS: u32 = 10;
+
+/// How long an address that nobody answered ARP for stays good in the reserve.
+pub const RESERVE_TTL: Duration = Duration::from_secs(10);
+
+/// Addresses kept probed ahead (at most; fewer in a small network).
+pub const RESERVE_SIZE: usize = 16;
+
+/// Under which name the pool holds the reserve.
+fn reserve_id() -> RunId {
+    RunId("~reserve".into())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NetError {
@@ -83,6 +102,15 @@ struct Shared {
     links: RefCell<BTreeMap<String, u32>>,
     /// After [`Shutdown`]: no more leases.
     closed: Cell<bool>,
+    /// Addresses probed free ahead of need, with when; held in the pool under [`reserve_id`].
+    reserve: RefCell<std::collections::VecDeque<(Ipv4Addr, Instant)>>,
+    /// Links of ours without a run, kept to be renamed for the next run instead of made anew:
+    /// making and deleting a link holds the kernel's rtnl lock for ~40 ms, a rename ~1 ms.
+    spares: RefCell<Vec<(String, u32)>>,
+    /// A background probe refilling the reserve is under way.
+    refilling: Cell<bool>,
+    /// Woken when a refill ends (its candidates are held by the pool meanwhile).
+    refilled: tokio::sync::Notify,
 }
 
 struct Real {
@@ -110,6 +138,10 @@ impl NetActor {
                 pool: RefCell::new(AddressPool::new(dut, prefix)),
                 links: RefCell::new(BTreeMap::new()),
                 closed: Cell::new(false),
+                reserve: RefCell::new(Default::default()),
+                spares: RefCell::new(Vec::new()),
+                refilling: Cell::new(false),
+                refilled: tokio::sync::Notify::new(),
             }),
             real: None,
             log,
@@ -263,6 +295,33 @@ impl LeaseJob {
             (pool.network(), pool.prefix())
         };
         let mut chosen: Vec<Ipv4Addr> = Vec::with_capacity(need);
+        loop {
+            // Made before looking, so that a refill ending in between is not missed.
+            let refilled = self.shared.refilled.notified();
+            {
+                let mut reserve = self.shared.reserve.borrow_mut();
+                let mut pool = self.shared.pool.borrow_mut();
+                while chosen.len() < need {
+                    let Some((a, probed)) = reserve.pop_front() else {
+                        break;
+                    };
+                    if probed.elapsed() < RESERVE_TTL {
+                        pool.lease(a, run);
+                        chosen.push(a);
+                    } else {
+                        pool.unlease(a);
+                    }
+                }
+            }
+            if chosen.len() == need {
+                return Ok(chosen);
+            }
+            // A refill under way holds candidates that may be all the network has left.
+            if !self.shared.refilling.get() {
+                break;
+            }
+            refilled.await;
+        }
         for _ in 0..MAX_ROUNDS {
             let fresh = {
                 let mut pool = self.shared.pool.borrow_mut();
@@ -298,7 +357,9 @@ impl LeaseJob {
             if chosen.len() == need {
                 // The pool holds exactly the chosen addresses for `run` (not the answered).
                 let mut pool = self.shared.pool.borrow_mut();
-                pool.release(run);
+                for a in pool_leased_of(&pool, run, &chosen) {
+                    pool.unlease(a);
+                }
                 for a in &chosen {
                     pool.lease(*a, run);
                 }
@@ -314,26 +375,33 @@ impl LeaseJob {
 
     /// Makes `name`, sets it up, adds the addresses as /32s; on failure removes it again.
     async fn make_link(&self, name: &str, addrs: &[Ipv4Addr]) -> Result<(), NetError> {
-        // A failed create removes what it made itself; an existing link of that name is not
-        // ours and is not touched.
-        let made = self.nl.create_link(name, Some(&self.alias)).await?;
-        if made.fell_back {
-            info!(
-                self.log,
-                "this kernel has no dummy links: the test links are bridges"
-            );
-        }
+        let spare = self.shared.spares.borrow_mut().pop();
+        let index = match spare {
+            Some((spare, index)) => match self.nl.rename_link(index, &spare, name).await {
+                Ok(()) => {
+                    debug!(self.log, "spare link reused"; "link" => name, "was" => &spare);
+                    index
+                }
+                Err(e) => {
+                    // Not usable: let Shutdown try to delete it; make a new one.
+                    warn!(self.log, "{e}");
+                    self.shared.links.borrow_mut().insert(spare, index);
+                    self.create(name).await?
+                }
+            },
+            None => self.create(name).await?,
+        };
         self.shared
             .links
             .borrow_mut()
-            .insert(name.to_string(), made.index);
-        debug!(self.log, "link added"; "link" => name, "kind" => ?made.kind);
+            .insert(name.to_string(), index);
+        let made_index = index;
         let configured = async {
-            self.nl.set_up(made.index, name).await?;
+            self.nl.set_up(made_index, name).await?;
             for &a in addrs {
                 // A /32: no connected route for the DUT network on this link, so traffic
                 // to the DUT still leaves by the real interface.
-                self.nl.add_address(made.index, name, a, 32).await?;
+                self.nl.add_address(made_index, name, a, 32).await?;
                 debug!(self.log, "address added"; "link" => name, "address" => %a);
             }
             Ok::<(), NetlinkError>(())
@@ -351,6 +419,139 @@ impl LeaseJob {
         }
         Ok(())
     }
+}
+
+/// The addresses `pool` holds for `run` that are not in `keep` (candidates that answered).
+fn pool_leased_of(pool: &AddressPool, run: &RunId, keep: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
+    pool.leased_by(run)
+        .into_iter()
+        .filter(|a| !keep.contains(a))
+        .collect()
+}
+
+/// Probes up to [`RESERVE_SIZE`] fresh candidates in one round and keeps those nobody answered
+/// for in the reserve. Runs in the background after a lease; one at a time.
+async fn refill_reserve(shared: Rc<Shared>, timeout: Duration, log: Logger) {
+    if shared.refilling.replace(true) || shared.closed.get() {
+        return;
+    }
+    let candidates: Vec<Ipv4Addr> = {
+        let mut pool = shared.pool.borrow_mut();
+        let reserve = shared.reserve.borrow();
+        let fresh = reserve
+            .iter()
+            .filter(|(_, t)| t.elapsed() < RESERVE_TTL / 2)
+            .count();
+        // Leave half of the free addresses to the synchronous path of a nearly full network.
+        let room = (pool.free() / 2).min(RESERVE_SIZE);
+        let mut rng = rand::thread_rng();
+        let mut out = Vec::new();
+        for _ in fresh..room {
+            match pool.pick(&mut rng) {
+                Ok(a) => {
+                    pool.lease(a, &reserve_id());
+                    out.push(a);
+                }
+                Err(_) => break,
+            }
+        }
+        out
+    };
+    if candidates.is_empty() {
+        shared.refilling.set(false);
+        shared.refilled.notify_waiters();
+        return;
+    }
+    let probe = candidates.clone();
+    // One round, no retry: a candidate that is missed here is probed again when it is used
+    // after its time in the reserve ran out.
+    let taken = tokio::task::spawn_blocking(move || arp::probe(&probe, timeout, 1)).await;
+    let now = Instant::now();
+    {
+        let mut pool = shared.pool.borrow_mut();
+        let mut reserve = shared.reserve.borrow_mut();
+        reserve.retain(|(a, t)| {
+            let keep = t.elapsed() < RESERVE_TTL;
+            if !keep {
+                pool.unlease(*a);
+            }
+            keep
+        });
+        match taken {
+            Ok(Ok(taken)) => {
+                for a in candidates {
+                    if taken.contains(&a) {
+                        pool.unlease(a);
+                        pool.exclude(a);
+                    } else {
+                        reserve.push_back((a, now));
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                debug!(log, "reserve probe failed: {e}");
+                candidates.into_iter().for_each(|a| pool.unlease(a));
+            }
+            Err(e) => {
+                debug!(log, "reserve probe failed: {e}");
+                candidates.into_iter().for_each(|a| pool.unlease(a));
+            }
+        }
+        debug!(log, "address reserve refilled"; "size" => reserve.len());
+    }
+    shared.refilling.set(false);
+    shared.refilled.notify_waiters();
+}
+
+impl LeaseJob {
+    /// A new link `name` (a failed create removes what it made itself; an existing link of
+    /// that name is not ours and is not touched).
+    async fn create(&self, name: &str) -> Result<u32, NetError> {
+        let made = self.nl.create_link(name, Some(&self.alias)).await?;
+        if made.fell_back {
+            info!(
+                self.log,
+                "this kernel has no dummy links: the test links are bridges"
+            );
+        }
+        debug!(self.log, "link added"; "link" => name, "kind" => ?made.kind);
+        Ok(made.index)
+    }
+}
+
+/// Takes the addresses off a run's link and renames it to a spare name for the next run; when
+/// that fails, deletes it. The run's addresses go back to the pool once they are off the link.
+async fn retire_link(
+    shared: &Shared,
+    nl: &Netlink,
+    run: &RunId,
+    log: &Logger,
+) -> Result<(), NetError> {
+    let name = link_name(run);
+    let Some(index) = shared.links.borrow().get(&name).copied() else {
+        shared.pool.borrow_mut().release(run);
+        return Ok(());
+    };
+    let spare = format!("{LINK_PREFIX}_{}", RunId::random());
+    let recycled = async {
+        nl.flush_addresses(index, &name).await?;
+        nl.rename_link(index, &name, &spare).await
+    }
+    .await;
+    match recycled {
+        Ok(()) => {
+            shared.links.borrow_mut().remove(&name);
+            shared.spares.borrow_mut().push((spare.clone(), index));
+            debug!(log, "link kept as a spare"; "link" => &name, "spare" => &spare);
+        }
+        Err(e) => {
+            debug!(log, "cannot keep link {name} as a spare: {e}");
+            remove_link(shared, nl, &name, log).await?;
+        }
+    }
+    let n = shared.pool.borrow_mut().release(run);
+    debug!(log, "addresses released"; "run_id" => %run, "count" => n);
+    Ok(())
 }
 
 /// Deletes `name` if we made it; `Ok` when it is gone (also when it was gone already).
@@ -375,6 +576,17 @@ async fn remove_link(
 
 impl Actor for NetActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        // Probe ahead from the start, so that the first test does not wait for ARP either.
+        if self.real.is_some() && !is_loopback_network(self.shared.pool.borrow().network()) {
+            actix_rt::spawn(refill_reserve(
+                self.shared.clone(),
+                self.arp_timeout,
+                self.log.clone(),
+            ));
+        }
+    }
 }
 
 impl Drop for NetActor {
@@ -384,9 +596,10 @@ impl Drop for NetActor {
         if self.real.is_none() {
             return;
         }
-        let names: Vec<String> = std::mem::take(&mut *self.shared.links.borrow_mut())
+        let mut names: Vec<String> = std::mem::take(&mut *self.shared.links.borrow_mut())
             .into_keys()
             .collect();
+        names.extend(self.shared.spares.borrow_mut().drain(..).map(|(n, _)| n));
         if names.is_empty() {
             return;
         }
@@ -436,7 +649,16 @@ impl Handler<Lease> for NetActor {
             arp_timeout: self.arp_timeout,
             arp_retries: self.arp_retries,
         };
-        AtomicResponse::new(Box::pin(job.lease(msg.run_id, msg.uas).into_actor(self)))
+        let probes = !is_loopback_network(self.shared.pool.borrow().network());
+        let (shared, timeout, log) = (self.shared.clone(), self.arp_timeout, self.log.clone());
+        let work = async move {
+            let res = job.lease(msg.run_id, msg.uas).await;
+            if probes {
+                actix_rt::spawn(refill_reserve(shared, timeout, log));
+            }
+            res
+        };
+        AtomicResponse::new(Box::pin(work.into_actor(self)))
     }
 }
 
@@ -448,13 +670,15 @@ impl Handler<Release> for NetActor {
         let log = self.log.clone();
         let nl = self.real.as_ref().map(|r| r.nl.clone());
         let work = async move {
-            if let Some(nl) = nl {
-                // Addresses stay leased while their link cannot be removed.
-                remove_link(&shared, &nl, &link_name(&msg.run_id), &log).await?;
+            match nl {
+                // Addresses stay leased while their link cannot be cleared.
+                Some(nl) => retire_link(&shared, &nl, &msg.run_id, &log).await,
+                None => {
+                    let n = shared.pool.borrow_mut().release(&msg.run_id);
+                    debug!(log, "addresses released"; "run_id" => %msg.run_id, "count" => n);
+                    Ok(())
+                }
             }
-            let n = shared.pool.borrow_mut().release(&msg.run_id);
-            debug!(log, "addresses released"; "run_id" => %msg.run_id, "count" => n);
-            Ok(())
         };
         AtomicResponse::new(Box::pin(work.into_actor(self)))
     }
@@ -470,6 +694,10 @@ impl Handler<Shutdown> for NetActor {
         let nl = self.real.as_ref().map(|r| r.nl.clone());
         let work = async move {
             let Some(nl) = nl else { return Ok(()) };
+            {
+                let mut links = shared.links.borrow_mut();
+                links.extend(shared.spares.borrow_mut().drain(..));
+            }
             let names: Vec<String> = shared.links.borrow().keys().cloned().collect();
             let mut problems = Vec::new();
             for name in names {
@@ -585,10 +813,21 @@ mod tests {
                     Err(NetError::AlreadyLeased(run("abcdef")))
                 );
                 release(&net, "abcdef").await.unwrap();
-                assert!(sipp_links(&nl).await.is_empty());
+                // The link stays as a spare without addresses, and the next run gets it.
+                let links = sipp_links(&nl).await;
+                assert_eq!(links.len(), 1, "{links:?}");
+                let (spare, (spare_link, on)) = links.iter().next().unwrap();
+                assert!(spare.starts_with("sipp-_"), "{spare}");
+                assert!(on.is_empty());
+                let index = spare_link.index;
                 // A release of a run without a link (or twice) is fine.
                 release(&net, "abcdef").await.unwrap();
+                lease(&net, "ghijkl", 1).await.unwrap();
+                let links = sipp_links(&nl).await;
+                assert_eq!(links["sipp-ghijkl"].0.index, index, "the spare was reused");
+                assert_eq!(links.len(), 1);
                 net.send(Shutdown).await.unwrap().unwrap();
+                assert!(sipp_links(&nl).await.is_empty());
             });
         });
     }
@@ -617,6 +856,11 @@ mod tests {
                     release(&net, "aaaaaa").await.unwrap();
                     release(&net, "bbbbbb").await.unwrap();
                 }
+                // Only the two links, renamed spares between runs; Shutdown removes them.
+                let links = sipp_links(&nl).await;
+                assert_eq!(links.len(), 2);
+                assert!(links.keys().all(|n| n.starts_with("sipp-_")), "{links:?}");
+                net.send(Shutdown).await.unwrap().unwrap();
                 assert!(sipp_links(&nl).await.is_empty());
             });
         });
@@ -687,14 +931,17 @@ mod tests {
                 assert_eq!(got, HashSet::from([ip(123, 4), ip(123, 5), ip(123, 6)]));
                 release(&net, "bbbbbb").await.unwrap();
 
-                // 10.124.0.0/28: every candidate answers: the lease gives up after 10 rounds.
+                // 10.124.0.0/28: every candidate answers: the lease gives up (after 10
+                // rounds, or sooner when the probes ahead found every address taken).
                 let mut actor = NetActor::real(ip(124, 1), 28, log()).await.unwrap();
                 actor.arp_timeout = Duration::from_millis(20);
                 let net = actor.start();
-                let err = lease(&net, "cccccc", 1).await.unwrap_err();
-                assert_eq!(
-                    err.to_string(),
-                    "no free address in 10.124.0.0/28 after 10 tries: addresses answer ARP"
+                let err = lease(&net, "cccccc", 1).await.unwrap_err().to_string();
+                assert!(
+                    err == "no free address in 10.124.0.0/28 after 10 tries: addresses answer ARP"
+                        || err
+                            == "no free address left in 10.124.0.0/28 (14 usable, 14 taken or excluded)",
+                    "{err}"
                 );
                 assert!(sipp_links(&nl).await.is_empty());
             });
@@ -716,7 +963,8 @@ mod tests {
                 release(&net, "bbbbbb").await.unwrap();
                 // One removed behind our back: still fine.
                 nl.delete_link("sipp-cccccc").await.unwrap();
-                assert_eq!(sipp_links(&nl).await.len(), 1);
+                // sipp-aaaaaa and bbbbbb's link, now a spare.
+                assert_eq!(sipp_links(&nl).await.len(), 2);
                 net.send(Shutdown).await.unwrap().unwrap();
                 assert!(sipp_links(&nl).await.is_empty());
                 assert_eq!(lease(&net, "dddddd", 1).await, Err(NetError::ShutDown));

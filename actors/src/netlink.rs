@@ -290,6 +290,64 @@ impl Netlink {
     }
 
     /// Adds `addr/prefix` to the link (`name` only names it in errors).
+    /// Renames a link; where the kernel refuses to rename a link that is up (EBUSY), it is
+    /// taken down, renamed and brought up again.
+    pub async fn rename_link(&self, index: u32, from: &str, to: &str) -> Result<(), NetlinkError> {
+        let op = || format!("rename link {from} to {to}");
+        let first = self
+            .handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).name(to).build())
+            .execute()
+            .await;
+        match first.map_err(|e| NetlinkError::op(op(), e)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.errno() == Some(libc::EBUSY) => {
+                self.handle
+                    .link()
+                    .set(LinkUnspec::new_with_index(index).down().build())
+                    .execute()
+                    .await
+                    .map_err(|e| NetlinkError::op(op(), e))?;
+                self.handle
+                    .link()
+                    .set(LinkUnspec::new_with_index(index).name(to).build())
+                    .execute()
+                    .await
+                    .map_err(|e| NetlinkError::op(op(), e))?;
+                self.set_up(index, to).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes every address of a link.
+    pub async fn flush_addresses(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
+        use futures_util::TryStreamExt;
+        let op = || format!("remove the addresses of {name}");
+        let addrs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| NetlinkError::op(op(), e))?;
+        for a in addrs {
+            if a.header.index != index {
+                continue;
+            }
+            self.handle
+                .address()
+                .del(a)
+                .execute()
+                .await
+                .map_err(|e| NetlinkError::op(op(), e))?;
+        }
+        Ok(())
+    }
+
     pub async fn add_address(
         &self,
         index: u32,

@@ -89,7 +89,7 @@ impl AddressPool {
                 network: self.network(),
                 prefix: self.prefix,
                 usable,
-                taken: self.excluded.len() + self.leased.len(),
+                taken: self.taken(),
             })
     }
 
@@ -97,11 +97,40 @@ impl AddressPool {
         self.leased.insert(addr, run.clone());
     }
 
+    /// Gives back one address, whoever holds it.
+    pub fn unlease(&mut self, addr: Ipv4Addr) {
+        self.leased.remove(&addr);
+    }
+
     /// Gives back every address of `run`; returns how many.
     pub fn release(&mut self, run: &RunId) -> usize {
         let before = self.leased.len();
         self.leased.retain(|_, r| r != run);
         before - self.leased.len()
+    }
+
+    /// The addresses leased under `run`.
+    pub fn leased_by(&self, run: &RunId) -> Vec<Ipv4Addr> {
+        self.leased
+            .iter()
+            .filter(|(_, r)| *r == run)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// Usable addresses neither leased nor excluded.
+    pub fn free(&self) -> usize {
+        (self.usable() as usize).saturating_sub(self.taken())
+    }
+
+    /// Usable addresses that are excluded or leased.
+    fn taken(&self) -> usize {
+        let excluded = self
+            .excluded
+            .iter()
+            .filter(|a| self.contains(**a) && !self.leased.contains_key(a))
+            .count();
+        excluded + self.leased.len()
     }
 
     pub fn leased(&self) -> usize {
