@@ -7,4 +7,5 @@ mod common;
 mod dry_run;
 mod interrupt;
 mod lab;
+mod real;
 mod usage;
