@@ -39,6 +39,8 @@ struct Prepared {
 struct PrepareFailure {
     reason: String,
     fatal: bool,
+    /// The run's own log, when it was made: the NOT READY line goes there too.
+    test_log: Option<Logger>,
 }
 
 pub struct TestActor {
@@ -197,23 +199,28 @@ fn prepare_folder(
                 return Err(PrepareFailure {
                     reason: e.to_string(),
                     fatal: true,
+                    test_log: None,
                 })
             }
         }
     };
-    let undo = |reason: String, fatal: bool| {
+    let undo = |reason: String, fatal: bool, test_log: Option<Logger>| {
         if !config.leave_temp {
             if let Err(e) = rundir::remove(&folder) {
                 warn!(log, "{e}");
             }
         }
-        PrepareFailure { reason, fatal }
+        PrepareFailure {
+            reason,
+            fatal,
+            test_log,
+        }
     };
     let report = match rundir::copy_test(&plan.folder, &folder) {
         Ok(r) => r,
         Err(e) => {
             let fatal = e.is_storage_full();
-            return Err(undo(e.to_string(), fatal));
+            return Err(undo(e.to_string(), fatal, None));
         }
     };
     let test_log = match logging::test_logger(log, &folder.join("sipplauncher.log")) {
@@ -222,6 +229,7 @@ fn prepare_folder(
             return Err(undo(
                 format!("open {}: {e}", folder.join("sipplauncher.log").display()),
                 true,
+                None,
             ))
         }
     };
@@ -234,14 +242,12 @@ fn prepare_folder(
         ..ctx_base
     };
     if let Err(e) = render.render(&folder, &ctx) {
-        warn!(test_log, "template: {e}");
-        return Err(undo(e, false));
+        return Err(undo(e, false, Some(test_log)));
     }
     let launch_plan = match launch.launch_plan(plan, &folder, &ctx) {
         Ok(p) => p,
         Err(e) => {
-            warn!(test_log, "{e}");
-            return Err(undo(e, false));
+            return Err(undo(e, false, Some(test_log)));
         }
     };
     Ok(Prepared {
@@ -290,10 +296,12 @@ impl Handler<Prepare> for TestActor {
                 .map_err(|e| PrepareFailure {
                     reason: format!("address pool gone: {e}"),
                     fatal: true,
+                    test_log: None,
                 })?
                 .map_err(|e| PrepareFailure {
                     reason: e.to_string(),
                     fatal: e.is_fatal(),
+                    test_log: None,
                 })?;
             let ctx_base = RenderContext {
                 ua_hosts: hosts.clone(),
@@ -320,6 +328,7 @@ impl Handler<Prepare> for TestActor {
                     return Err(PrepareFailure {
                         reason: format!("pre-run panicked: {e}"),
                         fatal: true,
+                        test_log: None,
                     })
                 }
             };
@@ -340,6 +349,7 @@ impl Handler<Prepare> for TestActor {
                     return Err(PrepareFailure {
                         reason: e.to_string(),
                         fatal: false,
+                        test_log: Some(prepared.test_log),
                     });
                 }
             }
@@ -362,6 +372,9 @@ impl Handler<Prepare> for TestActor {
                 act.net.do_send(Release {
                     run_id: act.lease.clone(),
                 });
+                if let Some(l) = f.test_log {
+                    act.test_log = l;
+                }
                 let fatal = f.fatal.then(|| f.reason.clone());
                 act.step(Step::Prepared { ok: false }, Some(f.reason));
                 PrepareReply {

@@ -406,3 +406,26 @@ fn keyword_replacement_values_reach_templates_and_override() {
         "<x a=\"sip.example.net\" b=\"x&y\" c=\"a<b&c\" d=\"aGk=\"/>\n"
     );
 }
+
+#[test]
+fn a_not_ready_runs_log_holds_why_when_its_folder_is_kept() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[("k/uac_ua0.xml", "<scenario>\n{{ no.such }}\n</scenario>\n")],
+    );
+    let mut cmd = sb.cmd();
+    cmd.arg("--leave-temp");
+    let r = run(cmd);
+    assert_eq!(r.status, 1, "{}", r.stdout);
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "kept with --leave-temp");
+    let log = fs::read_to_string(folders[0].join("sipplauncher.log")).unwrap();
+    assert!(
+        log.contains("NOT READY") && log.contains("no.such"),
+        "{log}"
+    );
+    // The file itself is left as it was: not rendered, not half-written.
+    let text = fs::read_to_string(folders[0].join("uac_ua0.xml")).unwrap();
+    assert_eq!(text, "<scenario>\n{{ no.such }}\n</scenario>\n");
+}
