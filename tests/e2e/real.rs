@@ -1153,3 +1153,142 @@ fn dns_test_of_the_example_suite() {
     );
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
+
+/// A failing GLOBAL before.sh stops the run cleanly: no test is prepared, its after.sh does not
+/// run, one clear line says why, exit status 1.
+#[test]
+fn failing_global_before_sh_stops_the_run() {
+    let Some(lab) = Lab::try_up("failing_global_before_sh") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let marker = sb.path("global-after-ran");
+    let after = format!("touch {}\n", marker.display());
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/before.sh", "echo provisioning failed >&2\nexit 3\n"),
+            ("GLOBAL/after.sh", after.as_str()),
+            ("options-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
+    assert_eq!(r.status, 1, "{}", show(&r));
+    assert!(state_lines(&r.stdout).is_empty(), "{}", show(&r));
+    assert!(
+        r.stdout.contains("GLOBAL before.sh")
+            && r.stdout.contains("exited with status 3")
+            && r.stdout.contains("provisioning failed"),
+        "{}",
+        show(&r)
+    );
+    assert!(
+        !marker.exists(),
+        "GLOBAL after.sh ran after a failed before.sh"
+    );
+    assert!(sipp_links(&lab).is_empty());
+}
+
+/// A failing GLOBAL after.sh makes the exit status 1 although every test passed.
+#[test]
+fn failing_global_after_sh_fails_the_run() {
+    let Some(lab) = Lab::try_up("failing_global_after_sh") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/after.sh", "exit 1\n"),
+            ("options-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--json").arg(sb.path("r.json"));
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1), "{}", show(&r));
+    assert!(r.stdout.contains("GLOBAL after.sh"), "{}", show(&r));
+    let json = json_report(&sb.path("r.json"));
+    assert_eq!(json["global"]["after"]["ok"], false);
+    // --fail-expected turns it into the expected outcome.
+    cmd.arg("--fail-expected");
+    assert_eq!(run_in(&lab, &cmd).status, 0);
+}
+
+/// A before.sh that hangs is killed after --script-timeout: NOT READY, and the run goes on.
+#[test]
+fn hanging_before_sh_times_out() {
+    let Some(lab) = Lab::try_up("hanging_before_sh") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("a-hangs/before.sh", "sleep 30\n"),
+            ("a-hangs/uac_ua0.xml", OPTIONS_UAC),
+            ("b-fine/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--script-timeout", "0.5"]);
+    let started = Instant::now();
+    let r = run_in(&lab, &cmd);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.status, 1, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    assert_eq!(states_named(&lines, "a-hangs"), ["PREPARING", "NOT READY"]);
+    assert!(
+        line_of(&lines, "a-hangs", "NOT READY")
+            .rest
+            .contains("timed out"),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(states_named(&lines, "b-fine"), REAL_SEQUENCE);
+    assert!(sipp_links(&lab).is_empty());
+}
+
+/// A second SIGINT while a before.sh provisions (and would for 30 s): it is killed at once,
+/// the run ends within a second or two, and the test's link is still removed.
+#[test]
+fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
+    let Some(lab) = Lab::try_up("second_sigint") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("slow/before.sh", "echo provisioning\nsleep 30\n"),
+            ("slow/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let cmd = real_cmd(&lab, &sb, &sb.suite());
+    let mut s = Spawned::start(&lab, &cmd);
+    s.wait_for("PREPARING", Duration::from_secs(20));
+    assert!(wait_until(Duration::from_secs(10), || !sipp_links(&lab).is_empty()));
+    let pid = s.pid();
+    assert_is_sipplauncher(pid);
+    kill(pid, Signal::SIGINT).unwrap();
+    // The first one lets the script finish its provisioning...
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "ended on the first signal"
+    );
+    kill(pid, Signal::SIGINT).unwrap();
+    // ...the second ends it at once.
+    let (status, stdout, took) = s.finish(Duration::from_secs(5));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_ne!(status, 0, "{stdout}");
+    assert!(stdout.contains("Interrupted again"), "{stdout}");
+    assert!(summary(&stdout, "TOTAL").is_some(), "{stdout}");
+    assert!(sipp_links(&lab).is_empty(), "{:?}", sipp_links(&lab));
+    assert!(sb.run_folders().is_empty());
+}
