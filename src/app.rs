@@ -9,10 +9,11 @@ use slog::{info, o, warn, Level};
 
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::logging;
-use sipplauncher_actors::plan::{RunPlan, TestPlan};
+use sipplauncher_actors::plan::{FrontEnd, RunPlan, TestPlan};
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
+use crate::dns_zone::ZoneFiles;
 use crate::exit_code;
 use crate::preflight;
 use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
@@ -159,7 +160,12 @@ pub fn run(config: Config) -> i32 {
         global: suite.global,
         config: Arc::new(config.run.clone()),
     };
-    let result = sipplauncher_actors::run(plan, render, launch, sinks, log);
+    let front = FrontEnd {
+        render,
+        launch,
+        zone: Arc::new(ZoneFiles),
+    };
+    let result = sipplauncher_actors::run(plan, front, sinks, log);
     let mut status = exit_code::for_outcome(&result.outcome, config.run.fail_expected);
     for e in &result.report_errors {
         let _ = writeln!(std::io::stderr(), "sipplauncher: report not written: {e}");

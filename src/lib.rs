@@ -11,6 +11,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dns_zone;
 pub mod exit_code;
 pub mod preflight;
 pub mod report;

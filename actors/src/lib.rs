@@ -25,6 +25,7 @@
 
 pub mod arp;
 pub mod dispatch;
+pub mod dns;
 pub mod events;
 pub mod logging;
 pub mod messages;

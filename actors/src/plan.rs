@@ -211,6 +211,24 @@ impl LaunchPlan {
     }
 }
 
+/// The front end's part of the DNS records of a test run: its rendered `dns.txt`, parsed.
+/// Called off the actix thread after rendering.
+pub trait Zone: Send + Sync + 'static {
+    /// `None` when the run folder has no `dns.txt`; the error names the file and line.
+    fn records(
+        &self,
+        run_folder: &std::path::Path,
+    ) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String>;
+}
+
+/// What the front end lends the runtime to prepare a test run.
+#[derive(Clone)]
+pub struct FrontEnd {
+    pub render: Arc<dyn Render>,
+    pub launch: Arc<dyn Launch>,
+    pub zone: Arc<dyn Zone>,
+}
+
 /// The front end's part of starting SIPp: the command lines of a test run's instances. Called
 /// off the actix thread after rendering (it may read the rendered `3pcc.txt`).
 pub trait Launch: Send + Sync + 'static {

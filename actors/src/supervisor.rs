@@ -12,10 +12,11 @@ use slog::{error, info, o, warn, Logger};
 use tokio::sync::oneshot;
 
 use crate::dispatch::{Command, Dispatcher, Input, Outcome};
+use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
 use crate::events::{Event, EventBus, EventSink, GlobalScript};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::NetActor;
-use crate::plan::{Launch, Render, RenderContext, RunId, RunPlan, TestName};
+use crate::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
 use crate::scheduler::{Schedule, ScheduledRun};
 use crate::script::{self, KillSwitch};
 use crate::test_actor::TestActor;
@@ -36,8 +37,9 @@ pub struct RunResult {
 pub struct Supervisor {
     plan: RunPlan,
     core: Dispatcher,
-    render: Arc<dyn Render>,
-    launch: Arc<dyn Launch>,
+    front: FrontEnd,
+    /// The embedded DNS server, shared by the tests (not in --dry-run; binds on first use).
+    dns: Option<Addr<DnsActor>>,
     bus: EventBus,
     log: Logger,
     net: Addr<NetActor>,
@@ -134,6 +136,9 @@ impl Supervisor {
                 }));
             }
             Command::Finish(outcome) => {
+                if let Some(dns) = &self.dns {
+                    dns.do_send(DnsShutdown);
+                }
                 // Links left by a DIRTY test or a second interrupt go before the end.
                 let fut = self.net.send(Shutdown);
                 ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
@@ -162,9 +167,9 @@ impl Supervisor {
                     run,
                     Arc::new(self.plan.tests[run.test].clone()),
                     self.plan.config.clone(),
-                    self.render.clone(),
-                    self.launch.clone(),
+                    self.front.clone(),
                     self.net.clone(),
+                    self.dns.clone(),
                     self.bus.clone(),
                     &self.log,
                 )
@@ -179,7 +184,7 @@ impl Supervisor {
             return self.input(Input::GlobalBeforeDone { ok: true }, ctx);
         };
         let config = self.plan.config.clone();
-        let render = self.render.clone();
+        let render = self.front.render.clone();
         let log = self.log.new(o!("test" => "GLOBAL"));
         let kill = self.kill.clone();
         let work = async move {
@@ -329,11 +334,10 @@ impl Handler<Signal> for Supervisor {
 }
 
 /// Runs the whole plan on a new actix System and returns when it is over. `sinks` get every
-/// event; `render` renders run folders.
+/// event; `front` renders run folders, builds SIPp command lines and parses `dns.txt`.
 pub fn run(
     plan: RunPlan,
-    render: Arc<dyn Render>,
-    launch: Arc<dyn Launch>,
+    front: FrontEnd,
     sinks: Vec<Box<dyn EventSink>>,
     log: Logger,
 ) -> RunResult {
@@ -374,8 +378,9 @@ pub fn run(
         let supervisor = Supervisor {
             plan,
             core,
-            render,
-            launch,
+            dns: (!config.dry_run)
+                .then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start()),
+            front,
             bus: EventBus::new(sinks),
             log: log.clone(),
             net,

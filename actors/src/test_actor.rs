@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 use actix::{Actor, ActorFutureExt, Addr, Context, Handler, ResponseActFuture, WrapFuture};
 use slog::{debug, error, info, o, warn, Logger};
 
+use crate::dns::{AddRecords, DnsActor, RemoveRecords};
 use crate::events::{Event, EventBus, TestStateEvent};
 use crate::logging;
 use crate::messages::{
@@ -19,7 +20,7 @@ use crate::messages::{
 };
 use crate::net::NetActor;
 use crate::plan::{
-    random_run_id_number, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
+    random_run_id_number, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
 };
 use crate::rundir;
 use crate::scheduler::ScheduledRun;
@@ -33,6 +34,8 @@ struct Prepared {
     folder: PathBuf,
     test_log: Logger,
     launch_plan: LaunchPlan,
+    /// The rendered `dns.txt`, parsed.
+    records: Option<Vec<hickory_server::proto::rr::Record>>,
 }
 
 /// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
@@ -47,7 +50,11 @@ pub struct TestActor {
     run: ScheduledRun,
     plan: Arc<TestPlan>,
     config: Arc<RunConfig>,
-    render: Arc<dyn crate::plan::Render>,
+    front: FrontEnd,
+    /// The shared DNS server (real runs only).
+    dns: Option<Addr<DnsActor>>,
+    /// This run's `dns.txt` records are served: remove them in post-run.
+    dns_added: bool,
     net: Addr<NetActor>,
     bus: EventBus,
     /// The general log, with this run's keys.
@@ -68,7 +75,6 @@ pub struct TestActor {
     step_started: Instant,
     /// Fired by a second interrupt: kills a running script at once.
     kill: KillSwitch,
-    launch: Arc<dyn crate::plan::Launch>,
     /// The SIPp command lines of this run, made in pre-run.
     launch_plan: Option<LaunchPlan>,
     /// Runs the SIPp instances while the test is STARTING.
@@ -84,9 +90,9 @@ impl TestActor {
         run: ScheduledRun,
         plan: Arc<TestPlan>,
         config: Arc<RunConfig>,
-        render: Arc<dyn crate::plan::Render>,
-        launch: Arc<dyn crate::plan::Launch>,
+        front: FrontEnd,
         net: Addr<NetActor>,
+        dns: Option<Addr<DnsActor>>,
         bus: EventBus,
         log: &Logger,
     ) -> Self {
@@ -96,7 +102,9 @@ impl TestActor {
             run,
             plan,
             config,
-            render,
+            front,
+            dns,
+            dns_added: false,
             net,
             bus,
             test_log: log.clone(),
@@ -109,7 +117,6 @@ impl TestActor {
             hosts: BTreeMap::new(),
             step_started: Instant::now(),
             kill: KillSwitch::new(),
-            launch,
             launch_plan: None,
             sipp: None,
             cps: None,
@@ -181,8 +188,7 @@ impl Actor for TestActor {
 fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
-    render: &dyn crate::plan::Render,
-    launch: &dyn crate::plan::Launch,
+    front: &FrontEnd,
     mut run_id: RunId,
     ctx_base: RenderContext,
     log: &Logger,
@@ -241,20 +247,25 @@ fn prepare_folder(
         run_id: run_id.clone(),
         ..ctx_base
     };
-    if let Err(e) = render.render(&folder, &ctx) {
+    if let Err(e) = front.render.render(&folder, &ctx) {
         return Err(undo(e, false, Some(test_log)));
     }
-    let launch_plan = match launch.launch_plan(plan, &folder, &ctx) {
+    let launch_plan = match front.launch.launch_plan(plan, &folder, &ctx) {
         Ok(p) => p,
         Err(e) => {
             return Err(undo(e, false, Some(test_log)));
         }
+    };
+    let records = match front.zone.records(&folder) {
+        Ok(r) => r,
+        Err(e) => return Err(undo(e, false, Some(test_log))),
     };
     Ok(Prepared {
         run_id,
         folder,
         test_log,
         launch_plan,
+        records,
     })
 }
 
@@ -273,8 +284,9 @@ impl Handler<Prepare> for TestActor {
 
         let plan = self.plan.clone();
         let config = self.config.clone();
-        let render = self.render.clone();
-        let launch = self.launch.clone();
+        let front = self.front.clone();
+        let dns = self.dns.clone();
+        let test_name = self.plan.name.clone();
         let net = self.net.clone();
         let run_id = self.run_id.clone();
         let log = self.log.clone();
@@ -313,8 +325,7 @@ impl Handler<Prepare> for TestActor {
                 prepare_folder(
                     &plan,
                     &blocking_config,
-                    render.as_ref(),
-                    launch.as_ref(),
+                    &front,
                     run_id,
                     ctx_base,
                     &blocking_log,
@@ -332,6 +343,45 @@ impl Handler<Prepare> for TestActor {
                     })
                 }
             };
+            // Undoes the folder and the records when a later step fails.
+            let undo = |prepared: &Prepared, dns_added: bool| {
+                let folder = prepared.folder.clone();
+                let leave = config.leave_temp;
+                let dns = dns.clone();
+                let run_id = prepared.run_id.clone();
+                async move {
+                    if let (true, Some(dns)) = (dns_added, dns) {
+                        let _ = dns.send(RemoveRecords { run_id }).await;
+                    }
+                    if !leave {
+                        let _ = tokio::task::spawn_blocking(move || rundir::remove(&folder)).await;
+                    }
+                }
+            };
+            let mut dns_added = false;
+            if let (Some(records), Some(dns)) = (prepared.records.clone(), dns.as_ref()) {
+                let added = dns
+                    .send(AddRecords {
+                        run_id: prepared.run_id.clone(),
+                        test: test_name.clone(),
+                        records,
+                    })
+                    .await;
+                let failure = match added {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some((e.to_string(), e.is_fatal())),
+                    Err(e) => Some((format!("dns server gone: {e}"), true)),
+                };
+                if let Some((reason, fatal)) = failure {
+                    undo(&prepared, false).await;
+                    return Err(PrepareFailure {
+                        reason,
+                        fatal,
+                        test_log: Some(prepared.test_log),
+                    });
+                }
+                dns_added = true;
+            }
             if !config.dry_run {
                 if let Err(e) = script::run_script(
                     "before.sh",
@@ -342,10 +392,7 @@ impl Handler<Prepare> for TestActor {
                 )
                 .await
                 {
-                    if !config.leave_temp {
-                        let folder = prepared.folder.clone();
-                        let _ = tokio::task::spawn_blocking(move || rundir::remove(&folder)).await;
-                    }
+                    undo(&prepared, dns_added).await;
                     return Err(PrepareFailure {
                         reason: e.to_string(),
                         fatal: false,
@@ -353,10 +400,11 @@ impl Handler<Prepare> for TestActor {
                     });
                 }
             }
-            Ok((prepared, hosts))
+            Ok((prepared, hosts, dns_added))
         };
         Box::pin(work.into_actor(self).map(|res, act, _| match res {
-            Ok((prepared, hosts)) => {
+            Ok((prepared, hosts, dns_added)) => {
+                act.dns_added = dns_added;
                 act.run_id = prepared.run_id;
                 act.folder = Some(prepared.folder);
                 act.test_log = prepared.test_log;
@@ -475,8 +523,18 @@ impl Handler<Cleanup> for TestActor {
         let kill = self.kill.clone();
         let net = self.net.clone();
         let lease = self.lease.clone();
+        let dns = self
+            .dns
+            .clone()
+            .filter(|_| std::mem::take(&mut self.dns_added));
+        let run_id = self.run_id.clone();
         let work = async move {
             let mut problems = Vec::new();
+            if let Some(dns) = dns {
+                if let Err(e) = dns.send(RemoveRecords { run_id }).await {
+                    problems.push(format!("remove DNS records: {e}"));
+                }
+            }
             if let Some(folder) = &folder {
                 if !config.dry_run && !kill.is_killed() {
                     if let Err(e) =

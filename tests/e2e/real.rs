@@ -391,8 +391,8 @@ fn assert_is_sipplauncher(pid: Pid) {
     );
 }
 
-/// The example suite (but for dns-0000) against Kamailio: every test passes and is cleaned up,
-/// the GLOBAL scripts ran, the report has SIPp's time.
+/// The example suite against Kamailio: every test passes and is cleaned up, the GLOBAL scripts
+/// ran, the report has SIPp's time.
 #[test]
 fn example_suite_against_kamailio() {
     let Some(lab) = Lab::try_up("example_suite_against_kamailio") else {
@@ -400,8 +400,7 @@ fn example_suite_against_kamailio() {
     };
     let sb = Sandbox::new();
     let mut cmd = real_cmd(&lab, &sb, &repo().join("tmp-testsuite"));
-    cmd.args(["--pattern-exclude", "dns"])
-        .arg("--json")
+    cmd.arg("--json")
         .arg(sb.path("report.json"))
         .arg("--junit")
         .arg(sb.path("junit.xml"));
@@ -415,15 +414,20 @@ fn example_suite_against_kamailio() {
         .collect();
     assert_eq!(
         names,
-        ["call-0000", "call-twogroups-0000", "options-0000"],
+        [
+            "call-0000",
+            "call-twogroups-0000",
+            "dns-0000",
+            "options-0000"
+        ],
         "{}",
         r.stdout
     );
-    for i in 0..3 {
+    for i in 0..4 {
         assert_eq!(states_of(&lines, i), REAL_SEQUENCE, "{}", r.stdout);
     }
-    assert_eq!(summary(&r.stdout, "TOTAL"), Some(3), "{}", r.stdout);
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(3), "{}", r.stdout);
+    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4), "{}", r.stdout);
+    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(4), "{}", r.stdout);
     assert_eq!(summary(&r.stdout, "FAILED"), Some(0), "{}", r.stdout);
 
     let json = json_report(&sb.path("report.json"));
@@ -431,7 +435,7 @@ fn example_suite_against_kamailio() {
     assert_eq!(json["global"]["before"]["ok"], true, "{json:#}");
     assert_eq!(json["global"]["after"]["ok"], true, "{json:#}");
     let tests = json["tests"].as_array().unwrap();
-    assert_eq!(tests.len(), 3, "{json:#}");
+    assert_eq!(tests.len(), 4, "{json:#}");
     for t in tests {
         assert_eq!(t["result"], "SUCCESS", "{t:#}");
         assert_eq!(t["state"], "CLEAN", "{t:#}");
@@ -442,7 +446,7 @@ fn example_suite_against_kamailio() {
         assert!(wall >= sipp, "wall time covers SIPp's: {t:#}");
     }
     let junit = fs::read_to_string(sb.path("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 3, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 4, "{junit}");
     assert!(!junit.contains("<failure"), "{junit}");
 
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
@@ -1123,7 +1127,6 @@ fn leftover_link_from_a_killed_run_is_removed() {
 /// The example suite's DNS test: the DUT resolves the Request-URI's domain with the records of
 /// dns.txt, served by sipplauncher's DNS server on the runner's address.
 #[test]
-#[ignore = "needs the DnsActor (issue 4), being integrated"]
 fn dns_test_of_the_example_suite() {
     let Some(lab) = Lab::try_up("dns_test_of_the_example_suite") else {
         return;
@@ -1291,4 +1294,99 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     assert!(summary(&stdout, "TOTAL").is_some(), "{stdout}");
     assert!(sipp_links(&lab).is_empty(), "{:?}", sipp_links(&lab));
     assert!(sb.run_folders().is_empty());
+}
+
+/// Two tests running at once that define the same DNS name: the later one is NOT READY with a
+/// message naming both tests and the name; the earlier one runs and its name resolves.
+#[test]
+fn dns_name_defined_by_two_tests_at_once_conflicts() {
+    let Some(lab) = Lab::try_up("dns_conflict") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let zone = "shared.example.com.  A  {{ ua0.host }}\n";
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("a-first/dns.txt", zone),
+            ("a-first/uac_ua0.xml", OPTIONS_UAC),
+            ("b-second/dns.txt", zone),
+            ("b-second/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--group", "2"]);
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    assert_eq!(
+        states_named(&lines, "a-first"),
+        REAL_SEQUENCE,
+        "{}",
+        show(&r)
+    );
+    assert_eq!(states_named(&lines, "b-second"), ["PREPARING", "NOT READY"]);
+    let why = &line_of(&lines, "b-second", "NOT READY").rest;
+    assert!(
+        why.contains("a-first") && why.contains("b-second") && why.contains("shared.example.com"),
+        "{why}"
+    );
+    // One after the other, there is no conflict.
+    let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
+    assert_eq!(r.status, 0, "{}", show(&r));
+}
+
+/// The DNS server answers only for the names it serves: REFUSED for anything else (it is not
+/// an open resolver), asked from the DUT's namespace while a test runs.
+#[test]
+fn dns_server_refuses_names_it_does_not_serve() {
+    let Some(lab) = Lab::try_up("dns_refuses") else {
+        return;
+    };
+    if std::process::Command::new("dig")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        // CI installs it (.ci/run): there, a missing dig is a failure, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no dig: .ci/run installs bind9-dnsutils"
+        );
+        eprintln!("skipped: no dig (apt-get install bind9-dnsutils)");
+        return;
+    }
+    let sb = Sandbox::new();
+    let marker = sb.path("answers");
+    let before = format!(
+        "dig +short @{runner} served-{{{{ test.run_id }}}}.example.com A > {m}.served\n\
+         dig @{runner} www.example.org A > {m}.other\n",
+        runner = lab.runner(),
+        m = marker.display()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            (
+                "t/dns.txt",
+                "served-{{ test.run_id }}.example.com. A {{ ua0.host }}\n",
+            ),
+            ("t/before.sh", before.as_str()),
+            ("t/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
+    assert_eq!(r.status, 0, "{}", show(&r));
+    let served = read(&sb.path("answers.served"));
+    let ip: Ipv4Addr = served
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{served:?}"));
+    assert_eq!(ip.octets()[..3], lab.dut().octets()[..3], "{served}");
+    let other = read(&sb.path("answers.other"));
+    assert!(other.contains("status: REFUSED"), "{other}");
+    assert!(
+        !other.contains("flags: qr rd ra"),
+        "no recursion offered: {other}"
+    );
 }
