@@ -376,6 +376,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             run_root: cli.run_root,
             script_timeout,
             test_timeout,
+            pcap: !cli.no_pcap && !cli.dry_run,
         },
         testsuite,
         template_folder,

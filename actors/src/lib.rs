@@ -38,6 +38,7 @@ pub mod scheduler;
 pub mod script;
 pub mod signal;
 pub mod sipp;
+pub mod sniffer;
 pub mod state;
 pub mod supervisor;
 pub mod test_actor;

@@ -131,6 +131,9 @@ pub struct RunConfig {
     pub run_root: PathBuf,
     pub script_timeout: Duration,
     pub test_timeout: Duration,
+    /// Capture each test's packets to `sipp-<run_id>.pcap` (not with `--no-pcap` or
+    /// `--dry-run`).
+    pub pcap: bool,
 }
 
 /// Everything a run needs: the tests, the GLOBAL test, the options.

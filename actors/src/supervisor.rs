@@ -19,6 +19,7 @@ use crate::net::NetActor;
 use crate::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
 use crate::scheduler::{Schedule, ScheduledRun};
 use crate::script::{self, KillSwitch};
+use crate::sniffer::{SnifferActor, SnifferStop};
 use crate::test_actor::TestActor;
 use crate::{logging, rundir};
 
@@ -40,6 +41,8 @@ pub struct Supervisor {
     front: FrontEnd,
     /// The embedded DNS server, shared by the tests (not in --dry-run; binds on first use).
     dns: Option<Addr<DnsActor>>,
+    /// The one capture of the run (not in --dry-run or with --no-pcap).
+    sniffer: Option<Addr<SnifferActor>>,
     bus: EventBus,
     log: Logger,
     net: Addr<NetActor>,
@@ -139,6 +142,9 @@ impl Supervisor {
                 if let Some(dns) = &self.dns {
                     dns.do_send(DnsShutdown);
                 }
+                if let Some(sniffer) = &self.sniffer {
+                    sniffer.do_send(SnifferStop);
+                }
                 // Links left by a DIRTY test or a second interrupt go before the end.
                 let fut = self.net.send(Shutdown);
                 ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
@@ -170,6 +176,7 @@ impl Supervisor {
                     self.front.clone(),
                     self.net.clone(),
                     self.dns.clone(),
+                    self.sniffer.clone(),
                     self.bus.clone(),
                     &self.log,
                 )
@@ -362,6 +369,24 @@ pub fn run(
             }
         }
         .start();
+        // The capture opens at start so that a missing privilege is a clear error before
+        // anything is done.
+        let sniffer = if config.pcap {
+            match SnifferActor::open(log.new(o!("actor" => "sniffer"))) {
+                Ok(s) => Some(s.start()),
+                Err(e) => {
+                    net.do_send(Shutdown);
+                    return RunResult {
+                        outcome: Outcome::default(),
+                        report_errors: Vec::new(),
+                        fatal: None,
+                        start_error: Some(e.to_string()),
+                    };
+                }
+            }
+        } else {
+            None
+        };
         let schedule = Schedule::new(
             plan.tests.len(),
             config.group,
@@ -380,6 +405,7 @@ pub fn run(
             core,
             dns: (!config.dry_run)
                 .then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start()),
+            sniffer,
             front,
             bus: EventBus::new(sinks),
             log: log.clone(),

@@ -26,6 +26,7 @@ use crate::rundir;
 use crate::scheduler::ScheduledRun;
 use crate::script::{self, KillSwitch};
 use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
+use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
 use crate::state::{Lifecycle, StateName, Step};
 
 /// What the blocking part of pre-run made.
@@ -55,6 +56,10 @@ pub struct TestActor {
     dns: Option<Addr<DnsActor>>,
     /// This run's `dns.txt` records are served: remove them in post-run.
     dns_added: bool,
+    /// The run's capture (real runs without --no-pcap).
+    sniffer: Option<Addr<SnifferActor>>,
+    /// This run's packets are being filed: write its pcap in post-run.
+    capturing: bool,
     net: Addr<NetActor>,
     bus: EventBus,
     /// The general log, with this run's keys.
@@ -93,6 +98,7 @@ impl TestActor {
         front: FrontEnd,
         net: Addr<NetActor>,
         dns: Option<Addr<DnsActor>>,
+        sniffer: Option<Addr<SnifferActor>>,
         bus: EventBus,
         log: &Logger,
     ) -> Self {
@@ -105,6 +111,8 @@ impl TestActor {
             front,
             dns,
             dns_added: false,
+            sniffer,
+            capturing: false,
             net,
             bus,
             test_log: log.clone(),
@@ -286,6 +294,7 @@ impl Handler<Prepare> for TestActor {
         let config = self.config.clone();
         let front = self.front.clone();
         let dns = self.dns.clone();
+        let sniffer = self.sniffer.clone();
         let test_name = self.plan.name.clone();
         let net = self.net.clone();
         let run_id = self.run_id.clone();
@@ -382,6 +391,31 @@ impl Handler<Prepare> for TestActor {
                 }
                 dns_added = true;
             }
+            // The capture starts before before.sh (it may talk to the DUT) and SIPp: the
+            // acknowledgement means every packet from now on is filed.
+            if let Some(sniffer) = sniffer.as_ref() {
+                let registered = sniffer
+                    .send(Register {
+                        run_id: prepared.run_id.clone(),
+                        addrs: hosts.values().copied().collect(),
+                        pcap: prepared.folder.join(pcap_name(&prepared.run_id)),
+                    })
+                    .await;
+                let failure = match registered {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(format!("capture gone: {e}")),
+                };
+                if let Some(reason) = failure {
+                    undo(&prepared, dns_added).await;
+                    return Err(PrepareFailure {
+                        reason,
+                        fatal: true,
+                        test_log: Some(prepared.test_log),
+                    });
+                }
+            }
+            let capturing = sniffer.is_some();
             if !config.dry_run {
                 if let Err(e) = script::run_script(
                     "before.sh",
@@ -392,6 +426,13 @@ impl Handler<Prepare> for TestActor {
                 )
                 .await
                 {
+                    if let (true, Some(s)) = (capturing, sniffer.as_ref()) {
+                        let _ = s
+                            .send(Unregister {
+                                run_id: prepared.run_id.clone(),
+                            })
+                            .await;
+                    }
                     undo(&prepared, dns_added).await;
                     return Err(PrepareFailure {
                         reason: e.to_string(),
@@ -400,11 +441,12 @@ impl Handler<Prepare> for TestActor {
                     });
                 }
             }
-            Ok((prepared, hosts, dns_added))
+            Ok((prepared, hosts, dns_added, capturing))
         };
         Box::pin(work.into_actor(self).map(|res, act, _| match res {
-            Ok((prepared, hosts, dns_added)) => {
+            Ok((prepared, hosts, dns_added, capturing)) => {
                 act.dns_added = dns_added;
+                act.capturing = capturing;
                 act.run_id = prepared.run_id;
                 act.folder = Some(prepared.folder);
                 act.test_log = prepared.test_log;
@@ -527,14 +569,15 @@ impl Handler<Cleanup> for TestActor {
             .dns
             .clone()
             .filter(|_| std::mem::take(&mut self.dns_added));
+        let sniffer = self
+            .sniffer
+            .clone()
+            .filter(|_| std::mem::take(&mut self.capturing));
         let run_id = self.run_id.clone();
+        // SPEC §4 step 6, every step tried: after.sh; the pcap; the DNS records; the run
+        // folder; the link.
         let work = async move {
             let mut problems = Vec::new();
-            if let Some(dns) = dns {
-                if let Err(e) = dns.send(RemoveRecords { run_id }).await {
-                    problems.push(format!("remove DNS records: {e}"));
-                }
-            }
             if let Some(folder) = &folder {
                 if !config.dry_run && !kill.is_killed() {
                     if let Err(e) =
@@ -544,6 +587,30 @@ impl Handler<Cleanup> for TestActor {
                         problems.push(e.to_string());
                     }
                 }
+            }
+            if let Some(sniffer) = sniffer {
+                match sniffer
+                    .send(Unregister {
+                        run_id: run_id.clone(),
+                    })
+                    .await
+                {
+                    Ok(Ok(stats)) => {
+                        info!(log, "pcap written"; "packets" => stats.packets);
+                        if stats.dropped > 0 {
+                            warn!(log, "the kernel dropped {} packets during the capture: the pcap may miss some", stats.dropped);
+                        }
+                    }
+                    Ok(Err(e)) => problems.push(e.to_string()),
+                    Err(e) => problems.push(format!("capture gone: {e}")),
+                }
+            }
+            if let Some(dns) = dns {
+                if let Err(e) = dns.send(RemoveRecords { run_id }).await {
+                    problems.push(format!("remove DNS records: {e}"));
+                }
+            }
+            if let Some(folder) = &folder {
                 if !config.leave_temp {
                     let f = folder.clone();
                     match tokio::task::spawn_blocking(move || rundir::remove(&f)).await {

@@ -1,0 +1,1708 @@
+//! SnifferActor: one packet capture for the whole run, on every interface at once, that files
+//! each packet to the test runs it is from or to and writes each run's pcap (SPEC §10).
+//!
+//! ```text
+//!  TestActor ──Register──▶ SnifferActor ──Command──▶ capture thread ◀── AF_PACKET socket
+//!            ──Unregister─▶  (actix)    ◀─oneshot──  (its own OS       (all interfaces,
+//!                              │                      thread, poll)     cooked, SO_TIMESTAMPNS)
+//!                              └─ spawn_blocking: sort by time, write sipp-<run_id>.pcap
+//! ```
+//!
+//! - The socket is `socket(AF_PACKET, SOCK_DGRAM, ETH_P_ALL)`, bound to no interface: every
+//!   interface. Each packet comes cooked (from the network header on) with its `sockaddr_ll`,
+//!   from which a Linux cooked-mode header is built (pcap link type `LINUX_SLL`, 113). The
+//!   outgoing copy of a loopback packet is skipped (its incoming copy is kept), so a packet on
+//!   `lo` is filed once, as libpcap's "any" device does.
+//! - Timestamps are the kernel's (`SO_TIMESTAMPNS`: when the packet was received or handed to
+//!   the driver), not the time we read it; the clock is read only when the kernel gave none.
+//! - A packet is filed to every registered run one of whose addresses is its IPv4 source or
+//!   destination (through 802.1Q/802.1ad tags), or the sender or target IP of an ARP packet.
+//! - The capture thread never blocks on anything but `poll` on the socket and an eventfd; the
+//!   actor writes a command to a channel and bumps the eventfd, so a command is seen at once
+//!   even when no packet flows. Replies come back on tokio oneshots: no handler blocks.
+//! - [`Register`] is answered once the thread has the registration: every packet read after
+//!   that is filed. [`Unregister`] makes the thread first drain what the kernel holds in the
+//!   socket (non-blocking reads until EAGAIN, or until a packet stamped after the unregister
+//!   came in), then hand over the run's packets; the pcap is written on the blocking pool, so
+//!   the capture of other runs does not wait for the disk. No sleep anywhere.
+//! - A classic BPF filter on the socket, rebuilt at every Register and Unregister, keeps the
+//!   kernel from queueing what no run wants: with no run registered nothing is read at all;
+//!   loopback's outgoing copies never reach user space (half the work on `lo`).
+//! - The kernel's drop counter (`PACKET_STATISTICS`) is read at every Register and Unregister;
+//!   drops are charged to every run registered at that moment ([`PcapStats::dropped`]).
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, IoSliceMut, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix::{Actor, Context, Handler, Message, ResponseFuture};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::socket::{
+    recv, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, LinkAddr,
+    MsgFlags, SockFlag, SockProtocol, SockType,
+};
+use nix::sys::time::TimeSpec;
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::{DataLink, Endianness, TsResolution};
+use slog::{debug, error, warn, Logger};
+use tokio::sync::oneshot;
+
+use crate::plan::RunId;
+
+/// The longest packet kept, Linux cooked header included (libpcap's default snap length).
+pub const SNAPLEN: u32 = 262_144;
+/// The Linux cooked-mode header (`LINUX_SLL`) put in front of each packet.
+pub const SLL_HEADER_LEN: usize = 16;
+/// The socket's receive buffer asked for: room for ~40k small packets while the thread is
+/// busy (SO_RCVBUFFORCE; SO_RCVBUF, capped by `net.core.rmem_max`, without CAP_NET_ADMIN).
+pub const RECEIVE_BUFFER: usize = 32 << 20;
+/// Packets read in a row before the thread looks at its commands again.
+const BATCH: usize = 256;
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+/// `sll_pkttype` of a packet this host sent (linux/if_packet.h).
+const PACKET_OUTGOING: u8 = 4;
+/// `getsockopt(SOL_PACKET, PACKET_STATISTICS)`: packets and drops since the last read.
+const PACKET_STATISTICS: libc::c_int = 6;
+/// Beyond this many addresses registered at once, the kernel filter lets every IPv4 packet
+/// through (each address costs 4 instructions of the 4096 a classic BPF program may have).
+const FILTER_MAX_ADDRS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SniffError {
+    /// The capture socket was refused: not root (no CAP_NET_RAW).
+    #[error("capture: Operation not permitted (run as root, use --no-pcap, or --dry-run)")]
+    NotPermitted,
+    /// The capture socket (or its thread) could not be made.
+    #[error("capture: {0}")]
+    Socket(String),
+    #[error("capture of run {0} is already on")]
+    AlreadyRegistered(RunId),
+    #[error("no capture for run {0}")]
+    UnknownRun(RunId),
+    /// The pcap file could not be written.
+    #[error("write {path}: {reason}")]
+    Write { path: String, reason: String },
+    /// The capture thread has ended ([`SnifferStop`], or it failed: see the log).
+    #[error("capture: stopped")]
+    Stopped,
+}
+
+/// What [`Unregister`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PcapStats {
+    /// Packets in the pcap.
+    pub packets: u64,
+    /// Packets the kernel dropped (for any test: the socket is shared) while this run was
+    /// registered; non-zero means the pcap may miss some.
+    pub dropped: u64,
+}
+
+/// TestActor → SnifferActor, in pre-run: file every packet from or to `addrs` to this run,
+/// for `pcap`. Answered once the capture thread has it; SIPp may start then.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<(), SniffError>")]
+pub struct Register {
+    pub run_id: RunId,
+    pub addrs: Vec<Ipv4Addr>,
+    /// Where [`Unregister`] writes the run's packets: `<run folder>/sipp-<run_id>.pcap`.
+    pub pcap: PathBuf,
+}
+
+/// TestActor → SnifferActor, in post-run: stop filing for this run and write its pcap.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<PcapStats, SniffError>")]
+pub struct Unregister {
+    pub run_id: RunId,
+}
+
+/// Supervisor → SnifferActor, at the end of the run: close the socket and end the thread.
+/// Packets of runs still registered are dropped.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SnifferStop;
+
+/// The pcap file name of a run, in its run folder (SPEC §6).
+pub fn pcap_name(run: &RunId) -> String {
+    format!("sipp-{run}.pcap")
+}
+
+/// One captured packet: a cooked-mode header and the packet from its network header on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Packet {
+    /// Since the Unix epoch.
+    ts: Duration,
+    /// The length on the wire (header included); more than `data.len()` when cut at
+    /// [`SNAPLEN`].
+    orig_len: u32,
+    data: Vec<u8>,
+}
+
+/// The link-layer facts of a packet, from its `sockaddr_ll`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cooked {
+    pkttype: u8,
+    hatype: u16,
+    halen: u8,
+    addr: [u8; 8],
+    /// Host order (the ethertype).
+    protocol: u16,
+}
+
+impl Cooked {
+    fn from_sockaddr(ll: &libc::sockaddr_ll) -> Self {
+        Cooked {
+            pkttype: ll.sll_pkttype,
+            hatype: ll.sll_hatype,
+            halen: ll.sll_halen,
+            addr: ll.sll_addr,
+            protocol: u16::from_be(ll.sll_protocol),
+        }
+    }
+
+    /// The copy a loopback device makes of what it sends: its received copy follows.
+    fn is_loopback_outgoing(&self) -> bool {
+        self.hatype == libc::ARPHRD_LOOPBACK && self.pkttype == PACKET_OUTGOING
+    }
+
+    /// The LINUX_SLL header: packet type, ARPHRD type, address length, address (8 bytes,
+    /// zero-padded), protocol; all big-endian.
+    fn sll_header(&self) -> [u8; SLL_HEADER_LEN] {
+        let mut h = [0u8; SLL_HEADER_LEN];
+        h[0..2].copy_from_slice(&u16::from(self.pkttype).to_be_bytes());
+        h[2..4].copy_from_slice(&self.hatype.to_be_bytes());
+        h[4..6].copy_from_slice(&u16::from(self.halen).to_be_bytes());
+        let n = usize::from(self.halen).min(8);
+        h[6..6 + n].copy_from_slice(&self.addr[..n]);
+        h[14..16].copy_from_slice(&self.protocol.to_be_bytes());
+        h
+    }
+}
+
+/// The two IPv4 addresses a cooked packet is between: source and destination of an IPv4
+/// packet, sender and target of an ARP packet for IPv4; through VLAN tags.
+fn endpoints(mut protocol: u16, mut p: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    let ip = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+    // At most two tags (802.1ad outer, 802.1Q inner) when the driver left them in.
+    for _ in 0..3 {
+        match protocol {
+            ETH_P_IP => {
+                if p.len() < 20 || p[0] >> 4 != 4 {
+                    return None;
+                }
+                return Some((ip(&p[12..16]), ip(&p[16..20])));
+            }
+            ETH_P_ARP => {
+                // htype(2) ptype(2) hlen(1) plen(1) oper(2) sha spa tha tpa
+                if p.len() < 8 || u16::from_be_bytes([p[2], p[3]]) != ETH_P_IP || p[5] != 4 {
+                    return None;
+                }
+                let hlen = usize::from(p[4]);
+                let spa = 8 + hlen;
+                let tpa = spa + 4 + hlen;
+                if p.len() < tpa + 4 {
+                    return None;
+                }
+                return Some((ip(&p[spa..spa + 4]), ip(&p[tpa..tpa + 4])));
+            }
+            ETH_P_8021Q | ETH_P_8021AD => {
+                if p.len() < 4 {
+                    return None;
+                }
+                protocol = u16::from_be_bytes([p[2], p[3]]);
+                p = &p[4..];
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// A run being captured.
+struct Registration {
+    run_id: RunId,
+    addrs: Vec<Ipv4Addr>,
+    pcap: PathBuf,
+    packets: Vec<Packet>,
+    dropped: u64,
+}
+
+/// What the thread hands over on [`Unregister`].
+struct Taken {
+    pcap: PathBuf,
+    packets: Vec<Packet>,
+    dropped: u64,
+}
+
+/// The registrations and the filing of packets to them (no socket: testable as it is).
+#[derive(Default)]
+struct Filer {
+    regs: Vec<Registration>,
+    /// Address → indexes in `regs`; rebuilt on every change (a few addresses a run).
+    by_addr: HashMap<Ipv4Addr, Vec<usize>>,
+    /// Scratch for the runs one packet goes to.
+    targets: Vec<usize>,
+}
+
+impl Filer {
+    fn reindex(&mut self) {
+        self.by_addr.clear();
+        for (i, r) in self.regs.iter().enumerate() {
+            for a in &r.addrs {
+                let runs = self.by_addr.entry(*a).or_default();
+                if !runs.contains(&i) {
+                    runs.push(i);
+                }
+            }
+        }
+    }
+
+    /// Every address registered, once each.
+    fn addresses(&self) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = self.by_addr.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    fn register(
+        &mut self,
+        run_id: RunId,
+        addrs: Vec<Ipv4Addr>,
+        pcap: PathBuf,
+    ) -> Result<(), SniffError> {
+        if self.regs.iter().any(|r| r.run_id == run_id) {
+            return Err(SniffError::AlreadyRegistered(run_id));
+        }
+        self.regs.push(Registration {
+            run_id,
+            addrs,
+            pcap,
+            packets: Vec::new(),
+            dropped: 0,
+        });
+        self.reindex();
+        Ok(())
+    }
+
+    fn unregister(&mut self, run_id: &RunId) -> Result<Taken, SniffError> {
+        let i = self
+            .regs
+            .iter()
+            .position(|r| &r.run_id == run_id)
+            .ok_or_else(|| SniffError::UnknownRun(run_id.clone()))?;
+        let r = self.regs.remove(i);
+        self.reindex();
+        Ok(Taken {
+            pcap: r.pcap,
+            packets: r.packets,
+            dropped: r.dropped,
+        })
+    }
+
+    /// Charges kernel drops to every run registered now.
+    fn charge_drops(&mut self, dropped: u64) {
+        for r in &mut self.regs {
+            r.dropped += dropped;
+        }
+    }
+
+    /// Files one packet (`data` cut at the snap length, `len` its real length) to the runs it
+    /// is from or to; returns to how many.
+    fn file(&mut self, ts: Duration, cooked: &Cooked, data: &[u8], len: usize) -> usize {
+        if self.regs.is_empty() {
+            return 0;
+        }
+        let Some((a, b)) = endpoints(cooked.protocol, data) else {
+            return 0;
+        };
+        self.targets.clear();
+        for addr in [a, b] {
+            if let Some(runs) = self.by_addr.get(&addr) {
+                for &i in runs {
+                    if !self.targets.contains(&i) {
+                        self.targets.push(i);
+                    }
+                }
+            }
+        }
+        if self.targets.is_empty() {
+            return 0;
+        }
+        let header = cooked.sll_header();
+        let orig_len = u32::try_from(SLL_HEADER_LEN + len).unwrap_or(u32::MAX);
+        for &i in &self.targets {
+            let mut bytes = Vec::with_capacity(SLL_HEADER_LEN + data.len());
+            bytes.extend_from_slice(&header);
+            bytes.extend_from_slice(data);
+            self.regs[i].packets.push(Packet {
+                ts,
+                orig_len,
+                data: bytes,
+            });
+        }
+        self.targets.len()
+    }
+}
+
+/// Commands from the actor to the capture thread.
+enum Command {
+    Register {
+        run_id: RunId,
+        addrs: Vec<Ipv4Addr>,
+        pcap: PathBuf,
+        reply: oneshot::Sender<Result<(), SniffError>>,
+    },
+    Unregister {
+        run_id: RunId,
+        reply: oneshot::Sender<Result<Taken, SniffError>>,
+    },
+    Stop {
+        reply: Option<oneshot::Sender<()>>,
+    },
+}
+
+/// The thread's side: the socket, its buffers and the registrations.
+struct Capture {
+    sock: OwnedFd,
+    /// One packet, cut at the snap length.
+    buf: Vec<u8>,
+    /// Room for the SCM_TIMESTAMPNS control message.
+    cmsg: Vec<u8>,
+    filer: Filer,
+    log: Logger,
+}
+
+impl Capture {
+    fn new(sock: OwnedFd, log: Logger) -> Self {
+        Capture {
+            sock,
+            buf: vec![0; SNAPLEN as usize - SLL_HEADER_LEN],
+            cmsg: nix::cmsg_space!(TimeSpec),
+            filer: Filer::default(),
+            log,
+        }
+    }
+
+    /// Reads one packet without waiting and files it; `Ok(None)` when the socket is empty,
+    /// else the packet's timestamp.
+    fn read_one(&mut self) -> Result<Option<Duration>, Errno> {
+        let (len, addr, ts) = loop {
+            let mut iov = [IoSliceMut::new(&mut self.buf)];
+            let res = recvmsg::<LinkAddr>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut self.cmsg),
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+            );
+            match res {
+                Ok(msg) => {
+                    let ts = msg.cmsgs().ok().and_then(|mut it| {
+                        it.find_map(|c| match c {
+                            ControlMessageOwned::ScmTimestampns(t) => Some(timespec(t)),
+                            _ => None,
+                        })
+                    });
+                    // With MSG_TRUNC, `bytes` is the packet's real length.
+                    break (msg.bytes, msg.address, ts);
+                }
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let ts = ts.unwrap_or_else(now);
+        let Some(addr) = addr else {
+            return Ok(Some(ts));
+        };
+        let cooked = Cooked::from_sockaddr(addr.as_ref());
+        if !cooked.is_loopback_outgoing() {
+            let caught = len.min(self.buf.len());
+            self.filer.file(ts, &cooked, &self.buf[..caught], len);
+        }
+        Ok(Some(ts))
+    }
+
+    /// Reads up to `max` packets, or until the socket is empty; returns how many.
+    fn read_batch(&mut self, max: usize) -> usize {
+        for n in 0..max {
+            match self.read_one() {
+                Ok(Some(_)) => {}
+                Ok(None) => return n,
+                Err(e) => {
+                    warn!(self.log, "capture: read: {e}");
+                    return n;
+                }
+            }
+        }
+        max
+    }
+
+    /// Reads what the kernel holds now: until the socket is empty, or a packet stamped after
+    /// `until` shows that the reads have caught up with the present (so a flood of new
+    /// packets cannot keep the drain going).
+    fn drain(&mut self, until: Duration) {
+        let mut n = 0;
+        loop {
+            n += 1;
+            match self.read_one() {
+                Ok(Some(ts)) if ts <= until => {}
+                Ok(x) => {
+                    eprintln!("DRAIN stop after {n}: {x:?} until {until:?}");
+                    return;
+                }
+                Err(e) => {
+                    warn!(self.log, "capture: read: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The drops the kernel counted since the last call, charged to the runs registered now.
+    fn take_drops(&mut self) {
+        match packet_drops(&self.sock) {
+            Ok(0) => {}
+            Ok(n) => {
+                warn!(self.log, "capture: the kernel dropped {n} packets"; "runs" => self.filer.regs.len());
+                self.filer.charge_drops(n);
+            }
+            Err(e) => debug!(self.log, "capture: PACKET_STATISTICS: {e}"),
+        }
+    }
+
+    /// Sets the kernel filter to the addresses registered now. Should the kernel refuse it,
+    /// the short filter that keeps every IPv4 packet is tried; if that too is refused, the
+    /// socket keeps its former filter and the error is returned.
+    fn refilter(&mut self) -> Result<(), SniffError> {
+        let addrs = self.filer.addresses();
+        let Err(e) = attach_filter(&self.sock, &mut filter_program(&addrs)) else {
+            return Ok(());
+        };
+        warn!(
+            self.log,
+            "capture: set the kernel filter: {e}: every IPv4 packet is read"
+        );
+        let all = vec![Ipv4Addr::UNSPECIFIED; FILTER_MAX_ADDRS + 1];
+        attach_filter(&self.sock, &mut filter_program(&all))
+            .map_err(|e| SniffError::Socket(format!("set the kernel filter: {}", e.desc())))
+    }
+
+    /// Handles one command; `false` to end the thread.
+    fn command(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Register {
+                run_id,
+                addrs,
+                pcap,
+                reply,
+            } => {
+                // Drops before this run was registered are not its.
+                self.take_drops();
+                let id = run_id.clone();
+                let res = self.filer.register(run_id, addrs, pcap).and_then(|()| {
+                    self.refilter().inspect_err(|_| {
+                        let _ = self.filer.unregister(&id);
+                    })
+                });
+                let _ = reply.send(res);
+            }
+            Command::Unregister { run_id, reply } => {
+                self.drain(now());
+                self.take_drops();
+                let res = self.filer.unregister(&run_id);
+                if res.is_ok() {
+                    // Refused: the former filter stays, its extra packets are not filed.
+                    if let Err(e) = self.refilter() {
+                        warn!(self.log, "{e}");
+                    }
+                }
+                let _ = reply.send(res);
+            }
+            Command::Stop { reply } => {
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    fn run(mut self, commands: mpsc::Receiver<Command>, wake: Arc<EventFd>) {
+        loop {
+            let read = self.read_batch(BATCH);
+            loop {
+                match commands.try_recv() {
+                    Ok(cmd) => {
+                        if !self.command(cmd) {
+                            return;
+                        }
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            if read == BATCH {
+                // More is probably waiting: no need to ask poll.
+                continue;
+            }
+            let mut fds = [
+                PollFd::new(self.sock.as_fd(), PollFlags::POLLIN),
+                PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    error!(self.log, "capture: poll: {e}: the capture stops");
+                    return;
+                }
+            }
+            let woken = fds[1]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN));
+            if woken {
+                // Reset the counter before looking at the commands, so that none is missed.
+                let _ = wake.read();
+            }
+        }
+    }
+}
+
+fn timespec(t: TimeSpec) -> Duration {
+    Duration::new(
+        u64::try_from(t.tv_sec()).unwrap_or(0),
+        u32::try_from(t.tv_nsec()).unwrap_or(0),
+    )
+}
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The classic BPF program the kernel runs on each packet before it queues it to the socket
+/// (offset 0 is the network header: the socket is SOCK_DGRAM). It drops the outgoing copy of
+/// loopback packets, keeps ARP and VLAN-tagged packets (user space looks inside), and keeps an
+/// IPv4 packet only when its source or destination is in `addrs` (any IPv4 packet when there
+/// are more than [`FILTER_MAX_ADDRS`]). With no address nothing is kept: no run, no work.
+fn filter_program(addrs: &[Ipv4Addr]) -> Vec<libc::sock_filter> {
+    let op = |code: u32| u16::try_from(code).unwrap_or(0);
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: op(code),
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
+        jt,
+        jf,
+        k,
+    };
+    let ld_word = |offset: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset);
+    // Ancillary data: the loads at SKF_AD_OFF + n read skb fields (negative offsets as u32).
+    let ld_meta = |field: libc::c_int| ld_word((libc::SKF_AD_OFF + field) as u32);
+    let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
+    const KEEP: u32 = u32::MAX;
+    if addrs.is_empty() {
+        return vec![ret(0)];
+    }
+    let mut p = vec![
+        /* 0 */ ld_meta(libc::SKF_AD_PKTTYPE),
+        /* 1 */ jeq(u32::from(PACKET_OUTGOING), 0, 3),
+        /* 2 */ ld_meta(libc::SKF_AD_HATYPE),
+        /* 3 */ jeq(u32::from(libc::ARPHRD_LOOPBACK), 0, 1),
+        /* 4 */ ret(0),
+        /* 5 */ ld_meta(libc::SKF_AD_PROTOCOL), // host order
+        /* 6 */ jeq(u32::from(ETH_P_IP), 5, 0), // to 12
+        /* 7 */ jeq(u32::from(ETH_P_ARP), 3, 0), // to 11
+        /* 8 */ jeq(u32::from(ETH_P_8021Q), 2, 0),
+        /* 9 */ jeq(u32::from(ETH_P_8021AD), 1, 0),
+        /* 10 */ ret(0),
+        /* 11 */ ret(KEEP),
+    ];
+    if addrs.len() > FILTER_MAX_ADDRS {
+        p.push(ret(KEEP));
+        return p;
+    }
+    // 12: source, then destination; each address: equal → the next instruction (keep).
+    for offset in [12, 16] {
+        p.push(ld_word(offset));
+        for a in addrs {
+            p.push(jeq(u32::from(*a), 0, 1));
+            p.push(ret(KEEP));
+        }
+    }
+    p.push(ret(0));
+    p
+}
+
+/// Puts `program` on the socket in place of the one it had (atomically: no packet sees
+/// neither).
+fn attach_filter(sock: &OwnedFd, program: &mut [libc::sock_filter]) -> Result<(), Errno> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: `prog` is a struct sock_fprog whose `filter` points to `len` sock_filter
+    // instructions that live until the call returns (the kernel copies them); the fd is a
+    // socket we own.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// `getsockopt(SOL_PACKET, PACKET_STATISTICS)`: the drops since the last call (the kernel
+/// resets its counters on each read).
+fn packet_drops(sock: &OwnedFd) -> Result<u64, Errno> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct TpacketStats {
+        tp_packets: libc::c_uint,
+        tp_drops: libc::c_uint,
+    }
+    let mut stats = TpacketStats::default();
+    let mut len = std::mem::size_of::<TpacketStats>() as libc::socklen_t;
+    // SAFETY: `stats` is a struct tpacket_stats (linux/if_packet.h) and `len` its size; the
+    // kernel writes at most `len` bytes to it; the fd is a packet socket we own.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_STATISTICS,
+            (&mut stats as *mut TpacketStats).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(Errno::last());
+    }
+    Ok(u64::from(stats.tp_drops))
+}
+
+/// The capture socket: every interface, cooked, kernel timestamps, a large receive buffer.
+fn open_socket(log: &Logger) -> Result<OwnedFd, SniffError> {
+    let sock = socket(
+        AddressFamily::Packet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::EthAll,
+    )
+    .map_err(|e| match e {
+        Errno::EPERM | Errno::EACCES => SniffError::NotPermitted,
+        e => SniffError::Socket(e.desc().to_string()),
+    })?;
+    if let Err(e) = setsockopt(&sock, sockopt::RcvBufForce, &RECEIVE_BUFFER) {
+        debug!(
+            log,
+            "capture: SO_RCVBUFFORCE: {e}: SO_RCVBUF instead (capped by rmem_max)"
+        );
+        setsockopt(&sock, sockopt::RcvBuf, &RECEIVE_BUFFER)
+            .map_err(|e| SniffError::Socket(format!("SO_RCVBUF: {}", e.desc())))?;
+    }
+    setsockopt(&sock, sockopt::ReceiveTimestampns, &true)
+        .map_err(|e| SniffError::Socket(format!("SO_TIMESTAMPNS: {}", e.desc())))?;
+    // Nothing is kept until a run registers.
+    attach_filter(&sock, &mut filter_program(&[]))
+        .map_err(|e| SniffError::Socket(format!("SO_ATTACH_FILTER: {}", e.desc())))?;
+    // What was queued before the filter, and the counters, are not anyone's.
+    let mut buf = [0u8; 1];
+    while recv(
+        sock.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+    )
+    .is_ok()
+    {}
+    let _ = packet_drops(&sock);
+    Ok(sock)
+}
+
+/// Writes `packets` sorted by time (stable: equal stamps keep the order they were read in)
+/// as a LINUX_SLL pcap with nanosecond timestamps. The final path component is not followed
+/// if it is a symlink (run folders live under world-writable /var/tmp).
+fn write_pcap(path: &Path, mut packets: Vec<Packet>) -> Result<(), SniffError> {
+    let fail = |reason: String| SniffError::Write {
+        path: path.display().to_string(),
+        reason,
+    };
+    packets.sort_by_key(|p| p.ts);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| fail(e.to_string()))?;
+    let header = PcapHeader {
+        version_major: 2,
+        version_minor: 4,
+        ts_correction: 0,
+        ts_accuracy: 0,
+        snaplen: SNAPLEN,
+        datalink: DataLink::LINUX_SLL,
+        ts_resolution: TsResolution::NanoSecond,
+        endianness: Endianness::native(),
+    };
+    let mut w =
+        PcapWriter::with_header(BufWriter::new(file), header).map_err(|e| fail(e.to_string()))?;
+    for p in &packets {
+        w.write_packet(&PcapPacket::new(p.ts, p.orig_len, &p.data))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    w.into_writer()
+        .into_inner()
+        .map_err(|e| fail(e.error().to_string()))?
+        .flush()
+        .map_err(|e: io::Error| fail(e.to_string()))
+}
+
+/// The run's capture. Make it with [`SnifferActor::open`] at the start of a real run (not
+/// with `--no-pcap` or `--dry-run`), then `start()` it like any actor.
+pub struct SnifferActor {
+    commands: mpsc::Sender<Command>,
+    wake: Arc<EventFd>,
+    thread: Option<JoinHandle<()>>,
+    log: Logger,
+}
+
+impl SnifferActor {
+    /// Opens the capture socket in the calling thread's network namespace and starts the
+    /// capture thread. A missing privilege is [`SniffError::NotPermitted`], one line that
+    /// says what to do. Blocks only for the socket calls and the thread's start.
+    pub fn open(log: Logger) -> Result<SnifferActor, SniffError> {
+        let sock = open_socket(&log)?;
+        let wake = Arc::new(
+            EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+                .map_err(|e| SniffError::Socket(format!("eventfd: {}", e.desc())))?,
+        );
+        let (commands, rx) = mpsc::channel();
+        let capture = Capture::new(sock, log.clone());
+        let thread_wake = wake.clone();
+        let thread = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || capture.run(rx, thread_wake))
+            .map_err(|e| SniffError::Socket(format!("start the capture thread: {e}")))?;
+        debug!(log, "capture started on every interface");
+        Ok(SnifferActor {
+            commands,
+            wake,
+            thread: Some(thread),
+            log,
+        })
+    }
+
+    /// Hands a command to the capture thread and wakes it.
+    fn send(&self, cmd: Command) -> Result<(), SniffError> {
+        self.commands.send(cmd).map_err(|_| SniffError::Stopped)?;
+        self.wake
+            .write(1)
+            .map_err(|e| SniffError::Socket(format!("eventfd: {}", e.desc())))?;
+        Ok(())
+    }
+}
+
+impl Drop for SnifferActor {
+    /// Without a [`SnifferStop`] (the System went away): the thread still ends, unwaited.
+    fn drop(&mut self) {
+        let _ = self.send(Command::Stop { reply: None });
+    }
+}
+
+impl Actor for SnifferActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Register> for SnifferActor {
+    type Result = ResponseFuture<Result<(), SniffError>>;
+
+    fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        let log = self.log.clone();
+        debug!(log, "capture registered"; "run_id" => %msg.run_id, "addresses" => ?msg.addrs);
+        let sent = self.send(Command::Register {
+            run_id: msg.run_id,
+            addrs: msg.addrs,
+            pcap: msg.pcap,
+            reply,
+        });
+        Box::pin(async move {
+            sent?;
+            answer.await.map_err(|_| SniffError::Stopped)?
+        })
+    }
+}
+
+impl Handler<Unregister> for SnifferActor {
+    type Result = ResponseFuture<Result<PcapStats, SniffError>>;
+
+    fn handle(&mut self, msg: Unregister, _: &mut Context<Self>) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        let log = self.log.clone();
+        let run_id = msg.run_id.clone();
+        let sent = self.send(Command::Unregister {
+            run_id: msg.run_id,
+            reply,
+        });
+        Box::pin(async move {
+            sent?;
+            let taken = answer.await.map_err(|_| SniffError::Stopped)??;
+            let stats = PcapStats {
+                packets: taken.packets.len() as u64,
+                dropped: taken.dropped,
+            };
+            let path = taken.pcap.clone();
+            tokio::task::spawn_blocking(move || write_pcap(&taken.pcap, taken.packets))
+                .await
+                .map_err(|e| SniffError::Write {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })??;
+            debug!(log, "pcap written"; "run_id" => %run_id, "file" => %path.display(),
+                "packets" => stats.packets, "dropped" => stats.dropped);
+            Ok(stats)
+        })
+    }
+}
+
+impl Handler<SnifferStop> for SnifferActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: SnifferStop, _: &mut Context<Self>) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.send(Command::Stop { reply: Some(reply) });
+        let thread = self.thread.take();
+        Box::pin(async move {
+            if sent.is_ok() {
+                let _ = answer.await;
+            }
+            // The thread has answered and returns: joining it is quick, but off this thread.
+            if let Some(t) = thread {
+                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::testns;
+    use actix::Addr;
+    use std::net::UdpSocket;
+    use std::time::Instant;
+
+    fn log() -> Logger {
+        Logger::root(slog::Discard, slog::o!())
+    }
+
+    fn lo(d: u8) -> Ipv4Addr {
+        Ipv4Addr::new(127, 0, 0, d)
+    }
+
+    async fn register(
+        s: &Addr<SnifferActor>,
+        id: &str,
+        addrs: &[Ipv4Addr],
+        pcap: &Path,
+    ) -> Result<(), SniffError> {
+        s.send(Register {
+            run_id: RunId(id.into()),
+            addrs: addrs.to_vec(),
+            pcap: pcap.to_path_buf(),
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn unregister(s: &Addr<SnifferActor>, id: &str) -> Result<PcapStats, SniffError> {
+        s.send(Unregister {
+            run_id: RunId(id.into()),
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A packet read back from a pcap.
+    #[derive(Debug)]
+    struct Read {
+        ts: Duration,
+        orig_len: u32,
+        data: Vec<u8>,
+    }
+
+    impl Read {
+        fn pkttype(&self) -> u16 {
+            u16::from_be_bytes([self.data[0], self.data[1]])
+        }
+        fn hatype(&self) -> u16 {
+            u16::from_be_bytes([self.data[2], self.data[3]])
+        }
+        fn protocol(&self) -> u16 {
+            u16::from_be_bytes([self.data[14], self.data[15]])
+        }
+        fn net(&self) -> &[u8] {
+            &self.data[SLL_HEADER_LEN..]
+        }
+        fn endpoints(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+            endpoints(self.protocol(), self.net())
+        }
+        /// IPv4 protocol number (17 UDP, 1 ICMP).
+        fn ip_proto(&self) -> Option<u8> {
+            (self.protocol() == ETH_P_IP).then(|| self.net()[9])
+        }
+        /// The UDP payload.
+        fn udp_payload(&self) -> Option<&[u8]> {
+            if self.ip_proto() != Some(17) {
+                return None;
+            }
+            let ihl = usize::from(self.net()[0] & 0xf) * 4;
+            Some(&self.net()[ihl + 8..])
+        }
+        /// ARP operation (1 request, 2 reply).
+        fn arp_op(&self) -> Option<u16> {
+            (self.protocol() == ETH_P_ARP)
+                .then(|| u16::from_be_bytes([self.net()[6], self.net()[7]]))
+        }
+    }
+
+    fn read_pcap(path: &Path) -> (PcapHeader, Vec<Read>) {
+        let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        let header = r.header();
+        let mut out = Vec::new();
+        while let Some(p) = r.next_packet() {
+            let p = p.unwrap();
+            out.push(Read {
+                ts: p.timestamp,
+                orig_len: p.orig_len,
+                data: p.data.into_owned(),
+            });
+        }
+        (header, out)
+    }
+
+    /// The number of packets tshark reads from `path`; `None` when tshark is not installed.
+    fn tshark_count(path: &Path) -> Option<usize> {
+        let out = std::process::Command::new("tshark")
+            .arg("-n")
+            .arg("-r")
+            .arg(path)
+            .output();
+        match out {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                eprintln!("tshark not installed: pcap not checked with it");
+                None
+            }
+            Err(e) => panic!("tshark: {e}"),
+            Ok(o) => {
+                assert!(
+                    o.status.success(),
+                    "tshark -r {}: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                Some(String::from_utf8_lossy(&o.stdout).lines().count())
+            }
+        }
+    }
+
+    fn seq_of(p: &Read) -> Option<u32> {
+        let b = p.udp_payload()?;
+        Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
+    }
+
+    fn cooked(protocol: u16) -> Cooked {
+        Cooked {
+            pkttype: 0,
+            hatype: libc::ARPHRD_ETHER,
+            halen: 6,
+            addr: [2, 0, 0, 0, 0, 1, 0, 0],
+            protocol,
+        }
+    }
+
+    fn ipv4(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        p.extend_from_slice(&[0x13, 0xc4, 0x13, 0xc4, 0, 8, 0, 0]);
+        p
+    }
+
+    fn arp(op: u16, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+        let mut p = vec![0, 1, 8, 0, 6, 4];
+        p.extend_from_slice(&op.to_be_bytes());
+        p.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&spa.octets());
+        p.extend_from_slice(&[0; 6]);
+        p.extend_from_slice(&tpa.octets());
+        p
+    }
+
+    #[test]
+    fn endpoints_of_ipv4_arp_and_vlan() {
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(endpoints(ETH_P_IP, &ipv4(a, b)), Some((a, b)));
+        assert_eq!(endpoints(ETH_P_ARP, &arp(1, a, b)), Some((a, b)));
+        let mut tagged = vec![0, 100, 0x08, 0x00];
+        tagged.extend(ipv4(b, a));
+        assert_eq!(endpoints(ETH_P_8021Q, &tagged), Some((b, a)));
+        let mut qinq = vec![0, 7, 0x81, 0x00, 0, 100, 0x08, 0x06];
+        qinq.extend(arp(2, b, a));
+        assert_eq!(endpoints(ETH_P_8021AD, &qinq), Some((b, a)));
+        // Short, not IPv4, not ARP for IPv4, IPv6.
+        assert_eq!(endpoints(ETH_P_IP, &ipv4(a, b)[..19]), None);
+        let mut v6 = ipv4(a, b);
+        v6[0] = 0x60;
+        assert_eq!(endpoints(ETH_P_IP, &v6), None);
+        assert_eq!(endpoints(ETH_P_ARP, &arp(1, a, b)[..27]), None);
+        let mut arp6 = arp(1, a, b);
+        arp6[2] = 0x86;
+        assert_eq!(endpoints(ETH_P_ARP, &arp6), None);
+        assert_eq!(endpoints(0x86dd, &ipv4(a, b)), None);
+        assert_eq!(endpoints(ETH_P_8021Q, &[0, 1]), None);
+    }
+
+    #[test]
+    fn cooked_header_layout() {
+        let c = Cooked {
+            pkttype: PACKET_OUTGOING,
+            hatype: libc::ARPHRD_ETHER,
+            halen: 6,
+            addr: [1, 2, 3, 4, 5, 6, 9, 9],
+            protocol: ETH_P_ARP,
+        };
+        assert_eq!(
+            c.sll_header(),
+            [0, 4, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x06]
+        );
+        assert!(!c.is_loopback_outgoing());
+        let lo_out = Cooked {
+            hatype: libc::ARPHRD_LOOPBACK,
+            ..c
+        };
+        assert!(lo_out.is_loopback_outgoing());
+        assert!(!Cooked {
+            pkttype: 0,
+            ..lo_out
+        }
+        .is_loopback_outgoing());
+    }
+
+    #[test]
+    fn filer_files_each_packet_to_each_of_its_runs_once() {
+        let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+        let mut f = Filer::default();
+        let c = cooked(ETH_P_IP);
+        // No run: nothing is even parsed.
+        assert_eq!(f.file(Duration::ZERO, &c, &ipv4(ip(1), ip(2)), 28), 0);
+        f.register(RunId("aaaaaa".into()), vec![ip(1), ip(2)], "a".into())
+            .unwrap();
+        f.register(RunId("bbbbbb".into()), vec![ip(3), ip(3)], "b".into())
+            .unwrap();
+        assert_eq!(
+            f.register(RunId("aaaaaa".into()), vec![ip(9)], "x".into()),
+            Err(SniffError::AlreadyRegistered(RunId("aaaaaa".into())))
+        );
+        // Both ends in A: once. A to B: both. Unrelated: none. ARP: by sender or target.
+        assert_eq!(
+            f.file(Duration::from_secs(1), &c, &ipv4(ip(1), ip(2)), 28),
+            1
+        );
+        assert_eq!(
+            f.file(Duration::from_secs(2), &c, &ipv4(ip(2), ip(3)), 28),
+            2
+        );
+        assert_eq!(
+            f.file(Duration::from_secs(3), &c, &ipv4(ip(7), ip(8)), 28),
+            0
+        );
+        let a = cooked(ETH_P_ARP);
+        assert_eq!(
+            f.file(Duration::from_secs(4), &a, &arp(1, ip(7), ip(3)), 28),
+            1
+        );
+        // A cut packet keeps its real length.
+        assert_eq!(
+            f.file(Duration::from_secs(5), &c, &ipv4(ip(3), ip(8)), 9000),
+            1
+        );
+        f.charge_drops(2);
+
+        let b = f.unregister(&RunId("bbbbbb".into())).unwrap();
+        assert_eq!(b.pcap, PathBuf::from("b"));
+        assert_eq!(b.dropped, 2);
+        let stamps: Vec<u64> = b.packets.iter().map(|p| p.ts.as_secs()).collect();
+        assert_eq!(stamps, vec![2, 4, 5]);
+        assert_eq!(b.packets[2].orig_len, 9016);
+        assert_eq!(&b.packets[0].data[..SLL_HEADER_LEN], &c.sll_header());
+        assert_eq!(
+            &b.packets[0].data[SLL_HEADER_LEN..],
+            &ipv4(ip(2), ip(3))[..]
+        );
+        assert_eq!(
+            f.unregister(&RunId("bbbbbb".into())).err(),
+            Some(SniffError::UnknownRun(RunId("bbbbbb".into())))
+        );
+        // B's addresses are no longer filed; A's still are.
+        assert_eq!(
+            f.file(Duration::from_secs(6), &c, &ipv4(ip(3), ip(1)), 28),
+            1
+        );
+        let a = f.unregister(&RunId("aaaaaa".into())).unwrap();
+        assert_eq!(a.packets.len(), 3);
+        assert!(f.by_addr.is_empty());
+    }
+
+    #[test]
+    fn pcap_is_sorted_by_time_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sipp-abcdef.pcap");
+        let c = cooked(ETH_P_IP);
+        let p = |s: u64, n: u32, d: u8| Packet {
+            ts: Duration::new(s, n),
+            orig_len: 16 + 28,
+            data: [
+                &c.sll_header()[..],
+                &ipv4(Ipv4Addr::new(10, 0, 0, d), Ipv4Addr::new(10, 0, 0, 9)),
+            ]
+            .concat(),
+        };
+        // Out of order, two with the same stamp (kept in the order read).
+        let packets = vec![p(5, 7, 1), p(5, 3, 2), p(4, 999_999_999, 3), p(5, 3, 4)];
+        write_pcap(&path, packets).unwrap();
+        let (header, back) = read_pcap(&path);
+        assert_eq!(header.datalink, DataLink::LINUX_SLL);
+        assert_eq!(header.ts_resolution, TsResolution::NanoSecond);
+        assert_eq!(header.snaplen, SNAPLEN);
+        let order: Vec<u8> = back
+            .iter()
+            .map(|r| r.endpoints().unwrap().0.octets()[3])
+            .collect();
+        assert_eq!(order, vec![3, 2, 4, 1]);
+        assert_eq!(back[0].ts, Duration::new(4, 999_999_999));
+        assert_eq!(back[0].orig_len, 44);
+        if let Some(n) = tshark_count(&path) {
+            assert_eq!(n, 4);
+        }
+        // Written again: replaced. A symlink in its place is not followed.
+        write_pcap(&path, vec![]).unwrap();
+        assert!(read_pcap(&path).1.is_empty());
+        let link = dir.path().join("link.pcap");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = write_pcap(&link, vec![]).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("write {}: ", link.display())),
+            "{err}"
+        );
+        assert!(read_pcap(&path).1.is_empty());
+    }
+
+    #[test]
+    fn filter_program_shape() {
+        let jumps_in_range = |p: &[libc::sock_filter]| {
+            for (i, ins) in p.iter().enumerate() {
+                if u32::from(ins.code) & 0x07 == libc::BPF_JMP {
+                    assert!(i + 1 + usize::from(ins.jt.max(ins.jf)) < p.len(), "{i}");
+                }
+            }
+            // Every path ends in a return.
+            assert_eq!(
+                u32::from(p.last().unwrap().code),
+                libc::BPF_RET | libc::BPF_K
+            );
+        };
+        assert_eq!(filter_program(&[]).len(), 1);
+        let addrs: Vec<Ipv4Addr> = (1..=3).map(|d| Ipv4Addr::new(10, 0, 0, d)).collect();
+        let p = filter_program(&addrs);
+        assert_eq!(p.len(), 12 + 2 * (1 + 2 * 3) + 1);
+        jumps_in_range(&p);
+        let p = filter_program(&vec![Ipv4Addr::UNSPECIFIED; FILTER_MAX_ADDRS]);
+        assert!(p.len() <= 4096);
+        jumps_in_range(&p);
+        let p = filter_program(&vec![Ipv4Addr::UNSPECIFIED; FILTER_MAX_ADDRS + 1]);
+        assert_eq!(p.len(), 13);
+        jumps_in_range(&p);
+    }
+
+    #[test]
+    fn kernel_filter_lets_through_only_what_is_registered() {
+        testns::in_netns("kernel filter", || {
+            let mut cap = Capture::new(open_socket(&log()).unwrap(), log());
+            let socks: Vec<UdpSocket> = (2..=5)
+                .map(|d| UdpSocket::bind((lo(d), 5060)).unwrap())
+                .collect();
+            // Sends 2→3 and 4→5, waits until both arrived, then reads what the capture has.
+            let exchange = |cap: &mut Capture| {
+                socks[0].send_to(b"a", (lo(3), 5060)).unwrap();
+                socks[2].send_to(b"b", (lo(5), 5060)).unwrap();
+                socks[1].recv(&mut [0; 4]).unwrap();
+                socks[3].recv(&mut [0; 4]).unwrap();
+                let mut n = 0;
+                while cap.read_one().unwrap().is_some() {
+                    n += 1;
+                }
+                n
+            };
+            // No run: nothing reaches the socket.
+            assert_eq!(exchange(&mut cap), 0);
+            // 2 registered: only 2→3, and only its incoming copy (lo's outgoing one is not).
+            cap.filer
+                .register(RunId("aaaaaa".into()), vec![lo(2)], "a".into())
+                .unwrap();
+            cap.refilter().unwrap();
+            assert_eq!(exchange(&mut cap), 1);
+            assert_eq!(cap.filer.regs[0].packets.len(), 1);
+            // Too many addresses for the filter: every IPv4 packet (user space still sorts).
+            let many: Vec<Ipv4Addr> = (0..=FILTER_MAX_ADDRS as u32)
+                .map(|i| Ipv4Addr::from(0x0a00_0000 + i))
+                .collect();
+            cap.filer
+                .register(RunId("bbbbbb".into()), many, "b".into())
+                .unwrap();
+            cap.refilter().unwrap();
+            assert_eq!(exchange(&mut cap), 2);
+            assert_eq!(cap.filer.regs[0].packets.len(), 2);
+            assert!(cap.filer.regs[1].packets.is_empty());
+            cap.filer.unregister(&RunId("bbbbbb".into())).unwrap();
+            cap.filer.unregister(&RunId("aaaaaa".into())).unwrap();
+            cap.refilter().unwrap();
+            assert_eq!(exchange(&mut cap), 0);
+        });
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            SniffError::NotPermitted.to_string(),
+            "capture: Operation not permitted (run as root, use --no-pcap, or --dry-run)"
+        );
+        assert_eq!(
+            SniffError::UnknownRun(RunId("abcdef".into())).to_string(),
+            "no capture for run abcdef"
+        );
+        assert_eq!(pcap_name(&RunId("abcdef".into())), "sipp-abcdef.pcap");
+    }
+
+    #[test]
+    fn loopback_packets_are_filed_once_and_none_is_lost() {
+        testns::in_netns("capture on lo", || {
+            actix_rt::System::new().block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let pcap = dir.path().join("a.pcap");
+                let sniffer = SnifferActor::open(log()).unwrap().start();
+                register(&sniffer, "aaaaaa", &[lo(2), lo(3)], &pcap)
+                    .await
+                    .unwrap();
+                let rx = UdpSocket::bind((lo(3), 5060)).unwrap();
+                setsockopt(&rx, sockopt::RcvBufForce, &(16 << 20)).unwrap();
+                rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let tx = UdpSocket::bind((lo(2), 5061)).unwrap();
+                let sent = Duration::from_secs(
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs(),
+                );
+                for i in 0..5000u32 {
+                    tx.send_to(&i.to_be_bytes(), (lo(3), 5060)).unwrap();
+                }
+                // As SIPp's peer has its last message before SIPp ends: the kernel hands a
+                // packet to the capture socket before the receiving socket, so each packet
+                // received is in the capture's queue. (On a loaded machine the kernel may
+                // deliver the last sends a little after send_to returned.)
+                let mut buf = [0u8; 16];
+                for _ in 0..5000 {
+                    rx.recv(&mut buf).unwrap();
+                }
+                let stats = unregister(&sniffer, "aaaaaa").await.unwrap();
+                assert_eq!(
+                    stats,
+                    PcapStats {
+                        packets: 5000,
+                        dropped: 0
+                    }
+                );
+                let (_, back) = read_pcap(&pcap);
+                let seqs: Vec<u32> = back.iter().map(|p| seq_of(p).unwrap()).collect();
+                // Each once, and in the order sent (sorted by kernel time).
+                assert_eq!(seqs, (0..5000).collect::<Vec<u32>>());
+                for p in &back {
+                    assert_eq!(p.endpoints(), Some((lo(2), lo(3))));
+                    assert_eq!(p.pkttype(), 0, "the incoming copy");
+                    assert_eq!(p.hatype(), libc::ARPHRD_LOOPBACK);
+                    assert_eq!(p.orig_len as usize, p.data.len());
+                    assert!(p.ts >= sent && p.ts < sent + Duration::from_secs(60));
+                }
+                if let Some(n) = tshark_count(&pcap) {
+                    assert_eq!(n, 5000);
+                }
+                // Gone: a second unregister is an error.
+                assert_eq!(
+                    unregister(&sniffer, "aaaaaa").await,
+                    Err(SniffError::UnknownRun(RunId("aaaaaa".into())))
+                );
+                sniffer.send(SnifferStop).await.unwrap();
+            });
+        });
+    }
+
+    #[test]
+    fn two_runs_at_once_each_get_their_own_packets() {
+        testns::in_netns("two runs", || {
+            actix_rt::System::new().block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let (pa, pb) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+                let sniffer = SnifferActor::open(log()).unwrap().start();
+                register(&sniffer, "aaaaaa", &[lo(2), lo(3)], &pa)
+                    .await
+                    .unwrap();
+                register(&sniffer, "bbbbbb", &[lo(4), lo(5)], &pb)
+                    .await
+                    .unwrap();
+                let socks: Vec<UdpSocket> = (2..=7)
+                    .map(|d| UdpSocket::bind((lo(d), 5060)).unwrap())
+                    .collect();
+                // Each packet is received before the next is sent: it is in the capture's
+                // queue then (the kernel hands it to the capture socket first).
+                let send = |from: u8, to: u8, tag: u32| {
+                    socks[usize::from(from - 2)]
+                        .send_to(&tag.to_be_bytes(), (lo(to), 5060))
+                        .unwrap();
+                    let mut buf = [0u8; 4];
+                    socks[usize::from(to - 2)].recv(&mut buf).unwrap();
+                    assert_eq!(u32::from_be_bytes(buf), tag);
+                };
+                for i in 0..100 {
+                    send(2, 3, i);
+                    send(5, 4, 1000 + i);
+                    send(6, 7, 2000 + i);
+                    if i % 10 == 0 {
+                        send(3, 4, 3000 + i);
+                    }
+                }
+                let a = unregister(&sniffer, "aaaaaa").await.unwrap();
+                assert_eq!(a.packets, 110);
+                // After A is gone, B still captures.
+                send(4, 5, 4000);
+                send(2, 3, 5000);
+                let b = unregister(&sniffer, "bbbbbb").await.unwrap();
+                assert_eq!(b.packets, 111);
+
+                let tags = |p: &Path| -> Vec<u32> {
+                    read_pcap(p).1.iter().map(|r| seq_of(r).unwrap()).collect()
+                };
+                let want_a: Vec<u32> = (0..100)
+                    .flat_map(|i| {
+                        let mut v = vec![i];
+                        if i % 10 == 0 {
+                            v.push(3000 + i);
+                        }
+                        v
+                    })
+                    .collect();
+                assert_eq!(tags(&pa), want_a);
+                let mut want_b: Vec<u32> = (0..100)
+                    .flat_map(|i| {
+                        let mut v = vec![1000 + i];
+                        if i % 10 == 0 {
+                            v.push(3000 + i);
+                        }
+                        v
+                    })
+                    .collect();
+                want_b.push(4000);
+                assert_eq!(tags(&pb), want_b);
+                if let (Some(na), Some(nb)) = (tshark_count(&pa), tshark_count(&pb)) {
+                    assert_eq!((na, nb), (110, 111));
+                }
+            });
+        });
+    }
+
+    #[test]
+    fn arp_and_traffic_over_a_wire_are_filed() {
+        testns::in_netns("capture on a veth", || {
+            actix_rt::System::new().block_on(async {
+                let ip = |d| Ipv4Addr::new(10, 77, 0, d);
+                let _peer = testns::veth(&[(ip(1), 24)], &[(ip(2), 24)], true).await;
+                testns::wait_running(&["va"]).await;
+                let dir = tempfile::tempdir().unwrap();
+                let pcap = dir.path().join("a.pcap");
+                let sniffer = SnifferActor::open(log()).unwrap().start();
+                register(&sniffer, "aaaaaa", &[ip(1)], &pcap).await.unwrap();
+                // To a closed port over there: ARP first, then the datagram, then an ICMP
+                // error back; once the socket has the error, the kernel has filed them all.
+                let s = UdpSocket::bind((ip(1), 0)).unwrap();
+                s.connect((ip(2), 9)).unwrap();
+                s.send(b"hello").unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let err = s.recv(&mut [0; 16]).unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+                let stats = unregister(&sniffer, "aaaaaa").await.unwrap();
+                let (_, back) = read_pcap(&pcap);
+                assert_eq!(stats.packets as usize, back.len());
+                for p in &back {
+                    let (a, b) = p.endpoints().unwrap();
+                    assert!(a == ip(1) || b == ip(1), "{p:?}");
+                    assert_eq!(p.hatype(), libc::ARPHRD_ETHER);
+                }
+                let request = back.iter().find(|p| p.arp_op() == Some(1)).unwrap();
+                assert_eq!(request.endpoints(), Some((ip(1), ip(2))));
+                assert_eq!(request.pkttype(), u16::from(PACKET_OUTGOING));
+                let reply = back.iter().find(|p| p.arp_op() == Some(2)).unwrap();
+                assert_eq!(reply.endpoints(), Some((ip(2), ip(1))));
+                assert_eq!(reply.pkttype(), 0);
+                let udp: Vec<&Read> = back.iter().filter(|p| p.ip_proto() == Some(17)).collect();
+                assert_eq!(udp.len(), 1);
+                assert_eq!(udp[0].udp_payload(), Some(&b"hello"[..]));
+                assert_eq!(udp[0].pkttype(), u16::from(PACKET_OUTGOING));
+                let icmp: Vec<&Read> = back.iter().filter(|p| p.ip_proto() == Some(1)).collect();
+                assert_eq!(icmp.len(), 1);
+                assert_eq!(icmp[0].endpoints(), Some((ip(2), ip(1))));
+                // Time order: the request before the reply before the ICMP error.
+                let at = |p: &Read| back.iter().position(|q| std::ptr::eq(q, p)).unwrap();
+                assert!(at(request) < at(reply) && at(reply) < at(icmp[0]));
+                if let Some(n) = tshark_count(&pcap) {
+                    assert_eq!(n, back.len());
+                }
+            });
+        });
+    }
+
+    #[test]
+    fn register_twice_unknown_run_and_after_stop() {
+        testns::in_netns("capture errors", || {
+            actix_rt::System::new().block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let pcap = dir.path().join("a.pcap");
+                let sniffer = SnifferActor::open(log()).unwrap().start();
+                assert_eq!(
+                    unregister(&sniffer, "zzzzzz").await,
+                    Err(SniffError::UnknownRun(RunId("zzzzzz".into())))
+                );
+                register(&sniffer, "aaaaaa", &[lo(2)], &pcap).await.unwrap();
+                assert_eq!(
+                    register(&sniffer, "aaaaaa", &[lo(3)], &pcap).await,
+                    Err(SniffError::AlreadyRegistered(RunId("aaaaaa".into())))
+                );
+                // No packet at all: an empty pcap, still readable.
+                assert_eq!(
+                    unregister(&sniffer, "aaaaaa").await.unwrap(),
+                    PcapStats::default()
+                );
+                assert!(read_pcap(&pcap).1.is_empty());
+                // A pcap that cannot be written is one line naming it.
+                let bad = dir.path().join("no/such/dir/x.pcap");
+                register(&sniffer, "bbbbbb", &[lo(2)], &bad).await.unwrap();
+                let err = unregister(&sniffer, "bbbbbb")
+                    .await
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    err.starts_with(&format!("write {}: ", bad.display())),
+                    "{err}"
+                );
+                sniffer.send(SnifferStop).await.unwrap();
+                assert_eq!(
+                    register(&sniffer, "cccccc", &[lo(2)], &pcap).await,
+                    Err(SniffError::Stopped)
+                );
+                assert_eq!(
+                    unregister(&sniffer, "cccccc").await,
+                    Err(SniffError::Stopped)
+                );
+            });
+        });
+    }
+
+    /// Drops a capability from the calling thread's effective set (capset acts on one thread).
+    fn drop_capability(cap: u32) {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        let mut h = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut d = [Data::default(); 2];
+        // SAFETY: header and two data structs as capget(2)/capset(2) want for version 3.
+        let rc = unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) };
+        assert_eq!(rc, 0, "capget");
+        d[0].effective &= !(1 << cap);
+        // SAFETY: as above.
+        let rc = unsafe { libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()) };
+        assert_eq!(rc, 0, "capset");
+    }
+
+    #[test]
+    fn not_permitted_is_one_clear_line() {
+        testns::in_netns("capture not permitted", || {
+            const CAP_NET_RAW: u32 = 13;
+            drop_capability(CAP_NET_RAW);
+            let err = SnifferActor::open(log()).err().unwrap();
+            assert_eq!(err, SniffError::NotPermitted);
+            assert_eq!(
+                err.to_string(),
+                "capture: Operation not permitted (run as root, use --no-pcap, or --dry-run)"
+            );
+        });
+    }
+
+    fn median(mut v: Vec<Duration>) -> Duration {
+        v.sort();
+        v[v.len() / 2]
+    }
+
+    /// CPU time the capture thread(s) of this process used so far.
+    fn capture_cpu() -> Duration {
+        let tick = Duration::from_secs(1) / 100; // USER_HZ
+        let mut total = Duration::ZERO;
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            if std::fs::read_to_string(dir.join("comm"))
+                .unwrap_or_default()
+                .trim()
+                != "capture"
+            {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // After the ")" closing the name: state is field 3; utime, stime are 14 and 15.
+            let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+            let ticks: u32 = rest[11].parse::<u32>().unwrap() + rest[12].parse::<u32>().unwrap();
+            total += tick * ticks;
+        }
+        total
+    }
+
+    /// `cargo test -p sipplauncher-actors --release --lib sniffer::tests::timing -- --ignored
+    /// --nocapture --test-threads 1`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn timing_throughput() {
+        testns::in_netns("capture throughput", || {
+            actix_rt::System::new().block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let sniffer = SnifferActor::open(log()).unwrap().start();
+                for (senders, per_sender, size) in [
+                    (1, 200_000u32, 4usize),
+                    (2, 200_000, 4),
+                    (4, 200_000, 4),
+                    (1, 100_000, 1000),
+                    (4, 100_000, 1000),
+                ] {
+                    let addrs: Vec<Ipv4Addr> = (0..senders * 2).map(|i| lo(10 + i)).collect();
+                    let pcap = dir.path().join("t.pcap");
+                    register(&sniffer, "tttttt", &addrs, &pcap).await.unwrap();
+                    let cpu = capture_cpu();
+                    let start = Instant::now();
+                    let threads: Vec<_> = (0..senders)
+                        .map(|s| {
+                            let (from, to) = (lo(10 + 2 * s), lo(11 + 2 * s));
+                            std::thread::spawn(move || {
+                                let _rx = UdpSocket::bind((to, 5060)).unwrap();
+                                let tx = UdpSocket::bind((from, 5060)).unwrap();
+                                let mut buf = vec![0u8; size];
+                                for i in 0..per_sender {
+                                    buf[..4].copy_from_slice(&i.to_be_bytes());
+                                    tx.send_to(&buf, (to, 5060)).unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in threads {
+                        t.join().unwrap();
+                    }
+                    let took = start.elapsed();
+                    let t = Instant::now();
+                    let stats = unregister(&sniffer, "tttttt").await.unwrap();
+                    let cpu = capture_cpu() - cpu;
+                    let sent = u64::from(per_sender) * u64::from(senders);
+                    eprintln!(
+                        "{senders} sender(s), {size}-byte payloads: sent {sent} in {took:?} \
+                         ({:.0} packets/s); filed {} ({} lost, kernel drops {}); unregister \
+                         + write {:?}; capture thread CPU {:.2} µs a packet filed",
+                        sent as f64 / took.as_secs_f64(),
+                        stats.packets,
+                        sent - stats.packets.min(sent),
+                        stats.dropped,
+                        t.elapsed(),
+                        cpu.as_secs_f64() * 1e6 / stats.packets.max(1) as f64
+                    );
+                }
+            });
+        });
+    }
+
+    /// See [`timing_throughput`].
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn timing_register_unregister() {
+        testns::in_netns("capture register/unregister", || {
+            actix_rt::System::new().block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let sniffer = SnifferActor::open(log()).unwrap().start();
+                let _rx = UdpSocket::bind((lo(3), 5060)).unwrap();
+                let tx = UdpSocket::bind((lo(2), 5060)).unwrap();
+                let (mut reg, mut unreg) = (Vec::new(), Vec::new());
+                for round in 0..20 {
+                    let pcap = dir.path().join(format!("{round}.pcap"));
+                    let t = Instant::now();
+                    register(&sniffer, "tttttt", &[lo(2), lo(3)], &pcap)
+                        .await
+                        .unwrap();
+                    reg.push(t.elapsed());
+                    for i in 0..100u32 {
+                        tx.send_to(&i.to_be_bytes(), (lo(3), 5060)).unwrap();
+                    }
+                    let t = Instant::now();
+                    let stats = unregister(&sniffer, "tttttt").await.unwrap();
+                    unreg.push(t.elapsed());
+                    assert_eq!(stats.packets, 100);
+                }
+                eprintln!(
+                    "register: median {:?} of 20; unregister with 100 packets (drain + pcap \
+                     written): median {:?} of 20",
+                    median(reg),
+                    median(unreg)
+                );
+            });
+        });
+    }
+}
