@@ -1390,3 +1390,224 @@ fn dns_server_refuses_names_it_does_not_serve() {
         "no recursion offered: {other}"
     );
 }
+
+/// The SIP messages of a pcap written by sipplauncher (Linux cooked SLL, IPv4, UDP): each
+/// message's `(start line, Call-ID, CSeq)`.
+fn pcap_sip_messages(path: &Path) -> Vec<(String, String, String)> {
+    let file = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap");
+    assert_eq!(
+        reader.header().datalink,
+        pcap_file::DataLink::LINUX_SLL,
+        "cooked capture"
+    );
+    let mut out = Vec::new();
+    while let Some(packet) = reader.next_packet() {
+        let data = packet.expect("a packet").data;
+        // SLL header: 16 bytes, the protocol in its last two.
+        if data.len() < 16 + 20 || data[14..16] != [0x08, 0x00] {
+            continue;
+        }
+        let ip = &data[16..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        if ip[9] != 17 || ip.len() < ihl + 8 {
+            continue;
+        }
+        out.extend(sip_message(&ip[ihl + 8..]));
+    }
+    out
+}
+
+/// `(start line, Call-ID, CSeq)` of a SIP message, if `bytes` is one.
+fn sip_message(bytes: &[u8]) -> Option<(String, String, String)> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.lines();
+    let start = lines.next()?.trim().to_string();
+    if !(start.ends_with("SIP/2.0") || start.starts_with("SIP/2.0 ")) {
+        return None;
+    }
+    let header = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    Some((start, header("Call-ID"), header("CSeq")))
+}
+
+/// The messages SIPp's `-trace_msg` file shows, sent and received, in order.
+fn traced_sip_messages(log: &str) -> Vec<(String, String, String)> {
+    // Each message follows a "... message sent/received ...:" line and ends at a blank line
+    // after its headers (no bodies here).
+    let mut out = Vec::new();
+    let mut lines = log.lines().peekable();
+    while let Some(l) = lines.next() {
+        if !(l.contains("message sent") || l.contains("message received")) {
+            continue;
+        }
+        let mut msg = Vec::new();
+        while let Some(next) = lines.peek() {
+            if next.trim().is_empty() && !msg.is_empty() {
+                break;
+            }
+            let next = lines.next().unwrap_or_default();
+            if !next.trim().is_empty() {
+                msg.push(next.trim().to_string());
+            }
+        }
+        if let Some(m) = sip_message(msg.join("\r\n").as_bytes()) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// A call through the DUT: the test's pcap holds every SIP message that SIPp's own message
+/// traces show for both UAs, the first and the last included.
+#[test]
+fn pcap_holds_every_sip_message_of_both_uas() {
+    let Some(lab) = Lab::try_up("pcap_every_message") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("call/uas_ua0.xml", CALL_UAS),
+            ("call/uac_ua1.xml", CALL_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--leave-temp");
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    let folder = folder_of(&sb, "call");
+    let run_id = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let pcap = pcap_sip_messages(&folder.join(format!("sipp-{run_id}.pcap")));
+    let mut traced = Vec::new();
+    for ua in ["uac_ua1", "uas_ua0"] {
+        let t = traced_sip_messages(&read(&folder.join(format!("{ua}_messages.log"))));
+        assert!(t.len() >= 5, "{ua}: {t:?}");
+        traced.push((ua, t));
+    }
+    for (ua, msgs) in &traced {
+        for m in msgs {
+            assert!(
+                pcap.contains(m),
+                "{ua}'s {m:?} is not in the pcap:\n{pcap:#?}"
+            );
+        }
+        // First and last explicitly (INVITE ... and the 200 to the BYE).
+        assert!(msgs.first().unwrap().0.starts_with("INVITE"), "{msgs:?}");
+        assert!(msgs.last().unwrap().2.ends_with("BYE"), "{msgs:?}");
+    }
+    // Each UA's message crosses the DUT: the pcap has both legs, so at least all of them.
+    let all: usize = traced.iter().map(|(_, m)| m.len()).sum();
+    assert!(
+        pcap.len() >= all,
+        "{} in the pcap, {all} traced",
+        pcap.len()
+    );
+}
+
+/// Two tests at once: each pcap holds only packets of its own addresses.
+#[test]
+fn two_tests_at_once_each_get_only_their_own_packets() {
+    let Some(lab) = Lab::try_up("pcap_two_tests") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("a/uas_ua0.xml", CALL_UAS),
+            ("a/uac_ua1.xml", CALL_UAC),
+            ("b/uas_ua0.xml", CALL_UAS),
+            ("b/uac_ua1.xml", CALL_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--leave-temp", "--group", "2"]);
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    let mut call_ids = Vec::new();
+    for t in ["a", "b"] {
+        let folder = folder_of(&sb, t);
+        let run_id = folder.file_name().unwrap().to_string_lossy().into_owned();
+        let msgs = pcap_sip_messages(&folder.join(format!("sipp-{run_id}.pcap")));
+        assert!(!msgs.is_empty(), "{t}: empty pcap");
+        let ids: BTreeSet<String> = msgs.iter().map(|m| m.1.clone()).collect();
+        assert_eq!(ids.len(), 1, "{t}: one call, one Call-ID: {ids:?}");
+        call_ids.push(ids.into_iter().next().unwrap());
+        // Each UA of the test sent from an address of its own.
+        let own = sent_addresses(&read(&folder.join("uac_ua1_messages.log")))
+            .into_iter()
+            .chain(sent_addresses(&read(&folder.join("uas_ua0_messages.log"))))
+            .collect::<BTreeSet<_>>();
+        assert_eq!(own.len(), 2, "{t}: {own:?}");
+    }
+    assert_ne!(call_ids[0], call_ids[1], "each pcap has its own call");
+}
+
+/// --no-pcap: no capture, no pcap file.
+#[test]
+fn no_pcap_writes_no_pcap() {
+    let Some(lab) = Lab::try_up("no_pcap") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--leave-temp", "--no-pcap"]);
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    let folder = folder_of(&sb, "o");
+    let pcaps: Vec<_> = fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".pcap"))
+        .collect();
+    assert!(pcaps.is_empty(), "{pcaps:?}");
+    // Without --no-pcap there is one.
+    let sb2 = Sandbox::new();
+    write_real_suite(&sb2.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
+    let mut cmd = real_cmd(&lab, &sb2, &sb2.suite());
+    cmd.arg("--leave-temp");
+    assert_eq!(run_in(&lab, &cmd).status, 0);
+    let folder = folder_of(&sb2, "o");
+    assert!(fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".pcap")));
+}
+
+/// Without the privilege to capture: one clear line at start, exit status 2, nothing done.
+#[test]
+fn capture_without_privilege_is_a_clear_error_at_start() {
+    let Some(lab) = Lab::try_up("capture_no_privilege") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
+    let inner = real_cmd(&lab, &sb, &sb.suite());
+    // Root without CAP_NET_RAW (netlink still works: CAP_NET_ADMIN stays).
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--bounding-set", "-net_raw", "--inh-caps", "-net_raw", "--"])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 2, "{}", show(&r));
+    let err = r.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("capture") && err.contains("not permitted"),
+        "{err}"
+    );
+    assert!(state_lines(&r.stdout).is_empty(), "{}", show(&r));
+    assert!(sb.run_folders().is_empty());
+    assert!(sipp_links(&lab).is_empty());
+}
