@@ -429,3 +429,47 @@ fn a_not_ready_runs_log_holds_why_when_its_folder_is_kept() {
     let text = fs::read_to_string(folders[0].join("uac_ua0.xml")).unwrap();
     assert_eq!(text, "<scenario>\n{{ no.such }}\n</scenario>\n");
 }
+
+#[test]
+fn a_bad_dns_txt_line_is_not_ready_naming_file_and_line() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            (
+                "a-dns/dns.txt",
+                "# records\nok.example.com A {{ ua0.host }}\nbad.example.com A 300.1.2.3\n",
+            ),
+            ("a-dns/uac_ua0.xml", OPTIONS_UAC),
+            (
+                "b-srv/dns.txt",
+                "_sip._udp.x.example.com. SRV [10, 60, \"x.example.com.\"]\n",
+            ),
+            ("b-srv/uac_ua0.xml", OPTIONS_UAC),
+            ("c-good/dns.txt", "_sip._udp.y.example.com. SRV [10, 60, 5060, \"y.example.com.\"]\ny.example.com. A {{ ua0.host }}\n"),
+            ("c-good/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let r = run(sb.cmd());
+    assert_eq!(r.status, 1, "{}", r.stdout);
+    let lines = state_lines(&r.stdout);
+    let why = |i: u64| {
+        lines
+            .iter()
+            .find(|l| l.index == i && l.state == "NOT READY")
+            .unwrap_or_else(|| panic!("{}", r.stdout))
+            .rest
+            .clone()
+    };
+    assert!(
+        why(0).contains("dns.txt line 3") && why(0).contains("300.1.2.3"),
+        "{}",
+        why(0)
+    );
+    assert!(
+        why(1).contains("dns.txt line 1") && why(1).contains("SRV"),
+        "{}",
+        why(1)
+    );
+    assert_eq!(states_of(&lines, 2), DRY_SEQUENCE);
+}

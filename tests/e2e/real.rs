@@ -1336,11 +1336,12 @@ fn dns_name_defined_by_two_tests_at_once_conflicts() {
     assert_eq!(r.status, 0, "{}", show(&r));
 }
 
-/// The DNS server answers only for the names it serves: REFUSED for anything else (it is not
-/// an open resolver), asked from the DUT's namespace while a test runs.
+/// During a test, a DUT in its own namespace resolves the test's A and SRV records through
+/// the launcher (dig from the DUT namespace, run by before.sh); it gets REFUSED for a foreign
+/// zone (no open resolver, no recursion); after the run, no answer for the test's names.
 #[test]
-fn dns_server_refuses_names_it_does_not_serve() {
-    let Some(lab) = Lab::try_up("dns_refuses") else {
+fn the_dut_resolves_a_tests_records_during_it_only() {
+    let Some(lab) = Lab::try_up("dns_from_the_dut") else {
         return;
     };
     if std::process::Command::new("dig")
@@ -1357,37 +1358,70 @@ fn dns_server_refuses_names_it_does_not_serve() {
         return;
     }
     let sb = Sandbox::new();
-    let marker = sb.path("answers");
+    let out = sb.path("answers");
+    let dig = format!(
+        "ip netns exec {dut} dig +tries=1 +time=2 @{runner}",
+        dut = lab.dut_ns(),
+        runner = lab.runner()
+    );
     let before = format!(
-        "dig +short @{runner} served-{{{{ test.run_id }}}}.example.com A > {m}.served\n\
-         dig @{runner} www.example.org A > {m}.other\n",
-        runner = lab.runner(),
-        m = marker.display()
+        "{dig} +short ep-{{{{ test.run_id }}}}.example.com A > {o}.a\n\
+         {dig} +short _sip._udp.svc-{{{{ test.run_id }}}}.example.com SRV > {o}.srv\n\
+         {dig} www.example.org A > {o}.foreign\n\
+         echo {{{{ test.run_id }}}} > {o}.run_id\n",
+        o = out.display()
     );
     write_real_suite(
         &sb.suite(),
         &[
             (
                 "t/dns.txt",
-                "served-{{ test.run_id }}.example.com. A {{ ua0.host }}\n",
+                "ep-{{ test.run_id }}.example.com  A  {{ ua0.host }}\n\
+                 _sip._udp.svc-{{ test.run_id }}.example.com.  SRV  [10, 60, 5060, \"ep-{{ test.run_id }}.example.com.\"]\n",
             ),
             ("t/before.sh", before.as_str()),
             ("t/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
-    let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--leave-temp");
+    let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 0, "{}", show(&r));
-    let served = read(&sb.path("answers.served"));
-    let ip: Ipv4Addr = served
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{served:?}"));
-    assert_eq!(ip.octets()[..3], lab.dut().octets()[..3], "{served}");
-    let other = read(&sb.path("answers.other"));
-    assert!(other.contains("status: REFUSED"), "{other}");
+    let ua0 = address_in(&folder_of(&sb, "t").join("uac_ua0_messages.log"));
+    let a = read(&sb.path("answers.a"));
+    assert_eq!(a.trim(), ua0.to_string(), "A record");
+    let run_id = read(&sb.path("answers.run_id")).trim().to_string();
+    let srv = read(&sb.path("answers.srv"));
+    assert_eq!(
+        srv.trim(),
+        format!("10 60 5060 ep-{run_id}.example.com."),
+        "SRV record"
+    );
+    let foreign = read(&sb.path("answers.foreign"));
+    assert!(foreign.contains("status: REFUSED"), "{foreign}");
     assert!(
-        !other.contains("flags: qr rd ra"),
-        "no recursion offered: {other}"
+        !foreign.contains(" ra;") && !foreign.contains(" ra "),
+        "no recursion: {foreign}"
+    );
+    // After the run: no answer for the test's name.
+    let after = lab.output(
+        "ip",
+        [
+            "netns".to_string(),
+            "exec".to_string(),
+            lab.dut_ns(),
+            "dig".to_string(),
+            "+tries=1".to_string(),
+            "+time=1".to_string(),
+            format!("@{}", lab.runner()),
+            format!("ep-{run_id}.example.com"),
+            "A".to_string(),
+        ],
+    );
+    let after = String::from_utf8_lossy(&after.stdout);
+    assert!(
+        !after.contains(&ua0.to_string()),
+        "still answered after the run: {after}"
     );
 }
 
