@@ -35,10 +35,17 @@ run_lab() { bash lab/lab.sh run "bench$$" -- "$@" >"$work/out" 2>&1; }
 args() { local a=(); for x in "${common[@]}"; do a+=("${x/DUT/$1}"); done; echo "${a[@]}"; }
 
 dut=10.99.0.1
-# shellcheck disable=SC2046
-run_lab "$BIN" $(args $dut) --testsuite "$work/suite" --total "$N" --group 1 \
-    --sipp-call-rate 1000 --json "$work/one.json"
-echo "one-call OPTIONS test, $N runs, --group 1: $(stats "$work/one.json")"
+# With and without capture, interleaved in one lab session each, so both see the same machine.
+for round in 1 2; do
+    # shellcheck disable=SC2046
+    run_lab "$BIN" $(args $dut) --testsuite "$work/suite" --total "$N" --group 1 \
+        --sipp-call-rate 1000 --json "$work/one-nopcap-$round.json"
+    echo "one-call OPTIONS test, $N runs, --group 1, --no-pcap (round $round): $(stats "$work/one-nopcap-$round.json")"
+    # shellcheck disable=SC2046
+    run_lab "$BIN" $(args $dut | sed 's/--no-pcap//') --testsuite "$work/suite" --total "$N" --group 1 \
+        --sipp-call-rate 1000 --json "$work/one-pcap-$round.json"
+    echo "one-call OPTIONS test, $N runs, --group 1, capture on (round $round): $(stats "$work/one-pcap-$round.json")"
+done
 
 for g in 1 6; do
     start=$(date +%s.%N)
