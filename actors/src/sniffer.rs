@@ -420,9 +420,15 @@ impl Capture {
                 }
                 Err(Errno::EAGAIN) => return Ok(None),
                 Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    eprintln!("DIAG recv error {e}");
+                    return Err(e);
+                }
             }
         };
+        if ts.is_none() {
+            eprintln!("DIAG no timestamp");
+        }
         let ts = ts.unwrap_or_else(now);
         let Some(addr) = addr else {
             return Ok(Some(ts));
@@ -1407,6 +1413,14 @@ mod tests {
                     }
                 }
                 let a = unregister(&sniffer, "aaaaaa").await.unwrap();
+                if a.packets != 110 {
+                    let got: Vec<u32> = read_pcap(&pa)
+                        .1
+                        .iter()
+                        .map(|r| seq_of(r).unwrap())
+                        .collect();
+                    panic!("DIAG {a:?} {got:?}");
+                }
                 assert_eq!(a.packets, 110);
                 // After A is gone, B still captures.
                 send(4, 5, 4000);

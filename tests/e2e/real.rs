@@ -1645,3 +1645,80 @@ fn capture_without_privilege_is_a_clear_error_at_start() {
     assert!(sb.run_folders().is_empty());
     assert!(sipp_links(&lab).is_empty());
 }
+
+/// A test whose SIPp instances neither end nor fail is stopped after --test-timeout and FAILs,
+/// with the reason; its SIPp processes are gone.
+#[test]
+fn test_timeout_stops_sipp_and_fails() {
+    let Some(lab) = Lab::try_up("test_timeout") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(&sb.suite(), &[("stuck/uas_ua0.xml", WAITING_UAS)]);
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--test-timeout", "1", "--sipp-recv-timeout", "60000"]);
+    let started = Instant::now();
+    let r = run_in(&lab, &cmd);
+    let took = started.elapsed();
+    assert_eq!(r.status, 1, "{}", show(&r));
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    let lines = state_lines(&r.stdout);
+    assert_eq!(
+        states_named(&lines, "stuck"),
+        ["PREPARING", "STARTING", "FAIL", "CLEANING"]
+    );
+    let why = &line_of(&lines, "stuck", "FAIL").rest;
+    assert!(why.contains("timed out after 1s"), "{why}");
+    assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
+    assert!(sipp_links(&lab).is_empty());
+}
+
+/// An open-files limit too small for SIPp is one clear line at start (exit status 2).
+#[test]
+fn too_small_an_open_files_limit_is_a_clear_error() {
+    let Some(lab) = Lab::try_up("nofile_limit") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
+    let inner = real_cmd(&lab, &sb, &sb.suite());
+    let mut line = String::from("ulimit -n 24 && exec");
+    for part in std::iter::once(inner.get_program()).chain(inner.get_args()) {
+        line.push_str(&format!(" '{}'", part.to_string_lossy()));
+    }
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &line]);
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 2, "{}", show(&r));
+    let err = r.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("open-files limit (24)") && err.contains("ulimit -n"),
+        "{err}"
+    );
+    assert!(sipp_links(&lab).is_empty());
+}
+
+/// No `sipp` on PATH: one clear line at start (exit status 2), nothing done.
+#[test]
+fn no_sipp_on_path_is_a_clear_error() {
+    let Some(lab) = Lab::try_up("no_sipp") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
+    let inner = real_cmd(&lab, &sb, &sb.suite());
+    // `env` sets PATH for sipplauncher only (the lab's `ip netns exec` still needs one).
+    let mut cmd = Command::new("env");
+    cmd.arg(format!("PATH={}", sb.path("empty-bin").display()))
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 2, "{}", show(&r));
+    let err = r.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no sipp executable on PATH"), "{err}");
+    assert!(state_lines(&r.stdout).is_empty());
+    assert!(sipp_links(&lab).is_empty());
+    assert!(sb.run_folders().is_empty());
+}
