@@ -220,6 +220,7 @@ impl SippLauncher {
                         error_file: format!("{stem}_errors.log"),
                         stat_file: format!("{stem}_trace.csv"),
                         output_file: format!("{stem}_output.log"),
+                        env: Vec::new(),
                     });
                 }
                 stages.push(Stage {

@@ -189,6 +189,8 @@ pub struct InstanceLaunch {
     pub stat_file: String,
     /// Where its standard output and error go, relative to the run folder.
     pub output_file: String,
+    /// Environment variables set for it (e.g. `SSLKEYLOGFILE`, `LD_PRELOAD`).
+    pub env: Vec<(String, String)>,
 }
 
 /// The instances that run at the same time: one run group (once per repetition).

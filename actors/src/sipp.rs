@@ -327,6 +327,7 @@ async fn spawn(
         .ok_or_else(|| std::io::Error::other("empty command line"))?;
     let mut child = tokio::process::Command::new(program)
         .args(args)
+        .envs(inst.env.iter().map(|(k, v)| (k, v)))
         .current_dir(folder)
         .stdin(Stdio::null())
         .stdout(out)
