@@ -40,6 +40,7 @@ pub mod signal;
 pub mod sipp;
 pub mod sniffer;
 pub mod state;
+pub mod strays;
 pub mod supervisor;
 pub mod test_actor;
 

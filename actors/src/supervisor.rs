@@ -352,6 +352,9 @@ pub fn run(
     let result = system.block_on(async move {
         let (tx, rx) = oneshot::channel();
         let config = plan.config.clone();
+        if !config.dry_run {
+            crate::strays::kill_strays(&config.run_root, &log);
+        }
         let net_log = log.new(o!("actor" => "net"));
         let net = if config.dry_run {
             NetActor::dry(config.dut, config.network_mask, net_log)

@@ -1113,15 +1113,22 @@ fn leftover_link_from_a_killed_run_is_removed() {
         "{alias:#}"
     );
     assert!(!long.path("after-ran").exists(), "no cleanup after kill -9");
-    // The orphaned SIPp processes (started by the killed run) are stopped here by pid.
-    for p in sipp_pids(&lab) {
-        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-    }
-    assert!(wait_until(Duration::from_secs(5), || sipp_pids(&lab).is_empty()));
+    // Its SIPp processes go on, orphaned.
+    assert_eq!(sipp_pids(&lab).len(), 2, "{:?}", sipp_pids(&lab));
 
-    let r = run_in(&lab, &ping);
+    // The next run (same run root) removes the link and kills the stray SIPp before it starts.
+    let mut next = real_cmd(&lab, &long, &sb.suite());
+    next.arg("--log-file").arg(long.path("next.log"));
+    let r = run_in(&lab, &next);
     assert_eq!(r.status, 0, "{}", show(&r));
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
+    assert!(
+        wait_until(Duration::from_secs(5), || sipp_pids(&lab).is_empty()),
+        "stray SIPp left: {:?}",
+        sipp_pids(&lab)
+    );
+    let log = read(&long.path("next.log"));
+    assert!(log.contains("killing a SIPp left by a killed run"), "{log}");
 }
 
 /// The example suite's DNS test: the DUT resolves the Request-URI's domain with the records of
