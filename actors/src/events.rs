@@ -10,6 +10,9 @@ use crate::dispatch::Outcome;
 use crate::plan::{RunId, TestName};
 use crate::state::StateName;
 
+/// How often a run reports its progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
 /// One test run changed state.
 #[derive(Debug, Clone)]
 pub struct TestStateEvent {
@@ -79,6 +82,11 @@ pub enum Event {
     /// A signal arrived; `hard` for the second one.
     Interrupted {
         hard: bool,
+    },
+    /// Every [`PROGRESS_EVERY`] of a run: where it stands (for a terminal watching a long run).
+    Progress {
+        outcome: Outcome,
+        elapsed: Duration,
     },
     RunFinished {
         outcome: Outcome,

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::dispatch::{Command, Dispatcher, Input, Outcome};
 use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
-use crate::events::{Event, EventBus, EventSink, GlobalScript};
+use crate::events::{Event, EventBus, EventSink, GlobalScript, PROGRESS_EVERY};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::NetActor;
 use crate::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
@@ -73,6 +73,12 @@ impl Actor for Supervisor {
             seed: cfg.random_seed,
             dry_run: cfg.dry_run,
             at: SystemTime::now(),
+        });
+        ctx.run_interval(PROGRESS_EVERY, |act, _| {
+            act.bus.emit(Event::Progress {
+                outcome: act.core.outcome(),
+                elapsed: act.started.elapsed(),
+            })
         });
         self.input(Input::Start, ctx);
     }

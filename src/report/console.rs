@@ -25,6 +25,8 @@ pub struct Console {
     color: bool,
     /// Groups started so far: a separator goes before every group but the first.
     groups: u64,
+    /// Print the periodic progress line (a terminal is watching).
+    progress: bool,
 }
 
 impl Console {
@@ -33,15 +35,23 @@ impl Console {
             out,
             color,
             groups: 0,
+            progress: false,
         }
+    }
+
+    /// Also prints the periodic progress line of long runs.
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
     }
 
     /// To stdout, coloured when stdout is a terminal and `NO_COLOR` is unset or empty
     /// (https://no-color.org).
     pub fn stdout() -> Self {
         let stdout = io::stdout();
-        let color = color_wanted(stdout.is_terminal(), std::env::var_os("NO_COLOR"));
-        Console::new(Box::new(stdout), color)
+        let terminal = stdout.is_terminal();
+        let color = color_wanted(terminal, std::env::var_os("NO_COLOR"));
+        Console::new(Box::new(stdout), color).with_progress(terminal)
     }
 
     fn paint(&self, text: &str, colour: &str) -> String {
@@ -97,6 +107,10 @@ impl Console {
             },
             Event::Test(e) if e.state.shown() => vec![self.state_line(e)],
             Event::Test(_) => Vec::new(),
+            Event::Progress { outcome, elapsed } if self.progress => {
+                vec![progress_line(outcome, *elapsed)]
+            }
+            Event::Progress { .. } => Vec::new(),
             Event::Interrupted { hard: false } => {
                 vec!["Interrupted: cleaning up (press Ctrl+C again to stop at once)".into()]
             }
@@ -207,6 +221,44 @@ impl EventSink for Console {
         self.out
             .flush()
             .map_err(|e| format!("flush the terminal output: {e}"))
+    }
+}
+
+/// `progress: 1200 runs done, 1198 passed, 2 failed, 12.3 runs/s, 1m37s`.
+fn progress_line(o: &Outcome, elapsed: std::time::Duration) -> String {
+    let rate = o.total as f64 / elapsed.as_secs_f64().max(0.001);
+    format!(
+        "progress: {} runs done, {} passed, {} failed, {rate:.1} runs/s, {}",
+        o.total,
+        o.passed,
+        o.failed(),
+        format_duration(elapsed)
+    )
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn progress_only_for_a_terminal() {
+        let o = Outcome {
+            total: 1200,
+            passed: 1198,
+            ..Outcome::default()
+        };
+        let ev = Event::Progress {
+            outcome: o,
+            elapsed: Duration::from_secs(100),
+        };
+        let mut quiet = Console::new(Box::new(Vec::new()), false);
+        assert!(quiet.lines(&ev).is_empty());
+        let mut watched = Console::new(Box::new(Vec::new()), false).with_progress(true);
+        assert_eq!(
+            watched.lines(&ev),
+            vec!["progress: 1200 runs done, 1198 passed, 2 failed, 12.0 runs/s, 100s".to_string()]
+        );
     }
 }
 

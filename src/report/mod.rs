@@ -364,6 +364,7 @@ impl Collector {
                 .or_insert_with(|| RunRecord::new(e))
                 .update(e),
             Event::Interrupted { .. } => self.interrupted = true,
+            Event::Progress { .. } => {}
             Event::RunFinished {
                 outcome,
                 elapsed,
