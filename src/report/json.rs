@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use sipplauncher_actors::events::{Event, EventSink};
 
-use super::{rfc3339, write_atomic, Collector, GlobalRecord, RunRecord};
+use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
 
 /// What the report says about the run beyond the event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,9 @@ pub struct Json {
     path: PathBuf,
     meta: RunMeta,
     collected: Collector,
+    /// The `tests` entries of the runs that are over, each `,`-led but the first: streamed so
+    /// that a run of days holds only its running tests in memory.
+    spool: Spool,
 }
 
 #[derive(Serialize)]
@@ -46,6 +49,8 @@ struct Document<'a> {
     interrupted: bool,
     summary: Summary,
     global: Globals,
+    /// The runs not spooled (still going when the document was made); the spooled ones are
+    /// put in front of them when it is written.
     tests: Vec<TestRun<'a>>,
 }
 
@@ -92,14 +97,62 @@ struct TestRun<'a> {
 impl Json {
     pub fn new(path: PathBuf, meta: RunMeta) -> Self {
         Json {
+            spool: Spool::beside(&path),
             path,
             meta,
             collected: Collector::default(),
         }
     }
 
-    /// The whole document, as of `now` (the end time when the run never told its end).
-    pub fn render(&self, now: SystemTime) -> Result<String, serde_json::Error> {
+    /// Moves the entries of the runs that are over to the spool.
+    fn spool_settled(&mut self) {
+        for r in self.collected.take_settled() {
+            match serde_json::to_string_pretty(&TestRun::of(&r)) {
+                Ok(text) => {
+                    let lead = if self.spool.count == 0 { "" } else { ",\n" };
+                    self.spool.push(&format!("{lead}{}", indent(&text, 4)));
+                }
+                // Only plain data here: cannot fail; kept out of the report if it ever did.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// The document around the spooled entries: what comes before them and after them.
+    fn head_and_tail(&self, now: SystemTime) -> Result<(String, String), serde_json::Error> {
+        let mut doc = serde_json::to_value(self.document(now))?;
+        let rest = doc
+            .as_object_mut()
+            .and_then(|o| o.remove("tests"))
+            .unwrap_or_default();
+        let rest: Vec<String> = rest
+            .as_array()
+            .map(|a| a.iter().map(serde_json::to_string_pretty).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))?;
+        let mut head = serde_json::to_string_pretty(&doc)?;
+        // `{ ...\n}`: reopen the object for the tests array, which comes last.
+        head.truncate(head.trim_end().len() - 1);
+        let head = format!("{},\n  \"tests\": [\n", head.trim_end());
+        let mut tail = String::new();
+        for (i, t) in rest.iter().enumerate() {
+            if i > 0 || self.spool.count > 0 {
+                tail.push_str(",\n");
+            }
+            tail.push_str(&indent(t, 4));
+        }
+        tail.push_str("\n  ]\n}\n");
+        Ok((head, tail))
+    }
+
+    /// The whole document, as of `now` (the end time when the run never told its end); in
+    /// memory: for tests and small runs.
+    pub fn render(&mut self, now: SystemTime) -> Result<String, serde_json::Error> {
+        let (head, tail) = self.head_and_tail(now)?;
+        let body = self.spool.read_all().unwrap_or_default();
+        Ok(format!("{head}{body}{tail}"))
+    }
+
+    fn document(&self, now: SystemTime) -> Document<'_> {
         let c = &self.collected;
         let summary = match c.end {
             Some(end) => Summary {
@@ -109,8 +162,9 @@ impl Json {
             },
             // Cut short before its end: count what the records say.
             None => {
-                let total = c.runs.len() as u64;
-                let success = c.runs.values().filter(|r| r.passed()).count() as u64;
+                let total = c.runs.len() as u64 + c.settled;
+                let success =
+                    c.runs.values().filter(|r| r.passed()).count() as u64 + c.settled_passed;
                 Summary {
                     total,
                     success,
@@ -118,7 +172,7 @@ impl Json {
                 }
             }
         };
-        let doc = Document {
+        Document {
             tool: "sipplauncher",
             version: &self.meta.tool_version,
             dut: &self.meta.dut,
@@ -137,10 +191,7 @@ impl Json {
                 after: c.global_after.as_ref().map(Global::of),
             },
             tests: c.runs.values().map(TestRun::of).collect(),
-        };
-        let mut text = serde_json::to_string_pretty(&doc)?;
-        text.push('\n');
-        Ok(text)
+        }
     }
 }
 
@@ -183,15 +234,34 @@ fn secs(d: Duration) -> f64 {
 impl EventSink for Json {
     fn event(&mut self, event: &Event) {
         self.collected.event(event);
+        if matches!(event, Event::Test(_)) {
+            self.spool_settled();
+        }
     }
 
     fn finish(&mut self) -> Result<(), String> {
-        let what = || format!("write the json report {}", self.path.display());
-        let text = self
-            .render(SystemTime::now())
-            .map_err(|e| format!("{}: {e}", what()))?;
-        write_atomic(&self.path, text.as_bytes()).map_err(|e| format!("{}: {e}", what()))
+        let what = format!("write the json report {}", self.path.display());
+        let (head, tail) = self
+            .head_and_tail(SystemTime::now())
+            .map_err(|e| format!("{what}: {e}"))?;
+        let spool = &mut self.spool;
+        write_atomic_with(&self.path, |w| {
+            w.write_all(head.as_bytes())?;
+            spool.copy_to(w)?;
+            w.write_all(tail.as_bytes())
+        })
+        .inspect(|()| self.spool.remove())
+        .map_err(|e| format!("{what}: {e}"))
     }
+}
+
+/// `text` with every line indented by `n` spaces.
+fn indent(text: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    text.lines()
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -222,7 +292,7 @@ mod tests {
 
     #[test]
     fn snapshot_field_by_field() {
-        let j = json_of(&fixture::events());
+        let mut j = json_of(&fixture::events());
         let text = j.render(SystemTime::now()).expect("serializes");
         let v: Value = serde_json::from_str(&text).expect("one JSON document");
         assert_eq!(v["tool"], "sipplauncher");
@@ -318,7 +388,7 @@ mod tests {
 
     #[test]
     fn a_run_cut_short() {
-        let j = json_of(&[
+        let mut j = json_of(&[
             Event::RunStarted {
                 tests: 1,
                 runs: 1,
@@ -364,5 +434,72 @@ mod tests {
         let mut bad = Json::new(dir.path().join("nope").join("r.json"), meta());
         let err = bad.finish().expect_err("no such folder");
         assert!(err.starts_with("write the json report "), "{err}");
+    }
+
+    /// 10,000 runs in groups of 10: only the running ones stay in memory (the rest is in the
+    /// spool), and the written document holds every run, in run order, and no spool is left.
+    #[test]
+    fn a_long_run_is_streamed_and_complete() {
+        use sipplauncher_actors::state::StateName::*;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("long.json");
+        let mut j = Json::new(path.clone(), meta());
+        let mut most_in_memory = 0;
+        for group in 0..1_000u64 {
+            let runs: Vec<u64> = (group * 10..group * 10 + 10).collect();
+            for &i in &runs {
+                for (state, ms) in [(Preparing, 0), (Ready, 1), (DryRunning, 2), (Success, 3)] {
+                    j.event(&fixture::test(
+                        i,
+                        "t",
+                        "abcdef",
+                        state,
+                        ms,
+                        Some(1),
+                        None,
+                        None,
+                    ));
+                }
+            }
+            most_in_memory = most_in_memory.max(j.collected.runs.len());
+            // Post-run in reverse order.
+            for &i in runs.iter().rev() {
+                j.event(&fixture::test(
+                    i, "t", "abcdef", Cleaning, 4, None, None, None,
+                ));
+                j.event(&fixture::test(
+                    i,
+                    "t",
+                    "abcdef",
+                    Clean,
+                    5,
+                    Some(1),
+                    None,
+                    None,
+                ));
+            }
+            assert!(j.collected.runs.is_empty(), "group {group} all spooled");
+        }
+        assert_eq!(most_in_memory, 10);
+        j.finish().expect("written");
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        let tests = v["tests"].as_array().expect("tests");
+        assert_eq!(tests.len(), 10_000);
+        for (i, t) in tests.iter().enumerate() {
+            assert_eq!(t["index"], i as u64);
+            assert_eq!(t["state"], "CLEAN");
+        }
+        assert_eq!(v["summary"]["total"], 10_000);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("long.json")],
+            "no spool left"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! The JUnit XML report (`--junit FILE`) for CI (GitLab, Jenkins): one testcase per test run,
 //! in run order, plus a `GLOBAL` testcase when a GLOBAL script failed; written at the end.
+//! Streamed: each test run's testcase goes to a spool file once the run is over, so a run of
+//! days holds only its running tests in memory; the counts of the header are kept as numbers.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -7,24 +9,57 @@ use std::time::{Duration, SystemTime};
 
 use sipplauncher_actors::events::{Event, EventSink};
 
-use super::{junit_timestamp, write_atomic, Collector, GlobalRecord, RunRecord, RunResult};
+use super::{
+    junit_timestamp, write_atomic_with, Collector, GlobalRecord, RunRecord, RunResult, Spool,
+};
 
 /// Collects the runs from the event stream and writes the XML file on `finish()`.
 pub struct JUnit {
     path: PathBuf,
     collected: Collector,
+    /// The testcases of the runs that are over.
+    spool: Spool,
+    /// Of the spooled testcases.
+    failures: usize,
+    errors: usize,
 }
 
 impl JUnit {
     pub fn new(path: PathBuf) -> Self {
         JUnit {
+            spool: Spool::beside(&path),
             path,
             collected: Collector::default(),
+            failures: 0,
+            errors: 0,
         }
     }
 
-    /// The whole document, as of now.
-    pub fn render(&self, now: SystemTime) -> String {
+    /// The whole document, as of `now` (in memory: for tests and small runs).
+    pub fn render(&mut self, now: SystemTime) -> String {
+        let (head, tail) = self.head_and_tail(now);
+        let body = self.spool.read_all().unwrap_or_default();
+        format!("{head}{body}{tail}")
+    }
+
+    /// Moves the testcases of the runs that are over to the spool.
+    fn spool_settled(&mut self) {
+        for r in self.collected.take_settled() {
+            let case = Case::of_run(&r);
+            match case.verdict {
+                Verdict::Failure { .. } => self.failures += 1,
+                Verdict::Error { .. } => self.errors += 1,
+                Verdict::Passed => {}
+            }
+            let mut x = String::new();
+            case.write(&mut x);
+            self.spool.push(&x);
+        }
+    }
+
+    /// What goes before the spooled testcases, and after them (the runs still going, the
+    /// GLOBAL testcase, the end tags).
+    fn head_and_tail(&self, now: SystemTime) -> (String, String) {
         let c = &self.collected;
         let cases: Vec<Case> = c
             .runs
@@ -35,15 +70,17 @@ impl JUnit {
                 c.global_after.as_ref(),
             ))
             .collect();
-        let tests = cases.len();
-        let failures = cases
-            .iter()
-            .filter(|k| matches!(k.verdict, Verdict::Failure { .. }))
-            .count();
-        let errors = cases
-            .iter()
-            .filter(|k| matches!(k.verdict, Verdict::Error { .. }))
-            .count();
+        let tests = cases.len() + self.spool.count as usize;
+        let failures = self.failures
+            + cases
+                .iter()
+                .filter(|k| matches!(k.verdict, Verdict::Failure { .. }))
+                .count();
+        let errors = self.errors
+            + cases
+                .iter()
+                .filter(|k| matches!(k.verdict, Verdict::Error { .. }))
+                .count();
         let time = seconds(c.elapsed(now));
         let timestamp = junit_timestamp(c.started.unwrap_or(now));
 
@@ -67,23 +104,33 @@ impl JUnit {
                  </properties>"
             );
         }
+        let mut tail = String::new();
         for case in &cases {
-            case.write(&mut x);
+            case.write(&mut tail);
         }
-        x.push_str("  </testsuite>\n</testsuites>\n");
-        x
+        tail.push_str("  </testsuite>\n</testsuites>\n");
+        (x, tail)
     }
 }
 
 impl EventSink for JUnit {
     fn event(&mut self, event: &Event) {
         self.collected.event(event);
+        if matches!(event, Event::Test(_)) {
+            self.spool_settled();
+        }
     }
 
     fn finish(&mut self) -> Result<(), String> {
-        let xml = self.render(SystemTime::now());
-        write_atomic(&self.path, xml.as_bytes())
-            .map_err(|e| format!("write the junit report {}: {e}", self.path.display()))
+        let (head, tail) = self.head_and_tail(SystemTime::now());
+        let spool = &mut self.spool;
+        write_atomic_with(&self.path, |w| {
+            w.write_all(head.as_bytes())?;
+            spool.copy_to(w)?;
+            w.write_all(tail.as_bytes())
+        })
+        .inspect(|()| self.spool.remove())
+        .map_err(|e| format!("write the junit report {}: {e}", self.path.display()))
     }
 }
 
@@ -317,7 +364,7 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
   </testsuite>
 </testsuites>
 "#;
-        let j = junit_of(&fixture::events());
+        let mut j = junit_of(&fixture::events());
         assert_eq!(j.render(SystemTime::now()), expected);
     }
 
@@ -331,7 +378,7 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
 
     #[test]
     fn a_failing_global_before_is_an_error() {
-        let j = junit_of(&[
+        let mut j = junit_of(&[
             Event::Global {
                 script: GlobalScript::Before,
                 error: Some("exit status 3".into()),
@@ -350,7 +397,7 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
 
     #[test]
     fn a_passing_global_and_no_tests() {
-        let j = junit_of(&[Event::Global {
+        let mut j = junit_of(&[Event::Global {
             script: GlobalScript::Before,
             error: None,
             took: Duration::from_millis(5),
@@ -362,7 +409,7 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
 
     #[test]
     fn dirty_after_success_is_a_failure() {
-        let j = junit_of(&[
+        let mut j = junit_of(&[
             fixture::test(0, "a", "aaaaaa", StateName::Preparing, 0, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::Ready, 0, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::Starting, 0, None, None, None),
@@ -384,9 +431,17 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
         for e in fixture::events() {
             j.event(&e);
         }
+        let expected = j.render(SystemTime::now());
         j.finish().expect("written");
         let written = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(written, j.render(SystemTime::now()));
+        assert_eq!(written, expected);
+        // The spool is gone with the report written.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("junit.xml")]);
 
         let mut bad = JUnit::new(dir.path().join("nope").join("junit.xml"));
         let err = bad.finish().expect_err("no such folder");

@@ -108,6 +108,15 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// renamed over `path`, so that a reader (CI) never sees half a report, and a file or symlink
 /// already at `path` is replaced, never written through.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(data))
+}
+
+/// Like [`write_atomic`], the content written by `fill` (so that a large report is streamed,
+/// not built in memory).
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
@@ -116,21 +125,24 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = write_new(&tmp, data).and_then(|()| fs::rename(&tmp, path));
+    let result = write_new(&tmp, fill).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
 }
 
-fn write_new(tmp: &Path, data: &[u8]) -> io::Result<()> {
+fn write_new(
+    tmp: &Path,
+    fill: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+) -> io::Result<()> {
     let open = || {
         fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(tmp)
     };
-    let mut f = match open() {
+    let f = match open() {
         // Left over by an earlier process with our pid that died while writing.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             fs::remove_file(tmp)?;
@@ -138,8 +150,100 @@ fn write_new(tmp: &Path, data: &[u8]) -> io::Result<()> {
         }
         other => other?,
     };
-    f.write_all(data)?;
+    let mut w = io::BufWriter::new(f);
+    fill(&mut w)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()
+}
+
+/// The settled test runs of a report, written out as they settle: a long run (`--loop` for
+/// days) keeps only its running tests in memory, and the report is put together from this file
+/// at the end. Beside the report, hidden (`.<name>.<pid>.spool`); removed when dropped.
+pub struct Spool {
+    path: PathBuf,
+    file: Option<io::BufWriter<fs::File>>,
+    /// The first write error: the report then says so at the end.
+    error: Option<String>,
+    /// Entries pushed.
+    pub count: u64,
+}
+
+impl Spool {
+    pub fn beside(report: &Path) -> Spool {
+        let name = report
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Spool {
+            path: report.with_file_name(format!(".{name}.{}.spool", std::process::id())),
+            file: None,
+            error: None,
+            count: 0,
+        }
+    }
+
+    pub fn push(&mut self, text: &str) {
+        self.count += 1;
+        if self.error.is_some() {
+            return;
+        }
+        if self.file.is_none() {
+            match fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&self.path)
+            {
+                Ok(f) => self.file = Some(io::BufWriter::new(f)),
+                Err(e) => {
+                    self.error = Some(format!("{}: {e}", self.path.display()));
+                    return;
+                }
+            }
+        }
+        if let Some(f) = self.file.as_mut() {
+            if let Err(e) = f.write_all(text.as_bytes()) {
+                self.error = Some(format!("{}: {e}", self.path.display()));
+            }
+        }
+    }
+
+    /// Copies everything pushed so far into `w`.
+    pub fn copy_to(&mut self, w: &mut dyn io::Write) -> io::Result<()> {
+        if let Some(e) = &self.error {
+            return Err(io::Error::other(format!("spool {e}")));
+        }
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
+        f.flush()?;
+        let mut r = fs::File::open(&self.path)?;
+        io::copy(&mut r, w)?;
+        Ok(())
+    }
+
+    /// Everything pushed so far (tests and small reports).
+    pub fn read_all(&mut self) -> io::Result<String> {
+        let mut out = Vec::new();
+        self.copy_to(&mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+impl Spool {
+    /// Deletes the spool file (once the report is written, or when dropped).
+    pub fn remove(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 
 /// `s` on one line: line breaks and other control characters become spaces.
@@ -332,8 +436,13 @@ pub struct Collector {
     pub end: Option<RunEnd>,
     pub global_before: Option<GlobalRecord>,
     pub global_after: Option<GlobalRecord>,
-    /// By run index: the order of the reports.
+    /// By run index: the runs not yet taken by [`Collector::take_settled`].
     pub runs: BTreeMap<u64, RunRecord>,
+    /// The next run index to hand out as settled: reports keep run order.
+    next_settled: u64,
+    /// Runs handed out as settled, and how many of them passed.
+    pub settled: u64,
+    pub settled_passed: u64,
 }
 
 impl Collector {
@@ -377,6 +486,26 @@ impl Collector {
                 });
             }
         }
+    }
+
+    /// The runs that are over (NOT READY, CLEAN or DIRTY), in run order, taken out of
+    /// `runs`; a run that is over waits for the runs before it.
+    pub fn take_settled(&mut self) -> Vec<RunRecord> {
+        let mut out = Vec::new();
+        while let Some(r) = self.runs.get(&self.next_settled) {
+            if !r.state.is_terminal() {
+                break;
+            }
+            if let Some(r) = self.runs.remove(&self.next_settled) {
+                self.settled += 1;
+                if r.passed() {
+                    self.settled_passed += 1;
+                }
+                out.push(r);
+            }
+            self.next_settled += 1;
+        }
+        out
     }
 
     pub fn interrupted(&self) -> bool {
