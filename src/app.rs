@@ -17,9 +17,10 @@ use crate::dns_zone::ZoneFiles;
 use crate::exit_code;
 use crate::preflight;
 use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
-use crate::sipp_args::SippLauncher;
+use crate::sipp_args::{SippLauncher, TlsSetup};
 use crate::suite::{self, CollectOptions};
 use crate::template::Renderer;
+use crate::tls::{self, Ca};
 
 /// Runs the command with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
@@ -71,6 +72,20 @@ pub fn run(config: Config) -> i32 {
     let log = logging::root(general, Level::Error).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
 
+    // The CA is checked (or made) before anything else is done: a bad one is a usage error.
+    let ca = if config.sipp.transport.is_tls() {
+        let ca = match &config.tls_ca {
+            Some((cert, key)) => Ca::load(cert, key),
+            None => Ca::ephemeral(),
+        };
+        match ca {
+            Ok(ca) => Some(Arc::new(ca)),
+            Err(e) => return usage(&e.to_string()),
+        }
+    } else {
+        None
+    };
+
     let suite = match suite::collect(&CollectOptions {
         testsuite: config.testsuite.clone(),
         template_folder: config.template_folder.clone(),
@@ -106,31 +121,85 @@ pub fn run(config: Config) -> i32 {
         Ok(f) => f,
         Err(e) => return usage(&format!("--sipp-info-file: {e}")),
     };
-    let (program, max_socket) = if config.run.dry_run {
+    let transport = sipp.transport;
+    let (program, max_socket, found) = if config.run.dry_run {
         // Only shown in the plans of a dry run; no SIPp needed.
         let path_var = std::env::var("PATH").unwrap_or_default();
-        let program = preflight::which("sipp", &path_var).unwrap_or_else(|| "sipp".into());
+        let program = preflight::which("sipp", &path_var);
         let max_socket =
             preflight::max_socket_for(1024, sipp.concurrent_calls_limit).unwrap_or(1024);
-        (program, max_socket)
+        // A TLS dry run tells what the real run would stop on (the certificates are made all
+        // the same).
+        let found = match &program {
+            Some(_) if transport.is_tls() => preflight::find_sipp().ok(),
+            _ => None,
+        };
+        if let Some(f) = found.as_ref().filter(|f| !f.has_tls()) {
+            warn!(log, "SIPp {} has no TLS", f.version);
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: {}; a real run would stop here",
+                preflight::no_tls_message(f, transport.as_str())
+            );
+        }
+        (program.unwrap_or_else(|| "sipp".into()), max_socket, found)
     } else {
         let found = match preflight::find_sipp() {
             Ok(s) => s,
             Err(e) => return usage(&e),
         };
         info!(log, "SIPp {} at {}", found.version, found.path.display());
+        if transport.is_tls() && !found.has_tls() {
+            return usage(&format!(
+                "{}, or use --dry-run",
+                preflight::no_tls_message(&found, transport.as_str())
+            ));
+        }
         let max_socket = match preflight::max_socket(sipp.concurrent_calls_limit) {
             Ok(n) => n,
             Err(e) => return usage(&format!("--sipp-concurrent-calls-limit: {e}")),
         };
-        (found.path, max_socket)
+        (found.path.clone(), max_socket, Some(found))
     };
+    let tls = ca.map(|ca| {
+        // SIPp from 3.7.5 writes SSLKEYLOGFILE itself; an older (or unknown) one gets the key
+        // log library, when it is installed.
+        let writes_itself = found
+            .as_ref()
+            .and_then(|f| f.number())
+            .is_some_and(|n| n >= tls::SIPP_WRITES_KEYLOG);
+        let preload = if writes_itself {
+            None
+        } else {
+            tls::keylog_library()
+        };
+        match (&preload, writes_itself) {
+            (Some(lib), _) => info!(log, "TLS keys of SIPp through {}", lib.display()),
+            (None, true) => info!(log, "SIPp writes its TLS keys itself"),
+            (None, false) => {
+                warn!(log, "{} is not installed: SIPp older than 3.7.5 will not log its TLS keys", tls::KEYLOG_LIBRARY; "looked in" => ?std::env::current_exe().map(|e| tls::keylog_library_candidates(&e)).unwrap_or_default());
+                if !config.run.dry_run {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "sipplauncher: warning: {} is not installed (beside sipplauncher, in <prefix>/lib/sipplauncher/, or named by ${}): {} will stay empty (SIPp {} writes no TLS keys itself)",
+                        tls::KEYLOG_LIBRARY,
+                        tls::KEYLOG_LIBRARY_ENV,
+                        tls::KEYLOG_FILE,
+                        found.as_ref().map(|f| f.version.as_str()).unwrap_or("?")
+                    );
+                }
+            }
+        }
+        info!(log, "TLS certificates signed by {}", ca.user_file().map(|p| p.display().to_string()).unwrap_or_else(|| "the run's ephemeral CA".into()));
+        TlsSetup { ca, preload }
+    });
     let launch = Arc::new(SippLauncher {
         program,
         dut: config.run.dut,
         opts: sipp,
         info_file,
         max_socket,
+        tls,
     });
 
     let render = Arc::new(Renderer::new(

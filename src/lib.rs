@@ -6,6 +6,7 @@
 //! - [`suite`]: the tests of a suite; [`scenario`]: scenario file names → instances, run groups.
 //! - [`template`]: rendering run folders with minijinja.
 //! - [`report`]: terminal lines, JUnit XML and JSON, all fed from the run's event stream.
+//! - [`tls`]: the run's CA and each UA's certificate (SPEC §8).
 //! - [`exit_code`]: the documented exit statuses. [`app`]: the whole command, for `main`.
 
 pub mod app;
@@ -19,3 +20,4 @@ pub mod scenario;
 pub mod sipp_args;
 pub mod suite;
 pub mod template;
+pub mod tls;

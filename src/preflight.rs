@@ -1,6 +1,6 @@
 //! Checks made once at start of a real run, before anything changes on the machine: SIPp is
-//! there and runs (and which version), and the open-files limit leaves SIPp room
-//! (`-max_socket`).
+//! there and runs (and which version, built with TLS or not), and the open-files limit leaves
+//! SIPp room (`-max_socket`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,6 +14,54 @@ pub struct Sipp {
     pub path: PathBuf,
     /// E.g. `v3.6.1-SCTP-PCAP-RTPSTREAM`.
     pub version: String,
+}
+
+impl Sipp {
+    /// Built with TLS: `TLS` is among the features of its banner
+    /// (`v3.7.3-TLS-SCTP-PCAP-RTPSTREAM`).
+    pub fn has_tls(&self) -> bool {
+        has_feature(&self.version, "TLS")
+    }
+
+    /// `major.minor.patch` of the version, when it reads as one.
+    pub fn number(&self) -> Option<(u32, u32, u32)> {
+        version_number(&self.version)
+    }
+}
+
+/// Whether a `sipp -v` version names `feature` among its dash-separated parts.
+pub fn has_feature(version: &str, feature: &str) -> bool {
+    version.split('-').skip(1).any(|f| f == feature)
+}
+
+/// `v3.6.1-SCTP-PCAP-RTPSTREAM` → `(3, 6, 1)`; a missing patch number is 0.
+pub fn version_number(version: &str) -> Option<(u32, u32, u32)> {
+    let v = version.trim_start_matches('v');
+    let number = v.split('-').next()?;
+    let mut parts = number.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = match parts.next() {
+        // A suffix such as "1rc2" keeps its leading digits.
+        Some(p) => p
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0),
+        None => 0,
+    };
+    Some((major, minor, patch))
+}
+
+/// A TLS run with a SIPp built without TLS: the line that says so and what to install.
+pub fn no_tls_message(sipp: &Sipp, transport: &str) -> String {
+    format!(
+        "--sipp-transport {transport}: {} ({}) was built without TLS: install a SIPp built with \
+         OpenSSL first on PATH (`sipp -v` lists TLS among its features; from source: cmake \
+         -DUSE_SSL=1; Debian's sip-tester has no TLS)",
+        sipp.path.display(),
+        sipp.version
+    )
 }
 
 /// Looks `name` up on `path_var` (a PATH value) like a shell would.
@@ -122,6 +170,34 @@ mod tests {
             Some("v3.6.1-SCTP-PCAP-RTPSTREAM")
         );
         assert_eq!(parse_version("nothing here"), None);
+    }
+
+    #[test]
+    fn tls_feature_and_version_number() {
+        let debian = Sipp {
+            path: "/usr/bin/sipp".into(),
+            version: "v3.6.1-SCTP-PCAP-RTPSTREAM".into(),
+        };
+        assert!(!debian.has_tls());
+        assert_eq!(debian.number(), Some((3, 6, 1)));
+        let m = no_tls_message(&debian, "l1");
+        assert_eq!(m.lines().count(), 1);
+        assert!(
+            m.starts_with("--sipp-transport l1: /usr/bin/sipp (v3.6.1-SCTP-PCAP-RTPSTREAM) was built without TLS: install a SIPp built with OpenSSL"),
+            "{m}"
+        );
+        for (v, tls, n) in [
+            ("v3.7.3-TLS-SCTP-PCAP-RTPSTREAM", true, Some((3, 7, 3))),
+            ("v3.7.5-TLS-PCAP", true, Some((3, 7, 5))),
+            ("v3.6.0-TLS", true, Some((3, 6, 0))),
+            ("v3.4-TLS-PCAP", true, Some((3, 4, 0))),
+            ("v3.7.0rc1-TLS-PCAP", true, Some((3, 7, 0))),
+            ("vTLS", false, None),
+            ("v3.6.1-PCAP-RTPSTREAM-NOTLS", false, Some((3, 6, 1))),
+        ] {
+            assert_eq!(has_feature(v, "TLS"), tls, "{v}");
+            assert_eq!(version_number(v), n, "{v}");
+        }
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! SIPp command lines (SPEC §11): for each test run, the stages (run groups, repeated for
-//! `--sipp-max-calls` when there are several) and each instance's argv, start wave and the
-//! sockets that show it is listening. Also `3pcc.txt` (§2). Pure but for reading `3pcc.txt`.
+//! `--sipp-max-calls` when there are several) and each instance's argv, environment, start wave
+//! and the sockets that show it is listening. Also `3pcc.txt` (§2) and, with TLS (§8), each UA's
+//! certificate and the key log. [`SippLauncher::plan`] is pure; [`Launch::launch_plan`] reads
+//! `3pcc.txt` and writes the TLS files.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sipplauncher_actors::plan::{
     InstanceLaunch, Launch, LaunchPlan, Listen, RenderContext, Role, Stage, TestPlan, UaName,
 };
 
 use crate::config::{SippOptions, Transport};
+use crate::tls::{self, Ca, UaFiles};
 
 /// The 3PCC-extended peer table: `ID;IP:PORT` lines, `m` is the master.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,6 +64,16 @@ impl ThreePcc {
     }
 }
 
+/// What a TLS run adds to each SIPp instance.
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    /// Signs each UA's certificate; made (or loaded) once per run.
+    pub ca: Arc<Ca>,
+    /// The key log library, `LD_PRELOAD`ed into SIPp when SIPp is older than 3.7.5 (which writes
+    /// `SSLKEYLOGFILE` itself) and the library is installed.
+    pub preload: Option<PathBuf>,
+}
+
 /// Builds the launch plans of every test run of a run.
 #[derive(Debug, Clone)]
 pub struct SippLauncher {
@@ -71,6 +85,8 @@ pub struct SippLauncher {
     pub info_file: Option<PathBuf>,
     /// `-max_socket`, from the open-files limit.
     pub max_socket: u64,
+    /// With a TLS transport (and only then).
+    pub tls: Option<TlsSetup>,
 }
 
 impl SippLauncher {
@@ -90,11 +106,25 @@ impl SippLauncher {
     }
 
     /// The instance's command line. `stem` names its trace files; `m` is its `-m`.
-    fn argv(&self, file: &str, stem: &str, ip: Ipv4Addr, m: u64, pcc: &Pcc) -> Vec<String> {
+    fn argv(
+        &self,
+        file: &str,
+        stem: &str,
+        ua: &UaName,
+        ip: Ipv4Addr,
+        m: u64,
+        pcc: &Pcc,
+    ) -> Vec<String> {
         let o = &self.opts;
+        // With TLS the DUT is reached on 5061 too (SIPp's default remote port is 5060).
+        let remote = if self.opts.transport.is_tls() {
+            format!("{}:{}", self.dut, self.port())
+        } else {
+            self.dut.to_string()
+        };
         let mut a: Vec<String> = vec![
             self.program.display().to_string(),
-            self.dut.to_string(),
+            remote,
             "-sf".into(),
             file.into(),
             "-i".into(),
@@ -141,6 +171,10 @@ impl SippLauncher {
             a.push("-default_behaviors".into());
             a.push(b.clone());
         }
+        if self.tls.is_some() {
+            let f = UaFiles::of(ua);
+            a.extend(["-tls_cert".into(), f.cert, "-tls_key".into(), f.key]);
+        }
         if let Some(v) = &o.tls_version {
             a.push("-tls_version".into());
             a.push(v.clone());
@@ -159,13 +193,31 @@ impl SippLauncher {
         a
     }
 
-    /// The plan of one test run: pure, given the parsed `3pcc.txt`.
+    /// The environment of every SIPp instance of a test run in `run_folder` (absolute): with
+    /// TLS, where the session keys go, and the key log library for an older SIPp.
+    fn env(&self, run_folder: &Path) -> Vec<(String, String)> {
+        let Some(t) = &self.tls else {
+            return Vec::new();
+        };
+        let mut env = vec![(
+            "SSLKEYLOGFILE".to_string(),
+            run_folder.join(tls::KEYLOG_FILE).display().to_string(),
+        )];
+        if let Some(lib) = &t.preload {
+            env.push(("LD_PRELOAD".to_string(), lib.display().to_string()));
+        }
+        env
+    }
+
+    /// The plan of one test run in `run_folder` (absolute): pure, given the parsed `3pcc.txt`.
     pub fn plan(
         &self,
         plan: &TestPlan,
+        run_folder: &Path,
         hosts: &BTreeMap<UaName, Ipv4Addr>,
         three_pcc: Option<&ThreePcc>,
     ) -> Result<LaunchPlan, String> {
+        let env = self.env(run_folder);
         let several = plan.run_groups.len() > 1;
         // With several run groups, -m N repeats the whole sequence N times with -m 1.
         let (repeat, m) = if several {
@@ -215,12 +267,12 @@ impl SippLauncher {
                         label: stem.clone(),
                         role: sc.role,
                         wave,
-                        argv: self.argv(&sc.file, &stem, ip, m, &pcc),
+                        argv: self.argv(&sc.file, &stem, &sc.ua, ip, m, &pcc),
                         listen,
                         error_file: format!("{stem}_errors.log"),
                         stat_file: format!("{stem}_trace.csv"),
                         output_file: format!("{stem}_output.log"),
-                        env: Vec::new(),
+                        env: env.clone(),
                     });
                 }
                 stages.push(Stage {
@@ -252,7 +304,14 @@ impl Launch for SippLauncher {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("read {}: {e}", path.display())),
         };
-        self.plan(plan, &ctx.ua_hosts, three_pcc.as_ref())
+        let run_folder = std::path::absolute(run_folder)
+            .map_err(|e| format!("run folder {}: {e}", run_folder.display()))?;
+        if let Some(t) = &self.tls {
+            // Only this test's UAs, with the addresses they have in this run.
+            t.ca.write_run_folder(&run_folder, &ctx.ua_hosts)
+                .map_err(|e| e.to_string())?;
+        }
+        self.plan(plan, &run_folder, &ctx.ua_hosts, three_pcc.as_ref())
     }
 }
 
@@ -260,6 +319,8 @@ impl Launch for SippLauncher {
 mod tests {
     use super::*;
     use sipplauncher_actors::plan::TestName;
+
+    const RUN: &str = "/runs/t/abcdef";
 
     fn opts() -> SippOptions {
         SippOptions {
@@ -281,6 +342,7 @@ mod tests {
             opts: o,
             info_file: Some("/suite/users.csv".into()),
             max_socket: 1000,
+            tls: None,
         }
     }
 
@@ -299,7 +361,9 @@ mod tests {
     #[test]
     fn argv_snapshot() {
         let (plan, hosts) = test(&["uac_ua1.xml", "uas_ua0.xml"]);
-        let lp = launcher(opts()).plan(&plan, &hosts, None).unwrap();
+        let lp = launcher(opts())
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
         assert_eq!(lp.stages.len(), 1);
         let uas = &lp.stages[0].instances[0];
         assert_eq!(uas.label, "uas_ua0");
@@ -332,7 +396,9 @@ mod tests {
         let mut o = opts();
         o.max_calls = 3;
         o.call_rate = 2.5;
-        let lp = launcher(o).plan(&plan, &hosts, None).unwrap();
+        let lp = launcher(o)
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
         let groups: Vec<&str> = lp.stages.iter().map(|s| s.run_group.as_str()).collect();
         assert_eq!(groups, ["a", "b", "a", "b", "a", "b"]);
         for s in &lp.stages {
@@ -357,7 +423,9 @@ mod tests {
         let (plan, hosts) = test(&["uac_ua0.xml"]);
         let mut o = opts();
         o.max_calls = 7;
-        let lp = launcher(o).plan(&plan, &hosts, None).unwrap();
+        let lp = launcher(o)
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
         assert_eq!(lp.stages.len(), 1);
         let a = &lp.stages[0].instances[0].argv;
         assert_eq!(a[a.iter().position(|x| x == "-m").unwrap() + 1], "7");
@@ -367,7 +435,9 @@ mod tests {
     fn three_pcc_master_last_and_slaves_listen() {
         let (plan, hosts) = test(&["uac_ua0.xml", "uac_ua1.xml", "uas_ua2.xml"]);
         let pcc = ThreePcc::parse("# peers\nm;10.0.0.10:8880\n\nua1;10.0.0.11:8881\n").unwrap();
-        let lp = launcher(opts()).plan(&plan, &hosts, Some(&pcc)).unwrap();
+        let lp = launcher(opts())
+            .plan(&plan, Path::new(RUN), &hosts, Some(&pcc))
+            .unwrap();
         let by = |l: &str| {
             lp.stages[0]
                 .instances
@@ -419,11 +489,117 @@ mod tests {
         let (plan, hosts) = test(&["uas_ua0.xml"]);
         let mut o = opts();
         o.transport = Transport::T1;
-        let lp = launcher(o).plan(&plan, &hosts, None).unwrap();
+        let lp = launcher(o)
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
         assert!(lp.stages[0].instances[0].listen[0].tcp);
         let mut o = opts();
         o.transport = Transport::L1;
-        let lp = launcher(o).plan(&plan, &hosts, None).unwrap();
+        let lp = launcher(o)
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
         assert_eq!(lp.stages[0].instances[0].listen[0].addr.port(), 5061);
+    }
+
+    fn tls_launcher(preload: Option<&str>) -> SippLauncher {
+        let mut o = opts();
+        o.transport = Transport::L1;
+        o.tls_version = Some("1.2".into());
+        let mut l = launcher(o);
+        l.tls = Some(TlsSetup {
+            ca: Arc::new(Ca::ephemeral().unwrap()),
+            preload: preload.map(PathBuf::from),
+        });
+        l
+    }
+
+    #[test]
+    fn tls_argv_and_env_snapshot() {
+        let (plan, hosts) = test(&["uac_ua1.xml", "uas_ua0.xml"]);
+        let lib = "/usr/local/lib/sipplauncher/libsipplauncher_keylog.so";
+        let lp = tls_launcher(Some(lib))
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
+        let uas = &lp.stages[0].instances[0];
+        assert_eq!(
+            uas.argv.join(" "),
+            "sipp 10.0.0.1:5061 -sf uas_ua0.xml -i 10.0.0.10 -p 5061 -t l1 -r 1 -m 1 -l 1 \
+             -recv_timeout 5000 -nostdin -trace_msg -message_file uas_ua0_messages.log \
+             -trace_err -error_file uas_ua0_errors.log -trace_calldebug -calldebug_file \
+             uas_ua0_calldebug.log -trace_error_codes -trace_screen -screen_file \
+             uas_ua0_screen.log -trace_stat -stf uas_ua0_trace.csv -fd 60 -max_socket 1000 \
+             -inf /suite/users.csv -tls_cert ua0.crt -tls_key ua0.key -tls_version 1.2"
+        );
+        assert_eq!(
+            uas.listen,
+            vec![Listen {
+                tcp: true,
+                addr: "10.0.0.10:5061".parse().unwrap()
+            }]
+        );
+        let env = vec![
+            (
+                "SSLKEYLOGFILE".to_string(),
+                "/runs/t/abcdef/tls_premaster_keys.txt".to_string(),
+            ),
+            ("LD_PRELOAD".to_string(), lib.to_string()),
+        ];
+        assert_eq!(uas.env, env);
+        let uac = &lp.stages[0].instances[1];
+        assert!(uac
+            .argv
+            .join(" ")
+            .ends_with("-tls_cert ua1.crt -tls_key ua1.key -tls_version 1.2"));
+        assert_eq!(uac.env, env, "every instance writes the same key log");
+    }
+
+    #[test]
+    fn tls_without_the_library_sets_only_the_key_log_and_no_tls_sets_nothing() {
+        let (plan, hosts) = test(&["uac_ua0.xml"]);
+        let lp = tls_launcher(None)
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
+        let i = &lp.stages[0].instances[0];
+        assert_eq!(
+            i.env,
+            vec![(
+                "SSLKEYLOGFILE".to_string(),
+                "/runs/t/abcdef/tls_premaster_keys.txt".to_string()
+            )]
+        );
+        let lp = launcher(opts())
+            .plan(&plan, Path::new(RUN), &hosts, None)
+            .unwrap();
+        let i = &lp.stages[0].instances[0];
+        assert!(i.env.is_empty());
+        assert!(!i.argv.iter().any(|a| a.starts_with("-tls")));
+        assert_eq!(i.argv[1], "10.0.0.1", "no port: SIPp's default 5060");
+    }
+
+    #[test]
+    fn tls_launch_plan_writes_each_uas_certificate_in_the_run_folder() {
+        use sipplauncher_actors::plan::{RenderContext, RunId, TestName};
+        let dir = tempfile::tempdir().unwrap();
+        let (plan, hosts) = test(&["a_uas_ua0.xml", "a_uac_ua1.xml", "b_uac_ua0.xml"]);
+        let ctx = RenderContext {
+            test_name: TestName("t".into()),
+            run_id: RunId("abcdef".into()),
+            run_id_number: "123456789012".into(),
+            dut: Ipv4Addr::new(10, 0, 0, 1),
+            ua_hosts: hosts.clone(),
+        };
+        let lp = tls_launcher(None)
+            .launch_plan(&plan, dir.path(), &ctx)
+            .unwrap();
+        for f in ["ca.pem", "ua0.crt", "ua0.key", "ua1.crt", "ua1.key"] {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+        let keylog = dir.path().join("tls_premaster_keys.txt");
+        for i in lp.stages.iter().flat_map(|s| &s.instances) {
+            assert_eq!(
+                i.env,
+                vec![("SSLKEYLOGFILE".to_string(), keylog.display().to_string())]
+            );
+        }
     }
 }

@@ -2,10 +2,12 @@
 //! - [`dry_run`]: whole runs in `--dry-run` (no privileges needed): states, reports, run folders.
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
+//! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
 
 mod common;
 mod dry_run;
 mod interrupt;
 mod lab;
 mod real;
+mod tls;
 mod usage;
