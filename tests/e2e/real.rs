@@ -1729,3 +1729,68 @@ fn no_sipp_on_path_is_a_clear_error() {
     assert!(sipp_links(&lab).is_empty());
     assert!(sb.run_folders().is_empty());
 }
+
+/// A burst of 20,000 UDP packets between two of a test's addresses, sent by its before.sh within
+/// about 2 s: every one is in the test's pcap (counted against the sender's count).
+#[test]
+fn a_burst_of_20000_packets_lands_in_the_pcap_whole() {
+    let Some(lab) = Lab::try_up("pcap_burst") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let sent = sb.path("sent");
+    let before = format!(
+        "python3 - <<'PY'\n\
+         import socket, time\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('{{{{ ua0.host }}}}', 0))\n\
+         r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         r.bind(('{{{{ ua1.host }}}}', 9999))\n\
+         r.setblocking(False)\n\
+         n, t0 = 0, time.time()\n\
+         for i in range(20000):\n\
+         \x20   s.sendto(b'burst %05d' % i, ('{{{{ ua1.host }}}}', 9999))\n\
+         \x20   n += 1\n\
+         \x20   if i % 64 == 0:\n\
+         \x20       while True:\n\
+         \x20           try: r.recv(64)\n\
+         \x20           except BlockingIOError: break\n\
+         open('{sent}', 'w').write('%d %.3f' % (n, time.time() - t0))\n\
+         PY\n",
+        sent = sent.display()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("burst/before.sh", before.as_str()),
+            ("burst/uas_ua1.xml", WAITING_UAS),
+            ("burst/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    // The UAS waits for a call that never comes: the test ends FAIL on its timeout, which is
+    // fine here; only the pcap matters.
+    cmd.args(["--leave-temp", "--test-timeout", "1"]);
+    let r = run_in(&lab, &cmd);
+    let folder = folder_of(&sb, "burst");
+    let run_id = folder.file_name().unwrap().to_string_lossy().into_owned();
+    let (n, secs) = {
+        let text = read(&sent);
+        let mut it = text.split_whitespace();
+        let n: usize = it.next().unwrap().parse().unwrap();
+        let secs: f64 = it.next().unwrap().parse().unwrap();
+        (n, secs)
+    };
+    assert_eq!(n, 20_000, "{}", show(&r));
+    let file = fs::File::open(folder.join(format!("sipp-{run_id}.pcap"))).unwrap();
+    let mut reader = pcap_file::pcap::PcapReader::new(file).unwrap();
+    let mut burst = 0;
+    while let Some(p) = reader.next_packet() {
+        let data = p.unwrap().data;
+        if data.windows(6).any(|w| w == b"burst ") {
+            burst += 1;
+        }
+    }
+    eprintln!("burst: {n} sent in {secs:.2} s, {burst} in the pcap");
+    assert_eq!(burst, n, "packets lost (sent in {secs:.2} s)");
+}
