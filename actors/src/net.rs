@@ -991,41 +991,10 @@ mod tests {
         });
     }
 
-    /// Drops CAP_NET_ADMIN from the calling thread's effective set (capset acts on one
-    /// thread).
-    fn drop_net_admin() {
-        #[repr(C)]
-        struct Header {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy, Default)]
-        struct Data {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
-        }
-        const VERSION_3: u32 = 0x2008_0522;
-        const CAP_NET_ADMIN: u32 = 12;
-        let mut h = Header {
-            version: VERSION_3,
-            pid: 0,
-        };
-        let mut d = [Data::default(); 2];
-        // SAFETY: header and two data structs as capget(2)/capset(2) want for version 3.
-        let rc = unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) };
-        assert_eq!(rc, 0, "capget");
-        d[0].effective &= !(1 << CAP_NET_ADMIN);
-        // SAFETY: as above.
-        let rc = unsafe { libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()) };
-        assert_eq!(rc, 0, "capset");
-    }
-
     #[test]
     fn not_permitted_is_one_clear_line() {
         testns::in_netns("not permitted", || {
-            drop_net_admin();
+            testns::drop_capability(12); // CAP_NET_ADMIN
             actix_rt::System::new().block_on(async {
                 let err = NetActor::real(Ipv4Addr::new(127, 0, 0, 1), 24, log())
                     .await

@@ -1547,40 +1547,11 @@ mod tests {
         });
     }
 
-    /// Drops a capability from the calling thread's effective set (capset acts on one thread).
-    fn drop_capability(cap: u32) {
-        #[repr(C)]
-        struct Header {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy, Default)]
-        struct Data {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
-        }
-        const VERSION_3: u32 = 0x2008_0522;
-        let mut h = Header {
-            version: VERSION_3,
-            pid: 0,
-        };
-        let mut d = [Data::default(); 2];
-        // SAFETY: header and two data structs as capget(2)/capset(2) want for version 3.
-        let rc = unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) };
-        assert_eq!(rc, 0, "capget");
-        d[0].effective &= !(1 << cap);
-        // SAFETY: as above.
-        let rc = unsafe { libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()) };
-        assert_eq!(rc, 0, "capset");
-    }
-
     #[test]
     fn not_permitted_is_one_clear_line() {
         testns::in_netns("capture not permitted", || {
             const CAP_NET_RAW: u32 = 13;
-            drop_capability(CAP_NET_RAW);
+            testns::drop_capability(CAP_NET_RAW);
             let err = SnifferActor::open(log()).err().unwrap();
             assert_eq!(err, SniffError::NotPermitted);
             assert_eq!(
