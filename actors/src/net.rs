@@ -43,7 +43,8 @@ pub const MAX_ROUNDS: u32 = 10;
 /// How long an address that nobody answered ARP for stays good in the reserve.
 pub const RESERVE_TTL: Duration = Duration::from_secs(10);
 
-/// Addresses kept probed ahead (at most; fewer in a small network).
+/// Addresses kept probed ahead, at least (fewer in a small network); see
+/// [`NetActor::reserve_size`].
 pub const RESERVE_SIZE: usize = 16;
 
 /// Under which name the pool holds the reserve.
@@ -128,6 +129,9 @@ pub struct NetActor {
     pub arp_timeout: Duration,
     /// How many times a probe asks again for the candidates nobody answered.
     pub arp_retries: u32,
+    /// How many addresses to keep probed ahead: enough for a group's pre-run, so that no test
+    /// of it waits for a probe (the supervisor sets it from `--group`).
+    pub reserve_size: usize,
 }
 
 impl NetActor {
@@ -147,6 +151,7 @@ impl NetActor {
             log,
             arp_timeout: Duration::from_millis(50),
             arp_retries: 1,
+            reserve_size: RESERVE_SIZE,
         }
     }
 
@@ -429,9 +434,9 @@ fn pool_leased_of(pool: &AddressPool, run: &RunId, keep: &[Ipv4Addr]) -> Vec<Ipv
         .collect()
 }
 
-/// Probes up to [`RESERVE_SIZE`] fresh candidates in one round and keeps those nobody answered
-/// for in the reserve. Runs in the background after a lease; one at a time.
-async fn refill_reserve(shared: Rc<Shared>, timeout: Duration, log: Logger) {
+/// Probes up to `size` fresh candidates in one round and keeps those nobody answered for in the
+/// reserve. Runs in the background after a lease; one at a time.
+async fn refill_reserve(shared: Rc<Shared>, timeout: Duration, size: usize, log: Logger) {
     if shared.refilling.replace(true) || shared.closed.get() {
         return;
     }
@@ -443,7 +448,7 @@ async fn refill_reserve(shared: Rc<Shared>, timeout: Duration, log: Logger) {
             .filter(|(_, t)| t.elapsed() < RESERVE_TTL / 2)
             .count();
         // Leave half of the free addresses to the synchronous path of a nearly full network.
-        let room = (pool.free() / 2).min(RESERVE_SIZE);
+        let room = (pool.free() / 2).min(size);
         let mut rng = rand::thread_rng();
         let mut out = Vec::new();
         for _ in fresh..room {
@@ -583,6 +588,7 @@ impl Actor for NetActor {
             actix_rt::spawn(refill_reserve(
                 self.shared.clone(),
                 self.arp_timeout,
+                self.reserve_size,
                 self.log.clone(),
             ));
         }
@@ -650,11 +656,16 @@ impl Handler<Lease> for NetActor {
             arp_retries: self.arp_retries,
         };
         let probes = !is_loopback_network(self.shared.pool.borrow().network());
-        let (shared, timeout, log) = (self.shared.clone(), self.arp_timeout, self.log.clone());
+        let (shared, timeout, size, log) = (
+            self.shared.clone(),
+            self.arp_timeout,
+            self.reserve_size,
+            self.log.clone(),
+        );
         let work = async move {
             let res = job.lease(msg.run_id, msg.uas).await;
             if probes {
-                actix_rt::spawn(refill_reserve(shared, timeout, log));
+                actix_rt::spawn(refill_reserve(shared, timeout, size, log));
             }
             res
         };

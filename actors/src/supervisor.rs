@@ -15,7 +15,7 @@ use crate::dispatch::{Command, Dispatcher, Input, Outcome};
 use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
 use crate::events::{Event, EventBus, EventSink, GlobalScript, PROGRESS_EVERY};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
-use crate::net::NetActor;
+use crate::net::{NetActor, RESERVE_SIZE};
 use crate::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
 use crate::scheduler::{Schedule, ScheduledRun};
 use crate::script::{self, KillSwitch};
@@ -366,7 +366,11 @@ pub fn run(
             NetActor::dry(config.dut, config.network_mask, net_log)
         } else {
             match NetActor::real(config.dut, config.network_mask, net_log).await {
-                Ok(n) => n,
+                // Room for a group's pre-run of tests with a few UAs each.
+                Ok(mut n) => {
+                    n.reserve_size = (config.group * 4).clamp(RESERVE_SIZE, 512);
+                    n
+                }
                 Err(e) => {
                     return RunResult {
                         outcome: Outcome::default(),
