@@ -709,6 +709,12 @@ impl Handler<Shutdown> for NetActor {
                 let mut links = shared.links.borrow_mut();
                 links.extend(shared.spares.borrow_mut().drain(..));
             }
+            // One batch for all of them; then one by one whatever is left (and the bookkeeping).
+            if !shared.links.borrow().is_empty() {
+                if let Err(e) = nl.delete_own_group().await {
+                    debug!(log, "{e}");
+                }
+            }
             let names: Vec<String> = shared.links.borrow().keys().cloned().collect();
             let mut problems = Vec::new();
             for name in names {

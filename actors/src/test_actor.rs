@@ -209,10 +209,12 @@ fn prepare_folder(
                 tries += 1;
                 run_id = RunId::random();
             }
+            // A folder that cannot be made is this test's problem (NOT READY, the run goes
+            // on); only a full disk stops the run.
             Err(e) => {
                 return Err(PrepareFailure {
+                    fatal: e.is_storage_full(),
                     reason: e.to_string(),
-                    fatal: true,
                     test_log: None,
                 })
             }
