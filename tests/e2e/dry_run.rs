@@ -473,3 +473,28 @@ fn a_bad_dns_txt_line_is_not_ready_naming_file_and_line() {
     );
     assert_eq!(states_of(&lines, 2), DRY_SEQUENCE);
 }
+
+#[test]
+fn a_run_folder_that_cannot_be_made_is_not_ready_and_the_run_goes_on() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("a/uac_ua0.xml", OPTIONS_UAC),
+            ("b/uac_ua0.xml", OPTIONS_UAC),
+            ("c/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    // Where b's folders go, a file stands: its run folder cannot be made.
+    fs::create_dir_all(sb.run_root()).unwrap();
+    fs::write(sb.run_root().join("b"), "in the way").unwrap();
+    let r = run(sb.cmd());
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    let lines = state_lines(&r.stdout);
+    assert_eq!(states_of(&lines, 0), DRY_SEQUENCE);
+    assert_eq!(states_of(&lines, 1), ["PREPARING", "NOT READY"]);
+    let why = &lines.iter().find(|l| l.state == "NOT READY").unwrap().rest;
+    assert!(why.contains("create run folder"), "{why}");
+    assert_eq!(states_of(&lines, 2), DRY_SEQUENCE);
+    assert_eq!(summary(&r.stdout, "TOTAL"), Some(3));
+}
