@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use crate::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
 
 /// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
-const GRACE: Duration = Duration::from_millis(500);
+const GRACE: Duration = Duration::from_millis(200);
 /// How long a server instance may take to open its sockets.
 const LISTEN_DEADLINE: Duration = Duration::from_secs(10);
 /// How often /proc/net is read while waiting for sockets.
