@@ -14,7 +14,7 @@ pub const FAILURE: i32 = 1;
 /// on the machine.
 pub const USAGE: i32 = 2;
 
-/// The tool's own fault, e.g. the run folder root cannot be made or netlink refuses a request:
+/// The tool's own fault, e.g. the disk is full or netlink refuses a request:
 /// the run stopped after cleaning up what it had done.
 pub const INTERNAL: i32 = 3;
 

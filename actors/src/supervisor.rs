@@ -29,7 +29,7 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// Reports that could not be written, one line each.
     pub report_errors: Vec<String>,
-    /// The run stopped on the tool's own fault (e.g. the run folder root cannot be made).
+    /// The run stopped on the tool's own fault (e.g. the disk is full, netlink refused).
     pub fatal: Option<String>,
     /// The run could not start (e.g. no privilege for netlink): nothing was done.
     pub start_error: Option<String>,
