@@ -166,3 +166,16 @@ pub fn summary(stdout: &str, key: &str) -> Option<u64> {
             .and_then(|v| v.trim().parse().ok())
     })
 }
+
+/// Runs `cmd` and checks the bad-input contract of SPEC §3: exit status 2, one line on stderr
+/// holding every part of `expect`, and no run root made under `sb`.
+pub fn expect_usage_error(sb: &Sandbox, cmd: Command, label: &str, expect: &[&str]) {
+    let r = run(cmd);
+    assert_eq!(r.status, 2, "{label}: {}\n{}", r.stdout, r.stderr);
+    let err = r.stderr.trim_end();
+    assert_eq!(err.lines().count(), 1, "{label}: one line expected:\n{err}");
+    for e in expect {
+        assert!(err.contains(e), "{label}: {err:?} should contain {e:?}");
+    }
+    assert!(!sb.run_root().exists(), "{label} made the run root");
+}

@@ -595,18 +595,7 @@ fn sipp_without_tls_is_an_error_at_start_and_a_warning_in_a_dry_run() {
 fn bad(sb: &Sandbox, args: &[&str], expect: &[&str]) {
     let mut cmd = sb.cmd();
     cmd.args(args);
-    let r = run(cmd);
-    assert_eq!(r.status, 2, "{args:?}: {}\n{}", r.stdout, r.stderr);
-    let err = r.stderr.trim_end();
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "{args:?}: one line expected:\n{err}"
-    );
-    for e in expect {
-        assert!(err.contains(e), "{args:?}: {err:?} should contain {e:?}");
-    }
-    assert!(!sb.run_root().exists(), "{args:?} made the run root");
+    expect_usage_error(sb, cmd, &format!("{args:?}"), expect);
 }
 
 /// Each bad TLS option combination of SPEC §3, and each bad user CA, is one line naming the

@@ -12,18 +12,7 @@ fn bad(sb: &Sandbox, args: &[&str], expect: &[&str]) {
         .arg(sb.run_root())
         .arg("--log-file")
         .arg(sb.log());
-    let r = run(cmd);
-    assert_eq!(r.status, 2, "{args:?}: {}\n{}", r.stdout, r.stderr);
-    let err = r.stderr.trim_end();
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "{args:?}: one line expected:\n{err}"
-    );
-    for e in expect {
-        assert!(err.contains(e), "{args:?}: {err:?} should contain {e:?}");
-    }
-    assert!(!sb.run_root().exists(), "{args:?} made the run root");
+    expect_usage_error(sb, cmd, &format!("{args:?}"), expect);
 }
 
 #[test]
