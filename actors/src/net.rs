@@ -965,6 +965,28 @@ mod tests {
         });
     }
 
+    /// Our links carry the run's own link group, and one request deletes them all (and
+    /// nothing else: a link of ours without it, a foreign one).
+    #[test]
+    fn our_links_go_in_one_group_delete() {
+        testns::in_netns("group delete", || {
+            actix_rt::System::new().block_on(async {
+                let nl = Netlink::connect().await.unwrap();
+                let alias = owner_alias(std::process::id());
+                for name in ["sipp-aaaaaa", "sipp-bbbbbb", "sipp-_cccccc"] {
+                    nl.create_link(name, Some(&alias)).await.unwrap();
+                }
+                // No alias, so no group: someone else's link.
+                nl.create_link("sipp-other", None).await.unwrap();
+                nl.delete_own_group().await.unwrap();
+                let left: Vec<String> = sipp_links(&nl).await.into_keys().collect();
+                assert_eq!(left, vec!["sipp-other".to_string()]);
+                // With nothing left in the group, it is not an error.
+                nl.delete_own_group().await.unwrap();
+            });
+        });
+    }
+
     #[test]
     fn shutdown_removes_the_links_not_released() {
         testns::in_netns("shutdown", || {
