@@ -17,10 +17,10 @@
 //! Two things are kept off a test's own time, because each costs tens of milliseconds:
 //! - The ARP probe: a reserve of addresses that nobody answered for in the last
 //!   [`RESERVE_TTL`] is probed ahead, in the background, and a lease takes from it first.
-//! - Making and deleting a link (a bridge takes ~40 ms to unregister on this kernel, under the
-//!   kernel's rtnl lock, which also stalls the next link made): a release takes the addresses
-//!   off the link and renames it to a spare `sipp-_<letters>`; the next lease renames a spare
-//!   to `sipp-<run_id>` instead of making one. [`Shutdown`] deletes the spares with the rest.
+//! - Making and deleting a link (an ifb takes ~20 ms and a bridge ~40 ms to unregister on
+//!   this kernel, under the kernel's rtnl lock, which also stalls the next link made): a
+//!   release takes the addresses off the link and renames it to a spare `sipp-_<letters>`; the
+//!   next lease renames a spare to `sipp-<run_id>` instead of making one. [`Shutdown`] deletes the spares with the rest.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
@@ -516,7 +516,7 @@ impl LeaseJob {
         if made.fell_back {
             info!(
                 self.log,
-                "this kernel has no dummy links: the test links are bridges"
+                "this kernel has no dummy links: the test links are {}", made.kind
             );
         }
         debug!(self.log, "link added"; "link" => name, "kind" => ?made.kind);
