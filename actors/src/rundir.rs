@@ -763,6 +763,184 @@ fn stub_target(content: &[u8], rel: &Path) -> Option<PathBuf> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// owners: run folders of killed runs
+
+/// The file in a run folder that names the run that will remove the folder when its test is
+/// over. Written only when the folder is to be removed (not with `--leave-temp`), so a folder
+/// whose owner died is one nobody else will remove.
+pub const OWNER_FILE: &str = ".sipplauncher-owner";
+
+/// A process, told apart from a later one that got the same pid by its start time (clock ticks
+/// after boot, `/proc/<pid>/stat` field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOwner {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl RunOwner {
+    /// This process.
+    pub fn current() -> io::Result<RunOwner> {
+        let pid = std::process::id() as i32;
+        let start = start_time(pid)?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "cannot read /proc/self/stat")
+        })?;
+        Ok(RunOwner { pid, start })
+    }
+
+    /// `pid=N start=T`, as written in [`OWNER_FILE`].
+    pub fn parse(text: &str) -> Option<RunOwner> {
+        let mut pid = None;
+        let mut start = None;
+        for field in text.split_whitespace() {
+            match field.split_once('=') {
+                Some(("pid", v)) => pid = v.parse().ok(),
+                Some(("start", v)) => start = v.parse().ok(),
+                _ => return None,
+            }
+        }
+        Some(RunOwner {
+            pid: pid?,
+            start: start?,
+        })
+    }
+
+    /// Whether the process still runs (its pid has not gone to another process since).
+    pub fn is_alive(&self) -> bool {
+        // Unreadable for another reason than "no such process": count it as alive, so that
+        // nothing of a run that may still be going is removed.
+        start_time(self.pid).map_or(true, |start| start == Some(self.start))
+    }
+}
+
+impl std::fmt::Display for RunOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid={} start={}", self.pid, self.start)
+    }
+}
+
+/// The start time of process `pid`, `None` when there is no such process.
+fn start_time(pid: i32) -> io::Result<Option<u64>> {
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // After the command name (which may hold spaces and parentheses): field 3 onwards.
+    let start = stat
+        .rfind(')')
+        .and_then(|close| stat[close + 1..].split_whitespace().nth(19))
+        .and_then(|f| f.parse().ok());
+    match start {
+        Some(start) => Ok(Some(start)),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/stat: no start time"),
+        )),
+    }
+}
+
+/// Writes [`OWNER_FILE`] naming this process into the run folder `dir` (fresh from
+/// [`create`]).
+pub fn mark_owner(dir: &Path) -> Result<(), RunDirError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(OWNER_FILE);
+    RunOwner::current()
+        .and_then(|owner| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+                .and_then(|mut f| writeln!(f, "{owner}"))
+        })
+        .map_err(|source| RunDirError::Create {
+            run: dir.to_path_buf(),
+            step: format!("write {}", path.display()),
+            source,
+        })
+}
+
+/// What [`remove_dead_runs`] did.
+#[derive(Debug, Default)]
+pub struct DeadRuns {
+    /// Run folders removed.
+    pub removed: Vec<PathBuf>,
+    /// Run folders of dead runs that could not be removed, with why.
+    pub failed: Vec<RunDirError>,
+}
+
+/// Removes the run folders under `run_root` whose [`OWNER_FILE`] names a process that is gone
+/// (a run killed with SIGKILL, a crash): `<run_root>/<test>/<run_id>/`. Folders without that
+/// file (`--leave-temp`, someone else's) and those of live runs stay. Nothing is made: a missing
+/// run root is nothing to do. A run root that is not safe (see [`create`]) is an error and
+/// nothing under it is touched. Blocks on file I/O, once at the start of a run.
+pub fn remove_dead_runs(run_root: &Path) -> Result<DeadRuns, RunDirError> {
+    let mut done = DeadRuns::default();
+    let root = std::path::absolute(run_root).map_err(|source| RunDirError::Create {
+        run: run_root.to_path_buf(),
+        step: "find the current folder".to_string(),
+        source,
+    })?;
+    if std::fs::symlink_metadata(&root).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+        return Ok(done);
+    }
+    let root_fd = open_run_root(&root, &root)?;
+    let list_err = |path: &Path, e: Errno| RunDirError::Remove {
+        run: path.to_path_buf(),
+        step: format!("list {}", path.display()),
+        source: e.into(),
+    };
+    let root_dup = root_fd.try_clone().map_err(|e| RunDirError::Remove {
+        run: root.clone(),
+        step: "dup".into(),
+        source: e,
+    })?;
+    let (_root_dir, tests) = list(root_dup).map_err(|e| list_err(&root, e))?;
+    for test in tests {
+        // Not a folder, a symlink, vanished: not a test's folder of ours.
+        let Ok(test_fd) = open_dir_at(root_fd.as_fd(), &test, false) else {
+            continue;
+        };
+        let test_path = root.join(&test);
+        let Ok((test_dir, runs)) = list(test_fd) else {
+            continue;
+        };
+        for run in runs {
+            let Some(owner) = read_owner(test_dir.as_fd(), &run) else {
+                continue;
+            };
+            if owner.is_alive() {
+                continue;
+            }
+            let path = test_path.join(&run);
+            match remove(&path) {
+                Ok(()) => done.removed.push(path),
+                Err(e) => done.failed.push(e),
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The owner named in `<test_dir>/<run>/OWNER_FILE`, if `run` is a folder that has one (read
+/// without following symlinks; at most a short line).
+fn read_owner(test_dir: BorrowedFd<'_>, run: &OsStr) -> Option<RunOwner> {
+    let run_fd = open_dir_at(test_dir, run, false).ok()?;
+    let fd = openat(
+        run_fd.as_fd(),
+        OWNER_FILE,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut text = String::new();
+    File::from(fd).take(128).read_to_string(&mut text).ok()?;
+    RunOwner::parse(&text)
+}
+
+// ---------------------------------------------------------------------------------------------
 // remove
 
 /// Removes the run folder `dir` (a path returned by [`create`]) and everything in it without
@@ -1426,6 +1604,116 @@ mod tests {
         assert_eq!(fs::read_to_string(precious.join("keep")).unwrap(), "k");
 
         remove(&sibling).unwrap(); // twice is fine
+    }
+
+    // -- owners of run folders ------------------------------------------------------------
+
+    #[test]
+    fn run_owner_round_trip_and_liveness() {
+        let me = RunOwner::current().unwrap();
+        assert_eq!(me.pid, std::process::id() as i32);
+        assert_eq!(RunOwner::parse(&me.to_string()), Some(me));
+        assert_eq!(RunOwner::parse(&format!("{me}\n")), Some(me));
+        assert!(me.is_alive());
+        // The same pid, started at another time: a later process that got our pid.
+        let reused = RunOwner {
+            start: me.start + 1,
+            ..me
+        };
+        assert!(!reused.is_alive());
+        assert!(
+            !Path::new("/proc/999999").exists(),
+            "pid 999999 must be free"
+        );
+        assert!(!RunOwner {
+            pid: 999999,
+            start: 1
+        }
+        .is_alive());
+        for bad in [
+            "",
+            "pid=1",
+            "start=2",
+            "pid=x start=2",
+            "pid=1 start=2 extra",
+            "hello",
+        ] {
+            assert_eq!(RunOwner::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dead_runs_folders_go_and_the_rest_stays() {
+        let tmp = private_tempdir();
+        let root = tmp.path().join("runs");
+        let me = RunOwner::current().unwrap();
+        let dead = RunOwner {
+            start: me.start + 1,
+            ..me
+        };
+        let run = |test: &str, id: &str| {
+            create(&root, &TestName(test.into()), &RunId(id.into())).unwrap()
+        };
+        let killed = run("t1", "aaaaaa");
+        fs::write(killed.join(OWNER_FILE), format!("{dead}\n")).unwrap();
+        fs::create_dir_all(killed.join("sub")).unwrap();
+        fs::write(killed.join("sub/f"), "x").unwrap();
+        let live = run("t1", "bbbbbb");
+        mark_owner(&live).unwrap();
+        assert_eq!(
+            RunOwner::parse(&fs::read_to_string(live.join(OWNER_FILE)).unwrap()),
+            Some(me)
+        );
+        assert_eq!(mode(&live.join(OWNER_FILE)), 0o600);
+        assert!(
+            mark_owner(&live).is_err(),
+            "written once, never over another"
+        );
+        let kept = run("t1", "cccccc"); // --leave-temp: no owner file
+        let alone = run("t2", "dddddd");
+        fs::write(alone.join(OWNER_FILE), format!("{dead}")).unwrap();
+        // An owner file that is a symlink is not read.
+        let planted = run("t3", "eeeeee");
+        fs::write(tmp.path().join("fake"), format!("{dead}")).unwrap();
+        symlink(tmp.path().join("fake"), planted.join(OWNER_FILE)).unwrap();
+        // Not folders of runs.
+        fs::write(root.join("a-file"), "x").unwrap();
+        symlink(&killed, root.join("t4")).unwrap();
+
+        let done = remove_dead_runs(&root).unwrap();
+        assert!(done.failed.is_empty(), "{:?}", done.failed);
+        assert_eq!(done.removed, vec![killed.clone(), alone.clone()]);
+        assert!(!killed.exists());
+        assert!(
+            !root.join("t2").exists(),
+            "the emptied <test> folder goes too"
+        );
+        assert!(live.is_dir() && kept.is_dir() && planted.is_dir());
+        assert!(root.join("a-file").is_file());
+        assert!(tmp.path().join("fake").is_file());
+
+        // Nothing to do twice; a missing run root is not made.
+        assert!(remove_dead_runs(&root).unwrap().removed.is_empty());
+        let missing = tmp.path().join("none");
+        assert!(remove_dead_runs(&missing).unwrap().removed.is_empty());
+        assert!(!missing.exists());
+    }
+
+    #[test]
+    fn dead_runs_under_an_unsafe_run_root_are_not_touched() {
+        let tmp = private_tempdir();
+        let root = tmp.path().join("runs");
+        let me = RunOwner::current().unwrap();
+        let dead = RunOwner {
+            start: me.start + 1,
+            ..me
+        };
+        let killed = create(&root, &names().0, &names().1).unwrap();
+        fs::write(killed.join(OWNER_FILE), format!("{dead}")).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = remove_dead_runs(&root).unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        assert!(killed.is_dir());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
-use slog::{error, info, o, warn, Logger};
+use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
 
 use crate::dispatch::{Command, Dispatcher, Input, Outcome};
@@ -213,6 +213,9 @@ impl Supervisor {
                         let _ = rundir::remove(&folder);
                         e
                     };
+                    if !config.leave_temp {
+                        rundir::mark_owner(&folder).map_err(|e| undo(e.to_string()))?;
+                    }
                     rundir::copy_test(&global.folder, &folder).map_err(|e| undo(e.to_string()))?;
                     let ctx = RenderContext {
                         test_name: name,
@@ -361,6 +364,7 @@ pub fn run(
         if !config.dry_run {
             crate::strays::kill_strays(&config.run_root, &log);
         }
+        remove_dead_runs(&config.run_root, &log);
         let net_log = log.new(o!("actor" => "net"));
         let net = if config.dry_run {
             NetActor::dry(config.dut, config.network_mask, net_log)
@@ -444,4 +448,28 @@ pub fn run(
         })
     });
     result
+}
+
+/// Removes the run folders of killed runs under `run_root` (their SIPp processes are killed
+/// first). Blocking, once before the run starts; a run root that is not ours or not safe is left
+/// alone (the first test's run folder then says why).
+fn remove_dead_runs(run_root: &std::path::Path, log: &Logger) {
+    match rundir::remove_dead_runs(run_root) {
+        Ok(done) => {
+            if !done.removed.is_empty() {
+                info!(
+                    log,
+                    "removed {} run folders left by killed runs",
+                    done.removed.len()
+                );
+            }
+            for p in &done.removed {
+                debug!(log, "run folder of a killed run removed"; "folder" => %p.display());
+            }
+            for e in &done.failed {
+                warn!(log, "run folder of a killed run: {e}");
+            }
+        }
+        Err(e) => debug!(log, "run folders of killed runs not looked for: {e}"),
+    }
 }

@@ -232,6 +232,14 @@ fn prepare_folder(
             test_log,
         }
     };
+    // A folder to be removed names its run, so that the next run removes it if this one is
+    // killed before it can.
+    if !config.leave_temp {
+        if let Err(e) = rundir::mark_owner(&folder) {
+            let fatal = e.is_storage_full();
+            return Err(undo(e.to_string(), fatal, None));
+        }
+    }
     let report = match rundir::copy_test(&plan.folder, &folder) {
         Ok(r) => r,
         Err(e) => {

@@ -1113,8 +1113,37 @@ fn leftover_link_from_a_killed_run_is_removed() {
         "{alias:#}"
     );
     assert!(!long.path("after-ran").exists(), "no cleanup after kill -9");
-    // Its SIPp processes go on, orphaned.
+    // Its SIPp processes go on, orphaned; its run folders (the suite's GLOBAL and its test's)
+    // stay, naming their owner.
     assert_eq!(sipp_pids(&lab).len(), 2, "{:?}", sipp_pids(&lab));
+    let killed_folders = long.run_folders();
+    assert_eq!(killed_folders.len(), 2, "{killed_folders:?}");
+    for f in &killed_folders {
+        let owner = read(&f.join(".sipplauncher-owner"));
+        assert!(
+            owner.starts_with(&format!("pid={killed} start=")),
+            "{owner}"
+        );
+    }
+    // Beside it: a run folder of a live run (this test process is its owner) and one without an
+    // owner file (--leave-temp): both stay.
+    let my_start = read(Path::new("/proc/self/stat"));
+    let my_start = my_start[my_start.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let live = long.run_root().join("other/livexx");
+    let kept = long.run_root().join("other/keptxx");
+    for f in [&live, &kept] {
+        fs::create_dir_all(f).unwrap();
+        fs::write(f.join("file"), "x").unwrap();
+    }
+    fs::write(
+        live.join(".sipplauncher-owner"),
+        format!("pid={} start={my_start}\n", std::process::id()),
+    )
+    .unwrap();
 
     // The next run (same run root) removes the link and kills the stray SIPp before it starts.
     let mut next = real_cmd(&lab, &long, &sb.suite());
@@ -1129,6 +1158,12 @@ fn leftover_link_from_a_killed_run_is_removed() {
     );
     let log = read(&long.path("next.log"));
     assert!(log.contains("killing a SIPp left by a killed run"), "{log}");
+    // The killed run's folders are gone; the other two stay.
+    assert!(
+        log.contains("removed 2 run folders left by killed runs"),
+        "{log}"
+    );
+    assert_eq!(long.run_folders(), vec![kept, live]);
 }
 
 /// The example suite's DNS test: the DUT resolves the Request-URI's domain with the records of
