@@ -13,6 +13,8 @@
   long-NNNN      a call whose UAC waits --pause-ms between ACK and BYE (SIPp runs for seconds)
   hang-NNNN      a call whose before.sh sleeps for an hour (past any --script-timeout)
   victim-NNNN    a call whose UAC waits 3 s between ACK and BYE (time to kill its SIPp)
+  mixed-NNNN     a call whose UAC waits 200 ms to 2 s between ACK and BYE (spread over the
+                 tests: 200 ms x (1 + i * 7 mod 10)), so that tests of one group end apart
 """
 import argparse
 import os
@@ -60,7 +62,7 @@ def write(path, text):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
-    for k in ("call", "options", "dns", "scripted", "long", "hang", "victim"):
+    for k in ("call", "options", "dns", "scripted", "long", "hang", "victim", "mixed"):
         ap.add_argument(f"--{k}", type=int, default=0)
     ap.add_argument("--pause-ms", type=int, default=8000)
     ap.add_argument("--short-calls", type=int, metavar="MS",
@@ -116,6 +118,11 @@ def main():
         t = os.path.join(d, f"victim-{i:04d}")
         write(os.path.join(t, "uas_ua0.xml"), UAS)
         write(os.path.join(t, "uac_ua1.xml"), UAC_PAUSE.replace("PAUSE", "3000"))
+    for i in range(a.mixed):
+        t = os.path.join(d, f"mixed-{i:04d}")
+        write(os.path.join(t, "uas_ua0.xml"), UAS)
+        pause = 200 * (1 + i * 7 % 10)
+        write(os.path.join(t, "uac_ua1.xml"), UAC_PAUSE.replace("PAUSE", str(pause)))
 
 
 if __name__ == "__main__":

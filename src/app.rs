@@ -219,6 +219,7 @@ pub fn run(config: Config) -> i32 {
                 testsuite: config.testsuite.display().to_string(),
                 dry_run: config.run.dry_run,
                 group: config.run.group,
+                window: config.run.window,
                 command_line: std::env::args().collect(),
             },
         )));

@@ -86,6 +86,12 @@ pub struct Cli {
     #[arg(long)]
     pub group_stop_first_fail: bool,
 
+    /// No groups: keep --group tests under way, each test that ends making room for the next
+    /// (post-run at once, in the order runs end; --group-pause per place; with
+    /// --group-stop-first-fail no test starts after a failure)
+    #[arg(long)]
+    pub window: bool,
+
     /// Test runs to do, wrapping around the list of tests [default: the number of tests]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub total: Option<String>,

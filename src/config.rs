@@ -367,6 +367,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             group,
             group_pause,
             group_stop_first_fail: cli.group_stop_first_fail,
+            window: cli.window,
             total,
             random_seed: seed,
             repeat: cli.repeat,
@@ -668,6 +669,7 @@ mod tests {
         assert_eq!(c.run.group, 1);
         assert_eq!(c.run.group_pause, Duration::from_millis(800));
         assert!(!c.run.group_stop_first_fail);
+        assert!(!c.run.window);
         assert_eq!(c.run.total, None);
         assert_eq!(c.run.random_seed, None);
         assert!(!c.run.repeat && !c.run.dry_run && !c.run.fail_expected && !c.run.leave_temp);
@@ -720,6 +722,7 @@ mod tests {
             "--group-pause",
             "0",
             "--group-stop-first-fail",
+            "--window",
             "--total",
             "100",
             "--random",
@@ -765,6 +768,7 @@ mod tests {
         assert_eq!(c.run.group, 8);
         assert_eq!(c.run.group_pause, Duration::ZERO);
         assert!(c.run.group_stop_first_fail && c.run.repeat && c.run.dry_run);
+        assert!(c.run.window);
         assert!(c.run.fail_expected && c.run.leave_temp && c.no_pcap);
         assert_eq!(c.run.total, Some(100));
         assert_eq!((c.run.random_seed, c.seed), (Some(42), Some(42)));

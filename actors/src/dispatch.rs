@@ -8,7 +8,14 @@
 //! order of pre-run; every test that got READY gets exactly one Cleanup; no test is prepared
 //! after an interrupt; the GLOBAL after.sh runs once when its before.sh ran, unless a second
 //! signal ends the run at once.
+//!
+//! With `--window` there are no groups and no barrier: up to `--group` tests are under way at
+//! once, a READY test runs at once, a test whose run ended is post-run at once, and its place
+//! goes to the next test (after `--group-pause`). Pre-runs and post-runs still take turns one
+//! at a time (never two scripts at once), post-runs first and in the order the runs ended. The
+//! other invariants hold as above, and never more than `--group` tests are under way.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::scheduler::{Schedule, ScheduledRun};
@@ -44,9 +51,14 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     RunGlobalBefore,
-    /// Make one TestActor per run; slot `i` is `runs[i]`.
+    /// Make one TestActor per run; slot `i` is `runs[i]` (the previous group's are done).
     StartGroup {
         runs: Vec<ScheduledRun>,
+    },
+    /// `--window`: make one TestActor for `run` in the new slot `slot` (slots are not reused).
+    StartTest {
+        slot: usize,
+        run: ScheduledRun,
     },
     Prepare {
         slot: usize,
@@ -98,12 +110,46 @@ impl Outcome {
 enum Phase {
     Init,
     GlobalBefore,
-    Preparing { slot: usize },
-    Running { pending: usize },
-    Cleaning { slot: usize },
+    Preparing {
+        slot: usize,
+    },
+    Running {
+        pending: usize,
+    },
+    Cleaning {
+        slot: usize,
+    },
     Pausing,
+    /// `--window`: tests come and go; [`Window`] says what is under way.
+    Window,
     GlobalAfter,
     Done,
+}
+
+/// What is under way in `--window` mode.
+#[derive(Debug, Default)]
+struct Window {
+    /// Tests that may start now: free places whose pause is over.
+    free: usize,
+    /// Places whose `--group-pause` runs.
+    pausing: usize,
+    /// The one pre-run or post-run under way.
+    lane: Option<Lane>,
+    /// Slots whose SIPp run.
+    running: BTreeSet<usize>,
+    /// Slots whose run is over (or that were READY when a signal came), for post-run in this
+    /// order.
+    to_clean: VecDeque<usize>,
+    /// The slot the next test gets.
+    next_slot: usize,
+    /// A test failed (NOT READY, FAIL or DIRTY): for `--group-stop-first-fail`.
+    failed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Preparing(usize),
+    Cleaning(usize),
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -126,6 +172,10 @@ pub struct Dispatcher {
     signals: u32,
     global_before_ok: bool,
     outcome: Outcome,
+    /// `--window` mode's state; `None` in group mode.
+    window: Option<Window>,
+    /// `--group`, the most tests under way at once in `--window` mode.
+    width: usize,
 }
 
 impl Dispatcher {
@@ -147,7 +197,17 @@ impl Dispatcher {
             signals: 0,
             global_before_ok: false,
             outcome: Outcome::default(),
+            window: None,
+            width: 1,
         }
+    }
+
+    /// `--window` mode: up to `width` tests under way at once, without groups.
+    pub fn windowed(mut self, width: usize) -> Self {
+        assert!(width > 0, "validated by the front end");
+        self.width = width;
+        self.window = Some(Window::default());
+        self
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -171,13 +231,13 @@ impl Dispatcher {
                     self.phase = Phase::GlobalBefore;
                     out.push(Command::RunGlobalBefore);
                 } else {
-                    self.next_group(&mut out);
+                    self.first_tests(&mut out);
                 }
             }
             (Phase::GlobalBefore, Input::GlobalBeforeDone { ok }) => {
                 if ok {
                     self.global_before_ok = true;
-                    self.next_group(&mut out);
+                    self.first_tests(&mut out);
                 } else {
                     self.outcome.global_failed = true;
                     self.finish(&mut out);
@@ -238,6 +298,12 @@ impl Dispatcher {
                 self.clean_next(&mut out);
             }
             (Phase::Pausing, Input::PauseOver) => self.next_group(&mut out),
+            (Phase::Window, input @ (Input::Prepared { .. } | Input::RunDone { .. })) => {
+                self.window_input(input, &mut out)
+            }
+            (Phase::Window, input @ (Input::Cleaned { .. } | Input::PauseOver)) => {
+                self.window_input(input, &mut out)
+            }
             (Phase::GlobalAfter, Input::GlobalAfterDone { ok }) => {
                 if !ok {
                     self.outcome.global_failed = true;
@@ -245,12 +311,16 @@ impl Dispatcher {
                 self.phase = Phase::Done;
                 out.push(Command::Finish(self.outcome));
             }
-            (_, Input::Fatal) => {
+            (phase, Input::Fatal) => {
                 self.outcome.fatal = true;
                 // Like a first signal: the step under way ends, then cleanup and the end.
+                let first = self.signals == 0;
                 self.signals = self.signals.max(1);
-                if self.phase == Phase::Pausing {
-                    self.finish(&mut out);
+                match phase {
+                    Phase::Pausing => self.finish(&mut out),
+                    // Tests that are running stop, like on a signal.
+                    Phase::Window if first => self.window_abort(&mut out),
+                    _ => {}
                 }
             }
             (phase, Input::Signal) => {
@@ -259,6 +329,7 @@ impl Dispatcher {
                 if self.signals == 1 {
                     match phase {
                         Phase::Pausing => self.finish(&mut out),
+                        Phase::Window => self.window_abort(&mut out),
                         Phase::Running { .. } => {
                             let slots: Vec<usize> = (0..self.slots.len())
                                 .filter(|&i| self.slots[i].running)
@@ -277,6 +348,127 @@ impl Dispatcher {
             _ => {}
         }
         out
+    }
+
+    /// After GLOBAL before.sh (or at start without one): the first group, or the window.
+    fn first_tests(&mut self, out: &mut Vec<Command>) {
+        match self.window.as_mut() {
+            Some(w) => {
+                w.free = self.width;
+                self.phase = Phase::Window;
+                self.pump(out);
+            }
+            None => self.next_group(out),
+        }
+    }
+
+    /// `--window`: a test's answer.
+    fn window_input(&mut self, input: Input, out: &mut Vec<Command>) {
+        let interrupted = self.interrupted();
+        let Some(w) = self.window.as_mut() else {
+            return;
+        };
+        let mut freed = false;
+        match input {
+            Input::Prepared { slot, ready } if w.lane == Some(Lane::Preparing(slot)) => {
+                w.lane = None;
+                if !ready {
+                    self.outcome.total += 1;
+                    w.failed = true;
+                    freed = true;
+                } else if interrupted {
+                    // READY → CLEANING: interrupted before its run.
+                    w.to_clean.push_back(slot);
+                } else {
+                    w.running.insert(slot);
+                    out.push(Command::Run { slots: vec![slot] });
+                }
+            }
+            Input::RunDone { slot, success } if w.running.remove(&slot) => {
+                w.failed |= !success;
+                w.to_clean.push_back(slot);
+            }
+            Input::Cleaned { slot, passed } if w.lane == Some(Lane::Cleaning(slot)) => {
+                w.lane = None;
+                self.outcome.total += 1;
+                if passed {
+                    self.outcome.passed += 1;
+                } else {
+                    w.failed = true;
+                }
+                freed = true;
+            }
+            Input::PauseOver if w.pausing > 0 => {
+                w.pausing -= 1;
+                w.free += 1;
+            }
+            // A late or duplicate answer: nothing changes.
+            _ => return,
+        }
+        // The test's place goes to the next one, after the pause; no pause when no test is
+        // to start any more.
+        let stopping = interrupted || (self.stop_first_fail && w.failed);
+        if freed && !stopping {
+            if self.pause.is_zero() {
+                w.free += 1;
+            } else {
+                w.pausing += 1;
+                out.push(Command::Pause(self.pause));
+            }
+        }
+        self.pump(out);
+    }
+
+    /// `--window`, first signal (or fatal error): the running tests stop; what is READY and
+    /// not yet running is cleaned up without a run.
+    fn window_abort(&mut self, out: &mut Vec<Command>) {
+        let Some(w) = self.window.as_ref() else {
+            return;
+        };
+        if !w.running.is_empty() {
+            out.push(Command::Abort {
+                slots: w.running.iter().copied().collect(),
+            });
+        }
+        // Maybe nothing was under way (all places pausing): then this is the end.
+        self.pump(out);
+    }
+
+    /// `--window`: starts the next post-run or pre-run when the lane is free, or ends the run
+    /// when nothing is under way and nothing is left to start.
+    fn pump(&mut self, out: &mut Vec<Command>) {
+        let stopping = self.interrupted();
+        let stop_on_failure = self.stop_first_fail;
+        let Some(w) = self.window.as_mut() else {
+            return;
+        };
+        if w.lane.is_some() {
+            return;
+        }
+        if let Some(slot) = w.to_clean.pop_front() {
+            w.lane = Some(Lane::Cleaning(slot));
+            out.push(Command::Cleanup { slot });
+            return;
+        }
+        let failed_stop = stop_on_failure && w.failed;
+        if !stopping && !failed_stop && w.free > 0 {
+            if let Some(run) = self.schedule.next_run() {
+                w.free -= 1;
+                let slot = w.next_slot;
+                w.next_slot += 1;
+                w.lane = Some(Lane::Preparing(slot));
+                out.push(Command::StartTest { slot, run });
+                out.push(Command::Prepare { slot });
+                return;
+            }
+        }
+        let nothing_left = stopping || failed_stop || self.schedule.is_done();
+        if w.running.is_empty() && nothing_left {
+            if failed_stop && !stopping && !self.schedule.is_done() {
+                self.outcome.stopped_on_failure = true;
+            }
+            self.finish(out);
+        }
     }
 
     fn next_group(&mut self, out: &mut Vec<Command>) {
@@ -387,6 +579,7 @@ mod tests {
                         });
                     }
                     Command::StartGroup { .. } => group_no += 1,
+                    Command::StartTest { .. } => panic!("StartTest in group mode"),
                     Command::Prepare { slot } => {
                         if signals > 0 {
                             trace.prepares_after_signal += 1;
@@ -556,7 +749,311 @@ mod tests {
         assert_eq!((o.total, o.passed), (3, 1));
     }
 
+    /// What [`simulate_window`] saw.
+    #[derive(Default, Debug)]
+    struct WindowTrace {
+        started: Vec<usize>,
+        ready: Vec<usize>,
+        cleaned: Vec<usize>,
+        /// Slots in the order their runs ended (RunDone delivered).
+        ran: Vec<usize>,
+        /// Most tests under way at once (started, not yet NOT READY or cleaned).
+        max_under_way: usize,
+        /// Most pre-runs and post-runs under way at once.
+        max_lane: usize,
+        prepares_after_signal: usize,
+        global_before: usize,
+        global_after: usize,
+        finish: Vec<Outcome>,
+    }
+
+    /// Plays the Supervisor's shell in `--window` mode: every answer waits in a pool and the
+    /// answers come back in an order drawn from `picks`, so that runs end in any order and
+    /// pre-runs, runs and post-runs overlap any way they can. Outcomes come from `luck`; a
+    /// signal comes after `signal_after` answers (a second after `second_after` more).
+    #[allow(clippy::too_many_arguments)]
+    fn simulate_window(
+        tests: usize,
+        width: usize,
+        total: Option<u64>,
+        global: bool,
+        stop_first_fail: bool,
+        pause: bool,
+        luck: &[bool],
+        picks: &[usize],
+        signal_after: Option<usize>,
+        second_after: Option<usize>,
+    ) -> WindowTrace {
+        let schedule = Schedule::new(tests, width, total, None, false);
+        let pause = if pause {
+            Duration::from_millis(5)
+        } else {
+            Duration::ZERO
+        };
+        let mut d = Dispatcher::new(schedule, global, pause, stop_first_fail).windowed(width);
+        let mut t = WindowTrace::default();
+        let mut pool: Vec<Input> = Vec::new();
+        let mut luck = luck.iter().copied().cycle();
+        let mut picks = picks.iter().copied().cycle();
+        let mut under_way = BTreeSet::new();
+        let mut lane = 0usize;
+        let mut signals = 0;
+        let mut steps = 0usize;
+        let mut next = Some(Input::Start);
+        while let Some(input) = next.take() {
+            steps += 1;
+            assert!(steps < 100_000, "no end");
+            match input {
+                Input::Prepared { slot, ready } => {
+                    lane -= 1;
+                    if !ready {
+                        under_way.remove(&slot);
+                    }
+                }
+                Input::Cleaned { slot, .. } => {
+                    lane -= 1;
+                    under_way.remove(&slot);
+                }
+                Input::RunDone { slot, .. } => t.ran.push(slot),
+                _ => {}
+            }
+            for cmd in d.handle(input) {
+                match cmd {
+                    Command::RunGlobalBefore => {
+                        t.global_before += 1;
+                        pool.push(Input::GlobalBeforeDone {
+                            ok: luck.next().unwrap() || signals > 1,
+                        });
+                    }
+                    Command::StartGroup { .. } => panic!("StartGroup in window mode"),
+                    Command::StartTest { slot, .. } => {
+                        assert!(!t.started.contains(&slot), "slot {slot} reused");
+                        t.started.push(slot);
+                        under_way.insert(slot);
+                        t.max_under_way = t.max_under_way.max(under_way.len());
+                    }
+                    Command::Prepare { slot } => {
+                        if signals > 0 {
+                            t.prepares_after_signal += 1;
+                        }
+                        lane += 1;
+                        t.max_lane = t.max_lane.max(lane);
+                        let ready = luck.next().unwrap();
+                        if ready {
+                            t.ready.push(slot);
+                        }
+                        pool.push(Input::Prepared { slot, ready });
+                    }
+                    Command::Run { slots } => {
+                        for slot in slots {
+                            pool.push(Input::RunDone {
+                                slot,
+                                success: luck.next().unwrap(),
+                            });
+                        }
+                    }
+                    // The runs' answers are in the pool already.
+                    Command::Abort { .. } | Command::Kill => {}
+                    Command::Cleanup { slot } => {
+                        lane += 1;
+                        t.max_lane = t.max_lane.max(lane);
+                        t.cleaned.push(slot);
+                        pool.push(Input::Cleaned {
+                            slot,
+                            passed: luck.next().unwrap(),
+                        });
+                    }
+                    Command::Pause(_) => pool.push(Input::PauseOver),
+                    Command::RunGlobalAfter => {
+                        t.global_after += 1;
+                        pool.push(Input::GlobalAfterDone { ok: true });
+                    }
+                    Command::Finish(o) => t.finish.push(o),
+                }
+            }
+            if signal_after == Some(steps) || (signals == 1 && second_after == Some(steps)) {
+                signals += 1;
+                next = Some(Input::Signal);
+            } else if !pool.is_empty() {
+                let i = picks.next().unwrap() % pool.len();
+                next = Some(pool.swap_remove(i));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn window_a_slow_test_does_not_hold_up_the_others() {
+        let schedule = Schedule::new(3, 2, None, None, false);
+        let mut d = Dispatcher::new(schedule, false, Duration::ZERO, false).windowed(2);
+        let run = |index, test| ScheduledRun { index, test };
+        assert_eq!(
+            d.handle(Input::Start),
+            vec![
+                Command::StartTest {
+                    slot: 0,
+                    run: run(0, 0)
+                },
+                Command::Prepare { slot: 0 }
+            ]
+        );
+        // READY runs at once, and the next pre-run follows.
+        assert_eq!(
+            d.handle(Input::Prepared {
+                slot: 0,
+                ready: true
+            }),
+            vec![
+                Command::Run { slots: vec![0] },
+                Command::StartTest {
+                    slot: 1,
+                    run: run(1, 1)
+                },
+                Command::Prepare { slot: 1 }
+            ]
+        );
+        assert_eq!(
+            d.handle(Input::Prepared {
+                slot: 1,
+                ready: true
+            }),
+            vec![Command::Run { slots: vec![1] }]
+        );
+        // Test 1 ends while test 0 runs on: post-run, then test 2 takes its place.
+        assert_eq!(
+            d.handle(Input::RunDone {
+                slot: 1,
+                success: true
+            }),
+            vec![Command::Cleanup { slot: 1 }]
+        );
+        assert_eq!(
+            d.handle(Input::Cleaned {
+                slot: 1,
+                passed: true
+            }),
+            vec![
+                Command::StartTest {
+                    slot: 2,
+                    run: run(2, 2)
+                },
+                Command::Prepare { slot: 2 }
+            ]
+        );
+        // A signal: the running test stops; the one being prepared is cleaned without a run.
+        assert_eq!(
+            d.handle(Input::Signal),
+            vec![Command::Abort { slots: vec![0] }]
+        );
+        assert_eq!(
+            d.handle(Input::Prepared {
+                slot: 2,
+                ready: true
+            }),
+            vec![Command::Cleanup { slot: 2 }]
+        );
+        assert_eq!(
+            d.handle(Input::RunDone {
+                slot: 0,
+                success: false
+            }),
+            vec![]
+        );
+        assert_eq!(
+            d.handle(Input::Cleaned {
+                slot: 2,
+                passed: true
+            }),
+            vec![Command::Cleanup { slot: 0 }]
+        );
+        let end = d.handle(Input::Cleaned {
+            slot: 0,
+            passed: false,
+        });
+        let Command::Finish(o) = &end[0] else {
+            panic!("{end:?}")
+        };
+        assert!(o.interrupted);
+        assert_eq!((o.total, o.passed), (3, 2));
+    }
+
+    #[test]
+    fn window_pause_holds_a_place_and_stop_first_fail_starts_nothing_more() {
+        let schedule = Schedule::new(4, 1, None, None, false);
+        let pause = Duration::from_secs(1);
+        let mut d = Dispatcher::new(schedule, false, pause, true).windowed(1);
+        d.handle(Input::Start);
+        d.handle(Input::Prepared {
+            slot: 0,
+            ready: true,
+        });
+        d.handle(Input::RunDone {
+            slot: 0,
+            success: true,
+        });
+        // The place is free after the pause only.
+        assert_eq!(
+            d.handle(Input::Cleaned {
+                slot: 0,
+                passed: true
+            }),
+            vec![Command::Pause(pause)]
+        );
+        assert_eq!(d.handle(Input::PauseOver)[1], Command::Prepare { slot: 1 });
+        // NOT READY is a failure: no more tests (and no pause); the run ends as stopped on
+        // failure.
+        let end = d.handle(Input::Prepared {
+            slot: 1,
+            ready: false,
+        });
+        assert_eq!(end.len(), 1, "{end:?}");
+        let Command::Finish(o) = &end[0] else {
+            panic!("{end:?}")
+        };
+        assert!(o.stopped_on_failure && !o.interrupted);
+        assert_eq!((o.total, o.passed), (2, 1));
+    }
+
     proptest! {
+        #[test]
+        fn window_keeps_the_invariants_in_any_order_of_answers(
+            tests in 1usize..6,
+            width in 1usize..5,
+            total in proptest::option::of(1u64..12),
+            global in any::<bool>(),
+            stop in any::<bool>(),
+            pause in any::<bool>(),
+            luck in proptest::collection::vec(any::<bool>(), 1..20),
+            picks in proptest::collection::vec(0usize..8, 1..20),
+            signal_after in proptest::option::of(1usize..60),
+            second_after in proptest::option::of(1usize..60),
+        ) {
+            let t = simulate_window(
+                tests, width, total, global, stop, pause, &luck, &picks, signal_after, second_after,
+            );
+            // Exactly one Cleanup for every READY test, none for the others.
+            let mut ready = t.ready.clone();
+            let mut cleaned = t.cleaned.clone();
+            ready.sort();
+            cleaned.sort();
+            prop_assert_eq!(&ready, &cleaned);
+            // Never more than --group tests under way; one pre-run or post-run at a time.
+            prop_assert!(t.max_under_way <= width);
+            prop_assert!(t.max_lane <= 1);
+            // Post-run in the order the runs ended.
+            let ran_cleaned: Vec<usize> =
+                t.cleaned.iter().copied().filter(|s| t.ran.contains(s)).collect();
+            prop_assert_eq!(&ran_cleaned, &t.ran);
+            prop_assert_eq!(t.prepares_after_signal, 0);
+            prop_assert_eq!(t.finish.len(), 1);
+            prop_assert!(t.global_after <= 1);
+            let o = t.finish[0];
+            prop_assert_eq!(o.total as usize, t.started.len());
+            if signal_after.is_none() && !stop && !(global && o.global_failed) {
+                prop_assert_eq!(t.started.len() as u64, total.unwrap_or(tests as u64));
+            }
+        }
+
         #[test]
         fn every_ready_test_is_cleaned_once_in_reverse_order(
             tests in 1usize..6,

@@ -62,6 +62,8 @@ pub enum Event {
         /// `--loop`: rounds repeat until interrupted.
         repeat: bool,
         group: usize,
+        /// `--window`: `group` tests under way at once, no groups.
+        window: bool,
         /// `--random`'s seed.
         seed: Option<u64>,
         dry_run: bool,

@@ -119,6 +119,8 @@ pub struct RunConfig {
     pub group: usize,
     pub group_pause: Duration,
     pub group_stop_first_fail: bool,
+    /// `--window`: keep `group` tests under way, no groups behind a barrier.
+    pub window: bool,
     /// Test runs in all (wrapping around the list); `None` = one per test.
     pub total: Option<u64>,
     /// Shuffle seed; `Some` turns `--random` on.

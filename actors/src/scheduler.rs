@@ -72,34 +72,51 @@ impl Schedule {
         !self.repeat && self.done_in_round >= self.per_round
     }
 
-    /// The next group, or `None` when the run is over.
+    /// The next group, or `None` when the run is over. A group never crosses from one round
+    /// into the next.
     pub fn next_group(&mut self) -> Option<Vec<ScheduledRun>> {
-        if self.per_round == 0 {
+        if !self.start_round() {
             return None;
+        }
+        let size = (self.group as u64).min(self.per_round - self.done_in_round) as usize;
+        Some((0..size).map(|_| self.take()).collect())
+    }
+
+    /// The next run alone (`--window`: a run starts whenever a test ends), or `None` when the
+    /// run is over.
+    pub fn next_run(&mut self) -> Option<ScheduledRun> {
+        self.start_round().then(|| self.take())
+    }
+
+    /// Whether a run is left in this round, starting a new round first where `--loop` asks.
+    fn start_round(&mut self) -> bool {
+        if self.per_round == 0 {
+            return false;
         }
         if self.done_in_round >= self.per_round {
             if !self.repeat {
-                return None;
+                return false;
             }
             // A new round starts from a new pass, like a fresh run would.
             self.done_in_round = 0;
             self.new_pass();
         }
-        let size = (self.group as u64).min(self.per_round - self.done_in_round) as usize;
-        let mut runs = Vec::with_capacity(size);
-        for _ in 0..size {
-            if self.pass_pos == self.pass.len() {
-                self.new_pass();
-            }
-            runs.push(ScheduledRun {
-                index: self.next_index,
-                test: self.pass[self.pass_pos],
-            });
-            self.pass_pos += 1;
-            self.next_index += 1;
+        true
+    }
+
+    /// The next run of the round ([`Schedule::start_round`] said there is one).
+    fn take(&mut self) -> ScheduledRun {
+        if self.pass_pos == self.pass.len() {
+            self.new_pass();
         }
-        self.done_in_round += size as u64;
-        Some(runs)
+        let run = ScheduledRun {
+            index: self.next_index,
+            test: self.pass[self.pass_pos],
+        };
+        self.pass_pos += 1;
+        self.next_index += 1;
+        self.done_in_round += 1;
+        run
     }
 }
 
@@ -168,6 +185,27 @@ mod tests {
             .collect();
         // A group never crosses from one round into the next.
         assert_eq!(groups, vec![vec![0, 1]; 4]);
+        assert!(!s.is_done());
+    }
+
+    #[test]
+    fn next_run_takes_the_same_runs_one_by_one() {
+        for (tests, group, total, seed) in [(5, 2, None, None), (3, 2, Some(7), Some(9))] {
+            let grouped: Vec<ScheduledRun> = std::iter::from_fn({
+                let mut s = Schedule::new(tests, group, total, seed, false);
+                move || s.next_group()
+            })
+            .flatten()
+            .collect();
+            let mut s = Schedule::new(tests, group, total, seed, false);
+            let single: Vec<ScheduledRun> = std::iter::from_fn(|| s.next_run()).collect();
+            assert_eq!(single, grouped);
+            assert!(s.is_done());
+        }
+        // --loop: rounds follow each other without end.
+        let mut s = Schedule::new(2, 5, Some(3), None, true);
+        let tests: Vec<usize> = (0..7).map(|_| s.next_run().unwrap().test).collect();
+        assert_eq!(tests, vec![0, 1, 0, 0, 1, 0, 0]);
         assert!(!s.is_done());
     }
 

@@ -3,6 +3,7 @@
 //! GLOBAL scripts) and feeds every reply, signal and timer back in as an [`Input`].
 
 // actix's prelude exports its own `Supervisor`: import actix items by name here.
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -46,13 +47,14 @@ pub struct Supervisor {
     bus: EventBus,
     log: Logger,
     net: Addr<NetActor>,
-    /// The TestActors of the current group, by slot.
-    group: Vec<Addr<TestActor>>,
+    /// The TestActors under way, by slot (the current group's, or `--window`'s).
+    tests: HashMap<usize, Addr<TestActor>>,
     /// The GLOBAL test's run folder, between its before.sh and after.sh.
     global_folder: Option<PathBuf>,
     /// Fired by a second signal: kills a running GLOBAL script.
     kill: KillSwitch,
-    pause: Option<SpawnHandle>,
+    /// Pauses that run (one between groups; one per free place with `--window`).
+    pauses: VecDeque<SpawnHandle>,
     started: Instant,
     fatal: Option<String>,
     /// What the final network cleanup could not remove.
@@ -70,6 +72,7 @@ impl Actor for Supervisor {
             runs: cfg.total.unwrap_or(self.plan.tests.len() as u64),
             repeat: cfg.repeat,
             group: cfg.group,
+            window: cfg.window,
             seed: cfg.random_seed,
             dry_run: cfg.dry_run,
             at: SystemTime::now(),
@@ -96,8 +99,15 @@ impl Supervisor {
             Command::RunGlobalBefore => self.global_before(ctx),
             Command::RunGlobalAfter => self.global_after(ctx),
             Command::StartGroup { runs } => self.start_group(runs),
+            Command::StartTest { slot, run } => {
+                let actor = self.test_actor(run);
+                self.tests.insert(slot, actor);
+            }
             Command::Prepare { slot } => {
-                let fut = self.group[slot].send(Prepare);
+                let Some(actor) = self.tests.get(&slot) else {
+                    return;
+                };
+                let fut = actor.send(Prepare);
                 ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
                     let (ready, fatal) = match reply {
                         Ok(r) => (r.ready, r.fatal),
@@ -108,12 +118,19 @@ impl Supervisor {
                         act.fatal.get_or_insert(f);
                         act.input(Input::Fatal, ctx);
                     }
+                    if !ready {
+                        // Rolled back: the actor is done.
+                        act.tests.remove(&slot);
+                    }
                     act.input(Input::Prepared { slot, ready }, ctx);
                 }));
             }
             Command::Run { slots } => {
                 for slot in slots {
-                    let fut = self.group[slot].send(Run);
+                    let Some(actor) = self.tests.get(&slot) else {
+                        continue;
+                    };
+                    let fut = actor.send(Run);
                     ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
                         let success = reply.map(|r| r.success).unwrap_or(false);
                         act.input(Input::RunDone { slot, success }, ctx);
@@ -122,27 +139,35 @@ impl Supervisor {
             }
             Command::Abort { slots } => {
                 for slot in slots {
-                    self.group[slot].do_send(Abort);
+                    if let Some(actor) = self.tests.get(&slot) {
+                        actor.do_send(Abort);
+                    }
                 }
             }
             Command::Kill => {
                 self.kill.kill();
-                for t in &self.group {
+                for t in self.tests.values() {
                     t.do_send(Kill);
                 }
             }
             Command::Cleanup { slot } => {
-                let fut = self.group[slot].send(Cleanup);
+                let Some(actor) = self.tests.get(&slot) else {
+                    return;
+                };
+                let fut = actor.send(Cleanup);
                 ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
                     let passed = reply.map(|r| r.passed).unwrap_or(false);
+                    act.tests.remove(&slot);
                     act.input(Input::Cleaned { slot, passed }, ctx);
                 }));
             }
             Command::Pause(d) => {
-                self.pause = Some(ctx.run_later(d, |act, ctx| {
-                    act.pause = None;
-                    act.input(Input::PauseOver, ctx);
-                }));
+                // All pauses are as long, so the first one started is the one that ends.
+                let handle = ctx.run_later(d, |act, ctx| {
+                    act.pauses.pop_front();
+                    act.input(Input::PauseOver, ctx)
+                });
+                self.pauses.push_back(handle);
             }
             Command::Finish(outcome) => {
                 if let Some(dns) = &self.dns {
@@ -172,23 +197,26 @@ impl Supervisor {
             size: runs.len(),
         });
         // Dropping the previous group's addresses lets those actors stop.
-        self.group = runs
+        self.tests = runs
             .into_iter()
-            .map(|run| {
-                TestActor::new(
-                    run,
-                    Arc::new(self.plan.tests[run.test].clone()),
-                    self.plan.config.clone(),
-                    self.front.clone(),
-                    self.net.clone(),
-                    self.dns.clone(),
-                    self.sniffer.clone(),
-                    self.bus.clone(),
-                    &self.log,
-                )
-                .start()
-            })
+            .enumerate()
+            .map(|(slot, run)| (slot, self.test_actor(run)))
             .collect();
+    }
+
+    fn test_actor(&self, run: ScheduledRun) -> Addr<TestActor> {
+        TestActor::new(
+            run,
+            Arc::new(self.plan.tests[run.test].clone()),
+            self.plan.config.clone(),
+            self.front.clone(),
+            self.net.clone(),
+            self.dns.clone(),
+            self.sniffer.clone(),
+            self.bus.clone(),
+            &self.log,
+        )
+        .start()
     }
 
     /// Makes the GLOBAL run folder and runs its before.sh (not in --dry-run: only rendered).
@@ -330,7 +358,7 @@ impl Supervisor {
                 start_error: None,
             });
         }
-        self.group.clear();
+        self.tests.clear();
         actix::ActorContext::stop(ctx);
     }
 }
@@ -342,7 +370,7 @@ impl Handler<Signal> for Supervisor {
         warn!(self.log, "{} received", sig.0);
         let hard = self.core.interrupted();
         self.bus.emit(Event::Interrupted { hard });
-        if let Some(h) = self.pause.take() {
+        for h in self.pauses.drain(..) {
             ctx.cancel_future(h);
         }
         self.input(Input::Signal, ctx);
@@ -411,12 +439,15 @@ pub fn run(
             config.random_seed,
             config.repeat,
         );
-        let core = Dispatcher::new(
+        let mut core = Dispatcher::new(
             schedule,
             plan.global.is_some(),
             config.group_pause,
             config.group_stop_first_fail,
         );
+        if config.window {
+            core = core.windowed(config.group);
+        }
         let supervisor = Supervisor {
             plan,
             core,
@@ -427,10 +458,10 @@ pub fn run(
             bus: EventBus::new(sinks),
             log: log.clone(),
             net,
-            group: Vec::new(),
+            tests: HashMap::new(),
             global_folder: None,
             kill: KillSwitch::new(),
-            pause: None,
+            pauses: VecDeque::new(),
             started: Instant::now(),
             fatal: None,
             leftovers: Vec::new(),

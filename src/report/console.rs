@@ -68,12 +68,18 @@ impl Console {
                 runs,
                 repeat,
                 group,
+                window,
                 seed,
                 dry_run,
                 ..
             } => {
+                let how = if *window {
+                    format!("up to {group} at once, no groups")
+                } else {
+                    format!("in groups of {group}")
+                };
                 let mut first = format!(
-                    "Ready to run {runs} {} (in groups of {group})",
+                    "Ready to run {runs} {} ({how})",
                     if *runs == 1 { "test" } else { "tests" }
                 );
                 if *repeat {
@@ -397,6 +403,7 @@ A GLOBAL script failed
                 runs: 1,
                 repeat: true,
                 group: 1,
+                window: false,
                 seed: None,
                 dry_run: true,
                 at: fixture::at(0),

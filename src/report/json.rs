@@ -19,6 +19,8 @@ pub struct RunMeta {
     pub testsuite: String,
     pub dry_run: bool,
     pub group: usize,
+    /// `--window`: up to `group` tests at once, no groups.
+    pub window: bool,
     /// The process's arguments, the program first.
     pub command_line: Vec<String>,
 }
@@ -42,6 +44,7 @@ struct Document<'a> {
     command_line: &'a [String],
     dry_run: bool,
     group: usize,
+    window: bool,
     seed: Option<u64>,
     started: String,
     finished: String,
@@ -180,6 +183,7 @@ impl Json {
             command_line: &self.meta.command_line,
             dry_run: self.meta.dry_run,
             group: self.meta.group,
+            window: self.meta.window,
             seed: c.seed,
             started: rfc3339(c.started.unwrap_or(now)),
             finished: rfc3339(c.end.map_or(now, |e| e.at)),
@@ -278,6 +282,7 @@ mod tests {
             testsuite: "./suite".into(),
             dry_run: false,
             group: 2,
+            window: false,
             command_line: vec!["sipplauncher".into(), "--dut".into(), "10.22.22.24".into()],
         }
     }
@@ -373,6 +378,7 @@ mod tests {
             "command_line",
             "dry_run",
             "group",
+            "window",
             "seed",
             "started",
             "finished",
@@ -394,6 +400,7 @@ mod tests {
                 runs: 1,
                 repeat: false,
                 group: 1,
+                window: false,
                 seed: None,
                 dry_run: false,
                 at: fixture::at(0),

@@ -574,6 +574,7 @@ pub(crate) mod fixture {
                 runs: 4,
                 repeat: false,
                 group: 2,
+                window: false,
                 seed: Some(42),
                 dry_run: false,
                 at: at(0),

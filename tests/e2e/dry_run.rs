@@ -238,6 +238,68 @@ fn groups_prepare_in_order_and_clean_up_in_reverse() {
     assert!(sb.run_folders().is_empty());
 }
 
+/// `--window`: no groups (no separator line), every run still goes through its four states, the
+/// reports say so; with `--group-stop-first-fail` nothing starts after a failure.
+#[test]
+fn window_runs_every_test_without_groups() {
+    let sb = Sandbox::new();
+    let mut files: Vec<(String, &str)> = (0..5)
+        .map(|i| (format!("t{i}/uac_ua0.xml"), OPTIONS_UAC))
+        .collect();
+    files.push((
+        "a-bad/uac_ua0.xml".into(),
+        "<scenario>{{ nosuch }}</scenario>\n",
+    ));
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    write_suite(&sb.suite(), &files);
+
+    let mut cmd = sb.cmd();
+    cmd.args(["--group", "3", "--window", "--pattern-exclude", "a-bad"])
+        .arg("--json")
+        .arg(sb.path("r.json"));
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("Ready to run 5 tests (up to 3 at once, no groups)"),
+        "{}",
+        r.stdout
+    );
+    // One separator line: before the summary, none between groups.
+    let separators = r.stdout.lines().filter(|l| l.starts_with("-----")).count();
+    assert_eq!(separators, 1, "{}", r.stdout);
+    let lines = state_lines(&r.stdout);
+    for index in 0..5 {
+        assert_eq!(
+            states_of(&lines, index),
+            ["PREPARING", "DRY-RUNNING", "SUCCESS", "CLEANING"],
+            "run {index}:\n{}",
+            r.stdout
+        );
+    }
+    assert_eq!(summary(&r.stdout, "TOTAL"), Some(5));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    assert_eq!(report["window"], true);
+    assert_eq!(report["group"], 3);
+    assert!(sb.run_folders().is_empty());
+
+    // The failing test comes first: nothing else starts.
+    let mut cmd = sb.cmd();
+    cmd.args(["--group", "1", "--window", "--group-stop-first-fail"]);
+    let r = run(cmd);
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    let lines = state_lines(&r.stdout);
+    assert_eq!(
+        states_of(&lines, 0),
+        ["PREPARING", "NOT READY"],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert_eq!(summary(&r.stdout, "TOTAL"), Some(1));
+}
+
 #[test]
 fn definition_and_template_errors_are_not_ready_and_the_run_goes_on() {
     let sb = Sandbox::new();

@@ -1829,3 +1829,67 @@ fn a_burst_of_20000_packets_lands_in_the_pcap_whole() {
     eprintln!("burst: {n} sent in {secs:.2} s, {burst} in the pcap");
     assert_eq!(burst, n, "packets lost (sent in {secs:.2} s)");
 }
+
+/// `--window`: a slow test does not hold up the others. The same suite (one 3 s test, then
+/// four quick pings) at `--group 2`, in groups and in window mode: in groups, the second group's
+/// pings wait for the slow test to end; in window mode the four pings run one after another
+/// beside it and are done before it ends, and every test still gets its whole post-run.
+#[test]
+fn window_keeps_the_group_busy_while_a_slow_test_runs() {
+    let Some(lab) = Lab::try_up("window_keeps_the_group_busy_while_a_slow_test_runs") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let slow = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"slow\">\n{OPTIONS_SEND}  <recv response=\"200\"/>\n  <pause milliseconds=\"3000\"/>\n</scenario>\n"
+    );
+    let mut files = vec![("a-slow-0000/uac_ua0.xml".to_string(), slow)];
+    for i in 0..4 {
+        files.push((
+            format!("b-ping-000{i}/uac_ua0.xml"),
+            OPTIONS_UAC.to_string(),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    write_real_suite(&sb.suite(), &files);
+    let pings = ["b-ping-0000", "b-ping-0001", "b-ping-0002", "b-ping-0003"];
+    // Where in stdout each state line is.
+    let position = |lines: &[StateLine], test: &str, state: &str| {
+        lines
+            .iter()
+            .position(|l| l.test == test && l.state == state)
+            .unwrap_or_else(|| panic!("no {state} line for {test} in {lines:#?}"))
+    };
+
+    for window in [false, true] {
+        let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+        cmd.args(["--group", "2"]);
+        if window {
+            cmd.arg("--window");
+        }
+        let r = run_in(&lab, &cmd);
+        assert_eq!(r.status, 0, "window {window}: {}", show(&r));
+        let lines = state_lines(&r.stdout);
+        for name in std::iter::once("a-slow-0000").chain(pings) {
+            assert_eq!(states_named(&lines, name), REAL_SEQUENCE, "{name}");
+        }
+        let slow_done = position(&lines, "a-slow-0000", "SUCCESS");
+        if window {
+            for ping in pings {
+                let cleaned = position(&lines, ping, "CLEANING");
+                assert!(cleaned < slow_done, "{ping} waited:\n{}", r.stdout);
+            }
+        } else {
+            // Groups: {slow, ping 0}, {ping 1, ping 2}, {ping 3}.
+            assert!(position(&lines, "b-ping-0000", "CLEANING") > slow_done);
+            for ping in &pings[1..] {
+                assert!(position(&lines, ping, "PREPARING") > slow_done, "{ping}");
+            }
+        }
+        assert_eq!(sipp_links(&lab), Vec::<String>::new());
+        assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+    }
+}
