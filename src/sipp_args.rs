@@ -204,7 +204,11 @@ impl SippLauncher {
             run_folder.join(tls::KEYLOG_FILE).display().to_string(),
         )];
         if let Some(lib) = &t.preload {
-            env.push(("LD_PRELOAD".to_string(), lib.display().to_string()));
+            let inherited = std::env::var("LD_PRELOAD").ok();
+            env.push((
+                "LD_PRELOAD".to_string(),
+                preload_with(lib, inherited.as_deref()),
+            ));
         }
         env
     }
@@ -312,6 +316,15 @@ impl Launch for SippLauncher {
                 .map_err(|e| e.to_string())?;
         }
         self.plan(plan, &run_folder, &ctx.ua_hosts, three_pcc.as_ref())
+    }
+}
+
+/// `LD_PRELOAD` for SIPp: the key log library first (its hooks must come before the OpenSSL
+/// they wrap), then what the user preloads already, kept.
+fn preload_with(lib: &Path, inherited: Option<&str>) -> String {
+    match inherited.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(theirs) => format!("{} {theirs}", lib.display()),
+        None => lib.display().to_string(),
     }
 }
 
@@ -551,6 +564,17 @@ mod tests {
             .join(" ")
             .ends_with("-tls_cert ua1.crt -tls_key ua1.key -tls_version 1.2"));
         assert_eq!(uac.env, env, "every instance writes the same key log");
+    }
+
+    #[test]
+    fn key_log_library_goes_before_a_users_preload() {
+        let lib = Path::new("/usr/lib/sipplauncher/libsipplauncher_keylog.so");
+        assert_eq!(preload_with(lib, None), lib.display().to_string());
+        assert_eq!(preload_with(lib, Some("  ")), lib.display().to_string());
+        assert_eq!(
+            preload_with(lib, Some("/opt/libfoo.so:/opt/libbar.so")),
+            format!("{} /opt/libfoo.so:/opt/libbar.so", lib.display())
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use crate::common::*;
 
 #[test]
-fn sigint_during_a_looping_dry_run_exits_cleanly_within_a_second() {
+fn sigint_during_a_looping_dry_run_exits_cleanly() {
     let sb = Sandbox::new();
     write_suite(
         &sb.suite(),
@@ -31,7 +31,9 @@ fn sigint_during_a_looping_dry_run_exits_cleanly_within_a_second() {
     let out = child.wait_with_output().unwrap();
     let took = sent.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    // Ends on its own rather than looping on (the latency itself is a benchmark's:
+    // benches/interrupt.sh).
+    assert!(took < Duration::from_secs(10), "exit took {took:?}");
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("Interrupted"), "{stdout}");
     let total = summary(&stdout, "TOTAL").expect("summary printed");
