@@ -265,7 +265,7 @@ impl Supervisor {
             if config.dry_run {
                 return (Some(folder), None, started.elapsed());
             }
-            let log = logging::test_logger(&log, &folder.join("sipplauncher.log")).unwrap_or(log);
+            let log = global_logger(log, &folder).await;
             let res =
                 script::run_script("before.sh", &folder, config.script_timeout, &log, &kill).await;
             (
@@ -286,10 +286,12 @@ impl Supervisor {
                     took,
                 });
             }
+            let done = Input::GlobalBeforeDone { ok: err.is_none() };
             if err.is_some() {
-                act.remove_global_folder();
+                act.remove_global_folder_then(done, ctx);
+            } else {
+                act.input(done, ctx);
             }
-            act.input(Input::GlobalBeforeDone { ok: err.is_none() }, ctx);
         }));
     }
 
@@ -298,15 +300,14 @@ impl Supervisor {
             return self.input(Input::GlobalAfterDone { ok: true }, ctx);
         };
         if self.plan.config.dry_run {
-            self.remove_global_folder();
-            return self.input(Input::GlobalAfterDone { ok: true }, ctx);
+            return self.remove_global_folder_then(Input::GlobalAfterDone { ok: true }, ctx);
         }
         let config = self.plan.config.clone();
         let log = self.log.new(o!("test" => "GLOBAL"));
         let kill = self.kill.clone();
         let work = async move {
             let started = Instant::now();
-            let log = logging::test_logger(&log, &folder.join("sipplauncher.log")).unwrap_or(log);
+            let log = global_logger(log, &folder).await;
             let res =
                 script::run_script("after.sh", &folder, config.script_timeout, &log, &kill).await;
             (res.err().map(|e| e.to_string()), started.elapsed())
@@ -320,20 +321,29 @@ impl Supervisor {
                 error: err.clone(),
                 took,
             });
-            act.remove_global_folder();
-            act.input(Input::GlobalAfterDone { ok: err.is_none() }, ctx);
+            act.remove_global_folder_then(Input::GlobalAfterDone { ok: err.is_none() }, ctx);
         }));
     }
 
-    /// Blocking but small (a folder of a few scripts), and only twice a run.
-    fn remove_global_folder(&mut self) {
-        if let Some(folder) = self.global_folder.take() {
-            if self.plan.config.leave_temp {
-                info!(self.log, "GLOBAL run folder left at {}", folder.display());
-            } else if let Err(e) = rundir::remove(&folder) {
-                warn!(self.log, "{e}");
-            }
+    /// Removes the GLOBAL run folder (unless `--leave-temp`) on the blocking pool, then feeds
+    /// `then` to the dispatcher.
+    fn remove_global_folder_then(&mut self, then: Input, ctx: &mut Context<Self>) {
+        let Some(folder) = self.global_folder.take() else {
+            return self.input(then, ctx);
+        };
+        if self.plan.config.leave_temp {
+            info!(self.log, "GLOBAL run folder left at {}", folder.display());
+            return self.input(then, ctx);
         }
+        let removed = tokio::task::spawn_blocking(move || rundir::remove(&folder));
+        ctx.spawn(removed.into_actor(self).map(move |res, act, ctx| {
+            match res {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(act.log, "{e}"),
+                Err(e) => warn!(act.log, "remove the GLOBAL run folder: {e}"),
+            }
+            act.input(then, ctx);
+        }));
     }
 
     fn finish(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
@@ -479,6 +489,18 @@ pub fn run(
         })
     });
     result
+}
+
+/// The GLOBAL test's logger, also into its run folder's `sipplauncher.log` (opened on the
+/// blocking pool); `log` alone when that file cannot be opened.
+async fn global_logger(log: Logger, folder: &std::path::Path) -> Logger {
+    let path = folder.join("sipplauncher.log");
+    let parent = log.clone();
+    tokio::task::spawn_blocking(move || logging::test_logger(&parent, &path))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(log)
 }
 
 /// Removes the run folders of killed runs under `run_root` (their SIPp processes are killed
