@@ -25,6 +25,9 @@
 //!   socket (non-blocking reads until EAGAIN; under a flood, no more packets than the socket
 //!   can hold), then hand over the run's packets; the pcap is written on the blocking pool, so
 //!   the capture of other runs does not wait for the disk. No sleep anywhere.
+//! - A run's packets are held in memory up to [`SPILL_BYTES`]; then that chunk goes to the
+//!   run's pcap file from the capture thread (sorted by time within the chunk), so that a long
+//!   or busy test costs a bounded amount of memory.
 //! - A classic BPF filter on the socket, rebuilt at every Register and Unregister, keeps the
 //!   kernel from queueing what no run wants: with no run registered nothing is read at all;
 //!   loopback's outgoing copies never reach user space (half the work on `lo`).
@@ -68,6 +71,9 @@ pub const SLL_HEADER_LEN: usize = 16;
 pub const RECEIVE_BUFFER: usize = 32 << 20;
 /// Packets read in a row before the thread looks at its commands again.
 const BATCH: usize = 256;
+/// A run's packets held in memory before they go to its pcap file (sorted by time within each
+/// such chunk), so that a long or busy test does not grow the process without bound.
+const SPILL_BYTES: usize = 8 << 20;
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_ARP: u16 = 0x0806;
@@ -231,30 +237,92 @@ fn endpoints(mut protocol: u16, mut p: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr)> {
     None
 }
 
+/// A pcap file being written.
+type PcapOut = PcapWriter<BufWriter<std::fs::File>>;
+
 /// A run being captured.
 struct Registration {
     run_id: RunId,
     addrs: Vec<Ipv4Addr>,
     pcap: PathBuf,
+    /// Packets not yet in the file, and their size.
     packets: Vec<Packet>,
+    bytes: usize,
+    /// The pcap file, once a chunk went to it; the packets written so far.
+    out: Option<PcapOut>,
+    written: u64,
+    /// A chunk could not be written: the run's pcap has failed; later packets are dropped.
+    failed: Option<SniffError>,
     dropped: u64,
 }
 
-/// What the thread hands over on [`Unregister`].
+impl Registration {
+    /// Writes the packets held to the pcap file (made at the first chunk).
+    fn spill(&mut self) {
+        let mut packets = std::mem::take(&mut self.packets);
+        self.bytes = 0;
+        if self.failed.is_some() {
+            return;
+        }
+        let out = match self.out.take() {
+            Some(out) => Ok(out),
+            None => open_pcap(&self.pcap),
+        };
+        match out.and_then(|mut out| append(&mut out, &self.pcap, &mut packets).map(|()| out)) {
+            Ok(out) => {
+                self.written += packets.len() as u64;
+                self.out = Some(out);
+            }
+            Err(e) => self.failed = Some(e),
+        }
+    }
+}
+
+/// What the thread hands over on [`Unregister`]: what is left to write.
 struct Taken {
     pcap: PathBuf,
     packets: Vec<Packet>,
+    out: Option<PcapOut>,
+    written: u64,
+    failed: Option<SniffError>,
     dropped: u64,
 }
 
+impl Taken {
+    /// Packets in the pcap once it is finished.
+    fn total(&self) -> u64 {
+        self.written + self.packets.len() as u64
+    }
+
+    /// Writes the rest and closes the file (blocking: on the blocking pool).
+    fn finish(self) -> Result<(), SniffError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        finish_pcap(&self.pcap, self.out, self.packets)
+    }
+}
+
 /// The registrations and the filing of packets to them (no socket: testable as it is).
-#[derive(Default)]
 struct Filer {
     regs: Vec<Registration>,
     /// Address → indexes in `regs`; rebuilt on every change (a few addresses a run).
     by_addr: HashMap<Ipv4Addr, Vec<usize>>,
     /// Scratch for the runs one packet goes to.
     targets: Vec<usize>,
+    /// [`SPILL_BYTES`] (smaller in tests).
+    spill_at: usize,
+}
+
+impl Default for Filer {
+    fn default() -> Self {
+        Filer {
+            regs: Vec::new(),
+            by_addr: HashMap::new(),
+            targets: Vec::new(),
+            spill_at: SPILL_BYTES,
+        }
+    }
 }
 
 impl Filer {
@@ -291,6 +359,10 @@ impl Filer {
             addrs,
             pcap,
             packets: Vec::new(),
+            bytes: 0,
+            out: None,
+            written: 0,
+            failed: None,
             dropped: 0,
         });
         self.reindex();
@@ -308,6 +380,9 @@ impl Filer {
         Ok(Taken {
             pcap: r.pcap,
             packets: r.packets,
+            out: r.out,
+            written: r.written,
+            failed: r.failed,
             dropped: r.dropped,
         })
     }
@@ -347,11 +422,18 @@ impl Filer {
             let mut bytes = Vec::with_capacity(SLL_HEADER_LEN + data.len());
             bytes.extend_from_slice(&header);
             bytes.extend_from_slice(data);
-            self.regs[i].packets.push(Packet {
+            let r = &mut self.regs[i];
+            r.bytes += bytes.len();
+            r.packets.push(Packet {
                 ts,
                 orig_len,
                 data: bytes,
             });
+            if r.bytes >= self.spill_at {
+                // Blocks this thread for the write of one chunk (to the page cache, as a
+                // rule); the socket's buffer holds what comes meanwhile.
+                r.spill();
+            }
         }
         self.targets.len()
     }
@@ -748,15 +830,14 @@ fn open_socket(log: &Logger) -> Result<OwnedFd, SniffError> {
     Ok(sock)
 }
 
-/// Writes `packets` sorted by time (stable: equal stamps keep the order they were read in)
-/// as a LINUX_SLL pcap with nanosecond timestamps. The final path component is not followed
-/// if it is a symlink (run folders live under world-writable /var/tmp).
-fn write_pcap(path: &Path, mut packets: Vec<Packet>) -> Result<(), SniffError> {
+/// Makes (or empties) the pcap file `path` and writes its header: LINUX_SLL, nanosecond
+/// timestamps. The final path component is not followed if it is a symlink (run folders live
+/// under world-writable /var/tmp).
+fn open_pcap(path: &Path) -> Result<PcapOut, SniffError> {
     let fail = |reason: String| SniffError::Write {
         path: path.display().to_string(),
         reason,
     };
-    packets.sort_by_key(|p| p.ts);
     let file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -775,17 +856,49 @@ fn write_pcap(path: &Path, mut packets: Vec<Packet>) -> Result<(), SniffError> {
         ts_resolution: TsResolution::NanoSecond,
         endianness: Endianness::native(),
     };
-    let mut w =
-        PcapWriter::with_header(BufWriter::new(file), header).map_err(|e| fail(e.to_string()))?;
-    for p in &packets {
-        w.write_packet(&PcapPacket::new(p.ts, p.orig_len, &p.data))
-            .map_err(|e| fail(e.to_string()))?;
+    PcapWriter::with_header(BufWriter::new(file), header).map_err(|e| fail(e.to_string()))
+}
+
+/// Appends `packets` to `out`, sorted by time (stable: equal stamps keep the order they were
+/// read in).
+fn append(out: &mut PcapOut, path: &Path, packets: &mut [Packet]) -> Result<(), SniffError> {
+    packets.sort_by_key(|p| p.ts);
+    for p in packets.iter() {
+        out.write_packet(&PcapPacket::new(p.ts, p.orig_len, &p.data))
+            .map_err(|e| SniffError::Write {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
     }
-    w.into_writer()
+    Ok(())
+}
+
+/// Appends `packets` to the pcap file `out` (made now when `None`) and flushes it.
+fn finish_pcap(
+    path: &Path,
+    out: Option<PcapOut>,
+    mut packets: Vec<Packet>,
+) -> Result<(), SniffError> {
+    let fail = |reason: String| SniffError::Write {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut out = match out {
+        Some(out) => out,
+        None => open_pcap(path)?,
+    };
+    append(&mut out, path, &mut packets)?;
+    out.into_writer()
         .into_inner()
         .map_err(|e| fail(e.error().to_string()))?
         .flush()
         .map_err(|e: io::Error| fail(e.to_string()))
+}
+
+/// Writes `packets` as a whole pcap file (see [`open_pcap`] and [`append`]).
+#[cfg(test)]
+fn write_pcap(path: &Path, packets: Vec<Packet>) -> Result<(), SniffError> {
+    finish_pcap(path, None, packets)
 }
 
 /// The run's capture. Make it with [`SnifferActor::open`] at the start of a real run (not
@@ -879,11 +992,11 @@ impl Handler<Unregister> for SnifferActor {
             sent?;
             let taken = answer.await.map_err(|_| SniffError::Stopped)??;
             let stats = PcapStats {
-                packets: taken.packets.len() as u64,
+                packets: taken.total(),
                 dropped: taken.dropped,
             };
             let path = taken.pcap.clone();
-            tokio::task::spawn_blocking(move || write_pcap(&taken.pcap, taken.packets))
+            tokio::task::spawn_blocking(move || taken.finish())
                 .await
                 .map_err(|e| SniffError::Write {
                     path: path.display().to_string(),
@@ -1183,6 +1296,60 @@ mod tests {
         let a = f.unregister(&RunId("aaaaaa".into())).unwrap();
         assert_eq!(a.packets.len(), 3);
         assert!(f.by_addr.is_empty());
+    }
+
+    #[test]
+    fn a_busy_run_goes_to_its_pcap_in_chunks_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+        let c = cooked(ETH_P_IP);
+        let chunked = |id: &str, path: PathBuf| {
+            let mut f = Filer {
+                spill_at: 1000,
+                ..Filer::default()
+            };
+            f.register(RunId(id.into()), vec![ip(1)], path).unwrap();
+            f
+        };
+        // 100 packets of 44 bytes: four chunks go to the file during the run.
+        let path = dir.path().join("sipp-aaaaaa.pcap");
+        let mut f = chunked("aaaaaa", path.clone());
+        for i in 0..100u64 {
+            // Two stamps out of order within a chunk: sorted in the file.
+            let ts = Duration::from_millis(if i % 10 == 3 { i + 2 } else { i });
+            assert_eq!(f.file(ts, &c, &ipv4(ip(1), ip(2)), 28), 1);
+            assert!(
+                f.regs[0].bytes < 1000,
+                "at most a chunk held: {}",
+                f.regs[0].bytes
+            );
+        }
+        assert_eq!(
+            f.regs[0].written, 92,
+            "four chunks of 23 packets (1,012 bytes)"
+        );
+        assert!(path.exists(), "the pcap is made at the first chunk");
+        let taken = f.unregister(&RunId("aaaaaa".into())).unwrap();
+        assert_eq!(taken.total(), 100);
+        taken.finish().unwrap();
+        let (_, back) = read_pcap(&path);
+        assert_eq!(back.len(), 100);
+        assert!(back.windows(2).all(|w| w[0].ts <= w[1].ts));
+        if let Some(n) = tshark_count(&path) {
+            assert_eq!(n, 100);
+        }
+
+        // A chunk that cannot be written: the run's pcap fails with the reason, and what
+        // comes after is dropped rather than held.
+        let bad = dir.path().join("gone/sipp-bbbbbb.pcap");
+        let mut f = chunked("bbbbbb", bad.clone());
+        for i in 0..100u64 {
+            f.file(Duration::from_millis(i), &c, &ipv4(ip(1), ip(2)), 28);
+            assert!(f.regs[0].packets.len() < 23);
+        }
+        let taken = f.unregister(&RunId("bbbbbb".into())).unwrap();
+        let e = taken.finish().unwrap_err().to_string();
+        assert!(e.starts_with(&format!("write {}: ", bad.display())), "{e}");
     }
 
     #[test]
