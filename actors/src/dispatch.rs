@@ -298,12 +298,13 @@ impl Dispatcher {
                 self.clean_next(&mut out);
             }
             (Phase::Pausing, Input::PauseOver) => self.next_group(&mut out),
-            (Phase::Window, input @ (Input::Prepared { .. } | Input::RunDone { .. })) => {
-                self.window_input(input, &mut out)
-            }
-            (Phase::Window, input @ (Input::Cleaned { .. } | Input::PauseOver)) => {
-                self.window_input(input, &mut out)
-            }
+            (
+                Phase::Window,
+                input @ (Input::Prepared { .. }
+                | Input::RunDone { .. }
+                | Input::Cleaned { .. }
+                | Input::PauseOver),
+            ) => self.window_input(input, &mut out),
             (Phase::GlobalAfter, Input::GlobalAfterDone { ok }) => {
                 if !ok {
                     self.outcome.global_failed = true;

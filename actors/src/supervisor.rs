@@ -105,7 +105,9 @@ impl Supervisor {
             }
             Command::Prepare { slot } => {
                 let Some(actor) = self.tests.get(&slot) else {
-                    return;
+                    // Cannot happen (StartGroup/StartTest come first); never stall on it.
+                    error!(self.log, "no test actor in slot {slot} to prepare");
+                    return self.input(Input::Prepared { slot, ready: false }, ctx);
                 };
                 let fut = actor.send(Prepare);
                 ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
@@ -128,6 +130,14 @@ impl Supervisor {
             Command::Run { slots } => {
                 for slot in slots {
                     let Some(actor) = self.tests.get(&slot) else {
+                        error!(self.log, "no test actor in slot {slot} to run");
+                        self.input(
+                            Input::RunDone {
+                                slot,
+                                success: false,
+                            },
+                            ctx,
+                        );
                         continue;
                     };
                     let fut = actor.send(Run);
@@ -152,7 +162,14 @@ impl Supervisor {
             }
             Command::Cleanup { slot } => {
                 let Some(actor) = self.tests.get(&slot) else {
-                    return;
+                    error!(self.log, "no test actor in slot {slot} to clean up");
+                    return self.input(
+                        Input::Cleaned {
+                            slot,
+                            passed: false,
+                        },
+                        ctx,
+                    );
                 };
                 let fut = actor.send(Cleanup);
                 ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
