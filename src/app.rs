@@ -159,6 +159,30 @@ pub fn run(config: Config) -> i32 {
             Ok(n) => n,
             Err(e) => return usage(&format!("--sipp-concurrent-calls-limit: {e}")),
         };
+        // Too many tests at once for the open-files limit would fail them one by one with
+        // "Too many open files": say so once, before anything is done.
+        let most_instances = suite
+            .tests
+            .iter()
+            .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
+            .max()
+            .unwrap_or(1);
+        // Tests under way at once: --group, or fewer when a round has fewer runs (a group
+        // never spans two rounds; --window with --loop does).
+        let per_round = config.run.total.unwrap_or(suite.tests.len() as u64);
+        let at_once = if config.run.window && config.run.repeat {
+            config.run.group
+        } else {
+            config
+                .run
+                .group
+                .min(usize::try_from(per_round).unwrap_or(usize::MAX))
+        };
+        if let Err(e) = preflight::open_files_limit()
+            .and_then(|limit| preflight::check_group_files(limit, at_once, most_instances))
+        {
+            return usage(&e);
+        }
         (found.path.clone(), max_socket, Some(found))
     };
     let tls = ca.map(|ca| {

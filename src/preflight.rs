@@ -158,9 +158,55 @@ pub fn max_socket_for(limit: u64, calls_limit: u64) -> Result<u64, String> {
     }
 }
 
+/// Open files sipplauncher itself needs for `group` tests under way whose largest run group
+/// has `most_instances` SIPp processes: a base for its own (logs, netlink, capture, DNS,
+/// reports) and, per test, its log, one per SIPp (the handle it is waited by) and one to spare
+/// (a SIPp's output file while it starts). Measured: 606 at most at `--group 200` of two-UA
+/// tests (BENCHMARKS.md); this says 864.
+pub fn files_needed(group: usize, most_instances: usize) -> u64 {
+    const BASE: u64 = 64;
+    BASE + group as u64 * (2 + most_instances as u64)
+}
+
+/// Refuses a `--group` that the open-files limit `limit` cannot carry: one line that says what
+/// to raise or lower.
+pub fn check_group_files(limit: u64, group: usize, most_instances: usize) -> Result<(), String> {
+    let needed = files_needed(group, most_instances);
+    if limit >= needed {
+        return Ok(());
+    }
+    Err(format!(
+        "--group {group}: {group} tests at once, with up to {most_instances} SIPp each, need about \
+         {needed} open files, more than the open-files limit ({limit}): raise it (ulimit -n \
+         {needed}) or lower --group"
+    ))
+}
+
+/// The open-files limit after [`max_socket`] raised it.
+pub fn open_files_limit() -> Result<u64, String> {
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .map_err(|e| format!("open-files limit: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_files_against_the_limit() {
+        assert_eq!(files_needed(1, 1), 67);
+        assert_eq!(files_needed(200, 2), 864);
+        assert!(check_group_files(20_000, 200, 2).is_ok());
+        assert!(check_group_files(67, 1, 1).is_ok());
+        assert!(check_group_files(66, 1, 1).is_err());
+        let e = check_group_files(128, 100, 2).unwrap_err();
+        assert_eq!(
+            e,
+            "--group 100: 100 tests at once, with up to 2 SIPp each, need about 464 open files, \
+             more than the open-files limit (128): raise it (ulimit -n 464) or lower --group"
+        );
+    }
 
     #[test]
     fn version_from_banner() {

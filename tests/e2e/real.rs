@@ -1741,6 +1741,51 @@ fn too_small_an_open_files_limit_is_a_clear_error() {
     assert!(sipp_links(&lab).is_empty());
 }
 
+/// A `--group` that the open-files limit cannot carry is one clear line at start (exit status
+/// 2), not tests failing one by one with "Too many open files"; a smaller group runs under
+/// the same limit.
+#[test]
+fn a_group_too_large_for_the_open_files_limit_is_a_clear_error() {
+    let Some(lab) = Lab::try_up("nofile_group") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let files: Vec<(String, &str)> = (0..3)
+        .flat_map(|i| {
+            [
+                (format!("t{i}/uac_ua0.xml"), OPTIONS_UAC),
+                (format!("t{i}/uac_ua1.xml"), OPTIONS_UAC),
+            ]
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    write_real_suite(&sb.suite(), &files);
+    let limited = |group: &str| {
+        let mut inner = real_cmd(&lab, &sb, &sb.suite());
+        inner.args(["--group", group]);
+        let mut line = String::from("ulimit -n 70 && exec");
+        for part in std::iter::once(inner.get_program()).chain(inner.get_args()) {
+            line.push_str(&format!(" '{}'", part.to_string_lossy()));
+        }
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &line]);
+        run_in(&lab, &cmd)
+    };
+    let r = limited("3");
+    assert_eq!(r.status, 2, "{}", show(&r));
+    assert_eq!(
+        r.stderr.trim(),
+        "sipplauncher: --group 3: 3 tests at once, with up to 2 SIPp each, need about 76 open \
+         files, more than the open-files limit (70): raise it (ulimit -n 76) or lower --group"
+    );
+    assert!(state_lines(&r.stdout).is_empty());
+    assert!(sb.run_folders().is_empty());
+    let r = limited("1");
+    assert_eq!(r.status, 0, "{}", show(&r));
+    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(3));
+    assert!(sipp_links(&lab).is_empty());
+}
+
 /// No `sipp` on PATH: one clear line at start (exit status 2), nothing done.
 #[test]
 fn no_sipp_on_path_is_a_clear_error() {
