@@ -17,7 +17,8 @@
 # Environment: REPORTS=1 adds --json and --junit (their memory is then part of the RSS; the
 # failures are counted from the JSON); OUT (a fresh temporary folder); BIN
 # (target/release/sipplauncher, copied first); WARMUP (runs before the first sample that counts,
-# default RUNS/10); EVERY (print a sample row every EVERY runs, default 500).
+# default RUNS/10); EVERY (print a sample row every EVERY runs, default 500); WINDOW=1 runs with
+# --window (no groups: --group tests under way, each test that ends making room for the next).
 # Verdict against the targets: RSS growth <= 2 MiB from the first sample after warm-up to
 # the last sample of the run; fds, threads and children within a constant bound; no zombie child
 # left unreaped from one sample to the next; zero links, addresses, processes, folders and DNS
@@ -38,7 +39,8 @@ cp benches/procwatch.py "$OUT/procwatch.py"
 python3 benches/gen_suite.py "$OUT/suite" --call 4 --dns 2 --scripted 2 --options 12 --short-calls 20
 extra=()
 [ "$REPORTS" = 1 ] && extra=(--json "$OUT/report.json" --junit "$OUT/report.xml")
-echo "soak: $RUNS runs at --group $GROUP, reports: $REPORTS, output in $OUT" >&2
+[ "${WINDOW:-0}" = 1 ] && extra+=(--window)
+echo "soak: $RUNS runs at --group $GROUP, reports: $REPORTS, window: ${WINDOW:-0}, output in $OUT" >&2
 start=$(date +%s)
 status=0
 bash lab/lab.sh run "soak$$" -- python3 "$OUT/procwatch.py" --out "$OUT/watch" --interval 1 \
