@@ -10,7 +10,7 @@
 # interleaved: SIGINT to sipplauncher's pid alone (`kill -INT`), and to its whole process group
 # (a Ctrl+C on a terminal: SIPp gets it too). After each try: its exit status, the JSON report's
 # `interrupted`, and what was left in the namespace (sipp-* links, SIPp processes, run folders).
-# Median, min and max per kind. OUT: a fresh temporary folder.
+# Median, min and max per kind. OUT: a fresh temporary folder. WINDOW=1 runs with --window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10}"
@@ -48,6 +48,8 @@ for i in range(2 * n):
     cmd = [os.path.join(out, "sipplauncher"), "--dut", "10.99.0.1", "--testsuite", os.path.join(out, "suite"),
            "--group", "50", "--group-pause", "0", "--sipp-call-rate", "1000", "--sipp-recv-timeout", "30000",
            "--run-root", os.path.join(d, "runs"), "--log-file", os.path.join(d, "log"), "--json", os.path.join(d, "report.json")]
+    if os.environ.get("WINDOW") == "1":
+        cmd.append("--window")
     stdout = open(os.path.join(d, "stdout"), "w")
     p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     end = time.monotonic() + 60
