@@ -572,13 +572,9 @@ mod tests {
             steps += 1;
             assert!(steps < 100_000, "no end");
             for cmd in d.handle(input) {
+                let answers = answer(&cmd, &mut luck, signals);
                 match cmd {
-                    Command::RunGlobalBefore => {
-                        trace.global_before += 1;
-                        queue.push_back(Input::GlobalBeforeDone {
-                            ok: luck.next().unwrap() || signals > 1,
-                        });
-                    }
+                    Command::RunGlobalBefore => trace.global_before += 1,
                     Command::StartGroup { .. } => group_no += 1,
                     Command::StartTest { .. } => panic!("StartTest in group mode"),
                     Command::Prepare { slot } => {
@@ -586,36 +582,17 @@ mod tests {
                             trace.prepares_after_signal += 1;
                         }
                         trace.prepared.push((group_no, slot));
-                        let ready = luck.next().unwrap();
-                        if ready {
+                        if answers == [Input::Prepared { slot, ready: true }] {
                             trace.ready.push((group_no, slot));
                         }
-                        queue.push_back(Input::Prepared { slot, ready });
                     }
-                    Command::Run { slots } => {
-                        for slot in slots {
-                            queue.push_back(Input::RunDone {
-                                slot,
-                                success: luck.next().unwrap(),
-                            });
-                        }
-                    }
-                    Command::Abort { .. } => {}
                     Command::Kill => trace.kills += 1,
-                    Command::Cleanup { slot } => {
-                        trace.cleaned.push((group_no, slot));
-                        queue.push_back(Input::Cleaned {
-                            slot,
-                            passed: luck.next().unwrap(),
-                        });
-                    }
-                    Command::Pause(_) => queue.push_back(Input::PauseOver),
-                    Command::RunGlobalAfter => {
-                        trace.global_after += 1;
-                        queue.push_back(Input::GlobalAfterDone { ok: true });
-                    }
+                    Command::Cleanup { slot } => trace.cleaned.push((group_no, slot)),
+                    Command::RunGlobalAfter => trace.global_after += 1,
                     Command::Finish(o) => trace.finish.push(o),
+                    Command::Run { .. } | Command::Abort { .. } | Command::Pause(_) => {}
                 }
+                queue.extend(answers);
             }
             if signal_after == Some(steps) || (signals == 1 && second_after == Some(steps)) {
                 signals += 1;
@@ -624,6 +601,39 @@ mod tests {
             }
         }
         trace
+    }
+
+    /// What the Supervisor's shell feeds back for `cmd`, outcomes drawn from `luck` (a GLOBAL
+    /// before.sh killed by a second signal counts as done).
+    fn answer(cmd: &Command, luck: &mut impl Iterator<Item = bool>, signals: u32) -> Vec<Input> {
+        let mut draw = || luck.next().unwrap();
+        match cmd {
+            Command::RunGlobalBefore => vec![Input::GlobalBeforeDone {
+                ok: draw() || signals > 1,
+            }],
+            Command::Prepare { slot } => vec![Input::Prepared {
+                slot: *slot,
+                ready: draw(),
+            }],
+            Command::Run { slots } => slots
+                .iter()
+                .map(|&slot| Input::RunDone {
+                    slot,
+                    success: draw(),
+                })
+                .collect(),
+            Command::Cleanup { slot } => vec![Input::Cleaned {
+                slot: *slot,
+                passed: draw(),
+            }],
+            Command::Pause(_) => vec![Input::PauseOver],
+            Command::RunGlobalAfter => vec![Input::GlobalAfterDone { ok: true }],
+            Command::StartGroup { .. }
+            | Command::StartTest { .. }
+            | Command::Abort { .. }
+            | Command::Kill
+            | Command::Finish(_) => Vec::new(),
+        }
     }
 
     #[test]
@@ -819,13 +829,9 @@ mod tests {
                 _ => {}
             }
             for cmd in d.handle(input) {
+                let answers = answer(&cmd, &mut luck, signals);
                 match cmd {
-                    Command::RunGlobalBefore => {
-                        t.global_before += 1;
-                        pool.push(Input::GlobalBeforeDone {
-                            ok: luck.next().unwrap() || signals > 1,
-                        });
-                    }
+                    Command::RunGlobalBefore => t.global_before += 1,
                     Command::StartGroup { .. } => panic!("StartGroup in window mode"),
                     Command::StartTest { slot, .. } => {
                         assert!(!t.started.contains(&slot), "slot {slot} reused");
@@ -839,38 +845,24 @@ mod tests {
                         }
                         lane += 1;
                         t.max_lane = t.max_lane.max(lane);
-                        let ready = luck.next().unwrap();
-                        if ready {
+                        if answers == [Input::Prepared { slot, ready: true }] {
                             t.ready.push(slot);
                         }
-                        pool.push(Input::Prepared { slot, ready });
                     }
-                    Command::Run { slots } => {
-                        for slot in slots {
-                            pool.push(Input::RunDone {
-                                slot,
-                                success: luck.next().unwrap(),
-                            });
-                        }
-                    }
-                    // The runs' answers are in the pool already.
-                    Command::Abort { .. } | Command::Kill => {}
                     Command::Cleanup { slot } => {
                         lane += 1;
                         t.max_lane = t.max_lane.max(lane);
                         t.cleaned.push(slot);
-                        pool.push(Input::Cleaned {
-                            slot,
-                            passed: luck.next().unwrap(),
-                        });
                     }
-                    Command::Pause(_) => pool.push(Input::PauseOver),
-                    Command::RunGlobalAfter => {
-                        t.global_after += 1;
-                        pool.push(Input::GlobalAfterDone { ok: true });
-                    }
+                    Command::RunGlobalAfter => t.global_after += 1,
                     Command::Finish(o) => t.finish.push(o),
+                    // The runs' answers are in the pool already.
+                    Command::Run { .. }
+                    | Command::Abort { .. }
+                    | Command::Kill
+                    | Command::Pause(_) => {}
                 }
+                pool.extend(answers);
             }
             if signal_after == Some(steps) || (signals == 1 && second_after == Some(steps)) {
                 signals += 1;
@@ -887,90 +879,36 @@ mod tests {
     fn window_a_slow_test_does_not_hold_up_the_others() {
         let schedule = Schedule::new(3, 2, None, None, false);
         let mut d = Dispatcher::new(schedule, false, Duration::ZERO, false).windowed(2);
-        let run = |index, test| ScheduledRun { index, test };
-        assert_eq!(
-            d.handle(Input::Start),
-            vec![
-                Command::StartTest {
-                    slot: 0,
-                    run: run(0, 0)
-                },
-                Command::Prepare { slot: 0 }
-            ]
-        );
-        // READY runs at once, and the next pre-run follows.
-        assert_eq!(
-            d.handle(Input::Prepared {
-                slot: 0,
-                ready: true
-            }),
-            vec![
-                Command::Run { slots: vec![0] },
-                Command::StartTest {
-                    slot: 1,
-                    run: run(1, 1)
-                },
-                Command::Prepare { slot: 1 }
-            ]
-        );
-        assert_eq!(
-            d.handle(Input::Prepared {
-                slot: 1,
-                ready: true
-            }),
-            vec![Command::Run { slots: vec![1] }]
-        );
-        // Test 1 ends while test 0 runs on: post-run, then test 2 takes its place.
-        assert_eq!(
-            d.handle(Input::RunDone {
-                slot: 1,
-                success: true
-            }),
-            vec![Command::Cleanup { slot: 1 }]
-        );
-        assert_eq!(
-            d.handle(Input::Cleaned {
-                slot: 1,
-                passed: true
-            }),
-            vec![
-                Command::StartTest {
-                    slot: 2,
-                    run: run(2, 2)
-                },
-                Command::Prepare { slot: 2 }
-            ]
-        );
-        // A signal: the running test stops; the one being prepared is cleaned without a run.
-        assert_eq!(
-            d.handle(Input::Signal),
-            vec![Command::Abort { slots: vec![0] }]
-        );
-        assert_eq!(
-            d.handle(Input::Prepared {
-                slot: 2,
-                ready: true
-            }),
-            vec![Command::Cleanup { slot: 2 }]
-        );
-        assert_eq!(
-            d.handle(Input::RunDone {
-                slot: 0,
-                success: false
-            }),
-            vec![]
-        );
-        assert_eq!(
-            d.handle(Input::Cleaned {
-                slot: 2,
-                passed: true
-            }),
-            vec![Command::Cleanup { slot: 0 }]
-        );
-        let end = d.handle(Input::Cleaned {
-            slot: 0,
-            passed: false,
-        });
+        let start = |slot: usize| {
+            let run = ScheduledRun {
+                index: slot as u64,
+                test: slot,
+            };
+            vec![Command::StartTest { slot, run }, Command::Prepare { slot }]
+        };
+        let ready = |slot| Input::Prepared { slot, ready: true };
+        let ran = |slot, success| Input::RunDone { slot, success };
+        let cleaned = |slot, passed| Input::Cleaned { slot, passed };
+        let run = |slot| Command::Run { slots: vec![slot] };
+        let cleanup = |slot| Command::Cleanup { slot };
+        let script: Vec<(Input, Vec<Command>)> = vec![
+            (Input::Start, start(0)),
+            // READY runs at once, and the next pre-run follows.
+            (ready(0), [vec![run(0)], start(1)].concat()),
+            (ready(1), vec![run(1)]),
+            // Test 1 ends while test 0 runs on: post-run, then test 2 takes its place.
+            (ran(1, true), vec![cleanup(1)]),
+            (cleaned(1, true), start(2)),
+            // A signal: the running test stops; the one being prepared is cleaned without a run.
+            (Input::Signal, vec![Command::Abort { slots: vec![0] }]),
+            (ready(2), vec![cleanup(2)]),
+            (ran(0, false), vec![]),
+            (cleaned(2, true), vec![cleanup(0)]),
+        ];
+        for (step, (input, expected)) in script.into_iter().enumerate() {
+            assert_eq!(d.handle(input.clone()), expected, "step {step}: {input:?}");
+        }
+        let end = d.handle(cleaned(0, false));
         let Command::Finish(o) = &end[0] else {
             panic!("{end:?}")
         };

@@ -1608,6 +1608,17 @@ mod tests {
 
     // -- owners of run folders ------------------------------------------------------------
 
+    /// This process as a run owner, and a dead one: our pid with another start time (a later
+    /// process that got the pid of a killed run).
+    fn me_and_a_dead_run() -> (RunOwner, RunOwner) {
+        let me = RunOwner::current().unwrap();
+        let dead = RunOwner {
+            start: me.start + 1,
+            ..me
+        };
+        (me, dead)
+    }
+
     #[test]
     fn run_owner_round_trip_and_liveness() {
         let me = RunOwner::current().unwrap();
@@ -1616,11 +1627,7 @@ mod tests {
         assert_eq!(RunOwner::parse(&format!("{me}\n")), Some(me));
         assert!(me.is_alive());
         // The same pid, started at another time: a later process that got our pid.
-        let reused = RunOwner {
-            start: me.start + 1,
-            ..me
-        };
-        assert!(!reused.is_alive());
+        assert!(!me_and_a_dead_run().1.is_alive());
         assert!(
             !Path::new("/proc/999999").exists(),
             "pid 999999 must be free"
@@ -1646,11 +1653,7 @@ mod tests {
     fn dead_runs_folders_go_and_the_rest_stays() {
         let tmp = private_tempdir();
         let root = tmp.path().join("runs");
-        let me = RunOwner::current().unwrap();
-        let dead = RunOwner {
-            start: me.start + 1,
-            ..me
-        };
+        let (me, dead) = me_and_a_dead_run();
         let run = |test: &str, id: &str| {
             create(&root, &TestName(test.into()), &RunId(id.into())).unwrap()
         };
@@ -1703,11 +1706,7 @@ mod tests {
     fn dead_runs_under_an_unsafe_run_root_are_not_touched() {
         let tmp = private_tempdir();
         let root = tmp.path().join("runs");
-        let me = RunOwner::current().unwrap();
-        let dead = RunOwner {
-            start: me.start + 1,
-            ..me
-        };
+        let (_, dead) = me_and_a_dead_run();
         let killed = create(&root, &names().0, &names().1).unwrap();
         fs::write(killed.join(OWNER_FILE), format!("{dead}")).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();

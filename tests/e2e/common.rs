@@ -25,15 +25,33 @@ pub fn compat_suite() -> PathBuf {
 }
 
 /// Writes a suite from (relative path, content) pairs; `.sh` files are made executable.
-pub fn write_suite(root: &Path, files: &[(&str, &str)]) {
+pub fn write_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)]) {
     for (rel, content) in files {
+        let rel = rel.as_ref();
         let p = root.join(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, content).unwrap();
+        fs::write(&p, content.as_ref()).unwrap();
         if rel.ends_with(".sh") {
             fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
         }
     }
+}
+
+/// The files of the tests `names`, each test the same `files` (path within the test, content),
+/// for [`write_suite`].
+pub fn each_test<'a, N: std::fmt::Display>(
+    names: impl IntoIterator<Item = N>,
+    files: &[(&str, &'a str)],
+) -> Vec<(String, &'a str)> {
+    names
+        .into_iter()
+        .flat_map(|n| {
+            files
+                .iter()
+                .map(|(f, c)| (format!("{n}/{f}"), *c))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 pub const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>

@@ -194,12 +194,10 @@ fn groups_prepare_in_order_and_clean_up_in_reverse() {
     let sb = Sandbox::new();
     write_suite(
         &sb.suite(),
-        &(0..5)
-            .map(|i| (format!("t{i}/uac_ua0.xml"), OPTIONS_UAC))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|(p, c)| (p.as_str(), *c))
-            .collect::<Vec<_>>(),
+        &each_test(
+            (0..5).map(|i| format!("t{i}")),
+            &[("uac_ua0.xml", OPTIONS_UAC)],
+        ),
     );
     let mut cmd = sb.cmd();
     cmd.args(["--group", "3"]);
@@ -243,14 +241,14 @@ fn groups_prepare_in_order_and_clean_up_in_reverse() {
 #[test]
 fn window_runs_every_test_without_groups() {
     let sb = Sandbox::new();
-    let mut files: Vec<(String, &str)> = (0..5)
-        .map(|i| (format!("t{i}/uac_ua0.xml"), OPTIONS_UAC))
-        .collect();
+    let mut files = each_test(
+        (0..5).map(|i| format!("t{i}")),
+        &[("uac_ua0.xml", OPTIONS_UAC)],
+    );
     files.push((
         "a-bad/uac_ua0.xml".into(),
         "<scenario>{{ nosuch }}</scenario>\n",
     ));
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
     write_suite(&sb.suite(), &files);
 
     let mut cmd = sb.cmd();

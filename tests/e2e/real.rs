@@ -106,13 +106,13 @@ const WAITING_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 /// Writes a suite: the example's macros as `TEMPLATES/sip.jinja2`, `users.csv` (unless given),
 /// and `files`.
-fn write_real_suite(root: &Path, files: &[(&str, &str)]) {
+fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)]) {
     let macros = sip_macros();
     let mut all: Vec<(&str, &str)> = vec![("TEMPLATES/sip.jinja2", macros.as_str())];
-    if !files.iter().any(|(p, _)| *p == "users.csv") {
+    if !files.iter().any(|(p, _)| p.as_ref() == "users.csv") {
         all.push(("users.csv", USERS));
     }
-    all.extend_from_slice(files);
+    all.extend(files.iter().map(|(p, c)| (p.as_ref(), c.as_ref())));
     write_suite(root, &all);
 }
 
@@ -918,16 +918,10 @@ fn group_of_ten_gets_distinct_addresses() {
     };
     let sb = Sandbox::new();
     let names: Vec<String> = (0..10).map(|i| format!("call-{i:04}")).collect();
-    let paths: Vec<(String, &str)> = names
-        .iter()
-        .flat_map(|n| {
-            [
-                (format!("{n}/uas_ua0.xml"), CALL_UAS),
-                (format!("{n}/uac_ua1.xml"), CALL_UAC),
-            ]
-        })
-        .collect();
-    let files: Vec<(&str, &str)> = paths.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    let files = each_test(
+        &names,
+        &[("uas_ua0.xml", CALL_UAS), ("uac_ua1.xml", CALL_UAC)],
+    );
     write_real_suite(&sb.suite(), &files);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
     cmd.args(["--group", "10", "--leave-temp"])
@@ -1750,15 +1744,10 @@ fn a_group_too_large_for_the_open_files_limit_is_a_clear_error() {
         return;
     };
     let sb = Sandbox::new();
-    let files: Vec<(String, &str)> = (0..3)
-        .flat_map(|i| {
-            [
-                (format!("t{i}/uac_ua0.xml"), OPTIONS_UAC),
-                (format!("t{i}/uac_ua1.xml"), OPTIONS_UAC),
-            ]
-        })
-        .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    let files = each_test(
+        ["t0", "t1", "t2"],
+        &[("uac_ua0.xml", OPTIONS_UAC), ("uac_ua1.xml", OPTIONS_UAC)],
+    );
     write_real_suite(&sb.suite(), &files);
     let limited = |group: &str| {
         let mut inner = real_cmd(&lab, &sb, &sb.suite());
@@ -1890,19 +1879,10 @@ fn window_keeps_the_group_busy_while_a_slow_test_runs() {
     let slow = format!(
         "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"slow\">\n{OPTIONS_SEND}  <recv response=\"200\"/>\n  <pause milliseconds=\"3000\"/>\n</scenario>\n"
     );
-    let mut files = vec![("a-slow-0000/uac_ua0.xml".to_string(), slow)];
-    for i in 0..4 {
-        files.push((
-            format!("b-ping-000{i}/uac_ua0.xml"),
-            OPTIONS_UAC.to_string(),
-        ));
-    }
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    write_real_suite(&sb.suite(), &files);
     let pings = ["b-ping-0000", "b-ping-0001", "b-ping-0002", "b-ping-0003"];
+    let mut files = each_test(pings, &[("uac_ua0.xml", OPTIONS_UAC)]);
+    files.push(("a-slow-0000/uac_ua0.xml".into(), slow.as_str()));
+    write_real_suite(&sb.suite(), &files);
     // Where in stdout each state line is.
     let position = |lines: &[StateLine], test: &str, state: &str| {
         lines

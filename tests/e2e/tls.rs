@@ -109,16 +109,7 @@ fn hosts_of(folder: &Path) -> BTreeMap<String, Ipv4Addr> {
 
 /// A suite of `tests`, each a UAS ua0 and a UAC ua1.
 fn two_ua_suite(sb: &Sandbox, tests: &[&str]) {
-    let files: Vec<(String, &str)> = tests
-        .iter()
-        .flat_map(|t| {
-            [
-                (format!("{t}/uas_ua0.xml"), UAS_UA0),
-                (format!("{t}/uac_ua1.xml"), UAC_UA1),
-            ]
-        })
-        .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    let files = each_test(tests, &[("uas_ua0.xml", UAS_UA0), ("uac_ua1.xml", UAC_UA1)]);
     write_suite(&sb.suite(), &files);
 }
 
