@@ -771,11 +771,14 @@ fn stub_target(content: &[u8], rel: &Path) -> Option<PathBuf> {
 pub const OWNER_FILE: &str = ".sipplauncher-owner";
 
 /// A process, told apart from a later one that got the same pid by its start time (clock ticks
-/// after boot, `/proc/<pid>/stat` field 22).
+/// after boot, `/proc/<pid>/stat` field 22), in a pid namespace (its inode number): a run in
+/// another pid namespace (another container sharing the run root) cannot be seen from here, so
+/// its folders are never judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOwner {
     pub pid: i32,
     pub start: u64,
+    pub pidns: u64,
 }
 
 impl RunOwner {
@@ -785,23 +788,28 @@ impl RunOwner {
         let start = start_time(pid)?.ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "cannot read /proc/self/stat")
         })?;
-        Ok(RunOwner { pid, start })
+        Ok(RunOwner {
+            pid,
+            start,
+            pidns: pid_namespace()?,
+        })
     }
 
-    /// `pid=N start=T`, as written in [`OWNER_FILE`].
+    /// `pid=N start=T pidns=I`, as written in [`OWNER_FILE`].
     pub fn parse(text: &str) -> Option<RunOwner> {
-        let mut pid = None;
-        let mut start = None;
+        let (mut pid, mut start, mut pidns) = (None, None, None);
         for field in text.split_whitespace() {
             match field.split_once('=') {
                 Some(("pid", v)) => pid = v.parse().ok(),
                 Some(("start", v)) => start = v.parse().ok(),
+                Some(("pidns", v)) => pidns = v.parse().ok(),
                 _ => return None,
             }
         }
         Some(RunOwner {
             pid: pid?,
             start: start?,
+            pidns: pidns?,
         })
     }
 
@@ -815,8 +823,27 @@ impl RunOwner {
 
 impl std::fmt::Display for RunOwner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "pid={} start={}", self.pid, self.start)
+        write!(
+            f,
+            "pid={} start={} pidns={}",
+            self.pid, self.start, self.pidns
+        )
     }
+}
+
+/// The inode number of this process's pid namespace (`/proc/self/ns/pid` reads `pid:[N]`).
+fn pid_namespace() -> io::Result<u64> {
+    let link = std::fs::read_link("/proc/self/ns/pid")?;
+    link.to_str()
+        .and_then(|l| l.strip_prefix("pid:["))
+        .and_then(|l| l.strip_suffix(']'))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("/proc/self/ns/pid: {}", link.display()),
+            )
+        })
 }
 
 /// The start time of process `pid`, `None` when there is no such process.
@@ -887,6 +914,11 @@ pub fn remove_dead_runs(run_root: &Path) -> Result<DeadRuns, RunDirError> {
         return Ok(done);
     }
     let root_fd = open_run_root(&root, &root)?;
+    let pidns = pid_namespace().map_err(|source| RunDirError::Remove {
+        run: root.clone(),
+        step: "find this process's pid namespace".into(),
+        source,
+    })?;
     let list_err = |path: &Path, e: Errno| RunDirError::Remove {
         run: path.to_path_buf(),
         step: format!("list {}", path.display()),
@@ -911,7 +943,8 @@ pub fn remove_dead_runs(run_root: &Path) -> Result<DeadRuns, RunDirError> {
             let Some(owner) = read_owner(test_dir.as_fd(), &run) else {
                 continue;
             };
-            if owner.is_alive() {
+            // Another pid namespace's run cannot be seen from here: never judged.
+            if owner.pidns != pidns || owner.is_alive() {
                 continue;
             }
             let path = test_path.join(&run);
@@ -1634,15 +1667,16 @@ mod tests {
         );
         assert!(!RunOwner {
             pid: 999999,
-            start: 1
+            start: 1,
+            pidns: me.pidns
         }
         .is_alive());
         for bad in [
             "",
             "pid=1",
-            "start=2",
-            "pid=x start=2",
-            "pid=1 start=2 extra",
+            "pid=1 start=2",
+            "pid=x start=2 pidns=3",
+            "pid=1 start=2 pidns=3 extra",
             "hello",
         ] {
             assert_eq!(RunOwner::parse(bad), None, "{bad:?}");
@@ -1673,6 +1707,13 @@ mod tests {
             "written once, never over another"
         );
         let kept = run("t1", "cccccc"); // --leave-temp: no owner file
+                                        // A dead-looking owner in another pid namespace (another container): not ours to judge.
+        let elsewhere = run("t1", "ffffff");
+        let other_ns = RunOwner {
+            pidns: dead.pidns + 1,
+            ..dead
+        };
+        fs::write(elsewhere.join(OWNER_FILE), format!("{other_ns}\n")).unwrap();
         let alone = run("t2", "dddddd");
         fs::write(alone.join(OWNER_FILE), format!("{dead}")).unwrap();
         // An owner file that is a symlink is not read.
@@ -1691,7 +1732,7 @@ mod tests {
             !root.join("t2").exists(),
             "the emptied <test> folder goes too"
         );
-        assert!(live.is_dir() && kept.is_dir() && planted.is_dir());
+        assert!(live.is_dir() && kept.is_dir() && planted.is_dir() && elsewhere.is_dir());
         assert!(root.join("a-file").is_file());
         assert!(tmp.path().join("fake").is_file());
 

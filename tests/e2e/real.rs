@@ -1133,9 +1133,15 @@ fn leftover_link_from_a_killed_run_is_removed() {
         fs::create_dir_all(f).unwrap();
         fs::write(f.join("file"), "x").unwrap();
     }
+    let pidns = fs::read_link("/proc/self/ns/pid").unwrap();
+    let pidns = pidns.to_str().unwrap();
+    let pidns = &pidns["pid:[".len()..pidns.len() - 1];
     fs::write(
         live.join(".sipplauncher-owner"),
-        format!("pid={} start={my_start}\n", std::process::id()),
+        format!(
+            "pid={} start={my_start} pidns={pidns}\n",
+            std::process::id()
+        ),
     )
     .unwrap();
 
