@@ -40,6 +40,7 @@ pub mod logging;
 pub mod messages;
 pub mod net;
 pub mod netlink;
+pub mod owner;
 pub mod plan;
 pub mod pool;
 pub mod rundir;

@@ -34,6 +34,7 @@ use slog::{debug, info, warn, Logger};
 use crate::arp::{self, ArpError};
 use crate::messages::{Lease, Release, Shutdown};
 use crate::netlink::{alias_owner, owner_alias, Netlink, NetlinkError, LINK_PREFIX};
+use crate::owner::RunOwner;
 use crate::plan::{RunId, UaName};
 use crate::pool::{AddressPool, PoolError};
 
@@ -167,17 +168,19 @@ impl NetActor {
     /// runtime the actor will run on (the netlink connection is a task of it).
     pub async fn real(dut: Ipv4Addr, prefix: u8, log: Logger) -> Result<NetActor, NetError> {
         let nl = Netlink::connect().await?;
-        let me = std::process::id();
+        let me = RunOwner::current()
+            .map_err(|e| NetlinkError::Connect(format!("name our links: /proc/self: {e}")))?;
         for link in nl.links().await? {
             if !link.name.starts_with(LINK_PREFIX) {
                 continue;
             }
             match link.alias.as_deref().and_then(alias_owner) {
-                Some(pid) if pid != me && process_alive(pid) => {
+                // Another run still going, or one of another pid namespace (not ours to judge).
+                Some(owner) if owner != me && !owner.is_gone() => {
                     info!(
                         log,
-                        "link {} belongs to sipplauncher pid {pid}, still running: left alone",
-                        link.name
+                        "link {} belongs to sipplauncher pid {} (pid namespace {}), not gone: left alone",
+                        link.name, owner.pid, owner.pidns
                     );
                 }
                 owner => {
@@ -201,7 +204,7 @@ impl NetActor {
         }
         actor.real = Some(Real {
             nl,
-            alias: owner_alias(me),
+            alias: owner_alias(&me),
         });
         Ok(actor)
     }
@@ -223,17 +226,6 @@ impl NetActor {
         }
         debug!(self.log, "addresses chosen"; "run_id" => %msg.run_id, "addresses" => ?out);
         Ok(out)
-    }
-}
-
-/// Whether a process `pid` exists (signal 0: EPERM still means it exists).
-fn process_alive(pid: u32) -> bool {
-    use nix::errno::Errno;
-    use nix::sys::signal::kill;
-    use nix::unistd::Pid;
-    match i32::try_from(pid) {
-        Ok(p) if p > 0 => matches!(kill(Pid::from_raw(p), None), Ok(()) | Err(Errno::EPERM)),
-        _ => false,
     }
 }
 
@@ -821,7 +813,7 @@ mod tests {
                 assert!(link.up);
                 assert_eq!(
                     link.alias.as_deref(),
-                    Some(owner_alias(std::process::id()).as_str())
+                    Some(owner_alias(&RunOwner::current().unwrap()).as_str())
                 );
                 assert_eq!(on, &want);
                 // The same run twice is refused, and its link stays.
@@ -888,15 +880,23 @@ mod tests {
         testns::in_netns("leftover links", || {
             actix_rt::System::new().block_on(async {
                 let nl = Netlink::connect().await.unwrap();
-                let parent = nix::unistd::getppid().as_raw() as u32;
-                assert!(process_alive(parent));
-                assert!(!process_alive(999_999));
+                let (_, dead) = crate::owner::tests::me_and_a_dead_run();
+                let parent = RunOwner::of_process(nix::unistd::getppid().as_raw()).unwrap();
+                assert!(parent.is_alive());
+                let elsewhere = RunOwner {
+                    pidns: dead.pidns + 1,
+                    ..dead
+                };
                 for (name, alias) in [
                     ("sipp-zzzzzz", None),
-                    ("sipp-yyyyyy", Some(owner_alias(999_999))),
-                    ("sipp-wwwwww", Some(owner_alias(std::process::id()))),
+                    ("sipp-yyyyyy", Some(owner_alias(&dead))),
+                    // An alias of ours but without start time and pid namespace: a leftover.
+                    ("sipp-wwwwww", Some("sipplauncher pid=1".to_string())),
                     ("sipp-vvvvvv", Some("someone else's".to_string())),
-                    ("sipp-xxxxxx", Some(owner_alias(parent))),
+                    // A live run, and one of another pid namespace (a container sharing this
+                    // network namespace): both left alone.
+                    ("sipp-xxxxxx", Some(owner_alias(&parent))),
+                    ("sipp-uuuuuu", Some(owner_alias(&elsewhere))),
                     ("other", None),
                 ] {
                     nl.create_link(name, alias.as_deref()).await.unwrap();
@@ -912,7 +912,7 @@ mod tests {
                     .map(|l| l.name)
                     .filter(|n| n != "lo")
                     .collect();
-                assert_eq!(left, vec!["sipp-xxxxxx".to_string(), "other".to_string()]);
+                assert_eq!(left, ["sipp-xxxxxx", "sipp-uuuuuu", "other"]);
                 // Not ours: neither Shutdown nor the actor's end removes it.
                 let net = net.start();
                 net.send(Shutdown).await.unwrap().unwrap();
@@ -972,7 +972,7 @@ mod tests {
         testns::in_netns("group delete", || {
             actix_rt::System::new().block_on(async {
                 let nl = Netlink::connect().await.unwrap();
-                let alias = owner_alias(std::process::id());
+                let alias = owner_alias(&RunOwner::current().unwrap());
                 for name in ["sipp-aaaaaa", "sipp-bbbbbb", "sipp-_cccccc"] {
                     nl.create_link(name, Some(&alias)).await.unwrap();
                 }

@@ -17,6 +17,8 @@ use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, 
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkDummy, LinkIfb, LinkUnspec, RouteMessageBuilder};
 
+use crate::owner::RunOwner;
+
 /// What the links we make start with: `sipp-<run_id>`.
 pub const LINK_PREFIX: &str = "sipp-";
 
@@ -27,13 +29,14 @@ pub fn own_group() -> u32 {
     0x5ae0_0000 | (std::process::id() & 0x000f_ffff)
 }
 
-pub fn owner_alias(pid: u32) -> String {
-    format!("sipplauncher pid={pid}")
+/// The alias of our links: the run that made them, `sipplauncher pid=N start=T pidns=I`.
+pub fn owner_alias(owner: &RunOwner) -> String {
+    format!("sipplauncher {owner}")
 }
 
-/// The pid named by an alias made by [`owner_alias`]; `None` for any other alias.
-pub fn alias_owner(alias: &str) -> Option<u32> {
-    alias.strip_prefix("sipplauncher pid=")?.parse().ok()
+/// The run named by an alias made by [`owner_alias`]; `None` for any other alias.
+pub fn alias_owner(alias: &str) -> Option<RunOwner> {
+    RunOwner::parse(alias.strip_prefix("sipplauncher ")?)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -555,7 +558,17 @@ mod tests {
 
     #[test]
     fn owner_alias_round_trip() {
-        assert_eq!(alias_owner(&owner_alias(4242)), Some(4242));
+        let owner = RunOwner {
+            pid: 4242,
+            start: 77,
+            pidns: 4026531836,
+        };
+        assert_eq!(
+            owner_alias(&owner),
+            "sipplauncher pid=4242 start=77 pidns=4026531836"
+        );
+        assert_eq!(alias_owner(&owner_alias(&owner)), Some(owner));
+        assert_eq!(alias_owner("sipplauncher pid=4242"), None);
         assert_eq!(alias_owner("sipplauncher pid=x"), None);
         assert_eq!(alias_owner("something else"), None);
     }
@@ -579,7 +592,7 @@ mod tests {
             testns::runtime().block_on(async {
                 let nl = Netlink::connect().await.unwrap();
                 let made = nl
-                    .create_link("sipp-tstabc", Some(&owner_alias(7)))
+                    .create_link("sipp-tstabc", Some("sipplauncher pid=7 start=1 pidns=2"))
                     .await
                     .unwrap();
                 // dummy where the kernel has it, else ifb where it is in the kernel already,
@@ -599,7 +612,10 @@ mod tests {
                     .unwrap();
                 let link = nl.link("sipp-tstabc").await.unwrap().unwrap();
                 assert!(link.up);
-                assert_eq!(link.alias.as_deref(), Some("sipplauncher pid=7"));
+                assert_eq!(
+                    link.alias.as_deref(),
+                    Some("sipplauncher pid=7 start=1 pidns=2")
+                );
                 let addrs = nl.ipv4_addresses().await.unwrap();
                 assert!(addrs.contains(&HostAddress {
                     index: made.index,

@@ -20,6 +20,7 @@ use nix::fcntl::{openat, readlinkat, AtFlags, OFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 use nix::unistd::{geteuid, unlinkat, UnlinkatFlags};
 
+use crate::owner::RunOwner;
 use crate::plan::{RunId, TestName};
 
 /// Symlinks followed in a row (in the run root's path, or nested symlinked folders, or chains of
@@ -770,103 +771,6 @@ fn stub_target(content: &[u8], rel: &Path) -> Option<PathBuf> {
 /// whose owner died is one nobody else will remove.
 pub const OWNER_FILE: &str = ".sipplauncher-owner";
 
-/// A process, told apart from a later one that got the same pid by its start time (clock ticks
-/// after boot, `/proc/<pid>/stat` field 22), in a pid namespace (its inode number): a run in
-/// another pid namespace (another container sharing the run root) cannot be seen from here, so
-/// its folders are never judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunOwner {
-    pub pid: i32,
-    pub start: u64,
-    pub pidns: u64,
-}
-
-impl RunOwner {
-    /// This process.
-    pub fn current() -> io::Result<RunOwner> {
-        let pid = std::process::id() as i32;
-        let start = start_time(pid)?.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "cannot read /proc/self/stat")
-        })?;
-        Ok(RunOwner {
-            pid,
-            start,
-            pidns: pid_namespace()?,
-        })
-    }
-
-    /// `pid=N start=T pidns=I`, as written in [`OWNER_FILE`].
-    pub fn parse(text: &str) -> Option<RunOwner> {
-        let (mut pid, mut start, mut pidns) = (None, None, None);
-        for field in text.split_whitespace() {
-            match field.split_once('=') {
-                Some(("pid", v)) => pid = v.parse().ok(),
-                Some(("start", v)) => start = v.parse().ok(),
-                Some(("pidns", v)) => pidns = v.parse().ok(),
-                _ => return None,
-            }
-        }
-        Some(RunOwner {
-            pid: pid?,
-            start: start?,
-            pidns: pidns?,
-        })
-    }
-
-    /// Whether the process still runs (its pid has not gone to another process since).
-    pub fn is_alive(&self) -> bool {
-        // Unreadable for another reason than "no such process": count it as alive, so that
-        // nothing of a run that may still be going is removed.
-        start_time(self.pid).map_or(true, |start| start == Some(self.start))
-    }
-}
-
-impl std::fmt::Display for RunOwner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid={} start={} pidns={}",
-            self.pid, self.start, self.pidns
-        )
-    }
-}
-
-/// The inode number of this process's pid namespace (`/proc/self/ns/pid` reads `pid:[N]`).
-fn pid_namespace() -> io::Result<u64> {
-    let link = std::fs::read_link("/proc/self/ns/pid")?;
-    link.to_str()
-        .and_then(|l| l.strip_prefix("pid:["))
-        .and_then(|l| l.strip_suffix(']'))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("/proc/self/ns/pid: {}", link.display()),
-            )
-        })
-}
-
-/// The start time of process `pid`, `None` when there is no such process.
-fn start_time(pid: i32) -> io::Result<Option<u64>> {
-    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    // After the command name (which may hold spaces and parentheses): field 3 onwards.
-    let start = stat
-        .rfind(')')
-        .and_then(|close| stat[close + 1..].split_whitespace().nth(19))
-        .and_then(|f| f.parse().ok());
-    match start {
-        Some(start) => Ok(Some(start)),
-        None => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("/proc/{pid}/stat: no start time"),
-        )),
-    }
-}
-
 /// Writes [`OWNER_FILE`] naming this process into the run folder `dir` (fresh from
 /// [`create`]).
 pub fn mark_owner(dir: &Path) -> Result<(), RunDirError> {
@@ -914,11 +818,6 @@ pub fn remove_dead_runs(run_root: &Path) -> Result<DeadRuns, RunDirError> {
         return Ok(done);
     }
     let root_fd = open_run_root(&root, &root)?;
-    let pidns = pid_namespace().map_err(|source| RunDirError::Remove {
-        run: root.clone(),
-        step: "find this process's pid namespace".into(),
-        source,
-    })?;
     let list_err = |path: &Path, e: Errno| RunDirError::Remove {
         run: path.to_path_buf(),
         step: format!("list {}", path.display()),
@@ -943,8 +842,7 @@ pub fn remove_dead_runs(run_root: &Path) -> Result<DeadRuns, RunDirError> {
             let Some(owner) = read_owner(test_dir.as_fd(), &run) else {
                 continue;
             };
-            // Another pid namespace's run cannot be seen from here: never judged.
-            if owner.pidns != pidns || owner.is_alive() {
+            if !owner.is_gone() {
                 continue;
             }
             let path = test_path.join(&run);
@@ -1641,47 +1539,7 @@ mod tests {
 
     // -- owners of run folders ------------------------------------------------------------
 
-    /// This process as a run owner, and a dead one: our pid with another start time (a later
-    /// process that got the pid of a killed run).
-    fn me_and_a_dead_run() -> (RunOwner, RunOwner) {
-        let me = RunOwner::current().unwrap();
-        let dead = RunOwner {
-            start: me.start + 1,
-            ..me
-        };
-        (me, dead)
-    }
-
-    #[test]
-    fn run_owner_round_trip_and_liveness() {
-        let me = RunOwner::current().unwrap();
-        assert_eq!(me.pid, std::process::id() as i32);
-        assert_eq!(RunOwner::parse(&me.to_string()), Some(me));
-        assert_eq!(RunOwner::parse(&format!("{me}\n")), Some(me));
-        assert!(me.is_alive());
-        // The same pid, started at another time: a later process that got our pid.
-        assert!(!me_and_a_dead_run().1.is_alive());
-        assert!(
-            !Path::new("/proc/999999").exists(),
-            "pid 999999 must be free"
-        );
-        assert!(!RunOwner {
-            pid: 999999,
-            start: 1,
-            pidns: me.pidns
-        }
-        .is_alive());
-        for bad in [
-            "",
-            "pid=1",
-            "pid=1 start=2",
-            "pid=x start=2 pidns=3",
-            "pid=1 start=2 pidns=3 extra",
-            "hello",
-        ] {
-            assert_eq!(RunOwner::parse(bad), None, "{bad:?}");
-        }
-    }
+    use crate::owner::tests::me_and_a_dead_run;
 
     #[test]
     fn dead_runs_folders_go_and_the_rest_stays() {

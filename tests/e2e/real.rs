@@ -1057,17 +1057,13 @@ fn leftover_link_from_a_killed_run_is_removed() {
         !Path::new("/proc/999999").exists(),
         "pid 999999 exists: the leftover's owner must be dead"
     );
+    // A link of a gone run of our pid namespace (999999 runs nothing here).
+    let pidns = fs::read_link("/proc/self/ns/pid").unwrap();
+    let pidns = pidns.to_str().unwrap();
+    let pidns = pidns["pid:[".len()..pidns.len() - 1].to_string();
     lab.run_ok("ip", ["link", "add", "sipp-zzzzzz", "type", "bridge"]);
-    lab.run_ok(
-        "ip",
-        [
-            "link",
-            "set",
-            "sipp-zzzzzz",
-            "alias",
-            "sipplauncher pid=999999",
-        ],
-    );
+    let dead = format!("sipplauncher pid=999999 start=1 pidns={pidns}");
+    lab.run_ok("ip", ["link", "set", "sipp-zzzzzz", "alias", &dead]);
     lab.run_ok("ip", ["link", "add", "sipp-yyyyyy", "type", "bridge"]);
     assert_eq!(sipp_links(&lab), ["sipp-zzzzzz", "sipp-yyyyyy"]);
 
@@ -1101,11 +1097,14 @@ fn leftover_link_from_a_killed_run_is_removed() {
     assert_eq!(left.len(), 1, "the killed run's link: {left:?}");
     let alias = lab.run_ok("ip", ["-j", "link", "show", &left[0]]);
     let alias: serde_json::Value = serde_json::from_slice(&alias.stdout).unwrap();
-    assert_eq!(
-        alias[0]["ifalias"],
-        format!("sipplauncher pid={killed}"),
-        "{alias:#}"
+    let alias = alias[0]["ifalias"].as_str().unwrap_or_default().to_string();
+    assert!(
+        alias.starts_with(&format!("sipplauncher pid={killed} start="))
+            && alias.contains(" pidns="),
+        "{alias}"
     );
+    // The link and the run folders name their run the same way.
+    let owner = alias.strip_prefix("sipplauncher ").unwrap().to_string();
     assert!(!long.path("after-ran").exists(), "no cleanup after kill -9");
     // Its SIPp processes go on, orphaned; its run folders (the suite's GLOBAL and its test's)
     // stay, naming their owner.
@@ -1113,11 +1112,7 @@ fn leftover_link_from_a_killed_run_is_removed() {
     let killed_folders = long.run_folders();
     assert_eq!(killed_folders.len(), 2, "{killed_folders:?}");
     for f in &killed_folders {
-        let owner = read(&f.join(".sipplauncher-owner"));
-        assert!(
-            owner.starts_with(&format!("pid={killed} start=")),
-            "{owner}"
-        );
+        assert_eq!(read(&f.join(".sipplauncher-owner")).trim(), owner, "{f:?}");
     }
     // Beside it: a run folder of a live run (this test process is its owner) and one without an
     // owner file (--leave-temp): both stay.
@@ -1133,9 +1128,6 @@ fn leftover_link_from_a_killed_run_is_removed() {
         fs::create_dir_all(f).unwrap();
         fs::write(f.join("file"), "x").unwrap();
     }
-    let pidns = fs::read_link("/proc/self/ns/pid").unwrap();
-    let pidns = pidns.to_str().unwrap();
-    let pidns = &pidns["pid:[".len()..pidns.len() - 1];
     fs::write(
         live.join(".sipplauncher-owner"),
         format!(
