@@ -178,9 +178,9 @@ pub fn run(config: Config) -> i32 {
                 .group
                 .min(usize::try_from(per_round).unwrap_or(usize::MAX))
         };
-        if let Err(e) = preflight::open_files_limit()
-            .and_then(|limit| preflight::check_group_files(limit, at_once, most_instances))
-        {
+        if let Err(e) = preflight::open_files_limit().and_then(|limit| {
+            preflight::check_group_files(limit, config.run.group, at_once, most_instances)
+        }) {
             return usage(&e);
         }
         (found.path.clone(), max_socket, Some(found))

@@ -168,17 +168,22 @@ pub fn files_needed(group: usize, most_instances: usize) -> u64 {
     BASE + group as u64 * (2 + most_instances as u64)
 }
 
-/// Refuses a `--group` that the open-files limit `limit` cannot carry: one line that says what
-/// to raise or lower.
-pub fn check_group_files(limit: u64, group: usize, most_instances: usize) -> Result<(), String> {
-    let needed = files_needed(group, most_instances);
+/// Refuses a `--group` (`at_once` tests under way: fewer when a round has fewer runs) that the
+/// open-files limit `limit` cannot carry: one line that says what to raise or lower.
+pub fn check_group_files(
+    limit: u64,
+    group: usize,
+    at_once: usize,
+    most_instances: usize,
+) -> Result<(), String> {
+    let needed = files_needed(at_once, most_instances);
     if limit >= needed {
         return Ok(());
     }
     Err(format!(
-        "--group {group}: {group} tests at once, with up to {most_instances} SIPp each, need about \
-         {needed} open files, more than the open-files limit ({limit}): raise it (ulimit -n \
-         {needed}) or lower --group"
+        "--group {group}: {at_once} tests at once, with up to {most_instances} SIPp each, need \
+         about {needed} open files, more than the open-files limit ({limit}): raise it (ulimit \
+         -n {needed}) or lower --group"
     ))
 }
 
@@ -197,10 +202,12 @@ mod tests {
     fn group_files_against_the_limit() {
         assert_eq!(files_needed(1, 1), 67);
         assert_eq!(files_needed(200, 2), 864);
-        assert!(check_group_files(20_000, 200, 2).is_ok());
-        assert!(check_group_files(67, 1, 1).is_ok());
-        assert!(check_group_files(66, 1, 1).is_err());
-        let e = check_group_files(128, 100, 2).unwrap_err();
+        assert!(check_group_files(20_000, 200, 200, 2).is_ok());
+        assert!(check_group_files(67, 1, 1, 1).is_ok());
+        assert!(check_group_files(66, 1, 1, 1).is_err());
+        // --group 100 of a 10-test suite: 10 at once.
+        assert!(check_group_files(128, 100, 10, 2).is_ok());
+        let e = check_group_files(128, 100, 100, 2).unwrap_err();
         assert_eq!(
             e,
             "--group 100: 100 tests at once, with up to 2 SIPp each, need about 464 open files, \
