@@ -20,7 +20,8 @@
 //! - Making and deleting a link (an ifb takes ~20 ms and a bridge ~40 ms to unregister on
 //!   this kernel, under the kernel's rtnl lock, which also stalls the next link made): a
 //!   release takes the addresses off the link and renames it to a spare `sipp-_<letters>`; the
-//!   next lease renames a spare to `sipp-<run_id>` instead of making one. [`Shutdown`] deletes the spares with the rest.
+//!   next lease renames a spare to `sipp-<run_id>` instead of making one. [`Shutdown`] deletes
+//!   the spares with the rest.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
@@ -179,8 +180,8 @@ impl NetActor {
                 Some(owner) if owner != me && !owner.is_gone() => {
                     info!(
                         log,
-                        "link {} belongs to sipplauncher pid {} (pid namespace {}), not gone: left alone",
-                        link.name, owner.pid, owner.pidns
+                        "link {} belongs to a sipplauncher that is not gone: left alone",
+                        link.name; "owner" => %owner
                     );
                 }
                 owner => {

@@ -1564,8 +1564,9 @@ mod tests {
             mark_owner(&live).is_err(),
             "written once, never over another"
         );
-        let kept = run("t1", "cccccc"); // --leave-temp: no owner file
-                                        // A dead-looking owner in another pid namespace (another container): not ours to judge.
+        // --leave-temp: no owner file.
+        let kept = run("t1", "cccccc");
+        // A dead-looking owner in another pid namespace (another container): not ours to judge.
         let elsewhere = run("t1", "ffffff");
         let other_ns = RunOwner {
             pidns: dead.pidns + 1,
