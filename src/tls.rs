@@ -141,10 +141,21 @@ impl UaFiles {
     }
 }
 
-/// From a day ago to 30 days ahead.
-fn validity() -> (OffsetDateTime, OffsetDateTime) {
+/// Parameters every certificate made here shares: valid from a day ago to 30 days ahead, a
+/// random serial, and a subject of organization "sipplauncher" plus `names`.
+fn base_params(names: &[(DnType, String)]) -> CertificateParams {
     let now = OffsetDateTime::now_utc();
-    (now - Duration::days(1), now + Duration::days(30))
+    let mut params = CertificateParams::default();
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(30);
+    params.serial_number = Some(serial());
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "sipplauncher");
+    for (kind, value) in names {
+        dn.push(kind.clone(), value.as_str());
+    }
+    params.distinguished_name = dn;
+    params
 }
 
 /// A random positive 128-bit serial number (RFC 5280: unique per CA, at most 20 octets).
@@ -163,15 +174,7 @@ impl Ca {
     /// A fresh ECDSA CA for this run only: its key never leaves memory.
     pub fn ephemeral() -> Result<Ca, TlsError> {
         let key = ecdsa_key().map_err(TlsError::Ephemeral)?;
-        let mut params = CertificateParams::default();
-        let (not_before, not_after) = validity();
-        params.not_before = not_before;
-        params.not_after = not_after;
-        params.serial_number = Some(serial());
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "sipplauncher");
-        dn.push(DnType::CommonName, "sipplauncher ephemeral CA");
-        params.distinguished_name = dn;
+        let mut params = base_params(&[(DnType::CommonName, "sipplauncher ephemeral CA".into())]);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -260,16 +263,10 @@ impl Ca {
             source,
         };
         let key = ecdsa_key().map_err(err)?;
-        let mut params = CertificateParams::default();
-        let (not_before, not_after) = validity();
-        params.not_before = not_before;
-        params.not_after = not_after;
-        params.serial_number = Some(serial());
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "sipplauncher");
-        dn.push(DnType::OrganizationalUnitName, ua.0.as_str());
-        dn.push(DnType::CommonName, ip.to_string());
-        params.distinguished_name = dn;
+        let mut params = base_params(&[
+            (DnType::OrganizationalUnitName, ua.0.clone()),
+            (DnType::CommonName, ip.to_string()),
+        ]);
         params.subject_alt_names = vec![SanType::IpAddress(IpAddr::V4(ip))];
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

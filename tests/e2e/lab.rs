@@ -407,10 +407,8 @@ pub fn wait_with_timeout(mut child: Child, timeout: Duration, what: &str) -> Out
     }
 }
 
-/// An OPTIONS request to SIPp's remote host (the DUT) itself, answered 200.
-const OPTIONS_PING: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="OPTIONS ping to the DUT">
-  <send retrans="500">
+/// An OPTIONS request to SIPp's remote host (the DUT) itself, as a scenario's `<send>`.
+pub const OPTIONS_SEND: &str = r#"  <send retrans="500">
     <![CDATA[
 
       OPTIONS sip:ping@[remote_ip]:[remote_port] SIP/2.0
@@ -425,9 +423,19 @@ const OPTIONS_PING: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
     ]]>
   </send>
-  <recv response="200"/>
-</scenario>
 "#;
+
+/// A scenario `name`: [`OPTIONS_SEND`], then `then` (its elements, each on its own line).
+pub fn options_then(name: &str, then: &[&str]) -> String {
+    let mut x = format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"{name}\">\n{OPTIONS_SEND}"
+    );
+    for element in then {
+        x.push_str(&format!("  {element}\n"));
+    }
+    x.push_str("</scenario>\n");
+    x
+}
 
 /// A call through SIPp's remote host (the DUT) to `CALLEE` (an `ip:port`): the DUT relays the
 /// INVITE to the host of the Request-URI; no Record-Route, so ACK and BYE carry the callee's
@@ -583,7 +591,8 @@ fn lab_options_ping_and_call_through_kamailio() {
     assert!(namespaces().contains(&lab.run_ns()));
     let dir = tempfile::tempdir().unwrap();
     let options = dir.path().join("options.xml");
-    std::fs::write(&options, OPTIONS_PING).unwrap();
+    let ping = options_then("OPTIONS ping to the DUT", &[r#"<recv response="200"/>"#]);
+    std::fs::write(&options, ping).unwrap();
 
     // (a) OPTIONS to the DUT itself: 200.
     let opt = options.to_str().unwrap();

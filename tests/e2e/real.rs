@@ -21,7 +21,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::common::*;
-use crate::lab::{wait_with_timeout, Lab};
+use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
 /// The example suite's macros (`options`, `answer_call`, `place_call`), copied into every suite
 /// written here.
@@ -57,43 +57,28 @@ const CALL_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 "#;
 
-/// An OPTIONS request without the macro (for scenarios that need it bare).
-const OPTIONS_SEND: &str = r#"  <send retrans="500">
-    <![CDATA[
-
-      OPTIONS sip:ping@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      Max-Forwards: 70
-      From: <sip:lab@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:ping@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 OPTIONS
-      Contact: <sip:lab@[local_ip]:[local_port]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-"#;
-
 /// Kamailio answers OPTIONS with 200, this scenario expects a 180: SIPp aborts the call
 /// ("while expecting '180'").
 fn expects_180() -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"expects 180\">\n{OPTIONS_SEND}  <recv response=\"180\"/>\n</scenario>\n"
-    )
+    options_then("expects 180", &[r#"<recv response="180"/>"#])
 }
 
 /// The 200 comes, then a BYE that nobody sends: SIPp's receive timeout.
 fn waits_for_a_bye() -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"waits for a BYE\">\n{OPTIONS_SEND}  <recv response=\"200\"/>\n  <recv request=\"BYE\"/>\n</scenario>\n"
+    options_then(
+        "waits for a BYE",
+        &[r#"<recv response="200"/>"#, r#"<recv request="BYE"/>"#],
     )
 }
 
 /// An OPTIONS ping, then 20 s of nothing: SIPp is still running when the test interrupts it.
 fn long_uac() -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"long\">\n{OPTIONS_SEND}  <recv response=\"200\"/>\n  <pause milliseconds=\"20000\"/>\n</scenario>\n"
+    options_then(
+        "long",
+        &[
+            r#"<recv response="200"/>"#,
+            r#"<pause milliseconds="20000"/>"#,
+        ],
     )
 }
 
@@ -1874,8 +1859,12 @@ fn window_keeps_the_group_busy_while_a_slow_test_runs() {
         return;
     };
     let sb = Sandbox::new();
-    let slow = format!(
-        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"slow\">\n{OPTIONS_SEND}  <recv response=\"200\"/>\n  <pause milliseconds=\"3000\"/>\n</scenario>\n"
+    let slow = options_then(
+        "slow",
+        &[
+            r#"<recv response="200"/>"#,
+            r#"<pause milliseconds="3000"/>"#,
+        ],
     );
     let pings = ["b-ping-0000", "b-ping-0001", "b-ping-0002", "b-ping-0003"];
     let mut files = each_test(pings, &[("uac_ua0.xml", OPTIONS_UAC)]);
