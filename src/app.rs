@@ -7,9 +7,9 @@ use std::sync::Arc;
 use clap::Parser;
 use slog::{info, o, warn, Level};
 
+use sipplauncher_actors::core::plan::{FrontEnd, RunPlan, TestPlan};
 use sipplauncher_actors::events::EventSink;
-use sipplauncher_actors::logging;
-use sipplauncher_actors::plan::{FrontEnd, RunPlan, TestPlan};
+use sipplauncher_actors::sys::logging;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde_json::Value;
-use sipplauncher_actors::plan::RunConfig;
+use sipplauncher_actors::core::plan::RunConfig;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
 

@@ -829,7 +829,7 @@ mod tests {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ZoneFiles;
 
-impl sipplauncher_actors::plan::Zone for ZoneFiles {
+impl sipplauncher_actors::core::plan::Zone for ZoneFiles {
     fn records(&self, run_folder: &Path) -> Result<Option<Vec<Record>>, String> {
         parse_file(run_folder)
     }

@@ -1,7 +1,7 @@
 //! The exit statuses of sipplauncher, documented constants (scripts and CI rely on them), and the
 //! status a finished run ends with.
 
-use sipplauncher_actors::dispatch::Outcome;
+use sipplauncher_actors::core::dispatch::Outcome;
 
 /// Every test run passed, and the GLOBAL scripts too (with `--fail-expected`: something failed).
 pub const SUCCESS: i32 = 0;

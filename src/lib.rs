@@ -1,5 +1,5 @@
 //! sipplauncher's front end: the command line, its validation, collecting the suite, rendering
-//! templates, the reports and exit statuses. It builds a [`sipplauncher_actors::plan::RunPlan`]
+//! templates, the reports and exit statuses. It builds a [`sipplauncher_actors::core::plan::RunPlan`]
 //! and hands it to the actor runtime ([`sipplauncher_actors::run`]).
 //!
 //! - [`cli`]: the options (clap). [`config`]: their validation, one line per bad input.

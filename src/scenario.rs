@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use sipplauncher_actors::plan::{Role, RunGroup, Scenario, TestName, TestPlan, UaName};
+use sipplauncher_actors::core::plan::{Role, RunGroup, Scenario, TestName, TestPlan, UaName};
 
 /// What a scenario file name says: its run group, role and instance.
 #[derive(Debug, Clone, PartialEq, Eq)]

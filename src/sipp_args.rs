@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sipplauncher_actors::plan::{
+use sipplauncher_actors::core::plan::{
     InstanceLaunch, Launch, LaunchPlan, Listen, RenderContext, Role, Stage, TestPlan, UaName,
 };
 
@@ -331,7 +331,7 @@ fn preload_with(lib: &Path, inherited: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sipplauncher_actors::plan::TestName;
+    use sipplauncher_actors::core::plan::TestName;
 
     const RUN: &str = "/runs/t/abcdef";
 
@@ -602,7 +602,7 @@ mod tests {
 
     #[test]
     fn tls_launch_plan_writes_each_uas_certificate_in_the_run_folder() {
-        use sipplauncher_actors::plan::{RenderContext, RunId, TestName};
+        use sipplauncher_actors::core::plan::{RenderContext, RunId, TestName};
         let dir = tempfile::tempdir().unwrap();
         let (plan, hosts) = test(&["a_uas_ua0.xml", "a_uac_ua1.xml", "b_uac_ua0.xml"]);
         let ctx = RenderContext {

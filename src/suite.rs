@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
-use sipplauncher_actors::plan::{GlobalPlan, TestName, TestPlan};
+use sipplauncher_actors::core::plan::{GlobalPlan, TestName, TestPlan};
 
 use crate::scenario::plan_test;
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine as _;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{Map, Value};
-use sipplauncher_actors::plan::{Render, RenderContext};
+use sipplauncher_actors::core::plan::{Render, RenderContext};
 
 use crate::scenario::is_scenario_file;
 
@@ -413,7 +413,7 @@ fn quoted(detail: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sipplauncher_actors::plan::{RunId, TestName, UaName};
+    use sipplauncher_actors::core::plan::{RunId, TestName, UaName};
     use std::collections::BTreeMap;
     use std::net::Ipv4Addr;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};

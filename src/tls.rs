@@ -19,7 +19,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
-use sipplauncher_actors::plan::UaName;
+use sipplauncher_actors::core::plan::UaName;
 use time::{Duration, OffsetDateTime};
 use x509_parser::pem::Pem;
 

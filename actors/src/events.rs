@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::dispatch::Outcome;
-use crate::plan::{RunId, TestName};
-use crate::state::StateName;
+use crate::core::dispatch::Outcome;
+use crate::core::plan::{RunId, TestName};
+use crate::core::state::StateName;
 
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 
 use actix::Message;
 
+use crate::core::plan::{RunId, UaName};
 use crate::net::NetError;
-use crate::plan::{RunId, UaName};
 
 /// Supervisor → TestActor: pre-run (PREPARING → READY or NOT READY).
 #[derive(Message)]

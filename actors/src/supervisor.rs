@@ -12,17 +12,17 @@ use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHa
 use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
 
-use crate::dispatch::{Command, Dispatcher, Input, Outcome};
+use crate::core::dispatch::{Command, Dispatcher, Input, Outcome};
+use crate::core::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
+use crate::core::scheduler::{Schedule, ScheduledRun};
 use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
 use crate::events::{Event, EventBus, EventSink, GlobalScript, PROGRESS_EVERY};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::{NetActor, RESERVE_SIZE};
-use crate::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
-use crate::scheduler::{Schedule, ScheduledRun};
-use crate::script::{self, KillSwitch};
 use crate::sniffer::{SnifferActor, SnifferStop};
+use crate::sys::script::{self, KillSwitch};
+use crate::sys::{logging, rundir};
 use crate::test_actor::TestActor;
-use crate::{logging, rundir};
 
 /// How a run ended, for the front end.
 #[derive(Debug, Clone)]
@@ -265,7 +265,7 @@ impl Supervisor {
                     let ctx = RenderContext {
                         test_name: name,
                         run_id,
-                        run_id_number: crate::plan::random_run_id_number(),
+                        run_id_number: crate::core::plan::random_run_id_number(),
                         dut: config.dut,
                         ua_hosts: Default::default(),
                     };
@@ -417,7 +417,7 @@ pub fn run(
         let (tx, rx) = oneshot::channel();
         let config = plan.config.clone();
         if !config.dry_run {
-            crate::strays::kill_strays(&config.run_root, &log);
+            crate::sys::strays::kill_strays(&config.run_root, &log);
         }
         remove_dead_runs(&config.run_root, &log);
         let net_log = log.new(o!("actor" => "net"));
@@ -495,7 +495,7 @@ pub fn run(
             done: Some(tx),
         }
         .start();
-        if let Err(e) = crate::signal::forward(supervisor.clone().recipient()) {
+        if let Err(e) = crate::sys::signal::forward(supervisor.clone().recipient()) {
             error!(log, "cannot catch signals: {e}");
         }
         rx.await.unwrap_or_else(|_| RunResult {

@@ -12,22 +12,22 @@ use std::time::{Instant, SystemTime};
 use actix::{Actor, ActorFutureExt, Addr, Context, Handler, ResponseActFuture, WrapFuture};
 use slog::{debug, error, info, o, warn, Logger};
 
+use crate::core::plan::{
+    random_run_id_number, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
+};
+use crate::core::scheduler::ScheduledRun;
+use crate::core::state::{Lifecycle, StateName, Step};
 use crate::dns::{AddRecords, DnsActor, RemoveRecords};
 use crate::events::{Event, EventBus, TestStateEvent};
-use crate::logging;
 use crate::messages::{
     Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
 };
 use crate::net::NetActor;
-use crate::plan::{
-    random_run_id_number, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
-};
-use crate::rundir;
-use crate::scheduler::ScheduledRun;
-use crate::script::{self, KillSwitch};
 use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
 use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
-use crate::state::{Lifecycle, StateName, Step};
+use crate::sys::logging;
+use crate::sys::rundir;
+use crate::sys::script::{self, KillSwitch};
 
 /// What the blocking part of pre-run made.
 struct Prepared {

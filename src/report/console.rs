@@ -4,9 +4,9 @@
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 
-use sipplauncher_actors::dispatch::Outcome;
+use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, EventSink, TestStateEvent};
-use sipplauncher_actors::state::StateName;
 
 use super::{format_duration, one_line};
 

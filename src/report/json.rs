@@ -273,7 +273,7 @@ mod tests {
     use super::*;
     use crate::report::fixture;
     use serde_json::{json, Value};
-    use sipplauncher_actors::state::StateName;
+    use sipplauncher_actors::core::state::StateName;
 
     fn meta() -> RunMeta {
         RunMeta {
@@ -447,7 +447,7 @@ mod tests {
     /// spool), and the written document holds every run, in run order, and no spool is left.
     #[test]
     fn a_long_run_is_streamed_and_complete() {
-        use sipplauncher_actors::state::StateName::*;
+        use sipplauncher_actors::core::state::StateName::*;
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("long.json");
         let mut j = Json::new(path.clone(), meta());

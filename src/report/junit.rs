@@ -313,8 +313,8 @@ fn attr(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::fixture;
+    use sipplauncher_actors::core::state::StateName;
     use sipplauncher_actors::events::GlobalScript;
-    use sipplauncher_actors::state::StateName;
 
     fn junit_of(events: &[Event]) -> JUnit {
         let mut j = JUnit::new(PathBuf::from("unused.xml"));

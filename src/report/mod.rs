@@ -13,9 +13,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sipplauncher_actors::dispatch::Outcome;
+use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
-use sipplauncher_actors::state::StateName;
 
 /// A duration for people: `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
 /// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
@@ -527,7 +527,7 @@ pub(crate) mod fixture {
     //! A fixed event stream for the snapshot tests of the three sinks.
 
     use super::*;
-    use sipplauncher_actors::plan::{RunId, TestName};
+    use sipplauncher_actors::core::plan::{RunId, TestName};
 
     /// 2024-03-01T12:00:00Z.
     pub const T0: u64 = 1_709_294_400;

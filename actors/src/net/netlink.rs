@@ -17,7 +17,7 @@ use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, 
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkDummy, LinkIfb, LinkUnspec, RouteMessageBuilder};
 
-use crate::owner::RunOwner;
+use crate::sys::owner::RunOwner;
 
 /// What the links we make start with: `sipp-<run_id>`.
 pub const LINK_PREFIX: &str = "sipp-";

@@ -20,8 +20,8 @@ use nix::fcntl::{openat, readlinkat, AtFlags, OFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 use nix::unistd::{geteuid, unlinkat, UnlinkatFlags};
 
-use crate::owner::RunOwner;
-use crate::plan::{RunId, TestName};
+use crate::core::plan::{RunId, TestName};
+use crate::sys::owner::RunOwner;
 
 /// Symlinks followed in a row (in the run root's path, or nested symlinked folders, or chains of
 /// git symlink stubs) before we call it a loop.
@@ -1539,7 +1539,7 @@ mod tests {
 
     // -- owners of run folders ------------------------------------------------------------
 
-    use crate::owner::tests::me_and_a_dead_run;
+    use crate::sys::owner::tests::me_and_a_dead_run;
 
     #[test]
     fn dead_runs_folders_go_and_the_rest_stays() {

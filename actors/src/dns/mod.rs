@@ -35,7 +35,7 @@ use slog::{debug, info, warn, Logger};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::plan::{RunId, TestName};
+use crate::core::plan::{RunId, TestName};
 
 /// The port of the real thing.
 pub const DNS_PORT: u16 = 53;
@@ -691,7 +691,7 @@ impl Handler<Generation> for DnsActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::testns;
+    use crate::net::netlink::testns;
     use actix::Addr;
     use hickory_server::proto::op::{Message as DnsMessage, Query};
     use hickory_server::proto::rr::rdata::{A, CNAME, NAPTR, SRV, TXT};

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use rand::Rng;
 
-use crate::plan::RunId;
+use crate::core::plan::RunId;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {

@@ -60,7 +60,7 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use slog::{debug, error, warn, Logger};
 use tokio::sync::oneshot;
 
-use crate::plan::RunId;
+use crate::core::plan::RunId;
 
 /// The longest packet kept, Linux cooked header included (libpcap's default snap length).
 pub const SNAPLEN: u32 = 262_144;
@@ -1031,7 +1031,7 @@ impl Handler<SnifferStop> for SnifferActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::testns;
+    use crate::net::netlink::testns;
     use actix::Addr;
     use std::net::UdpSocket;
     use std::time::Instant;

@@ -18,7 +18,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use crate::scheduler::{Schedule, ScheduledRun};
+use crate::core::scheduler::{Schedule, ScheduledRun};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {

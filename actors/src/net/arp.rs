@@ -62,7 +62,7 @@ fn eligible(i: &NetworkInterface) -> bool {
         && i.is_running()
         && !i.is_loopback()
         && i.flags & (libc::IFF_NOARP as u32) == 0
-        && !i.name.starts_with(crate::netlink::LINK_PREFIX)
+        && !i.name.starts_with(crate::net::netlink::LINK_PREFIX)
         && i.mac.is_some_and(|m| m != MacAddr::zero())
         && i.ips.iter().any(IpNetwork::is_ipv4)
 }
@@ -244,7 +244,7 @@ fn answer(frame: &[u8], mac: MacAddr, candidates: &[Ipv4Addr]) -> Option<Ipv4Add
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::testns;
+    use crate::net::netlink::testns;
 
     #[test]
     fn request_frame_layout() {

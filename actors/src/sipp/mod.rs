@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::{mpsc, watch};
 
-use crate::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
+use crate::core::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
 
 /// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
 const GRACE: Duration = Duration::from_millis(200);

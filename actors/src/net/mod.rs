@@ -23,6 +23,10 @@
 //!   next lease renames a spare to `sipp-<run_id>` instead of making one. [`Shutdown`] deletes
 //!   the spares with the rest.
 
+pub mod arp;
+pub mod netlink;
+pub mod pool;
+
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
@@ -32,12 +36,12 @@ use std::time::{Duration, Instant};
 use actix::{Actor, AtomicResponse, Context, Handler, WrapFuture};
 use slog::{debug, info, warn, Logger};
 
-use crate::arp::{self, ArpError};
+use self::arp::ArpError;
+use self::netlink::{alias_owner, owner_alias, Netlink, NetlinkError, LINK_PREFIX};
+use self::pool::{AddressPool, PoolError};
+use crate::core::plan::{RunId, UaName};
 use crate::messages::{Lease, Release, Shutdown};
-use crate::netlink::{alias_owner, owner_alias, Netlink, NetlinkError, LINK_PREFIX};
-use crate::owner::RunOwner;
-use crate::plan::{RunId, UaName};
-use crate::pool::{AddressPool, PoolError};
+use crate::sys::owner::RunOwner;
 
 /// How many rounds of pick-and-probe a lease tries before it gives up.
 pub const MAX_ROUNDS: u32 = 10;
@@ -728,7 +732,7 @@ impl Handler<Shutdown> for NetActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::testns;
+    use crate::net::netlink::testns;
     use actix::Addr;
     use std::time::Instant;
 
@@ -764,7 +768,7 @@ mod tests {
     /// The `sipp-*` links of the namespace and the IPv4 addresses on each.
     async fn sipp_links(
         nl: &Netlink,
-    ) -> BTreeMap<String, (crate::netlink::Link, Vec<(Ipv4Addr, u8)>)> {
+    ) -> BTreeMap<String, (crate::net::netlink::Link, Vec<(Ipv4Addr, u8)>)> {
         let addrs = nl.ipv4_addresses().await.unwrap();
         nl.links()
             .await
@@ -881,7 +885,7 @@ mod tests {
         testns::in_netns("leftover links", || {
             actix_rt::System::new().block_on(async {
                 let nl = Netlink::connect().await.unwrap();
-                let (_, dead) = crate::owner::tests::me_and_a_dead_run();
+                let (_, dead) = crate::sys::owner::tests::me_and_a_dead_run();
                 let parent = RunOwner::of_process(nix::unistd::getppid().as_raw()).unwrap();
                 assert!(parent.is_alive());
                 let elsewhere = RunOwner {
