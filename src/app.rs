@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::Parser;
-use slog::{info, o, warn, Level};
+use slog::{info, o, warn};
 
 use sipplauncher_actors::core::plan::{FrontEnd, RunPlan, TestPlan};
 use sipplauncher_actors::events::EventSink;
@@ -69,7 +69,7 @@ pub fn run(config: Config) -> i32 {
             None
         }
     };
-    let log = logging::root(general, Level::Error).new(o!());
+    let log = logging::root(general).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
 
     // The CA is checked (or made) before anything else is done: a bad one is a usage error.

@@ -10,6 +10,9 @@ use crate::core::dispatch::Outcome;
 use crate::core::plan::{RunId, TestName};
 use crate::core::state::StateName;
 
+/// The GLOBAL pseudo-test's name on its state lines.
+pub const GLOBAL_NAME: &str = "GLOBAL";
+
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
@@ -36,22 +39,6 @@ pub struct TestStateEvent {
     pub run_folder: Option<PathBuf>,
 }
 
-/// Which GLOBAL script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GlobalScript {
-    Before,
-    After,
-}
-
-impl GlobalScript {
-    pub fn file_name(self) -> &'static str {
-        match self {
-            GlobalScript::Before => "before.sh",
-            GlobalScript::After => "after.sh",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub enum Event {
     RunStarted {
@@ -74,12 +61,11 @@ pub enum Event {
         number: u64,
         size: usize,
     },
-    /// A GLOBAL script ended (it is not run in --dry-run: no event then).
-    Global {
-        script: GlobalScript,
-        error: Option<String>,
-        took: Duration,
-    },
+    /// The GLOBAL pseudo-test changed state, as the original showed it: PREPARING → READY or
+    /// NOT READY around its before.sh, CLEANING → CLEAN or DIRTY around its after.sh (also in
+    /// --dry-run, where the scripts do not run). `name` is [`GLOBAL_NAME`], `index` 0, `took`
+    /// set on READY too (how long before.sh took).
+    Global(TestStateEvent),
     Test(TestStateEvent),
     /// A signal arrived; `hard` for the second one.
     Interrupted {

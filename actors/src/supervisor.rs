@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
 use slog::{debug, error, info, o, warn, Logger};
@@ -15,8 +15,9 @@ use tokio::sync::oneshot;
 use crate::core::dispatch::{Command, Dispatcher, Input, Outcome};
 use crate::core::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
 use crate::core::scheduler::{Schedule, ScheduledRun};
+use crate::core::state::StateName;
 use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
-use crate::events::{Event, EventBus, EventSink, GlobalScript, PROGRESS_EVERY};
+use crate::events::{Event, EventBus, EventSink, TestStateEvent, GLOBAL_NAME, PROGRESS_EVERY};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::{SnifferActor, SnifferStop};
@@ -49,8 +50,11 @@ pub struct Supervisor {
     net: Addr<NetActor>,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
     tests: HashMap<usize, Addr<TestActor>>,
-    /// The GLOBAL test's run folder, between its before.sh and after.sh.
+    /// The GLOBAL test's run folder, between its before.sh and after.sh (and after, for its
+    /// events: where it was).
     global_folder: Option<PathBuf>,
+    /// The GLOBAL test's run id and run id number.
+    global_run: (RunId, String),
     /// Fired by a second signal: kills a running GLOBAL script.
     kill: KillSwitch,
     /// Pauses that run (one between groups; one per free place with `--window`).
@@ -236,19 +240,44 @@ impl Supervisor {
         .start()
     }
 
+    /// The GLOBAL pseudo-test's state event (its lines are the original's: `PREPARING GLOBAL
+    /// (0-abcdef)`, ...).
+    fn global_event(
+        &self,
+        state: StateName,
+        took: Option<Duration>,
+        reason: Option<String>,
+    ) -> Event {
+        Event::Global(TestStateEvent {
+            index: 0,
+            name: TestName(GLOBAL_NAME.into()),
+            run_id: self.global_run.0.clone(),
+            run_id_number: self.global_run.1.clone(),
+            state,
+            at: SystemTime::now(),
+            took,
+            cps: None,
+            sipp_time: None,
+            reason,
+            run_folder: self.global_folder.clone(),
+        })
+    }
+
     /// Makes the GLOBAL run folder and runs its before.sh (not in --dry-run: only rendered).
     fn global_before(&mut self, ctx: &mut Context<Self>) {
         let Some(global) = self.plan.global.clone() else {
             return self.input(Input::GlobalBeforeDone { ok: true }, ctx);
         };
+        self.bus
+            .emit(self.global_event(StateName::Preparing, None, None));
         let config = self.plan.config.clone();
         let render = self.front.render.clone();
-        let log = self.log.new(o!("test" => "GLOBAL"));
+        let log = self.log.new(o!("test" => GLOBAL_NAME));
         let kill = self.kill.clone();
+        let (run_id, run_id_number) = self.global_run.clone();
         let work = async move {
             let started = Instant::now();
-            let name = TestName("GLOBAL".into());
-            let run_id = RunId::random();
+            let name = TestName(GLOBAL_NAME.into());
             let made = {
                 let config = config.clone();
                 tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
@@ -265,7 +294,7 @@ impl Supervisor {
                     let ctx = RenderContext {
                         test_name: name,
                         run_id,
-                        run_id_number: crate::core::plan::random_run_id_number(),
+                        run_id_number,
                         dut: config.dut,
                         ua_hosts: Default::default(),
                     };
@@ -293,73 +322,94 @@ impl Supervisor {
         };
         ctx.spawn(work.into_actor(self).map(|(folder, err, took), act, ctx| {
             act.global_folder = folder;
-            if let Some(e) = &err {
-                error!(act.log, "GLOBAL before.sh: {e}");
-            }
-            if !act.plan.config.dry_run || err.is_some() {
-                act.bus.emit(Event::Global {
-                    script: GlobalScript::Before,
-                    error: err.clone(),
-                    took,
-                });
-            }
-            let done = Input::GlobalBeforeDone { ok: err.is_none() };
-            if err.is_some() {
-                act.remove_global_folder_then(done, ctx);
-            } else {
-                act.input(done, ctx);
-            }
+            let Some(e) = err else {
+                act.bus
+                    .emit(act.global_event(StateName::Ready, Some(took), None));
+                return act.input(Input::GlobalBeforeDone { ok: true }, ctx);
+            };
+            // Told once, on the NOT READY line; the general log keeps it too.
+            warn!(act.log, "GLOBAL before.sh: {e}");
+            act.remove_global_folder_then(ctx, move |act, _removal, ctx| {
+                act.bus
+                    .emit(act.global_event(StateName::NotReady, Some(took), Some(e)));
+                act.input(Input::GlobalBeforeDone { ok: false }, ctx);
+            });
         }));
     }
 
     fn global_after(&mut self, ctx: &mut Context<Self>) {
-        let Some(folder) = self.global_folder.clone() else {
+        if self.global_folder.is_none() {
             return self.input(Input::GlobalAfterDone { ok: true }, ctx);
-        };
-        if self.plan.config.dry_run {
-            return self.remove_global_folder_then(Input::GlobalAfterDone { ok: true }, ctx);
         }
+        self.bus
+            .emit(self.global_event(StateName::Cleaning, None, None));
+        let started = Instant::now();
+        if self.plan.config.dry_run {
+            return self.global_cleaned(None, started, ctx);
+        }
+        let Some(folder) = self.global_folder.clone() else {
+            return;
+        };
         let config = self.plan.config.clone();
-        let log = self.log.new(o!("test" => "GLOBAL"));
+        let log = self.log.new(o!("test" => GLOBAL_NAME));
         let kill = self.kill.clone();
         let work = async move {
-            let started = Instant::now();
             let log = global_logger(log, &folder).await;
-            let res =
-                script::run_script("after.sh", &folder, config.script_timeout, &log, &kill).await;
-            (res.err().map(|e| e.to_string()), started.elapsed())
+            script::run_script("after.sh", &folder, config.script_timeout, &log, &kill)
+                .await
+                .err()
+                .map(|e| e.to_string())
         };
-        ctx.spawn(work.into_actor(self).map(|(err, took), act, ctx| {
+        ctx.spawn(work.into_actor(self).map(move |err, act, ctx| {
             if let Some(e) = &err {
-                error!(act.log, "GLOBAL after.sh: {e}");
+                warn!(act.log, "GLOBAL after.sh: {e}");
             }
-            act.bus.emit(Event::Global {
-                script: GlobalScript::After,
-                error: err.clone(),
-                took,
-            });
-            act.remove_global_folder_then(Input::GlobalAfterDone { ok: err.is_none() }, ctx);
+            act.global_cleaned(err, started, ctx)
         }));
     }
 
-    /// Removes the GLOBAL run folder (unless `--leave-temp`) on the blocking pool, then feeds
-    /// `then` to the dispatcher.
-    fn remove_global_folder_then(&mut self, then: Input, ctx: &mut Context<Self>) {
-        let Some(folder) = self.global_folder.take() else {
-            return self.input(then, ctx);
+    /// The end of GLOBAL's post-run: its folder goes, then CLEAN, or DIRTY when after.sh
+    /// failed (`err`) or the folder could not be removed.
+    fn global_cleaned(&mut self, err: Option<String>, started: Instant, ctx: &mut Context<Self>) {
+        self.remove_global_folder_then(ctx, move |act, removal, ctx| {
+            let problems: Vec<String> = err.into_iter().chain(removal).collect();
+            let clean = problems.is_empty();
+            let (state, reason) = if clean {
+                (StateName::Clean, None)
+            } else {
+                (StateName::Dirty, Some(problems.join("; ")))
+            };
+            act.bus
+                .emit(act.global_event(state, Some(started.elapsed()), reason));
+            act.input(Input::GlobalAfterDone { ok: clean }, ctx);
+        });
+    }
+
+    /// Removes the GLOBAL run folder (unless `--leave-temp`) on the blocking pool, then calls
+    /// `then` with why it could not be removed, if so.
+    fn remove_global_folder_then(
+        &mut self,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, Option<String>, &mut Context<Self>) + 'static,
+    ) {
+        let Some(folder) = self.global_folder.clone() else {
+            return then(self, None, ctx);
         };
         if self.plan.config.leave_temp {
             info!(self.log, "GLOBAL run folder left at {}", folder.display());
-            return self.input(then, ctx);
+            return then(self, None, ctx);
         }
         let removed = tokio::task::spawn_blocking(move || rundir::remove(&folder));
         ctx.spawn(removed.into_actor(self).map(move |res, act, ctx| {
-            match res {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn!(act.log, "{e}"),
-                Err(e) => warn!(act.log, "remove the GLOBAL run folder: {e}"),
+            let problem = match res {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("remove the GLOBAL run folder: {e}")),
+            };
+            if let Some(p) = &problem {
+                warn!(act.log, "{p}");
             }
-            act.input(then, ctx);
+            then(act, problem, ctx)
         }));
     }
 
@@ -487,6 +537,7 @@ pub fn run(
             net,
             tests: HashMap::new(),
             global_folder: None,
+            global_run: (RunId::random(), crate::core::plan::random_run_id_number()),
             kill: KillSwitch::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),

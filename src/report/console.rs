@@ -10,9 +10,12 @@ use sipplauncher_actors::events::{Event, EventSink, TestStateEvent};
 
 use super::{format_duration, one_line};
 
-/// Between groups and before the summary.
+/// Between groups, as the original printed it (80 `-`).
+const GROUP_SEPARATOR: &str =
+    "--------------------------------------------------------------------------------";
+/// Around GLOBAL and the closing counts, as the original printed it (80 `=`).
 const SEPARATOR: &str =
-    "----------------------------------------------------------------------------";
+    "================================================================================";
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -27,6 +30,8 @@ pub struct Console {
     groups: u64,
     /// Print the periodic progress line (a terminal is watching).
     progress: bool,
+    /// A dry run: the closing lines have no SUCCESS/FAILED, as in the original.
+    dry_run: bool,
 }
 
 impl Console {
@@ -36,6 +41,7 @@ impl Console {
             color,
             groups: 0,
             progress: false,
+            dry_run: false,
         }
     }
 
@@ -73,15 +79,19 @@ impl Console {
                 dry_run,
                 ..
             } => {
-                let how = if *window {
-                    format!("up to {group} at once, no groups")
+                self.dry_run = *dry_run;
+                // The original's words: "1 test", "N tests in one group", "N tests (in groups
+                // of G)".
+                let what = if *runs == 1 {
+                    "test".to_string()
+                } else if *window {
+                    format!("tests (up to {group} at once, no groups)")
+                } else if *group as u64 >= *runs {
+                    "tests in one group".to_string()
                 } else {
-                    format!("in groups of {group}")
+                    format!("tests (in groups of {group})")
                 };
-                let mut first = format!(
-                    "Ready to run {runs} {} ({how})",
-                    if *runs == 1 { "test" } else { "tests" }
-                );
+                let mut first = format!("Ready to run {runs} {what}");
                 if *repeat {
                     first.push_str(" in a loop until interrupted");
                 }
@@ -94,22 +104,24 @@ impl Console {
                 if *dry_run {
                     lines.push("Dry run: no SIPp, no scripts, no change to the network".into());
                 }
+                lines.push(SEPARATOR.to_string());
                 lines
             }
             Event::GroupStarted { .. } => {
                 self.groups += 1;
                 if self.groups > 1 {
-                    vec![SEPARATOR.to_string()]
+                    vec![GROUP_SEPARATOR.to_string()]
                 } else {
                     Vec::new()
                 }
             }
-            Event::Global { script, error, .. } => match error {
-                Some(error) => vec![self.paint(
-                    &format!("GLOBAL {}: {}", script.file_name(), one_line(error)),
-                    RED,
-                )],
-                None => Vec::new(),
+            // The original's frame: `=` after GLOBAL's pre-run and before its post-run.
+            Event::Global(e) => match e.state {
+                StateName::Ready => vec![SEPARATOR.to_string()],
+                StateName::NotReady => vec![self.state_line(e), SEPARATOR.to_string()],
+                StateName::Cleaning => vec![SEPARATOR.to_string(), self.state_line(e)],
+                s if s.shown() => vec![self.state_line(e)],
+                _ => Vec::new(),
             },
             Event::Test(e) if e.state.shown() => vec![self.state_line(e)],
             Event::Test(_) => Vec::new(),
@@ -126,19 +138,20 @@ impl Console {
             Event::RunFinished {
                 outcome, elapsed, ..
             } => {
+                // The original's closing lines, exactly (wrappers read them); then ours.
                 let failed = outcome.failed();
-                let failed_line = format!("FAILED: {failed}");
-                let mut lines = vec![
-                    SEPARATOR.to_string(),
-                    format!("TOTAL: {}", outcome.total),
-                    format!("SUCCESS: {}", outcome.passed),
-                    if failed > 0 {
+                let mut lines = vec![SEPARATOR.to_string(), format!("TOTAL: {}", outcome.total)];
+                if !self.dry_run {
+                    let failed_line = format!("FAILED: {failed}");
+                    lines.push(format!("SUCCESS: {}", outcome.passed));
+                    lines.push(if failed > 0 {
                         self.paint(&failed_line, RED)
                     } else {
                         failed_line
-                    },
-                    format!("Elapsed: {}", format_duration(*elapsed)),
-                ];
+                    });
+                }
+                lines.push(SEPARATOR.to_string());
+                lines.push(format!("Total time elapsed {}", whole_seconds(*elapsed)));
                 if let Some(note) = ending_note(outcome) {
                     lines.push(self.paint(&note, RED));
                 }
@@ -178,6 +191,11 @@ impl Console {
         }
         line
     }
+}
+
+/// `48s`: the original's `%.0fs` (rounded to whole seconds).
+fn whole_seconds(d: std::time::Duration) -> String {
+    format!("{:.0}s", d.as_secs_f64())
 }
 
 /// The states whose line tells how long the step took.
@@ -313,6 +331,9 @@ mod tests {
         let expected = "\
 Ready to run 4 tests (in groups of 2)
 Random order, seed 42 (replay with --random --seed 42)
+================================================================================
+   PREPARING                   GLOBAL (0-global)
+================================================================================
    PREPARING              normal-0000 (0-kqzvxa)
    PREPARING              normal-0001 (1-bcdefg)
     STARTING              normal-0000 (0-kqzvxa)
@@ -322,19 +343,22 @@ Random order, seed 42 (replay with --random --seed 42)
     CLEANING              normal-0001 (1-bcdefg)
        DIRTY              normal-0001 (1-bcdefg) - took 60ms - after.sh exited with status 2
     CLEANING              normal-0000 (0-kqzvxa)
-----------------------------------------------------------------------------
+--------------------------------------------------------------------------------
    PREPARING                 tls-0000 (2-hijklm)
    NOT READY                 tls-0000 (2-hijklm) - took 12ms - before.sh exited with status 1 <&\"'>
    PREPARING              normal-0000 (3-nopqrs)
     STARTING              normal-0000 (3-nopqrs)
      SUCCESS              normal-0000 (3-nopqrs) - took 42s
     CLEANING              normal-0000 (3-nopqrs)
-GLOBAL after.sh: after.sh exited with status 1
-----------------------------------------------------------------------------
+================================================================================
+    CLEANING                   GLOBAL (0-global)
+       DIRTY                   GLOBAL (0-global) - took 70ms - after.sh exited with status 1
+================================================================================
 TOTAL: 4
 SUCCESS: 2
 FAILED: 2
-Elapsed: 48s
+================================================================================
+Total time elapsed 48s
 A GLOBAL script failed
 ";
         assert_eq!(render(&fixture::events(), false), expected);
@@ -347,31 +371,33 @@ A GLOBAL script failed
         let text = render(&events, true);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            lines[2],
+            lines[5],
             "\x1b[32m   PREPARING\x1b[0m              normal-0000 (0-kqzvxa)"
         );
         assert_eq!(
-            lines[7],
+            lines[10],
             "\x1b[31m        FAIL\x1b[0m              normal-0001 (1-bcdefg) - took 5.00s \
              (*0.50 cps) - uac ua1 exited with status 1"
         );
         assert_eq!(
-            lines[13],
+            lines[16],
             "\x1b[31m   NOT READY\x1b[0m                 tls-0000 (2-hijklm) - took 12ms - \
              before.sh exited with status 1 <&\"'>"
         );
         assert_eq!(
-            lines[18],
-            "\x1b[31mGLOBAL after.sh: after.sh exited with status 1\x1b[0m"
+            lines[23],
+            "\x1b[31m       DIRTY\x1b[0m                   GLOBAL (0-global) - took 70ms - \
+             after.sh exited with status 1"
         );
         assert_eq!(
-            &lines[19..],
+            &lines[24..],
             &[
                 SEPARATOR,
                 "TOTAL: 4",
                 "SUCCESS: 2",
                 "\x1b[31mFAILED: 2\x1b[0m",
-                "Elapsed: 48s",
+                SEPARATOR,
+                "Total time elapsed 48s",
                 "\x1b[31mA GLOBAL script failed\x1b[0m",
             ]
         );
@@ -428,22 +454,113 @@ A GLOBAL script failed
         ];
         let expected = format!(
             "\
-Ready to run 1 test (in groups of 1) in a loop until interrupted
+Ready to run 1 test in a loop until interrupted
 Dry run: no SIPp, no scripts, no change to the network
+{SEPARATOR}
    PREPARING                        a (0-aaaaaa)
  DRY-RUNNING                        a (0-aaaaaa)
 Interrupted: cleaning up (press Ctrl+C again to stop at once)
 Interrupted again: stopping at once
 {SEPARATOR}
 TOTAL: 1
-SUCCESS: 0
-FAILED: 1
-Elapsed: 2m05s
+{SEPARATOR}
+Total time elapsed 125s
 Interrupted before the end; stopped after the first group with a failure \
 (--group-stop-first-fail)
 "
         );
         assert_eq!(render(&events, false), expected);
+    }
+
+    fn started(runs: u64, group: usize, window: bool) -> Event {
+        Event::RunStarted {
+            tests: 3,
+            runs,
+            repeat: false,
+            group,
+            window,
+            seed: None,
+            dry_run: false,
+            at: fixture::at(0),
+        }
+    }
+
+    #[test]
+    fn the_first_line_is_the_originals() {
+        for (runs, group, window, first) in [
+            (1, 1, false, "Ready to run 1 test"),
+            (1, 4, false, "Ready to run 1 test"),
+            (4, 4, false, "Ready to run 4 tests in one group"),
+            (4, 9, false, "Ready to run 4 tests in one group"),
+            (4, 2, false, "Ready to run 4 tests (in groups of 2)"),
+            (
+                4,
+                2,
+                true,
+                "Ready to run 4 tests (up to 2 at once, no groups)",
+            ),
+        ] {
+            assert_eq!(
+                render(&[started(runs, group, window)], false),
+                format!("{first}\n{SEPARATOR}\n")
+            );
+        }
+    }
+
+    #[test]
+    fn a_global_that_is_not_ready_is_told_once_and_framed() {
+        use StateName::*;
+        let text = render(
+            &[
+                started(2, 1, false),
+                fixture::global(Preparing, 0, None, None),
+                fixture::global(
+                    NotReady,
+                    40,
+                    Some(40),
+                    Some("before.sh exited with status 3"),
+                ),
+                Event::RunFinished {
+                    outcome: Outcome {
+                        global_failed: true,
+                        ..Outcome::default()
+                    },
+                    elapsed: std::time::Duration::from_millis(1_500),
+                    at: fixture::at(1_500),
+                },
+            ],
+            false,
+        );
+        assert_eq!(
+            text,
+            format!(
+                "\
+Ready to run 2 tests (in groups of 1)
+{SEPARATOR}
+   PREPARING                   GLOBAL (0-global)
+   NOT READY                   GLOBAL (0-global) - took 40ms - before.sh exited with status 3
+{SEPARATOR}
+{SEPARATOR}
+TOTAL: 0
+SUCCESS: 0
+FAILED: 0
+{SEPARATOR}
+Total time elapsed 2s
+A GLOBAL script failed
+"
+            )
+        );
+    }
+
+    #[test]
+    fn elapsed_in_whole_seconds_as_the_original() {
+        for (ms, text) in [(0, "0s"), (400, "0s"), (1_600, "2s"), (125_000, "125s")] {
+            assert_eq!(
+                whole_seconds(std::time::Duration::from_millis(ms)),
+                text,
+                "{ms} ms"
+            );
+        }
     }
 
     #[test]

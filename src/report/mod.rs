@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
 use sipplauncher_actors::core::state::StateName;
-use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
+use sipplauncher_actors::events::{Event, TestStateEvent};
 
 /// A duration for people: `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
 /// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
@@ -411,7 +411,7 @@ impl RunRecord {
     }
 }
 
-/// A GLOBAL script's end.
+/// The end of GLOBAL's pre-run (its before.sh) or post-run (its after.sh).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GlobalRecord {
     pub error: Option<String>,
@@ -453,18 +453,15 @@ impl Collector {
                 self.seed = *seed;
             }
             Event::GroupStarted { .. } => {}
-            Event::Global {
-                script,
-                error,
-                took,
-            } => {
+            Event::Global(e) => {
                 let record = Some(GlobalRecord {
-                    error: error.as_deref().map(one_line),
-                    took: *took,
+                    error: e.reason.as_deref().map(one_line),
+                    took: e.took.unwrap_or_default(),
                 });
-                match script {
-                    GlobalScript::Before => self.global_before = record,
-                    GlobalScript::After => self.global_after = record,
+                match e.state {
+                    StateName::Ready | StateName::NotReady => self.global_before = record,
+                    StateName::Clean | StateName::Dirty => self.global_after = record,
+                    _ => {}
                 }
             }
             Event::Test(e) => self
@@ -564,6 +561,28 @@ pub(crate) mod fixture {
         })
     }
 
+    /// The GLOBAL pseudo-test's state event.
+    pub fn global(
+        state: StateName,
+        at_ms: u64,
+        took_ms: Option<u64>,
+        reason: Option<&str>,
+    ) -> Event {
+        Event::Global(TestStateEvent {
+            index: 0,
+            name: TestName("GLOBAL".into()),
+            run_id: RunId("global".into()),
+            run_id_number: "000000000042".into(),
+            state,
+            at: at(at_ms),
+            took: took_ms.map(Duration::from_millis),
+            cps: None,
+            sipp_time: None,
+            reason: reason.map(str::to_string),
+            run_folder: Some(PathBuf::from("/var/tmp/sipplauncher/GLOBAL/global")),
+        })
+    }
+
     /// Two groups of two: run 0 passes, run 1 fails and is left DIRTY, run 2 is NOT READY, run 3
     /// passes; the GLOBAL after.sh fails.
     pub fn events() -> Vec<Event> {
@@ -579,11 +598,8 @@ pub(crate) mod fixture {
                 dry_run: false,
                 at: at(0),
             },
-            Event::Global {
-                script: GlobalScript::Before,
-                error: None,
-                took: Duration::from_millis(30),
-            },
+            global(Preparing, 0, None, None),
+            global(Ready, 30, Some(30), None),
             Event::GroupStarted { number: 1, size: 2 },
             test(0, "normal-0000", "kqzvxa", Created, 40, None, None, None),
             test(0, "normal-0000", "kqzvxa", Preparing, 40, None, None, None),
@@ -688,11 +704,13 @@ pub(crate) mod fixture {
                 None,
                 None,
             ),
-            Event::Global {
-                script: GlobalScript::After,
-                error: Some("after.sh exited with status 1".into()),
-                took: Duration::from_millis(70),
-            },
+            global(Cleaning, 48_180, None, None),
+            global(
+                Dirty,
+                48_250,
+                Some(70),
+                Some("after.sh exited with status 1"),
+            ),
             Event::RunFinished {
                 outcome: Outcome {
                     total: 4,

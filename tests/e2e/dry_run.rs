@@ -18,6 +18,69 @@ fn three_test_suite(sb: &Sandbox) {
     );
 }
 
+/// The original's frame around the state lines, line for line: the start, `=` around GLOBAL's
+/// pre-run and post-run, `-` between groups, the closing counts (no SUCCESS/FAILED in a dry
+/// run) and the elapsed time; nothing on standard error.
+#[test]
+fn the_console_lines_are_the_originals() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/before.sh", "exit 0\n"),
+            ("a-0000/uac_ua0.xml", OPTIONS_UAC),
+            ("b-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let r = run(sb.cmd());
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr, "");
+    let ids = regex::Regex::new(r"\((\d+)-[a-z]{6}\)").unwrap();
+    let took = regex::Regex::new(r" - took \S+$").unwrap();
+    let text: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            took.replace(&ids.replace(l, "($1-id)"), " - took T")
+                .into_owned()
+        })
+        .collect();
+    let eq = "=".repeat(80);
+    let dash = "-".repeat(80);
+    let expected = [
+        "Ready to run 2 tests (in groups of 1)",
+        "Dry run: no SIPp, no scripts, no change to the network",
+        &eq,
+        "   PREPARING                   GLOBAL (0-id)",
+        &eq,
+        "   PREPARING                   a-0000 (0-id)",
+        " DRY-RUNNING                   a-0000 (0-id)",
+        "     SUCCESS                   a-0000 (0-id) - took T",
+        "    CLEANING                   a-0000 (0-id)",
+        &dash,
+        "   PREPARING                   b-0000 (1-id)",
+        " DRY-RUNNING                   b-0000 (1-id)",
+        "     SUCCESS                   b-0000 (1-id) - took T",
+        "    CLEANING                   b-0000 (1-id)",
+        &eq,
+        "    CLEANING                   GLOBAL (0-id)",
+        &eq,
+        "TOTAL: 2",
+        &eq,
+        "Total time elapsed 0s",
+    ];
+    assert_eq!(text, expected, "{}", r.stdout);
+    // One group for all: the original's other wording.
+    let mut cmd = sb.cmd();
+    cmd.args(["--group", "2"]);
+    let r = run(cmd);
+    assert!(
+        r.stdout.starts_with("Ready to run 2 tests in one group\n"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn example_suite_passes_with_reports_and_rendered_folders() {
     let sb = Sandbox::new();
@@ -54,9 +117,14 @@ fn example_suite_passes_with_reports_and_rendered_folders() {
     for i in 0..4 {
         assert_eq!(states_of(&lines, i), DRY_SEQUENCE, "{}", r.stdout);
     }
-    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(4));
-    assert_eq!(summary(&r.stdout, "FAILED"), Some(0));
+    // The original's closing lines: a dry run has no SUCCESS/FAILED lines.
+    assert_eq!(closing_lines(&r.stdout, true), (4, None, None));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"total": 4, "success": 4, "failed": 0})
+    );
 
     // Every run folder kept, every file rendered: no template syntax left, keywords in place.
     let folders = sb.run_folders();
@@ -263,9 +331,9 @@ fn window_runs_every_test_without_groups() {
         "{}",
         r.stdout
     );
-    // One separator line: before the summary, none between groups.
+    // No group, so no separator between groups.
     let separators = r.stdout.lines().filter(|l| l.starts_with("-----")).count();
-    assert_eq!(separators, 1, "{}", r.stdout);
+    assert_eq!(separators, 0, "{}", r.stdout);
     let lines = state_lines(&r.stdout);
     for index in 0..5 {
         assert_eq!(
@@ -344,11 +412,13 @@ fn definition_and_template_errors_are_not_ready_and_the_run_goes_on() {
         "{}",
         reason(2)
     );
-    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1));
-    assert_eq!(summary(&r.stdout, "FAILED"), Some(3));
+    assert_eq!(closing_lines(&r.stdout, true), (4, None, None));
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"total": 4, "success": 1, "failed": 3})
+    );
     assert_eq!(json["tests"][2]["result"], "NOT READY");
     assert!(json["tests"][2]["reason"]
         .as_str()

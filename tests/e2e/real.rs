@@ -1197,13 +1197,26 @@ fn failing_global_before_sh_stops_the_run() {
     let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
     assert_eq!(r.status, 1, "{}", show(&r));
     assert!(state_lines(&r.stdout).is_empty(), "{}", show(&r));
+    // Told once, on GLOBAL's own NOT READY line, in the tool's words: no log record on the
+    // terminal.
+    let global = global_lines(&r.stdout);
+    let states: Vec<&str> = global.iter().map(|l| l.state.as_str()).collect();
+    assert_eq!(states, ["PREPARING", "NOT READY"], "{}", show(&r));
     assert!(
-        r.stdout.contains("GLOBAL before.sh")
-            && r.stdout.contains("exited with status 3")
-            && r.stdout.contains("provisioning failed"),
+        global[1].rest.contains("before.sh")
+            && global[1].rest.contains("exited with status 3")
+            && global[1].rest.contains("provisioning failed"),
         "{}",
         show(&r)
     );
+    assert_eq!(
+        r.stdout.matches("provisioning failed").count(),
+        1,
+        "{}",
+        show(&r)
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
+    assert_eq!(closing_lines(&r.stdout, false), (0, Some(0), Some(0)));
     assert!(
         !marker.exists(),
         "GLOBAL after.sh ran after a failed before.sh"
@@ -1229,8 +1242,22 @@ fn failing_global_after_sh_fails_the_run() {
     cmd.arg("--json").arg(sb.path("r.json"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1), "{}", show(&r));
-    assert!(r.stdout.contains("GLOBAL after.sh"), "{}", show(&r));
+    // The original's closing lines, exactly.
+    assert_eq!(
+        closing_lines(&r.stdout, false),
+        (1, Some(1), Some(0)),
+        "{}",
+        show(&r)
+    );
+    let global = global_lines(&r.stdout);
+    let states: Vec<&str> = global.iter().map(|l| l.state.as_str()).collect();
+    assert_eq!(states, ["PREPARING", "CLEANING", "DIRTY"], "{}", show(&r));
+    assert!(
+        global[2].rest.contains("after.sh exited with status 1"),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
     let json = json_report(&sb.path("r.json"));
     assert_eq!(json["global"]["after"]["ok"], false);
     // --fail-expected turns it into the expected outcome.

@@ -1,4 +1,4 @@
-//! slog plumbing: the root logger (terminal + general log file) and each test run's own logger,
+//! slog plumbing: the root logger (the general log file) and each test run's own logger,
 //! which also writes `sipplauncher.log` in the run folder.
 
 use std::fs::{File, OpenOptions};
@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use slog::{o, Drain, Level, Logger};
+use slog::{o, Drain, Logger};
 
 /// A plain-text drain writing to `file`, one line per record with its key-values.
 fn file_drain(file: File) -> impl Drain<Ok = (), Err = slog::Never> + Send + Sync + 'static {
@@ -28,19 +28,13 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// The root logger: records at `term_level` and above go to standard error; everything at debug
-/// and above goes to the general log file when there is one.
-pub fn root(general: Option<File>, term_level: Level) -> Logger {
-    let term = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(io::stderr()))
-        .build()
-        .filter_level(term_level)
-        .ignore_res();
+/// The root logger: everything at debug and above goes to the general log file when there is
+/// one. Nothing goes to the terminal: what a user must see is told by the console reporter, in
+/// the tool's own words, once (a raw record such as `ERRO ...` never reaches the terminal).
+pub fn root(general: Option<File>) -> Logger {
     match general {
-        Some(file) => Logger::root(
-            slog::Duplicate::new(term, file_drain(file)).ignore_res(),
-            o!(),
-        ),
-        None => Logger::root(term, o!()),
+        Some(file) => Logger::root(file_drain(file), o!()),
+        None => Logger::root(slog::Discard, o!()),
     }
 }
 
