@@ -230,7 +230,9 @@ pub fn run(config: Config) -> i32 {
         suite.template_folder.clone(),
         config.keywords.clone(),
     ));
-    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(
+        Console::stdout().with_keep(config.run.keep, config.run.keep_max),
+    )];
     if let Some(path) = &config.junit {
         sinks.push(Box::new(JUnit::new(path.clone())));
     }

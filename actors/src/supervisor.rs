@@ -21,6 +21,7 @@ use crate::events::{Event, EventBus, EventSink, TestStateEvent, GLOBAL_NAME, PRO
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::{SnifferActor, SnifferStop};
+use crate::sys::evidence::{Evidence, Fate};
 use crate::sys::script::{self, KillSwitch};
 use crate::sys::{logging, rundir};
 use crate::test_actor::TestActor;
@@ -55,6 +56,10 @@ pub struct Supervisor {
     global_folder: Option<PathBuf>,
     /// The GLOBAL test's run id and run id number.
     global_run: (RunId, String),
+    /// What became of the GLOBAL run folder.
+    global_fate: Option<Fate>,
+    /// Which run folders stay once their test is over; shared with the test runs.
+    evidence: Arc<Evidence>,
     /// Fired by a second signal: kills a running GLOBAL script.
     kill: KillSwitch,
     /// Pauses that run (one between groups; one per free place with `--window`).
@@ -235,6 +240,7 @@ impl Supervisor {
             self.dns.clone(),
             self.sniffer.clone(),
             self.bus.clone(),
+            self.evidence.clone(),
             &self.log,
         )
         .start()
@@ -260,6 +266,12 @@ impl Supervisor {
             sipp_time: None,
             reason,
             run_folder: self.global_folder.clone(),
+            pcap: None,
+            folder_fate: if state.is_terminal() {
+                self.global_fate
+            } else {
+                None
+            },
         })
     }
 
@@ -274,6 +286,7 @@ impl Supervisor {
         let render = self.front.render.clone();
         let log = self.log.new(o!("test" => GLOBAL_NAME));
         let kill = self.kill.clone();
+        let marks_owner = self.evidence.marks_owner();
         let (run_id, run_id_number) = self.global_run.clone();
         let work = async move {
             let started = Instant::now();
@@ -287,7 +300,7 @@ impl Supervisor {
                         let _ = rundir::remove(&folder);
                         e
                     };
-                    if !config.leave_temp {
+                    if marks_owner {
                         rundir::mark_owner(&folder).map_err(|e| undo(e.to_string()))?;
                     }
                     rundir::copy_test(&global.folder, &folder).map_err(|e| undo(e.to_string()))?;
@@ -329,7 +342,8 @@ impl Supervisor {
             };
             // Told once, on the NOT READY line; the general log keeps it too.
             warn!(act.log, "GLOBAL before.sh: {e}");
-            act.remove_global_folder_then(ctx, move |act, _removal, ctx| {
+            let failed = !act.kill.is_killed();
+            act.settle_global_folder_then(failed, ctx, move |act, _problem, ctx| {
                 act.bus
                     .emit(act.global_event(StateName::NotReady, Some(took), Some(e)));
                 act.input(Input::GlobalBeforeDone { ok: false }, ctx);
@@ -371,7 +385,8 @@ impl Supervisor {
     /// The end of GLOBAL's post-run: its folder goes, then CLEAN, or DIRTY when after.sh
     /// failed (`err`) or the folder could not be removed.
     fn global_cleaned(&mut self, err: Option<String>, started: Instant, ctx: &mut Context<Self>) {
-        self.remove_global_folder_then(ctx, move |act, removal, ctx| {
+        let failed = err.is_some() && !self.kill.is_killed();
+        self.settle_global_folder_then(failed, ctx, move |act, removal, ctx| {
             let problems: Vec<String> = err.into_iter().chain(removal).collect();
             let clean = problems.is_empty();
             let (state, reason) = if clean {
@@ -385,26 +400,26 @@ impl Supervisor {
         });
     }
 
-    /// Removes the GLOBAL run folder (unless `--leave-temp`) on the blocking pool, then calls
-    /// `then` with why it could not be removed, if so.
-    fn remove_global_folder_then(
+    /// Keeps the GLOBAL run folder as evidence or removes it (`--keep`; `failed`: a script
+    /// failed) on the blocking pool, then calls `then` with what went wrong, if anything.
+    fn settle_global_folder_then(
         &mut self,
+        failed: bool,
         ctx: &mut Context<Self>,
         then: impl FnOnce(&mut Self, Option<String>, &mut Context<Self>) + 'static,
     ) {
         let Some(folder) = self.global_folder.clone() else {
             return then(self, None, ctx);
         };
-        if self.plan.config.leave_temp {
-            info!(self.log, "GLOBAL run folder left at {}", folder.display());
-            return then(self, None, ctx);
-        }
-        let removed = tokio::task::spawn_blocking(move || rundir::remove(&folder));
-        ctx.spawn(removed.into_actor(self).map(move |res, act, ctx| {
+        let evidence = self.evidence.clone();
+        let settled = tokio::task::spawn_blocking(move || evidence.settle(&folder, failed));
+        ctx.spawn(settled.into_actor(self).map(move |res, act, ctx| {
             let problem = match res {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(format!("remove the GLOBAL run folder: {e}")),
+                Ok(settled) => {
+                    act.global_fate = Some(settled.fate);
+                    settled.problem
+                }
+                Err(e) => Some(format!("settle the GLOBAL run folder: {e}")),
             };
             if let Some(p) = &problem {
                 warn!(act.log, "{p}");
@@ -538,6 +553,8 @@ pub fn run(
             tests: HashMap::new(),
             global_folder: None,
             global_run: (RunId::random(), crate::core::plan::random_run_id_number()),
+            global_fate: None,
+            evidence: Arc::new(Evidence::new(config.keep, config.keep_max)),
             kill: KillSwitch::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),

@@ -18,13 +18,14 @@ use crate::core::plan::{
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
 use crate::dns::{AddRecords, DnsActor, RemoveRecords};
-use crate::events::{Event, EventBus, TestStateEvent};
+use crate::events::{format_duration, Event, EventBus, TestStateEvent};
 use crate::messages::{
     Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
 };
 use crate::net::NetActor;
 use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
 use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
+use crate::sys::evidence::{Evidence, Fate};
 use crate::sys::logging;
 use crate::sys::rundir;
 use crate::sys::script::{self, KillSwitch};
@@ -45,6 +46,8 @@ struct PrepareFailure {
     fatal: bool,
     /// The run's own log, when it was made: the NOT READY line goes there too.
     test_log: Option<Logger>,
+    /// The run folder, when it was made, and what became of it (kept as evidence or removed).
+    folder: Option<(PathBuf, Fate)>,
 }
 
 pub struct TestActor {
@@ -74,6 +77,14 @@ pub struct TestActor {
     run_id_number: String,
     /// Set once made; stays set after removal, for the reports.
     folder: Option<PathBuf>,
+    /// The run's pcap once its packets are captured.
+    pcap: Option<PathBuf>,
+    /// Which run folders stay once their test is over; shared by the run.
+    evidence: Arc<Evidence>,
+    /// What became of the folder, once its test is over.
+    folder_fate: Option<Fate>,
+    /// A signal stopped its run (or its scripts): a failure that is no evidence of a fault.
+    cut_short: bool,
     /// Addresses leased from the NetActor, to give back in post-run.
     hosts: BTreeMap<UaName, Ipv4Addr>,
     /// When the current step began (pre-run, run or post-run), for "took".
@@ -100,6 +111,7 @@ impl TestActor {
         dns: Option<Addr<DnsActor>>,
         sniffer: Option<Addr<SnifferActor>>,
         bus: EventBus,
+        evidence: Arc<Evidence>,
         log: &Logger,
     ) -> Self {
         let run_id = RunId::random();
@@ -122,6 +134,10 @@ impl TestActor {
             run_id,
             run_id_number: random_run_id_number(),
             folder: None,
+            pcap: None,
+            evidence,
+            folder_fate: None,
+            cut_short: false,
             hosts: BTreeMap::new(),
             step_started: Instant::now(),
             kill: KillSwitch::new(),
@@ -152,7 +168,7 @@ impl TestActor {
         )
         .then(|| self.step_started.elapsed());
         let took_s = took
-            .map(|t| format!(" (took {:.3}s)", t.as_secs_f64()))
+            .map(|t| format!(" (took {})", format_duration(t)))
             .unwrap_or_default();
         match &reason {
             Some(r) if state.is_error() => warn!(self.test_log, "state {state}{took_s}: {r}"),
@@ -174,6 +190,12 @@ impl TestActor {
             },
             reason,
             run_folder: self.folder.clone(),
+            pcap: self.pcap.clone(),
+            folder_fate: if state.is_terminal() {
+                self.folder_fate
+            } else {
+                None
+            },
         }));
         if matches!(
             state,
@@ -196,6 +218,7 @@ impl Actor for TestActor {
 fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
+    evidence: &Evidence,
     front: &FrontEnd,
     mut run_id: RunId,
     ctx_base: RenderContext,
@@ -216,25 +239,27 @@ fn prepare_folder(
                     fatal: e.is_storage_full(),
                     reason: e.to_string(),
                     test_log: None,
+                    folder: None,
                 })
             }
         }
     };
+    // A run that is NOT READY did not pass: its folder stays as evidence (`--keep`).
     let undo = |reason: String, fatal: bool, test_log: Option<Logger>| {
-        if !config.leave_temp {
-            if let Err(e) = rundir::remove(&folder) {
-                warn!(log, "{e}");
-            }
+        let settled = evidence.settle(&folder, true);
+        if let Some(p) = &settled.problem {
+            warn!(log, "{p}");
         }
         PrepareFailure {
             reason,
             fatal,
             test_log,
+            folder: Some((folder.clone(), settled.fate)),
         }
     };
-    // A folder to be removed names its run, so that the next run removes it if this one is
-    // killed before it can.
-    if !config.leave_temp {
+    // A folder that may be removed names its run, so that the next run removes it if this one
+    // is killed before it can.
+    if evidence.marks_owner() {
         if let Err(e) = rundir::mark_owner(&folder) {
             let fatal = e.is_storage_full();
             return Err(undo(e.to_string(), fatal, None));
@@ -310,6 +335,7 @@ impl Handler<Prepare> for TestActor {
         let run_id = self.run_id.clone();
         let log = self.log.clone();
         let kill = self.kill.clone();
+        let evidence = self.evidence.clone();
         let ctx_base = RenderContext {
             test_name: plan.name.clone(),
             run_id: run_id.clone(),
@@ -328,11 +354,13 @@ impl Handler<Prepare> for TestActor {
                     reason: format!("address pool gone: {e}"),
                     fatal: true,
                     test_log: None,
+                    folder: None,
                 })?
                 .map_err(|e| PrepareFailure {
                     reason: e.to_string(),
                     fatal: e.is_fatal(),
                     test_log: None,
+                    folder: None,
                 })?;
             let ctx_base = RenderContext {
                 ua_hosts: hosts.clone(),
@@ -340,10 +368,12 @@ impl Handler<Prepare> for TestActor {
             };
             let blocking_config = config.clone();
             let blocking_log = log.clone();
+            let blocking_evidence = evidence.clone();
             let prepared = tokio::task::spawn_blocking(move || {
                 prepare_folder(
                     &plan,
                     &blocking_config,
+                    &blocking_evidence,
                     &front,
                     run_id,
                     ctx_base,
@@ -359,22 +389,42 @@ impl Handler<Prepare> for TestActor {
                         reason: format!("pre-run panicked: {e}"),
                         fatal: true,
                         test_log: None,
+                        folder: None,
                     })
                 }
             };
-            // Undoes the folder and the records when a later step fails.
+            // Undoes the records when a later step fails; the folder stays as evidence or goes
+            // (`--keep`): returns what became of it.
             let undo = |prepared: &Prepared, dns_added: bool| {
                 let folder = prepared.folder.clone();
-                let leave = config.leave_temp;
+                let evidence = evidence.clone();
                 let dns = dns.clone();
                 let run_id = prepared.run_id.clone();
+                let log = prepared.test_log.clone();
+                // A before.sh killed by a second Ctrl+C is not the test's failure.
+                let failed = !kill.is_killed();
                 async move {
                     if let (true, Some(dns)) = (dns_added, dns) {
                         let _ = dns.send(RemoveRecords { run_id }).await;
                     }
-                    if !leave {
-                        let _ = tokio::task::spawn_blocking(move || rundir::remove(&folder)).await;
-                    }
+                    let f = folder.clone();
+                    let fate = match tokio::task::spawn_blocking(move || {
+                        evidence.settle(&f, failed)
+                    })
+                    .await
+                    {
+                        Ok(settled) => {
+                            if let Some(p) = &settled.problem {
+                                warn!(log, "{p}");
+                            }
+                            settled.fate
+                        }
+                        Err(e) => {
+                            warn!(log, "settle the run folder: {e}");
+                            Fate::Removed
+                        }
+                    };
+                    Some((folder, fate))
                 }
             };
             let mut dns_added = false;
@@ -392,11 +442,12 @@ impl Handler<Prepare> for TestActor {
                     Err(e) => Some((format!("dns server gone: {e}"), true)),
                 };
                 if let Some((reason, fatal)) = failure {
-                    undo(&prepared, false).await;
+                    let folder = undo(&prepared, false).await;
                     return Err(PrepareFailure {
                         reason,
                         fatal,
                         test_log: Some(prepared.test_log),
+                        folder,
                     });
                 }
                 dns_added = true;
@@ -417,11 +468,12 @@ impl Handler<Prepare> for TestActor {
                     Err(e) => Some(format!("capture gone: {e}")),
                 };
                 if let Some(reason) = failure {
-                    undo(&prepared, dns_added).await;
+                    let folder = undo(&prepared, dns_added).await;
                     return Err(PrepareFailure {
                         reason,
                         fatal: true,
                         test_log: Some(prepared.test_log),
+                        folder,
                     });
                 }
             }
@@ -443,11 +495,12 @@ impl Handler<Prepare> for TestActor {
                             })
                             .await;
                     }
-                    undo(&prepared, dns_added).await;
+                    let folder = undo(&prepared, dns_added).await;
                     return Err(PrepareFailure {
                         reason: e.to_string(),
                         fatal: false,
                         test_log: Some(prepared.test_log),
+                        folder,
                     });
                 }
             }
@@ -457,6 +510,9 @@ impl Handler<Prepare> for TestActor {
             Ok((prepared, hosts, dns_added, capturing)) => {
                 act.dns_added = dns_added;
                 act.capturing = capturing;
+                if capturing {
+                    act.pcap = Some(prepared.folder.join(pcap_name(&prepared.run_id)));
+                }
                 act.run_id = prepared.run_id;
                 act.folder = Some(prepared.folder);
                 act.test_log = prepared.test_log;
@@ -474,6 +530,10 @@ impl Handler<Prepare> for TestActor {
                 });
                 if let Some(l) = f.test_log {
                     act.test_log = l;
+                }
+                if let Some((folder, fate)) = f.folder {
+                    act.folder = Some(folder);
+                    act.folder_fate = Some(fate);
                 }
                 let fatal = f.fatal.then(|| f.reason.clone());
                 act.step(Step::Prepared { ok: false }, Some(f.reason));
@@ -541,6 +601,8 @@ impl Handler<Abort> for TestActor {
     fn handle(&mut self, _: Abort, _: &mut Context<Self>) {
         debug!(self.log, "abort asked");
         if let Some(s) = &self.sipp {
+            // Its FAIL is the interrupt's doing, not evidence of a fault.
+            self.cut_short = true;
             s.do_send(StopSipp { hard: false });
         }
     }
@@ -551,6 +613,7 @@ impl Handler<Kill> for TestActor {
 
     fn handle(&mut self, _: Kill, _: &mut Context<Self>) {
         debug!(self.log, "kill asked");
+        self.cut_short = true;
         self.kill.kill();
         if let Some(s) = &self.sipp {
             s.do_send(StopSipp { hard: true });
@@ -562,6 +625,11 @@ impl Handler<Cleanup> for TestActor {
     type Result = ResponseActFuture<Self, CleanupReply>;
 
     fn handle(&mut self, _: Cleanup, _: &mut Context<Self>) -> Self::Result {
+        // A failed run keeps its folder as evidence; not one a signal cut short, nor one that
+        // never ran (interrupted, or --group-stop-first-fail).
+        let failed =
+            !self.cut_short && matches!(self.life.name(), StateName::Fail | StateName::Success);
+        let succeeded = self.life.name() == StateName::Success;
         if !self.step(Step::Clean, None) {
             // Not past PREPARING, or already cleaned: nothing is owed.
             return Box::pin(actix::fut::ready(CleanupReply {
@@ -570,6 +638,7 @@ impl Handler<Cleanup> for TestActor {
         }
 
         let config = self.config.clone();
+        let evidence = self.evidence.clone();
         let folder = self.folder.clone();
         let log = self.test_log.clone();
         let kill = self.kill.clone();
@@ -584,8 +653,8 @@ impl Handler<Cleanup> for TestActor {
             .clone()
             .filter(|_| std::mem::take(&mut self.capturing));
         let run_id = self.run_id.clone();
-        // SPEC §4 step 6, every step tried: after.sh; the pcap; the DNS records; the run
-        // folder; the link.
+        // SPEC §4 step 6, every step tried: after.sh; the pcap; the DNS records; the link;
+        // the run folder last, so that it stays as evidence when any step before failed.
         let work = async move {
             let mut problems = Vec::new();
             if let Some(folder) = &folder {
@@ -620,27 +689,38 @@ impl Handler<Cleanup> for TestActor {
                     problems.push(format!("remove DNS records: {e}"));
                 }
             }
-            if let Some(folder) = &folder {
-                if !config.leave_temp {
-                    let f = folder.clone();
-                    match tokio::task::spawn_blocking(move || rundir::remove(&f)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => problems.push(e.to_string()),
-                        Err(e) => problems.push(format!("remove run folder: {e}")),
-                    }
-                } else {
-                    info!(log, "run folder left at {}", folder.display());
-                }
-            }
             match net.send(Release { run_id: lease }).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => problems.push(e.to_string()),
                 Err(e) => problems.push(format!("release addresses: {e}")),
             }
-            problems
+            let mut fate = None;
+            if let Some(folder) = &folder {
+                let failed = failed && !(succeeded && problems.is_empty()) && !kill.is_killed();
+                let f = folder.clone();
+                match tokio::task::spawn_blocking(move || evidence.settle(&f, failed)).await {
+                    Ok(settled) => {
+                        problems.extend(settled.problem);
+                        fate = Some(settled.fate);
+                        match settled.fate {
+                            Fate::Kept => info!(log, "run folder kept at {}", folder.display()),
+                            Fate::RemovedOverKeepMax => {
+                                info!(
+                                    log,
+                                    "run folder removed: --keep-max folders are kept already"
+                                )
+                            }
+                            Fate::Removed => {}
+                        }
+                    }
+                    Err(e) => problems.push(format!("settle the run folder: {e}")),
+                }
+            }
+            (problems, fate)
         };
-        Box::pin(work.into_actor(self).map(|problems, act, _| {
+        Box::pin(work.into_actor(self).map(|(problems, fate), act, _| {
             act.hosts.clear();
+            act.folder_fate = fate;
             let clean = problems.is_empty();
             let reason = (!clean).then(|| problems.join("; "));
             act.step(Step::Cleaned { clean }, reason);

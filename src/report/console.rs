@@ -1,5 +1,7 @@
-//! The terminal output: what the run is about to do, one line per shown state change (SPEC §4.1),
-//! GLOBAL failures, interrupts and the summary; coloured on a terminal, flushed line by line.
+//! The terminal output: what the run is about to do, one line per shown state change (SPEC §4.1,
+//! GLOBAL's too), interrupts, the original's closing lines, then the failure recap ([`Recap`]);
+//! reasons short and cut to the terminal's width; coloured only on a terminal and never with
+//! `NO_COLOR`; flushed line by line.
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
@@ -8,7 +10,13 @@ use sipplauncher_actors::core::dispatch::Outcome;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, EventSink, TestStateEvent};
 
-use super::{format_duration, one_line};
+use sipplauncher_actors::core::plan::Keep;
+
+use super::recap::Recap;
+use super::{fit, format_duration, short_reason};
+
+/// The recap's screenful when the output is no terminal (a CI log): the reports have the rest.
+const RECAP_LINES_WITHOUT_TERMINAL: usize = 50;
 
 /// Between groups, as the original printed it (80 `-`).
 const GROUP_SEPARATOR: &str =
@@ -32,6 +40,10 @@ pub struct Console {
     progress: bool,
     /// A dry run: the closing lines have no SUCCESS/FAILED, as in the original.
     dry_run: bool,
+    /// The terminal's width: lines with a reason are cut to it (none: not a terminal).
+    width: Option<usize>,
+    /// The runs that did not pass, for the recap after the closing lines.
+    recap: Recap,
 }
 
 impl Console {
@@ -42,7 +54,22 @@ impl Console {
             groups: 0,
             progress: false,
             dry_run: false,
+            width: None,
+            recap: Recap::new(RECAP_LINES_WITHOUT_TERMINAL),
         }
+    }
+
+    /// A terminal of `columns` × `rows`: lines cut to its width, the recap a screenful.
+    pub fn with_terminal_size(mut self, columns: usize, rows: usize) -> Self {
+        self.width = Some(columns.max(20));
+        self.recap = Recap::new(rows.max(10));
+        self
+    }
+
+    /// The run's `--keep` and `--keep-max`, for the recap's words.
+    pub fn with_keep(mut self, keep: Keep, max: u64) -> Self {
+        self.recap = std::mem::replace(&mut self.recap, Recap::new(0)).with_keep(keep, max);
+        self
     }
 
     /// Also prints the periodic progress line of long runs.
@@ -57,7 +84,11 @@ impl Console {
         let stdout = io::stdout();
         let terminal = stdout.is_terminal();
         let color = color_wanted(terminal, std::env::var_os("NO_COLOR"));
-        Console::new(Box::new(stdout), color).with_progress(terminal)
+        let console = Console::new(Box::new(stdout), color).with_progress(terminal);
+        match terminal.then(|| terminal_size(&io::stdout())).flatten() {
+            Some((columns, rows)) => console.with_terminal_size(columns, rows),
+            None => console,
+        }
     }
 
     fn paint(&self, text: &str, colour: &str) -> String {
@@ -69,6 +100,7 @@ impl Console {
     }
 
     fn lines(&mut self, event: &Event) -> Vec<String> {
+        self.recap.event(event);
         match event {
             Event::RunStarted {
                 runs,
@@ -155,17 +187,26 @@ impl Console {
                 if let Some(note) = ending_note(outcome) {
                     lines.push(self.paint(&note, RED));
                 }
+                for line in self.recap.lines(outcome.total, self.width) {
+                    lines.push(match line.state {
+                        Some(n) if self.color && line.text.len() >= n => {
+                            format!("{}{}", self.paint(&line.text[..n], RED), &line.text[n..])
+                        }
+                        _ => line.text,
+                    });
+                }
                 lines
             }
         }
     }
 
-    /// `     SUCCESS              normal-0000 (0-kqzvxa) - took 1.02s (1.02 cps)`
+    /// `     SUCCESS              normal-0000 (0-kqzvxa) - took 1.02s (1.02 cps)`; a reason
+    /// short (a SIP message's first line), the line cut to the terminal's width.
     fn state_line(&self, e: &TestStateEvent) -> String {
         let colour = if e.state.is_error() { RED } else { GREEN };
         let mut line = format!(
-            "{} {:>24} ({}-{})",
-            self.paint(&format!("{:>12}", e.state.as_str()), colour),
+            "{:>12} {:>24} ({}-{})",
+            e.state.as_str(),
             // `TestName`'s Display ignores the width: pad the string itself.
             e.name.0,
             e.index,
@@ -187,9 +228,14 @@ impl Console {
         }
         if let Some(reason) = &e.reason {
             line.push_str(" - ");
-            line.push_str(&one_line(reason));
+            line.push_str(&short_reason(reason));
         }
-        line
+        let line = fit(&line, self.width);
+        // The state is the first 12 characters, ASCII: paint them after the cut.
+        match line.get(..12) {
+            Some(state) if self.color => format!("{}{}", self.paint(state, colour), &line[12..]),
+            _ => line,
+        }
     }
 }
 
@@ -212,9 +258,6 @@ fn ending_note(outcome: &Outcome) -> Option<String> {
     if outcome.interrupted {
         notes.push("interrupted before the end");
     }
-    if outcome.global_failed {
-        notes.push("a GLOBAL script failed");
-    }
     if outcome.fatal {
         notes.push("stopped by an internal error (see the log)");
     }
@@ -225,6 +268,21 @@ fn ending_note(outcome: &Outcome) -> Option<String> {
     let mut chars = note.chars();
     let first = chars.next()?;
     Some(first.to_uppercase().chain(chars).collect())
+}
+
+/// The terminal's columns and rows, when `out` is one that says.
+fn terminal_size(out: &impl std::os::fd::AsRawFd) -> Option<(usize, usize)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; the descriptor is open
+    // (stdout) for the call.
+    let ok = unsafe { libc::ioctl(out.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0 && size.ws_row > 0)
+        .then_some((usize::from(size.ws_col), usize::from(size.ws_row)))
 }
 
 fn color_wanted(is_terminal: bool, no_color: Option<OsString>) -> bool {
@@ -359,7 +417,12 @@ SUCCESS: 2
 FAILED: 2
 ================================================================================
 Total time elapsed 48s
-A GLOBAL script failed
+GLOBAL did not pass (DIRTY, see above); kept: /var/tmp/sipplauncher/GLOBAL/global
+Did not pass: 2 of 4 test runs
+        FAIL              normal-0001 (1-bcdefg) - uac ua1 exited with status 1; cleanup: after.sh exited with status 2
+             kept: /var/tmp/sipplauncher/normal-0001/bcdefg (pcap sipp-bcdefg.pcap)
+   NOT READY                 tls-0000 (2-hijklm) - before.sh exited with status 1 <&\"'>
+             kept: /var/tmp/sipplauncher/tls-0000/hijklm
 ";
         assert_eq!(render(&fixture::events(), false), expected);
     }
@@ -398,7 +461,14 @@ A GLOBAL script failed
                 "\x1b[31mFAILED: 2\x1b[0m",
                 SEPARATOR,
                 "Total time elapsed 48s",
-                "\x1b[31mA GLOBAL script failed\x1b[0m",
+                "GLOBAL did not pass (DIRTY, see above); kept: /var/tmp/sipplauncher/GLOBAL/global",
+                "Did not pass: 2 of 4 test runs",
+                "\x1b[31m        FAIL\x1b[0m              normal-0001 (1-bcdefg) - uac ua1 exited \
+                 with status 1; cleanup: after.sh exited with status 2",
+                "             kept: /var/tmp/sipplauncher/normal-0001/bcdefg (pcap sipp-bcdefg.pcap)",
+                "\x1b[31m   NOT READY\x1b[0m                 tls-0000 (2-hijklm) - before.sh exited \
+                 with status 1 <&\"'>",
+                "             kept: /var/tmp/sipplauncher/tls-0000/hijklm",
             ]
         );
         // Without the colour codes it is the plain text.
@@ -467,6 +537,9 @@ TOTAL: 1
 Total time elapsed 125s
 Interrupted before the end; stopped after the first group with a failure \
 (--group-stop-first-fail)
+Did not pass: 1 of 1 test run
+        FAIL                        a (0-aaaaaa) - did not finish (stopped in state DRY-RUNNING)
+             folder: /var/tmp/sipplauncher/a/aaaaaa
 "
         );
         assert_eq!(render(&events, false), expected);
@@ -546,7 +619,7 @@ SUCCESS: 0
 FAILED: 0
 {SEPARATOR}
 Total time elapsed 2s
-A GLOBAL script failed
+GLOBAL did not pass (NOT READY, see above); kept: /var/tmp/sipplauncher/GLOBAL/global
 "
             )
         );
@@ -561,6 +634,42 @@ A GLOBAL script failed
                 "{ms} ms"
             );
         }
+    }
+
+    /// A terminal's width cuts the lines with a reason, after the short reason took the SIP
+    /// message down to its first line; colours go around the state after the cut.
+    #[test]
+    fn reasons_are_short_and_cut_to_the_terminal() {
+        let fail = fixture::test(
+            0,
+            "call-0000",
+            "abcdef",
+            StateName::Fail,
+            0,
+            Some(1_000),
+            None,
+            Some(
+                "ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for \
+                 Call-Id '1-99@h': while expecting '200' (index 2), received 'SIP/2.0 404 Not \
+                 Here\r\nVia: SIP/2.0/UDP 10.99.0.1;branch=z9hG4bK\r\nContent-Length: 0\r\n'",
+            ),
+        );
+        let out = Shared::default();
+        let mut wide = Console::new(Box::new(out.clone()), false);
+        wide.event(&fail);
+        assert_eq!(
+            out.text(),
+            "        FAIL                call-0000 (0-abcdef) - took 1.00s - ua1 (uac) call \
+             failed, exit status 1: while expecting '200' (index 2), received 'SIP/2.0 404 Not \
+             Here'\n"
+        );
+        let out = Shared::default();
+        let mut narrow = Console::new(Box::new(out.clone()), true).with_terminal_size(70, 24);
+        narrow.event(&fail);
+        assert_eq!(
+            out.text(),
+            "\x1b[31m        FAIL\x1b[0m                call-0000 (0-abcdef) - took 1.00s - ua1 (…\n"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use sipplauncher_actors::events::{Event, EventSink};
+use sipplauncher_actors::sys::evidence::Fate;
 
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
 
@@ -68,6 +69,10 @@ struct Summary {
 struct Globals {
     before: Option<Global>,
     after: Option<Global>,
+    /// GLOBAL's own run (absent without a GLOBAL folder).
+    run_id: Option<String>,
+    run_folder: Option<String>,
+    run_folder_kept: bool,
 }
 
 #[derive(Serialize)]
@@ -95,6 +100,13 @@ struct TestRun<'a> {
     sipp_s: Option<f64>,
     reason: Option<String>,
     run_folder: Option<String>,
+    /// The run folder stays (`--keep`): the evidence is there to look at.
+    run_folder_kept: bool,
+    /// `kept`, `removed`, `removed_over_keep_max` (a failure, but `--keep-max` folders were
+    /// kept already); null while the run is not over.
+    run_folder_fate: Option<Fate>,
+    /// The run's pcap, in its run folder (there while the folder is kept).
+    pcap: Option<String>,
 }
 
 impl Json {
@@ -193,6 +205,13 @@ impl Json {
             global: Globals {
                 before: c.global_before.as_ref().map(Global::of),
                 after: c.global_after.as_ref().map(Global::of),
+                run_id: c.global_run.as_ref().map(|g| g.run_id.clone()),
+                run_folder: c
+                    .global_run
+                    .as_ref()
+                    .and_then(|g| g.run_folder.as_ref())
+                    .map(|p| p.display().to_string()),
+                run_folder_kept: c.global_run.as_ref().is_some_and(RunRecord::folder_kept),
             },
             tests: c.runs.values().map(TestRun::of).collect(),
         }
@@ -226,6 +245,9 @@ impl<'a> TestRun<'a> {
             sipp_s: r.sipp_time.map(secs),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            run_folder_kept: r.folder_kept(),
+            run_folder_fate: r.folder_fate,
+            pcap: r.pcap.as_ref().map(|p| p.display().to_string()),
         }
     }
 }
@@ -321,6 +343,9 @@ mod tests {
             json!({
                 "before": {"ok": true, "error": null, "took_s": 0.03},
                 "after": {"ok": false, "error": "after.sh exited with status 1", "took_s": 0.07},
+                "run_id": "global",
+                "run_folder": "/var/tmp/sipplauncher/GLOBAL/global",
+                "run_folder_kept": true,
             })
         );
         let tests = v["tests"].as_array().expect("tests");
@@ -342,8 +367,14 @@ mod tests {
                 "sipp_s": null,
                 "reason": null,
                 "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
+                "run_folder_kept": false,
+                "run_folder_fate": "removed",
+                "pcap": "/var/tmp/sipplauncher/normal-0000/kqzvxa/sipp-kqzvxa.pcap",
             })
         );
+        // The evidence of a failure is kept, and said so.
+        assert_eq!(tests[1]["run_folder_kept"], true);
+        assert_eq!(tests[1]["run_folder_fate"], "kept");
         assert_eq!(tests[1]["result"], "FAIL");
         assert_eq!(tests[1]["state"], "DIRTY");
         assert_eq!(tests[1]["passed"], false);
@@ -418,7 +449,11 @@ mod tests {
         assert_eq!(v["finished"], "2024-03-01T12:00:02.500Z");
         assert_eq!(v["elapsed_s"], 2.5);
         assert_eq!(v["summary"], json!({"total": 1, "success": 0, "failed": 1}));
-        assert_eq!(v["global"], json!({"before": null, "after": null}));
+        assert_eq!(
+            v["global"],
+            json!({"before": null, "after": null, "run_id": null, "run_folder": null,
+                   "run_folder_kept": false})
+        );
         assert_eq!(v["tests"][0]["result"], "FAIL");
         assert_eq!(v["tests"][0]["state"], "CLEAN");
         assert_eq!(v["tests"][0]["took_s"], 0.0);

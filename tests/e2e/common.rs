@@ -164,13 +164,29 @@ pub fn global_lines(stdout: &str) -> Vec<StateLine> {
         .collect()
 }
 
+/// The state lines of the run, before its closing lines (the recap after them has the same
+/// shape: see [`recap`]).
 fn all_state_lines(stdout: &str) -> Vec<StateLine> {
+    parse_state_lines(stdout.lines().take_while(|l| !l.starts_with("TOTAL: ")))
+}
+
+/// The failure recap after the closing lines: (its state lines, every line of it).
+pub fn recap(stdout: &str) -> (Vec<StateLine>, Vec<String>) {
+    let lines: Vec<String> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Total time elapsed "))
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    (parse_state_lines(lines.iter().map(String::as_str)), lines)
+}
+
+fn parse_state_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<StateLine> {
     let re = regex::Regex::new(
         r"^\s*(PREPARING|NOT READY|DRY-RUNNING|STARTING|SUCCESS|FAIL|CLEANING|DIRTY)\s+(\S+) \((\d+)-([a-z]{6})\)(.*)$",
     )
     .unwrap();
-    stdout
-        .lines()
+    lines
         .filter_map(|l| re.captures(l))
         .map(|c| StateLine {
             state: c[1].to_string(),

@@ -81,6 +81,108 @@ fn the_console_lines_are_the_originals() {
     );
 }
 
+/// `--keep`: failed runs' folders stay (at most `--keep-max`), passing runs' go; the recap
+/// and the JSON report list every failure and say which folders are kept; kept folders are
+/// left alone by later runs; `--keep none` and `--keep all` (`--leave-temp`).
+#[test]
+fn failed_runs_keep_their_folders_up_to_keep_max() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            (
+                "bad-0000/uac_ua0.xml",
+                "<scenario>{{ nosuch }}</scenario>\n",
+            ),
+            ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["--total", "6", "--keep-max", "2", "--json"])
+        .arg(sb.path("r.json"));
+    let r = run(cmd);
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    let folders = sb.run_folders();
+    let bad = sb.run_root().join("bad-0000");
+    assert_eq!(folders.len(), 2, "{folders:?}");
+    assert!(folders.iter().all(|f| f.starts_with(&bad)), "{folders:?}");
+    for f in &folders {
+        assert!(!f.join(".sipplauncher-owner").exists());
+        assert!(f.join("sipplauncher.log").exists());
+    }
+    // Every failure recapped: the first two kept, the third over --keep-max.
+    let (failed, lines) = recap(&r.stdout);
+    assert_eq!(lines[0], "Did not pass: 3 of 6 test runs", "{}", r.stdout);
+    let ids: Vec<(u64, &str)> = failed.iter().map(|l| (l.index, l.state.as_str())).collect();
+    assert_eq!(ids, [(0, "NOT READY"), (2, "NOT READY"), (4, "NOT READY")]);
+    for (i, l) in failed.iter().enumerate().take(2) {
+        assert_eq!(
+            lines[2 + 2 * i].trim(),
+            format!("kept: {}", bad.join(&l.run_id).display()),
+            "{}",
+            r.stdout
+        );
+    }
+    assert_eq!(
+        lines[6].trim(),
+        "folder removed: --keep-max 2 failed runs' folders are kept already"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    let fates: Vec<(&str, bool)> = json["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["run_folder_fate"].as_str().unwrap(),
+                t["run_folder_kept"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fates,
+        [
+            ("kept", true),
+            ("removed", false),
+            ("kept", true),
+            ("removed", false),
+            ("removed_over_keep_max", false),
+            ("removed", false)
+        ]
+    );
+
+    // A later run leaves them alone; --keep none keeps nothing of its own.
+    let mut cmd = sb.cmd();
+    cmd.args(["--keep", "none"]);
+    let none = run(cmd);
+    assert_eq!(none.status, 1);
+    assert_eq!(sb.run_folders(), folders);
+    assert_eq!(
+        crate::common::recap(&none.stdout).1[2].trim(),
+        "folder removed (--keep none)"
+    );
+
+    // --keep all and --leave-temp keep every folder, passing or not, beyond --keep-max.
+    for keep in [&["--keep", "all"][..], &["--leave-temp"][..]] {
+        let sb = Sandbox::new();
+        write_suite(
+            &sb.suite(),
+            &[
+                (
+                    "bad-0000/uac_ua0.xml",
+                    "<scenario>{{ nosuch }}</scenario>\n",
+                ),
+                ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+            ],
+        );
+        let mut cmd = sb.cmd();
+        cmd.args(["--total", "4", "--keep-max", "1"]).args(keep);
+        assert_eq!(run(cmd).status, 1);
+        assert_eq!(sb.run_folders().len(), 4, "{keep:?}");
+    }
+}
+
 #[test]
 fn example_suite_passes_with_reports_and_rendered_folders() {
     let sb = Sandbox::new();
@@ -424,8 +526,16 @@ fn definition_and_template_errors_are_not_ready_and_the_run_goes_on() {
         .as_str()
         .unwrap()
         .contains("nosuch.thing"));
-    // A NOT READY test's folder is rolled back.
-    assert!(sb.run_folders().is_empty());
+    // The NOT READY runs whose folder was made (the template error's) keep it as evidence,
+    // with the reason in its log; those refused before (definition errors) made none.
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].parent().unwrap().ends_with("c-keyword"));
+    let log = fs::read_to_string(folders[0].join("sipplauncher.log")).unwrap();
+    assert!(log.contains("nosuch.thing"), "{log}");
+    assert!(!folders[0].join(".sipplauncher-owner").exists());
+    assert_eq!(json["tests"][2]["run_folder_kept"], true);
+    assert_eq!(json["tests"][3]["run_folder_kept"], false);
 }
 
 #[test]

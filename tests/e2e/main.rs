@@ -3,11 +3,13 @@
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
 
 mod common;
 mod dry_run;
 mod interrupt;
 mod lab;
 mod real;
+mod terminal;
 mod tls;
 mod usage;
