@@ -462,6 +462,7 @@ impl Handler<Run> for TestActor {
             act.sipp = None;
             let outcome = res.unwrap_or_else(|e| SippOutcome {
                 success: false,
+                not_started: false,
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
@@ -469,12 +470,14 @@ impl Handler<Run> for TestActor {
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
-            act.step(
+            let step = if outcome.not_started {
+                Step::NotStarted
+            } else {
                 Step::RunEnded {
                     success: outcome.success,
-                },
-                outcome.reason,
-            );
+                }
+            };
+            act.step(step, outcome.reason);
             RunReply {
                 success: outcome.success,
             }
