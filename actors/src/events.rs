@@ -11,9 +11,6 @@ use crate::core::plan::{RunId, TestName};
 use crate::core::state::StateName;
 use crate::sys::evidence::Fate;
 
-/// The GLOBAL pseudo-test's name on its state lines.
-pub const GLOBAL_NAME: &str = "GLOBAL";
-
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
@@ -93,7 +90,7 @@ pub enum Event {
     },
     /// The GLOBAL pseudo-test changed state, as the original showed it: PREPARING → READY or
     /// NOT READY around its before.sh, CLEANING → CLEAN or DIRTY around its after.sh (also in
-    /// --dry-run, where the scripts do not run). `name` is [`GLOBAL_NAME`], `index` 0, `took`
+    /// --dry-run, where the scripts do not run). `name` is [`crate::global::GLOBAL_NAME`], `index` 0, `took`
     /// set on READY too (how long before.sh took).
     Global(TestStateEvent),
     Test(TestStateEvent),

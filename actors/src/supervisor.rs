@@ -4,26 +4,28 @@
 
 // actix's prelude exports its own `Supervisor`: import actix items by name here.
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle, WrapFuture,
+};
 use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
 
 use crate::core::dispatch::{Command, Dispatcher, Input, Outcome};
-use crate::core::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
+use crate::core::plan::{FrontEnd, RunPlan};
 use crate::core::scheduler::{Schedule, ScheduledRun};
-use crate::core::state::StateName;
-use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
-use crate::events::{Event, EventBus, EventSink, TestStateEvent, GLOBAL_NAME, PROGRESS_EVERY};
-use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
+use crate::dns::{DnsActor, DNS_PORT};
+use crate::events::{Event, EventBus, EventSink, PROGRESS_EVERY};
+use crate::global::GlobalActor;
+use crate::messages::{
+    Abort, Cleanup, GlobalAfter, GlobalBefore, Kill, Prepare, Run, Shutdown, Signal,
+};
 use crate::net::{NetActor, RESERVE_SIZE};
-use crate::sniffer::{SnifferActor, SnifferStop};
-use crate::sys::evidence::{Evidence, Fate};
-use crate::sys::script::{self, KillSwitch};
-use crate::sys::{logging, rundir};
+use crate::sniffer::SnifferActor;
+use crate::sys::evidence::Evidence;
+use crate::sys::rundir;
 use crate::test_actor::TestActor;
 
 /// How a run ended, for the front end.
@@ -38,35 +40,71 @@ pub struct RunResult {
     pub start_error: Option<String>,
 }
 
+/// The services the tests of a run share; each is shut down by [`Shutdown`] at the end.
+struct Services {
+    /// Addresses and `sipp-*` links of the DUT network.
+    net: Addr<NetActor>,
+    /// The embedded DNS server (not in --dry-run; binds on first use).
+    dns: Option<Addr<DnsActor>>,
+    /// The one capture of the run (not in --dry-run or with --no-pcap).
+    sniffer: Option<Addr<SnifferActor>>,
+}
+
+impl Services {
+    /// Every service, by the name its failures are logged under.
+    fn all(&self) -> Vec<(&'static str, Recipient<Shutdown>)> {
+        let mut all = vec![("network", self.net.clone().recipient())];
+        if let Some(dns) = &self.dns {
+            all.push(("dns", dns.clone().recipient()));
+        }
+        if let Some(sniffer) = &self.sniffer {
+            all.push(("capture", sniffer.clone().recipient()));
+        }
+        all
+    }
+
+    /// Sends [`Shutdown`] to every service at once and waits for every reply; a service that
+    /// fails (or is gone) does not hold up the others. Returns the failures, one line each.
+    fn shutdown(&self) -> impl std::future::Future<Output = Vec<String>> + 'static {
+        let replies: Vec<_> = self
+            .all()
+            .into_iter()
+            .map(|(name, to)| async move {
+                match to.send(Shutdown).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("{name} cleanup: {e}")),
+                    Err(e) => Some(format!("{name} cleanup: the service is gone ({e})")),
+                }
+            })
+            .collect();
+        async move {
+            futures_util::future::join_all(replies)
+                .await
+                .into_iter()
+                .flatten()
+                .collect()
+        }
+    }
+}
+
 pub struct Supervisor {
     plan: RunPlan,
     core: Dispatcher,
     front: FrontEnd,
-    /// The embedded DNS server, shared by the tests (not in --dry-run; binds on first use).
-    dns: Option<Addr<DnsActor>>,
-    /// The one capture of the run (not in --dry-run or with --no-pcap).
-    sniffer: Option<Addr<SnifferActor>>,
+    services: Services,
+    /// The GLOBAL pseudo-test, when the suite has one.
+    global: Option<Addr<GlobalActor>>,
+    /// Which run folders stay once their test is over; shared by the test runs and GLOBAL.
+    evidence: Arc<Evidence>,
     bus: EventBus,
     log: Logger,
-    net: Addr<NetActor>,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
     tests: HashMap<usize, Addr<TestActor>>,
-    /// The GLOBAL test's run folder, between its before.sh and after.sh (and after, for its
-    /// events: where it was).
-    global_folder: Option<PathBuf>,
-    /// The GLOBAL test's run id and run id number.
-    global_run: (RunId, String),
-    /// What became of the GLOBAL run folder.
-    global_fate: Option<Fate>,
-    /// Which run folders stay once their test is over; shared with the test runs.
-    evidence: Arc<Evidence>,
-    /// Fired by a second signal: kills a running GLOBAL script.
-    kill: KillSwitch,
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
     fatal: Option<String>,
-    /// What the final network cleanup could not remove.
+    /// What the services could not undo at the end, one line each.
     leftovers: Vec<String>,
     done: Option<oneshot::Sender<RunResult>>,
 }
@@ -164,7 +202,9 @@ impl Supervisor {
                 }
             }
             Command::Kill => {
-                self.kill.kill();
+                if let Some(global) = &self.global {
+                    global.do_send(Kill);
+                }
                 for t in self.tests.values() {
                     t.do_send(Kill);
                 }
@@ -196,20 +236,11 @@ impl Supervisor {
                 self.pauses.push_back(handle);
             }
             Command::Finish(outcome) => {
-                if let Some(dns) = &self.dns {
-                    dns.do_send(DnsShutdown);
-                }
-                if let Some(sniffer) = &self.sniffer {
-                    sniffer.do_send(SnifferStop);
-                }
-                // Links left by a DIRTY test or a second interrupt go before the end.
-                let fut = self.net.send(Shutdown);
-                ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-                    match res {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => act.leftovers.push(e.to_string()),
-                        Err(e) => act.leftovers.push(format!("address pool gone: {e}")),
-                    }
+                // Links left by a DIRTY test or a second interrupt go before the end, and so
+                // do the DNS server and the capture.
+                let fut = self.services.shutdown();
+                ctx.spawn(fut.into_actor(self).map(move |failures, act, ctx| {
+                    act.leftovers.extend(failures);
                     act.finish(outcome, ctx)
                 }));
             }
@@ -236,9 +267,9 @@ impl Supervisor {
             Arc::new(self.plan.tests[run.test].clone()),
             self.plan.config.clone(),
             self.front.clone(),
-            self.net.clone(),
-            self.dns.clone(),
-            self.sniffer.clone(),
+            self.services.net.clone(),
+            self.services.dns.clone(),
+            self.services.sniffer.clone(),
             self.bus.clone(),
             self.evidence.clone(),
             &self.log,
@@ -246,185 +277,26 @@ impl Supervisor {
         .start()
     }
 
-    /// The GLOBAL pseudo-test's state event (its lines are the original's: `PREPARING GLOBAL
-    /// (0-abcdef)`, ...).
-    fn global_event(
-        &self,
-        state: StateName,
-        took: Option<Duration>,
-        reason: Option<String>,
-    ) -> Event {
-        Event::Global(TestStateEvent {
-            index: 0,
-            name: TestName(GLOBAL_NAME.into()),
-            run_id: self.global_run.0.clone(),
-            run_id_number: self.global_run.1.clone(),
-            state,
-            at: SystemTime::now(),
-            took,
-            cps: None,
-            sipp_time: None,
-            reason,
-            run_folder: self.global_folder.clone(),
-            pcap: None,
-            folder_fate: if state.is_terminal() {
-                self.global_fate
-            } else {
-                None
-            },
-        })
-    }
-
-    /// Makes the GLOBAL run folder and runs its before.sh (not in --dry-run: only rendered).
+    /// GLOBAL's before.sh (the dispatcher asks only when the suite has a GLOBAL folder).
     fn global_before(&mut self, ctx: &mut Context<Self>) {
-        let Some(global) = self.plan.global.clone() else {
+        let Some(global) = &self.global else {
             return self.input(Input::GlobalBeforeDone { ok: true }, ctx);
         };
-        self.bus
-            .emit(self.global_event(StateName::Preparing, None, None));
-        let config = self.plan.config.clone();
-        let render = self.front.render.clone();
-        let log = self.log.new(o!("test" => GLOBAL_NAME));
-        let kill = self.kill.clone();
-        let marks_owner = self.evidence.marks_owner();
-        let (run_id, run_id_number) = self.global_run.clone();
-        let work = async move {
-            let started = Instant::now();
-            let name = TestName(GLOBAL_NAME.into());
-            let made = {
-                let config = config.clone();
-                tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
-                    let folder = rundir::create(&config.run_root, &name, &run_id)
-                        .map_err(|e| e.to_string())?;
-                    let undo = |e: String| {
-                        let _ = rundir::remove(&folder);
-                        e
-                    };
-                    if marks_owner {
-                        rundir::mark_owner(&folder).map_err(|e| undo(e.to_string()))?;
-                    }
-                    rundir::copy_test(&global.folder, &folder).map_err(|e| undo(e.to_string()))?;
-                    let ctx = RenderContext {
-                        test_name: name,
-                        run_id,
-                        run_id_number,
-                        dut: config.dut,
-                        ua_hosts: Default::default(),
-                    };
-                    render.render(&folder, &ctx).map_err(undo)?;
-                    Ok(folder)
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("GLOBAL pre-run panicked: {e}")))
-            };
-            let folder = match made {
-                Ok(f) => f,
-                Err(e) => return (None, Some(e), started.elapsed()),
-            };
-            if config.dry_run {
-                return (Some(folder), None, started.elapsed());
-            }
-            let log = global_logger(log, &folder).await;
-            let res =
-                script::run_script("before.sh", &folder, config.script_timeout, &log, &kill).await;
-            (
-                Some(folder),
-                res.err().map(|e| e.to_string()),
-                started.elapsed(),
-            )
-        };
-        ctx.spawn(work.into_actor(self).map(|(folder, err, took), act, ctx| {
-            act.global_folder = folder;
-            let Some(e) = err else {
-                act.bus
-                    .emit(act.global_event(StateName::Ready, Some(took), None));
-                return act.input(Input::GlobalBeforeDone { ok: true }, ctx);
-            };
-            // Told once, on the NOT READY line; the general log keeps it too.
-            warn!(act.log, "GLOBAL before.sh: {e}");
-            let failed = !act.kill.is_killed();
-            act.settle_global_folder_then(failed, ctx, move |act, _problem, ctx| {
-                act.bus
-                    .emit(act.global_event(StateName::NotReady, Some(took), Some(e)));
-                act.input(Input::GlobalBeforeDone { ok: false }, ctx);
-            });
+        let fut = global.send(GlobalBefore);
+        ctx.spawn(fut.into_actor(self).map(|reply, act, ctx| {
+            let ok = reply.map(|r| r.ok).unwrap_or(false);
+            act.input(Input::GlobalBeforeDone { ok }, ctx);
         }));
     }
 
     fn global_after(&mut self, ctx: &mut Context<Self>) {
-        if self.global_folder.is_none() {
+        let Some(global) = &self.global else {
             return self.input(Input::GlobalAfterDone { ok: true }, ctx);
-        }
-        self.bus
-            .emit(self.global_event(StateName::Cleaning, None, None));
-        let started = Instant::now();
-        if self.plan.config.dry_run {
-            return self.global_cleaned(None, started, ctx);
-        }
-        let Some(folder) = self.global_folder.clone() else {
-            return;
         };
-        let config = self.plan.config.clone();
-        let log = self.log.new(o!("test" => GLOBAL_NAME));
-        let kill = self.kill.clone();
-        let work = async move {
-            let log = global_logger(log, &folder).await;
-            script::run_script("after.sh", &folder, config.script_timeout, &log, &kill)
-                .await
-                .err()
-                .map(|e| e.to_string())
-        };
-        ctx.spawn(work.into_actor(self).map(move |err, act, ctx| {
-            if let Some(e) = &err {
-                warn!(act.log, "GLOBAL after.sh: {e}");
-            }
-            act.global_cleaned(err, started, ctx)
-        }));
-    }
-
-    /// The end of GLOBAL's post-run: its folder goes, then CLEAN, or DIRTY when after.sh
-    /// failed (`err`) or the folder could not be removed.
-    fn global_cleaned(&mut self, err: Option<String>, started: Instant, ctx: &mut Context<Self>) {
-        let failed = err.is_some() && !self.kill.is_killed();
-        self.settle_global_folder_then(failed, ctx, move |act, removal, ctx| {
-            let problems: Vec<String> = err.into_iter().chain(removal).collect();
-            let clean = problems.is_empty();
-            let (state, reason) = if clean {
-                (StateName::Clean, None)
-            } else {
-                (StateName::Dirty, Some(problems.join("; ")))
-            };
-            act.bus
-                .emit(act.global_event(state, Some(started.elapsed()), reason));
-            act.input(Input::GlobalAfterDone { ok: clean }, ctx);
-        });
-    }
-
-    /// Keeps the GLOBAL run folder as evidence or removes it (`--keep`; `failed`: a script
-    /// failed) on the blocking pool, then calls `then` with what went wrong, if anything.
-    fn settle_global_folder_then(
-        &mut self,
-        failed: bool,
-        ctx: &mut Context<Self>,
-        then: impl FnOnce(&mut Self, Option<String>, &mut Context<Self>) + 'static,
-    ) {
-        let Some(folder) = self.global_folder.clone() else {
-            return then(self, None, ctx);
-        };
-        let evidence = self.evidence.clone();
-        let settled = tokio::task::spawn_blocking(move || evidence.settle(&folder, failed));
-        ctx.spawn(settled.into_actor(self).map(move |res, act, ctx| {
-            let problem = match res {
-                Ok(settled) => {
-                    act.global_fate = Some(settled.fate);
-                    settled.problem
-                }
-                Err(e) => Some(format!("settle the GLOBAL run folder: {e}")),
-            };
-            if let Some(p) = &problem {
-                warn!(act.log, "{p}");
-            }
-            then(act, problem, ctx)
+        let fut = global.send(GlobalAfter);
+        ctx.spawn(fut.into_actor(self).map(|reply, act, ctx| {
+            let ok = reply.map(|r| r.ok).unwrap_or(false);
+            act.input(Input::GlobalAfterDone { ok }, ctx);
         }));
     }
 
@@ -439,8 +311,8 @@ impl Supervisor {
             error!(self.log, "report: {e}");
         }
         for e in self.leftovers.drain(..) {
-            error!(self.log, "network cleanup: {e}");
-            report_errors.push(format!("network cleanup: {e}"));
+            error!(self.log, "{e}");
+            report_errors.push(e);
         }
         if let Some(done) = self.done.take() {
             let _ = done.send(RunResult {
@@ -478,52 +350,50 @@ pub fn run(
     log: Logger,
 ) -> RunResult {
     let system = actix_rt::System::new();
-    let result = system.block_on(async move {
-        let (tx, rx) = oneshot::channel();
-        let config = plan.config.clone();
-        if !config.dry_run {
-            crate::sys::strays::kill_strays(&config.run_root, &log);
-        }
-        remove_dead_runs(&config.run_root, &log);
-        let net_log = log.new(o!("actor" => "net"));
-        let net = if config.dry_run {
-            NetActor::dry(config.dut, config.network_mask, net_log)
-        } else {
-            match NetActor::real(config.dut, config.network_mask, net_log).await {
-                // Room for a group's pre-run of tests with a few UAs each.
-                Ok(mut n) => {
-                    n.reserve_size = (config.group * 4).clamp(RESERVE_SIZE, 512);
-                    n
-                }
-                Err(e) => {
-                    return RunResult {
-                        outcome: Outcome::default(),
-                        report_errors: Vec::new(),
-                        fatal: None,
-                        start_error: Some(e.to_string()),
-                    }
-                }
-            }
-        }
-        .start();
-        // The capture opens at start so that a missing privilege is a clear error before
-        // anything is done.
-        let sniffer = if config.pcap {
-            match SnifferActor::open(log.new(o!("actor" => "sniffer"))) {
-                Ok(s) => Some(s.start()),
-                Err(e) => {
-                    net.do_send(Shutdown);
-                    return RunResult {
-                        outcome: Outcome::default(),
-                        report_errors: Vec::new(),
-                        fatal: None,
-                        start_error: Some(e.to_string()),
-                    };
-                }
-            }
-        } else {
-            None
+    system.block_on(async move {
+        remove_leftovers(&plan, &log);
+        let services = match start_services(&plan, &log).await {
+            Ok(s) => s,
+            Err(e) => return RunResult::not_started(e),
         };
+        let (done, result) = oneshot::channel();
+        let supervisor = Supervisor::new(plan, front, services, EventBus::new(sinks), log, done);
+        let log = supervisor.log.clone();
+        let supervisor = supervisor.start();
+        if let Err(e) = crate::sys::signal::forward(supervisor.recipient()) {
+            error!(log, "cannot catch signals: {e}");
+        }
+        result.await.unwrap_or_else(|_| RunResult {
+            outcome: Outcome::default(),
+            report_errors: Vec::new(),
+            fatal: Some("the supervisor stopped without an outcome".into()),
+            start_error: None,
+        })
+    })
+}
+
+impl RunResult {
+    /// The run could not start: nothing was done.
+    fn not_started(why: String) -> Self {
+        RunResult {
+            outcome: Outcome::default(),
+            report_errors: Vec::new(),
+            fatal: None,
+            start_error: Some(why),
+        }
+    }
+}
+
+impl Supervisor {
+    fn new(
+        plan: RunPlan,
+        front: FrontEnd,
+        services: Services,
+        bus: EventBus,
+        log: Logger,
+        done: oneshot::Sender<RunResult>,
+    ) -> Self {
+        let config = plan.config.clone();
         let schedule = Schedule::new(
             plan.tests.len(),
             config.group,
@@ -540,52 +410,80 @@ pub fn run(
         if config.window {
             core = core.windowed(config.group);
         }
-        let supervisor = Supervisor {
+        // Which run folders stay once their test is over: one account for the whole run.
+        let evidence = Arc::new(Evidence::new(config.keep, config.keep_max));
+        let global = plan.global.clone().map(|g| {
+            GlobalActor::new(
+                g,
+                config.clone(),
+                front.render.clone(),
+                evidence.clone(),
+                bus.clone(),
+                &log,
+            )
+            .start()
+        });
+        Supervisor {
             plan,
             core,
-            dns: (!config.dry_run)
-                .then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start()),
-            sniffer,
             front,
-            bus: EventBus::new(sinks),
-            log: log.clone(),
-            net,
+            services,
+            global,
+            evidence,
+            bus,
+            log,
             tests: HashMap::new(),
-            global_folder: None,
-            global_run: (RunId::random(), crate::core::plan::random_run_id_number()),
-            global_fate: None,
-            evidence: Arc::new(Evidence::new(config.keep, config.keep_max)),
-            kill: KillSwitch::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),
             fatal: None,
             leftovers: Vec::new(),
-            done: Some(tx),
+            done: Some(done),
         }
-        .start();
-        if let Err(e) = crate::sys::signal::forward(supervisor.clone().recipient()) {
-            error!(log, "cannot catch signals: {e}");
-        }
-        rx.await.unwrap_or_else(|_| RunResult {
-            outcome: Outcome::default(),
-            report_errors: Vec::new(),
-            fatal: Some("the supervisor stopped without an outcome".into()),
-            start_error: None,
-        })
-    });
-    result
+    }
 }
 
-/// The GLOBAL test's logger, also into its run folder's `sipplauncher.log` (opened on the
-/// blocking pool); `log` alone when that file cannot be opened.
-async fn global_logger(log: Logger, folder: &std::path::Path) -> Logger {
-    let path = folder.join("sipplauncher.log");
-    let parent = log.clone();
-    tokio::task::spawn_blocking(move || logging::test_logger(&parent, &path))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(log)
+/// What killed runs left: their SIPp processes (not in --dry-run) and their run folders.
+/// Blocking, once before the run starts.
+fn remove_leftovers(plan: &RunPlan, log: &Logger) {
+    let config = &plan.config;
+    if !config.dry_run {
+        crate::sys::strays::kill_strays(&config.run_root, log);
+    }
+    remove_dead_runs(&config.run_root, log);
+}
+
+/// Starts the services the tests share. The network (netlink) and the capture are opened here
+/// so that a missing privilege is one clear line before anything is done; the DNS server binds
+/// on first use.
+async fn start_services(plan: &RunPlan, log: &Logger) -> Result<Services, String> {
+    let config = &plan.config;
+    let net_log = log.new(o!("actor" => "net"));
+    let net = if config.dry_run {
+        NetActor::dry(config.dut, config.network_mask, net_log)
+    } else {
+        let mut net = NetActor::real(config.dut, config.network_mask, net_log)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Room for a group's pre-run of tests with a few UAs each.
+        net.reserve_size = (config.group * 4).clamp(RESERVE_SIZE, 512);
+        net
+    }
+    .start();
+    let sniffer = if config.pcap {
+        match SnifferActor::open(log.new(o!("actor" => "sniffer"))) {
+            Ok(s) => Some(s.start()),
+            Err(e) => {
+                // Nothing was made yet, but the NetActor is asked all the same.
+                let _ = net.send(Shutdown).await;
+                return Err(e.to_string());
+            }
+        }
+    } else {
+        None
+    };
+    let dns =
+        (!config.dry_run).then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start());
+    Ok(Services { net, dns, sniffer })
 }
 
 /// Removes the run folders of killed runs under `run_root` (their SIPp processes are killed

@@ -17,17 +17,17 @@ use crate::core::plan::{
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
-use crate::dns::{AddRecords, DnsActor, RemoveRecords};
+use crate::dns::DnsActor;
 use crate::events::{format_duration, Event, EventBus, TestStateEvent};
 use crate::messages::{
-    Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
+    Abort, AddRecords, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Register,
+    Release, RemoveRecords, Run, RunReply, RunSipp, StopSipp, Unregister,
 };
 use crate::net::NetActor;
-use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
-use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
+use crate::run_folder;
+use crate::sipp::{SippActor, SippOutcome};
+use crate::sniffer::{pcap_name, SnifferActor};
 use crate::sys::evidence::{Evidence, Fate};
-use crate::sys::logging;
-use crate::sys::rundir;
 use crate::sys::script::{self, KillSwitch};
 
 /// What the blocking part of pre-run made.
@@ -191,7 +191,12 @@ impl TestActor {
             reason,
             run_folder: self.folder.clone(),
             pcap: self.pcap.clone(),
-            folder_fate: if state.is_terminal() {
+            // Known on the run's last event (a NOT READY after STARTING still owes cleanup:
+            // none yet then).
+            folder_fate: if matches!(
+                state,
+                StateName::NotReady | StateName::Clean | StateName::Dirty
+            ) {
                 self.folder_fate
             } else {
                 None
@@ -214,99 +219,54 @@ impl Actor for TestActor {
     type Context = Context<Self>;
 }
 
-/// The blocking part of pre-run: run folder, log, templates. Undoes what it did on failure.
+/// The blocking part of pre-run: the run folder (see [`run_folder::prepare`]), then the SIPp
+/// command lines and the DNS records. Undoes what it did on failure.
 fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
     evidence: &Evidence,
     front: &FrontEnd,
-    mut run_id: RunId,
-    ctx_base: RenderContext,
+    ctx: RenderContext,
     log: &Logger,
 ) -> Result<Prepared, PrepareFailure> {
-    let mut tries = 0;
-    let folder = loop {
-        match rundir::create(&config.run_root, &plan.name, &run_id) {
-            Ok(f) => break f,
-            Err(rundir::RunDirError::Exists { .. }) if tries < 5 => {
-                tries += 1;
-                run_id = RunId::random();
-            }
-            // A folder that cannot be made is this test's problem (NOT READY, the run goes
-            // on); only a full disk stops the run.
-            Err(e) => {
-                return Err(PrepareFailure {
-                    fatal: e.is_storage_full(),
-                    reason: e.to_string(),
-                    test_log: None,
-                    folder: None,
-                })
-            }
-        }
-    };
-    // A run that is NOT READY did not pass: its folder stays as evidence (`--keep`).
-    let undo = |reason: String, fatal: bool, test_log: Option<Logger>| {
-        let settled = evidence.settle(&folder, true);
-        if let Some(p) = &settled.problem {
-            warn!(log, "{p}");
-        }
+    let made = run_folder::prepare(
+        &plan.folder,
+        &plan.name,
+        config,
+        evidence,
+        front.render.as_ref(),
+        ctx.clone(),
+        log,
+    )
+    .map_err(|f| PrepareFailure {
+        reason: f.reason,
+        fatal: f.fatal,
+        test_log: f.log,
+        folder: f.folder,
+    })?;
+    // NOT READY: the folder stays as evidence (`--keep`).
+    let undo = |reason: String| {
+        let fate = run_folder::settle(&made.path, evidence, true, &made.log);
         PrepareFailure {
             reason,
-            fatal,
-            test_log,
-            folder: Some((folder.clone(), settled.fate)),
+            fatal: false,
+            test_log: Some(made.log.clone()),
+            folder: Some((made.path.clone(), fate)),
         }
     };
-    // A folder that may be removed names its run, so that the next run removes it if this one
-    // is killed before it can.
-    if evidence.marks_owner() {
-        if let Err(e) = rundir::mark_owner(&folder) {
-            let fatal = e.is_storage_full();
-            return Err(undo(e.to_string(), fatal, None));
-        }
-    }
-    let report = match rundir::copy_test(&plan.folder, &folder) {
-        Ok(r) => r,
-        Err(e) => {
-            let fatal = e.is_storage_full();
-            return Err(undo(e.to_string(), fatal, None));
-        }
-    };
-    let test_log = match logging::test_logger(log, &folder.join("sipplauncher.log")) {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(undo(
-                format!("open {}: {e}", folder.join("sipplauncher.log").display()),
-                true,
-                None,
-            ))
-        }
-    };
-    debug!(test_log, "run folder made"; "folder" => %folder.display(), "files" => report.files);
-    for (stub, target) in &report.stubs_resolved {
-        info!(test_log, "{stub} holds only the name of {target} (a symlink checked out as a file): used {target}'s content");
-    }
     let ctx = RenderContext {
-        run_id: run_id.clone(),
-        ..ctx_base
+        run_id: made.run_id.clone(),
+        ..ctx
     };
-    if let Err(e) = front.render.render(&folder, &ctx) {
-        return Err(undo(e, false, Some(test_log)));
-    }
-    let launch_plan = match front.launch.launch_plan(plan, &folder, &ctx) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(undo(e, false, Some(test_log)));
-        }
-    };
-    let records = match front.zone.records(&folder) {
-        Ok(r) => r,
-        Err(e) => return Err(undo(e, false, Some(test_log))),
-    };
+    let launch_plan = front
+        .launch
+        .launch_plan(plan, &made.path, &ctx)
+        .map_err(undo)?;
+    let records = front.zone.records(&made.path).map_err(undo)?;
     Ok(Prepared {
-        run_id,
-        folder,
-        test_log,
+        run_id: made.run_id,
+        folder: made.path,
+        test_log: made.log,
         launch_plan,
         records,
     })
@@ -375,7 +335,6 @@ impl Handler<Prepare> for TestActor {
                     &blocking_config,
                     &blocking_evidence,
                     &front,
-                    run_id,
                     ctx_base,
                     &blocking_log,
                 )
@@ -408,22 +367,11 @@ impl Handler<Prepare> for TestActor {
                         let _ = dns.send(RemoveRecords { run_id }).await;
                     }
                     let f = folder.clone();
-                    let fate = match tokio::task::spawn_blocking(move || {
-                        evidence.settle(&f, failed)
+                    let fate = tokio::task::spawn_blocking(move || {
+                        run_folder::settle(&f, &evidence, failed, &log)
                     })
                     .await
-                    {
-                        Ok(settled) => {
-                            if let Some(p) = &settled.problem {
-                                warn!(log, "{p}");
-                            }
-                            settled.fate
-                        }
-                        Err(e) => {
-                            warn!(log, "settle the run folder: {e}");
-                            Fate::Removed
-                        }
-                    };
+                    .unwrap_or(Fate::Removed);
                     Some((folder, fate))
                 }
             };
@@ -575,6 +523,7 @@ impl Handler<Run> for TestActor {
             act.sipp = None;
             let outcome = res.unwrap_or_else(|e| SippOutcome {
                 success: false,
+                not_started: false,
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
@@ -582,12 +531,14 @@ impl Handler<Run> for TestActor {
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
-            act.step(
+            let step = if outcome.not_started {
+                Step::NotStarted
+            } else {
                 Step::RunEnded {
                     success: outcome.success,
-                },
-                outcome.reason,
-            );
+                }
+            };
+            act.step(step, outcome.reason);
             RunReply {
                 success: outcome.success,
             }
@@ -625,11 +576,16 @@ impl Handler<Cleanup> for TestActor {
     type Result = ResponseActFuture<Self, CleanupReply>;
 
     fn handle(&mut self, _: Cleanup, _: &mut Context<Self>) -> Self::Result {
-        // A failed run keeps its folder as evidence; not one a signal cut short, nor one that
-        // never ran (interrupted, or --group-stop-first-fail).
-        let failed =
-            !self.cut_short && matches!(self.life.name(), StateName::Fail | StateName::Success);
-        let succeeded = self.life.name() == StateName::Success;
+        // A failed run keeps its folder as evidence (NOT READY when SIPp could not start, FAIL,
+        // DIRTY); not one a signal cut short, nor one that never ran (interrupted, or
+        // --group-stop-first-fail).
+        let ran = self.life.name();
+        let failed_run = !self.cut_short
+            && matches!(
+                ran,
+                StateName::Fail | StateName::Success | StateName::NotReady
+            );
+        let succeeded = ran == StateName::Success;
         if !self.step(Step::Clean, None) {
             // Not past PREPARING, or already cleaned: nothing is owed.
             return Box::pin(actix::fut::ready(CleanupReply {
@@ -696,7 +652,7 @@ impl Handler<Cleanup> for TestActor {
             }
             let mut fate = None;
             if let Some(folder) = &folder {
-                let failed = failed && !(succeeded && problems.is_empty()) && !kill.is_killed();
+                let failed = failed_run && !(succeeded && problems.is_empty()) && !kill.is_killed();
                 let f = folder.clone();
                 match tokio::task::spawn_blocking(move || evidence.settle(&f, failed)).await {
                     Ok(settled) => {

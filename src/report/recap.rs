@@ -110,7 +110,7 @@ impl Recap {
             .entry(e.index)
             .or_insert_with(|| RunRecord::new(e));
         r.update(e);
-        if e.state.is_terminal() {
+        if r.settled() {
             self.running.remove(&e.index)
         } else {
             None
