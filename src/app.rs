@@ -75,8 +75,8 @@ pub fn run(config: Config) -> i32 {
     // The CA is checked (or made) before anything else is done: a bad one is a usage error.
     let ca = if config.sipp.transport.is_tls() {
         let ca = match &config.tls_ca {
-            Some((cert, key)) => Ca::load(cert, key),
-            None => Ca::ephemeral(),
+            Some((cert, key)) => Ca::load(cert, key, config.tls_key_type),
+            None => Ca::ephemeral(config.tls_key_type),
         };
         match ca {
             Ok(ca) => Some(Arc::new(ca)),
