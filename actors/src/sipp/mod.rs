@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorFutureExt, Context, Handler, Message, ResponseActFuture, WrapFuture};
+use actix::{Actor, ActorFutureExt, Context, Handler, ResponseActFuture, WrapFuture};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
+use crate::messages::{RunSipp, StopSipp};
 
 /// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
 const GRACE: Duration = Duration::from_millis(200);
@@ -32,18 +33,6 @@ pub enum StopLevel {
     Running,
     Abort,
     Kill,
-}
-
-/// TestActor → SippActor: run the plan. Answered when every instance has exited.
-#[derive(Message)]
-#[rtype(result = "SippOutcome")]
-pub struct RunSipp;
-
-/// TestActor → SippActor: stop what runs (interrupt); `hard` for the second one.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopSipp {
-    pub hard: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -579,15 +568,15 @@ fn describe_status(s: ExitStatus) -> String {
 /// The last event of a SIPp error file: entries are `DATE\tTIME\tEPOCH: message`, not always
 /// separated by newlines.
 pub fn last_error(text: &str) -> Option<String> {
-    let re = regex_lite_split(text);
-    re.into_iter()
+    error_messages(text)
+        .into_iter()
         .rev()
         .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
         .find(|m| !m.is_empty())
 }
 
 /// Splits a SIPp error file into its messages, dropping the timestamps.
-fn regex_lite_split(text: &str) -> Vec<String> {
+fn error_messages(text: &str) -> Vec<String> {
     // A timestamp: YYYY-MM-DD\tHH:MM:SS.ffffff\tEPOCH.ffffff:
     let bytes = text.as_bytes();
     let mut starts = Vec::new();
