@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::core::dispatch::Outcome;
+use crate::core::dispatch::{CancelReason, Outcome};
 use crate::core::plan::{RunId, TestName};
 use crate::core::state::StateName;
+use crate::messages::SignalKind;
 use crate::sys::evidence::Fate;
 
 /// How often a run reports its progress.
@@ -90,13 +91,14 @@ pub enum Event {
     },
     /// The GLOBAL pseudo-test changed state, as the original showed it: PREPARING → READY or
     /// NOT READY around its before.sh, CLEANING → CLEAN or DIRTY around its after.sh (also in
-    /// --dry-run, where the scripts do not run). `name` is [`crate::global::GLOBAL_NAME`], `index` 0, `took`
-    /// set on READY too (how long before.sh took).
+    /// --dry-run, where the scripts do not run). `name` is [`crate::global::GLOBAL_NAME`],
+    /// `index` 0, `took` set on READY too (how long before.sh took).
     Global(TestStateEvent),
     Test(TestStateEvent),
-    /// A signal arrived; `hard` for the second one.
+    /// A signal arrived; `reason` is where the run stands now (first, second, third signal).
     Interrupted {
-        hard: bool,
+        signal: SignalKind,
+        reason: CancelReason,
     },
     /// Every [`PROGRESS_EVERY`] of a run: where it stands (for a terminal watching a long run).
     Progress {

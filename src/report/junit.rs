@@ -310,7 +310,9 @@ fn attr(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::fixture;
+    use sipplauncher_actors::core::dispatch::CancelReason;
     use sipplauncher_actors::core::state::StateName;
+    use sipplauncher_actors::messages::SignalKind;
 
     fn junit_of(events: &[Event]) -> JUnit {
         let mut j = JUnit::new(PathBuf::from("unused.xml"));
@@ -377,7 +379,10 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
         let mut j = junit_of(&[
             fixture::global(StateName::Preparing, 0, None, None),
             fixture::global(StateName::NotReady, 5, Some(5), Some("exit status 3")),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
         ]);
         let xml = j.render(fixture::at(0));
         // The counts are the console's: GLOBAL is not a test run.
