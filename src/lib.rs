@@ -5,7 +5,8 @@
 //! - [`cli`]: the options (clap). [`config`]: their validation, one line per bad input.
 //! - [`suite`]: the tests of a suite; [`scenario`]: scenario file names → instances, run groups.
 //! - [`template`]: rendering run folders with minijinja.
-//! - [`report`]: terminal lines, JUnit XML and JSON, all fed from the run's event stream.
+//! - [`report`]: terminal lines, JUnit XML, JSON and HTML, all fed from the run's event stream.
+//! - [`ladder`]: the SIP ladder of a test run, read from its pcap.
 //! - [`tls`]: the run's CA and each UA's certificate (SPEC §8).
 //! - [`exit_code`]: the documented exit statuses. [`app`]: the whole command, for `main`.
 
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod dns_zone;
 pub mod exit_code;
+pub mod ladder;
 pub mod preflight;
 pub mod report;
 pub mod scenario;
