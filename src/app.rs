@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use slog::{info, o, warn, Level};
 
-use sipplauncher_actors::core::plan::{FrontEnd, RunPlan, TestPlan};
+use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan, TestPlan};
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::sys::logging;
 
@@ -16,14 +16,24 @@ use crate::config::{self, Config};
 use crate::dns_zone::ZoneFiles;
 use crate::exit_code;
 use crate::preflight;
+use crate::report::evidence::{Harvest, LadderPolicy};
+use crate::report::html::Html;
 use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
+use crate::report_cmd;
 use crate::sipp_args::{SippLauncher, TlsSetup};
 use crate::suite::{self, CollectOptions};
 use crate::template::Renderer;
 use crate::tls::{self, Ca};
 
-/// Runs the command with the process's arguments; returns the exit status.
+/// Runs the command with the process's arguments; returns the exit status. A first argument
+/// naming a subcommand runs it; anything else is a run.
 pub fn main() -> i32 {
+    let mut args = std::env::args_os().skip(1);
+    if let Some(first) = args.next() {
+        if first == "report" {
+            return report_cmd::main(args);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -185,6 +195,7 @@ pub fn run(config: Config) -> i32 {
         }
         (found.path.clone(), max_socket, Some(found))
     };
+    let sipp_version = found.as_ref().map(|f| f.version.clone());
     let tls = ca.map(|ca| {
         // SIPp from 3.7.5 writes SSLKEYLOGFILE itself; an older (or unknown) one gets the key
         // log library, when it is installed.
@@ -234,20 +245,26 @@ pub fn run(config: Config) -> i32 {
     if let Some(path) = &config.junit {
         sinks.push(Box::new(JUnit::new(path.clone())));
     }
+    let meta = RunMeta {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        sipp_version,
+        dut: config.run.dut.to_string(),
+        testsuite: config.testsuite.display().to_string(),
+        dry_run: config.run.dry_run,
+        group: config.run.group,
+        window: config.run.window,
+        command_line: std::env::args().collect(),
+    };
     if let Some(path) = &config.json {
-        sinks.push(Box::new(Json::new(
-            path.clone(),
-            RunMeta {
-                tool_version: env!("CARGO_PKG_VERSION").to_string(),
-                dut: config.run.dut.to_string(),
-                testsuite: config.testsuite.display().to_string(),
-                dry_run: config.run.dry_run,
-                group: config.run.group,
-                window: config.run.window,
-                command_line: std::env::args().collect(),
-            },
-        )));
+        sinks.push(Box::new(Json::new(path.clone(), meta.clone())));
     }
+    let ladders = LadderPolicy::default();
+    if let Some(path) = &config.html {
+        sinks.push(Box::new(Html::new(path.clone(), meta, ladders)));
+    }
+    // The reports that keep ladders get them read from each run's pcap in post-run.
+    let evidence: Option<Arc<dyn Evidence>> = (config.json.is_some() || config.html.is_some())
+        .then(|| Arc::new(Harvest::new(ladders, log.new(o!()))) as Arc<dyn Evidence>);
     let tests: Vec<TestPlan> = suite.tests;
     let plan = RunPlan {
         tests: Arc::new(tests),
@@ -258,6 +275,7 @@ pub fn run(config: Config) -> i32 {
         render,
         launch,
         zone: Arc::new(ZoneFiles),
+        evidence,
     };
     let result = sipplauncher_actors::run(plan, front, sinks, log);
     let mut status = exit_code::for_outcome(&result.outcome, config.run.fail_expected);

@@ -9,6 +9,7 @@
 //! - [`ladder`]: the SIP ladder of a test run, read from its pcap.
 //! - [`tls`]: the run's CA and each UA's certificate (SPEC §8).
 //! - [`exit_code`]: the documented exit statuses. [`app`]: the whole command, for `main`.
+//! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
 
 pub mod app;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod exit_code;
 pub mod ladder;
 pub mod preflight;
 pub mod report;
+pub mod report_cmd;
 pub mod scenario;
 pub mod sipp_args;
 pub mod suite;

@@ -156,24 +156,12 @@ pub fn highlight(ladder: &Ladder, reason: &str) -> Option<Highlight> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Endpoint, Message, Transport};
+    use super::super::testing::message;
+    use super::super::{Endpoint, Message};
     use super::*;
 
     fn m(from: usize, to: usize, first: &str, call: &str, cseq: &str) -> Message {
-        Message {
-            t: 0.0,
-            from,
-            to,
-            src_port: 5060,
-            dst_port: 5060,
-            transport: Transport::Udp,
-            first_line: first.into(),
-            call_id: Some(call.into()),
-            cseq: Some(cseq.into()),
-            branch: None,
-            retransmission: false,
-            text: String::new(),
-        }
+        message(from, to, first, call, cseq)
     }
 
     fn ladder(messages: Vec<Message>) -> Ladder {

@@ -134,3 +134,21 @@ pub fn fragment(ip: &[u8], mtu: usize) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// A ladder message with the fields the tests look at.
+pub fn message(from: usize, to: usize, first_line: &str, call: &str, cseq: &str) -> super::Message {
+    super::Message {
+        t: 0.0,
+        from,
+        to,
+        src_port: 5060,
+        dst_port: 5060,
+        transport: super::Transport::Udp,
+        first_line: first_line.into(),
+        call_id: Some(call.into()),
+        cseq: Some(cseq.into()),
+        branch: None,
+        retransmission: false,
+        text: String::new(),
+    }
+}
