@@ -11,6 +11,8 @@
 //! [`write_html`] feeds it from a JSON report (`report`, `merge`).
 
 mod svg;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

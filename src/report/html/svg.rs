@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(since_first(0.000711), "+0.7ms");
         assert_eq!(
             cut("100 trying -- your call is important to us (INVITE)", LABEL),
-            "100 trying -- your call is…"
+            "100 trying -- your call is i…"
         );
         assert!(a[2].highlighted && a.iter().filter(|a| a.highlighted).count() == 1);
         assert!(a[3].to_self);
