@@ -17,8 +17,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -546,45 +545,68 @@ fn shell_words(args: &[String]) -> String {
 }
 
 /// Writes the page in the background while the run goes on, so that the actor thread never
-/// waits on the disk; a page made while the last one is still being written is skipped.
+/// waits on the disk. Only the latest page waits to be written: one made while the previous is
+/// still being written replaces any older one waiting.
 struct Writer {
-    tx: Option<SyncSender<String>>,
+    slot: Arc<(Mutex<Slot>, Condvar)>,
     thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    page: Option<String>,
+    closed: bool,
 }
 
 impl Writer {
     fn start(path: PathBuf) -> Writer {
-        let (tx, rx) = mpsc::sync_channel::<String>(1);
+        let slot: Arc<(Mutex<Slot>, Condvar)> = Arc::default();
+        let shared = slot.clone();
         let thread = std::thread::Builder::new()
             .name("html-report".into())
-            .spawn(move || {
-                for page in rx {
-                    // A failed write is tried again with the next page; the last write, at
-                    // the end, reports its error.
-                    let _ = write_atomic(&path, page.as_bytes());
-                }
+            .spawn(move || loop {
+                let page = {
+                    let (lock, ready) = &*shared;
+                    let mut s = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    while s.page.is_none() && !s.closed {
+                        s = ready.wait(s).unwrap_or_else(PoisonError::into_inner);
+                    }
+                    match s.page.take() {
+                        Some(p) => p,
+                        None => return,
+                    }
+                };
+                // A failed write is tried again with the next page; the last write, at the
+                // end, reports its error.
+                let _ = write_atomic(&path, page.as_bytes());
             })
             .ok();
-        Writer {
-            tx: thread.as_ref().map(|_| tx),
-            thread,
-        }
+        Writer { slot, thread }
     }
 
     fn offer(&self, page: String) {
-        if let Some(tx) = &self.tx {
-            match tx.try_send(page) {
-                Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
-            }
-        }
+        let (lock, ready) = &*self.slot;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).page = Some(page);
+        ready.notify_one();
     }
 
-    /// Waits for the page being written, if any.
+    /// Writes the page waiting, if any, and stops.
     fn stop(&mut self) {
-        self.tx = None;
+        let (lock, ready) = &*self.slot;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
+        ready.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Writer {
+    /// A sink dropped without `finish` (a panic): the thread ends after the page it writes.
+    fn drop(&mut self) {
+        let (lock, ready) = &*self.slot;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
+        ready.notify_one();
     }
 }
 
