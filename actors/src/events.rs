@@ -7,10 +7,10 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::dispatch::{CancelReason, Outcome};
-use crate::core::plan::{RunId, TestName};
+use crate::core::plan::{Attachment, RunId, TestName};
 use crate::core::state::StateName;
 use crate::messages::SignalKind;
-use crate::sys::evidence::Fate;
+use crate::sys::keep::Fate;
 
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
@@ -65,6 +65,9 @@ pub struct TestStateEvent {
     /// On the run's last event (NOT READY, CLEAN, DIRTY), when it had a folder: whether the
     /// folder stays as evidence (`--keep`, `--keep-max`) or went.
     pub folder_fate: Option<Fate>,
+    /// On the run's last event (CLEAN or DIRTY): what the front end's
+    /// [`crate::core::plan::Evidence`] made of the run in post-run.
+    pub evidence: Option<Attachment>,
 }
 
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ use crate::core::state::StateName;
 use crate::events::{Event, EventBus, TestStateEvent};
 use crate::messages::{GlobalAfter, GlobalBefore, GlobalReply, Kill};
 use crate::run_folder::{self, RunFolder};
-use crate::sys::evidence::{Evidence, Fate};
+use crate::sys::keep::{Fate, Keeper};
 use crate::sys::script::{self, KillSwitch};
 
 /// The name GLOBAL's run folder and lines go by.
@@ -33,7 +33,7 @@ pub struct GlobalActor {
     /// The front end's templates (GLOBAL's files are rendered like a test's).
     render: Arc<dyn Render>,
     /// Which run folders stay; shared with the test runs.
-    evidence: Arc<Evidence>,
+    evidence: Arc<Keeper>,
     /// The GLOBAL lines of the terminal and the reports.
     bus: EventBus,
     /// The general log, with `test => GLOBAL`.
@@ -55,7 +55,7 @@ impl GlobalActor {
         plan: GlobalPlan,
         config: Arc<RunConfig>,
         render: Arc<dyn Render>,
-        evidence: Arc<Evidence>,
+        evidence: Arc<Keeper>,
         bus: EventBus,
         log: &Logger,
     ) -> Self {
@@ -102,6 +102,7 @@ impl GlobalActor {
             } else {
                 None
             },
+            evidence: None,
         }));
     }
 }

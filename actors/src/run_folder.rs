@@ -2,14 +2,14 @@
 //! made under the run root (a fresh run id when the folder exists already), marked with its
 //! owner, the test's files copied in, its `sipplauncher.log` opened, its templates rendered.
 //! Whatever fails undoes what was done, but the folder: it stays as evidence or goes
-//! (`--keep`, see [`Evidence`]). Blocking: call it on the blocking pool.
+//! (`--keep`, see [`Keeper`]). Blocking: call it on the blocking pool.
 
 use std::path::{Path, PathBuf};
 
 use slog::{debug, info, warn, Logger};
 
 use crate::core::plan::{Render, RenderContext, RunConfig, RunId, TestName};
-use crate::sys::evidence::{Evidence, Fate};
+use crate::sys::keep::{Fate, Keeper};
 use crate::sys::{logging, rundir};
 
 /// How many other run ids are drawn when the folder of the first exists already.
@@ -43,7 +43,7 @@ pub fn prepare(
     source: &Path,
     name: &TestName,
     config: &RunConfig,
-    evidence: &Evidence,
+    evidence: &Keeper,
     render: &dyn Render,
     ctx: RenderContext,
     log: &Logger,
@@ -123,9 +123,9 @@ pub fn prepare(
     })
 }
 
-/// Keeps the run folder `path` as evidence or removes it (`failed`: see [`Evidence::settle`]);
+/// Keeps the run folder `path` as evidence or removes it (`failed`: see [`Keeper::settle`]);
 /// a problem is logged. Blocking.
-pub fn settle(path: &Path, evidence: &Evidence, failed: bool, log: &Logger) -> Fate {
+pub fn settle(path: &Path, evidence: &Keeper, failed: bool, log: &Logger) -> Fate {
     let settled = evidence.settle(path, failed);
     if let Some(p) = &settled.problem {
         warn!(log, "{p}");

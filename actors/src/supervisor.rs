@@ -24,7 +24,7 @@ use crate::messages::{
 };
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::SnifferActor;
-use crate::sys::evidence::Evidence;
+use crate::sys::keep::Keeper;
 use crate::sys::rundir;
 use crate::test_actor::TestActor;
 
@@ -101,7 +101,7 @@ pub struct Supervisor {
     /// The GLOBAL pseudo-test, when the suite has one.
     global: Option<Addr<GlobalActor>>,
     /// Which run folders stay once their test is over; shared by the test runs and GLOBAL.
-    evidence: Arc<Evidence>,
+    evidence: Arc<Keeper>,
     bus: EventBus,
     log: Logger,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
@@ -434,7 +434,7 @@ impl Supervisor {
             core = core.windowed(config.group);
         }
         // Which run folders stay once their test is over: one account for the whole run.
-        let evidence = Arc::new(Evidence::new(config.keep, config.keep_max));
+        let evidence = Arc::new(Keeper::new(config.keep, config.keep_max));
         let global = plan.global.clone().map(|g| {
             GlobalActor::new(
                 g,

@@ -13,7 +13,8 @@ use actix::{Actor, ActorFutureExt, Addr, Context, Handler, ResponseActFuture, Wr
 use slog::{debug, error, info, o, warn, Logger};
 
 use crate::core::plan::{
-    random_run_id_number, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
+    random_run_id_number, Attachment, FrontEnd, Keep, LaunchPlan, RenderContext, RunConfig,
+    RunEvidence, RunId, TestPlan, UaName,
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
@@ -27,7 +28,7 @@ use crate::net::NetActor;
 use crate::run_folder;
 use crate::sipp::{SippActor, SippOutcome};
 use crate::sniffer::{pcap_name, SnifferActor};
-use crate::sys::evidence::{Evidence, Fate};
+use crate::sys::keep::{Fate, Keeper};
 use crate::sys::script::{self, KillSwitch};
 
 /// What the blocking part of pre-run made.
@@ -80,7 +81,7 @@ pub struct TestActor {
     /// The run's pcap once its packets are captured.
     pcap: Option<PathBuf>,
     /// Which run folders stay once their test is over; shared by the run.
-    evidence: Arc<Evidence>,
+    keeper: Arc<Keeper>,
     /// What became of the folder, once its test is over.
     folder_fate: Option<Fate>,
     /// A signal stopped its run (or its scripts): a failure that is no evidence of a fault.
@@ -98,6 +99,10 @@ pub struct TestActor {
     /// Of the run, for the SUCCESS/FAIL line.
     cps: Option<f64>,
     sipp_time: Option<std::time::Duration>,
+    /// Why the run failed, for the front end's look at its evidence in post-run.
+    fail_reason: Option<String>,
+    /// What the front end made of the run's evidence, for its last event.
+    evidence: Option<Attachment>,
 }
 
 impl TestActor {
@@ -111,7 +116,7 @@ impl TestActor {
         dns: Option<Addr<DnsActor>>,
         sniffer: Option<Addr<SnifferActor>>,
         bus: EventBus,
-        evidence: Arc<Evidence>,
+        keeper: Arc<Keeper>,
         log: &Logger,
     ) -> Self {
         let run_id = RunId::random();
@@ -135,7 +140,7 @@ impl TestActor {
             run_id_number: random_run_id_number(),
             folder: None,
             pcap: None,
-            evidence,
+            keeper,
             folder_fate: None,
             cut_short: false,
             hosts: BTreeMap::new(),
@@ -145,6 +150,8 @@ impl TestActor {
             sipp: None,
             cps: None,
             sipp_time: None,
+            fail_reason: None,
+            evidence: None,
         }
     }
 
@@ -174,6 +181,9 @@ impl TestActor {
             Some(r) if state.is_error() => warn!(self.test_log, "state {state}{took_s}: {r}"),
             _ => info!(self.test_log, "state {state}{took_s}"),
         }
+        if state == StateName::Fail {
+            self.fail_reason.clone_from(&reason);
+        }
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.run.index,
             name: self.plan.name.clone(),
@@ -185,6 +195,11 @@ impl TestActor {
             cps: if state.is_run_end() { self.cps } else { None },
             sipp_time: if state.is_run_end() {
                 self.sipp_time
+            } else {
+                None
+            },
+            evidence: if matches!(state, StateName::Clean | StateName::Dirty) {
+                self.evidence.take()
             } else {
                 None
             },
@@ -224,7 +239,7 @@ impl Actor for TestActor {
 fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
-    evidence: &Evidence,
+    keeper: &Keeper,
     front: &FrontEnd,
     ctx: RenderContext,
     log: &Logger,
@@ -233,7 +248,7 @@ fn prepare_folder(
         &plan.folder,
         &plan.name,
         config,
-        evidence,
+        keeper,
         front.render.as_ref(),
         ctx.clone(),
         log,
@@ -246,7 +261,7 @@ fn prepare_folder(
     })?;
     // NOT READY: the folder stays as evidence (`--keep`).
     let undo = |reason: String| {
-        let fate = run_folder::settle(&made.path, evidence, true, &made.log);
+        let fate = run_folder::settle(&made.path, keeper, true, &made.log);
         PrepareFailure {
             reason,
             fatal: false,
@@ -295,7 +310,7 @@ impl Handler<Prepare> for TestActor {
         let run_id = self.run_id.clone();
         let log = self.log.clone();
         let kill = self.kill.clone();
-        let evidence = self.evidence.clone();
+        let keeper = self.keeper.clone();
         let ctx_base = RenderContext {
             test_name: plan.name.clone(),
             run_id: run_id.clone(),
@@ -328,12 +343,12 @@ impl Handler<Prepare> for TestActor {
             };
             let blocking_config = config.clone();
             let blocking_log = log.clone();
-            let blocking_evidence = evidence.clone();
+            let blocking_keeper = keeper.clone();
             let prepared = tokio::task::spawn_blocking(move || {
                 prepare_folder(
                     &plan,
                     &blocking_config,
-                    &blocking_evidence,
+                    &blocking_keeper,
                     &front,
                     ctx_base,
                     &blocking_log,
@@ -356,7 +371,7 @@ impl Handler<Prepare> for TestActor {
             // (`--keep`): returns what became of it.
             let undo = |prepared: &Prepared, dns_added: bool| {
                 let folder = prepared.folder.clone();
-                let evidence = evidence.clone();
+                let keeper = keeper.clone();
                 let dns = dns.clone();
                 let run_id = prepared.run_id.clone();
                 let log = prepared.test_log.clone();
@@ -368,7 +383,7 @@ impl Handler<Prepare> for TestActor {
                     }
                     let f = folder.clone();
                     let fate = tokio::task::spawn_blocking(move || {
-                        run_folder::settle(&f, &evidence, failed, &log)
+                        run_folder::settle(&f, &keeper, failed, &log)
                     })
                     .await
                     .unwrap_or(Fate::Removed);
@@ -594,7 +609,7 @@ impl Handler<Cleanup> for TestActor {
         }
 
         let config = self.config.clone();
-        let evidence = self.evidence.clone();
+        let keeper = self.keeper.clone();
         let folder = self.folder.clone();
         let log = self.test_log.clone();
         let kill = self.kill.clone();
@@ -609,6 +624,29 @@ impl Handler<Cleanup> for TestActor {
             .clone()
             .filter(|_| std::mem::take(&mut self.capturing));
         let run_id = self.run_id.clone();
+        // The folder stays whatever happens (`--keep all`); else its fate is known at the end.
+        let keep_folder = config.keep == Keep::All;
+        // The front end's look at the run (its pcap) before the folder may go.
+        let evidence = self
+            .front
+            .evidence
+            .clone()
+            .zip(folder.clone())
+            .map(|(evidence, folder)| {
+                let facts = RunEvidence {
+                    index: self.run.index,
+                    test: self.plan.clone(),
+                    run_id: run_id.clone(),
+                    pcap: sniffer.is_some().then(|| folder.join(pcap_name(&run_id))),
+                    folder,
+                    hosts: self.hosts.clone(),
+                    dut: config.dut,
+                    succeeded,
+                    reason: self.fail_reason.clone(),
+                    folder_kept: keep_folder,
+                };
+                (evidence, facts)
+            });
         // SPEC §4 step 6, every step tried: after.sh; the pcap; the DNS records; the link;
         // the run folder last, so that it stays as evidence when any step before failed.
         let work = async move {
@@ -645,6 +683,14 @@ impl Handler<Cleanup> for TestActor {
                     problems.push(format!("remove DNS records: {e}"));
                 }
             }
+            let mut attachment = None;
+            if let Some((evidence, facts)) = evidence.filter(|_| !kill.is_killed()) {
+                match tokio::task::spawn_blocking(move || evidence.collect(&facts)).await {
+                    Ok(a) => attachment = a,
+                    // The front end's bug, not the run's: logged, the cleanup goes on.
+                    Err(e) => warn!(log, "evidence not collected: {e}"),
+                }
+            }
             match net.send(Release { run_id: lease }).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => problems.push(e.to_string()),
@@ -654,7 +700,7 @@ impl Handler<Cleanup> for TestActor {
             if let Some(folder) = &folder {
                 let failed = failed_run && !(succeeded && problems.is_empty()) && !kill.is_killed();
                 let f = folder.clone();
-                match tokio::task::spawn_blocking(move || evidence.settle(&f, failed)).await {
+                match tokio::task::spawn_blocking(move || keeper.settle(&f, failed)).await {
                     Ok(settled) => {
                         problems.extend(settled.problem);
                         fate = Some(settled.fate);
@@ -672,17 +718,21 @@ impl Handler<Cleanup> for TestActor {
                     Err(e) => problems.push(format!("settle the run folder: {e}")),
                 }
             }
-            (problems, fate)
+            (problems, fate, attachment)
         };
-        Box::pin(work.into_actor(self).map(|(problems, fate), act, _| {
-            act.hosts.clear();
-            act.folder_fate = fate;
-            let clean = problems.is_empty();
-            let reason = (!clean).then(|| problems.join("; "));
-            act.step(Step::Cleaned { clean }, reason);
-            CleanupReply {
-                passed: act.life.passed(),
-            }
-        }))
+        Box::pin(
+            work.into_actor(self)
+                .map(|(problems, fate, attachment), act, _| {
+                    act.hosts.clear();
+                    act.folder_fate = fate;
+                    act.evidence = attachment;
+                    let clean = problems.is_empty();
+                    let reason = (!clean).then(|| problems.join("; "));
+                    act.step(Step::Cleaned { clean }, reason);
+                    CleanupReply {
+                        passed: act.life.passed(),
+                    }
+                }),
+        )
     }
 }

@@ -4,6 +4,8 @@
 //! report files keep until the end.
 
 pub mod console;
+pub mod evidence;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod recap;
@@ -15,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::plan::Attachment;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, TestStateEvent};
-use sipplauncher_actors::sys::evidence::Fate;
+use sipplauncher_actors::sys::keep::Fate;
 
 pub use sipplauncher_actors::events::format_duration;
 
@@ -367,6 +370,8 @@ pub struct RunRecord {
     pub pcap: Option<PathBuf>,
     /// Whether its folder stayed as evidence or went, once it is over.
     pub folder_fate: Option<Fate>,
+    /// What the front end made of the run in post-run (its addresses, maybe its ladder).
+    pub evidence: Option<Attachment>,
 }
 
 impl RunRecord {
@@ -389,6 +394,7 @@ impl RunRecord {
             run_folder: None,
             pcap: None,
             folder_fate: None,
+            evidence: None,
         }
     }
 
@@ -403,6 +409,9 @@ impl RunRecord {
         }
         if e.folder_fate.is_some() {
             self.folder_fate = e.folder_fate;
+        }
+        if e.evidence.is_some() {
+            self.evidence.clone_from(&e.evidence);
         }
         let result = match e.state {
             StateName::Created | StateName::Preparing => None,
@@ -669,6 +678,7 @@ pub(crate) mod fixture {
                 StateName::NotReady | StateName::Dirty => Some(Fate::Kept),
                 _ => None,
             },
+            evidence: None,
         })
     }
 
@@ -697,6 +707,7 @@ pub(crate) mod fixture {
                 StateName::NotReady | StateName::Dirty => Some(Fate::Kept),
                 _ => None,
             },
+            evidence: None,
         })
     }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use sipplauncher_actors::core::plan::Keep;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, TestStateEvent};
-use sipplauncher_actors::sys::evidence::Fate;
+use sipplauncher_actors::sys::keep::Fate;
 
 use super::{fit, short_reason, RunRecord, RunResult};
 

@@ -4,9 +4,11 @@
 //! - [`interrupt`]: signals during a run.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
 //! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
+//! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 
 mod common;
 mod dry_run;
+mod html;
 mod interrupt;
 mod lab;
 mod real;

@@ -1,14 +1,14 @@
 //! The OS helpers the actors share: files, processes, signals and logs.
 //!
 //! - [`rundir`]: run folders made and removed safely (no symlink followed, owner files).
-//! - [`evidence`]: which run folders stay once their test is over (`--keep`, `--keep-max`).
+//! - [`keep`]: which run folders stay once their test is over (`--keep`, `--keep-max`).
 //! - [`script`]: `before.sh`/`after.sh` in their own process group, with a timeout.
 //! - [`strays`]: SIPp processes left by a killed run.
 //! - [`owner`]: who made a link or a run folder (pid, start time, pid namespace).
 //! - [`signal`]: OS signals turned into messages to the Supervisor.
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
 
-pub mod evidence;
+pub mod keep;
 pub mod logging;
 pub mod owner;
 pub mod rundir;

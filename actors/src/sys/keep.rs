@@ -3,7 +3,7 @@
 //! folder stays (`--keep all`, `--leave-temp`), or none does. A kept folder no longer names its
 //! run as the one that will remove it, so that the next run leaves it alone.
 //!
-//! The decision is pure ([`decide`]); [`Evidence::settle`] carries it out (blocking: call it on
+//! The decision is pure ([`decide`]); [`Keeper::settle`] carries it out (blocking: call it on
 //! the blocking pool).
 
 use std::path::Path;
@@ -13,7 +13,7 @@ use crate::core::plan::Keep;
 use crate::sys::rundir;
 
 /// What becomes of one run folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fate {
     Kept,
@@ -37,14 +37,14 @@ pub fn decide(keep: Keep, failed: bool, max: u64, kept: u64) -> Fate {
 
 /// A run's account of kept folders, shared by all its test runs (and GLOBAL).
 #[derive(Debug)]
-pub struct Evidence {
+pub struct Keeper {
     keep: Keep,
     max: u64,
     /// Failed runs' folders kept so far (`Keep::Failed` only).
     kept_failed: AtomicU64,
 }
 
-/// What [`Evidence::settle`] did.
+/// What [`Keeper::settle`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub fate: Fate,
@@ -52,9 +52,9 @@ pub struct Settled {
     pub problem: Option<String>,
 }
 
-impl Evidence {
+impl Keeper {
     pub fn new(keep: Keep, max: u64) -> Self {
-        Evidence {
+        Keeper {
             keep,
             max,
             kept_failed: AtomicU64::new(0),
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn at_most_keep_max_failed_folders_are_kept() {
-        let e = Evidence::new(Keep::Failed, 2);
+        let e = Keeper::new(Keep::Failed, 2);
         let fates: Vec<Fate> = [true, false, true, true, false, true]
             .into_iter()
             .map(|failed| e.fate(failed))
@@ -144,7 +144,7 @@ mod tests {
             ]
         );
         // Keeping all is not bounded.
-        let all = Evidence::new(Keep::All, 1);
+        let all = Keeper::new(Keep::All, 1);
         assert!((0..5).all(|_| all.fate(true) == Fate::Kept));
     }
 
@@ -161,7 +161,7 @@ mod tests {
             std::fs::write(f.join("sipp-x.pcap"), b"x").unwrap();
             f
         };
-        let e = Evidence::new(Keep::Failed, 1);
+        let e = Keeper::new(Keep::Failed, 1);
         let failed = make("aaaaaa");
         let passed = make("bbbbbb");
         let over = make("cccccc");
