@@ -4,6 +4,8 @@
 //! report files keep until the end.
 
 pub mod console;
+pub mod evidence;
+pub mod html;
 pub mod json;
 pub mod junit;
 
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::plan::Attachment;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
 use time::macros::format_description;
@@ -268,6 +271,8 @@ pub struct RunRecord {
     /// Why cleanup left it DIRTY.
     pub cleanup_reason: Option<String>,
     pub run_folder: Option<PathBuf>,
+    /// What the front end made of the run in post-run (its addresses, maybe its ladder).
+    pub evidence: Option<Attachment>,
 }
 
 impl RunRecord {
@@ -288,6 +293,7 @@ impl RunRecord {
             reason: None,
             cleanup_reason: None,
             run_folder: None,
+            evidence: None,
         }
     }
 
@@ -296,6 +302,9 @@ impl RunRecord {
         self.last = e.at;
         if e.run_folder.is_some() {
             self.run_folder.clone_from(&e.run_folder);
+        }
+        if e.evidence.is_some() {
+            self.evidence.clone_from(&e.evidence);
         }
         let result = match e.state {
             StateName::Created | StateName::Preparing => None,
@@ -540,6 +549,7 @@ pub(crate) mod fixture {
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"
             ))),
+            evidence: None,
         })
     }
 
@@ -689,6 +699,8 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sipplauncher_actors::core::dispatch::CancelReason;
+    use sipplauncher_actors::messages::SignalKind;
 
     #[test]
     fn durations() {
@@ -799,7 +811,10 @@ mod tests {
             test(3, "d", "dddddd", Starting, 1, None, None, None),
             test(3, "d", "dddddd", Success, 1, Some(5), None, None),
             test(3, "d", "dddddd", Cleaning, 1, None, None, None),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
         ] {
             c.event(&e);
         }
