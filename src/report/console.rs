@@ -278,7 +278,7 @@ fn ending_note(outcome: &Outcome) -> Option<String> {
 
 /// The terminal's columns and rows, when `out` is one that says.
 fn terminal_size(out: &impl std::os::fd::AsRawFd) -> Option<(usize, usize)> {
-    let mut size = libc::winsize {
+    let mut size = nix::libc::winsize {
         ws_row: 0,
         ws_col: 0,
         ws_xpixel: 0,
@@ -286,7 +286,7 @@ fn terminal_size(out: &impl std::os::fd::AsRawFd) -> Option<(usize, usize)> {
     };
     // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; the descriptor is open
     // (stdout) for the call.
-    let ok = unsafe { libc::ioctl(out.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
+    let ok = unsafe { nix::libc::ioctl(out.as_raw_fd(), nix::libc::TIOCGWINSZ, &mut size) } == 0;
     (ok && size.ws_col > 0 && size.ws_row > 0)
         .then_some((usize::from(size.ws_col), usize::from(size.ws_row)))
 }

@@ -12,7 +12,7 @@ use crate::common::*;
 fn pty(columns: u16) -> (File, OwnedFd) {
     let mut master = -1;
     let mut slave = -1;
-    let size = libc::winsize {
+    let size = nix::libc::winsize {
         ws_row: 24,
         ws_col: columns,
         ws_xpixel: 0,
@@ -21,7 +21,7 @@ fn pty(columns: u16) -> (File, OwnedFd) {
     // SAFETY: openpty writes two descriptors into the ints we own and reads `size`; names are
     // not asked for (null).
     let rc = unsafe {
-        libc::openpty(
+        nix::libc::openpty(
             &mut master,
             &mut slave,
             std::ptr::null_mut(),
@@ -52,7 +52,7 @@ fn on_terminal(mut cmd: std::process::Command, columns: u16) -> (i32, String) {
         match master.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => break,
             Err(e) => panic!("read the terminal: {e}"),
         }
     }
