@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::core::dispatch::{Command, Dispatcher, Input, Outcome};
 use crate::core::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
 use crate::core::scheduler::{Schedule, ScheduledRun};
-use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
+use crate::dns::{DnsActor, DnsShutdown, RUN_ADDR};
 use crate::events::{Event, EventBus, EventSink, GlobalScript, PROGRESS_EVERY};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::{NetActor, RESERVE_SIZE};
@@ -479,7 +479,7 @@ pub fn run(
             plan,
             core,
             dns: (!config.dry_run)
-                .then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start()),
+                .then(|| DnsActor::new(RUN_ADDR, log.new(o!("actor" => "dns"))).start()),
             sniffer,
             front,
             bus: EventBus::new(sinks),

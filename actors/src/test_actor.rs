@@ -17,7 +17,8 @@ use crate::core::plan::{
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
-use crate::dns::{AddRecords, DnsActor, RemoveRecords};
+use crate::dns::zones::RunZone;
+use crate::dns::{self, AddRecords, DnsActor, RemoveRecords};
 use crate::events::{Event, EventBus, TestStateEvent};
 use crate::messages::{
     Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
@@ -35,8 +36,8 @@ struct Prepared {
     folder: PathBuf,
     test_log: Logger,
     launch_plan: LaunchPlan,
-    /// The rendered `dns.txt`, parsed.
-    records: Option<Vec<hickory_server::proto::rr::Record>>,
+    /// The rendered `dns.txt`, parsed and grouped for the DNS server.
+    zone: Option<RunZone>,
 }
 
 /// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
@@ -274,8 +275,12 @@ fn prepare_folder(
             return Err(undo(e, false, Some(test_log)));
         }
     };
-    let records = match front.zone.records(&folder) {
-        Ok(r) => r,
+    let zone = match front.zone.records(&folder) {
+        Ok(r) => r.map(|records| {
+            let zone = RunZone::new(records);
+            dns::log_zone(&test_log, &folder.join("dns.txt"), &zone);
+            zone
+        }),
         Err(e) => return Err(undo(e, false, Some(test_log))),
     };
     Ok(Prepared {
@@ -283,7 +288,7 @@ fn prepare_folder(
         folder,
         test_log,
         launch_plan,
-        records,
+        zone,
     })
 }
 
@@ -351,7 +356,7 @@ impl Handler<Prepare> for TestActor {
                 )
             })
             .await;
-            let prepared = match prepared {
+            let mut prepared = match prepared {
                 Ok(Ok(p)) => p,
                 Ok(Err(f)) => return Err(f),
                 Err(e) => {
@@ -378,12 +383,13 @@ impl Handler<Prepare> for TestActor {
                 }
             };
             let mut dns_added = false;
-            if let (Some(records), Some(dns)) = (prepared.records.clone(), dns.as_ref()) {
+            if let (Some(zone), Some(dns)) = (prepared.zone.take(), dns.as_ref()) {
                 let added = dns
                     .send(AddRecords {
                         run_id: prepared.run_id.clone(),
                         test: test_name.clone(),
-                        records,
+                        zone,
+                        log: prepared.test_log.clone(),
                     })
                     .await;
                 let failure = match added {
