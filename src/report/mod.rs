@@ -365,6 +365,16 @@ impl RunRecord {
         })
     }
 
+    /// Nothing more happens to it: NOT READY in pre-run, or cleaned up (CLEAN or DIRTY). A NOT
+    /// READY after STARTING (SIPp could not start) is still cleaned up.
+    pub fn settled(&self) -> bool {
+        match self.state {
+            StateName::NotReady => !self.reached_ready,
+            StateName::Clean | StateName::Dirty => true,
+            _ => false,
+        }
+    }
+
     /// Succeeded and cleaned up, as `Outcome::passed` counts it.
     pub fn passed(&self) -> bool {
         self.result == Some(RunResult::Success) && self.state == StateName::Clean
@@ -493,7 +503,7 @@ impl Collector {
     pub fn take_settled(&mut self) -> Vec<RunRecord> {
         let mut out = Vec::new();
         while let Some(r) = self.runs.get(&self.next_settled) {
-            if !r.state.is_terminal() {
+            if !r.settled() {
                 break;
             }
             if let Some(r) = self.runs.remove(&self.next_settled) {
@@ -710,6 +720,8 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sipplauncher_actors::core::dispatch::CancelReason;
+    use sipplauncher_actors::messages::SignalKind;
 
     #[test]
     fn durations() {
@@ -832,7 +844,10 @@ mod tests {
             test(3, "d", "dddddd", Starting, 1, None, None, None),
             test(3, "d", "dddddd", Success, 1, Some(5), None, None),
             test(3, "d", "dddddd", Cleaning, 1, None, None, None),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
         ] {
             c.event(&e);
         }
@@ -852,5 +867,54 @@ mod tests {
         );
         assert!(!r[3].passed());
         assert_eq!(r[3].reason().as_deref(), Some("cleanup did not finish"));
+    }
+
+    /// SIPp refused to start: NOT READY after STARTING, then cleaned up; the run is settled
+    /// (handed to the report files) only once cleanup is over, and stays NOT READY.
+    #[test]
+    fn not_ready_after_starting_settles_after_its_cleanup() {
+        use fixture::test;
+        use StateName::*;
+        let why = "uac_ua0 (uac) could not start, exit status 1: No injection file was specified!";
+        let mut c = Collector::default();
+        for e in [
+            test(0, "a", "aaaaaa", Preparing, 0, None, None, None),
+            test(0, "a", "aaaaaa", Ready, 1, None, None, None),
+            test(0, "a", "aaaaaa", Starting, 2, None, None, None),
+            test(0, "a", "aaaaaa", NotReady, 3, Some(1), None, Some(why)),
+            test(1, "b", "bbbbbb", Preparing, 0, None, None, None),
+            test(
+                1,
+                "b",
+                "bbbbbb",
+                NotReady,
+                1,
+                Some(1),
+                None,
+                Some("before.sh failed"),
+            ),
+        ] {
+            c.event(&e);
+        }
+        assert!(
+            c.take_settled().is_empty(),
+            "a's cleanup is still due, b waits for a"
+        );
+        for e in [
+            test(0, "a", "aaaaaa", Cleaning, 4, None, None, None),
+            test(0, "a", "aaaaaa", Clean, 5, Some(1), None, None),
+        ] {
+            c.event(&e);
+        }
+        let settled = c.take_settled();
+        assert_eq!(settled.len(), 2);
+        assert_eq!(
+            (settled[0].result(), settled[0].state),
+            (RunResult::NotReady, Clean)
+        );
+        assert_eq!(settled[0].reason().as_deref(), Some(why));
+        assert!(!settled[0].passed());
+        assert_eq!(settled[1].result(), RunResult::NotReady);
+        assert_eq!((c.settled, c.settled_passed), (2, 0));
     }
 }

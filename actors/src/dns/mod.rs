@@ -34,7 +34,7 @@ use slog::{debug, info, warn, Logger};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::plan::{RunId, TestName};
+use crate::messages::{AddRecords, LocalAddr, RemoveRecords, Shutdown, ShutdownError};
 use crate::sys::sockets::{self, Holder, Proto};
 use server::{Served, ZoneHandler};
 use zones::{RunZone, ZoneError};
@@ -50,7 +50,7 @@ pub const RUN_ADDR: SocketAddr =
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Responses queued for sending on one TCP connection (hickory's default).
 const TCP_RESPONSE_BUFFER: usize = 32;
-/// How long [`DnsShutdown`] waits for the server's tasks to end before it aborts them.
+/// How long [`Shutdown`] waits for the server's tasks to end before it aborts them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// The first and the longest wait between two tries to bind the server again after it died.
 const RESTART_DELAY_MIN: Duration = Duration::from_millis(20);
@@ -121,38 +121,6 @@ impl DnsError {
     }
 }
 
-/// TestActor → DnsActor, pre-run: serve these records while the run lasts. Binds the server
-/// first if it is not up. Either every record is added or none.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<(), DnsError>")]
-pub struct AddRecords {
-    pub run_id: RunId,
-    pub test: TestName,
-    /// The run's `dns.txt`, parsed and grouped (off the actor's thread).
-    pub zone: RunZone,
-    /// The run's own log: the questions its records answer are told there.
-    pub log: Logger,
-}
-
-/// TestActor → DnsActor, post-run: stop serving the records of a run (none is fine).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct RemoveRecords {
-    pub run_id: RunId,
-}
-
-/// Supervisor → DnsActor, at the end of the run: stop the server and wait until its sockets
-/// are closed; later [`AddRecords`] fail.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct DnsShutdown;
-
-/// → DnsActor: where the server listens (its port, when bound on port 0); `None` while it is
-/// not bound.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "Option<SocketAddr>")]
-pub struct LocalAddr;
-
 /// Writes the records of a run's `dns.txt` to its log, as the original did: at most
 /// [`LOGGED_RECORDS`] of them (a file of 200,000 records is not read in a log).
 pub fn log_zone(log: &Logger, file: &std::path::Path, zone: &RunZone) {
@@ -213,7 +181,7 @@ pub struct DnsActor {
     server: Option<Running>,
     /// Of the last start.
     generation: u64,
-    /// Set by [`DnsShutdown`]: no more records, no restart.
+    /// Set by [`Shutdown`]: no more records, no restart.
     closed: bool,
     /// The wait before the next restart try; zero after a server that ran well.
     restart_delay: Duration,
@@ -429,15 +397,15 @@ impl Handler<LocalAddr> for DnsActor {
     }
 }
 
-impl Handler<DnsShutdown> for DnsActor {
-    type Result = AtomicResponse<Self, ()>;
+impl Handler<Shutdown> for DnsActor {
+    type Result = AtomicResponse<Self, Result<(), ShutdownError>>;
 
-    fn handle(&mut self, _: DnsShutdown, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.closed = true;
         let running = self.server.take();
         let log = self.log.clone();
         let work = async move {
-            let Some(r) = running else { return };
+            let Some(r) = running else { return Ok(()) };
             r.shutdown.cancel();
             let mut watcher = r.watcher;
             if tokio::time::timeout(SHUTDOWN_GRACE, &mut watcher)
@@ -452,6 +420,7 @@ impl Handler<DnsShutdown> for DnsActor {
                 let _ = watcher.await;
             }
             info!(log, "dns server stopped");
+            Ok(())
         };
         AtomicResponse::new(Box::pin(work.into_actor(self)))
     }
@@ -541,6 +510,7 @@ impl Handler<Generation> for DnsActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::plan::{RunId, TestName};
     use actix::Addr;
     use hickory_server::proto::op::{Edns, Message as DnsMessage, Query, ResponseCode};
     use hickory_server::proto::rr::rdata::{A, NAPTR, SRV};
@@ -735,7 +705,7 @@ mod tests {
         let m = DnsMessage::from_vec(&buf[..n]).unwrap();
         assert_eq!(authoritative(&m).len(), 1);
         assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(1232));
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     #[actix_rt::test]
@@ -771,7 +741,7 @@ mod tests {
             dns.send(RemoveRecords { run_id: run(id) }).await.unwrap();
         }
         refused(&ask_udp(at, "ep2.example.net.", RecordType::A).await);
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     #[actix_rt::test]
@@ -798,7 +768,7 @@ mod tests {
         refused(&ask_udp(at, "new.example.org.", RecordType::A).await);
         let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
         assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     /// Issue 12.3: a port another process holds fails the add at once, naming the process
@@ -836,7 +806,7 @@ mod tests {
         assert_eq!(at.port(), port);
         let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
         assert_eq!(authoritative(&m).len(), 1);
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     #[test]
@@ -917,7 +887,7 @@ mod tests {
         assert_eq!(dns.send(Generation).await.unwrap(), Some(4));
         let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
         assert_eq!(authoritative(&m).len(), 1);
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     #[actix_rt::test]
@@ -937,7 +907,7 @@ mod tests {
             let m = ask_tcp(at, "ep1.example.com.", RecordType::A).await;
             assert_eq!(authoritative(&m).len(), 1);
         }
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     /// What a SIP proxy does (RFC 3263): NAPTR for the domain, SRV for the chosen transport,
@@ -985,7 +955,7 @@ mod tests {
         );
         let m = ask_udp(at, "_sips._tcp.example.com.", RecordType::SRV).await;
         negative(&m, ResponseCode::NXDomain, "example.com.");
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     #[actix_rt::test]
@@ -999,7 +969,7 @@ mod tests {
             Err(DnsError::Zone(ZoneError::AlreadyAdded(run("abcdef"))))
         );
         let at = served_at(&dns).await;
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
         drop(std::net::UdpSocket::bind(at).unwrap());
         drop(std::net::TcpListener::bind(at).unwrap());
         assert_eq!(
@@ -1007,7 +977,7 @@ mod tests {
             Err(DnsError::ShutDown)
         );
         // Twice is fine.
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     /// The questions a run's records answer are told in its own log.
@@ -1030,7 +1000,7 @@ mod tests {
         ask_udp(at, "ep1.example.com.", RecordType::A).await;
         ask_udp(at, "nope.example.com.", RecordType::A).await;
         ask_udp(at, "example.org.", RecordType::A).await;
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("dns: ep1.example.com. A: 1 records"),
@@ -1057,7 +1027,7 @@ mod tests {
             let t = Instant::now();
             add(&dns, "abcdef", "call-0000", example()).await.unwrap();
             first.push(t.elapsed());
-            dns.send(DnsShutdown).await.unwrap();
+            dns.send(Shutdown).await.unwrap().unwrap();
         }
         let dns = DnsActor::new(loopback(), log()).start();
         add(
@@ -1097,6 +1067,6 @@ mod tests {
         );
         eprintln!("RemoveRecords: median {:?} of 20", median(remove));
         eprintln!("UDP query answered: median {:?} of 20", median(answer));
-        dns.send(DnsShutdown).await.unwrap();
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 }
