@@ -244,6 +244,7 @@ fn prepare_folder(
     front: &FrontEnd,
     ctx: RenderContext,
     log: &Logger,
+    kill: &KillSwitch,
 ) -> Result<Prepared, PrepareFailure> {
     let made = run_folder::prepare(
         &plan.folder,
@@ -278,9 +279,10 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
+    // A dns.txt of many records is read in a while: an interrupt does not wait for its end.
     let zone = front
         .zone
-        .records(&made.path)
+        .records(&made.path, &|| kill.is_killed())
         .map_err(undo)?
         .map(|records| {
             // Grouped here, off the actor threads: adding it to the server is then a merge.
@@ -354,6 +356,7 @@ impl Handler<Prepare> for TestActor {
             let blocking_config = config.clone();
             let blocking_log = log.clone();
             let blocking_keeper = keeper.clone();
+            let blocking_kill = kill.clone();
             let prepared = tokio::task::spawn_blocking(move || {
                 prepare_folder(
                     &plan,
@@ -362,6 +365,7 @@ impl Handler<Prepare> for TestActor {
                     &front,
                     ctx_base,
                     &blocking_log,
+                    &blocking_kill,
                 )
             })
             .await;

@@ -17,6 +17,7 @@
 //! records is added in one pass.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use hickory_server::proto::rr::rdata::SOA;
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
@@ -114,8 +115,10 @@ impl RunZone {
     pub fn new(records: Vec<Record>) -> Self {
         let mut index: HashMap<Key, usize> = HashMap::new();
         let mut names: Vec<(Key, Vec<Record>)> = Vec::new();
-        // Record equality ignores the TTL (RFC 2136): the first one's wins.
-        let mut seen: HashSet<(usize, RData)> = HashSet::with_capacity(records.len());
+        // Record equality ignores the TTL (RFC 2136): the first one's wins. A record's hash
+        // (its name's index and its data) points to the first record that had it.
+        let hashes = std::collections::hash_map::RandomState::new();
+        let mut seen: HashMap<u64, (usize, usize)> = HashMap::with_capacity(records.len());
         let mut count = 0;
         for mut r in records {
             let k = key(&r.name);
@@ -123,16 +126,28 @@ impl RunZone {
                 Some(&at) => at,
                 None => {
                     index.insert(k.clone(), names.len());
-                    names.push((k, Vec::new()));
+                    // Most names hold one record: no room for four (272 bytes each) per name.
+                    names.push((k, Vec::with_capacity(1)));
                     names.len() - 1
                 }
             };
-            if !seen.insert((at, r.data.clone())) {
+            let group = &mut names[at].1;
+            let hash = hashes.hash_one((at, &r.data));
+            let repeat = match seen.get(&hash) {
+                Some(&(g, i)) if g == at && group[i].data == r.data => true,
+                // Another record with the same hash (as good as never): look at the name's.
+                Some(_) => group.iter().any(|held| held.data == r.data),
+                None => false,
+            };
+            if repeat {
                 continue;
             }
+            seen.entry(hash).or_insert((at, group.len()));
             count += 1;
-            r.name = r.name.to_lowercase();
-            names[at].1.push(r);
+            if r.name.iter().any(|l| l.iter().any(u8::is_ascii_uppercase)) {
+                r.name = r.name.to_lowercase();
+            }
+            group.push(r);
         }
         let soa_owners: HashSet<&[u8]> = names
             .iter()
