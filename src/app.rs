@@ -11,6 +11,7 @@ use sipplauncher_actors::core::plan::{FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::supervisor::RunResult;
 use sipplauncher_actors::sys::logging;
+use sipplauncher_actors::sys::signal::Interrupts;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
@@ -25,6 +26,19 @@ use crate::tls::{self, Ca};
 
 /// Runs the command with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
+    // Before anything else: from now on a signal never has its default action. Until the run
+    // takes the signals over, the first one ends the process with one line (nothing is made
+    // before the run); subcommands that follow behave the same.
+    let interrupts = match Interrupts::catch() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: signals not caught ({e}): Ctrl+C ends the process as is"
+            );
+            Interrupts::none()
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -41,7 +55,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    run(config)
+    run(config, interrupts)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -59,20 +73,20 @@ fn usage_stop(msg: &str) -> Stop {
 
 /// Runs a validated configuration: each step below in turn; the first that stops the command
 /// gives the exit status.
-pub fn run(config: Config) -> i32 {
-    match run_steps(config) {
+pub fn run(config: Config, interrupts: Interrupts) -> i32 {
+    match run_steps(config, interrupts) {
         Ok(status) | Err(Stop(status)) => status,
     }
 }
 
-fn run_steps(config: Config) -> Result<i32, Stop> {
+fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
     let sipp = preflight(&config, &suite, &log)?;
     let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
     let sinks = sinks(&config);
-    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    let result = sipplauncher_actors::run(plan, front, sinks, log, interrupts);
     exit_status(&config, &result)
 }
 
