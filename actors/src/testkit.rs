@@ -42,6 +42,7 @@ pub fn front_end() -> FrontEnd {
         render: Arc::new(Inert),
         launch: Arc::new(Inert),
         zone: Arc::new(Inert),
+        evidence: None,
     }
 }
 
