@@ -7,10 +7,12 @@
 //! - [`signal`]: OS signals, caught from the process's first instant, handed to the run as
 //!   [`signal::Interrupts`] (tests inject their own).
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
+//! - [`sockets`]: which process holds a port (named when the DNS port is taken).
 
 pub mod logging;
 pub mod owner;
 pub mod rundir;
 pub mod script;
 pub mod signal;
+pub mod sockets;
 pub mod strays;
