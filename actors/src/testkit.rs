@@ -10,8 +10,8 @@ use std::time::Duration;
 use slog::Logger;
 
 use crate::core::plan::{
-    FrontEnd, GlobalPlan, Launch, LaunchPlan, Render, RenderContext, RunConfig, RunPlan, TestName,
-    TestPlan, UaName, Zone,
+    FrontEnd, GlobalPlan, Keep, Launch, LaunchPlan, Render, RenderContext, RunConfig, RunPlan,
+    TestName, TestPlan, UaName, Zone,
 };
 use crate::core::state::StateName;
 use crate::events::{Event, EventSink};
@@ -64,7 +64,8 @@ pub fn dry_config(run_root: &Path, group: usize) -> RunConfig {
         repeat: false,
         dry_run: true,
         fail_expected: false,
-        leave_temp: false,
+        keep: Keep::None,
+        keep_max: 0,
         run_root: run_root.to_path_buf(),
         script_timeout: Duration::from_secs(10),
         test_timeout: Duration::from_secs(10),
