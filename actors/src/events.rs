@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 use crate::core::dispatch::Outcome;
 use crate::core::plan::{RunId, TestName};
 use crate::core::state::StateName;
+use crate::sipp::stats::SippStats;
+use crate::sys::usage::RunUsage;
 
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
@@ -30,6 +32,9 @@ pub struct TestStateEvent {
     pub cps: Option<f64>,
     /// For SUCCESS/FAIL of a real run: how long SIPp processes ran (first start to last exit).
     pub sipp_time: Option<std::time::Duration>,
+    /// For SUCCESS/FAIL of a real run: what SIPp counted (calls, setup time), when its
+    /// statistics could be read.
+    pub stats: Option<SippStats>,
     /// Why the test is NOT READY, FAIL or DIRTY: one line.
     pub reason: Option<String>,
     /// The run folder (also after it was removed: where it was).
@@ -94,6 +99,9 @@ pub enum Event {
         outcome: Outcome,
         elapsed: Duration,
         at: SystemTime,
+        /// What the run cost: sipplauncher's CPU, its children's (SIPp, scripts), the host's
+        /// load at start and end.
+        usage: Option<RunUsage>,
     },
 }
 

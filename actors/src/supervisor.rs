@@ -21,7 +21,7 @@ use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::{SnifferActor, SnifferStop};
 use crate::sys::script::{self, KillSwitch};
-use crate::sys::{logging, rundir};
+use crate::sys::{logging, rundir, usage};
 use crate::test_actor::TestActor;
 
 /// How a run ended, for the front end.
@@ -56,6 +56,8 @@ pub struct Supervisor {
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
+    /// CPU times and load at the start: the run's usage is measured from there.
+    started_usage: usage::Snapshot,
     fatal: Option<String>,
     /// What the final network cleanup could not remove.
     leftovers: Vec<String>,
@@ -368,6 +370,7 @@ impl Supervisor {
             outcome,
             elapsed: self.started.elapsed(),
             at: SystemTime::now(),
+            usage: Some(usage::Snapshot::now().since(&self.started_usage)),
         });
         let mut report_errors = self.bus.finish();
         for e in &report_errors {
@@ -490,6 +493,7 @@ pub fn run(
             kill: KillSwitch::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),
+            started_usage: usage::Snapshot::now(),
             fatal: None,
             leftovers: Vec::new(),
             done: Some(tx),

@@ -23,6 +23,7 @@ use crate::messages::{
     Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
 };
 use crate::net::NetActor;
+use crate::sipp::stats::SippStats;
 use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
 use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
 use crate::sys::logging;
@@ -87,6 +88,7 @@ pub struct TestActor {
     /// Of the run, for the SUCCESS/FAIL line.
     cps: Option<f64>,
     sipp_time: Option<std::time::Duration>,
+    stats: Option<SippStats>,
 }
 
 impl TestActor {
@@ -129,6 +131,7 @@ impl TestActor {
             sipp: None,
             cps: None,
             sipp_time: None,
+            stats: None,
         }
     }
 
@@ -172,6 +175,7 @@ impl TestActor {
             } else {
                 None
             },
+            stats: if state.is_run_end() { self.stats } else { None },
             reason,
             run_folder: self.folder.clone(),
         }));
@@ -518,10 +522,12 @@ impl Handler<Run> for TestActor {
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
+                stats: None,
             });
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
+            act.stats = outcome.stats;
             act.step(
                 Step::RunEnded {
                     success: outcome.success,

@@ -424,6 +424,7 @@ A GLOBAL script failed
                 },
                 elapsed: std::time::Duration::from_secs(125),
                 at: fixture::at(125_000),
+                usage: None,
             },
         ];
         let expected = format!(

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use sipplauncher_actors::events::{Event, EventSink};
+use sipplauncher_actors::sys::usage::{LoadAvg, RunUsage};
 
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
 
@@ -52,6 +53,8 @@ struct Document<'a> {
     interrupted: bool,
     summary: Summary,
     global: Globals,
+    /// What the run cost the machine; `null` when it never told its end.
+    usage: Option<Usage>,
     /// The runs not spooled (still going when the document was made); the spooled ones are
     /// put in front of them when it is written.
     tests: Vec<TestRun<'a>>,
@@ -61,6 +64,40 @@ struct Document<'a> {
 struct Summary {
     total: u64,
     success: u64,
+    failed: u64,
+}
+
+/// sipplauncher's own CPU during the run (all its threads), that of the processes it started
+/// and reaped (SIPp, scripts), and the host's load averages (1, 5, 15 minutes) at start and end.
+#[derive(Serialize)]
+struct Usage {
+    cpu_user_s: f64,
+    cpu_system_s: f64,
+    children_cpu_user_s: f64,
+    children_cpu_system_s: f64,
+    load_start: Option<[f64; 3]>,
+    load_end: Option<[f64; 3]>,
+}
+
+impl Usage {
+    fn of(u: &RunUsage) -> Usage {
+        let load = |l: Option<LoadAvg>| l.map(|l| [l.one, l.five, l.fifteen]);
+        Usage {
+            cpu_user_s: micros(u.own.user),
+            cpu_system_s: micros(u.own.system),
+            children_cpu_user_s: micros(u.children.user),
+            children_cpu_system_s: micros(u.children.system),
+            load_start: load(u.load_start),
+            load_end: load(u.load_end),
+        }
+    }
+}
+
+/// What SIPp counted of a run's calls (its UAC instances).
+#[derive(Serialize)]
+struct Calls {
+    created: u64,
+    successful: u64,
     failed: u64,
 }
 
@@ -93,6 +130,11 @@ struct TestRun<'a> {
     wall_s: f64,
     /// How long its SIPp processes ran (real runs).
     sipp_s: Option<f64>,
+    /// SIPp's counts of the calls of its UACs (real runs whose statistics were read).
+    calls: Option<Calls>,
+    /// The call setup time the scenario measures with `rtd` (SIPp's first response-time
+    /// timer, its mean over the calls), in milliseconds; `null` when it measures none.
+    setup_ms: Option<f64>,
     reason: Option<String>,
     run_folder: Option<String>,
 }
@@ -194,6 +236,7 @@ impl Json {
                 before: c.global_before.as_ref().map(Global::of),
                 after: c.global_after.as_ref().map(Global::of),
             },
+            usage: c.end.and_then(|e| e.usage).as_ref().map(Usage::of),
             tests: c.runs.values().map(TestRun::of).collect(),
         }
     }
@@ -224,6 +267,15 @@ impl<'a> TestRun<'a> {
             cps: r.cps,
             wall_s: secs(r.last.duration_since(r.started).unwrap_or_default()),
             sipp_s: r.sipp_time.map(secs),
+            calls: r.stats.map(|s| Calls {
+                created: s.calls,
+                successful: s.successful,
+                failed: s.failed,
+            }),
+            setup_ms: r
+                .stats
+                .and_then(|s| s.setup_time)
+                .map(|d| micros(d) * 1_000.0),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
         }
@@ -233,6 +285,11 @@ impl<'a> TestRun<'a> {
 /// Seconds, to the millisecond (no float noise like 1.0200000000000001).
 fn secs(d: Duration) -> f64 {
     d.as_millis() as f64 / 1_000.0
+}
+
+/// Seconds, to the microsecond (CPU times: a run's own CPU is often a few milliseconds).
+fn micros(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1_000_000.0
 }
 
 impl EventSink for Json {
@@ -340,8 +397,23 @@ mod tests {
                 "cps": 1.0234,
                 "wall_s": 5.21,
                 "sipp_s": null,
+                "calls": {"created": 2, "successful": 2, "failed": 0},
+                "setup_ms": 14.0,
                 "reason": null,
                 "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
+            })
+        );
+        assert_eq!(tests[1]["calls"], Value::Null, "no statistics read");
+        assert_eq!(tests[1]["setup_ms"], Value::Null);
+        assert_eq!(
+            v["usage"],
+            json!({
+                "cpu_user_s": 0.12,
+                "cpu_system_s": 0.03,
+                "children_cpu_user_s": 0.8,
+                "children_cpu_system_s": 0.2,
+                "load_start": [0.5, 0.25, 0.125],
+                "load_end": [1.5, 0.75, 0.25],
             })
         );
         assert_eq!(tests[1]["result"], "FAIL");
@@ -386,6 +458,7 @@ mod tests {
             "interrupted",
             "summary",
             "global",
+            "usage",
             "tests",
         ];
         expected.sort_unstable();
@@ -419,6 +492,7 @@ mod tests {
         assert_eq!(v["elapsed_s"], 2.5);
         assert_eq!(v["summary"], json!({"total": 1, "success": 0, "failed": 1}));
         assert_eq!(v["global"], json!({"before": null, "after": null}));
+        assert_eq!(v["usage"], Value::Null, "no end, no usage");
         assert_eq!(v["tests"][0]["result"], "FAIL");
         assert_eq!(v["tests"][0]["state"], "CLEAN");
         assert_eq!(v["tests"][0]["took_s"], 0.0);

@@ -6,6 +6,7 @@
 //! - [`owner`]: who made a link or a run folder (pid, start time, pid namespace).
 //! - [`signal`]: OS signals turned into messages to the Supervisor.
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
+//! - [`usage`]: what a run cost: its own CPU, its children's, the host's load.
 
 pub mod logging;
 pub mod owner;
@@ -13,3 +14,4 @@ pub mod rundir;
 pub mod script;
 pub mod signal;
 pub mod strays;
+pub mod usage;
