@@ -537,6 +537,40 @@ fn call_through_the_dut() {
     let json = json_report(&sb.path("report.json"));
     let t = json_test(&json, "call-0000");
     assert!(t["cps"].as_f64().is_some_and(|c| c > 0.0), "{t:#}");
+    // SIPp's statistics: the UAC's one call, and its INVITE-to-200 timer (`rtd` in
+    // place_call), as it reads in the UAC's own statistics file.
+    assert_eq!(
+        t["calls"],
+        serde_json::json!({"created": 1, "successful": 1, "failed": 0}),
+        "{t:#}"
+    );
+    let stat = read(&folder.join("uac_ua1_trace.csv"));
+    let header: Vec<&str> = stat.lines().next().unwrap_or_default().split(';').collect();
+    let row: Vec<&str> = stat.lines().last().unwrap_or_default().split(';').collect();
+    let col = header.iter().position(|h| *h == "ResponseTime1(C)");
+    let ms = col
+        .and_then(|i| row.get(i))
+        .map(|v| v.split(':').map(|n| n.parse::<f64>().unwrap_or(f64::NAN)))
+        .map(|hmsu| {
+            hmsu.zip([3_600_000.0, 60_000.0, 1_000.0, 0.001])
+                .map(|(n, ms)| n * ms)
+                .sum::<f64>()
+        });
+    assert_eq!(t["setup_ms"].as_f64(), ms, "{t:#}\n{stat}");
+    // What the run cost: its own CPU, SIPp's (its reaped children), the host's load.
+    let usage = &json["usage"];
+    assert!(usage["cpu_user_s"].as_f64().is_some(), "{usage:#}");
+    assert!(
+        usage["children_cpu_user_s"].as_f64().unwrap_or(0.0)
+            + usage["children_cpu_system_s"].as_f64().unwrap_or(0.0)
+            > 0.0,
+        "SIPp's CPU counts as the children's: {usage:#}"
+    );
+    assert_eq!(
+        usage["load_end"].as_array().map(Vec::len),
+        Some(3),
+        "{usage:#}"
+    );
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
 

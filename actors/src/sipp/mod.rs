@@ -196,10 +196,23 @@ async fn read_stats(plan: &LaunchPlan, folder: &Path) -> Option<SippStats> {
             continue;
         }
         let text = tokio::fs::read_to_string(folder.join(&inst.stat_file)).await;
-        instances.push((
-            inst.role == Role::Uac,
-            text.ok().as_deref().and_then(stats::parse),
-        ));
+        let Some(found) = text.ok().as_deref().and_then(stats::parse) else {
+            instances.push((inst.role == Role::Uac, None));
+            continue;
+        };
+        // The scenario tells whether its timer means anything (SIPp prints one regardless).
+        let scenario = inst
+            .argv
+            .iter()
+            .position(|a| a == "-sf")
+            .and_then(|i| inst.argv.get(i + 1));
+        let measures = match scenario {
+            Some(f) => tokio::fs::read_to_string(folder.join(f))
+                .await
+                .is_ok_and(|xml| stats::measures_rtd(&xml)),
+            None => false,
+        };
+        instances.push((inst.role == Role::Uac, Some(found.timed(measures))));
     }
     stats::combine(&instances)
 }

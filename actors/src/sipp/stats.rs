@@ -29,10 +29,24 @@ pub struct InstanceStats {
     pub created: u64,
     pub successful: u64,
     pub failed: u64,
-    /// `ResponseTime1(C)` when the scenario measured it at least once: SIPp prints the column
-    /// (as zero) also for scenarios without any `rtd`, so the count of measurements (the sum of
-    /// the `ResponseTimeRepartition1` buckets) tells a measured 0 ms from none.
+    /// The first response-time timer's cumulative mean (`ResponseTime1(C)`, or
+    /// `ResponseTime<name>(C)` for a named timer), as printed. SIPp prints it (as zero) also for
+    /// scenarios that measure nothing: see [`InstanceStats::timed`].
     pub response_time: Option<Duration>,
+}
+
+impl InstanceStats {
+    /// Keeps the response time only where it means something: the scenario measures one
+    /// ([`measures_rtd`]), and it is not the zero SIPp prints for a timer that never stopped
+    /// (every call failed). A real 0 ms (SIPp counts whole milliseconds) of a call that
+    /// succeeded stays.
+    pub fn timed(mut self, scenario_measures_rtd: bool) -> InstanceStats {
+        let never_stopped = self.response_time == Some(Duration::ZERO) && self.successful == 0;
+        if !scenario_measures_rtd || never_stopped {
+            self.response_time = None;
+        }
+        self
+    }
 }
 
 /// Reads the last row of a `-trace_stat` CSV (`;`-separated, a header row first). `None` when
@@ -41,27 +55,32 @@ pub fn parse(text: &str) -> Option<InstanceStats> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next()?.split(';').map(str::trim).collect();
     let row: Vec<&str> = lines.next_back()?.split(';').map(str::trim).collect();
-    let value = |name: &str| -> Option<&str> {
-        let i = header.iter().position(|h| *h == name)?;
-        row.get(i).copied()
-    };
-    let count = |name: &str| -> Option<u64> { value(name)?.parse().ok() };
-    let measured: u64 = header
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| h.starts_with("ResponseTimeRepartition1_"))
-        .filter_map(|(i, _)| row.get(i)?.parse::<u64>().ok())
-        .sum();
-    let response_time = if measured > 0 {
-        value("ResponseTime1(C)").and_then(parse_duration)
-    } else {
-        None
-    };
+    let at = |i: usize| row.get(i).copied();
+    let count =
+        |name: &str| -> Option<u64> { at(header.iter().position(|h| *h == name)?)?.parse().ok() };
+    // SIPp numbers its timers in the order the scenario names them: the first column is the
+    // first timer.
+    let first_timer = header.iter().position(|h| {
+        h.starts_with("ResponseTime")
+            && h.ends_with("(C)")
+            && !h.contains("StDev")
+            && !h.starts_with("ResponseTimeRepartition")
+    });
     Some(InstanceStats {
         created: count("TotalCallCreated")?,
         successful: count("SuccessfulCall(C)")?,
         failed: count("FailedCall(C)")?,
-        response_time,
+        response_time: first_timer.and_then(at).and_then(parse_duration),
+    })
+}
+
+/// Whether a SIPp scenario stops a response-time timer somewhere: an `rtd` attribute
+/// (`rtd="true"`, `rtd="1"`, `rtd="name"`; `start_rtd` only starts one).
+pub fn measures_rtd(scenario: &str) -> bool {
+    scenario.match_indices("rtd").any(|(i, _)| {
+        let before = scenario[..i].chars().next_back();
+        let after = scenario[i + 3..].trim_start();
+        before.is_some_and(char::is_whitespace) && after.starts_with('=')
     })
 }
 
@@ -126,30 +145,61 @@ mod tests {
             "t0;0;0;0;0;0;0;0;00:00:00:000000;00:00:00:000000;00:00:00:000000;00:00:00:000000;;0;0;0;;0;",
             "t1;9.6;3;0;3;3;0;0;00:00:00:012000;00:00:00:014000;00:00:00:002000;00:00:00:216000;;0;2;1;;0;",
         ]);
+        let s = parse(&text).expect("a row");
         assert_eq!(
-            parse(&text),
-            Some(InstanceStats {
+            s,
+            InstanceStats {
                 created: 3,
                 successful: 3,
                 failed: 0,
                 response_time: Some(Duration::from_millis(14)),
-            })
+            }
+        );
+        assert_eq!(s.timed(true).response_time, Some(Duration::from_millis(14)));
+        assert_eq!(s.timed(false).response_time, None, "no rtd in the scenario");
+    }
+
+    /// SIPp 3.6.1 without a `<ResponseTimeRepartition>` in the scenario: no buckets, and the
+    /// last column is empty (the line ends with `;`).
+    #[test]
+    fn a_real_row_without_repartition_columns() {
+        let header = "StartTime;TotalCallCreated;SuccessfulCall(C);FailedCall(C);ResponseTime1(P);ResponseTime1(C);ResponseTime1StDev(P);ResponseTime1StDev(C);CallLength(P);CallLength(C);CallLengthStDev(P);CallLengthStDev(C);";
+        let row = "2026-11-30\t06:16:32.5\t1796018192.5;1;1;0;00:00:00:000000;00:00:00:002000;00:00:00:000000;00:00:00:000000;00:00:00:000000;00:00:00:000000;00:00:00:000000;2562047788015:12:55:808000;";
+        let s = parse(&format!("{header}\n{row}\n")).expect("a row");
+        assert_eq!((s.created, s.successful, s.failed), (1, 1, 0));
+        assert_eq!(s.response_time, Some(Duration::from_millis(2)));
+    }
+
+    #[test]
+    fn a_zero_counts_only_for_a_call_that_succeeded() {
+        let zero = |successful: u64| InstanceStats {
+            created: 1,
+            successful,
+            failed: 1 - successful,
+            response_time: Some(Duration::ZERO),
+        };
+        assert_eq!(zero(1).timed(true).response_time, Some(Duration::ZERO));
+        assert_eq!(zero(0).timed(true).response_time, None);
+    }
+
+    #[test]
+    fn a_named_timer_is_read() {
+        let text = "TotalCallCreated;SuccessfulCall(C);FailedCall(C);ResponseTimesetup(P);ResponseTimesetup(C);ResponseTimesetupStDev(C);ResponseTimeother(C)\n1;1;0;00:00:00:001000;00:00:00:007000;00:00:00:000000;00:00:00:009000\n";
+        assert_eq!(
+            parse(text).and_then(|s| s.response_time),
+            Some(Duration::from_millis(7))
         );
     }
 
     #[test]
-    fn a_measured_zero_is_not_none_but_no_measurement_is() {
-        let zero = csv(&[
-            "t1;9.6;1;0;1;1;0;0;00:00:00:000000;00:00:00:000000;00:00:00:000000;00:00:00:006000;;1;0;0;;1;",
-        ]);
-        assert_eq!(
-            parse(&zero).map(|s| s.response_time),
-            Some(Some(Duration::ZERO))
-        );
-        let none = csv(&[
-            "t1;0;1;0;1;1;0;0;00:00:00:000000;00:00:00:000000;00:00:00:000000;00:00:00:006000;;0;0;0;;1;",
-        ]);
-        assert_eq!(parse(&none).map(|s| s.response_time), Some(None));
+    fn rtd_attributes() {
+        assert!(measures_rtd(r#"<recv response="200" rtd="true"/>"#));
+        assert!(measures_rtd("<recv response=\"200\"\n   rtd = \"setup\"/>"));
+        assert!(!measures_rtd(r#"<send start_rtd="true">"#));
+        assert!(!measures_rtd(
+            r#"<recv response="200"/><!-- no rtd here -->"#
+        ));
+        assert!(!measures_rtd(""));
     }
 
     #[test]
