@@ -24,6 +24,13 @@ use crate::tls::{self, Ca};
 
 /// Runs the command with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
+    // Subcommands: the first argument names one; none is a run.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    #[allow(clippy::single_match)]
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("sweep") => return crate::sweep::main(&args[2..]),
+        _ => {}
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -8,6 +8,7 @@
 //! - [`report`]: terminal lines, JUnit XML and JSON, all fed from the run's event stream.
 //! - [`tls`]: the run's CA and each UA's certificate (SPEC §8).
 //! - [`exit_code`]: the documented exit statuses. [`app`]: the whole command, for `main`.
+//! - [`sweep`]: `sipplauncher sweep`, a DUT's capacity curve over group sizes.
 
 pub mod app;
 pub mod cli;
@@ -19,5 +20,6 @@ pub mod report;
 pub mod scenario;
 pub mod sipp_args;
 pub mod suite;
+pub mod sweep;
 pub mod template;
 pub mod tls;
