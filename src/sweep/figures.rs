@@ -248,11 +248,7 @@ pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
 /// the whole received message, its line breaks turned into spaces), Call-IDs and addresses
 /// replaced, at most 200 characters.
 pub fn reason_key(reason: &str) -> String {
-    // The report's one-line reasons keep a message's CRLF as two spaces: its first line ends there.
-    let first = match reason.find("  ") {
-        Some(i) => &reason[..i],
-        None => reason,
-    };
+    let first = &reason[..first_line_end(reason)];
     let mut out = String::with_capacity(first.len());
     let mut rest = first;
     while !rest.is_empty() {
@@ -292,6 +288,30 @@ pub fn reason_key(reason: &str) -> String {
         Some((i, _)) => format!("{}…", &trimmed[..i]),
         None => trimmed.to_string(),
     }
+}
+
+/// Where the first line of the SIP message quoted after `received '` ends: before its first
+/// header (` Name: `), the line breaks being spaces by now. Without such a message: at the first
+/// double space (a flattened line break), else the end.
+fn first_line_end(reason: &str) -> usize {
+    const RECEIVED: &str = "received '";
+    if let Some(start) = reason.find(RECEIVED).map(|i| i + RECEIVED.len()) {
+        let msg = &reason[start..];
+        for (sp, _) in msg.char_indices().filter(|(_, c)| *c == ' ') {
+            let word = msg[sp + 1..].split(' ').next().unwrap_or_default();
+            let is_header = word.len() > 1
+                && word.ends_with(':')
+                && word.starts_with(|c: char| c.is_ascii_alphabetic())
+                && word[..word.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if is_header {
+                return start + sp;
+            }
+        }
+        return reason.len();
+    }
+    reason.find("  ").unwrap_or(reason.len())
 }
 
 /// The length of a dotted IPv4 address at the start of `s`, if one is there.
@@ -494,6 +514,14 @@ mod tests {
         let a = "uac_ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for Call-Id '1-2345@10.99.0.37': while expecting '200' (index 2), received 'SIP/2.0 503 Too Many Calls  Via: SIP/2.0/UDP 10.99.0.37:5060;branch=z9hG4bK-1  From: <sip:alice@10.99.0.37:5060>;tag=1'";
         let b = "uac_ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for Call-Id '7-999@10.99.0.121': while expecting '200' (index 2), received 'SIP/2.0 503 Too Many Calls  Via: SIP/2.0/UDP 10.99.0.121:5060;branch=z9hG4bK-7'";
         assert_eq!(reason_key(a), reason_key(b));
+        // SIPp's error file, flattened to single spaces.
+        let c = "uac_ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for Call-Id '3-1@10.99.0.9': while expecting '100' (index 1), received 'SIP/2.0 503 Too Many Calls Via: SIP/2.0/UDP 10.99.0.9:5060;branch=z9 From: <sip:a@10.99.0.9>;tag=3 Content-Length: 0'";
+        assert_eq!(
+            reason_key(c),
+            "uac_ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for Call-Id '…': while expecting '100' (index 1), received 'SIP/2.0 503 Too Many Calls"
+        );
+        let request = "received 'INVITE sip:x@10.0.0.1:5060 SIP/2.0 Via: SIP/2.0/UDP 10.0.0.2'";
+        assert_eq!(reason_key(request), "received 'INVITE sip:x@<addr> SIP/2.0");
         assert_eq!(
             reason_key(a),
             "uac_ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for Call-Id '…': while expecting '200' (index 2), received 'SIP/2.0 503 Too Many Calls"

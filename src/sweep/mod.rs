@@ -78,11 +78,7 @@ pub enum Ending {
     /// Every size ran, none below `--stop-below`.
     Complete,
     /// A size's pass rate fell below `--stop-below`: no larger size ran.
-    StoppedBelow {
-        group: usize,
-        pass_rate: f64,
-        stop_below: f64,
-    },
+    StoppedBelow { group: usize, pass_rate: f64 },
     /// A signal: the sizes done so far are written.
     Interrupted,
     /// A size's run could not start or stopped on the tool's own fault.
@@ -254,11 +250,7 @@ fn run(plan: &SweepPlan) -> i32 {
                     }
                     Next::GoOn => {}
                     Next::StopBelow { pass_rate } => {
-                        ending = Ending::StoppedBelow {
-                            group,
-                            pass_rate,
-                            stop_below: plan.stop_below,
-                        };
+                        ending = Ending::StoppedBelow { group, pass_rate };
                         break;
                     }
                     Next::Interrupted => {
@@ -476,10 +468,10 @@ fn summary(sweep: &Sweep, ending: &Ending) {
         }
     }
     match ending {
-        Ending::StoppedBelow { group, pass_rate, stop_below } => say(&format!(
+        Ending::StoppedBelow { group, pass_rate } => say(&format!(
             "Stopped: --group {group} passed {}% of its runs, below --stop-below {}%: no larger size ran",
             table::pct(*pass_rate),
-            table::pct(*stop_below)
+            table::pct(plan.stop_below)
         )),
         Ending::Interrupted => say("Interrupted: the sizes done so far are written"),
         Ending::Failed { group, error } => say(&format!("Stopped at --group {group}: {error}")),

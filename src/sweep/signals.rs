@@ -8,6 +8,7 @@
 //! The handler does only async-signal-safe work: two atomics and `kill(2)`.
 
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
@@ -60,8 +61,9 @@ pub fn received() -> usize {
 }
 
 /// Spawns `cmd` and makes it the child that gets the signals. The signals are held back while
-/// it starts, so that one arriving meanwhile is passed on to it rather than lost (the child's
-/// own mask is emptied by `Command` before it runs).
+/// it starts, so that one arriving meanwhile is passed on to it rather than lost; the child
+/// gets the mask from before back ahead of its exec (`Command` does not reset it, and a run
+/// that starts with its signals blocked would never see an interrupt).
 pub fn spawn(cmd: &mut Command) -> io::Result<Child> {
     let mut held = SigSet::empty();
     for sig in FORWARDED {
@@ -69,6 +71,12 @@ pub fn spawn(cmd: &mut Command) -> io::Result<Child> {
     }
     let mut before = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&held), Some(&mut before)).map_err(io::Error::from)?;
+    // SAFETY: sigprocmask(2) is async-signal-safe, and `before` is a copy.
+    unsafe {
+        cmd.pre_exec(move || {
+            sigprocmask(SigmaskHow::SIG_SETMASK, Some(&before), None).map_err(io::Error::from)
+        });
+    }
     let child = cmd.spawn();
     if let Ok(c) = &child {
         CHILD.store(i32::try_from(c.id()).unwrap_or(0), Ordering::SeqCst);

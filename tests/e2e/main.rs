@@ -3,11 +3,13 @@
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
 mod common;
 mod dry_run;
 mod interrupt;
 mod lab;
 mod real;
+mod sweep;
 mod tls;
 mod usage;
