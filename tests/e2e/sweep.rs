@@ -176,7 +176,7 @@ fn bad_sweeps_are_refused_in_one_line_and_make_nothing() {
 }
 
 /// The figures of one size as the sweep wrote them.
-fn size_of<'a>(sweep: &'a Value, group: u64) -> &'a Value {
+fn size_of(sweep: &Value, group: u64) -> &Value {
     sweep["sizes"]
         .as_array()
         .expect("sizes")
