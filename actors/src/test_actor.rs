@@ -17,16 +17,17 @@ use crate::core::plan::{
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
-use crate::dns::{AddRecords, DnsActor, RemoveRecords};
+use crate::dns::DnsActor;
 use crate::events::{Event, EventBus, TestStateEvent};
 use crate::messages::{
-    Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
+    Abort, AddRecords, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Register,
+    Release, RemoveRecords, Run, RunReply, RunSipp, StopSipp, Unregister,
 };
 use crate::net::NetActor;
+use crate::run_folder;
 use crate::sipp::stats::SippStats;
-use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
-use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
-use crate::sys::logging;
+use crate::sipp::{SippActor, SippOutcome};
+use crate::sniffer::{pcap_name, SnifferActor};
 use crate::sys::rundir;
 use crate::sys::script::{self, KillSwitch};
 
@@ -196,96 +197,49 @@ impl Actor for TestActor {
     type Context = Context<Self>;
 }
 
-/// The blocking part of pre-run: run folder, log, templates. Undoes what it did on failure.
+/// The blocking part of pre-run: the run folder (see [`run_folder::prepare`]), then the SIPp
+/// command lines and the DNS records. Undoes what it did on failure.
 fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
     front: &FrontEnd,
-    mut run_id: RunId,
-    ctx_base: RenderContext,
+    ctx: RenderContext,
     log: &Logger,
 ) -> Result<Prepared, PrepareFailure> {
-    let mut tries = 0;
-    let folder = loop {
-        match rundir::create(&config.run_root, &plan.name, &run_id) {
-            Ok(f) => break f,
-            Err(rundir::RunDirError::Exists { .. }) if tries < 5 => {
-                tries += 1;
-                run_id = RunId::random();
-            }
-            // A folder that cannot be made is this test's problem (NOT READY, the run goes
-            // on); only a full disk stops the run.
-            Err(e) => {
-                return Err(PrepareFailure {
-                    fatal: e.is_storage_full(),
-                    reason: e.to_string(),
-                    test_log: None,
-                })
-            }
-        }
-    };
-    let undo = |reason: String, fatal: bool, test_log: Option<Logger>| {
-        if !config.leave_temp {
-            if let Err(e) = rundir::remove(&folder) {
-                warn!(log, "{e}");
-            }
-        }
+    let made = run_folder::prepare(
+        &plan.folder,
+        &plan.name,
+        config,
+        front.render.as_ref(),
+        ctx.clone(),
+        log,
+    )
+    .map_err(|f| PrepareFailure {
+        reason: f.reason,
+        fatal: f.fatal,
+        test_log: f.log,
+    })?;
+    let undo = |reason: String| {
+        run_folder::remove_unless_kept(&made.path, config, log);
         PrepareFailure {
             reason,
-            fatal,
-            test_log,
+            fatal: false,
+            test_log: Some(made.log.clone()),
         }
     };
-    // A folder to be removed names its run, so that the next run removes it if this one is
-    // killed before it can.
-    if !config.leave_temp {
-        if let Err(e) = rundir::mark_owner(&folder) {
-            let fatal = e.is_storage_full();
-            return Err(undo(e.to_string(), fatal, None));
-        }
-    }
-    let report = match rundir::copy_test(&plan.folder, &folder) {
-        Ok(r) => r,
-        Err(e) => {
-            let fatal = e.is_storage_full();
-            return Err(undo(e.to_string(), fatal, None));
-        }
-    };
-    let test_log = match logging::test_logger(log, &folder.join("sipplauncher.log")) {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(undo(
-                format!("open {}: {e}", folder.join("sipplauncher.log").display()),
-                true,
-                None,
-            ))
-        }
-    };
-    debug!(test_log, "run folder made"; "folder" => %folder.display(), "files" => report.files);
-    for (stub, target) in &report.stubs_resolved {
-        info!(test_log, "{stub} holds only the name of {target} (a symlink checked out as a file): used {target}'s content");
-    }
     let ctx = RenderContext {
-        run_id: run_id.clone(),
-        ..ctx_base
+        run_id: made.run_id.clone(),
+        ..ctx
     };
-    if let Err(e) = front.render.render(&folder, &ctx) {
-        return Err(undo(e, false, Some(test_log)));
-    }
-    let launch_plan = match front.launch.launch_plan(plan, &folder, &ctx) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(undo(e, false, Some(test_log)));
-        }
-    };
-    let records = match front.zone.records(&folder) {
-        Ok(r) => r,
-        Err(e) => return Err(undo(e, false, Some(test_log))),
-    };
+    let launch_plan = front
+        .launch
+        .launch_plan(plan, &made.path, &ctx)
+        .map_err(undo)?;
+    let records = front.zone.records(&made.path).map_err(undo)?;
     Ok(Prepared {
-        run_id,
-        folder,
-        test_log,
+        run_id: made.run_id,
+        folder: made.path,
+        test_log: made.log,
         launch_plan,
         records,
     })
@@ -345,14 +299,7 @@ impl Handler<Prepare> for TestActor {
             let blocking_config = config.clone();
             let blocking_log = log.clone();
             let prepared = tokio::task::spawn_blocking(move || {
-                prepare_folder(
-                    &plan,
-                    &blocking_config,
-                    &front,
-                    run_id,
-                    ctx_base,
-                    &blocking_log,
-                )
+                prepare_folder(&plan, &blocking_config, &front, ctx_base, &blocking_log)
             })
             .await;
             let prepared = match prepared {
@@ -519,6 +466,7 @@ impl Handler<Run> for TestActor {
             act.sipp = None;
             let outcome = res.unwrap_or_else(|e| SippOutcome {
                 success: false,
+                not_started: false,
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
@@ -528,12 +476,14 @@ impl Handler<Run> for TestActor {
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
             act.stats = outcome.stats;
-            act.step(
+            let step = if outcome.not_started {
+                Step::NotStarted
+            } else {
                 Step::RunEnded {
                     success: outcome.success,
-                },
-                outcome.reason,
-            );
+                }
+            };
+            act.step(step, outcome.reason);
             RunReply {
                 success: outcome.success,
             }

@@ -371,6 +371,16 @@ impl RunRecord {
         })
     }
 
+    /// Nothing more happens to it: NOT READY in pre-run, or cleaned up (CLEAN or DIRTY). A NOT
+    /// READY after STARTING (SIPp could not start) is still cleaned up.
+    pub fn settled(&self) -> bool {
+        match self.state {
+            StateName::NotReady => !self.reached_ready,
+            StateName::Clean | StateName::Dirty => true,
+            _ => false,
+        }
+    }
+
     /// Succeeded and cleaned up, as `Outcome::passed` counts it.
     pub fn passed(&self) -> bool {
         self.result == Some(RunResult::Success) && self.state == StateName::Clean
@@ -502,7 +512,7 @@ impl Collector {
     pub fn take_settled(&mut self) -> Vec<RunRecord> {
         let mut out = Vec::new();
         while let Some(r) = self.runs.get(&self.next_settled) {
-            if !r.state.is_terminal() {
+            if !r.settled() {
                 break;
             }
             if let Some(r) = self.runs.remove(&self.next_settled) {
@@ -904,5 +914,54 @@ mod tests {
         );
         assert!(!r[3].passed());
         assert_eq!(r[3].reason().as_deref(), Some("cleanup did not finish"));
+    }
+
+    /// SIPp refused to start: NOT READY after STARTING, then cleaned up; the run is settled
+    /// (handed to the report files) only once cleanup is over, and stays NOT READY.
+    #[test]
+    fn not_ready_after_starting_settles_after_its_cleanup() {
+        use fixture::test;
+        use StateName::*;
+        let why = "uac_ua0 (uac) could not start, exit status 1: No injection file was specified!";
+        let mut c = Collector::default();
+        for e in [
+            test(0, "a", "aaaaaa", Preparing, 0, None, None, None),
+            test(0, "a", "aaaaaa", Ready, 1, None, None, None),
+            test(0, "a", "aaaaaa", Starting, 2, None, None, None),
+            test(0, "a", "aaaaaa", NotReady, 3, Some(1), None, Some(why)),
+            test(1, "b", "bbbbbb", Preparing, 0, None, None, None),
+            test(
+                1,
+                "b",
+                "bbbbbb",
+                NotReady,
+                1,
+                Some(1),
+                None,
+                Some("before.sh failed"),
+            ),
+        ] {
+            c.event(&e);
+        }
+        assert!(
+            c.take_settled().is_empty(),
+            "a's cleanup is still due, b waits for a"
+        );
+        for e in [
+            test(0, "a", "aaaaaa", Cleaning, 4, None, None, None),
+            test(0, "a", "aaaaaa", Clean, 5, Some(1), None, None),
+        ] {
+            c.event(&e);
+        }
+        let settled = c.take_settled();
+        assert_eq!(settled.len(), 2);
+        assert_eq!(
+            (settled[0].result(), settled[0].state),
+            (RunResult::NotReady, Clean)
+        );
+        assert_eq!(settled[0].reason().as_deref(), Some(why));
+        assert!(!settled[0].passed());
+        assert_eq!(settled[1].result(), RunResult::NotReady);
+        assert_eq!((c.settled, c.settled_passed), (2, 0));
     }
 }

@@ -239,7 +239,7 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
     let cli = Cli::from_arg_matches(&matches).map_err(|e| clap_line(&e))?;
 
     // Every size's run, checked as that run will check it (only --group and --total differ).
-    let mut first = None;
+    let mut last = None;
     let user_total = cli.total.clone();
     for &size in &sizes {
         let mut c = cli.clone();
@@ -249,11 +249,11 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
             // the run's --total below.
             c.total = Some((4 * size as u64).to_string());
         }
-        let config = config::validate(c).map_err(|e| e.to_string())?;
-        first.get_or_insert(config);
+        last = Some(config::validate(c).map_err(|e| e.to_string())?);
     }
+    // The largest size's: only --group and --total differ between sizes.
     let config =
-        first.ok_or("--groups: missing; give the group sizes, e.g. --groups 1,10,50,100")?;
+        last.ok_or("--groups: missing; give the group sizes, e.g. --groups 1,10,50,100")?;
     let suite = suite::collect(&CollectOptions {
         testsuite: config.testsuite.clone(),
         template_folder: config.template_folder.clone(),
@@ -266,14 +266,8 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
         return Err(format!("No tests found in {}", config.testsuite.display()));
     }
     let user_total = config.run.total.filter(|_| user_total.is_some());
-    let largest = sizes.iter().copied().max().unwrap_or(1);
     if !config.run.dry_run {
-        check_machine(
-            &config,
-            &suite,
-            largest,
-            total_for(largest, user_total, suite.tests.len()),
-        )?;
+        check_machine(&config, &suite)?;
     }
     let out_is_new = check_out(&out)?;
     Ok(Parsed::Plan(Box::new(SweepPlan {
@@ -293,15 +287,10 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
     })))
 }
 
-/// What a real run checks at its start, for the largest size: SIPp is there (with TLS if
-/// needed), and the open-files limit carries `--group largest`. So that a sweep does not find
-/// out at its last size.
-fn check_machine(
-    config: &config::Config,
-    suite: &suite::Suite,
-    largest: usize,
-    total: u64,
-) -> Result<(), String> {
+/// What a real run checks at its start, for the largest size (`config` is its run's): SIPp is
+/// there (with TLS if needed), and the open-files limit carries `--group largest`. So that a
+/// sweep does not find out at its last size.
+fn check_machine(config: &config::Config, suite: &suite::Suite) -> Result<(), String> {
     let found = preflight::find_sipp()?;
     let transport = config.sipp.transport;
     if transport.is_tls() && !found.has_tls() {
@@ -312,15 +301,7 @@ fn check_machine(
     }
     preflight::max_socket(config.sipp.concurrent_calls_limit)
         .map_err(|e| format!("--sipp-concurrent-calls-limit: {e}"))?;
-    let most_instances = suite
-        .tests
-        .iter()
-        .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
-        .max()
-        .unwrap_or(1);
-    let at_once = largest.min(usize::try_from(total).unwrap_or(usize::MAX));
-    let limit = preflight::open_files_limit()?;
-    preflight::check_group_files(limit, largest, at_once, most_instances)
+    preflight::check_open_files(&config.run, &suite.tests)
 }
 
 #[cfg(test)]

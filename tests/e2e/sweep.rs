@@ -368,6 +368,28 @@ fn sweep_stops_below_at_a_dut_s_capacity_and_its_figures_match_the_reports() {
         ],
     );
     let out = sb.path("out");
+    // The largest size is checked against the open-files limit before anything is made, not
+    // found out at its turn: --group 10 of two-SIPp tests needs 104.
+    let mut inner = lab_sweep(&lab, &sb, &sb.suite(), &out);
+    inner.args(["--groups", "1,10"]);
+    let mut line = String::from("ulimit -n 70 && exec");
+    for part in std::iter::once(inner.get_program()).chain(inner.get_args()) {
+        line.push_str(&format!(" '{}'", part.to_string_lossy()));
+    }
+    let mut limited = Command::new("sh");
+    limited.args(["-c", &line]);
+    let r = run_in(&lab, &limited);
+    assert_eq!(r.status, 2, "{}", show(&r));
+    assert!(
+        r.stderr
+            .trim()
+            .starts_with("sipplauncher sweep: --group 10: 10 tests at once")
+            && r.stderr.trim().lines().count() == 1,
+        "{}",
+        show(&r)
+    );
+    assert!(!out.exists() && sb.run_folders().is_empty());
+
     let mut cmd = lab_sweep(&lab, &sb, &sb.suite(), &out);
     cmd.args(["--groups", "1,2,4,8"]);
     let r = run_in(&lab, &cmd);

@@ -920,12 +920,11 @@ fn real_tls_run_gives_sipp_its_certificate_and_key_log() {
         assert_eq!(
             shown.join(" "),
             format!(
-                "SIPP {dut}:5061 -sf uac_ua0.xml -i {ip} -p 5061 -t l1 -r 1 -m 1 -l 1 \
-                 -recv_timeout 5000 -nostdin -trace_msg -message_file uac_ua0_messages.log \
-                 -trace_err -error_file uac_ua0_errors.log -trace_calldebug -calldebug_file \
-                 uac_ua0_calldebug.log -trace_error_codes -trace_screen -screen_file \
-                 uac_ua0_screen.log -trace_stat -stf uac_ua0_trace.csv -fd 60 -max_socket N \
-                 -tls_cert ua0.crt -tls_key ua0.key -tls_version 1.2",
+                "SIPP -i {ip} -p 5061 -t l1 -sf uac_ua0.xml -recv_timeout 5000 -r 1 -l 1 -m 1 \
+                 -log_file uac_ua0_log_file -screen_file uac_ua0_screen_file -trace_err \
+                 -trace_calldebug -trace_error_codes -trace_msg -trace_logs -trace_screen \
+                 {dut}:5061 -tls_cert ua0.crt -tls_key ua0.key -tls_version 1.2 -max_socket N \
+                 -trace_stat -stf uac_ua0_trace.csv -fd 60 -nostdin",
                 dut = lab.dut()
             ),
             "{banner}"

@@ -185,7 +185,8 @@ pub struct InstanceLaunch {
     pub argv: Vec<String>,
     /// What "listening" means for this instance (empty: ready once started).
     pub listen: Vec<Listen>,
-    /// SIPp's error trace, relative to the run folder: the reason of a failure.
+    /// SIPp's error trace, relative to the run folder, with [`InstanceLaunch::PID`] where SIPp
+    /// puts its process id (`uac_ua1_{pid}_errors.log`): the reason of a failure.
     pub error_file: String,
     /// The `-trace_stat` CSV, relative to the run folder: the CPS of a UAC.
     pub stat_file: String,
@@ -193,6 +194,11 @@ pub struct InstanceLaunch {
     pub output_file: String,
     /// Environment variables set for it (e.g. `SSLKEYLOGFILE`, `LD_PRELOAD`).
     pub env: Vec<(String, String)>,
+}
+
+impl InstanceLaunch {
+    /// Stands for the SIPp process's id in [`InstanceLaunch::error_file`].
+    pub const PID: &'static str = "{pid}";
 }
 
 /// The instances that run at the same time: one run group (once per repetition).
