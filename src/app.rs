@@ -114,8 +114,8 @@ fn check_ca(config: &Config) -> Result<Option<Arc<Ca>>, Stop> {
         return Ok(None);
     }
     let ca = match &config.tls_ca {
-        Some((cert, key)) => Ca::load(cert, key),
-        None => Ca::ephemeral(),
+        Some((cert, key)) => Ca::load(cert, key, config.tls_key_type),
+        None => Ca::ephemeral(config.tls_key_type),
     };
     ca.map(|ca| Some(Arc::new(ca)))
         .map_err(|e| usage_stop(&e.to_string()))

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sipplauncher_actors::core::plan::RunConfig;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
+use crate::tls::KeyType;
 
 /// SIPp's `-t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +126,8 @@ pub struct Config {
     /// `(cert, key)` of the CA given with `--tls-ca-root-cert`/`--tls-ca-root-key`; both files
     /// exist.
     pub tls_ca: Option<(PathBuf, PathBuf)>,
+    /// `--tls-key-type`: the keys made for the UAs and the ephemeral CA.
+    pub tls_key_type: KeyType,
     /// The seed in use when `--random` (also in `run.random_seed`), to print for replay.
     pub seed: Option<u64>,
     pub sipp: SippOptions,
@@ -211,6 +214,8 @@ pub enum UsageError {
     CaWithoutTls(Transport),
     #[error("--sipp-tls-version needs a TLS transport (l1 or ln)")]
     TlsVersionWithoutTls,
+    #[error("--tls-key-type needs a TLS transport (l1 or ln)")]
+    KeyTypeWithoutTls,
 }
 
 /// A value as the user typed it, in double quotes; only control characters are escaped (a
@@ -294,6 +299,17 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             }),
         })
         .transpose()?;
+    let tls_key_type = cli
+        .tls_key_type
+        .as_deref()
+        .map(|t| {
+            KeyType::parse(t).ok_or_else(|| UsageError::NotOneOf {
+                option: "--tls-key-type",
+                value: t.to_string(),
+                allowed: KeyType::ALLOWED,
+            })
+        })
+        .transpose()?;
     let transport = match cli.sipp_transport {
         Some(t) => Transport::parse(&t).ok_or(UsageError::NotOneOf {
             option: "--sipp-transport",
@@ -310,6 +326,9 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     }
     if tls_version.is_some() && !transport.is_tls() {
         return Err(UsageError::TlsVersionWithoutTls);
+    }
+    if tls_key_type.is_some() && !transport.is_tls() {
+        return Err(UsageError::KeyTypeWithoutTls);
     }
     let info_file = cli
         .sipp_info_file
@@ -391,6 +410,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         log_file_explicit,
         no_pcap: cli.no_pcap,
         tls_ca,
+        tls_key_type: tls_key_type.unwrap_or_default(),
         seed,
         sipp: SippOptions {
             transport,
@@ -749,6 +769,8 @@ mod tests {
             "0",
             "--sipp-tls-version",
             "1.2",
+            "--tls-key-type",
+            "rsa",
             "--sipp-concurrent-calls-limit",
             "3",
             "--default_behaviors",
@@ -780,6 +802,7 @@ mod tests {
         assert_eq!(c.keywords["domain"], "example.com");
         assert_eq!(c.keywords["port"], 5060);
         assert_eq!(c.tls_ca, Some((PathBuf::from(&cert), PathBuf::from(&key))));
+        assert_eq!(c.tls_key_type, KeyType::Rsa);
         assert_eq!(c.junit, Some(PathBuf::from(&junit)));
         assert_eq!(c.json, Some(PathBuf::from(&json)));
         assert_eq!(c.sipp.transport, Transport::L1, "TLS is used: l1");
@@ -832,6 +855,7 @@ mod tests {
         );
         let c = f.ok(&["--sipp-tls-version", "1.1", "--sipp-transport", "l1"]);
         assert_eq!(c.sipp.transport, Transport::L1);
+        assert_eq!(c.tls_key_type, KeyType::Ecdsa, "the default key type");
         let (cert, key) = (f.p("ca.pem"), f.p("ca.key"));
         let c = f.ok(&[
             "--tls-ca-root-cert",
@@ -929,6 +953,14 @@ mod tests {
             (
                 vec!["--sipp-tls-version", "1.3"],
                 r#"--sipp-tls-version: "1.3" is not one of 1.0, 1.1, 1.2"#.into(),
+            ),
+            (
+                vec!["--tls-key-type", "rsa"],
+                "--tls-key-type needs a TLS transport (l1 or ln)".into(),
+            ),
+            (
+                vec!["--tls-key-type", "dsa", "--sipp-transport", "l1"],
+                r#"--tls-key-type: "dsa" is not one of ecdsa, rsa"#.into(),
             ),
             (
                 vec!["--sipp-transport", "U1"],

@@ -444,6 +444,7 @@ fn preload_with(lib: &Path, inherited: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::KeyType;
     use sipplauncher_actors::core::plan::{RenderContext, TestName};
 
     const RUN: &str = "/runs/t/abcdef";
@@ -663,7 +664,7 @@ mod tests {
         o.tls_version = Some("1.2".into());
         let mut l = launcher(o);
         l.tls = Some(TlsSetup {
-            ca: Arc::new(Ca::ephemeral().unwrap()),
+            ca: Arc::new(Ca::ephemeral(KeyType::Ecdsa).unwrap()),
             preload: preload.map(PathBuf::from),
         });
         l
