@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::core::dispatch::Outcome;
+use crate::core::dispatch::{CancelReason, Outcome};
 use crate::core::plan::{RunId, TestName};
 use crate::core::state::StateName;
+use crate::messages::SignalKind;
 use crate::sipp::stats::SippStats;
 use crate::sys::usage::RunUsage;
 
@@ -86,9 +87,10 @@ pub enum Event {
         took: Duration,
     },
     Test(TestStateEvent),
-    /// A signal arrived; `hard` for the second one.
+    /// A signal arrived; `reason` is where the run stands now (first, second, third signal).
     Interrupted {
-        hard: bool,
+        signal: SignalKind,
+        reason: CancelReason,
     },
     /// Every [`PROGRESS_EVERY`] of a run: where it stands (for a terminal watching a long run).
     Progress {

@@ -5,7 +5,7 @@
 // actix's prelude exports its own `Supervisor`: import actix items by name here.
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::{
     Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle, WrapFuture,
@@ -13,7 +13,7 @@ use actix::{
 use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
 
-use crate::core::dispatch::{Command, Dispatcher, Input, Outcome};
+use crate::core::dispatch::{CancelReason, Command, Dispatcher, Input, Outcome};
 use crate::core::plan::{FrontEnd, RunPlan};
 use crate::core::scheduler::{Schedule, ScheduledRun};
 use crate::dns::{DnsActor, DNS_PORT};
@@ -26,6 +26,12 @@ use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::SnifferActor;
 use crate::sys::{rundir, usage};
 use crate::test_actor::TestActor;
+
+/// How long the services get to undo what they hold at the end (each has bounds of its own;
+/// this one only keeps a stuck service from hanging the run).
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(30);
+/// The same after a third signal: the user wants out now; links go first, in one batch.
+const THIRD_SIGNAL_SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// How a run ended, for the front end.
 #[derive(Debug, Clone)]
@@ -236,8 +242,22 @@ impl Supervisor {
             }
             Command::Finish(outcome) => {
                 // Links left by a DIRTY test or a second interrupt go before the end, and so
-                // do the DNS server and the capture.
-                let fut = self.services.shutdown();
+                // do the DNS server and the capture. After a third signal, not for long.
+                let shutdown = self.services.shutdown();
+                let bound = if self.core.cancel_reason() == Some(CancelReason::ThirdSignal) {
+                    THIRD_SIGNAL_SHUTDOWN
+                } else {
+                    SHUTDOWN_BOUND
+                };
+                let fut = async move {
+                    tokio::time::timeout(bound, shutdown)
+                        .await
+                        .unwrap_or_else(|_| {
+                            vec![format!(
+                                "cleanup: the services did not all stop within {bound:?}"
+                            )]
+                        })
+                };
                 ctx.spawn(fut.into_actor(self).map(move |failures, act, ctx| {
                     act.leftovers.extend(failures);
                     act.finish(outcome, ctx)
@@ -330,9 +350,12 @@ impl Handler<Signal> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, sig: Signal, ctx: &mut Context<Self>) {
-        warn!(self.log, "{} received", sig.0);
-        let hard = self.core.interrupted();
-        self.bus.emit(Event::Interrupted { hard });
+        let reason = CancelReason::next_signal(self.core.cancel_reason());
+        warn!(self.log, "{} received", sig.0; "now" => ?reason);
+        self.bus.emit(Event::Interrupted {
+            signal: sig.0,
+            reason,
+        });
         for h in self.pauses.drain(..) {
             ctx.cancel_future(h);
         }

@@ -330,7 +330,9 @@ mod tests {
     use super::*;
     use crate::report::fixture;
     use serde_json::{json, Value};
+    use sipplauncher_actors::core::dispatch::CancelReason;
     use sipplauncher_actors::core::state::StateName;
+    use sipplauncher_actors::messages::SignalKind;
 
     fn meta() -> RunMeta {
         RunMeta {
@@ -480,7 +482,10 @@ mod tests {
             },
             fixture::test(0, "a", "aaaaaa", StateName::Preparing, 10, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::Ready, 20, None, None, None),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
             fixture::test(0, "a", "aaaaaa", StateName::Cleaning, 30, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::Clean, 40, Some(10), None, None),
         ]);

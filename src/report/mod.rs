@@ -772,6 +772,8 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sipplauncher_actors::core::dispatch::CancelReason;
+    use sipplauncher_actors::messages::SignalKind;
 
     #[test]
     fn durations() {
@@ -894,7 +896,10 @@ mod tests {
             test(3, "d", "dddddd", Starting, 1, None, None, None),
             test(3, "d", "dddddd", Success, 1, Some(5), None, None),
             test(3, "d", "dddddd", Cleaning, 1, None, None, None),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
         ] {
             c.event(&e);
         }

@@ -24,7 +24,7 @@ use crate::messages::{RunSipp, StopSipp};
 use stats::SippStats;
 
 /// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
-const GRACE: Duration = Duration::from_millis(200);
+pub const STOP_GRACE: Duration = Duration::from_millis(200);
 /// How long a server instance may take to open its sockets.
 const LISTEN_DEADLINE: Duration = Duration::from_secs(10);
 /// How often /proc/net is read while waiting for sockets.
@@ -58,6 +58,8 @@ pub struct SippActor {
     plan: LaunchPlan,
     folder: PathBuf,
     timeout: Duration,
+    /// Between SIGUSR1, SIGTERM and SIGKILL when stopping ([`STOP_GRACE`]).
+    grace: Duration,
     log: Logger,
     /// Tells the running plan to stop, and how hard.
     stop: watch::Sender<StopLevel>,
@@ -69,6 +71,7 @@ impl SippActor {
             plan,
             folder,
             timeout,
+            grace: STOP_GRACE,
             log,
             stop: watch::channel(StopLevel::Running).0,
         }
@@ -87,6 +90,7 @@ impl Handler<RunSipp> for SippActor {
             self.plan.clone(),
             self.folder.clone(),
             self.timeout,
+            self.grace,
             self.log.clone(),
             self.stop.subscribe(),
         );
@@ -150,6 +154,7 @@ pub async fn run_plan(
     plan: LaunchPlan,
     folder: PathBuf,
     timeout: Duration,
+    grace: Duration,
     log: Logger,
     mut stop: watch::Receiver<StopLevel>,
 ) -> SippOutcome {
@@ -171,6 +176,7 @@ pub async fn run_plan(
             &folder,
             deadline,
             timeout,
+            grace,
             &log,
             &mut stop,
         )
@@ -235,6 +241,7 @@ async fn run_stage(
     folder: &Path,
     deadline: tokio::time::Instant,
     timeout: Duration,
+    grace: Duration,
     log: &Logger,
     stop: &mut watch::Receiver<StopLevel>,
 ) -> Result<(), StageFailure> {
@@ -259,7 +266,7 @@ async fn run_stage(
                     });
                 }
                 Err(e) => {
-                    stop_all(&mut running, &mut rx, StopLevel::Abort, log).await;
+                    stop_all(&mut running, &mut rx, StopLevel::Abort, grace, stop, log).await;
                     return Err(StageFailure {
                         reason: format!("{}: SIPp could not be started: {e}", inst.label),
                         not_started: true,
@@ -292,7 +299,7 @@ async fn run_stage(
                 }
                 _ = tokio::time::sleep(LISTEN_POLL) => {}
                 _ = tokio::time::sleep_until(listen_deadline) => {
-                    stop_all(&mut running, &mut rx, StopLevel::Abort, log).await;
+                    stop_all(&mut running, &mut rx, StopLevel::Abort, grace, stop, log).await;
                     return Err(StageFailure::failed(format!("SIPp did not open {} within {}s", describe(&wanted), LISTEN_DEADLINE.as_secs())));
                 }
                 _ = tokio::time::sleep_until(deadline) => { cut = Some(Cut::Timeout); break 'waves; }
@@ -325,7 +332,7 @@ async fn run_stage(
             let first_failed = running
                 .iter()
                 .position(|r| r.status.is_some_and(|s| !s.success()));
-            stop_all(&mut running, &mut rx, level, log).await;
+            stop_all(&mut running, &mut rx, level, grace, stop, log).await;
             match c {
                 Cut::Timeout => Err(StageFailure::failed(format!(
                     "timed out after {}s (--test-timeout): SIPp stopped",
@@ -403,19 +410,25 @@ async fn spawn(
 }
 
 /// Stops every instance still running: SIGUSR1, then SIGTERM, then SIGKILL, each after a
-/// grace period (at once with SIGKILL for `Kill`); waits until all are reaped.
+/// grace period (at once with SIGKILL for `Kill`, also when a Kill comes during a grace);
+/// waits until all are reaped.
 async fn stop_all(
     running: &mut [Running],
     rx: &mut mpsc::UnboundedReceiver<(usize, std::io::Result<ExitStatus>)>,
     level: StopLevel,
+    grace: Duration,
+    stop: &mut watch::Receiver<StopLevel>,
     log: &Logger,
 ) {
-    let signals: &[Signal] = if level == StopLevel::Kill {
-        &[Signal::SIGKILL]
-    } else {
-        &[Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGKILL]
-    };
-    for &sig in signals {
+    const GENTLE: [Signal; 3] = [Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGKILL];
+    let mut killing = level == StopLevel::Kill || *stop.borrow() == StopLevel::Kill;
+    let mut step = 0;
+    loop {
+        let sig = if killing {
+            Signal::SIGKILL
+        } else {
+            GENTLE[step]
+        };
         let alive: Vec<usize> = (0..running.len())
             .filter(|&i| running[i].status.is_none())
             .collect();
@@ -430,13 +443,27 @@ async fn stop_all(
             + if sig == Signal::SIGKILL {
                 Duration::from_secs(10)
             } else {
-                GRACE
+                grace
             };
         while running.iter().any(|r| r.status.is_none()) {
             tokio::select! {
                 Some((i, st)) = rx.recv() => record(&mut running[i], st),
                 _ = tokio::time::sleep_until(until) => break,
+                // A second interrupt during the grace: no more waiting.
+                Ok(()) = stop.changed(), if !killing => {
+                    if *stop.borrow() == StopLevel::Kill {
+                        killing = true;
+                        break;
+                    }
+                }
             }
+        }
+        // After SIGKILL, whatever is left is reported below.
+        if sig == Signal::SIGKILL {
+            break;
+        }
+        if !killing {
+            step += 1;
         }
     }
     for r in running.iter() {
@@ -863,5 +890,105 @@ mod tests {
             "uac_ua1_",
             "_errors.log"
         ));
+    }
+
+    /// A slog drain that keeps every message, for tests that check what was done in order.
+    #[derive(Clone, Default)]
+    struct Recorded(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl slog::Drain for Recorded {
+        type Ok = ();
+        type Err = slog::Never;
+        fn log(&self, r: &slog::Record, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+            let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            lines.push(r.msg().to_string());
+            Ok(())
+        }
+    }
+
+    impl Recorded {
+        fn lines(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+        /// The signals sent to `label`, in order.
+        fn signals_to(&self, label: &str) -> Vec<String> {
+            self.lines()
+                .iter()
+                .filter_map(|l| l.strip_suffix(&format!(" to {label}")).map(str::to_string))
+                .collect()
+        }
+    }
+
+    /// A stand-in for a wedged SIPp: ignores SIGUSR1 and SIGTERM (the `sleep` it becomes keeps
+    /// them ignored), says it is ready once it does, and waits to be killed.
+    fn stubborn_sipp(folder: &Path) -> LaunchPlan {
+        let mut inst = instance("uac_ua0");
+        inst.argv = vec![
+            "sh".into(),
+            "-c".into(),
+            "trap '' USR1 TERM; : > ready; exec sleep 60".into(),
+        ];
+        assert!(folder.is_dir());
+        LaunchPlan {
+            stages: vec![crate::core::plan::Stage {
+                run_group: String::new(),
+                instances: vec![inst],
+            }],
+        }
+    }
+
+    /// Runs [`stubborn_sipp`] with `grace`, sends each stop level once it is ready, and returns
+    /// the outcome and the signals it got.
+    fn stop_stubborn_sipp(grace: Duration, levels: &[StopLevel]) -> (SippOutcome, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().to_path_buf();
+        let rec = Recorded::default();
+        let log = Logger::root(slog::Fuse(rec.clone()), slog::o!());
+        let (stop, rx) = watch::channel(StopLevel::Running);
+        let levels = levels.to_vec();
+        let outcome = actix_rt::System::new().block_on(async move {
+            let plan = stubborn_sipp(&folder);
+            let run = actix_rt::spawn(run_plan(
+                plan,
+                folder.clone(),
+                Duration::from_secs(60),
+                grace,
+                log,
+                rx,
+            ));
+            // The trap is in place: a signal now reaches a process that ignores it.
+            let started = std::time::Instant::now();
+            while !folder.join("ready").exists() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the stand-in never started"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            for level in levels {
+                stop.send_replace(level);
+                // The next level comes while the previous one's first signal is in its grace.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            run.await.unwrap()
+        });
+        (outcome, rec.signals_to("uac_ua0"))
+    }
+
+    #[test]
+    fn a_sipp_that_ignores_usr1_and_term_is_killed_after_the_graces() {
+        let (outcome, signals) = stop_stubborn_sipp(Duration::from_millis(50), &[StopLevel::Abort]);
+        assert_eq!(signals, ["SIGUSR1", "SIGTERM", "SIGKILL"]);
+        assert!(!outcome.success);
+        assert_eq!(outcome.reason.as_deref(), Some("interrupted: SIPp stopped"));
+    }
+
+    #[test]
+    fn a_kill_during_the_stop_grace_kills_at_once() {
+        // A grace long enough that SIGTERM would be sent only if the Kill waited for it.
+        let (outcome, signals) =
+            stop_stubborn_sipp(Duration::from_secs(3), &[StopLevel::Abort, StopLevel::Kill]);
+        assert_eq!(signals, ["SIGUSR1", "SIGKILL"]);
+        assert!(!outcome.success);
     }
 }
