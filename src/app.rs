@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use slog::{info, o, warn, Level, Logger};
 
-use sipplauncher_actors::core::plan::{FrontEnd, RunPlan};
+use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::supervisor::RunResult;
 use sipplauncher_actors::sys::logging;
@@ -17,20 +17,26 @@ use crate::config::{self, Config};
 use crate::dns_zone::ZoneFiles;
 use crate::exit_code;
 use crate::preflight;
+use crate::report::evidence::{Harvest, LadderPolicy};
+use crate::report::html::Html;
 use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
+use crate::report_cmd;
 use crate::sipp_args::{SippLauncher, TlsSetup};
 use crate::suite::{self, CollectOptions, Suite};
 use crate::template::Renderer;
 use crate::tls::{self, Ca};
 
-/// Runs the command with the process's arguments; returns the exit status.
+/// Runs the command with the process's arguments; returns the exit status. A first argument
+/// naming a subcommand runs it; anything else is a run.
 pub fn main() -> i32 {
-    // Subcommands: the first argument names one; none is a run.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    #[allow(clippy::single_match)]
-    match args.get(1).and_then(|a| a.to_str()) {
-        Some("sweep") => return crate::sweep::main(&args[2..]),
-        _ => {}
+    let mut args = std::env::args_os().skip(1);
+    if let Some(first) = args.next() {
+        if first == "report" {
+            return report_cmd::main(args);
+        }
+        if first == "sweep" {
+            return crate::sweep::main(&args.collect::<Vec<_>>());
+        }
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -77,8 +83,9 @@ fn run_steps(config: Config) -> Result<i32, Stop> {
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
     let sipp = preflight(&config, &suite, &log)?;
+    let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
     let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
-    let sinks = sinks(&config);
+    let sinks = sinks(&config, sipp_version);
     let result = sipplauncher_actors::run(plan, front, sinks, log);
     exit_status(&config, &result)
 }
@@ -296,32 +303,47 @@ fn build_plan(
         global: suite.global,
         config: Arc::new(config.run.clone()),
     };
+    // The reports that keep ladders get them read from each run's pcap in post-run.
+    let evidence = (config.json.is_some() || config.html.is_some())
+        .then(|| Arc::new(Harvest::new(ladder_policy(config), log.new(o!()))) as Arc<dyn Evidence>);
     let front = FrontEnd {
         render,
         launch,
         zone: Arc::new(ZoneFiles),
+        evidence,
     };
     Ok((plan, front))
 }
 
+/// Which runs get a SIP ladder in the reports.
+fn ladder_policy(_config: &Config) -> LadderPolicy {
+    LadderPolicy::default()
+}
+
 /// Where the run's events go: the terminal, and the reports asked for.
-fn sinks(config: &Config) -> Vec<Box<dyn EventSink>> {
+fn sinks(config: &Config, sipp_version: Option<String>) -> Vec<Box<dyn EventSink>> {
     let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
     if let Some(path) = &config.junit {
         sinks.push(Box::new(JUnit::new(path.clone())));
     }
+    let meta = RunMeta {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        sipp_version,
+        dut: config.run.dut.to_string(),
+        testsuite: config.testsuite.display().to_string(),
+        dry_run: config.run.dry_run,
+        group: config.run.group,
+        window: config.run.window,
+        command_line: std::env::args().collect(),
+    };
     if let Some(path) = &config.json {
-        sinks.push(Box::new(Json::new(
+        sinks.push(Box::new(Json::new(path.clone(), meta.clone())));
+    }
+    if let Some(path) = &config.html {
+        sinks.push(Box::new(Html::new(
             path.clone(),
-            RunMeta {
-                tool_version: env!("CARGO_PKG_VERSION").to_string(),
-                dut: config.run.dut.to_string(),
-                testsuite: config.testsuite.display().to_string(),
-                dry_run: config.run.dry_run,
-                group: config.run.group,
-                window: config.run.window,
-                command_line: std::env::args().collect(),
-            },
+            meta,
+            ladder_policy(config),
         )));
     }
     sinks

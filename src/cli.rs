@@ -223,6 +223,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// Write a self-contained HTML report to FILE, with the SIP ladder of failed runs and of
+    /// one passing run of each test; rewritten every 30 s while the run goes on [default: none]
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
     /// General log file [default: /tmp/sipplauncher.log]
     // No clap default: whether it was given matters (an explicit path must work, the default
     // may be skipped); `config` applies `DEFAULT_LOG_FILE`.

@@ -118,6 +118,8 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// Its folder exists.
     pub json: Option<PathBuf>,
+    /// Its folder exists.
+    pub html: Option<PathBuf>,
     /// The general log: `--log-file` (its folder exists) or the default.
     pub log_file: PathBuf,
     /// `--log-file` was given: failing to open it is an error, while the default may be skipped.
@@ -364,13 +366,23 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         .json
         .map(|p| writable_file_path("--json", p))
         .transpose()?;
-    if let (Some(j), Some(s)) = (&junit, &json) {
-        if j == s {
-            return Err(UsageError::SameFile {
-                option: "--json",
-                other: "--junit",
-                path: s.clone(),
-            });
+    let html = cli
+        .html
+        .map(|p| writable_file_path("--html", p))
+        .transpose()?;
+    // Two reports in one file would overwrite each other.
+    let reports = [("--junit", &junit), ("--json", &json), ("--html", &html)];
+    for (i, (option, path)) in reports.iter().enumerate() {
+        for (other, earlier) in &reports[..i] {
+            if let (Some(p), Some(e)) = (path, earlier) {
+                if p == e {
+                    return Err(UsageError::SameFile {
+                        option,
+                        other,
+                        path: p.to_path_buf(),
+                    });
+                }
+            }
         }
     }
     let log_file_explicit = cli.log_file.is_some();
@@ -406,6 +418,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         keywords,
         junit,
         json,
+        html,
         log_file,
         log_file_explicit,
         no_pcap: cli.no_pcap,
@@ -610,7 +623,11 @@ fn existing_file(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageEr
 }
 
 /// A file to be written: its folder exists, and it is not itself a folder.
-fn writable_file_path(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageError> {
+/// `path` as a file to write: not a folder, in a folder that exists.
+pub(crate) fn writable_file_path(
+    option: &'static str,
+    path: PathBuf,
+) -> Result<PathBuf, UsageError> {
     if path.is_dir() {
         return Err(UsageError::NotAFile { option, path });
     }
@@ -989,6 +1006,11 @@ mod tests {
                 format!("--junit: folder {nope} of {nope}/r.xml does not exist"),
             ),
             (vec!["--json", &suite], format!("--json: {suite} is not a file")),
+            (
+                vec!["--html", "same", "--json", "same"],
+                "--html: same is the same file as --json".into(),
+            ),
+            (vec!["--html", &suite], format!("--html: {suite} is not a file")),
             (
                 vec!["--junit", "same", "--json", "same"],
                 "--json: same is the same file as --junit".into(),

@@ -13,8 +13,10 @@
 //! - [`dns_zone`]: `dns.txt` parsed into the records the embedded DNS server serves.
 //! - [`tls`]: the run's CA and each UA's certificate (SPEC §8).
 //! - [`preflight`]: the checks made once at start (SIPp there, its version and TLS, open files).
-//! - [`report`]: terminal lines ([`report::console`]), JUnit XML ([`report::junit`]) and JSON
-//!   ([`report::json`]), all fed from the run's event stream.
+//! - [`report`]: terminal lines ([`report::console`]), JUnit XML ([`report::junit`]), JSON
+//!   ([`report::json`]) and HTML ([`report::html`]), all fed from the run's event stream.
+//! - [`ladder`]: the SIP ladder of a test run, read from its pcap by our own code.
+//! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
 //! - [`exit_code`]: the documented exit statuses.
 //! - [`sweep`]: `sipplauncher sweep`, a DUT's capacity curve over group sizes.
 
@@ -23,8 +25,10 @@ pub mod cli;
 pub mod config;
 pub mod dns_zone;
 pub mod exit_code;
+pub mod ladder;
 pub mod preflight;
 pub mod report;
+pub mod report_cmd;
 pub mod scenario;
 pub mod sipp_args;
 pub mod suite;

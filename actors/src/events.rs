@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::dispatch::{CancelReason, Outcome};
-use crate::core::plan::{RunId, TestName};
+use crate::core::plan::{Attachment, RunId, TestName};
 use crate::core::state::StateName;
 use crate::messages::SignalKind;
 use crate::sipp::stats::SippStats;
@@ -40,6 +40,9 @@ pub struct TestStateEvent {
     pub reason: Option<String>,
     /// The run folder (also after it was removed: where it was).
     pub run_folder: Option<PathBuf>,
+    /// On the run's last event (CLEAN or DIRTY): what the front end's
+    /// [`crate::core::plan::Evidence`] made of the run in post-run.
+    pub evidence: Option<Attachment>,
 }
 
 /// Which GLOBAL script.

@@ -13,7 +13,8 @@ use actix::{Actor, ActorFutureExt, Addr, Context, Handler, ResponseActFuture, Wr
 use slog::{debug, error, info, o, warn, Logger};
 
 use crate::core::plan::{
-    random_run_id_number, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
+    random_run_id_number, Attachment, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunEvidence,
+    RunId, TestPlan, UaName,
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
@@ -90,6 +91,10 @@ pub struct TestActor {
     cps: Option<f64>,
     sipp_time: Option<std::time::Duration>,
     stats: Option<SippStats>,
+    /// Why the run failed, for the front end's look at its evidence in post-run.
+    fail_reason: Option<String>,
+    /// What the front end made of the run's evidence, for its last event.
+    evidence: Option<Attachment>,
 }
 
 impl TestActor {
@@ -133,6 +138,8 @@ impl TestActor {
             cps: None,
             sipp_time: None,
             stats: None,
+            fail_reason: None,
+            evidence: None,
         }
     }
 
@@ -162,6 +169,9 @@ impl TestActor {
             Some(r) if state.is_error() => warn!(self.test_log, "state {state}{took_s}: {r}"),
             _ => info!(self.test_log, "state {state}{took_s}"),
         }
+        if state == StateName::Fail {
+            self.fail_reason.clone_from(&reason);
+        }
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.run.index,
             name: self.plan.name.clone(),
@@ -177,6 +187,11 @@ impl TestActor {
                 None
             },
             stats: if state.is_run_end() { self.stats } else { None },
+            evidence: if matches!(state, StateName::Clean | StateName::Dirty) {
+                self.evidence.take()
+            } else {
+                None
+            },
             reason,
             run_folder: self.folder.clone(),
         }));
@@ -518,6 +533,7 @@ impl Handler<Cleanup> for TestActor {
     type Result = ResponseActFuture<Self, CleanupReply>;
 
     fn handle(&mut self, _: Cleanup, _: &mut Context<Self>) -> Self::Result {
+        let succeeded = self.life.name() == StateName::Success;
         if !self.step(Step::Clean, None) {
             // Not past PREPARING, or already cleaned: nothing is owed.
             return Box::pin(actix::fut::ready(CleanupReply {
@@ -540,6 +556,28 @@ impl Handler<Cleanup> for TestActor {
             .clone()
             .filter(|_| std::mem::take(&mut self.capturing));
         let run_id = self.run_id.clone();
+        let keep_folder = config.leave_temp;
+        // The front end's look at the run (its pcap) before the folder may go.
+        let evidence = self
+            .front
+            .evidence
+            .clone()
+            .zip(folder.clone())
+            .map(|(evidence, folder)| {
+                let facts = RunEvidence {
+                    index: self.run.index,
+                    test: self.plan.clone(),
+                    run_id: run_id.clone(),
+                    pcap: sniffer.is_some().then(|| folder.join(pcap_name(&run_id))),
+                    folder,
+                    hosts: self.hosts.clone(),
+                    dut: config.dut,
+                    succeeded,
+                    reason: self.fail_reason.clone(),
+                    folder_kept: keep_folder,
+                };
+                (evidence, facts)
+            });
         // SPEC §4 step 6, every step tried: after.sh; the pcap; the DNS records; the run
         // folder; the link.
         let work = async move {
@@ -576,8 +614,16 @@ impl Handler<Cleanup> for TestActor {
                     problems.push(format!("remove DNS records: {e}"));
                 }
             }
+            let mut attachment = None;
+            if let Some((evidence, facts)) = evidence.filter(|_| !kill.is_killed()) {
+                match tokio::task::spawn_blocking(move || evidence.collect(&facts)).await {
+                    Ok(a) => attachment = a,
+                    // The front end's bug, not the run's: logged, the cleanup goes on.
+                    Err(e) => warn!(log, "evidence not collected: {e}"),
+                }
+            }
             if let Some(folder) = &folder {
-                if !config.leave_temp {
+                if !keep_folder {
                     let f = folder.clone();
                     match tokio::task::spawn_blocking(move || rundir::remove(&f)).await {
                         Ok(Ok(())) => {}
@@ -593,10 +639,11 @@ impl Handler<Cleanup> for TestActor {
                 Ok(Err(e)) => problems.push(e.to_string()),
                 Err(e) => problems.push(format!("release addresses: {e}")),
             }
-            problems
+            (problems, attachment)
         };
-        Box::pin(work.into_actor(self).map(|problems, act, _| {
+        Box::pin(work.into_actor(self).map(|(problems, attachment), act, _| {
             act.hosts.clear();
+            act.evidence = attachment;
             let clean = problems.is_empty();
             let reason = (!clean).then(|| problems.join("; "));
             act.step(Step::Cleaned { clean }, reason);

@@ -4,6 +4,8 @@
 //! report files keep until the end.
 
 pub mod console;
+pub mod evidence;
+pub mod html;
 pub mod json;
 pub mod junit;
 
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::plan::Attachment;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
 use sipplauncher_actors::sipp::stats::SippStats;
@@ -303,6 +306,8 @@ pub struct RunRecord {
     /// Why cleanup left it DIRTY.
     pub cleanup_reason: Option<String>,
     pub run_folder: Option<PathBuf>,
+    /// What the front end made of the run in post-run (its addresses, maybe its ladder).
+    pub evidence: Option<Attachment>,
 }
 
 impl RunRecord {
@@ -324,6 +329,7 @@ impl RunRecord {
             reason: None,
             cleanup_reason: None,
             run_folder: None,
+            evidence: None,
         }
     }
 
@@ -332,6 +338,9 @@ impl RunRecord {
         self.last = e.at;
         if e.run_folder.is_some() {
             self.run_folder.clone_from(&e.run_folder);
+        }
+        if e.evidence.is_some() {
+            self.evidence.clone_from(&e.evidence);
         }
         let result = match e.state {
             StateName::Created | StateName::Preparing => None,
@@ -581,6 +590,7 @@ pub(crate) mod fixture {
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"
             ))),
+            evidence: None,
         })
     }
 

@@ -13,59 +13,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::report::json::{Calls, JsonReport, JsonRun};
 
 /// Tests/s "stop growing" at size `s` when the next size's tests/s are less than
 /// `1 + GROWTH` times those at `s` (a gain under 10 %).
 pub const GROWTH: f64 = 0.10;
-
-/// The parts of a run's JSON report (`--json`) the sweep reads. Fields added later to the report
-/// are ignored; those missing in an older report are `None`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RunReport {
-    pub elapsed_s: f64,
-    pub interrupted: bool,
-    pub summary: ReportSummary,
-    #[serde(default)]
-    pub usage: Option<ReportUsage>,
-    pub tests: Vec<ReportTest>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct ReportSummary {
-    pub total: u64,
-    pub success: u64,
-    pub failed: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReportUsage {
-    pub cpu_user_s: f64,
-    pub cpu_system_s: f64,
-    pub children_cpu_user_s: f64,
-    pub children_cpu_system_s: f64,
-    pub load_start: Option<[f64; 3]>,
-    pub load_end: Option<[f64; 3]>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ReportTest {
-    pub name: String,
-    pub passed: bool,
-    pub reason: Option<String>,
-    pub sipp_s: Option<f64>,
-    #[serde(default)]
-    pub calls: Option<ReportCalls>,
-    #[serde(default)]
-    pub setup_ms: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct ReportCalls {
-    pub created: u64,
-    pub successful: u64,
-    pub failed: u64,
-}
 
 /// Where a size's setup times come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,7 +93,7 @@ impl SizeFigures {
         report_file: &str,
         console_file: &str,
         exit_status: Option<i32>,
-        r: &RunReport,
+        r: &JsonReport,
     ) -> SizeFigures {
         let runs = r.summary.total;
         let per_s = |n: f64| {
@@ -149,8 +103,7 @@ impl SizeFigures {
                 0.0
             }
         };
-        let with_calls: Vec<&ReportCalls> =
-            r.tests.iter().filter_map(|t| t.calls.as_ref()).collect();
+        let with_calls: Vec<&Calls> = r.tests.iter().filter_map(|t| t.calls.as_ref()).collect();
         let calls =
             (!with_calls.is_empty()).then(|| with_calls.iter().map(|c| c.created).sum::<u64>());
         let mut failures: BTreeMap<String, u64> = BTreeMap::new();
@@ -167,7 +120,7 @@ impl SizeFigures {
             .map(|(reason, count)| FailureCount { reason, count })
             .collect();
         failures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
-        let cpu_s = r.usage.as_ref().map(|u| u.cpu_user_s + u.cpu_system_s);
+        let cpu_s = r.usage.as_ref().map(|u| u.cpu_s());
         SizeFigures {
             group,
             total,
@@ -197,10 +150,7 @@ impl SizeFigures {
             cpu_ms_per_test: cpu_s
                 .filter(|_| runs > 0)
                 .map(|c| c * 1_000.0 / runs as f64),
-            children_cpu_s: r
-                .usage
-                .as_ref()
-                .map(|u| u.children_cpu_user_s + u.children_cpu_system_s),
+            children_cpu_s: r.usage.as_ref().map(|u| u.children_cpu_s()),
             load_start: r.usage.as_ref().and_then(|u| u.load_start).map(|l| l[0]),
             load_end: r.usage.as_ref().and_then(|u| u.load_end).map(|l| l[0]),
         }
@@ -208,7 +158,7 @@ impl SizeFigures {
 }
 
 /// The setup times of a size's runs: `rtd` where any run has one, else SIPp's time.
-pub fn setup_of(tests: &[ReportTest]) -> Option<Setup> {
+pub fn setup_of(tests: &[JsonRun]) -> Option<Setup> {
     let rtd: Vec<f64> = tests.iter().filter_map(|t| t.setup_ms).collect();
     let (source, mut values) = if rtd.is_empty() {
         let sipp = tests
@@ -428,38 +378,38 @@ pub fn total_for(group: usize, user_total: Option<u64>, tests: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::json::{Summary, Usage};
 
     fn test(
         passed: bool,
         reason: Option<&str>,
         sipp_s: Option<f64>,
         setup_ms: Option<f64>,
-    ) -> ReportTest {
-        ReportTest {
+    ) -> JsonRun {
+        JsonRun {
             name: "t".into(),
             passed,
             reason: reason.map(str::to_string),
             sipp_s,
-            calls: sipp_s.map(|_| ReportCalls {
+            calls: sipp_s.map(|_| Calls {
                 created: 1,
                 successful: u64::from(passed),
                 failed: u64::from(!passed),
             }),
             setup_ms,
+            ..JsonRun::default()
         }
     }
 
     fn size(group: usize, tests_per_s: f64, pass_rate: f64) -> SizeFigures {
-        let report = RunReport {
+        let report = JsonReport {
             elapsed_s: 10.0,
-            interrupted: false,
-            summary: ReportSummary {
+            summary: Summary {
                 total: 1000,
                 success: (pass_rate * 1000.0).round() as u64,
                 failed: 1000 - (pass_rate * 1000.0).round() as u64,
             },
-            usage: None,
-            tests: vec![],
+            ..JsonReport::default()
         };
         let mut f = SizeFigures::of(group, 100, "r.json", "r.log", Some(0), &report);
         f.tests_per_s = tests_per_s;
@@ -546,15 +496,14 @@ mod tests {
 
     #[test]
     fn figures_of_a_report() {
-        let report = RunReport {
+        let report = JsonReport {
             elapsed_s: 4.0,
-            interrupted: false,
-            summary: ReportSummary {
+            summary: Summary {
                 total: 4,
                 success: 2,
                 failed: 2,
             },
-            usage: Some(ReportUsage {
+            usage: Some(Usage {
                 cpu_user_s: 0.3,
                 cpu_system_s: 0.1,
                 children_cpu_user_s: 1.0,
@@ -578,6 +527,7 @@ mod tests {
                 ),
                 test(true, None, Some(1.0), Some(20.0)),
             ],
+            ..JsonReport::default()
         };
         let f = SizeFigures::of(2, 4, "group-2.json", "group-2.log", Some(1), &report);
         assert_eq!((f.runs, f.passed, f.failed), (4, 2, 2));

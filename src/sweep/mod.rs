@@ -38,9 +38,10 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 
 use crate::exit_code;
+use crate::report::json::JsonReport;
 use crate::report::{rfc3339, write_atomic};
 use args::{Parsed, SweepPlan};
-use figures::{knee, next_after, Knee, Next, RunReport, SizeFigures, GROWTH};
+use figures::{knee, next_after, Knee, Next, SizeFigures, GROWTH};
 
 /// `sweep.json`'s shape; raised when a field changes meaning or goes (new fields do not).
 pub const FORMAT: u32 = 1;
@@ -356,9 +357,7 @@ fn run_size(sweep: &mut Sweep, group: usize, total: u64) -> SizeEnd {
             status: exit_code::USAGE,
         };
     }
-    let parsed = fs::read_to_string(&report)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<RunReport>(&t).map_err(|e| e.to_string()));
+    let parsed = JsonReport::read(&report);
     match parsed {
         Ok(r) => SizeEnd::Figures(Box::new(SizeFigures::of(
             group,
@@ -376,8 +375,7 @@ fn run_size(sweep: &mut Sweep, group: usize, total: u64) -> SizeEnd {
             };
             SizeEnd::NoReport {
                 why: format!(
-                    "the run left no report ({how}; {}: {e}); see {}",
-                    report.display(),
+                    "the run left no report ({how}; {e}); see {}",
                     console_path.display()
                 ),
                 status: exit_code::INTERNAL,

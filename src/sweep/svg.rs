@@ -367,20 +367,19 @@ fn esc(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::figures::{knee, ReportSummary, RunReport, SizeFigures};
+    use super::super::figures::{knee, SizeFigures};
     use super::*;
+    use crate::report::json::{JsonReport, Summary};
 
     fn size(group: usize, tps: f64, rate: f64) -> SizeFigures {
-        let report = RunReport {
+        let report = JsonReport {
             elapsed_s: 1.0,
-            interrupted: false,
-            summary: ReportSummary {
+            summary: Summary {
                 total: 100,
                 success: (rate * 100.0) as u64,
                 failed: 100 - (rate * 100.0) as u64,
             },
-            usage: None,
-            tests: vec![],
+            ..JsonReport::default()
         };
         let mut f = SizeFigures::of(group, 100, "r", "c", Some(0), &report);
         f.tests_per_s = tps;

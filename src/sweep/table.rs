@@ -162,20 +162,19 @@ fn ms(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::figures::{knee, FailureCount, ReportSummary, RunReport, Setup};
+    use super::super::figures::{knee, FailureCount, Setup};
     use super::*;
+    use crate::report::json::{JsonReport, Summary};
 
     fn size(group: usize, tps: f64, passed: u64) -> SizeFigures {
-        let report = RunReport {
+        let report = JsonReport {
             elapsed_s: 2.0,
-            interrupted: false,
-            summary: ReportSummary {
+            summary: Summary {
                 total: 10,
                 success: passed,
                 failed: 10 - passed,
             },
-            usage: None,
-            tests: vec![],
+            ..JsonReport::default()
         };
         let mut f = SizeFigures::of(group, 10, "r", "c", Some(0), &report);
         f.tests_per_s = tps;

@@ -3,10 +3,12 @@
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 //! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
 mod common;
 mod dry_run;
+mod html;
 mod interrupt;
 mod lab;
 mod real;

@@ -104,7 +104,7 @@ pub(crate) fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files:
 /// A real-run command (no `--dry-run`): the lab's DUT, the sandbox's run root and log, no
 /// pause between groups, short calls (`-r 100`: the first call 10 ms after SIPp starts) and a
 /// 2 s receive timeout. To be run with [`run_in`] (or `lab.wrap`).
-fn real_cmd(lab: &Lab, sb: &Sandbox, suite: &Path) -> Command {
+pub(crate) fn real_cmd(lab: &Lab, sb: &Sandbox, suite: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--dut")
         .arg(lab.dut().to_string())
