@@ -10,7 +10,7 @@ use slog::{info, o, warn, Level, Logger};
 use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::supervisor::RunResult;
-use sipplauncher_actors::sys::logging;
+use sipplauncher_actors::sys::logging::{self, RotatingFile};
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
@@ -73,9 +73,12 @@ fn usage_stop(msg: &str) -> Stop {
 /// Runs a validated configuration: each step below in turn; the first that stops the command
 /// gives the exit status.
 pub fn run(config: Config) -> i32 {
-    match run_steps(config) {
+    let status = match run_steps(config) {
         Ok(status) | Err(Stop(status)) => status,
-    }
+    };
+    // The logs are written off the threads that log: wait for the last lines.
+    logging::flush();
+    status
 }
 
 fn run_steps(config: Config) -> Result<i32, Stop> {
@@ -110,6 +113,19 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
             None
         }
     };
+    let general = general.and_then(|file| {
+        match RotatingFile::new(file, config.log_file.clone(), config.log_rotation) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "sipplauncher: warning: no general log: {}: {e}",
+                    config.log_file.display()
+                );
+                None
+            }
+        }
+    });
     let log = logging::root(general, Level::Error).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
     Ok(log)

@@ -233,6 +233,19 @@ pub struct Cli {
     // may be skipped); `config` applies `DEFAULT_LOG_FILE`.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// The general log rotates when it would grow past this size, in MiB (fractions allowed)
+    #[arg(long, value_name = "MIB", default_value = "100")]
+    pub log_max_size: String,
+
+    /// Old general logs kept by the rotation: <log>.1 (the newest) ... <log>.N
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "5",
+        allow_negative_numbers = true
+    )]
+    pub log_keep: String,
 }
 
 #[cfg(test)]

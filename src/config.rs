@@ -11,6 +11,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde_json::Value;
 use sipplauncher_actors::core::plan::RunConfig;
+use sipplauncher_actors::sys::logging::Rotation;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
 use crate::tls::KeyType;
@@ -124,6 +125,8 @@ pub struct Config {
     pub log_file: PathBuf,
     /// `--log-file` was given: failing to open it is an error, while the default may be skipped.
     pub log_file_explicit: bool,
+    /// `--log-max-size` and `--log-keep`.
+    pub log_rotation: Rotation,
     pub no_pcap: bool,
     /// `(cert, key)` of the CA given with `--tls-ca-root-cert`/`--tls-ca-root-key`; both files
     /// exist.
@@ -385,6 +388,19 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             }
         }
     }
+    let log_keep = parse_count("--log-keep", &cli.log_keep, 0)?;
+    let log_rotation = Rotation {
+        // At least a byte: a smaller size would rotate before every line all the same.
+        max_bytes: ((parse_positive("--log-max-size", &cli.log_max_size)? * (1u64 << 20) as f64)
+            as u64)
+            .max(1),
+        keep: u32::try_from(log_keep).map_err(|_| UsageError::OutOfRange {
+            option: "--log-keep",
+            value: i128::from(log_keep),
+            min: 0,
+            max: i128::from(u32::MAX),
+        })?,
+    };
     let log_file_explicit = cli.log_file.is_some();
     let log_file = match cli.log_file {
         Some(path) => writable_file_path("--log-file", path)?,
@@ -421,6 +437,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         html,
         log_file,
         log_file_explicit,
+        log_rotation,
         no_pcap: cli.no_pcap,
         tls_ca,
         tls_key_type: tls_key_type.unwrap_or_default(),

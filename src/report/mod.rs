@@ -21,6 +21,8 @@ use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
 use sipplauncher_actors::sipp::stats::SippStats;
 use sipplauncher_actors::sys::usage::RunUsage;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// A duration for people: `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
 /// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
@@ -46,67 +48,34 @@ pub fn format_duration(d: Duration) -> String {
 
 /// `SystemTime` as RFC 3339 in UTC with milliseconds: `2024-03-01T12:34:56.789Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let (secs, millis) = unix_millis(t);
-    let (date, sod) = split_days(secs);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3_600,
-        sod % 3_600 / 60,
-        sod % 60
-    )
+    utc(t)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default()
 }
 
 /// `SystemTime` as the JUnit schema's `timestamp`: `2024-03-01T12:34:56` (UTC, no zone: the
 /// schema's pattern allows none).
 pub fn junit_timestamp(t: SystemTime) -> String {
-    let (secs, _) = unix_millis(t);
-    let (date, sod) = split_days(secs);
-    format!(
-        "{date}T{:02}:{:02}:{:02}",
-        sod / 3_600,
-        sod % 3_600 / 60,
-        sod % 60
-    )
+    utc(t)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
 }
 
-/// Whole seconds since the epoch (floored, so negative before it) and the milliseconds past them.
-fn unix_millis(t: SystemTime) -> (i64, u32) {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            d.subsec_millis(),
-        ),
-        Err(e) => {
-            let d = e.duration();
-            let secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            match d.subsec_millis() {
-                0 => (secs, 0),
-                ms => (secs - 1, 1_000 - ms),
-            }
-        }
-    }
-}
-
-/// `YYYY-MM-DD` of the day and the second of that day.
-fn split_days(secs: i64) -> (String, i64) {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    (format!("{y:04}-{m:02}-{d:02}"), secs.rem_euclid(86_400))
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, http://howardhinnant.github.io/date_algorithms.html).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March first
-    let d = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // The ranges above make both casts lossless.
-    (y, m as u32, d as u32)
+/// `t` in UTC; a time beyond the years `time` handles (±9999) is taken as the nearest it does.
+fn utc(t: SystemTime) -> OffsetDateTime {
+    let nanos = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+        Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if nanos < 0 {
+        PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        PrimitiveDateTime::MAX.assume_utc()
+    })
 }
 
 /// Writes `data` to `path` all at once: to a temporary file in the same folder, synced, then
@@ -809,23 +778,6 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates() {
-        let table = [
-            (0, (1970, 1, 1)),
-            (-1, (1969, 12, 31)),
-            (59, (1970, 3, 1)),
-            (11_016, (2000, 2, 29)),
-            (11_017, (2000, 3, 1)),
-            (19_783, (2024, 3, 1)),
-            (-719_468, (0, 3, 1)),
-            (2_932_896, (9999, 12, 31)),
-        ];
-        for (days, date) in table {
-            assert_eq!(civil_from_days(days), date, "day {days}");
-        }
-    }
-
-    #[test]
     fn times() {
         let t = UNIX_EPOCH + Duration::from_millis(1_709_296_496_789);
         assert_eq!(rfc3339(t), "2024-03-01T12:34:56.789Z");
@@ -836,6 +788,11 @@ mod tests {
         // A leap year's last day.
         let t = UNIX_EPOCH + Duration::from_secs(1_735_689_599);
         assert_eq!(rfc3339(t), "2024-12-31T23:59:59.000Z");
+        // A leap day; the ends of the years a report can name.
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00.000Z");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

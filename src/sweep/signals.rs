@@ -28,14 +28,14 @@ const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
-extern "C" fn on_signal(sig: libc::c_int) {
+extern "C" fn on_signal(sig: std::ffi::c_int) {
     RECEIVED.fetch_add(1, Ordering::SeqCst);
     let pid = CHILD.load(Ordering::SeqCst);
     if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe; a pid that has just exited is at worst a zombie
-        // of ours (reaped only after CHILD is cleared), never another process.
-        unsafe {
-            libc::kill(pid, sig);
+        // kill(2) is async-signal-safe (nix only wraps it); a pid that has just exited is at
+        // worst a zombie of ours (reaped only after CHILD is cleared), never another process.
+        if let Ok(sig) = Signal::try_from(sig) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
         }
     }
 }

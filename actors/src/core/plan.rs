@@ -41,18 +41,22 @@ impl fmt::Display for RunId {
 impl RunId {
     /// A fresh random run id: 6 lowercase letters.
     pub fn random() -> Self {
-        use rand::Rng;
-        let mut rng = rand::thread_rng();
-        RunId((0..6).map(|_| rng.gen_range(b'a'..=b'z') as char).collect())
+        use rand::RngExt;
+        let mut rng = rand::rng();
+        RunId(
+            (0..6)
+                .map(|_| rng.random_range(b'a'..=b'z') as char)
+                .collect(),
+        )
     }
 }
 
 /// 12 random digits, offered to templates as `test.run_id_number`.
 pub fn random_run_id_number() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
+    use rand::RngExt;
+    let mut rng = rand::rng();
     (0..12)
-        .map(|_| rng.gen_range(b'0'..=b'9') as char)
+        .map(|_| rng.random_range(b'0'..=b'9') as char)
         .collect()
 }
 
