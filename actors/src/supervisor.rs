@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::core::dispatch::{CancelReason, Command, Dispatcher, Input, Outcome};
 use crate::core::plan::{FrontEnd, RunPlan};
 use crate::core::scheduler::{Schedule, ScheduledRun};
-use crate::dns::{DnsActor, DNS_PORT};
+use crate::dns::{DnsActor, RUN_ADDR};
 use crate::events::{Event, EventBus, EventSink, PROGRESS_EVERY};
 use crate::global::GlobalActor;
 use crate::messages::{
@@ -494,7 +494,7 @@ async fn start_services(plan: &RunPlan, log: &Logger) -> Result<Services, String
         None
     };
     let dns =
-        (!config.dry_run).then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start());
+        (!config.dry_run).then(|| DnsActor::new(RUN_ADDR, log.new(o!("actor" => "dns"))).start());
     Ok(Services { net, dns, sniffer })
 }
 

@@ -18,7 +18,8 @@ use crate::core::plan::{
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
-use crate::dns::DnsActor;
+use crate::dns::zones::RunZone;
+use crate::dns::{self, DnsActor};
 use crate::events::{Event, EventBus, TestStateEvent};
 use crate::messages::{
     Abort, AddRecords, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Register,
@@ -38,8 +39,8 @@ struct Prepared {
     folder: PathBuf,
     test_log: Logger,
     launch_plan: LaunchPlan,
-    /// The rendered `dns.txt`, parsed.
-    records: Option<Vec<hickory_server::proto::rr::Record>>,
+    /// The rendered `dns.txt`, parsed and grouped for the DNS server.
+    zone: Option<RunZone>,
 }
 
 /// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
@@ -250,13 +251,22 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    let records = front.zone.records(&made.path).map_err(undo)?;
+    let zone = front
+        .zone
+        .records(&made.path)
+        .map_err(undo)?
+        .map(|records| {
+            // Grouped here, off the actor threads: adding it to the server is then a merge.
+            let zone = RunZone::new(records);
+            dns::log_zone(&made.log, &made.path.join("dns.txt"), &zone);
+            zone
+        });
     Ok(Prepared {
         run_id: made.run_id,
         folder: made.path,
         test_log: made.log,
         launch_plan,
-        records,
+        zone,
     })
 }
 
@@ -317,7 +327,7 @@ impl Handler<Prepare> for TestActor {
                 prepare_folder(&plan, &blocking_config, &front, ctx_base, &blocking_log)
             })
             .await;
-            let prepared = match prepared {
+            let mut prepared = match prepared {
                 Ok(Ok(p)) => p,
                 Ok(Err(f)) => return Err(f),
                 Err(e) => {
@@ -344,12 +354,13 @@ impl Handler<Prepare> for TestActor {
                 }
             };
             let mut dns_added = false;
-            if let (Some(records), Some(dns)) = (prepared.records.clone(), dns.as_ref()) {
+            if let (Some(zone), Some(dns)) = (prepared.zone.take(), dns.as_ref()) {
                 let added = dns
                     .send(AddRecords {
                         run_id: prepared.run_id.clone(),
                         test: test_name.clone(),
-                        records,
+                        zone,
+                        log: prepared.test_log.clone(),
                     })
                     .await;
                 let failure = match added {

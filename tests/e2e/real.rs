@@ -1410,6 +1410,18 @@ fn dns_test_of_the_example_suite() {
         )),
         "ua0 got the call addressed by name:\n{uas}"
     );
+    // The records in the test's own log, as the original wrote them; and Kamailio's question.
+    let log = read(&f.join("sipplauncher.log"));
+    for want in [
+        "loading DNS file ".to_string(),
+        format!("  1: ua0-{run_id}.example.com. 300 IN A "),
+        format!("  2: _sip._udp.svc-{run_id}.example.com. 300 IN SRV 10 60 5060 ua0-{run_id}.example.com."),
+        "2 zone resource records generated from file".to_string(),
+        "authoritative for: example.com.".to_string(),
+        format!("dns: _sip._udp.svc-{run_id}.example.com. SRV: 1 records"),
+    ] {
+        assert!(log.contains(&want), "{want:?} not in\n{log}");
+    }
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
 
@@ -1593,8 +1605,10 @@ fn dns_name_defined_by_two_tests_at_once_conflicts() {
 }
 
 /// During a test, a DUT in its own namespace resolves the test's A and SRV records through
-/// the launcher (dig from the DUT namespace, run by before.sh); it gets REFUSED for a foreign
-/// zone (no open resolver, no recursion); after the run, no answer for the test's names.
+/// the launcher (dig from the DUT namespace, run by before.sh), as from an authority (issue
+/// 10.4): an absent name under the test's domain is NXDOMAIN and a name without the type asked
+/// is NODATA, both with the domain's SOA; a foreign zone is REFUSED (no open resolver, no
+/// recursion); after the run, no answer for the test's names.
 #[test]
 fn the_dut_resolves_a_tests_records_during_it_only() {
     let Some(lab) = Lab::try_up("dns_from_the_dut") else {
@@ -1624,6 +1638,8 @@ fn the_dut_resolves_a_tests_records_during_it_only() {
         "{dig} +short ep-{{{{ test.run_id }}}}.example.com A > {o}.a\n\
          {dig} +short _sip._udp.svc-{{{{ test.run_id }}}}.example.com SRV > {o}.srv\n\
          {dig} www.example.org A > {o}.foreign\n\
+         {dig} absent-{{{{ test.run_id }}}}.example.com A > {o}.nxdomain\n\
+         {dig} ep-{{{{ test.run_id }}}}.example.com AAAA > {o}.nodata\n\
          echo {{{{ test.run_id }}}} > {o}.run_id\n",
         o = out.display()
     );
@@ -1653,6 +1669,34 @@ fn the_dut_resolves_a_tests_records_during_it_only() {
         format!("10 60 5060 ep-{run_id}.example.com."),
         "SRV record"
     );
+    // dig's flags line reads ";; flags: qr aa rd; QUERY: 1, ANSWER: 0, AUTHORITY: 1, ...".
+    let flags = |answer: &str| -> String {
+        answer
+            .lines()
+            .find(|l| l.starts_with(";; flags:"))
+            .unwrap_or_else(|| panic!("no flags line: {answer}"))
+            .to_string()
+    };
+    for (file, status) in [
+        ("answers.nxdomain", "NXDOMAIN"),
+        ("answers.nodata", "NOERROR"),
+    ] {
+        let answer = read(&sb.path(file));
+        assert!(answer.contains(&format!("status: {status}")), "{answer}");
+        let f = flags(&answer);
+        assert!(
+            f.contains(" aa") && f.contains("ANSWER: 0") && f.contains("AUTHORITY: 1"),
+            "{answer}"
+        );
+        assert!(!f.contains(" ra"), "no recursion: {answer}");
+        let soa = answer
+            .lines()
+            .skip_while(|l| !l.starts_with(";; AUTHORITY SECTION:"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no authority section: {answer}"));
+        let fields: Vec<&str> = soa.split_whitespace().collect();
+        assert_eq!(fields[..4], ["example.com.", "0", "IN", "SOA"], "{answer}");
+    }
     let foreign = read(&sb.path("answers.foreign"));
     assert!(foreign.contains("status: REFUSED"), "{foreign}");
     assert!(
