@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::Parser;
-use slog::{info, o, warn, Level, Logger};
+use slog::{info, o, warn, Logger};
 
 use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
@@ -126,7 +126,7 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
             }
         }
     });
-    let log = logging::root(general, Level::Error).new(o!());
+    let log = logging::root(general).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
     Ok(log)
 }
@@ -338,7 +338,9 @@ fn ladder_policy(_config: &Config) -> LadderPolicy {
 
 /// Where the run's events go: the terminal, and the reports asked for.
 fn sinks(config: &Config, sipp_version: Option<String>) -> Vec<Box<dyn EventSink>> {
-    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(
+        Console::stdout().with_keep(config.run.keep, config.run.keep_max),
+    )];
     if let Some(path) = &config.junit {
         sinks.push(Box::new(JUnit::new(path.clone())));
     }

@@ -24,6 +24,7 @@ use crate::messages::{
 };
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::SnifferActor;
+use crate::sys::keep::Keeper;
 use crate::sys::{rundir, usage};
 use crate::test_actor::TestActor;
 
@@ -99,6 +100,8 @@ pub struct Supervisor {
     services: Services,
     /// The GLOBAL pseudo-test, when the suite has one.
     global: Option<Addr<GlobalActor>>,
+    /// Which run folders stay once their test is over; shared by the test runs and GLOBAL.
+    evidence: Arc<Keeper>,
     bus: EventBus,
     log: Logger,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
@@ -290,6 +293,7 @@ impl Supervisor {
             self.services.dns.clone(),
             self.services.sniffer.clone(),
             self.bus.clone(),
+            self.evidence.clone(),
             &self.log,
         )
         .start()
@@ -432,8 +436,18 @@ impl Supervisor {
         if config.window {
             core = core.windowed(config.group);
         }
+        // Which run folders stay once their test is over: one account for the whole run.
+        let evidence = Arc::new(Keeper::new(config.keep, config.keep_max));
         let global = plan.global.clone().map(|g| {
-            GlobalActor::new(g, config.clone(), front.render.clone(), bus.clone(), &log).start()
+            GlobalActor::new(
+                g,
+                config.clone(),
+                front.render.clone(),
+                evidence.clone(),
+                bus.clone(),
+                &log,
+            )
+            .start()
         });
         Supervisor {
             plan,
@@ -441,6 +455,7 @@ impl Supervisor {
             front,
             services,
             global,
+            evidence,
             bus,
             log,
             tests: HashMap::new(),

@@ -148,13 +148,45 @@ pub struct StateLine {
     pub rest: String,
 }
 
+/// The state lines of test runs (not GLOBAL's: see [`global_lines`]).
 pub fn state_lines(stdout: &str) -> Vec<StateLine> {
+    all_state_lines(stdout)
+        .into_iter()
+        .filter(|l| l.test != "GLOBAL")
+        .collect()
+}
+
+/// The GLOBAL pseudo-test's state lines (`   PREPARING   GLOBAL (0-abcdef)`).
+pub fn global_lines(stdout: &str) -> Vec<StateLine> {
+    all_state_lines(stdout)
+        .into_iter()
+        .filter(|l| l.test == "GLOBAL")
+        .collect()
+}
+
+/// The state lines of the run, before its closing lines (the recap after them has the same
+/// shape: see [`recap`]).
+fn all_state_lines(stdout: &str) -> Vec<StateLine> {
+    parse_state_lines(stdout.lines().take_while(|l| !l.starts_with("TOTAL: ")))
+}
+
+/// The failure recap after the closing lines: (its state lines, every line of it).
+pub fn recap(stdout: &str) -> (Vec<StateLine>, Vec<String>) {
+    let lines: Vec<String> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Total time elapsed "))
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    (parse_state_lines(lines.iter().map(String::as_str)), lines)
+}
+
+fn parse_state_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<StateLine> {
     let re = regex::Regex::new(
         r"^\s*(PREPARING|NOT READY|DRY-RUNNING|STARTING|SUCCESS|FAIL|CLEANING|DIRTY)\s+(\S+) \((\d+)-([a-z]{6})\)(.*)$",
     )
     .unwrap();
-    stdout
-        .lines()
+    lines
         .filter_map(|l| re.captures(l))
         .map(|c| StateLine {
             state: c[1].to_string(),
@@ -173,6 +205,45 @@ pub fn states_of(lines: &[StateLine], index: u64) -> Vec<String> {
         .filter(|l| l.index == index)
         .map(|l| l.state.clone())
         .collect()
+}
+
+/// The original's closing lines: 80 `=`, `TOTAL: N`, (`SUCCESS: N`, `FAILED: N` but in a dry
+/// run), 80 `=`, `Total time elapsed Ns`; checked line by line, exactly, at the first `TOTAL:`
+/// line (our own lines may follow them). Returns (total, success, failed).
+pub fn closing_lines(stdout: &str, dry_run: bool) -> (u64, Option<u64>, Option<u64>) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("TOTAL: "))
+        .unwrap_or_else(|| panic!("no TOTAL line:\n{stdout}"));
+    let sep = "=".repeat(80);
+    assert_eq!(lines[at - 1], sep, "{stdout}");
+    let number = |line: &str, key: &str| -> u64 {
+        let re = regex::Regex::new(&format!("^{key}: (0|[1-9][0-9]*)$")).unwrap();
+        let c = re
+            .captures(line)
+            .unwrap_or_else(|| panic!("{line:?} is not the original's {key} line:\n{stdout}"));
+        c[1].parse().unwrap()
+    };
+    let total = number(lines[at], "TOTAL");
+    let (success, failed, next) = if dry_run {
+        (None, None, at + 1)
+    } else {
+        (
+            Some(number(lines[at + 1], "SUCCESS")),
+            Some(number(lines[at + 2], "FAILED")),
+            at + 3,
+        )
+    };
+    assert_eq!(lines[next], sep, "{stdout}");
+    assert!(
+        regex::Regex::new(r"^Total time elapsed (0|[1-9][0-9]*)s$")
+            .unwrap()
+            .is_match(lines[next + 1]),
+        "{:?} is not the original's elapsed line:\n{stdout}",
+        lines[next + 1]
+    );
+    (total, success, failed)
 }
 
 /// The value of a summary line such as `TOTAL: 5`.

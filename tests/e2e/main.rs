@@ -3,6 +3,7 @@
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
 //! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 //! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
@@ -13,5 +14,6 @@ mod interrupt;
 mod lab;
 mod real;
 mod sweep;
+mod terminal;
 mod tls;
 mod usage;
