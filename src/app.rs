@@ -11,6 +11,7 @@ use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::supervisor::RunResult;
 use sipplauncher_actors::sys::logging::{self, RotatingFile};
+use sipplauncher_actors::sys::signal::Interrupts;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
@@ -38,6 +39,20 @@ pub fn main() -> i32 {
             return crate::sweep::main(&args.collect::<Vec<_>>());
         }
     }
+    // A run: before anything else, from now on a signal never has its default action. Until
+    // the run takes the signals over, the first one ends the process with one line (nothing is
+    // made before the run). (Subcommands above keep the default: they change nothing a signal
+    // could leave half done.)
+    let interrupts = match Interrupts::catch() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: signals not caught ({e}): Ctrl+C ends the process as is"
+            );
+            Interrupts::none()
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -54,7 +69,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    run(config)
+    run(config, interrupts)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -72,8 +87,8 @@ fn usage_stop(msg: &str) -> Stop {
 
 /// Runs a validated configuration: each step below in turn; the first that stops the command
 /// gives the exit status.
-pub fn run(config: Config) -> i32 {
-    let status = match run_steps(config) {
+pub fn run(config: Config, interrupts: Interrupts) -> i32 {
+    let status = match run_steps(config, interrupts) {
         Ok(status) | Err(Stop(status)) => status,
     };
     // The logs are written off the threads that log: wait for the last lines.
@@ -81,7 +96,7 @@ pub fn run(config: Config) -> i32 {
     status
 }
 
-fn run_steps(config: Config) -> Result<i32, Stop> {
+fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
@@ -89,7 +104,7 @@ fn run_steps(config: Config) -> Result<i32, Stop> {
     let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
     let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
     let sinks = sinks(&config, sipp_version);
-    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    let result = sipplauncher_actors::run(plan, front, sinks, log, interrupts);
     exit_status(&config, &result)
 }
 

@@ -16,7 +16,7 @@ use crate::common::*;
 use crate::lab::Lab;
 use crate::real::{
     assert_is_sipplauncher, json_report, run_in, show, sip_macros, sipp_links, sipp_pids,
-    wait_until, write_real_suite, Spawned, CALL_UAS,
+    wait_until, write_real_suite, CALL_UAS,
 };
 
 /// A sweep over the sandbox's suite in a dry run (no privileges), files in `out`.
