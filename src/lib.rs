@@ -19,6 +19,7 @@
 //! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
 //! - [`list_cmd`]: `sipplauncher list` (and `--list`): the tests a run would collect.
 //! - [`exit_code`]: the documented exit statuses.
+//! - [`sweep`]: `sipplauncher sweep`, a DUT's capacity curve over group sizes.
 
 pub mod app;
 pub mod cli;
@@ -33,5 +34,6 @@ pub mod report_cmd;
 pub mod scenario;
 pub mod sipp_args;
 pub mod suite;
+pub mod sweep;
 pub mod template;
 pub mod tls;

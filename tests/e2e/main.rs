@@ -6,6 +6,7 @@
 //! - [`list`]: `list`/`--list`, the dry run's addresses and command lines, its group pause.
 //! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
 //! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
+//! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
 mod common;
 mod dry_run;
@@ -14,6 +15,7 @@ mod interrupt;
 mod lab;
 mod list;
 mod real;
+mod sweep;
 mod terminal;
 mod tls;
 mod usage;
