@@ -11,11 +11,13 @@ use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::supervisor::RunResult;
 use sipplauncher_actors::sys::logging::{self, RotatingFile};
+use sipplauncher_actors::sys::signal::Interrupts;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::dns_zone::ZoneFiles;
 use crate::exit_code;
+use crate::list_cmd;
 use crate::preflight;
 use crate::report::evidence::{Harvest, LadderPolicy};
 use crate::report::html::Html;
@@ -34,7 +36,27 @@ pub fn main() -> i32 {
         if first == "report" {
             return report_cmd::main(args);
         }
+        if first == "list" {
+            return list_cmd::main(args);
+        }
+        if first == "sweep" {
+            return crate::sweep::main(&args.collect::<Vec<_>>());
+        }
     }
+    // A run: before anything else, from now on a signal never has its default action. Until
+    // the run takes the signals over, the first one ends the process with one line (nothing is
+    // made before the run). (Subcommands above keep the default: they change nothing a signal
+    // could leave half done.)
+    let interrupts = match Interrupts::catch() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: signals not caught ({e}): Ctrl+C ends the process as is"
+            );
+            Interrupts::none()
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -47,11 +69,15 @@ pub fn main() -> i32 {
             };
         }
     };
+    // `--list`: the listing of this command line's suite, not a run (no --dut needed).
+    if cli.list {
+        return list_cmd::list(&list_cmd::ListCli::of_run(&cli));
+    }
     let config = match config::validate(cli) {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    run(config)
+    run(config, interrupts)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -69,8 +95,8 @@ fn usage_stop(msg: &str) -> Stop {
 
 /// Runs a validated configuration: each step below in turn; the first that stops the command
 /// gives the exit status.
-pub fn run(config: Config) -> i32 {
-    let status = match run_steps(config) {
+pub fn run(config: Config, interrupts: Interrupts) -> i32 {
+    let status = match run_steps(config, interrupts) {
         Ok(status) | Err(Stop(status)) => status,
     };
     // The logs are written off the threads that log: wait for the last lines.
@@ -78,7 +104,7 @@ pub fn run(config: Config) -> i32 {
     status
 }
 
-fn run_steps(config: Config) -> Result<i32, Stop> {
+fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
@@ -86,7 +112,7 @@ fn run_steps(config: Config) -> Result<i32, Stop> {
     let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
     let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
     let sinks = sinks(&config, sipp_version);
-    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    let result = sipplauncher_actors::run(plan, front, sinks, log, interrupts);
     exit_status(&config, &result)
 }
 
@@ -153,14 +179,9 @@ fn collect(config: &Config, log: &Logger) -> Result<Suite, Stop> {
     .map_err(|e| usage_stop(&format!("{}: {e}", e.option())))?;
     if suite.tests.is_empty() {
         let filtered = !config.only.is_empty() || !config.exclude.is_empty();
-        return Err(usage_stop(&format!(
-            "No tests found in {}{}",
-            config.testsuite.display(),
-            if filtered {
-                " after --pattern-only/--pattern-exclude"
-            } else {
-                ""
-            }
+        return Err(usage_stop(&suite::no_tests_message(
+            &config.testsuite,
+            filtered,
         )));
     }
     for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {
@@ -231,28 +252,7 @@ fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, 
 /// Too many tests at once for the open-files limit would fail them one by one with "Too many
 /// open files": say so once, before anything is done.
 fn check_open_files(config: &Config, suite: &Suite) -> Result<(), Stop> {
-    let most_instances = suite
-        .tests
-        .iter()
-        .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
-        .max()
-        .unwrap_or(1);
-    // Tests under way at once: --group, or fewer when a round has fewer runs (a group never
-    // spans two rounds; --window with --loop does).
-    let per_round = config.run.total.unwrap_or(suite.tests.len() as u64);
-    let at_once = if config.run.window && config.run.repeat {
-        config.run.group
-    } else {
-        config
-            .run
-            .group
-            .min(usize::try_from(per_round).unwrap_or(usize::MAX))
-    };
-    preflight::open_files_limit()
-        .and_then(|limit| {
-            preflight::check_group_files(limit, config.run.group, at_once, most_instances)
-        })
-        .map_err(|e| usage_stop(&e))
+    preflight::check_open_files(&config.run, &suite.tests).map_err(|e| usage_stop(&e))
 }
 
 /// How SIPp gets its certificates and writes its TLS keys: SIPp from 3.7.5 writes

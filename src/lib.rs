@@ -17,7 +17,9 @@
 //!   ([`report::json`]) and HTML ([`report::html`]), all fed from the run's event stream.
 //! - [`ladder`]: the SIP ladder of a test run, read from its pcap by our own code.
 //! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
+//! - [`list_cmd`]: `sipplauncher list` (and `--list`): the tests a run would collect.
 //! - [`exit_code`]: the documented exit statuses.
+//! - [`sweep`]: `sipplauncher sweep`, a DUT's capacity curve over group sizes.
 
 pub mod app;
 pub mod cli;
@@ -25,11 +27,13 @@ pub mod config;
 pub mod dns_zone;
 pub mod exit_code;
 pub mod ladder;
+pub mod list_cmd;
 pub mod preflight;
 pub mod report;
 pub mod report_cmd;
 pub mod scenario;
 pub mod sipp_args;
 pub mod suite;
+pub mod sweep;
 pub mod template;
 pub mod tls;

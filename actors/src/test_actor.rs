@@ -20,13 +20,14 @@ use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
 use crate::dns::zones::RunZone;
 use crate::dns::{self, DnsActor};
-use crate::events::{format_duration, Event, EventBus, TestStateEvent};
+use crate::events::{format_duration, DryRunPlan, Event, EventBus, TestStateEvent};
 use crate::messages::{
     Abort, AddRecords, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Register,
     Release, RemoveRecords, Run, RunReply, RunSipp, StopSipp, Unregister,
 };
 use crate::net::NetActor;
 use crate::run_folder;
+use crate::sipp::stats::SippStats;
 use crate::sipp::{SippActor, SippOutcome};
 use crate::sniffer::{pcap_name, SnifferActor};
 use crate::sys::keep::{Fate, Keeper};
@@ -100,6 +101,7 @@ pub struct TestActor {
     /// Of the run, for the SUCCESS/FAIL line.
     cps: Option<f64>,
     sipp_time: Option<std::time::Duration>,
+    stats: Option<SippStats>,
     /// Why the run failed, for the front end's look at its evidence in post-run.
     fail_reason: Option<String>,
     /// What the front end made of the run's evidence, for its last event.
@@ -151,6 +153,7 @@ impl TestActor {
             sipp: None,
             cps: None,
             sipp_time: None,
+            stats: None,
             fail_reason: None,
             evidence: None,
         }
@@ -199,6 +202,7 @@ impl TestActor {
             } else {
                 None
             },
+            stats: if state.is_run_end() { self.stats } else { None },
             evidence: if matches!(state, StateName::Clean | StateName::Dirty) {
                 self.evidence.take()
             } else {
@@ -530,6 +534,16 @@ impl Handler<Run> for TestActor {
     fn handle(&mut self, _: Run, _: &mut Context<Self>) -> Self::Result {
         if self.config.dry_run {
             self.step(Step::Run { dry: true }, None);
+            if let (Some(launch), Some(folder)) = (&self.launch_plan, &self.folder) {
+                self.bus.emit(Event::DryRun(DryRunPlan {
+                    index: self.run.index,
+                    name: self.plan.name.clone(),
+                    run_id: self.run_id.clone(),
+                    run_folder: folder.clone(),
+                    hosts: self.hosts.clone(),
+                    launch: launch.clone(),
+                }));
+            }
             self.step(Step::RunEnded { success: true }, None);
             return Box::pin(actix::fut::ready(RunReply { success: true }));
         }
@@ -557,10 +571,12 @@ impl Handler<Run> for TestActor {
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
+                stats: None,
             });
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
+            act.stats = outcome.stats;
             let step = if outcome.not_started {
                 Step::NotStarted
             } else {

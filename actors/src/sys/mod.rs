@@ -5,9 +5,11 @@
 //! - [`script`]: `before.sh`/`after.sh` in their own process group, with a timeout.
 //! - [`strays`]: SIPp processes left by a killed run.
 //! - [`owner`]: who made a link or a run folder (pid, start time, pid namespace).
-//! - [`signal`]: OS signals turned into messages to the Supervisor.
+//! - [`signal`]: OS signals, caught from the process's first instant, handed to the run as
+//!   [`signal::Interrupts`] (tests inject their own).
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
 //! - [`sockets`]: which process holds a port (named when the DNS port is taken).
+//! - [`usage`]: what a run cost: its own CPU, its children's, the host's load.
 
 pub mod keep;
 pub mod logging;
@@ -17,3 +19,4 @@ pub mod script;
 pub mod signal;
 pub mod sockets;
 pub mod strays;
+pub mod usage;
