@@ -21,8 +21,8 @@
 //! Parsing is linear in the lines (identical records are found by hashing).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::fmt::Display;
+use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::str::FromStr;

@@ -283,17 +283,18 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    // A dns.txt of many records is read in a while: an interrupt does not wait for its end.
-    let zone = front
-        .zone
-        .records(&made.path, &|| kill.is_killed())
-        .map_err(undo)?
-        .map(|records| {
-            // Grouped here, off the actor threads: adding it to the server is then a merge.
-            let zone = RunZone::new(records);
+    // A dns.txt of many records is read and grouped in a while: an interrupt does not wait for
+    // the end. Grouped here, off the actor threads: adding it to the server is then a merge.
+    let cancelled = || kill.is_killed();
+    let zone = match front.zone.records(&made.path, &cancelled).map_err(undo)? {
+        None => None,
+        Some(records) => {
+            let zone = RunZone::new_until(records, &cancelled)
+                .ok_or_else(|| undo("interrupted while grouping the dns.txt records".into()))?;
             dns::log_zone(&made.log, &made.path.join("dns.txt"), &zone);
-            zone
-        });
+            Some(zone)
+        }
+    };
     Ok(Prepared {
         run_id: made.run_id,
         folder: made.path,

@@ -32,7 +32,11 @@ impl Launch for Inert {
 }
 
 impl Zone for Inert {
-    fn records(&self, _: &Path) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String> {
+    fn records(
+        &self,
+        _: &Path,
+        _: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String> {
         Ok(None)
     }
 }

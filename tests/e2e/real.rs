@@ -32,7 +32,7 @@ pub(crate) fn sip_macros() -> String {
 const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
-const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: OPTIONS to {{ dut.host }}">
   {{ sip.options('sip:ping@' ~ dut.host ~ ':5060') }}
@@ -160,7 +160,7 @@ fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
 }
 
 /// The line of `test` in state `state`.
-fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
+pub(crate) fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
     lines
         .iter()
         .find(|l| l.test == test && l.state == state)
@@ -168,7 +168,7 @@ fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine
 }
 
 /// The printed states of test `name` (its only run).
-fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
+pub(crate) fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     let index = lines
         .iter()
         .find(|l| l.test == name)
@@ -177,7 +177,7 @@ fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     states_of(lines, index)
 }
 
-const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
+pub(crate) const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
 
 /// The run folders kept for test `name`.
 fn folders_of(sb: &Sandbox, name: &str) -> Vec<PathBuf> {

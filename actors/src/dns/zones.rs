@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hickory_server::proto::rr::rdata::SOA;
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
@@ -26,6 +27,9 @@ use crate::core::plan::{RunId, TestName};
 
 /// CNAMEs followed for one answer at most (a loop ends there too).
 pub const MAX_CNAME_CHAIN: usize = 8;
+
+/// How many records [`RunZone::new_until`] groups between two looks at its `cancelled`.
+const LOOK_EVERY: usize = 4096;
 
 /// The SOA made up for a domain no run gave one for: serial, refresh, retry and expire as a
 /// zone file would have them; TTL and minimum 0 (no negative caching).
@@ -113,6 +117,12 @@ pub struct RunZone {
 
 impl RunZone {
     pub fn new(records: Vec<Record>) -> Self {
+        Self::new_until(records, &|| false).unwrap_or_default()
+    }
+
+    /// [`RunZone::new`], giving up (`None`) once `cancelled()` says so: the run was
+    /// interrupted while it grouped many records.
+    pub fn new_until(records: Vec<Record>, cancelled: &dyn Fn() -> bool) -> Option<Self> {
         let mut index: HashMap<Key, usize> = HashMap::new();
         let mut names: Vec<(Key, Vec<Record>)> = Vec::new();
         // Record equality ignores the TTL (RFC 2136): the first one's wins. A record's hash
@@ -120,7 +130,10 @@ impl RunZone {
         let hashes = std::collections::hash_map::RandomState::new();
         let mut seen: HashMap<u64, (usize, usize)> = HashMap::with_capacity(records.len());
         let mut count = 0;
-        for mut r in records {
+        for (i, mut r) in records.into_iter().enumerate() {
+            if i % LOOK_EVERY == LOOK_EVERY - 1 && cancelled() {
+                return None;
+            }
             let k = key(&r.name);
             let at = match index.get(&k) {
                 Some(&at) => at,
@@ -169,11 +182,11 @@ impl RunZone {
                 }
             }
         }
-        RunZone {
+        Some(RunZone {
             names,
             domains,
             records: count,
-        }
+        })
     }
 
     /// How many records (identical ones once).
@@ -229,7 +242,8 @@ impl Authoritative {
 /// The records of one owner name and the run that serves them.
 #[derive(Debug, Clone)]
 struct Held {
-    run: RunId,
+    /// Shared by all the run's names: one allocation a run, not one a name.
+    run: Arc<RunId>,
     records: Vec<Record>,
 }
 
@@ -295,7 +309,7 @@ impl Zones {
                     test: test.clone(),
                     name,
                     holder,
-                    holder_run: held.run.clone(),
+                    holder_run: (*held.run).clone(),
                 });
             }
         }
@@ -310,6 +324,8 @@ impl Zones {
             return Ok(());
         }
         let mut names = Vec::with_capacity(zone.names.len());
+        self.names.reserve(zone.names.len());
+        let shared = Arc::new(run.clone());
         for (k, records) in zone.names {
             for above in up(&k).skip(1) {
                 match self.below.get_mut(above) {
@@ -323,7 +339,7 @@ impl Zones {
             self.names.insert(
                 k,
                 Held {
-                    run: run.clone(),
+                    run: shared.clone(),
                     records,
                 },
             );
