@@ -729,6 +729,9 @@ impl Handler<Cleanup> for TestActor {
                 let f = folder.clone();
                 match tokio::task::spawn_blocking(move || keeper.settle(&f, failed)).await {
                     Ok(settled) => {
+                        if let Some(w) = &settled.warning {
+                            warn!(log, "{w}");
+                        }
                         problems.extend(settled.problem);
                         fate = Some(settled.fate);
                         match settled.fate {
