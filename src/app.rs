@@ -3,20 +3,23 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use slog::{info, o, warn, Level};
 
+use sipplauncher_actors::core::dispatch::Outcome;
 use sipplauncher_actors::core::plan::{FrontEnd, RunPlan, TestPlan};
-use sipplauncher_actors::events::EventSink;
+use sipplauncher_actors::events::{Event, EventSink};
 use sipplauncher_actors::sys::logging;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
-use crate::dns_zone::ZoneFiles;
+use crate::dns_zone::{self, ZoneFiles};
 use crate::exit_code;
 use crate::preflight;
-use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
+use crate::report::{console::Console, json, json::Json, json::RunMeta, junit::JUnit};
+use crate::shard::Shard;
 use crate::sipp_args::{SippLauncher, TlsSetup};
 use crate::suite::{self, CollectOptions};
 use crate::template::Renderer;
@@ -46,6 +49,71 @@ pub fn main() -> i32 {
 fn usage(msg: &str) -> i32 {
     let _ = writeln!(std::io::stderr(), "sipplauncher: {msg}");
     exit_code::USAGE
+}
+
+/// The event sinks of a run: the terminal, and the report files asked for.
+fn sinks(config: &Config, meta: RunMeta, console: Console) -> Vec<Box<dyn EventSink>> {
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(console)];
+    if let Some(path) = &config.junit {
+        sinks.push(Box::new(JUnit::new(path.clone())));
+    }
+    if let Some(path) = &config.json {
+        sinks.push(Box::new(Json::new(path.clone(), meta)));
+    }
+    sinks
+}
+
+/// The tests of `shard`, in suite order; a test with a `dns.txt` belongs to shard 1.
+fn shard_of(tests: Vec<TestPlan>, shard: Shard) -> Vec<TestPlan> {
+    let names: Vec<&str> = tests.iter().map(|t| t.name.0.as_str()).collect();
+    let dns: Vec<bool> = tests
+        .iter()
+        .map(|t| t.folder.join(dns_zone::FILE_NAME).is_file())
+        .collect();
+    let keep = shard.select(&names, &dns);
+    let mut keep = keep.into_iter().peekable();
+    tests
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.next_if_eq(i).is_some())
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// A run with no test to run (an empty shard): the reports say so, nothing else is done.
+fn nothing_to_run(config: &Config, meta: RunMeta, notes: Vec<String>) -> i32 {
+    let now = SystemTime::now();
+    let mut sinks = sinks(config, meta, Console::stdout().with_notes(notes));
+    let outcome = Outcome::default();
+    for event in [
+        Event::RunStarted {
+            tests: 0,
+            runs: 0,
+            repeat: false,
+            group: config.run.group,
+            window: config.run.window,
+            seed: config.seed,
+            dry_run: config.run.dry_run,
+            at: now,
+        },
+        Event::RunFinished {
+            outcome,
+            elapsed: Duration::ZERO,
+            at: now,
+        },
+    ] {
+        for sink in sinks.iter_mut() {
+            sink.event(&event);
+        }
+    }
+    let mut status = exit_code::for_outcome(&outcome, config.run.fail_expected);
+    for sink in sinks.iter_mut() {
+        if let Err(e) = sink.finish() {
+            let _ = writeln!(std::io::stderr(), "sipplauncher: report not written: {e}");
+            status = status.max(exit_code::FAILURE);
+        }
+    }
+    status
 }
 
 /// Runs a validated configuration.
@@ -110,6 +178,37 @@ pub fn run(config: Config) -> i32 {
     }
     for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {
         warn!(log, "test {} is not runnable", t.name; "why" => t.definition_error.as_deref());
+    }
+    let collected = suite.tests.len();
+    let mut notes = Vec::new();
+    let mut suite = suite;
+    if let Some(shard) = config.shard {
+        suite.tests = shard_of(suite.tests, shard);
+        let line = format!(
+            "Shard {shard} ({} split): {} of the {collected} tests collected",
+            shard.mode.as_str(),
+            suite.tests.len()
+        );
+        info!(log, "{line}");
+        notes.push(line);
+    }
+    let meta = RunMeta {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        dut: config.run.dut.to_string(),
+        testsuite: config.testsuite.display().to_string(),
+        dry_run: config.run.dry_run,
+        group: config.run.group,
+        window: config.run.window,
+        command_line: std::env::args().collect(),
+        fail_expected: config.run.fail_expected,
+        shard: config.shard,
+        host: json::host_name(),
+        planned: suite.tests.iter().map(|t| t.name.0.clone()).collect(),
+    };
+    if suite.tests.is_empty() {
+        // A shard can get no test (more shards than tests): its machine has nothing to do, and
+        // says so in its reports, which `merge` expects from every shard.
+        return nothing_to_run(&config, meta, notes);
     }
 
     let mut sipp = config.sipp.clone();
@@ -230,24 +329,7 @@ pub fn run(config: Config) -> i32 {
         suite.template_folder.clone(),
         config.keywords.clone(),
     ));
-    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
-    if let Some(path) = &config.junit {
-        sinks.push(Box::new(JUnit::new(path.clone())));
-    }
-    if let Some(path) = &config.json {
-        sinks.push(Box::new(Json::new(
-            path.clone(),
-            RunMeta {
-                tool_version: env!("CARGO_PKG_VERSION").to_string(),
-                dut: config.run.dut.to_string(),
-                testsuite: config.testsuite.display().to_string(),
-                dry_run: config.run.dry_run,
-                group: config.run.group,
-                window: config.run.window,
-                command_line: std::env::args().collect(),
-            },
-        )));
-    }
+    let sinks = sinks(&config, meta, Console::stdout().with_notes(notes));
     let tests: Vec<TestPlan> = suite.tests;
     let plan = RunPlan {
         tests: Arc::new(tests),

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sipplauncher_actors::core::plan::RunConfig;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
+use crate::shard::{Shard, ShardError};
 
 /// SIPp's `-t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +128,8 @@ pub struct Config {
     pub tls_ca: Option<(PathBuf, PathBuf)>,
     /// The seed in use when `--random` (also in `run.random_seed`), to print for replay.
     pub seed: Option<u64>,
+    /// `--shard K/N`: run only that part of the collected tests.
+    pub shard: Option<Shard>,
     pub sipp: SippOptions,
 }
 
@@ -211,6 +214,8 @@ pub enum UsageError {
     CaWithoutTls(Transport),
     #[error("--sipp-tls-version needs a TLS transport (l1 or ln)")]
     TlsVersionWithoutTls,
+    #[error("--shard: {0}")]
+    BadShard(#[from] ShardError),
 }
 
 /// A value as the user typed it, in double quotes; only control characters are escaped (a
@@ -337,6 +342,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     };
     let script_timeout = parse_seconds("--script-timeout", &cli.script_timeout, false)?;
     let test_timeout = parse_seconds("--test-timeout", &cli.test_timeout, false)?;
+    let shard = cli.shard.as_deref().map(Shard::parse).transpose()?;
     let junit = cli
         .junit
         .map(|p| writable_file_path("--junit", p))
@@ -392,6 +398,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         no_pcap: cli.no_pcap,
         tls_ca,
         seed,
+        shard,
         sipp: SippOptions {
             transport,
             info_file,

@@ -27,6 +27,8 @@ pub struct Console {
     groups: u64,
     /// Print the periodic progress line (a terminal is watching).
     progress: bool,
+    /// Lines the front end adds below the first line (which part of the suite this is).
+    notes: Vec<String>,
 }
 
 impl Console {
@@ -36,7 +38,14 @@ impl Console {
             color,
             groups: 0,
             progress: false,
+            notes: Vec::new(),
         }
+    }
+
+    /// Also prints `notes` under the "Ready to run" line (e.g. which shard of the suite).
+    pub fn with_notes(mut self, notes: Vec<String>) -> Self {
+        self.notes = notes;
+        self
     }
 
     /// Also prints the periodic progress line of long runs.
@@ -86,6 +95,7 @@ impl Console {
                     first.push_str(" in a loop until interrupted");
                 }
                 let mut lines = vec![first];
+                lines.extend(self.notes.iter().cloned());
                 if let Some(seed) = seed {
                     lines.push(format!(
                         "Random order, seed {seed} (replay with --random --seed {seed})"

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sipplauncher_actors::events::{Event, EventSink};
 
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
+use crate::shard::Shard;
 
 /// What the report says about the run beyond the event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,25 @@ pub struct RunMeta {
     pub window: bool,
     /// The process's arguments, the program first.
     pub command_line: Vec<String>,
+    /// `--fail-expected`: `merge` applies it once to the whole suite.
+    pub fail_expected: bool,
+    /// `--shard K/N`, when given.
+    pub shard: Option<Shard>,
+    /// This machine's name: with the shard, where each run ran (kept by `merge`).
+    pub host: String,
+    /// The names of the tests this run was to run (collected, filtered, its shard's), so that
+    /// `merge` and `--rerun-failed` can tell a test that never ran from one that passed.
+    pub planned: Vec<String>,
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`: the UTS namespace's, as `hostname` says;
+/// a pod's or a CI runner's name), or `"unknown"`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Collects the runs from the event stream and writes the document on `finish()`.
@@ -46,15 +66,30 @@ struct Document<'a> {
     group: usize,
     window: bool,
     seed: Option<u64>,
+    fail_expected: bool,
+    /// `{"index": K, "total": N, "mode": "count"|"hash"}` or null.
+    shard: Option<ShardJson>,
+    host: &'a str,
+    /// The tests this run was to run, by name.
+    planned: &'a [String],
     started: String,
     finished: String,
     elapsed_s: f64,
     interrupted: bool,
+    /// The run stopped on the tool's own fault (exit status 3).
+    fatal: bool,
     summary: Summary,
     global: Globals,
     /// The runs not spooled (still going when the document was made); the spooled ones are
     /// put in front of them when it is written.
     tests: Vec<TestRun<'a>>,
+}
+
+#[derive(Serialize)]
+struct ShardJson {
+    index: u32,
+    total: u32,
+    mode: &'static str,
 }
 
 #[derive(Serialize)]
@@ -95,6 +130,10 @@ struct TestRun<'a> {
     sipp_s: Option<f64>,
     reason: Option<String>,
     run_folder: Option<String>,
+    /// Its shard's K (`--shard K/N`), null without `--shard`.
+    shard: Option<u32>,
+    /// The machine it ran on.
+    host: &'a str,
 }
 
 impl Json {
@@ -110,7 +149,7 @@ impl Json {
     /// Moves the entries of the runs that are over to the spool.
     fn spool_settled(&mut self) {
         for r in self.collected.take_settled() {
-            match serde_json::to_string_pretty(&TestRun::of(&r)) {
+            match serde_json::to_string_pretty(&TestRun::of(&r, &self.meta)) {
                 Ok(text) => {
                     let lead = if self.spool.count == 0 { "" } else { ",\n" };
                     self.spool.push(&format!("{lead}{}", indent(&text, 4)));
@@ -185,16 +224,29 @@ impl Json {
             group: self.meta.group,
             window: self.meta.window,
             seed: c.seed,
+            fail_expected: self.meta.fail_expected,
+            shard: self.meta.shard.map(|s| ShardJson {
+                index: s.index,
+                total: s.total,
+                mode: s.mode.as_str(),
+            }),
+            host: &self.meta.host,
+            planned: &self.meta.planned,
             started: rfc3339(c.started.unwrap_or(now)),
             finished: rfc3339(c.end.map_or(now, |e| e.at)),
             elapsed_s: secs(c.elapsed(now)),
             interrupted: c.interrupted(),
+            fatal: c.end.is_some_and(|e| e.outcome.fatal),
             summary,
             global: Globals {
                 before: c.global_before.as_ref().map(Global::of),
                 after: c.global_after.as_ref().map(Global::of),
             },
-            tests: c.runs.values().map(TestRun::of).collect(),
+            tests: c
+                .runs
+                .values()
+                .map(|r| TestRun::of(r, &self.meta))
+                .collect(),
         }
     }
 }
@@ -210,7 +262,7 @@ impl Global {
 }
 
 impl<'a> TestRun<'a> {
-    fn of(r: &'a RunRecord) -> TestRun<'a> {
+    fn of(r: &'a RunRecord, meta: &'a RunMeta) -> TestRun<'a> {
         TestRun {
             index: r.index,
             name: &r.name,
@@ -226,6 +278,8 @@ impl<'a> TestRun<'a> {
             sipp_s: r.sipp_time.map(secs),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            shard: meta.shard.map(|s| s.index),
+            host: &meta.host,
         }
     }
 }
@@ -284,6 +338,18 @@ mod tests {
             group: 2,
             window: false,
             command_line: vec!["sipplauncher".into(), "--dut".into(), "10.22.22.24".into()],
+            fail_expected: false,
+            shard: Some(Shard {
+                index: 2,
+                total: 3,
+                mode: crate::shard::ShardMode::Count,
+            }),
+            host: "runner-b".into(),
+            planned: vec![
+                "normal-0000".into(),
+                "normal-0001".into(),
+                "tls-0000".into(),
+            ],
         }
     }
 
@@ -315,6 +381,14 @@ mod tests {
         assert_eq!(v["finished"], "2024-03-01T12:00:48.250Z");
         assert_eq!(v["elapsed_s"], 48.25);
         assert_eq!(v["interrupted"], false);
+        assert_eq!(v["fatal"], false);
+        assert_eq!(v["fail_expected"], false);
+        assert_eq!(v["shard"], json!({"index": 2, "total": 3, "mode": "count"}));
+        assert_eq!(v["host"], "runner-b");
+        assert_eq!(
+            v["planned"],
+            json!(["normal-0000", "normal-0001", "tls-0000"])
+        );
         assert_eq!(v["summary"], json!({"total": 4, "success": 2, "failed": 2}));
         assert_eq!(
             v["global"],
@@ -342,6 +416,8 @@ mod tests {
                 "sipp_s": null,
                 "reason": null,
                 "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
+                "shard": 2,
+                "host": "runner-b",
             })
         );
         assert_eq!(tests[1]["result"], "FAIL");
@@ -380,10 +456,15 @@ mod tests {
             "group",
             "window",
             "seed",
+            "fail_expected",
+            "shard",
+            "host",
+            "planned",
             "started",
             "finished",
             "elapsed_s",
             "interrupted",
+            "fatal",
             "summary",
             "global",
             "tests",

@@ -2,6 +2,7 @@
 //! - [`dry_run`]: whole runs in `--dry-run` (no privileges needed): states, reports, run folders.
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
+//! - [`scale`]: `--shard`, `merge`, `--retries`, `--rerun-failed` (issue 12).
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
 
 mod common;
@@ -9,5 +10,6 @@ mod dry_run;
 mod interrupt;
 mod lab;
 mod real;
+mod scale;
 mod tls;
 mod usage;
