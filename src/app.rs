@@ -17,6 +17,7 @@ use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::dns_zone::{self, ZoneFiles};
 use crate::exit_code;
+use crate::merge;
 use crate::preflight;
 use crate::report::{console::Console, json, json::Json, json::RunMeta, junit::JUnit};
 use crate::shard::Shard;
@@ -27,6 +28,13 @@ use crate::tls::{self, Ca};
 
 /// Runs the command with the process's arguments; returns the exit status.
 pub fn main() -> i32 {
+    // Subcommands: the first argument names one; none = a run.
+    let mut args = std::env::args_os().skip(1);
+    if let Some(first) = args.next() {
+        if first == "merge" {
+            return merge::main(args.collect());
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -20,8 +20,7 @@ pub struct JUnit {
     /// The testcases of the runs that are over.
     spool: Spool,
     /// Of the spooled testcases.
-    failures: usize,
-    errors: usize,
+    spooled: Counts,
 }
 
 impl JUnit {
@@ -30,8 +29,7 @@ impl JUnit {
             spool: Spool::beside(&path),
             path,
             collected: Collector::default(),
-            failures: 0,
-            errors: 0,
+            spooled: Counts::default(),
         }
     }
 
@@ -46,11 +44,7 @@ impl JUnit {
     fn spool_settled(&mut self) {
         for r in self.collected.take_settled() {
             let case = Case::of_run(&r);
-            match case.verdict {
-                Verdict::Failure { .. } => self.failures += 1,
-                Verdict::Error { .. } => self.errors += 1,
-                Verdict::Passed => {}
-            }
+            self.spooled.add(&case);
             let mut x = String::new();
             case.write(&mut x);
             self.spool.push(&x);
@@ -70,47 +64,84 @@ impl JUnit {
                 c.global_after.as_ref(),
             ))
             .collect();
-        let tests = cases.len() + self.spool.count as usize;
-        let failures = self.failures
-            + cases
-                .iter()
-                .filter(|k| matches!(k.verdict, Verdict::Failure { .. }))
-                .count();
-        let errors = self.errors
-            + cases
-                .iter()
-                .filter(|k| matches!(k.verdict, Verdict::Error { .. }))
-                .count();
-        let time = seconds(c.elapsed(now));
-        let timestamp = junit_timestamp(c.started.unwrap_or(now));
-
-        let mut x = String::new();
-        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        // `write!` to a String cannot fail; its Result is dropped with `let _`.
-        let _ = writeln!(
-            x,
-            "<testsuites name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
-             errors=\"{errors}\" time=\"{time}\">"
-        );
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
-             errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
-        );
-        if let Some(seed) = c.seed {
-            let _ = writeln!(
-                x,
-                "    <properties>\n      <property name=\"seed\" value=\"{seed}\"/>\n    \
-                 </properties>"
-            );
-        }
+        let mut counts = self.spooled;
         let mut tail = String::new();
         for case in &cases {
+            counts.add(case);
             case.write(&mut tail);
         }
-        tail.push_str("  </testsuite>\n</testsuites>\n");
-        (x, tail)
+        tail.push_str(TAIL);
+        let head = header(counts, c.elapsed(now), c.started.unwrap_or(now), c.seed);
+        (head, tail)
     }
+}
+
+/// The numbers of a `<testsuite>`'s header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub tests: usize,
+    pub failures: usize,
+    pub errors: usize,
+}
+
+impl Counts {
+    /// Counts `case` in.
+    pub fn add(&mut self, case: &Case) {
+        self.tests += 1;
+        match case.verdict {
+            Verdict::Failure { .. } => self.failures += 1,
+            Verdict::Error { .. } => self.errors += 1,
+            Verdict::Passed => {}
+        }
+    }
+}
+
+/// What comes before the testcases: the XML declaration, `<testsuites>`, `<testsuite>` and its
+/// properties.
+fn header(counts: Counts, time: Duration, started: SystemTime, seed: Option<u64>) -> String {
+    let Counts {
+        tests,
+        failures,
+        errors,
+    } = counts;
+    let time = seconds(time);
+    let timestamp = junit_timestamp(started);
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    // `write!` to a String cannot fail; its Result is dropped with `let _`.
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\" time=\"{time}\">"
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
+    );
+    if let Some(seed) = seed {
+        let _ = writeln!(
+            x,
+            "    <properties>\n      <property name=\"seed\" value=\"{seed}\"/>\n    \
+             </properties>"
+        );
+    }
+    x
+}
+
+/// What comes after the testcases.
+const TAIL: &str = "  </testsuite>\n</testsuites>\n";
+
+/// A whole document of `cases` (e.g. `merge`'s, from the runs of several JSON reports): the
+/// same header, testcases and end as a run's own report.
+pub fn document(cases: &[Case], time: Duration, started: SystemTime, seed: Option<u64>) -> String {
+    let mut counts = Counts::default();
+    let mut body = String::new();
+    for case in cases {
+        counts.add(case);
+        case.write(&mut body);
+    }
+    format!("{}{body}{TAIL}", header(counts, time, started, seed))
 }
 
 impl EventSink for JUnit {
@@ -148,27 +179,68 @@ enum Verdict {
     },
 }
 
-struct Case {
+/// One `<testcase>`.
+pub struct Case {
     name: String,
     time: Duration,
     verdict: Verdict,
     out: Option<String>,
 }
 
+/// What a testcase tells of one test run: taken from the event stream (a run's own report) or
+/// from a run of a JSON report (`merge`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunCase<'a> {
+    pub name: &'a str,
+    pub index: u64,
+    pub run_id: &'a str,
+    pub run_id_number: &'a str,
+    /// SUCCESS, FAIL or NOT READY ([`RunResult::as_str`]).
+    pub result: &'a str,
+    /// The last state it reached ([`sipplauncher_actors::core::state::StateName::as_str`]).
+    pub state: &'a str,
+    /// SUCCESS and CLEAN.
+    pub passed: bool,
+    pub took: Duration,
+    /// Why it did not pass, on one line.
+    pub reason: Option<String>,
+    pub run_folder: Option<String>,
+    /// More lines for its `<system-out>` (e.g. which shard and host ran it).
+    pub more: Vec<String>,
+}
+
 impl Case {
     fn of_run(r: &RunRecord) -> Case {
-        let verdict = if r.passed() {
+        Case::of(RunCase {
+            name: &r.name,
+            index: r.index,
+            run_id: &r.run_id,
+            run_id_number: &r.run_id_number,
+            result: r.result().as_str(),
+            state: r.state.as_str(),
+            passed: r.passed(),
+            took: r.took(),
+            reason: r.reason(),
+            run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            more: Vec::new(),
+        })
+    }
+
+    /// The testcase of one test run.
+    pub fn of(r: RunCase<'_>) -> Case {
+        let verdict = if r.passed {
             Verdict::Passed
         } else {
-            let result = r.result();
-            let kind = match result {
-                RunResult::Fail | RunResult::NotReady => result.as_str(),
+            let not_ready = r.result == RunResult::NotReady.as_str();
+            let kind = if not_ready || r.result == RunResult::Fail.as_str() {
+                r.result
+            } else {
                 // It ran fine but cleanup did not: DIRTY (or cut short while CLEANING).
-                RunResult::Success => r.state.as_str(),
+                r.state
             }
             .to_string();
-            let message = r.reason().unwrap_or_else(|| kind.clone());
-            if result == RunResult::NotReady {
+            let message = r.reason.clone().unwrap_or_else(|| kind.clone());
+            if not_ready {
                 Verdict::Error { kind, message }
             } else {
                 Verdict::Failure { kind, message }
@@ -179,11 +251,14 @@ impl Case {
             r.index, r.run_id, r.run_id_number, r.state
         );
         if let Some(folder) = &r.run_folder {
-            let _ = write!(out, "\nrun folder: {}", folder.display());
+            let _ = write!(out, "\nrun folder: {folder}");
+        }
+        for line in &r.more {
+            let _ = write!(out, "\n{line}");
         }
         Case {
-            name: r.name.clone(),
-            time: r.took(),
+            name: r.name.to_string(),
+            time: r.took,
             verdict,
             out: Some(out),
         }
@@ -191,7 +266,7 @@ impl Case {
 
     /// A failing GLOBAL before.sh is an error (the tests could not run, like a test's NOT
     /// READY), a failing after.sh a failure (like a test's after.sh); none when they passed.
-    fn of_global(before: Option<&GlobalRecord>, after: Option<&GlobalRecord>) -> Option<Case> {
+    pub fn of_global(before: Option<&GlobalRecord>, after: Option<&GlobalRecord>) -> Option<Case> {
         let failed = |script: &str, g: Option<&GlobalRecord>| {
             g.and_then(|g| g.error.as_ref().map(|e| format!("{script}: {e}")))
         };

@@ -127,3 +127,101 @@ fn total_and_random_apply_within_the_shard_and_an_empty_shard_passes() {
     assert!(fs::read_to_string(&junit).unwrap().contains("tests=\"0\""));
     assert!(sb.run_folders().is_empty());
 }
+
+/// Runs `sipplauncher merge ARGS...`.
+fn merge(args: &[&std::ffi::OsStr]) -> Run {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("merge").args(args);
+    run(cmd)
+}
+
+#[test]
+fn merge_joins_the_shards_reports_and_refuses_a_missing_or_truncated_one() {
+    let sb = Sandbox::new();
+    sharded_suite(&sb, 7, &[4]);
+    // A test that is NOT READY (no scenario): the suite fails, whichever shard runs it.
+    write_suite(&sb.suite(), &[("t-3/readme.txt", "")]);
+    fs::remove_file(sb.suite().join("t-3/uac_ua0.xml")).unwrap();
+    let mut statuses = Vec::new();
+    for k in 1..=3 {
+        let mut cmd = sb.cmd();
+        cmd.args(["--shard", &format!("{k}/3"), "--json"])
+            .arg(sb.path(&format!("s{k}.json")));
+        statuses.push(run(cmd).status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 1).count(),
+        1,
+        "{statuses:?}"
+    );
+    let (json, junit) = (sb.path("merged.json"), sb.path("merged.xml"));
+    let s = |k: u32| sb.path(&format!("s{k}.json")).into_os_string();
+    let r = merge(&[
+        "--json".as_ref(),
+        json.as_os_str(),
+        "--junit".as_ref(),
+        junit.as_os_str(),
+        &s(3),
+        &s(1),
+        &s(2),
+    ]);
+    assert_eq!(
+        r.status, 1,
+        "the whole suite failed: {}{}",
+        r.stdout, r.stderr
+    );
+    assert!(
+        r.stdout
+            .contains("Merged 3 reports: TOTAL: 7, SUCCESS: 6, FAILED: 1"),
+        "{}",
+        r.stdout
+    );
+    let v = read_json(&json);
+    let mut names = run_names(&v);
+    names.sort();
+    assert_eq!(names, (0..7).map(|i| format!("t-{i}")).collect::<Vec<_>>());
+    assert_eq!(v["summary"]["total"], 7);
+    let shards: Vec<u64> = v["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["shard"].as_u64().unwrap())
+        .collect();
+    assert!(
+        shards.windows(2).all(|w| w[0] <= w[1]),
+        "shard order: {shards:?}"
+    );
+    let xml = fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"7\" failures=\"0\" errors=\"1\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 7);
+
+    // A shard's report missing: named, exit 2, nothing written.
+    let out = sb.path("partial.json");
+    let r = merge(&["--json".as_ref(), out.as_os_str(), &s(1), &s(3)]);
+    assert_eq!(r.status, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no report of 2/3"), "{}", r.stderr);
+    assert!(!out.exists());
+    // A report cut short (a job killed while writing): named, exit 2.
+    let text = fs::read_to_string(sb.path("s2.json")).unwrap();
+    fs::write(sb.path("s2.json"), &text[..text.len() - 40]).unwrap();
+    let r = merge(&["--json".as_ref(), out.as_os_str(), &s(1), &s(2), &s(3)]);
+    assert_eq!(r.status, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("s2.json: not a whole JSON document (truncated?)"),
+        "{}",
+        r.stderr
+    );
+    // A file that is not there at all.
+    let r = merge(&["--json".as_ref(), out.as_os_str(), "nope.json".as_ref()]);
+    assert_eq!(
+        (r.status, r.stderr.trim()),
+        (2, "sipplauncher merge: nope.json: no such file")
+    );
+    assert!(!out.exists());
+}
