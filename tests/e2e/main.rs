@@ -3,6 +3,7 @@
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
 //! - [`scale`]: `--shard`, `merge`, `--retries`, `--rerun-failed` (issue 12).
+//! - [`scale_lab`]: several processes on one DUT network: shards in a scale-out lab, merged.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
 
 mod common;
@@ -11,5 +12,6 @@ mod interrupt;
 mod lab;
 mod real;
 mod scale;
+mod scale_lab;
 mod tls;
 mod usage;

@@ -25,13 +25,13 @@ use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
 /// The example suite's macros (`options`, `answer_call`, `place_call`), copied into every suite
 /// written here.
-fn sip_macros() -> String {
+pub(crate) fn sip_macros() -> String {
     fs::read_to_string(repo().join("tmp-testsuite/TEMPLATES/sip.jinja2"))
         .expect("tmp-testsuite/TEMPLATES/sip.jinja2")
 }
 
 /// The macros use `[field0]` and `[field1]`: every suite gets an injection file.
-const USERS: &str = "SEQUENTIAL\nalice;bob\n";
+pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
 const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -42,7 +42,7 @@ const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 "#;
 
 /// Answers a call relayed by the DUT.
-const CALL_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const CALL_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: answer at {{ ua0.host }}">
   {{ sip.answer_call() }}
@@ -50,7 +50,7 @@ const CALL_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 "#;
 
 /// Calls ua0 through the DUT (SIPp's remote host): the DUT relays to the Request-URI's host.
-const CALL_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const CALL_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: call {{ ua0.host }} through {{ dut.host }}">
   {{ sip.place_call('sip:x@' ~ ua0.host ~ ':5060', test.name ~ ' ' ~ test.run_id) }}
@@ -91,7 +91,7 @@ const WAITING_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 /// Writes a suite: the example's macros as `TEMPLATES/sip.jinja2`, `users.csv` (unless given),
 /// and `files`.
-fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)]) {
+pub(crate) fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)]) {
     let macros = sip_macros();
     let mut all: Vec<(&str, &str)> = vec![("TEMPLATES/sip.jinja2", macros.as_str())];
     if !files.iter().any(|(p, _)| p.as_ref() == "users.csv") {
@@ -104,7 +104,7 @@ fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)])
 /// A real-run command (no `--dry-run`): the lab's DUT, the sandbox's run root and log, no
 /// pause between groups, short calls (`-r 100`: the first call 10 ms after SIPp starts) and a
 /// 2 s receive timeout. To be run with [`run_in`] (or `lab.wrap`).
-fn real_cmd(lab: &Lab, sb: &Sandbox, suite: &Path) -> Command {
+pub(crate) fn real_cmd(lab: &Lab, sb: &Sandbox, suite: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--dut")
         .arg(lab.dut().to_string())
@@ -138,7 +138,7 @@ fn run_in(lab: &Lab, cmd: &Command) -> Run {
     }
 }
 
-fn show(r: &Run) -> String {
+pub(crate) fn show(r: &Run) -> String {
     format!(
         "exit status {}\n--- stdout\n{}--- stderr\n{}",
         r.status, r.stdout, r.stderr
