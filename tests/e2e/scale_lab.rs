@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-
 use crate::common::*;
 use crate::lab::{wait_with_timeout, Lab};
 use crate::real::{real_cmd, show, write_real_suite, CALL_UAC, CALL_UAS};
@@ -48,7 +47,10 @@ impl AddressWatch {
                     let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
                     for ns in &namespaces {
                         for (link, addr) in addresses(ns) {
-                            holders.entry(addr).or_default().push(format!("{ns}/{link}"));
+                            holders
+                                .entry(addr)
+                                .or_default()
+                                .push(format!("{ns}/{link}"));
                         }
                     }
                     let mut s = seen.lock().unwrap();
@@ -58,7 +60,8 @@ impl AddressWatch {
                             s.test_addresses.insert(addr.clone());
                         }
                         if on.len() > 1 {
-                            s.conflicts.insert(format!("{addr} on {}", on.join(" and ")));
+                            s.conflicts
+                                .insert(format!("{addr} on {}", on.join(" and ")));
                         }
                     }
                     drop(s);
@@ -108,7 +111,15 @@ fn watch_sees_a_conflict(lab: &Lab) {
         let ns = lab.runner_ns(k);
         for args in [
             vec!["-n", &ns, "link", "add", "sc-check", "type", "bridge"],
-            vec!["-n", &ns, "addr", "add", &format!("{x}/32"), "dev", "sc-check"],
+            vec![
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{x}/32"),
+                "dev",
+                "sc-check",
+            ],
         ] {
             let st = Command::new("ip").args(&args).status().expect("ip");
             assert!(st.success(), "ip {args:?}");
@@ -188,7 +199,11 @@ fn three_shards_then_merge(lab: &Lab, hint: &str, runner: impl Fn(u32) -> u32) {
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            let out = wait_with_timeout(c, Duration::from_secs(90), &format!("{hint}: shard {}", i + 1));
+            let out = wait_with_timeout(
+                c,
+                Duration::from_secs(90),
+                &format!("{hint}: shard {}", i + 1),
+            );
             Run {
                 status: out.status.code().unwrap_or(-1),
                 stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -197,11 +212,24 @@ fn three_shards_then_merge(lab: &Lab, hint: &str, runner: impl Fn(u32) -> u32) {
         })
         .collect();
     let seen = watch.finish();
-    assert!(
-        seen.conflicts.is_empty(),
-        "{hint}: an address on two links at once: {:?}",
-        seen.conflicts
-    );
+    if !seen.conflicts.is_empty() {
+        // What each process's log says of those addresses.
+        let mut said = String::new();
+        for c in &seen.conflicts {
+            let addr = c.split(' ').next().unwrap_or_default();
+            for k in 1..=3 {
+                let log =
+                    std::fs::read_to_string(sb.path(&format!("shard-{k}.log"))).unwrap_or_default();
+                for l in log.lines().filter(|l| l.contains(addr)) {
+                    said.push_str(&format!("shard {k}: {l}\n"));
+                }
+            }
+        }
+        panic!(
+            "{hint}: an address on two links at once: {:?}\n{said}",
+            seen.conflicts
+        );
+    }
     for (i, r) in runs.iter().enumerate() {
         assert_eq!(r.status, 0, "{hint}: shard {}: {}", i + 1, show(r));
     }
@@ -240,7 +268,10 @@ fn three_shards_then_merge(lab: &Lab, hint: &str, runner: impl Fn(u32) -> u32) {
     }
     let xml = std::fs::read_to_string(sb.path("suite.xml")).unwrap();
     assert!(
-        xml.contains(&format!("tests=\"{}\" failures=\"0\" errors=\"0\"", names.len())),
+        xml.contains(&format!(
+            "tests=\"{}\" failures=\"0\" errors=\"0\"",
+            names.len()
+        )),
         "{xml}"
     );
     // Nothing left: no link of ours, no SIPp, no run folder.
