@@ -20,6 +20,8 @@ use serde_json::{json, Map, Value};
 use sipplauncher_actors::core::dispatch::Outcome;
 
 use crate::exit_code;
+use crate::report::html::write_html;
+use crate::report::json::JsonReport;
 use crate::report::junit::{self, Case, RunCase};
 use crate::report::{rfc3339, write_atomic_with, GlobalRecord};
 
@@ -627,15 +629,6 @@ fn run(cli: &MergeCli) -> Result<i32, (i32, String)> {
     if cli.json.is_none() && cli.junit.is_none() && cli.html.is_none() {
         return Err(usage(MergeError::NoOutput));
     }
-    if let Some(path) = &cli.html {
-        return Err(usage(MergeError::Output {
-            option: "--html",
-            reason: format!(
-                "{}: the HTML report is not in this version yet",
-                path.display()
-            ),
-        }));
-    }
     let outputs = [
         ("--json", &cli.json),
         ("--junit", &cli.junit),
@@ -672,6 +665,17 @@ fn run(cli: &MergeCli) -> Result<i32, (i32, String)> {
         let xml = merged.junit();
         write_atomic_with(path, |w| w.write_all(xml.as_bytes()))
             .map_err(|e| internal("junit", path, e))?;
+    }
+    if let Some(path) = &cli.html {
+        // The HTML report's own writer, on the merged report as `report` reads one.
+        let report: JsonReport = serde_json::from_value(Value::Object(merged.doc.clone()))
+            .map_err(|e| {
+                (
+                    exit_code::INTERNAL,
+                    format!("the merged report does not read back: {e}"),
+                )
+            })?;
+        write_html(&report, path).map_err(|e| (exit_code::INTERNAL, e))?;
     }
     if let Some(path) = &cli.json {
         write_atomic_with(path, |w| {

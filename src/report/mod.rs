@@ -4,6 +4,8 @@
 //! report files keep until the end.
 
 pub mod console;
+pub mod evidence;
+pub mod html;
 pub mod json;
 pub mod junit;
 
@@ -14,8 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::plan::Attachment;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// A duration for people: `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
 /// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
@@ -41,67 +46,34 @@ pub fn format_duration(d: Duration) -> String {
 
 /// `SystemTime` as RFC 3339 in UTC with milliseconds: `2024-03-01T12:34:56.789Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let (secs, millis) = unix_millis(t);
-    let (date, sod) = split_days(secs);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3_600,
-        sod % 3_600 / 60,
-        sod % 60
-    )
+    utc(t)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default()
 }
 
 /// `SystemTime` as the JUnit schema's `timestamp`: `2024-03-01T12:34:56` (UTC, no zone: the
 /// schema's pattern allows none).
 pub fn junit_timestamp(t: SystemTime) -> String {
-    let (secs, _) = unix_millis(t);
-    let (date, sod) = split_days(secs);
-    format!(
-        "{date}T{:02}:{:02}:{:02}",
-        sod / 3_600,
-        sod % 3_600 / 60,
-        sod % 60
-    )
+    utc(t)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
 }
 
-/// Whole seconds since the epoch (floored, so negative before it) and the milliseconds past them.
-fn unix_millis(t: SystemTime) -> (i64, u32) {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            d.subsec_millis(),
-        ),
-        Err(e) => {
-            let d = e.duration();
-            let secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            match d.subsec_millis() {
-                0 => (secs, 0),
-                ms => (secs - 1, 1_000 - ms),
-            }
-        }
-    }
-}
-
-/// `YYYY-MM-DD` of the day and the second of that day.
-fn split_days(secs: i64) -> (String, i64) {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    (format!("{y:04}-{m:02}-{d:02}"), secs.rem_euclid(86_400))
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, http://howardhinnant.github.io/date_algorithms.html).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March first
-    let d = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // The ranges above make both casts lossless.
-    (y, m as u32, d as u32)
+/// `t` in UTC; a time beyond the years `time` handles (±9999) is taken as the nearest it does.
+fn utc(t: SystemTime) -> OffsetDateTime {
+    let nanos = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+        Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if nanos < 0 {
+        PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        PrimitiveDateTime::MAX.assume_utc()
+    })
 }
 
 /// Writes `data` to `path` all at once: to a temporary file in the same folder, synced, then
@@ -299,6 +271,8 @@ pub struct RunRecord {
     /// Why cleanup left it DIRTY.
     pub cleanup_reason: Option<String>,
     pub run_folder: Option<PathBuf>,
+    /// What the front end made of the run in post-run (its addresses, maybe its ladder).
+    pub evidence: Option<Attachment>,
 }
 
 impl RunRecord {
@@ -319,6 +293,7 @@ impl RunRecord {
             reason: None,
             cleanup_reason: None,
             run_folder: None,
+            evidence: None,
         }
     }
 
@@ -327,6 +302,9 @@ impl RunRecord {
         self.last = e.at;
         if e.run_folder.is_some() {
             self.run_folder.clone_from(&e.run_folder);
+        }
+        if e.evidence.is_some() {
+            self.evidence.clone_from(&e.evidence);
         }
         let result = match e.state {
             StateName::Created | StateName::Preparing => None,
@@ -363,6 +341,16 @@ impl RunRecord {
         } else {
             RunResult::NotReady
         })
+    }
+
+    /// Nothing more happens to it: NOT READY in pre-run, or cleaned up (CLEAN or DIRTY). A NOT
+    /// READY after STARTING (SIPp could not start) is still cleaned up.
+    pub fn settled(&self) -> bool {
+        match self.state {
+            StateName::NotReady => !self.reached_ready,
+            StateName::Clean | StateName::Dirty => true,
+            _ => false,
+        }
     }
 
     /// Succeeded and cleaned up, as `Outcome::passed` counts it.
@@ -493,7 +481,7 @@ impl Collector {
     pub fn take_settled(&mut self) -> Vec<RunRecord> {
         let mut out = Vec::new();
         while let Some(r) = self.runs.get(&self.next_settled) {
-            if !r.state.is_terminal() {
+            if !r.settled() {
                 break;
             }
             if let Some(r) = self.runs.remove(&self.next_settled) {
@@ -561,6 +549,7 @@ pub(crate) mod fixture {
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"
             ))),
+            evidence: None,
         })
     }
 
@@ -710,6 +699,8 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sipplauncher_actors::core::dispatch::CancelReason;
+    use sipplauncher_actors::messages::SignalKind;
 
     #[test]
     fn durations() {
@@ -735,23 +726,6 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates() {
-        let table = [
-            (0, (1970, 1, 1)),
-            (-1, (1969, 12, 31)),
-            (59, (1970, 3, 1)),
-            (11_016, (2000, 2, 29)),
-            (11_017, (2000, 3, 1)),
-            (19_783, (2024, 3, 1)),
-            (-719_468, (0, 3, 1)),
-            (2_932_896, (9999, 12, 31)),
-        ];
-        for (days, date) in table {
-            assert_eq!(civil_from_days(days), date, "day {days}");
-        }
-    }
-
-    #[test]
     fn times() {
         let t = UNIX_EPOCH + Duration::from_millis(1_709_296_496_789);
         assert_eq!(rfc3339(t), "2024-03-01T12:34:56.789Z");
@@ -762,6 +736,11 @@ mod tests {
         // A leap year's last day.
         let t = UNIX_EPOCH + Duration::from_secs(1_735_689_599);
         assert_eq!(rfc3339(t), "2024-12-31T23:59:59.000Z");
+        // A leap day; the ends of the years a report can name.
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00.000Z");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]
@@ -832,7 +811,10 @@ mod tests {
             test(3, "d", "dddddd", Starting, 1, None, None, None),
             test(3, "d", "dddddd", Success, 1, Some(5), None, None),
             test(3, "d", "dddddd", Cleaning, 1, None, None, None),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
         ] {
             c.event(&e);
         }
@@ -852,5 +834,54 @@ mod tests {
         );
         assert!(!r[3].passed());
         assert_eq!(r[3].reason().as_deref(), Some("cleanup did not finish"));
+    }
+
+    /// SIPp refused to start: NOT READY after STARTING, then cleaned up; the run is settled
+    /// (handed to the report files) only once cleanup is over, and stays NOT READY.
+    #[test]
+    fn not_ready_after_starting_settles_after_its_cleanup() {
+        use fixture::test;
+        use StateName::*;
+        let why = "uac_ua0 (uac) could not start, exit status 1: No injection file was specified!";
+        let mut c = Collector::default();
+        for e in [
+            test(0, "a", "aaaaaa", Preparing, 0, None, None, None),
+            test(0, "a", "aaaaaa", Ready, 1, None, None, None),
+            test(0, "a", "aaaaaa", Starting, 2, None, None, None),
+            test(0, "a", "aaaaaa", NotReady, 3, Some(1), None, Some(why)),
+            test(1, "b", "bbbbbb", Preparing, 0, None, None, None),
+            test(
+                1,
+                "b",
+                "bbbbbb",
+                NotReady,
+                1,
+                Some(1),
+                None,
+                Some("before.sh failed"),
+            ),
+        ] {
+            c.event(&e);
+        }
+        assert!(
+            c.take_settled().is_empty(),
+            "a's cleanup is still due, b waits for a"
+        );
+        for e in [
+            test(0, "a", "aaaaaa", Cleaning, 4, None, None, None),
+            test(0, "a", "aaaaaa", Clean, 5, Some(1), None, None),
+        ] {
+            c.event(&e);
+        }
+        let settled = c.take_settled();
+        assert_eq!(settled.len(), 2);
+        assert_eq!(
+            (settled[0].result(), settled[0].state),
+            (RunResult::NotReady, Clean)
+        );
+        assert_eq!(settled[0].reason().as_deref(), Some(why));
+        assert!(!settled[0].passed());
+        assert_eq!(settled[1].result(), RunResult::NotReady);
+        assert_eq!((c.settled, c.settled_passed), (2, 0));
     }
 }

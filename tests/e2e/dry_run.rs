@@ -558,3 +558,63 @@ fn a_run_folder_that_cannot_be_made_is_not_ready_and_the_run_goes_on() {
     assert_eq!(states_of(&lines, 2), DRY_SEQUENCE);
     assert_eq!(summary(&r.stdout, "TOTAL"), Some(3));
 }
+
+/// The general log rotates: `--log-max-size` (MiB) and `--log-keep` old files, `<log>.1` the
+/// newest; a run's last line is in `<log>`; nothing older than `<log>.<keep>`.
+#[test]
+fn the_general_log_rotates_by_size() {
+    let sb = Sandbox::new();
+    let names: Vec<String> = (0..12).map(|i| format!("t-{i:04}")).collect();
+    write_suite(
+        &sb.suite(),
+        &each_test(&names, &[("uac_ua0.xml", OPTIONS_UAC)]),
+    );
+    // 2 KiB files: a dozen tests log several times that.
+    let mut cmd = sb.cmd();
+    cmd.args(["--log-max-size", "0.002", "--log-keep", "2"]);
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let log = sb.log();
+    let with = |n: u32| std::path::PathBuf::from(format!("{}.{n}", log.display()));
+    for f in [log.clone(), with(1), with(2)] {
+        let text = fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let longest = text.lines().map(str::len).max().unwrap_or(0) + 1;
+        assert!(
+            text.len() <= 2097 || text.len() <= longest,
+            "{}: {} bytes",
+            f.display(),
+            text.len()
+        );
+        assert!(text.ends_with('\n'), "whole lines: {}", f.display());
+    }
+    assert!(!with(3).exists(), "only 2 old files are kept");
+    // The run's last record is in <log>, its first ones were in files no longer kept.
+    let newest = fs::read_to_string(&log).unwrap();
+    assert!(
+        newest.contains("state CLEAN (took ") && newest.contains("test: t-0011"),
+        "{newest}"
+    );
+    let kept = [with(2), with(1), log.clone()]
+        .map(|f| fs::read_to_string(f).unwrap())
+        .concat();
+    assert!(
+        !kept.contains(&format!(
+            "sipplauncher {} starting",
+            env!("CARGO_PKG_VERSION")
+        )) && !kept.contains("test: t-0000,"),
+        "{kept}"
+    );
+
+    // Bad values: one line, exit 2, no log made.
+    let sb = Sandbox::new();
+    write_suite(&sb.suite(), &[("a/uac_ua0.xml", OPTIONS_UAC)]);
+    for (args, expect) in [
+        (["--log-max-size", "0"], "--log-max-size: "),
+        (["--log-max-size", "ten"], "--log-max-size: "),
+        (["--log-keep", "-1"], "--log-keep: must be at least 0"),
+    ] {
+        let mut cmd = sb.cmd();
+        cmd.args(args);
+        expect_usage_error(&sb, cmd, &args.join(" "), &[expect]);
+    }
+}

@@ -5,9 +5,11 @@
 //! - [`scale`]: `--shard`, `merge`, `--retries`, `--rerun-failed` (issue 12).
 //! - [`scale_lab`]: several processes on one DUT network: shards in a scale-out lab, merged.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 
 mod common;
 mod dry_run;
+mod html;
 mod interrupt;
 mod lab;
 mod real;

@@ -154,13 +154,19 @@ fn merge_joins_the_shards_reports_and_refuses_a_missing_or_truncated_one() {
         1,
         "{statuses:?}"
     );
-    let (json, junit) = (sb.path("merged.json"), sb.path("merged.xml"));
+    let (json, junit, html) = (
+        sb.path("merged.json"),
+        sb.path("merged.xml"),
+        sb.path("merged.html"),
+    );
     let s = |k: u32| sb.path(&format!("s{k}.json")).into_os_string();
     let r = merge(&[
         "--json".as_ref(),
         json.as_os_str(),
         "--junit".as_ref(),
         junit.as_os_str(),
+        "--html".as_ref(),
+        html.as_os_str(),
         &s(3),
         &s(1),
         &s(2),
@@ -197,6 +203,14 @@ fn merge_joins_the_shards_reports_and_refuses_a_missing_or_truncated_one() {
         "{xml}"
     );
     assert_eq!(xml.matches("<testcase ").count(), 7);
+    // The HTML report's own writer, on the merged runs: every test is in it.
+    let page = fs::read_to_string(&html).unwrap();
+    for i in 0..7 {
+        assert!(
+            page.contains(&format!("t-{i}")),
+            "t-{i} in the merged HTML report"
+        );
+    }
 
     // A shard's report missing: named, exit 2, nothing written.
     let out = sb.path("partial.json");

@@ -42,7 +42,7 @@ use self::claim::{Claim, ClaimError, CLAIM_TIMEOUT};
 use self::netlink::{alias_owner, owner_alias, Netlink, NetlinkError, LINK_PREFIX};
 use self::pool::{AddressPool, PoolError};
 use crate::core::plan::{RunId, UaName};
-use crate::messages::{Lease, Release, Shutdown};
+use crate::messages::{Lease, Release, Shutdown, ShutdownError};
 use crate::sys::owner::RunOwner;
 
 /// How long an address that someone answered ARP for is not tried again: neighbours may leave
@@ -181,11 +181,6 @@ impl NetActor {
         }
     }
 
-    /// Same as [`NetActor::dry`] (the name the supervisor used before there was a real mode).
-    pub fn new(dut: Ipv4Addr, prefix: u8, log: Logger) -> Self {
-        Self::dry(dut, prefix, log)
-    }
-
     /// The real thing: connects netlink (a refusal is one clear line), removes the `sipp-*`
     /// links of earlier runs whose owner is gone (a link without our alias counts as a
     /// leftover; one whose owner is another live sipplauncher is left alone), and excludes
@@ -275,7 +270,7 @@ impl NetActor {
 
     fn lease_dry(&self, msg: Lease) -> Result<BTreeMap<UaName, Ipv4Addr>, NetError> {
         let mut pool = self.shared.pool.borrow_mut();
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         let mut out = BTreeMap::new();
         for ua in msg.uas {
             let addr = match pool.pick(&mut rng) {
@@ -398,7 +393,6 @@ impl LeaseJob {
         let acquire = Acquire {
             shared: &self.shared,
             nl: &self.nl,
-            alias: &self.alias,
             log: &self.log,
             timeout: self.arp_timeout,
             retries: self.arp_retries,
@@ -490,7 +484,6 @@ impl LeaseJob {
 struct Acquire<'a> {
     shared: &'a Shared,
     nl: &'a Netlink,
-    alias: &'a str,
     log: &'a Logger,
     timeout: Duration,
     retries: u32,
@@ -504,7 +497,7 @@ impl Acquire<'_> {
         let (link, index) = self.reserve_link()?;
         let (candidates, loopback) = {
             let mut pool = self.shared.pool.borrow_mut();
-            let mut rng = rand::thread_rng();
+            let mut rng = rand::rng();
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
                 match pool.pick(&mut rng) {
@@ -688,7 +681,6 @@ async fn retire_reserved(shared: &Shared, nl: &Netlink, addrs: &[Ipv4Addr], log:
 async fn refill_reserve(
     shared: Rc<Shared>,
     nl: Netlink,
-    alias: String,
     timeout: Duration,
     size: usize,
     log: Logger,
@@ -723,7 +715,6 @@ async fn refill_reserve(
         let acquire = Acquire {
             shared: &shared,
             nl: &nl,
-            alias: &alias,
             log: &log,
             timeout,
             // Two rounds: another machine probing for a candidate at the same time hears our
@@ -829,7 +820,6 @@ impl Actor for NetActor {
             actix_rt::spawn(refill_reserve(
                 self.shared.clone(),
                 real.nl.clone(),
-                real.alias.clone(),
                 self.arp_timeout,
                 self.reserve_size,
                 self.log.clone(),
@@ -902,7 +892,6 @@ impl Handler<Lease> for NetActor {
         let refill = refill_reserve(
             self.shared.clone(),
             real.nl.clone(),
-            real.alias.clone(),
             self.arp_timeout,
             self.reserve_size,
             self.log.clone(),
@@ -941,7 +930,7 @@ impl Handler<Release> for NetActor {
 }
 
 impl Handler<Shutdown> for NetActor {
-    type Result = AtomicResponse<Self, Result<(), NetError>>;
+    type Result = AtomicResponse<Self, Result<(), ShutdownError>>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.shared.closed.set(true);
@@ -970,7 +959,7 @@ impl Handler<Shutdown> for NetActor {
             if problems.is_empty() {
                 Ok(())
             } else {
-                Err(NetError::Cleanup(problems))
+                Err(NetError::Cleanup(problems).into())
             }
         };
         AtomicResponse::new(Box::pin(work.into_actor(self)))

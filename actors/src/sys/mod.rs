@@ -6,10 +6,12 @@
 //! - [`owner`]: who made a link or a run folder (pid, start time, pid namespace).
 //! - [`signal`]: OS signals turned into messages to the Supervisor.
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
+//! - [`sockets`]: which process holds a port (named when the DNS port is taken).
 
 pub mod logging;
 pub mod owner;
 pub mod rundir;
 pub mod script;
 pub mod signal;
+pub mod sockets;
 pub mod strays;
