@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use slog::{info, o, warn, Level, Logger};
+use slog::{info, o, warn, Logger};
 
 use sipplauncher_actors::core::dispatch::Outcome;
 use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan, TestPlan};
 use sipplauncher_actors::events::{Event, EventSink};
 use sipplauncher_actors::supervisor::RunResult;
 use sipplauncher_actors::sys::logging::{self, RotatingFile};
+use sipplauncher_actors::sys::signal::Interrupts;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
@@ -42,6 +43,20 @@ pub fn main() -> i32 {
             return merge::main(args.collect());
         }
     }
+    // A run: before anything else, from now on a signal never has its default action. Until
+    // the run takes the signals over, the first one ends the process with one line (nothing is
+    // made before the run). (Subcommands above keep the default: they change nothing a signal
+    // could leave half done.)
+    let interrupts = match Interrupts::catch() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: signals not caught ({e}): Ctrl+C ends the process as is"
+            );
+            Interrupts::none()
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -58,7 +73,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    run(config)
+    run(config, interrupts)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -76,8 +91,8 @@ fn usage_stop(msg: &str) -> Stop {
 
 /// Runs a validated configuration: each step below in turn; the first that stops the command
 /// gives the exit status.
-pub fn run(config: Config) -> i32 {
-    let status = match run_steps(config) {
+pub fn run(config: Config, interrupts: Interrupts) -> i32 {
+    let status = match run_steps(config, interrupts) {
         Ok(status) | Err(Stop(status)) => status,
     };
     // The logs are written off the threads that log: wait for the last lines.
@@ -85,7 +100,7 @@ pub fn run(config: Config) -> i32 {
     status
 }
 
-fn run_steps(config: Config) -> Result<i32, Stop> {
+fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
@@ -101,8 +116,8 @@ fn run_steps(config: Config) -> Result<i32, Stop> {
     let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
     let meta = run_meta(&config, &suite, sipp_version);
     let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
-    let sinks = sinks(&config, meta, Console::stdout().with_notes(notes));
-    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    let sinks = sinks(&config, meta, notes);
+    let result = sipplauncher_actors::run(plan, front, sinks, log, interrupts);
     exit_status(&config, &result)
 }
 
@@ -144,7 +159,7 @@ fn shard_of(tests: Vec<TestPlan>, shard: Shard) -> Vec<TestPlan> {
 /// A run with no test to run (an empty shard): the reports say so, nothing else is done.
 fn nothing_to_run(config: &Config, meta: RunMeta, notes: Vec<String>) -> i32 {
     let now = SystemTime::now();
-    let mut sinks = sinks(config, meta, Console::stdout().with_notes(notes));
+    let mut sinks = sinks(config, meta, notes);
     let outcome = Outcome::default();
     for event in [
         Event::RunStarted {
@@ -210,7 +225,7 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
             }
         }
     });
-    let log = logging::root(general, Level::Error).new(o!());
+    let log = logging::root(general).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
     Ok(log)
 }
@@ -459,8 +474,12 @@ fn run_meta(config: &Config, suite: &Suite, sipp_version: Option<String>) -> Run
     }
 }
 
-/// Where the run's events go: the terminal, and the reports asked for.
-fn sinks(config: &Config, meta: RunMeta, console: Console) -> Vec<Box<dyn EventSink>> {
+/// Where the run's events go: the terminal (with `notes` under its first line), and the
+/// reports asked for.
+fn sinks(config: &Config, meta: RunMeta, notes: Vec<String>) -> Vec<Box<dyn EventSink>> {
+    let console = Console::stdout()
+        .with_keep(config.run.keep, config.run.keep_max)
+        .with_notes(notes);
     let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(console)];
     if let Some(path) = &config.junit {
         sinks.push(Box::new(JUnit::new(path.clone())));

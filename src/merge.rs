@@ -494,32 +494,28 @@ impl Merged {
         exit_code::for_outcome(&self.outcome, self.fail_expected)
     }
 
-    /// The JUnit document of the merged runs (the run's own writer's testcases), with a `GLOBAL`
-    /// testcase per part whose GLOBAL script failed.
+    /// The JUnit document of the merged runs (the run's own writer's testcases); the GLOBAL
+    /// scripts of all parts as the suite's properties, their failures (naming the shard) as its
+    /// `<system-err>`.
     pub fn junit(&self) -> String {
-        let mut cases: Vec<Case> = Vec::new();
-        let runs = self.doc.get("tests").and_then(Value::as_array);
-        for run in runs.into_iter().flatten() {
-            cases.push(Case::of(run_case(run)));
-        }
-        for part in self
+        let cases: Vec<Case> = self
             .doc
-            .get("merged_from")
+            .get("tests")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-        {
-            let g = |which: &str| -> Option<GlobalRecord> {
-                let g = part.get("global")?.get(which)?;
-                (!g.is_null()).then(|| GlobalRecord {
-                    error: g.get("error").and_then(Value::as_str).map(str::to_string),
-                    took: Duration::from_secs_f64(
-                        g.get("took_s").and_then(Value::as_f64).unwrap_or(0.0),
-                    ),
-                })
-            };
-            cases.extend(Case::of_global(g("before").as_ref(), g("after").as_ref()));
-        }
+            .map(|run| Case::of(run_case(run)))
+            .collect();
+        let global = |which: &str| -> Option<GlobalRecord> {
+            let g = self.doc.get("global")?.get(which)?;
+            (!g.is_null()).then(|| GlobalRecord {
+                error: g.get("error").and_then(Value::as_str).map(str::to_string),
+                took: Duration::from_secs_f64(
+                    g.get("took_s").and_then(Value::as_f64).unwrap_or(0.0),
+                ),
+            })
+        };
+        let (before, after) = (global("before"), global("after"));
         let started = self
             .doc
             .get("started")
@@ -533,7 +529,13 @@ impl Merged {
             .map(Duration::from_secs_f64)
             .unwrap_or_default();
         let seed = self.doc.get("seed").and_then(Value::as_u64);
-        junit::document(&cases, elapsed, started, seed)
+        junit::document(
+            &cases,
+            elapsed,
+            started,
+            seed,
+            [before.as_ref(), after.as_ref()],
+        )
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sipplauncher_actors::events::{Event, EventSink};
+use sipplauncher_actors::sys::keep::Fate;
 
 use super::evidence::RunAttachment;
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
@@ -140,6 +141,11 @@ pub struct Summary {
 pub struct Globals {
     pub before: Option<Global>,
     pub after: Option<Global>,
+    /// GLOBAL's own run (absent without a GLOBAL folder).
+    pub run_id: Option<String>,
+    pub run_folder: Option<String>,
+    /// Its folder stays as evidence (a script failed, `--keep`).
+    pub run_folder_kept: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -172,6 +178,13 @@ pub struct JsonRun {
     pub sipp_s: Option<f64>,
     pub reason: Option<String>,
     pub run_folder: Option<String>,
+    /// The run folder stays (`--keep`): the evidence is there to look at.
+    pub run_folder_kept: bool,
+    /// `kept`, `removed`, `removed_over_keep_max` (a failure, but `--keep-max` folders were
+    /// kept already); null while the run is not over.
+    pub run_folder_fate: Option<Fate>,
+    /// The run's pcap, in its run folder (there while the folder is kept).
+    pub pcap: Option<String>,
     /// Each instance's label (`uac_ua1`) and address in this run (runs that got past pre-run).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub addresses: BTreeMap<String, Ipv4Addr>,
@@ -304,6 +317,13 @@ pub(crate) fn document(meta: &RunMeta, c: &Collector, now: SystemTime) -> JsonRe
         global: Globals {
             before: c.global_before.as_ref().map(Global::of),
             after: c.global_after.as_ref().map(Global::of),
+            run_id: c.global_run.as_ref().map(|g| g.run_id.clone()),
+            run_folder: c
+                .global_run
+                .as_ref()
+                .and_then(|g| g.run_folder.as_ref())
+                .map(|p| p.display().to_string()),
+            run_folder_kept: c.global_run.as_ref().is_some_and(RunRecord::folder_kept),
         },
         tests: c.runs.values().map(|r| JsonRun::of_run(r, meta)).collect(),
     }
@@ -337,6 +357,9 @@ impl JsonRun {
             sipp_s: r.sipp_time.map(secs),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            run_folder_kept: r.folder_kept(),
+            run_folder_fate: r.folder_fate,
+            pcap: r.pcap.as_ref().map(|p| p.display().to_string()),
             addresses: evidence.map(|e| e.addresses.clone()).unwrap_or_default(),
             ladder: evidence.and_then(|e| e.ladder.clone()),
             ladder_error: evidence.and_then(|e| e.ladder_error.clone()),
@@ -470,6 +493,9 @@ mod tests {
             json!({
                 "before": {"ok": true, "error": null, "took_s": 0.03},
                 "after": {"ok": false, "error": "after.sh exited with status 1", "took_s": 0.07},
+                "run_id": "global",
+                "run_folder": "/var/tmp/sipplauncher/GLOBAL/global",
+                "run_folder_kept": true,
             })
         );
         let tests = v["tests"].as_array().expect("tests");
@@ -491,10 +517,16 @@ mod tests {
                 "sipp_s": null,
                 "reason": null,
                 "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
+                "run_folder_kept": false,
+                "run_folder_fate": "removed",
+                "pcap": "/var/tmp/sipplauncher/normal-0000/kqzvxa/sipp-kqzvxa.pcap",
                 "shard": 2,
                 "host": "runner-b",
             })
         );
+        // The evidence of a failure is kept, and said so.
+        assert_eq!(tests[1]["run_folder_kept"], true);
+        assert_eq!(tests[1]["run_folder_fate"], "kept");
         assert_eq!(tests[1]["result"], "FAIL");
         assert_eq!(tests[1]["state"], "DIRTY");
         assert_eq!(tests[1]["passed"], false);
@@ -578,7 +610,11 @@ mod tests {
         assert_eq!(v["finished"], "2024-03-01T12:00:02.500Z");
         assert_eq!(v["elapsed_s"], 2.5);
         assert_eq!(v["summary"], json!({"total": 1, "success": 0, "failed": 1}));
-        assert_eq!(v["global"], json!({"before": null, "after": null}));
+        assert_eq!(
+            v["global"],
+            json!({"before": null, "after": null, "run_id": null, "run_folder": null,
+                   "run_folder_kept": false})
+        );
         assert_eq!(v["tests"][0]["result"], "FAIL");
         assert_eq!(v["tests"][0]["state"], "CLEAN");
         assert_eq!(v["tests"][0]["took_s"], 0.0);

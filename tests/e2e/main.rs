@@ -5,6 +5,7 @@
 //! - [`scale`]: `--shard`, `merge`, `--retries`, `--rerun-failed` (issue 12).
 //! - [`scale_lab`]: several processes on one DUT network: shards in a scale-out lab, merged.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
 //! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 
 mod common;
@@ -15,5 +16,6 @@ mod lab;
 mod real;
 mod scale;
 mod scale_lab;
+mod terminal;
 mod tls;
 mod usage;

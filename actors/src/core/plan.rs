@@ -114,6 +114,36 @@ pub struct GlobalPlan {
     pub folder: PathBuf,
 }
 
+/// Which run folders stay once their test is over (issue 11: the evidence of a failure is kept
+/// by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every run folder is removed.
+    None,
+    /// The folder of a run that did not pass (NOT READY, FAIL, DIRTY) stays, up to
+    /// `--keep-max`; a passing run's folder is removed.
+    Failed,
+    /// Every run folder stays (`--leave-temp`).
+    All,
+}
+
+impl Keep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keep::None => "none",
+            Keep::Failed => "failed",
+            Keep::All => "all",
+        }
+    }
+
+    /// As `--keep` spells it.
+    pub fn parse(s: &str) -> Option<Keep> {
+        [Keep::None, Keep::Failed, Keep::All]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// Run-wide options the runtime needs; validated by the front end.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -132,7 +162,10 @@ pub struct RunConfig {
     pub repeat: bool,
     pub dry_run: bool,
     pub fail_expected: bool,
-    pub leave_temp: bool,
+    /// Which run folders stay once their test is over (`--keep`; `--leave-temp` is `All`).
+    pub keep: Keep,
+    /// With `Keep::Failed`: at most this many failed runs' folders are kept (`--keep-max`).
+    pub keep_max: u64,
     /// Where run folders are made: `<run_root>/<test>/<run_id>/`.
     pub run_root: PathBuf,
     pub script_timeout: Duration,

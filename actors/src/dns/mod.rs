@@ -1001,6 +1001,8 @@ mod tests {
         ask_udp(at, "nope.example.com.", RecordType::A).await;
         ask_udp(at, "example.org.", RecordType::A).await;
         dns.send(Shutdown).await.unwrap().unwrap();
+        // Log lines are written by the log thread: wait for them.
+        crate::sys::logging::flushed().await;
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains("dns: ep1.example.com. A: 1 records"),
