@@ -42,6 +42,9 @@ pub fn main() -> i32 {
         if first == "merge" {
             return merge::main(args.collect());
         }
+        if first == "sweep" {
+            return crate::sweep::main(&args.collect::<Vec<_>>());
+        }
     }
     // A run: before anything else, from now on a signal never has its default action. Until
     // the run takes the signals over, the first one ends the process with one line (nothing is
@@ -176,6 +179,7 @@ fn nothing_to_run(config: &Config, meta: RunMeta, notes: Vec<String>) -> i32 {
             outcome,
             elapsed: Duration::ZERO,
             at: now,
+            usage: None,
         },
     ] {
         for sink in sinks.iter_mut() {
@@ -333,28 +337,7 @@ fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, 
 /// Too many tests at once for the open-files limit would fail them one by one with "Too many
 /// open files": say so once, before anything is done.
 fn check_open_files(config: &Config, suite: &Suite) -> Result<(), Stop> {
-    let most_instances = suite
-        .tests
-        .iter()
-        .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
-        .max()
-        .unwrap_or(1);
-    // Tests under way at once: --group, or fewer when a round has fewer runs (a group never
-    // spans two rounds; --window with --loop does).
-    let per_round = config.run.total.unwrap_or(suite.tests.len() as u64);
-    let at_once = if config.run.window && config.run.repeat {
-        config.run.group
-    } else {
-        config
-            .run
-            .group
-            .min(usize::try_from(per_round).unwrap_or(usize::MAX))
-    };
-    preflight::open_files_limit()
-        .and_then(|limit| {
-            preflight::check_group_files(limit, config.run.group, at_once, most_instances)
-        })
-        .map_err(|e| usage_stop(&e))
+    preflight::check_open_files(&config.run, &suite.tests).map_err(|e| usage_stop(&e))
 }
 
 /// How SIPp gets its certificates and writes its TLS keys: SIPp from 3.7.5 writes

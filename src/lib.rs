@@ -20,6 +20,7 @@
 //! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
 //! - [`merge`]: `sipplauncher merge`, the shards' JSON reports joined into one of each kind.
 //! - [`exit_code`]: the documented exit statuses.
+//! - [`sweep`]: `sipplauncher sweep`, a DUT's capacity curve over group sizes.
 
 pub mod app;
 pub mod cli;
@@ -35,5 +36,6 @@ pub mod scenario;
 pub mod shard;
 pub mod sipp_args;
 pub mod suite;
+pub mod sweep;
 pub mod template;
 pub mod tls;

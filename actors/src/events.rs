@@ -10,7 +10,9 @@ use crate::core::dispatch::{CancelReason, Outcome};
 use crate::core::plan::{Attachment, RunId, TestName};
 use crate::core::state::StateName;
 use crate::messages::SignalKind;
+use crate::sipp::stats::SippStats;
 use crate::sys::keep::Fate;
+use crate::sys::usage::RunUsage;
 
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
@@ -55,6 +57,9 @@ pub struct TestStateEvent {
     pub cps: Option<f64>,
     /// For SUCCESS/FAIL of a real run: how long SIPp processes ran (first start to last exit).
     pub sipp_time: Option<std::time::Duration>,
+    /// For SUCCESS/FAIL of a real run: what SIPp counted (calls, setup time), when its
+    /// statistics could be read.
+    pub stats: Option<SippStats>,
     /// Why the test is NOT READY, FAIL or DIRTY: one line.
     pub reason: Option<String>,
     /// The run folder (also after it was removed: where it was).
@@ -112,6 +117,9 @@ pub enum Event {
         outcome: Outcome,
         elapsed: Duration,
         at: SystemTime,
+        /// What the run cost: sipplauncher's CPU, its children's (SIPp, scripts), the host's
+        /// load at start and end.
+        usage: Option<RunUsage>,
     },
 }
 

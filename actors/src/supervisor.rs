@@ -25,8 +25,8 @@ use crate::messages::{
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::SnifferActor;
 use crate::sys::keep::Keeper;
-use crate::sys::rundir;
 use crate::sys::signal::Interrupts;
+use crate::sys::{rundir, usage};
 use crate::test_actor::TestActor;
 
 /// How long the services get to undo what they hold at the end (each has bounds of its own;
@@ -110,6 +110,8 @@ pub struct Supervisor {
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
+    /// CPU times and load at the start: the run's usage is measured from there.
+    started_usage: usage::Snapshot,
     /// The run's signals, until `started` hands them to a task that forwards each as a
     /// [`Signal`] message.
     interrupts: Option<Interrupts>,
@@ -344,6 +346,7 @@ impl Supervisor {
             outcome,
             elapsed: self.started.elapsed(),
             at: SystemTime::now(),
+            usage: Some(usage::Snapshot::now().since(&self.started_usage)),
         });
         let mut report_errors = self.bus.finish();
         for e in &report_errors {
@@ -484,6 +487,7 @@ impl Supervisor {
             tests: HashMap::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),
+            started_usage: usage::Snapshot::now(),
             interrupts: Some(interrupts),
             fatal: None,
             leftovers: Vec::new(),

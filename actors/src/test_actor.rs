@@ -27,6 +27,7 @@ use crate::messages::{
 };
 use crate::net::NetActor;
 use crate::run_folder;
+use crate::sipp::stats::SippStats;
 use crate::sipp::{SippActor, SippOutcome};
 use crate::sniffer::{pcap_name, SnifferActor};
 use crate::sys::keep::{Fate, Keeper};
@@ -100,6 +101,7 @@ pub struct TestActor {
     /// Of the run, for the SUCCESS/FAIL line.
     cps: Option<f64>,
     sipp_time: Option<std::time::Duration>,
+    stats: Option<SippStats>,
     /// Why the run failed, for the front end's look at its evidence in post-run.
     fail_reason: Option<String>,
     /// What the front end made of the run's evidence, for its last event.
@@ -151,6 +153,7 @@ impl TestActor {
             sipp: None,
             cps: None,
             sipp_time: None,
+            stats: None,
             fail_reason: None,
             evidence: None,
         }
@@ -199,6 +202,7 @@ impl TestActor {
             } else {
                 None
             },
+            stats: if state.is_run_end() { self.stats } else { None },
             evidence: if matches!(state, StateName::Clean | StateName::Dirty) {
                 self.evidence.take()
             } else {
@@ -553,10 +557,12 @@ impl Handler<Run> for TestActor {
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
+                stats: None,
             });
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
+            act.stats = outcome.stats;
             let step = if outcome.not_started {
                 Step::NotStarted
             } else {

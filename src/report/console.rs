@@ -547,6 +547,7 @@ Did not pass: 2 of 4 test runs
                 },
                 elapsed: std::time::Duration::from_secs(125),
                 at: fixture::at(125_000),
+                usage: None,
             },
         ];
         let expected = format!(
@@ -628,6 +629,7 @@ Did not pass: 1 of 1 test run
                     },
                     elapsed: std::time::Duration::from_millis(1_500),
                     at: fixture::at(1_500),
+                    usage: None,
                 },
             ],
             false,

@@ -88,12 +88,19 @@ impl Lab {
     /// Brings a lab up, or returns `None` after printing why it can't be done here (not root;
     /// outside CI, a tool missing). Panics when `lab.sh up` fails.
     pub fn try_up(name_hint: &str) -> Option<Lab> {
-        Lab::try_up_runners(name_hint, 1)
+        Lab::try_up_with(name_hint, 1, None)
     }
 
     /// [`Lab::try_up`] for a scale-out lab of `runners` runner namespaces on one bridge with the
     /// DUT (`LAB_RUNNERS`), as that many machines on the DUT's link.
     pub fn try_up_runners(name_hint: &str, runners: u32) -> Option<Lab> {
+        Lab::try_up_with(name_hint, runners, None)
+    }
+
+    /// [`Lab::try_up`] with `runners` runner namespaces and a DUT that carries at most
+    /// `call_limit` calls at once (the next INVITEs get 503: `LAB_CALL_LIMIT` of lab.sh), or no
+    /// limit.
+    pub fn try_up_with(name_hint: &str, runners: u32, call_limit: Option<u32>) -> Option<Lab> {
         if let Some(why) = unavailable() {
             if is_root() && std::env::var_os("CI").is_some() {
                 panic!("{name_hint}: no lab can be made in CI: {why}");
@@ -101,17 +108,16 @@ impl Lab {
             eprintln!("note: {name_hint}: skipped, it needs a lab (network namespaces, Kamailio, SIPp): {why}");
             return None;
         }
-        Some(Lab::up_runners(name_hint, runners))
+        Some(Lab::up_with(name_hint, runners, call_limit))
     }
 
     /// Brings a lab up (root only: see [`Lab::try_up`]). `name_hint` only appears in messages;
     /// the lab's name is `sl` + 6 random letters. Panics, with lab.sh's output, when it fails.
     pub fn up(name_hint: &str) -> Lab {
-        Lab::up_runners(name_hint, 1)
+        Lab::up_with(name_hint, 1, None)
     }
 
-    /// [`Lab::up`] with `runners` runner namespaces.
-    pub fn up_runners(name_hint: &str, runners: u32) -> Lab {
+    fn up_with(name_hint: &str, runners: u32, call_limit: Option<u32>) -> Lab {
         sweep_orphans();
         let seq = LABS.fetch_add(1, Ordering::Relaxed);
         let n = 1 + ((std::process::id() % 254) + seq * 37) % 254;
@@ -125,6 +131,10 @@ impl Lab {
             .args(["up", &lab.name])
             .env("LAB_NET", lab.net_prefix())
             .env("LAB_RUNNERS", runners.to_string())
+            .env(
+                "LAB_CALL_LIMIT",
+                call_limit.map(|n| n.to_string()).unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .output()
             .expect("run lab/lab.sh");

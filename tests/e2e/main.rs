@@ -7,6 +7,7 @@
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
 //! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
 //! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
+//! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
 mod common;
 mod dry_run;
@@ -16,6 +17,7 @@ mod lab;
 mod real;
 mod scale;
 mod scale_lab;
+mod sweep;
 mod terminal;
 mod tls;
 mod usage;

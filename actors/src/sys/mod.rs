@@ -9,6 +9,7 @@
 //!   [`signal::Interrupts`] (tests inject their own).
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
 //! - [`sockets`]: which process holds a port (named when the DNS port is taken).
+//! - [`usage`]: what a run cost: its own CPU, its children's, the host's load.
 
 pub mod keep;
 pub mod logging;
@@ -18,3 +19,4 @@ pub mod script;
 pub mod signal;
 pub mod sockets;
 pub mod strays;
+pub mod usage;
