@@ -19,6 +19,7 @@ use crate::cli::Cli;
 use crate::config::{self, Config};
 use crate::dns_zone::{self, ZoneFiles};
 use crate::exit_code;
+use crate::list_cmd;
 use crate::merge;
 use crate::preflight;
 use crate::report::evidence::{Harvest, LadderPolicy};
@@ -41,6 +42,9 @@ pub fn main() -> i32 {
         }
         if first == "merge" {
             return merge::main(args.collect());
+        }
+        if first == "list" {
+            return list_cmd::main(args);
         }
         if first == "sweep" {
             return crate::sweep::main(&args.collect::<Vec<_>>());
@@ -72,6 +76,10 @@ pub fn main() -> i32 {
             };
         }
     };
+    // `--list`: the listing of this command line's suite, not a run (no --dut needed).
+    if cli.list {
+        return list_cmd::list(&list_cmd::ListCli::of_run(&cli));
+    }
     let config = match config::validate(cli) {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
@@ -259,14 +267,9 @@ fn collect(config: &Config, log: &Logger) -> Result<Suite, Stop> {
     .map_err(|e| usage_stop(&format!("{}: {e}", e.option())))?;
     if suite.tests.is_empty() {
         let filtered = !config.only.is_empty() || !config.exclude.is_empty();
-        return Err(usage_stop(&format!(
-            "No tests found in {}{}",
-            config.testsuite.display(),
-            if filtered {
-                " after --pattern-only/--pattern-exclude"
-            } else {
-                ""
-            }
+        return Err(usage_stop(&suite::no_tests_message(
+            &config.testsuite,
+            filtered,
         )));
     }
     for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {

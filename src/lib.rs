@@ -18,6 +18,7 @@
 //!   ([`report::json`]) and HTML ([`report::html`]), all fed from the run's event stream.
 //! - [`ladder`]: the SIP ladder of a test run, read from its pcap by our own code.
 //! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
+//! - [`list_cmd`]: `sipplauncher list` (and `--list`): the tests a run would collect.
 //! - [`merge`]: `sipplauncher merge`, the shards' JSON reports joined into one of each kind.
 //! - [`exit_code`]: the documented exit statuses.
 //! - [`sweep`]: `sipplauncher sweep`, a DUT's capacity curve over group sizes.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod dns_zone;
 pub mod exit_code;
 pub mod ladder;
+pub mod list_cmd;
 pub mod merge;
 pub mod preflight;
 pub mod report;
