@@ -14,6 +14,7 @@ use sipplauncher_actors::core::plan::{HandTo, Keep, RunConfig};
 use sipplauncher_actors::sys::logging::Rotation;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
+use crate::shard::{Shard, ShardError};
 use crate::tls::KeyType;
 
 /// `--group-pause` when not given (the original's), but in a dry run.
@@ -151,6 +152,8 @@ pub struct Config {
     pub tls_key_type: KeyType,
     /// The seed in use when `--random` (also in `run.random_seed`), to print for replay.
     pub seed: Option<u64>,
+    /// `--shard K/N`: run only that part of the collected tests.
+    pub shard: Option<Shard>,
     pub sipp: SippOptions,
 }
 
@@ -235,6 +238,8 @@ pub enum UsageError {
     CaWithoutTls(Transport),
     #[error("--sipp-tls-version needs a TLS transport (l1 or ln)")]
     TlsVersionWithoutTls,
+    #[error("--shard: {0}")]
+    BadShard(#[from] ShardError),
     #[error("--leave-temp keeps every run folder, but --keep {0} was given: give one of them")]
     LeaveTempWithKeep(&'static str),
     #[error("--tls-key-type needs a TLS transport (l1 or ln)")]
@@ -402,6 +407,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     };
     let script_timeout = parse_seconds("--script-timeout", &cli.script_timeout, false)?;
     let test_timeout = parse_seconds("--test-timeout", &cli.test_timeout, false)?;
+    let shard = cli.shard.as_deref().map(Shard::parse).transpose()?;
     let junit = cli
         .junit
         .map(|p| writable_file_path("--junit", p))
@@ -489,6 +495,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         tls_ca,
         tls_key_type: tls_key_type.unwrap_or_default(),
         seed,
+        shard,
         sipp: SippOptions {
             transport,
             info_file,
