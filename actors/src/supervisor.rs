@@ -25,8 +25,8 @@ use crate::messages::{
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::SnifferActor;
 use crate::sys::keep::Keeper;
-use crate::sys::rundir;
 use crate::sys::signal::Interrupts;
+use crate::sys::{last_resort, rundir};
 use crate::test_actor::TestActor;
 
 /// How long the services get to undo what they hold at the end (each has bounds of its own;
@@ -70,27 +70,34 @@ impl Services {
         all
     }
 
-    /// Sends [`Shutdown`] to every service at once and waits for every reply; a service that
-    /// fails (or is gone) does not hold up the others. Returns the failures, one line each.
+    /// See [`shutdown_all`].
     fn shutdown(&self) -> impl std::future::Future<Output = Vec<String>> + 'static {
-        let replies: Vec<_> = self
-            .all()
+        shutdown_all(self.all())
+    }
+}
+
+/// Sends [`Shutdown`] to every service at once and waits for every reply, as Relay's controller
+/// does: a service that fails (or is gone) does not hold up the others. Returns the failures,
+/// one line each.
+fn shutdown_all(
+    services: Vec<(&'static str, Recipient<Shutdown>)>,
+) -> impl std::future::Future<Output = Vec<String>> + 'static {
+    let replies: Vec<_> = services
+        .into_iter()
+        .map(|(name, to)| async move {
+            match to.send(Shutdown).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{name} cleanup: {e}")),
+                Err(e) => Some(format!("{name} cleanup: the service is gone ({e})")),
+            }
+        })
+        .collect();
+    async move {
+        futures_util::future::join_all(replies)
+            .await
             .into_iter()
-            .map(|(name, to)| async move {
-                match to.send(Shutdown).await {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(format!("{name} cleanup: {e}")),
-                    Err(e) => Some(format!("{name} cleanup: the service is gone ({e})")),
-                }
-            })
-            .collect();
-        async move {
-            futures_util::future::join_all(replies)
-                .await
-                .into_iter()
-                .flatten()
-                .collect()
-        }
+            .flatten()
+            .collect()
     }
 }
 
@@ -402,7 +409,7 @@ pub fn run(
     let system = actix_rt::System::new();
     // From here on something may be made on the machine: a signal is the run's to handle.
     interrupts.take_over();
-    system.block_on(async move {
+    let result = system.block_on(async move {
         remove_leftovers(&plan, &log);
         let services = match start_services(&plan, &log).await {
             Ok(s) => s,
@@ -417,7 +424,12 @@ pub fn run(
             fatal: Some("the supervisor stopped without an outcome".into()),
             start_error: None,
         })
-    })
+    });
+    // The actors go with their System; what one still held is undone by its last resort,
+    // waited for here, off the actor thread: the run is over only when everything is undone.
+    drop(system);
+    last_resort::wait();
+    result
 }
 
 impl RunResult {
@@ -608,6 +620,101 @@ mod tests {
         }
         assert!(states.iter().all(|(i, _)| *i < 2), "{states:?}");
         assert!(testkit::run_folders(&run_root).is_empty());
+    }
+
+    /// A stand-in service: answers [`Shutdown`] after `delay` with `fails` or Ok, and says it
+    /// was done.
+    struct Service {
+        delay: Duration,
+        fails: bool,
+        done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Actor for Service {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Shutdown> for Service {
+        type Result = actix::ResponseFuture<Result<(), crate::messages::ShutdownError>>;
+
+        fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+            let (delay, fails, done) = (self.delay, self.fails, self.done.clone());
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                if fails {
+                    Err(
+                        crate::net::NetError::Cleanup(vec!["delete link sipp-abcdef".into()])
+                            .into(),
+                    )
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn every_service_is_shut_down_and_waited_for_whatever_the_others_do() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let flags: Vec<_> = (0..3)
+            .map(|_| std::sync::Arc::new(AtomicBool::new(false)))
+            .collect();
+        let failures = actix_rt::System::new().block_on({
+            let flags = flags.clone();
+            async move {
+                let service = |delay: u64, fails: bool, done: &std::sync::Arc<AtomicBool>| {
+                    Service {
+                        delay: Duration::from_millis(delay),
+                        fails,
+                        done: done.clone(),
+                    }
+                    .start()
+                    .recipient()
+                };
+                // A service whose actor is gone (it panicked, say): its mailbox is closed.
+                let gone = Service {
+                    delay: Duration::ZERO,
+                    fails: false,
+                    done: std::sync::Arc::new(AtomicBool::new(false)),
+                }
+                .start();
+                let gone_recipient = gone.clone().recipient();
+                gone.do_send(Stop);
+                while gone.connected() {
+                    tokio::task::yield_now().await;
+                }
+                shutdown_all(vec![
+                    ("network", service(0, true, &flags[0])),
+                    ("gone", gone_recipient),
+                    ("dns", service(50, false, &flags[1])),
+                    ("capture", service(10, false, &flags[2])),
+                ])
+                .await
+            }
+        });
+        assert!(
+            flags.iter().all(|f| f.load(Ordering::SeqCst)),
+            "every reply awaited"
+        );
+        assert_eq!(
+            failures,
+            [
+                "network cleanup: delete link sipp-abcdef".to_string(),
+                "gone cleanup: the service is gone (Mailbox has closed)".to_string(),
+            ]
+        );
+    }
+
+    #[derive(actix::Message)]
+    #[rtype(result = "()")]
+    struct Stop;
+
+    impl Handler<Stop> for Service {
+        type Result = ();
+        fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+            actix::ActorContext::stop(ctx);
+        }
     }
 
     #[test]
