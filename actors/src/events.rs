@@ -2,15 +2,19 @@
 //! The terminal output, the JUnit and the JSON reports are all fed from it (front end sinks).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::dispatch::{CancelReason, Outcome};
-use crate::core::plan::{Attachment, RunId, TestName};
+use crate::core::plan::{Attachment, LaunchPlan, RunId, TestName, UaName};
 use crate::core::state::StateName;
 use crate::messages::SignalKind;
+use crate::sipp::stats::SippStats;
 use crate::sys::keep::Fate;
+use crate::sys::usage::RunUsage;
 
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
@@ -55,6 +59,9 @@ pub struct TestStateEvent {
     pub cps: Option<f64>,
     /// For SUCCESS/FAIL of a real run: how long SIPp processes ran (first start to last exit).
     pub sipp_time: Option<std::time::Duration>,
+    /// For SUCCESS/FAIL of a real run: what SIPp counted (calls, setup time), when its
+    /// statistics could be read.
+    pub stats: Option<SippStats>,
     /// Why the test is NOT READY, FAIL or DIRTY: one line.
     pub reason: Option<String>,
     /// The run folder (also after it was removed: where it was).
@@ -68,6 +75,18 @@ pub struct TestStateEvent {
     /// On the run's last event (CLEAN or DIRTY): what the front end's
     /// [`crate::core::plan::Evidence`] made of the run in post-run.
     pub evidence: Option<Attachment>,
+}
+
+/// `--dry-run`: what a test run would do, told with its DRY-RUNNING line: each instance's
+/// address and each SIPp command line as it would run (in `run_folder`).
+#[derive(Debug, Clone)]
+pub struct DryRunPlan {
+    pub index: u64,
+    pub name: TestName,
+    pub run_id: RunId,
+    pub run_folder: PathBuf,
+    pub hosts: BTreeMap<UaName, Ipv4Addr>,
+    pub launch: LaunchPlan,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +117,8 @@ pub enum Event {
     /// `index` 0, `took` set on READY too (how long before.sh took).
     Global(TestStateEvent),
     Test(TestStateEvent),
+    /// `--dry-run`: right after a run's DRY-RUNNING, what it would run.
+    DryRun(DryRunPlan),
     /// A signal arrived; `reason` is where the run stands now (first, second, third signal).
     Interrupted {
         signal: SignalKind,
@@ -112,6 +133,9 @@ pub enum Event {
         outcome: Outcome,
         elapsed: Duration,
         at: SystemTime,
+        /// What the run cost: sipplauncher's CPU, its children's (SIPp, scripts), the host's
+        /// load at start and end.
+        usage: Option<RunUsage>,
     },
 }
 

@@ -91,6 +91,7 @@ impl GlobalActor {
             took,
             cps: None,
             sipp_time: None,
+            stats: None,
             reason,
             run_folder: self.path.clone(),
             pcap: None,

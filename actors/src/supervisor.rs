@@ -29,7 +29,7 @@ use crate::sipp::SippActor;
 use crate::sniffer::SnifferActor;
 use crate::sys::keep::Keeper;
 use crate::sys::signal::Interrupts;
-use crate::sys::{last_resort, rundir};
+use crate::sys::{last_resort, rundir, usage};
 use crate::test_actor::{
     CaptureRecipients, Collaborators, DnsRecipients, Identity, SippRecipients, TestActor,
 };
@@ -137,6 +137,8 @@ pub struct Supervisor {
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
+    /// CPU times and load at the start: the run's usage is measured from there.
+    started_usage: usage::Snapshot,
     /// The run's signals, until `started` hands them to a task that forwards each as a
     /// [`Signal`] message.
     interrupts: Option<Interrupts>,
@@ -456,6 +458,7 @@ impl Supervisor {
                 took: None,
                 cps: None,
                 sipp_time: None,
+                stats: None,
                 reason: Some(reason),
                 run_folder: child.holds.folder.as_ref().map(|(_, f)| f.clone()),
                 pcap: None,
@@ -494,6 +497,7 @@ impl Supervisor {
             outcome,
             elapsed: self.started.elapsed(),
             at: SystemTime::now(),
+            usage: Some(usage::Snapshot::now().since(&self.started_usage)),
         });
         let mut report_errors = self.bus.finish();
         for e in &report_errors {
@@ -651,6 +655,7 @@ impl Supervisor {
             orphans: HashSet::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),
+            started_usage: usage::Snapshot::now(),
             interrupts: Some(interrupts),
             fatal: None,
             leftovers: Vec::new(),

@@ -22,12 +22,13 @@ use crate::core::plan::{
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
 use crate::dns::zones::RunZone;
-use crate::events::{format_duration, Event, EventBus, TestStateEvent};
+use crate::events::{format_duration, DryRunPlan, Event, EventBus, TestStateEvent};
 use crate::messages::{
     Abort, AddRecords, Cleanup, CleanupReply, Holding, Holds, Kill, Lease, Prepare, PrepareReply,
     Register, Release, RemoveRecords, Run, RunReply, RunSipp, StopSipp, Unregister,
 };
 use crate::run_folder;
+use crate::sipp::stats::SippStats;
 use crate::sipp::SippOutcome;
 use crate::sniffer::pcap_name;
 use crate::sys::keep::{Fate, Keeper};
@@ -149,6 +150,7 @@ pub struct TestActor {
     /// Of the run, for the SUCCESS/FAIL line.
     cps: Option<f64>,
     sipp_time: Option<Duration>,
+    stats: Option<SippStats>,
     /// Why the run failed, for the front end's look at its evidence in post-run.
     fail_reason: Option<String>,
     /// What the front end made of the run's evidence, for its last event.
@@ -185,6 +187,7 @@ impl TestActor {
             kill: KillSwitch::new(),
             cps: None,
             sipp_time: None,
+            stats: None,
             fail_reason: None,
             evidence: None,
         }
@@ -241,6 +244,7 @@ impl TestActor {
             } else {
                 None
             },
+            stats: if state.is_run_end() { self.stats } else { None },
             evidence: if last { self.evidence.take() } else { None },
             reason,
             run_folder: self.folder.clone(),
@@ -611,6 +615,16 @@ impl Handler<Run> for TestActor {
     fn handle(&mut self, _: Run, ctx: &mut Context<Self>) -> Self::Result {
         if self.config.dry_run {
             self.step(Step::Run { dry: true }, None);
+            if let Some(held) = self.life.held() {
+                self.bus.emit(Event::DryRun(DryRunPlan {
+                    index: self.id.run.index,
+                    name: self.id.plan.name.clone(),
+                    run_id: held.run_id.clone(),
+                    run_folder: held.folder.clone(),
+                    hosts: held.hosts.clone(),
+                    launch: held.launch.clone(),
+                }));
+            }
             self.step(Step::RunEnded { success: true }, None);
             return Box::pin(actix::fut::ready(RunReply { success: true }));
         }
@@ -635,10 +649,12 @@ impl Handler<Run> for TestActor {
                 reason: Some(format!("SIPp runner gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
+                stats: None,
             });
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
+            act.stats = outcome.stats;
             let step = if outcome.not_started {
                 Step::NotStarted
             } else {

@@ -20,7 +20,9 @@ use sipplauncher_actors::core::dispatch::Outcome;
 use sipplauncher_actors::core::plan::Attachment;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, TestStateEvent};
+use sipplauncher_actors::sipp::stats::SippStats;
 use sipplauncher_actors::sys::keep::Fate;
+use sipplauncher_actors::sys::usage::RunUsage;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -328,6 +330,8 @@ pub struct RunRecord {
     pub cps: Option<f64>,
     /// How long its SIPp processes ran.
     pub sipp_time: Option<Duration>,
+    /// What SIPp counted: calls, setup time.
+    pub stats: Option<SippStats>,
     /// Its last event: with `started`, the run's wall time.
     pub last: SystemTime,
     /// Of that end state.
@@ -357,6 +361,7 @@ impl RunRecord {
             took: None,
             cps: None,
             sipp_time: None,
+            stats: None,
             last: e.at,
             reason: None,
             cleanup_reason: None,
@@ -402,6 +407,7 @@ impl RunRecord {
             self.took = e.took;
             self.cps = e.cps;
             self.sipp_time = e.sipp_time;
+            self.stats = e.stats;
             self.reason = e.reason.as_deref().map(one_line);
         }
         if e.state == StateName::Dirty {
@@ -493,6 +499,7 @@ pub struct RunEnd {
     pub outcome: Outcome,
     pub elapsed: Duration,
     pub at: SystemTime,
+    pub usage: Option<RunUsage>,
 }
 
 /// What the report files need from the event stream, kept until `finish()`.
@@ -544,16 +551,18 @@ impl Collector {
                 .or_insert_with(|| RunRecord::new(e))
                 .update(e),
             Event::Interrupted { .. } => self.interrupted = true,
-            Event::Progress { .. } => {}
+            Event::Progress { .. } | Event::DryRun(_) => {}
             Event::RunFinished {
                 outcome,
                 elapsed,
                 at,
+                usage,
             } => {
                 self.end = Some(RunEnd {
                     outcome: *outcome,
                     elapsed: *elapsed,
                     at: *at,
+                    usage: *usage,
                 });
             }
         }
@@ -628,6 +637,7 @@ pub(crate) mod fixture {
             took: took_ms.map(Duration::from_millis),
             cps,
             sipp_time: None,
+            stats: None,
             reason: reason.map(str::to_string),
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"
@@ -668,6 +678,7 @@ pub(crate) mod fixture {
             took: took_ms.map(Duration::from_millis),
             cps: None,
             sipp_time: None,
+            stats: None,
             reason: reason.map(str::to_string),
             run_folder: Some(PathBuf::from("/var/tmp/sipplauncher/GLOBAL/global")),
             pcap: None,
@@ -705,15 +716,23 @@ pub(crate) mod fixture {
             test(1, "normal-0001", "bcdefg", Ready, 140, None, None, None),
             test(0, "normal-0000", "kqzvxa", Starting, 140, None, None, None),
             test(1, "normal-0001", "bcdefg", Starting, 140, None, None, None),
-            test(
-                0,
-                "normal-0000",
-                "kqzvxa",
-                Success,
-                1160,
-                Some(1020),
-                Some(1.0234),
-                None,
+            with_stats(
+                test(
+                    0,
+                    "normal-0000",
+                    "kqzvxa",
+                    Success,
+                    1160,
+                    Some(1020),
+                    Some(1.0234),
+                    None,
+                ),
+                SippStats {
+                    calls: 2,
+                    successful: 2,
+                    failed: 0,
+                    setup_time: Some(Duration::from_millis(14)),
+                },
             ),
             test(
                 1,
@@ -817,8 +836,42 @@ pub(crate) mod fixture {
                 },
                 elapsed: Duration::from_millis(48_250),
                 at: at(48_250),
+                usage: Some(usage()),
             },
         ]
+    }
+
+    /// `event` (a test's) with SIPp's statistics.
+    pub fn with_stats(mut event: Event, stats: SippStats) -> Event {
+        if let Event::Test(e) = &mut event {
+            e.stats = Some(stats);
+        }
+        event
+    }
+
+    /// What the fixture's run cost.
+    pub fn usage() -> RunUsage {
+        use sipplauncher_actors::sys::usage::{CpuTimes, LoadAvg};
+        RunUsage {
+            own: CpuTimes {
+                user: Duration::from_millis(120),
+                system: Duration::from_millis(30),
+            },
+            children: CpuTimes {
+                user: Duration::from_millis(800),
+                system: Duration::from_millis(200),
+            },
+            load_start: Some(LoadAvg {
+                one: 0.5,
+                five: 0.25,
+                fifteen: 0.125,
+            }),
+            load_end: Some(LoadAvg {
+                one: 1.5,
+                five: 0.75,
+                fifteen: 0.25,
+            }),
+        }
     }
 }
 

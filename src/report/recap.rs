@@ -347,6 +347,7 @@ mod tests {
             outcome: Outcome::default(),
             elapsed: std::time::Duration::ZERO,
             at: fixture::at(0),
+            usage: None,
         });
         assert_eq!(r.failed(), 102);
         assert!(r.listed.is_empty(), "bounded memory: {}", r.listed.len());
@@ -408,6 +409,7 @@ mod tests {
                 outcome: Outcome::default(),
                 elapsed: std::time::Duration::ZERO,
                 at: fixture::at(0),
+                usage: None,
             },
         ] {
             r.event(&e);

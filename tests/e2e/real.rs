@@ -23,13 +23,13 @@ use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
 /// The example suite's macros (`options`, `answer_call`, `place_call`), copied into every suite
 /// written here.
-fn sip_macros() -> String {
+pub(crate) fn sip_macros() -> String {
     fs::read_to_string(repo().join("tmp-testsuite/TEMPLATES/sip.jinja2"))
         .expect("tmp-testsuite/TEMPLATES/sip.jinja2")
 }
 
 /// The macros use `[field0]` and `[field1]`: every suite gets an injection file.
-const USERS: &str = "SEQUENTIAL\nalice;bob\n";
+pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
 const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -143,7 +143,7 @@ pub(crate) fn show(r: &Run) -> String {
     )
 }
 
-fn json_report(path: &Path) -> serde_json::Value {
+pub(crate) fn json_report(path: &Path) -> serde_json::Value {
     let text = fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read the json report {}: {e}", path.display()));
     serde_json::from_str(&text).expect("the json report parses")
@@ -270,7 +270,7 @@ fn address_in(log: &Path) -> Ipv4Addr {
     addrs.into_iter().next().unwrap()
 }
 
-fn sipp_links(lab: &Lab) -> Vec<String> {
+pub(crate) fn sipp_links(lab: &Lab) -> Vec<String> {
     lab.links()
         .into_iter()
         .filter(|l| l.starts_with("sipp-"))
@@ -279,7 +279,7 @@ fn sipp_links(lab: &Lab) -> Vec<String> {
 
 /// The SIPp processes inside the lab's runner namespace (`ip netns pids`: `pgrep` would also
 /// see the SIPp of other labs, the pid namespace being shared).
-fn sipp_pids(lab: &Lab) -> Vec<i32> {
+pub(crate) fn sipp_pids(lab: &Lab) -> Vec<i32> {
     let out = Command::new("ip")
         .args(["netns", "pids", &lab.run_ns()])
         .output()
@@ -292,7 +292,7 @@ fn sipp_pids(lab: &Lab) -> Vec<i32> {
 }
 
 /// Waits until `cond` holds, at most `timeout`.
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
@@ -307,13 +307,13 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 impl Spawned {
     /// sipplauncher started in the lab.
-    fn start(lab: &Lab, cmd: &Command) -> Spawned {
+    pub(crate) fn start(lab: &Lab, cmd: &Command) -> Spawned {
         Spawned::spawn(&mut lab.wrap(cmd))
     }
 }
 
 /// `ip netns exec` execs the program: the child's pid is sipplauncher's own.
-fn assert_is_sipplauncher(pid: Pid) {
+pub(crate) fn assert_is_sipplauncher(pid: Pid) {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     assert_eq!(
         comm.trim(),
@@ -483,6 +483,40 @@ fn call_through_the_dut() {
     let json = json_report(&sb.path("report.json"));
     let t = json_test(&json, "call-0000");
     assert!(t["cps"].as_f64().is_some_and(|c| c > 0.0), "{t:#}");
+    // SIPp's statistics: the UAC's one call, and its INVITE-to-200 timer (`rtd` in
+    // place_call), as it reads in the UAC's own statistics file.
+    assert_eq!(
+        t["calls"],
+        serde_json::json!({"created": 1, "successful": 1, "failed": 0}),
+        "{t:#}"
+    );
+    let stat = read(&folder.join("uac_ua1_trace.csv"));
+    let header: Vec<&str> = stat.lines().next().unwrap_or_default().split(';').collect();
+    let row: Vec<&str> = stat.lines().last().unwrap_or_default().split(';').collect();
+    let col = header.iter().position(|h| *h == "ResponseTime1(C)");
+    let ms = col
+        .and_then(|i| row.get(i))
+        .map(|v| v.split(':').map(|n| n.parse::<f64>().unwrap_or(f64::NAN)))
+        .map(|hmsu| {
+            hmsu.zip([3_600_000.0, 60_000.0, 1_000.0, 0.001])
+                .map(|(n, ms)| n * ms)
+                .sum::<f64>()
+        });
+    assert_eq!(t["setup_ms"].as_f64(), ms, "{t:#}\n{stat}");
+    // What the run cost: its own CPU, SIPp's (its reaped children), the host's load.
+    let usage = &json["usage"];
+    assert!(usage["cpu_user_s"].as_f64().is_some(), "{usage:#}");
+    assert!(
+        usage["children_cpu_user_s"].as_f64().unwrap_or(0.0)
+            + usage["children_cpu_system_s"].as_f64().unwrap_or(0.0)
+            > 0.0,
+        "SIPp's CPU counts as the children's: {usage:#}"
+    );
+    assert_eq!(
+        usage["load_end"].as_array().map(Vec::len),
+        Some(3),
+        "{usage:#}"
+    );
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
 
@@ -1278,8 +1312,16 @@ fn leftover_link_from_a_killed_run_is_removed() {
     kill(killed, Signal::SIGKILL).unwrap();
     let (status, _, _) = run.finish(Duration::from_secs(5));
     assert_eq!(status, -1, "killed by a signal");
-    let left = sipp_links(&lab);
+    // Its test's link, and the link that held its reserve of probed addresses (`sipp-+...`).
+    let (reserve, left): (Vec<String>, Vec<String>) = sipp_links(&lab)
+        .into_iter()
+        .partition(|l| l.starts_with("sipp-+"));
     assert_eq!(left.len(), 1, "the killed run's link: {left:?}");
+    assert_eq!(
+        reserve.len(),
+        1,
+        "the killed run's reserve link: {reserve:?}"
+    );
     let alias = lab.run_ok("ip", ["-j", "link", "show", &left[0]]);
     let alias: serde_json::Value = serde_json::from_slice(&alias.stdout).unwrap();
     let alias = alias[0]["ifalias"].as_str().unwrap_or_default().to_string();

@@ -10,6 +10,7 @@
 //! - [`last_resort`]: what an actor's `Drop` still has to undo, on a thread the run waits for.
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
 //! - [`sockets`]: which process holds a port (named when the DNS port is taken).
+//! - [`usage`]: what a run cost: its own CPU, its children's, the host's load.
 
 pub mod keep;
 pub mod last_resort;
@@ -20,3 +21,4 @@ pub mod script;
 pub mod signal;
 pub mod sockets;
 pub mod strays;
+pub mod usage;
