@@ -3,6 +3,8 @@
 //! linear parse reads both sizes at the same rate), then what the DNS server does with them:
 //! grouped by name off the actor thread (`RunZone::new`), added to the served zones and removed
 //! (on the DnsActor's thread). The records: 3 A records to 1 SRV in the original's list form.
+//! Each step is timed twice: wall time, and the CPU time of this thread (what the step costs,
+//! much less disturbed than the wall time by the other work of a shared machine).
 //! Run with `cargo bench --bench dns_zone`; `DNS_BENCH_REPEAT` (default 7) rounds.
 
 use std::fmt::Write;
@@ -31,6 +33,25 @@ fn zone_text(records: usize) -> String {
     text
 }
 
+/// This thread's CPU time so far (user and system).
+fn thread_cpu() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    // RUSAGE_THREAD cannot fail for the calling thread.
+    getrusage(UsageWho::RUSAGE_THREAD).map_or(Duration::ZERO, |u| {
+        let us = |t: nix::sys::time::TimeVal| {
+            Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+        };
+        us(u.user_time()) + us(u.system_time())
+    })
+}
+
+/// Wall and CPU time of `f`.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, (Duration, Duration)) {
+    let (wall, cpu) = (Instant::now(), thread_cpu());
+    let out = f();
+    (out, (wall.elapsed(), thread_cpu() - cpu))
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -43,12 +64,13 @@ fn spread(v: &[Duration]) -> (Duration, Duration) {
     )
 }
 
+/// Per step, (wall, cpu) of each round.
 #[derive(Default)]
 struct Times {
-    parse: Vec<Duration>,
-    group: Vec<Duration>,
-    add: Vec<Duration>,
-    remove: Vec<Duration>,
+    parse: Vec<(Duration, Duration)>,
+    group: Vec<(Duration, Duration)>,
+    add: Vec<(Duration, Duration)>,
+    remove: Vec<(Duration, Duration)>,
 }
 
 fn main() {
@@ -62,37 +84,43 @@ fn main() {
         for k in 0..SIZES.len() {
             // Rotated order: neither size always runs first.
             let i = (k + round) % SIZES.len();
-            let t = Instant::now();
-            let records = dns_zone::parse(&texts[i]).expect("the generated dns.txt parses");
-            times[i].parse.push(t.elapsed());
+            let (records, t) = timed(|| dns_zone::parse(&texts[i]));
+            let records = records.expect("the generated dns.txt parses");
+            times[i].parse.push(t);
             assert_eq!(records.len(), SIZES[i]);
-            let t = Instant::now();
-            let zone = RunZone::new(records);
-            times[i].group.push(t.elapsed());
+            let (zone, t) = timed(|| RunZone::new(records));
+            times[i].group.push(t);
             let mut zones = Zones::default();
             let run = RunId("bench1".into());
-            let t = Instant::now();
-            zones
-                .add(run.clone(), TestName("bench".into()), zone)
-                .expect("no conflict");
-            times[i].add.push(t.elapsed());
-            let t = Instant::now();
-            zones.remove(&run);
-            times[i].remove.push(t.elapsed());
+            let (added, t) = timed(|| zones.add(run.clone(), TestName("bench".into()), zone));
+            added.expect("no conflict");
+            times[i].add.push(t);
+            let ((), t) = timed(|| {
+                zones.remove(&run);
+            });
+            times[i].remove.push(t);
         }
     }
-    eprintln!("dns.txt, {repeat} rounds, medians (min..max):");
+    eprintln!("dns.txt, {repeat} rounds, medians: wall (min..max) / this thread's CPU");
     for (n, t) in SIZES.iter().zip(&times) {
-        let p = median(t.parse.clone());
-        let rate = *n as f64 / p.as_secs_f64();
-        let show = |v: &[Duration]| {
-            let (lo, hi) = spread(v);
-            format!("{:?} ({lo:?}..{hi:?})", median(v.to_vec()))
+        let show = |v: &[(Duration, Duration)]| {
+            let wall: Vec<Duration> = v.iter().map(|x| x.0).collect();
+            let cpu: Vec<Duration> = v.iter().map(|x| x.1).collect();
+            let (lo, hi) = spread(&wall);
+            format!("{:?} ({lo:?}..{hi:?}) / {:?}", median(wall), median(cpu))
+        };
+        let per_sec = |v: &[(Duration, Duration)], pick: fn(&(Duration, Duration)) -> Duration| {
+            *n as f64 / median(v.iter().map(pick).collect()).as_secs_f64()
         };
         eprintln!(
-            "{n:>7} records: parse {} = {:.0} records/s; group {}; add {}; remove {}",
+            "{n:>7} records: parse {} = {:.0} records/s wall, {:.0} CPU",
             show(&t.parse),
-            rate,
+            per_sec(&t.parse, |x| x.0),
+            per_sec(&t.parse, |x| x.1),
+        );
+        eprintln!(
+            "{:>16} group {}; add {}; remove {}",
+            "",
             show(&t.group),
             show(&t.add),
             show(&t.remove),

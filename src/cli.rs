@@ -231,6 +231,11 @@ pub struct Cli {
     )]
     pub test_timeout: String,
 
+    /// Run only part K of N of the tests (count:K/N even in size, hash:K/N stable by name; tests
+    /// with dns.txt in part 1), for one of N CI jobs or pods; join the reports with `merge`
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
     /// Write a JUnit XML report to FILE (for CI) [default: none]
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

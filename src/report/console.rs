@@ -38,6 +38,8 @@ pub struct Console {
     groups: u64,
     /// Print the periodic progress line (a terminal is watching).
     progress: bool,
+    /// Lines the front end adds below the first line (which part of the suite this is).
+    notes: Vec<String>,
     /// A dry run: the closing lines have no SUCCESS/FAILED, as in the original.
     dry_run: bool,
     /// The terminal's width: lines with a reason are cut to it (none: not a terminal).
@@ -53,6 +55,7 @@ impl Console {
             color,
             groups: 0,
             progress: false,
+            notes: Vec::new(),
             dry_run: false,
             width: None,
             recap: Recap::new(RECAP_LINES_WITHOUT_TERMINAL),
@@ -69,6 +72,12 @@ impl Console {
     /// The run's `--keep` and `--keep-max`, for the recap's words.
     pub fn with_keep(mut self, keep: Keep, max: u64) -> Self {
         self.recap = std::mem::replace(&mut self.recap, Recap::new(0)).with_keep(keep, max);
+        self
+    }
+
+    /// Also prints `notes` under the "Ready to run" line (e.g. which shard of the suite).
+    pub fn with_notes(mut self, notes: Vec<String>) -> Self {
+        self.notes = notes;
         self
     }
 
@@ -128,6 +137,7 @@ impl Console {
                     first.push_str(" in a loop until interrupted");
                 }
                 let mut lines = vec![first];
+                lines.extend(self.notes.iter().cloned());
                 if let Some(seed) = seed {
                     lines.push(format!(
                         "Random order, seed {seed} (replay with --random --seed {seed})"
