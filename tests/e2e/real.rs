@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+
 use crate::common::*;
 use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
@@ -27,6 +30,9 @@ pub(crate) fn sip_macros() -> String {
     fs::read_to_string(repo().join("tmp-testsuite/TEMPLATES/sip.jinja2"))
         .expect("tmp-testsuite/TEMPLATES/sip.jinja2")
 }
+
+/// `nobody`, standing for the user who ran sudo.
+const NOBODY: u32 = 65_534;
 
 /// The macros use `[field0]` and `[field1]`: every suite gets an injection file.
 pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
@@ -602,7 +608,12 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
         ],
     );
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--json").arg(sb.path("report.json"));
+    // As if run through sudo by `nobody`: the evidence is theirs to open (item 6).
+    cmd.arg("--json")
+        .arg(sb.path("report.json"))
+        .env("SUDO_UID", NOBODY.to_string())
+        .env("SUDO_GID", NOBODY.to_string());
+    fs::set_permissions(sb.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     assert_eq!(closing_lines(&r.stdout, false), (2, Some(1), Some(1)));
@@ -625,6 +636,20 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
         pcap.display()
     );
     assert!(!folder.join(".sipplauncher-owner").exists());
+    // nobody (the sudo user) reads the pcap without root, through the run root it may search.
+    assert_eq!(fs::metadata(&pcap).unwrap().uid(), NOBODY);
+    let as_nobody = Command::new("cat")
+        .arg(&pcap)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert!(
+        as_nobody.status.success() && as_nobody.stdout == fs::read(&pcap).unwrap(),
+        "{}",
+        String::from_utf8_lossy(&as_nobody.stderr)
+    );
+    assert_eq!(fs::metadata(sb.path("report.json")).unwrap().uid(), NOBODY);
     let log = read(&folder.join("sipplauncher.log"));
     assert!(
         log.contains("received 'SIP/2.0 200 OK") && log.contains("Via: SIP/2.0/UDP"),
