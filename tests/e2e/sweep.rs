@@ -130,6 +130,11 @@ fn bad_sweeps_are_refused_in_one_line_and_make_nothing() {
             &["--loop: not with sweep"],
         ),
         (
+            "--html",
+            with(&["--groups", "1", "--html", "/tmp/x.html"], &[]),
+            &["--html: not with sweep", "sweep.html"],
+        ),
+        (
             "a run option",
             with(&["--groups", "1"], &["--dut"]),
             &["--dut: missing"],
@@ -294,6 +299,7 @@ fn dry_run_sweep_writes_its_files() {
             "group-1.log",
             "group-2.json",
             "group-2.log",
+            "sweep.html",
             "sweep.json",
             "sweep.svg"
         ]
@@ -416,6 +422,25 @@ fn sweep_stops_below_at_a_dut_s_capacity_and_its_figures_match_the_reports() {
         "{reason}"
     );
     assert_eq!(sweep["knee"]["capacity"]["group"], 2, "{sweep:#}");
+    // The HTML report of the last size, the curve on top: the plot, every size, the knee, and
+    // the ladders of the runs the DUT refused (their folders kept as evidence).
+    let html = fs::read_to_string(out.join("sweep.html")).expect("sweep.html");
+    assert!(
+        html.contains(r#"<section class="extra" id="capacity">"#),
+        "{html}"
+    );
+    assert!(html.contains("<svg") && html.contains("tests per second"));
+    for g in [1, 2, 4] {
+        assert!(
+            html.contains(&format!(r#"<a href="group-{g}.json">"#)),
+            "{html}"
+        );
+    }
+    assert!(html.contains("Capacity: --group 2 is the largest size"));
+    assert!(
+        html.contains("503 Too Many Calls"),
+        "the refused calls' ladders"
+    );
     assert!(
         r.stdout
             .contains("Stopped: --group 4 passed 50% of its runs, below --stop-below 95%"),
