@@ -142,7 +142,7 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
         }
     });
     let log = logging::root(general).new(o!());
-    info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
+    info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args_os().collect::<Vec<_>>());
     Ok(log)
 }
 
@@ -367,7 +367,9 @@ fn sinks(config: &Config, sipp_version: Option<String>) -> Vec<Box<dyn EventSink
         dry_run: config.run.dry_run,
         group: config.run.group,
         window: config.run.window,
-        command_line: std::env::args().collect(),
+        command_line: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
     };
     if let Some(path) = &config.json {
         sinks.push(Box::new(Json::new(path.clone(), meta.clone())));

@@ -139,7 +139,9 @@ impl Sweep<'_> {
             tool: "sipplauncher",
             version: env!("CARGO_PKG_VERSION"),
             format: FORMAT,
-            command_line: std::env::args().collect(),
+            command_line: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
             dut: &plan.dut,
             testsuite: &plan.testsuite,
             groups: &plan.sizes,

@@ -586,3 +586,49 @@ fn sweep_interrupted_keeps_the_sizes_done_and_the_run_s_two_signal_meaning() {
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
     assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
 }
+
+/// Arguments need not be UTF-8 (a suite folder named in another encoding): the sweep and its
+/// runs take them as given, and their reports show them lossily.
+#[test]
+fn arguments_that_are_not_utf8_are_taken_as_given() {
+    use std::os::unix::ffi::OsStrExt;
+    let sb = Sandbox::new();
+    let suite = sb
+        .dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"suite-\xff"));
+    write_suite(&suite, &[("t-0000/uac_ua0.xml", OPTIONS)]);
+    let out = sb.path("out");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("sweep")
+        .args([
+            "--dut",
+            "127.0.0.1",
+            "--dry-run",
+            "--group-pause",
+            "0",
+            "--groups",
+            "1",
+        ])
+        .arg("--testsuite")
+        .arg(&suite)
+        .arg("--run-root")
+        .arg(sb.run_root())
+        .arg("--log-file")
+        .arg(sb.log())
+        .arg("--out")
+        .arg(&out);
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let sweep = json_report(&out.join("sweep.json"));
+    assert_eq!(size_of(&sweep, 1)["passed"], 4, "{sweep:#}");
+    let report = json_report(&out.join("group-1.json"));
+    assert!(
+        report["command_line"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| a.ends_with("suite-\u{fffd}"))),
+        "{report:#}"
+    );
+}
