@@ -23,7 +23,6 @@ const GREEN: &str = "#2ca02c";
 const GREY: &str = "#888";
 const GRID: &str = "#eee";
 const FAINT: &str = "#f0f0f0";
-const FRAME: &str = "#ccc";
 
 /// What the plot says besides the figures.
 pub struct Labels<'a> {

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+
 use crate::common::*;
 use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
@@ -28,8 +31,11 @@ pub(crate) fn sip_macros() -> String {
         .expect("tmp-testsuite/TEMPLATES/sip.jinja2")
 }
 
+/// `nobody`, standing for the user who ran sudo.
+const NOBODY: u32 = 65_534;
+
 /// The macros use `[field0]` and `[field1]`: every suite gets an injection file.
-const USERS: &str = "SEQUENTIAL\nalice;bob\n";
+pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
 const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -602,7 +608,12 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
         ],
     );
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--json").arg(sb.path("report.json"));
+    // As if run through sudo by `nobody`: the evidence is theirs to open (item 6).
+    cmd.arg("--json")
+        .arg(sb.path("report.json"))
+        .env("SUDO_UID", NOBODY.to_string())
+        .env("SUDO_GID", NOBODY.to_string());
+    fs::set_permissions(sb.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     assert_eq!(closing_lines(&r.stdout, false), (2, Some(1), Some(1)));
@@ -625,6 +636,20 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
         pcap.display()
     );
     assert!(!folder.join(".sipplauncher-owner").exists());
+    // nobody (the sudo user) reads the pcap without root, through the run root it may search.
+    assert_eq!(fs::metadata(&pcap).unwrap().uid(), NOBODY);
+    let as_nobody = Command::new("cat")
+        .arg(&pcap)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert!(
+        as_nobody.status.success() && as_nobody.stdout == fs::read(&pcap).unwrap(),
+        "{}",
+        String::from_utf8_lossy(&as_nobody.stderr)
+    );
+    assert_eq!(fs::metadata(sb.path("report.json")).unwrap().uid(), NOBODY);
     let log = read(&folder.join("sipplauncher.log"));
     assert!(
         log.contains("received 'SIP/2.0 200 OK") && log.contains("Via: SIP/2.0/UDP"),
@@ -1312,8 +1337,16 @@ fn leftover_link_from_a_killed_run_is_removed() {
     kill(killed, Signal::SIGKILL).unwrap();
     let (status, _, _) = run.finish(Duration::from_secs(5));
     assert_eq!(status, -1, "killed by a signal");
-    let left = sipp_links(&lab);
+    // Its test's link, and the link that held its reserve of probed addresses (`sipp-+...`).
+    let (reserve, left): (Vec<String>, Vec<String>) = sipp_links(&lab)
+        .into_iter()
+        .partition(|l| l.starts_with("sipp-+"));
     assert_eq!(left.len(), 1, "the killed run's link: {left:?}");
+    assert_eq!(
+        reserve.len(),
+        1,
+        "the killed run's reserve link: {reserve:?}"
+    );
     let alias = lab.run_ok("ip", ["-j", "link", "show", &left[0]]);
     let alias: serde_json::Value = serde_json::from_slice(&alias.stdout).unwrap();
     let alias = alias[0]["ifalias"].as_str().unwrap_or_default().to_string();
@@ -2215,4 +2248,109 @@ fn window_keeps_the_group_busy_while_a_slow_test_runs() {
         assert_eq!(sipp_links(&lab), Vec::<String>::new());
         assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
     }
+}
+
+/// A TestActor that dies mid-run (a panic: test-only fault injection, `SIPPLAUNCHER_FAULT`, in
+/// builds with the `fault-injection` feature that only these tests turn on) is cleaned up by its
+/// parent at once: before the next group's pre-run, its SIPp is gone, and its link, addresses,
+/// DNS records, capture and run folder; the run goes on and reports it DIRTY.
+#[test]
+fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
+    let Some(lab) = Lab::try_up("dead_test_actor") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let seen = sb.path("seen");
+    // The next group's before.sh looks at what the dead run left, in the runner's namespace.
+    let look = format!(
+        "ip -o link show > {o}.links\n\
+         ip -o -4 addr show > {o}.addrs\n\
+         dig +tries=1 +time=2 @127.0.0.1 dies.example.com A > {o}.dns 2>&1\n\
+         ls -A {root}/a-dies > {o}.folders 2>/dev/null\n\
+         for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sipp ] && readlink $p/cwd; done | grep a-dies > {o}.sipp\n\
+         true\n",
+        o = seen.display(),
+        root = sb.run_root().display()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("a-dies/dns.txt", "dies.example.com  A  {{ ua0.host }}\n"),
+            ("a-dies/uac_ua0.xml", long_uac().as_str()),
+            ("b-next/before.sh", look.as_str()),
+            ("b-next/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--group", "1", "--json"])
+        .arg(sb.path("report.json"))
+        .env("SIPPLAUNCHER_FAULT", "panic-mid-run:a-dies");
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    assert_eq!(
+        states_named(&lines, "a-dies"),
+        ["PREPARING", "STARTING", "DIRTY"],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        states_named(&lines, "b-next"),
+        REAL_SEQUENCE,
+        "{}",
+        r.stdout
+    );
+    let report = json_report(&sb.path("report.json"));
+    let dead = json_test(&report, "a-dies");
+    let reason = dead["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("its test actor died")
+            && reason.contains(
+                "gave back its SIPp (killed), its capture, its DNS records, its link and \
+                 addresses, its run folder"
+            )
+            && !reason.contains("except"),
+        "{reason}"
+    );
+    // What b-next's before.sh saw: only its own link (and its address on it), no record of
+    // the dead run, no folder of it, no SIPp of it (one running in its folder).
+    let links: Vec<String> = read(&sb.path("seen.links"))
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        // A run's link (not a spare, `sipp-_…`, nor the ARP reserve's, `sipp-+…`).
+        .filter(|n| n.starts_with("sipp-") && !n.starts_with("sipp-_") && !n.starts_with("sipp-+"))
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    let own = &links[0];
+    for line in read(&sb.path("seen.addrs")).lines() {
+        if line.contains("sipp-") && !line.contains("sipp-+") {
+            assert!(
+                line.contains(own.as_str()),
+                "an address of the dead run: {line}"
+            );
+        }
+    }
+    let dns = read(&sb.path("seen.dns"));
+    assert!(dns.contains("status: REFUSED"), "{dns}");
+    assert_eq!(
+        read(&sb.path("seen.folders")).trim(),
+        "",
+        "the dead run's folder"
+    );
+    assert_eq!(
+        read(&sb.path("seen.sipp")).trim(),
+        "",
+        "the dead run's SIPp"
+    );
+    // And nothing at the end.
+    assert_eq!(sipp_links(&lab), Vec::<String>::new());
+    assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
 }
