@@ -128,7 +128,7 @@ fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
 
     // busy (run 0): INVITE to the DUT, relayed to the callee, its 486 relayed back: the 486
     // that reached the UAC is the message SIPp did not expect.
-    let busy = between(&dom, r#"<div class="ladder" id="ladder-0""#, "</svg>");
+    let busy = between(&dom, r#"<div class="ladder FAIL" id="ladder-0""#, "</svg>");
     assert!(
         busy.contains(">uac_ua1</text>")
             && busy.contains(">DUT</text>")
@@ -165,7 +165,11 @@ fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
     assert!(dom.contains("highlighted: the message SIPp did not expect"));
 
     // call (run 1), the passing run: the whole call through the DUT, nothing highlighted.
-    let call = between(&dom, r#"<div class="ladder" id="ladder-1""#, "</svg>");
+    let call = between(
+        &dom,
+        r#"<div class="ladder SUCCESS" id="ladder-1""#,
+        "</svg>",
+    );
     assert!(dom.contains("A passing run: 1 (1-"));
     let a = arrows(call);
     let labels: Vec<&str> = a.iter().map(|(_, l)| l.as_str()).collect();
