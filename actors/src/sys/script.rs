@@ -159,6 +159,8 @@ pub async fn run_script(
             name: name.to_string(),
         });
     }
+    // A script may read the run's logs (an after.sh collecting them): they are complete.
+    crate::sys::logging::flushed().await;
 
     let started = Instant::now();
     let mut child = Command::new("sh")
