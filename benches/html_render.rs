@@ -74,6 +74,7 @@ fn ladder(failed: bool) -> Ladder {
             .collect(),
         omitted: 0,
         call_id: None,
+        failure_t: None,
     }
 }
 

@@ -154,7 +154,8 @@ impl Keep {
     }
 
     /// The ladder: the focused call when there were too many messages to show them all.
-    fn ladder(self, parties: &[Endpoint], pcap: &str) -> Ladder {
+    /// `failure_at`: when SIPp wrote the error, since the epoch.
+    fn ladder(self, parties: &[Endpoint], pcap: &str, failure_at: Option<Duration>) -> Ladder {
         let (mut shown, call_id) = if self.total > MAX_MESSAGES as u64 && !self.focused.is_empty() {
             (self.focused, self.focus)
         } else {
@@ -206,6 +207,14 @@ impl Keep {
             omitted: self.total - messages.len() as u64,
             messages,
             call_id,
+            failure_t: failure_at.zip(first).map(|(f, first)| {
+                let since = if f >= first {
+                    (f - first).as_micros() as f64
+                } else {
+                    -((first - f).as_micros() as f64)
+                };
+                since / 1e6
+            }),
         }
     }
 }
@@ -283,6 +292,10 @@ pub struct Ladder {
     /// Only this call's messages are shown (a capture with more than [`MAX_MESSAGES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
+    /// When SIPp wrote the error that failed the run (from its error file), in seconds since
+    /// the first message: what [`failure::highlight`] looks before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_t: Option<f64>,
 }
 
 impl Ladder {
@@ -300,15 +313,17 @@ impl Ladder {
         for c in captured {
             keep.push(c);
         }
-        keep.ladder(parties, pcap)
+        keep.ladder(parties, pcap, None)
     }
 
     /// Reads `pcap` and builds its ladder (see [`Ladder::build`]), in bounded memory whatever
-    /// the size of the capture.
+    /// the size of the capture. `failure_at`: when SIPp wrote the error that failed the run
+    /// (since the epoch), when known.
     pub fn from_pcap(
         pcap: &Path,
         parties: &[Endpoint],
         focus_call: Option<&str>,
+        failure_at: Option<Duration>,
     ) -> Result<Ladder, LadderError> {
         let f = File::open(pcap).map_err(|source| LadderError::Open {
             path: pcap.to_path_buf(),
@@ -320,7 +335,7 @@ impl Ladder {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(keep.ladder(parties, &name))
+        Ok(keep.ladder(parties, &name, failure_at))
     }
 }
 
@@ -585,8 +600,8 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_named() {
-        let e =
-            Ladder::from_pcap(Path::new("/nonexistent/x.pcap"), &[], None).expect_err("missing");
+        let e = Ladder::from_pcap(Path::new("/nonexistent/x.pcap"), &[], None, None)
+            .expect_err("missing");
         assert!(
             e.to_string().starts_with("open /nonexistent/x.pcap: "),
             "{e}"

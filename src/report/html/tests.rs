@@ -71,6 +71,7 @@ fn failed_ladder() -> Ladder {
         messages: msgs,
         omitted: 0,
         call_id: None,
+        failure_t: None,
     }
 }
 
@@ -91,6 +92,7 @@ fn passing_ladder() -> Ladder {
         ],
         omitted: 0,
         call_id: None,
+        failure_t: None,
     }
 }
 
