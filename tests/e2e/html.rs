@@ -207,6 +207,22 @@ fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
         row(0)
     );
 
+    // The JSON carries the ladders, with the time SIPp wrote its error (from its error file):
+    // after the 486 reached the UAC.
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).expect("json")).expect("a JSON report");
+    let ladder = &report["tests"][0]["ladder"];
+    let failure_t = ladder["failure_t"].as_f64().expect("failure_t");
+    let msgs = ladder["messages"].as_array().expect("messages");
+    assert!(failure_t >= msgs[hl]["t"].as_f64().expect("t"), "{ladder}");
+    assert!(report["tests"][1]["ladder"]["messages"]
+        .as_array()
+        .is_some_and(|m| m.len() >= 12));
+    assert_eq!(
+        report["tests"][1]["ladder"]["failure_t"],
+        serde_json::Value::Null
+    );
+
     // A screenshot, for people (CI keeps it when it fails).
     let png = sb.path("report.png");
     chromium(
