@@ -2,6 +2,7 @@
 //! - [`dry_run`]: whole runs in `--dry-run` (no privileges needed): states, reports, run folders.
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
+//! - [`examples`]: the CI and Kubernetes examples' YAML and commands, the image they run.
 //! - [`scale`]: `--shard`, `merge`, `--retries`, `--rerun-failed` (issue 12).
 //! - [`scale_lab`]: several processes on one DUT network: shards in a scale-out lab, merged.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
@@ -12,6 +13,7 @@
 
 mod common;
 mod dry_run;
+mod examples;
 mod html;
 mod interrupt;
 mod lab;
