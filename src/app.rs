@@ -112,6 +112,7 @@ pub fn run(config: Config, interrupts: Interrupts) -> i32 {
 }
 
 fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
+    crate::report::hand_reports_to(config.run.hand_to);
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;

@@ -823,6 +823,9 @@ impl Handler<Cleanup> for TestActor {
             let settled = tokio::task::spawn_blocking(move || keeper.settle(&folder, failed)).await;
             let fate = match settled {
                 Ok(settled) => {
+                    if let Some(w) = &settled.warning {
+                        warn!(log, "{w}");
+                    }
                     problems.extend(settled.problem);
                     match settled.fate {
                         Fate::Kept => info!(log, "run folder kept at {}", held.folder.display()),

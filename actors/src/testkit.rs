@@ -66,6 +66,7 @@ pub fn dry_config(run_root: &Path, group: usize) -> RunConfig {
         fail_expected: false,
         keep: Keep::None,
         keep_max: 0,
+        hand_to: None,
         run_root: run_root.to_path_buf(),
         script_timeout: Duration::from_secs(10),
         test_timeout: Duration::from_secs(10),
