@@ -611,6 +611,8 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
     // As if run through sudo by `nobody`: the evidence is theirs to open (item 6).
     cmd.arg("--json")
         .arg(sb.path("report.json"))
+        .arg("--junit")
+        .arg(sb.path("junit.xml"))
         .env("SUDO_UID", NOBODY.to_string())
         .env("SUDO_GID", NOBODY.to_string());
     fs::set_permissions(sb.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -682,6 +684,15 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
     assert_eq!(t["run_folder"], folder.display().to_string());
     assert_eq!(t["run_folder_kept"], true);
     assert_eq!(t["pcap"], pcap.display().to_string());
+    let junit = read(&sb.path("junit.xml"));
+    assert!(
+        junit.contains(&format!(
+            "run folder: {}\nrun folder kept: yes\npcap: {}</system-out>",
+            folder.display(),
+            pcap.display()
+        )),
+        "{junit}"
+    );
     let p = json_test(&json, "pass-0000");
     assert_eq!(
         (&p["run_folder_kept"], &p["run_folder_fate"]),
