@@ -20,7 +20,8 @@ use crate::events::{Event, EventBus, EventSink, GlobalScript, PROGRESS_EVERY};
 use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::{SnifferActor, SnifferStop};
-use crate::sys::script::{self, KillSwitch};
+use crate::sys::marks::Mark;
+use crate::sys::script::{self, KillSwitch, Leftovers, Role};
 use crate::sys::{logging, rundir};
 use crate::test_actor::TestActor;
 
@@ -51,8 +52,12 @@ pub struct Supervisor {
     tests: HashMap<usize, Addr<TestActor>>,
     /// The GLOBAL test's run folder, between its before.sh and after.sh.
     global_folder: Option<PathBuf>,
-    /// Fired by a second signal: kills a running GLOBAL script.
+    /// Fired by signals: the first stops a running GLOBAL before.sh, a second kills a running
+    /// GLOBAL script.
     kill: KillSwitch,
+    /// What the GLOBAL before.sh left running (helpers for the whole run), stopped after the
+    /// GLOBAL after.sh, at the end of the run.
+    global_leftovers: Option<Leftovers>,
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
@@ -187,6 +192,25 @@ impl Supervisor {
                 self.pauses.push_back(handle);
             }
             Command::Finish(outcome) => {
+                // The GLOBAL after.sh did not run (a second signal): its helpers go now, and
+                // its run folder.
+                if let Some(mut left) = self.global_leftovers.take() {
+                    let log = self.log.clone();
+                    let kill = self.kill.clone();
+                    let stopped = async move { left.stop(&log, &kill).await };
+                    ctx.spawn(
+                        stopped
+                            .into_actor(self)
+                            .map(move |_, act, ctx| act.execute(Command::Finish(outcome), ctx)),
+                    );
+                    return;
+                }
+                if self.global_folder.is_some() {
+                    return self.remove_global_folder_then(
+                        move |act, ctx| act.execute(Command::Finish(outcome), ctx),
+                        ctx,
+                    );
+                }
                 if let Some(dns) = &self.dns {
                     dns.do_send(DnsShutdown);
                 }
@@ -249,6 +273,7 @@ impl Supervisor {
             let started = Instant::now();
             let name = TestName("GLOBAL".into());
             let run_id = RunId::random();
+            let mark = Mark::for_run(&run_id.0);
             let made = {
                 let config = config.clone();
                 tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
@@ -277,39 +302,59 @@ impl Supervisor {
             };
             let folder = match made {
                 Ok(f) => f,
-                Err(e) => return (None, Some(e), started.elapsed()),
+                Err(e) => return (None, None, Some(e), started.elapsed()),
             };
             if config.dry_run {
-                return (Some(folder), None, started.elapsed());
+                return (Some(folder), None, None, started.elapsed());
             }
+            let mut left = match mark {
+                Ok(mark) => Leftovers::new(mark),
+                Err(e) => {
+                    let e = format!("mark before.sh with this run: {e}");
+                    return (Some(folder), None, Some(e), started.elapsed());
+                }
+            };
             let log = global_logger(log, &folder).await;
-            let res =
-                script::run_script("before.sh", &folder, config.script_timeout, &log, &kill).await;
+            let res = script::run_script(
+                Role::Before,
+                &folder,
+                config.script_timeout,
+                &log,
+                &kill,
+                &mut left,
+            )
+            .await;
             (
                 Some(folder),
+                Some(left),
                 res.err().map(|e| e.to_string()),
                 started.elapsed(),
             )
         };
-        ctx.spawn(work.into_actor(self).map(|(folder, err, took), act, ctx| {
-            act.global_folder = folder;
-            if let Some(e) = &err {
-                error!(act.log, "GLOBAL before.sh: {e}");
-            }
-            if !act.plan.config.dry_run || err.is_some() {
-                act.bus.emit(Event::Global {
-                    script: GlobalScript::Before,
-                    error: err.clone(),
-                    took,
-                });
-            }
-            let done = Input::GlobalBeforeDone { ok: err.is_none() };
-            if err.is_some() {
-                act.remove_global_folder_then(done, ctx);
-            } else {
-                act.input(done, ctx);
-            }
-        }));
+        ctx.spawn(
+            work.into_actor(self)
+                .map(|(folder, left, err, took), act, ctx| {
+                    act.global_folder = folder;
+                    act.global_leftovers = left;
+                    if let Some(e) = &err {
+                        error!(act.log, "GLOBAL before.sh: {e}");
+                    }
+                    if !act.plan.config.dry_run || err.is_some() {
+                        act.bus.emit(Event::Global {
+                            script: GlobalScript::Before,
+                            error: err.clone(),
+                            took,
+                        });
+                    }
+                    let done = Input::GlobalBeforeDone { ok: err.is_none() };
+                    // Stopped by a signal, its after.sh runs in its folder (see the dispatcher).
+                    if err.is_some() && !act.core.interrupted() {
+                        act.remove_global_folder_then(move |act, ctx| act.input(done, ctx), ctx);
+                    } else {
+                        act.input(done, ctx);
+                    }
+                }),
+        );
     }
 
     fn global_after(&mut self, ctx: &mut Context<Self>) {
@@ -317,16 +362,31 @@ impl Supervisor {
             return self.input(Input::GlobalAfterDone { ok: true }, ctx);
         };
         if self.plan.config.dry_run {
-            return self.remove_global_folder_then(Input::GlobalAfterDone { ok: true }, ctx);
+            return self.remove_global_folder_then(
+                |act, ctx| act.input(Input::GlobalAfterDone { ok: true }, ctx),
+                ctx,
+            );
         }
         let config = self.plan.config.clone();
         let log = self.log.new(o!("test" => "GLOBAL"));
         let kill = self.kill.clone();
+        let mut left = self.global_leftovers.take();
         let work = async move {
             let started = Instant::now();
             let log = global_logger(log, &folder).await;
-            let res =
-                script::run_script("after.sh", &folder, config.script_timeout, &log, &kill).await;
+            let Some(left) = left.as_mut() else {
+                return (None, started.elapsed());
+            };
+            // After it, what the GLOBAL before.sh left goes.
+            let res = script::run_script(
+                Role::After,
+                &folder,
+                config.script_timeout,
+                &log,
+                &kill,
+                left,
+            )
+            .await;
             (res.err().map(|e| e.to_string()), started.elapsed())
         };
         ctx.spawn(work.into_actor(self).map(|(err, took), act, ctx| {
@@ -338,19 +398,24 @@ impl Supervisor {
                 error: err.clone(),
                 took,
             });
-            act.remove_global_folder_then(Input::GlobalAfterDone { ok: err.is_none() }, ctx);
+            let done = Input::GlobalAfterDone { ok: err.is_none() };
+            act.remove_global_folder_then(move |act, ctx| act.input(done, ctx), ctx);
         }));
     }
 
     /// Removes the GLOBAL run folder (unless `--leave-temp`) on the blocking pool, then feeds
     /// `then` to the dispatcher.
-    fn remove_global_folder_then(&mut self, then: Input, ctx: &mut Context<Self>) {
+    fn remove_global_folder_then(
+        &mut self,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(folder) = self.global_folder.take() else {
-            return self.input(then, ctx);
+            return then(self, ctx);
         };
         if self.plan.config.leave_temp {
             info!(self.log, "GLOBAL run folder left at {}", folder.display());
-            return self.input(then, ctx);
+            return then(self, ctx);
         }
         let removed = tokio::task::spawn_blocking(move || rundir::remove(&folder));
         ctx.spawn(removed.into_actor(self).map(move |res, act, ctx| {
@@ -359,7 +424,7 @@ impl Supervisor {
                 Ok(Err(e)) => warn!(act.log, "{e}"),
                 Err(e) => warn!(act.log, "remove the GLOBAL run folder: {e}"),
             }
-            act.input(then, ctx);
+            then(act, ctx);
         }));
     }
 
@@ -396,6 +461,8 @@ impl Handler<Signal> for Supervisor {
     fn handle(&mut self, sig: Signal, ctx: &mut Context<Self>) {
         warn!(self.log, "{} received", sig.0);
         let hard = self.core.interrupted();
+        // A running GLOBAL before.sh stops; the GLOBAL after.sh goes on until a second signal.
+        self.kill.interrupt();
         self.bus.emit(Event::Interrupted { hard });
         for h in self.pauses.drain(..) {
             ctx.cancel_future(h);
@@ -419,6 +486,8 @@ pub fn run(
         if !config.dry_run {
             crate::sys::strays::kill_strays(&config.run_root, &log);
         }
+        // Before their folders go: what the scripts of killed runs left running.
+        script::stop_dead_runs(&log, &KillSwitch::new()).await;
         remove_dead_runs(&config.run_root, &log);
         let net_log = log.new(o!("actor" => "net"));
         let net = if config.dry_run {
@@ -488,6 +557,7 @@ pub fn run(
             tests: HashMap::new(),
             global_folder: None,
             kill: KillSwitch::new(),
+            global_leftovers: None,
             pauses: VecDeque::new(),
             started: Instant::now(),
             fatal: None,

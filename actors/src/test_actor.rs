@@ -26,8 +26,9 @@ use crate::net::NetActor;
 use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
 use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
 use crate::sys::logging;
+use crate::sys::marks::Mark;
 use crate::sys::rundir;
-use crate::sys::script::{self, KillSwitch};
+use crate::sys::script::{self, KillSwitch, Leftovers, Role};
 
 /// What the blocking part of pre-run made.
 struct Prepared {
@@ -78,8 +79,11 @@ pub struct TestActor {
     hosts: BTreeMap<UaName, Ipv4Addr>,
     /// When the current step began (pre-run, run or post-run), for "took".
     step_started: Instant,
-    /// Fired by a second interrupt: kills a running script at once.
+    /// Fired by an interrupt: the first stops a running before.sh, a second kills any script at
+    /// once.
     kill: KillSwitch,
+    /// What before.sh left running (the test's helpers), stopped once after.sh has run.
+    leftovers: Option<Leftovers>,
     /// The SIPp command lines of this run, made in pre-run.
     launch_plan: Option<LaunchPlan>,
     /// Runs the SIPp instances while the test is STARTING.
@@ -125,6 +129,7 @@ impl TestActor {
             hosts: BTreeMap::new(),
             step_started: Instant::now(),
             kill: KillSwitch::new(),
+            leftovers: None,
             launch_plan: None,
             sipp: None,
             cps: None,
@@ -426,16 +431,25 @@ impl Handler<Prepare> for TestActor {
                 }
             }
             let capturing = sniffer.is_some();
+            let mut leftovers = None;
             if !config.dry_run {
-                if let Err(e) = script::run_script(
-                    "before.sh",
-                    &prepared.folder,
-                    config.script_timeout,
-                    &prepared.test_log,
-                    &kill,
-                )
-                .await
-                {
+                let ran = match Mark::for_run(&prepared.run_id.0) {
+                    Ok(mark) => {
+                        let left = leftovers.insert(Leftovers::new(mark));
+                        script::run_script(
+                            Role::Before,
+                            &prepared.folder,
+                            config.script_timeout,
+                            &prepared.test_log,
+                            &kill,
+                            left,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(format!("mark before.sh with this run: {e}")),
+                };
+                if let Err(reason) = ran {
                     if let (true, Some(s)) = (capturing, sniffer.as_ref()) {
                         let _ = s
                             .send(Unregister {
@@ -445,17 +459,18 @@ impl Handler<Prepare> for TestActor {
                     }
                     undo(&prepared, dns_added).await;
                     return Err(PrepareFailure {
-                        reason: e.to_string(),
+                        reason,
                         fatal: false,
                         test_log: Some(prepared.test_log),
                     });
                 }
             }
-            Ok((prepared, hosts, dns_added, capturing))
+            Ok((prepared, hosts, dns_added, capturing, leftovers))
         };
         Box::pin(work.into_actor(self).map(|res, act, _| match res {
-            Ok((prepared, hosts, dns_added, capturing)) => {
+            Ok((prepared, hosts, dns_added, capturing, leftovers)) => {
                 act.dns_added = dns_added;
+                act.leftovers = leftovers;
                 act.capturing = capturing;
                 act.run_id = prepared.run_id;
                 act.folder = Some(prepared.folder);
@@ -540,6 +555,8 @@ impl Handler<Abort> for TestActor {
 
     fn handle(&mut self, _: Abort, _: &mut Context<Self>) {
         debug!(self.log, "abort asked");
+        // A running before.sh stops (TERM, grace, KILL); after.sh goes on.
+        self.kill.interrupt();
         if let Some(s) = &self.sipp {
             s.do_send(StopSipp { hard: false });
         }
@@ -584,18 +601,27 @@ impl Handler<Cleanup> for TestActor {
             .clone()
             .filter(|_| std::mem::take(&mut self.capturing));
         let run_id = self.run_id.clone();
-        // SPEC §4 step 6, every step tried: after.sh; the pcap; the DNS records; the run
-        // folder; the link.
+        let leftovers = self.leftovers.take();
+        // SPEC §4 step 6, every step tried: after.sh, then what the scripts left running; the
+        // pcap; the DNS records; the run folder; the link.
         let work = async move {
             let mut problems = Vec::new();
-            if let Some(folder) = &folder {
-                if !config.dry_run && !kill.is_killed() {
-                    if let Err(e) =
-                        script::run_script("after.sh", folder, config.script_timeout, &log, &kill)
-                            .await
-                    {
-                        problems.push(e.to_string());
-                    }
+            if let (Some(folder), Some(mut left)) = (&folder, leftovers) {
+                // Not started after a second interrupt; what before.sh left goes all the same.
+                let skipped = kill.is_killed();
+                match script::run_script(
+                    Role::After,
+                    folder,
+                    config.script_timeout,
+                    &log,
+                    &kill,
+                    &mut left,
+                )
+                .await
+                {
+                    Ok(_) => {}
+                    Err(script::ScriptError::Killed { .. }) if skipped => {}
+                    Err(e) => problems.push(e.to_string()),
                 }
             }
             if let Some(sniffer) = sniffer {

@@ -1276,8 +1276,9 @@ fn hanging_before_sh_times_out() {
     assert!(sipp_links(&lab).is_empty());
 }
 
-/// A second SIGINT while a before.sh provisions (and would for 30 s): it is killed at once,
-/// the run ends within a second or two, and the test's link is still removed.
+/// A second SIGINT while a before.sh provisions (and would for 30 s, deaf to the SIGTERM of
+/// the first): it is killed at once, the run ends within a second or two, and the test's link
+/// is still removed.
 #[test]
 fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     let Some(lab) = Lab::try_up("second_sigint") else {
@@ -1287,7 +1288,10 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     write_real_suite(
         &sb.suite(),
         &[
-            ("slow/before.sh", "echo provisioning\nsleep 30\n"),
+            (
+                "slow/before.sh",
+                "trap '' TERM\necho provisioning\nsleep 30\n",
+            ),
             ("slow/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
@@ -1298,7 +1302,7 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     let pid = s.pid();
     assert_is_sipplauncher(pid);
     kill(pid, Signal::SIGINT).unwrap();
-    // The first one lets the script finish its provisioning...
+    // The first one sends it SIGTERM, which it ignores: it has a grace of a second...
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         s.child.try_wait().unwrap().is_none(),

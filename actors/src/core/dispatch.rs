@@ -66,7 +66,8 @@ pub enum Command {
     Run {
         slots: Vec<usize>,
     },
-    /// First signal: stop the runs of these slots (they still answer `RunDone`).
+    /// First signal: stop the runs of these slots (they still answer `RunDone`), or the
+    /// before.sh of the slot being prepared (it still answers `Prepared`).
     Abort {
         slots: Vec<usize>,
     },
@@ -170,7 +171,9 @@ pub struct Dispatcher {
     to_clean: Vec<usize>,
     group_failed: bool,
     signals: u32,
-    global_before_ok: bool,
+    /// The GLOBAL after.sh is to run at the end: its before.sh succeeded, or was stopped by a
+    /// signal.
+    global_after_owed: bool,
     outcome: Outcome,
     /// `--window` mode's state; `None` in group mode.
     window: Option<Window>,
@@ -195,7 +198,7 @@ impl Dispatcher {
             to_clean: Vec::new(),
             group_failed: false,
             signals: 0,
-            global_before_ok: false,
+            global_after_owed: false,
             outcome: Outcome::default(),
             window: None,
             width: 1,
@@ -236,10 +239,13 @@ impl Dispatcher {
             }
             (Phase::GlobalBefore, Input::GlobalBeforeDone { ok }) => {
                 if ok {
-                    self.global_before_ok = true;
+                    self.global_after_owed = true;
                     self.first_tests(&mut out);
                 } else {
                     self.outcome.global_failed = true;
+                    // Stopped by the first signal, it may have changed the DUT halfway: its
+                    // after.sh restores it (SPEC §4.2).
+                    self.global_after_owed = self.interrupted();
                     self.finish(&mut out);
                 }
             }
@@ -337,8 +343,13 @@ impl Dispatcher {
                                 .collect();
                             out.push(Command::Abort { slots });
                         }
-                        // The step under way ends on its own (a script is never cut halfway
-                        // on the first signal); its answer sees the interrupt.
+                        // Its before.sh stops (a test's; GLOBAL's is stopped by the
+                        // Supervisor); its answer sees the interrupt.
+                        Phase::Preparing { slot } => {
+                            out.push(Command::Abort { slots: vec![slot] })
+                        }
+                        // The step under way ends on its own (an after.sh is never cut
+                        // halfway on the first signal).
                         _ => {}
                     }
                 } else if phase != Phase::Done {
@@ -426,10 +437,13 @@ impl Dispatcher {
         let Some(w) = self.window.as_ref() else {
             return;
         };
-        if !w.running.is_empty() {
-            out.push(Command::Abort {
-                slots: w.running.iter().copied().collect(),
-            });
+        // The running tests, and the one whose before.sh may be running.
+        let mut slots: Vec<usize> = w.running.iter().copied().collect();
+        if let Some(Lane::Preparing(slot)) = w.lane {
+            slots.push(slot);
+        }
+        if !slots.is_empty() {
+            out.push(Command::Abort { slots });
         }
         // Maybe nothing was under way (all places pausing): then this is the end.
         self.pump(out);
@@ -518,7 +532,7 @@ impl Dispatcher {
     /// The tests are over: GLOBAL after.sh if its before.sh ran (and no second signal), then
     /// the end.
     fn finish(&mut self, out: &mut Vec<Command>) {
-        if self.global_before_ok && !self.hard() {
+        if self.global_after_owed && !self.hard() {
             self.phase = Phase::GlobalAfter;
             out.push(Command::RunGlobalAfter);
         } else {
@@ -705,6 +719,51 @@ mod tests {
         };
         assert!(o.interrupted && !o.all_passed());
         assert_eq!((o.total, o.passed), (1, 1));
+    }
+
+    /// The first signal stops a running before.sh: a test's (the slot being prepared is
+    /// aborted) or GLOBAL's, whose after.sh then still runs.
+    #[test]
+    fn signal_during_pre_run_stops_before_sh() {
+        let schedule = Schedule::new(3, 3, None, None, false);
+        let mut d = Dispatcher::new(schedule, false, Duration::ZERO, false);
+        d.handle(Input::Start);
+        d.handle(Input::Prepared {
+            slot: 0,
+            ready: true,
+        });
+        assert_eq!(
+            d.handle(Input::Signal),
+            vec![Command::Abort { slots: vec![1] }]
+        );
+        // Stopped: NOT READY; nothing more is prepared, the READY one is cleaned.
+        assert_eq!(
+            d.handle(Input::Prepared {
+                slot: 1,
+                ready: false
+            }),
+            vec![Command::Cleanup { slot: 0 }]
+        );
+
+        let schedule = Schedule::new(3, 1, None, None, false);
+        let mut d = Dispatcher::new(schedule, true, Duration::ZERO, false);
+        assert_eq!(d.handle(Input::Start), vec![Command::RunGlobalBefore]);
+        assert_eq!(d.handle(Input::Signal), vec![]);
+        assert_eq!(
+            d.handle(Input::GlobalBeforeDone { ok: false }),
+            vec![Command::RunGlobalAfter]
+        );
+        let end = d.handle(Input::GlobalAfterDone { ok: true });
+        let Command::Finish(o) = &end[0] else {
+            panic!("{end:?}")
+        };
+        assert!(o.interrupted && o.global_failed && o.total == 0);
+        // A GLOBAL before.sh that fails on its own owes no after.sh.
+        let schedule = Schedule::new(3, 1, None, None, false);
+        let mut d = Dispatcher::new(schedule, true, Duration::ZERO, false);
+        d.handle(Input::Start);
+        let end = d.handle(Input::GlobalBeforeDone { ok: false });
+        assert!(matches!(end[..], [Command::Finish(_)]), "{end:?}");
     }
 
     #[test]
@@ -899,8 +958,9 @@ mod tests {
             // Test 1 ends while test 0 runs on: post-run, then test 2 takes its place.
             (ran(1, true), vec![cleanup(1)]),
             (cleaned(1, true), start(2)),
-            // A signal: the running test stops; the one being prepared is cleaned without a run.
-            (Input::Signal, vec![Command::Abort { slots: vec![0] }]),
+            // A signal: the running test stops, and the before.sh of the one being prepared;
+            // that one, READY all the same (its script was over), is cleaned without a run.
+            (Input::Signal, vec![Command::Abort { slots: vec![0, 2] }]),
             (ready(2), vec![cleanup(2)]),
             (ran(0, false), vec![]),
             (cleaned(2, true), vec![cleanup(0)]),
