@@ -34,7 +34,7 @@ fn sip_macros() -> String {
 const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
-const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: OPTIONS to {{ dut.host }}">
   {{ sip.options('sip:ping@' ~ dut.host ~ ':5060') }}
@@ -72,7 +72,7 @@ fn waits_for_a_bye() -> String {
 }
 
 /// An OPTIONS ping, then 20 s of nothing: SIPp is still running when the test interrupts it.
-fn long_uac() -> String {
+pub(crate) fn long_uac() -> String {
     options_then(
         "long",
         &[
@@ -91,7 +91,7 @@ const WAITING_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 /// Writes a suite: the example's macros as `TEMPLATES/sip.jinja2`, `users.csv` (unless given),
 /// and `files`.
-fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)]) {
+pub(crate) fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)]) {
     let macros = sip_macros();
     let mut all: Vec<(&str, &str)> = vec![("TEMPLATES/sip.jinja2", macros.as_str())];
     if !files.iter().any(|(p, _)| p.as_ref() == "users.csv") {
@@ -104,7 +104,7 @@ fn write_real_suite<P: AsRef<str>, C: AsRef<str>>(root: &Path, files: &[(P, C)])
 /// A real-run command (no `--dry-run`): the lab's DUT, the sandbox's run root and log, no
 /// pause between groups, short calls (`-r 100`: the first call 10 ms after SIPp starts) and a
 /// 2 s receive timeout. To be run with [`run_in`] (or `lab.wrap`).
-fn real_cmd(lab: &Lab, sb: &Sandbox, suite: &Path) -> Command {
+pub(crate) fn real_cmd(lab: &Lab, sb: &Sandbox, suite: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.arg("--dut")
         .arg(lab.dut().to_string())
@@ -122,7 +122,7 @@ fn real_cmd(lab: &Lab, sb: &Sandbox, suite: &Path) -> Command {
 }
 
 /// Runs `cmd` in the lab's runner namespace; at most 60 s.
-fn run_in(lab: &Lab, cmd: &Command) -> Run {
+pub(crate) fn run_in(lab: &Lab, cmd: &Command) -> Run {
     let child = lab
         .wrap(cmd)
         .stdin(Stdio::null())
@@ -138,21 +138,21 @@ fn run_in(lab: &Lab, cmd: &Command) -> Run {
     }
 }
 
-fn show(r: &Run) -> String {
+pub(crate) fn show(r: &Run) -> String {
     format!(
         "exit status {}\n--- stdout\n{}--- stderr\n{}",
         r.status, r.stdout, r.stderr
     )
 }
 
-fn json_report(path: &Path) -> serde_json::Value {
+pub(crate) fn json_report(path: &Path) -> serde_json::Value {
     let text = fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read the json report {}: {e}", path.display()));
     serde_json::from_str(&text).expect("the json report parses")
 }
 
 /// The JSON report's entry of test `name` (the first run of it).
-fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["tests"]
         .as_array()
         .expect("tests: an array")
@@ -162,7 +162,7 @@ fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
 }
 
 /// The line of `test` in state `state`.
-fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
+pub(crate) fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
     lines
         .iter()
         .find(|l| l.test == test && l.state == state)
@@ -170,7 +170,7 @@ fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine
 }
 
 /// The printed states of test `name` (its only run).
-fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
+pub(crate) fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     let index = lines
         .iter()
         .find(|l| l.test == name)
@@ -179,7 +179,7 @@ fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     states_of(lines, index)
 }
 
-const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
+pub(crate) const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
 
 /// The run folders kept for test `name`.
 fn folders_of(sb: &Sandbox, name: &str) -> Vec<PathBuf> {
@@ -240,7 +240,7 @@ fn address_in(log: &Path) -> Ipv4Addr {
     addrs.into_iter().next().unwrap()
 }
 
-fn sipp_links(lab: &Lab) -> Vec<String> {
+pub(crate) fn sipp_links(lab: &Lab) -> Vec<String> {
     lab.links()
         .into_iter()
         .filter(|l| l.starts_with("sipp-"))
@@ -249,7 +249,7 @@ fn sipp_links(lab: &Lab) -> Vec<String> {
 
 /// The SIPp processes inside the lab's runner namespace (`ip netns pids`: `pgrep` would also
 /// see the SIPp of other labs, the pid namespace being shared).
-fn sipp_pids(lab: &Lab) -> Vec<i32> {
+pub(crate) fn sipp_pids(lab: &Lab) -> Vec<i32> {
     let out = Command::new("ip")
         .args(["netns", "pids", &lab.run_ns()])
         .output()
@@ -262,7 +262,7 @@ fn sipp_pids(lab: &Lab) -> Vec<i32> {
 }
 
 /// Waits until `cond` holds, at most `timeout`.
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
@@ -276,14 +276,14 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// sipplauncher started in the lab, its stdout read line by line in a thread.
-struct Spawned {
-    child: Child,
+pub(crate) struct Spawned {
+    pub(crate) child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Spawned {
-    fn start(lab: &Lab, cmd: &Command) -> Spawned {
+    pub(crate) fn start(lab: &Lab, cmd: &Command) -> Spawned {
         let mut child = lab
             .wrap(cmd)
             .stdin(Stdio::null())
@@ -309,7 +309,7 @@ impl Spawned {
     }
 
     /// Reads lines until one contains `what`; panics after `timeout`.
-    fn wait_for(&mut self, what: &str, timeout: Duration) {
+    pub(crate) fn wait_for(&mut self, what: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -333,12 +333,12 @@ impl Spawned {
         }
     }
 
-    fn pid(&self) -> Pid {
+    pub(crate) fn pid(&self) -> Pid {
         Pid::from_raw(self.child.id() as i32)
     }
 
     /// Waits for the exit (at most `timeout`, else kills it and panics); the whole stdout.
-    fn finish(mut self, timeout: Duration) -> (i32, String, Duration) {
+    pub(crate) fn finish(mut self, timeout: Duration) -> (i32, String, Duration) {
         let start = Instant::now();
         let deadline = start + timeout;
         let status = loop {
@@ -367,7 +367,7 @@ impl Spawned {
 }
 
 /// `ip netns exec` execs the program: the child's pid is sipplauncher's own.
-fn assert_is_sipplauncher(pid: Pid) {
+pub(crate) fn assert_is_sipplauncher(pid: Pid) {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     assert_eq!(
         comm.trim(),

@@ -345,9 +345,7 @@ impl Dispatcher {
                         }
                         // Its before.sh stops (a test's; GLOBAL's is stopped by the
                         // Supervisor); its answer sees the interrupt.
-                        Phase::Preparing { slot } => {
-                            out.push(Command::Abort { slots: vec![slot] })
-                        }
+                        Phase::Preparing { slot } => out.push(Command::Abort { slots: vec![slot] }),
                         // The step under way ends on its own (an after.sh is never cut
                         // halfway on the first signal).
                         _ => {}
