@@ -5,10 +5,11 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::Parser;
-use slog::{info, o, warn, Level};
+use slog::{info, o, warn, Level, Logger};
 
-use sipplauncher_actors::core::plan::{FrontEnd, RunPlan, TestPlan};
+use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
+use sipplauncher_actors::supervisor::RunResult;
 use sipplauncher_actors::sys::logging;
 
 use crate::cli::Cli;
@@ -16,14 +17,24 @@ use crate::config::{self, Config};
 use crate::dns_zone::ZoneFiles;
 use crate::exit_code;
 use crate::preflight;
+use crate::report::evidence::{Harvest, LadderPolicy};
+use crate::report::html::Html;
 use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
+use crate::report_cmd;
 use crate::sipp_args::{SippLauncher, TlsSetup};
-use crate::suite::{self, CollectOptions};
+use crate::suite::{self, CollectOptions, Suite};
 use crate::template::Renderer;
 use crate::tls::{self, Ca};
 
-/// Runs the command with the process's arguments; returns the exit status.
+/// Runs the command with the process's arguments; returns the exit status. A first argument
+/// naming a subcommand runs it; anything else is a run.
 pub fn main() -> i32 {
+    let mut args = std::env::args_os().skip(1);
+    if let Some(first) = args.next() {
+        if first == "report" {
+            return report_cmd::main(args);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -48,17 +59,44 @@ fn usage(msg: &str) -> i32 {
     exit_code::USAGE
 }
 
-/// Runs a validated configuration.
+/// A step stopped the command: its one line is printed; exit with this status.
+struct Stop(i32);
+
+/// A usage error (exit 2): one line, nothing was made.
+fn usage_stop(msg: &str) -> Stop {
+    Stop(usage(msg))
+}
+
+/// Runs a validated configuration: each step below in turn; the first that stops the command
+/// gives the exit status.
 pub fn run(config: Config) -> i32 {
-    // The general log: a default path that cannot be opened (e.g. made by another user) is not
-    // worth stopping a run for; an explicit one is.
+    match run_steps(config) {
+        Ok(status) | Err(Stop(status)) => status,
+    }
+}
+
+fn run_steps(config: Config) -> Result<i32, Stop> {
+    let log = open_log(&config)?;
+    let ca = check_ca(&config)?;
+    let suite = collect(&config, &log)?;
+    let sipp = preflight(&config, &suite, &log)?;
+    let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
+    let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
+    let sinks = sinks(&config, sipp_version);
+    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    exit_status(&config, &result)
+}
+
+/// The general log: a default path that cannot be opened (e.g. made by another user) is not
+/// worth stopping a run for; an explicit one is.
+fn open_log(config: &Config) -> Result<Logger, Stop> {
     let general = match logging::open_log(&config.log_file) {
         Ok(f) => Some(f),
         Err(e) if config.log_file_explicit => {
-            return usage(&format!(
+            return Err(usage_stop(&format!(
                 "--log-file: cannot open {}: {e}",
                 config.log_file.display()
-            ))
+            )))
         }
         Err(e) => {
             let _ = writeln!(
@@ -71,34 +109,35 @@ pub fn run(config: Config) -> i32 {
     };
     let log = logging::root(general, Level::Error).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
+    Ok(log)
+}
 
-    // The CA is checked (or made) before anything else is done: a bad one is a usage error.
-    let ca = if config.sipp.transport.is_tls() {
-        let ca = match &config.tls_ca {
-            Some((cert, key)) => Ca::load(cert, key),
-            None => Ca::ephemeral(),
-        };
-        match ca {
-            Ok(ca) => Some(Arc::new(ca)),
-            Err(e) => return usage(&e.to_string()),
-        }
-    } else {
-        None
+/// The CA is checked (or made) before anything else is done: a bad one is a usage error.
+fn check_ca(config: &Config) -> Result<Option<Arc<Ca>>, Stop> {
+    if !config.sipp.transport.is_tls() {
+        return Ok(None);
+    }
+    let ca = match &config.tls_ca {
+        Some((cert, key)) => Ca::load(cert, key, config.tls_key_type),
+        None => Ca::ephemeral(config.tls_key_type),
     };
+    ca.map(|ca| Some(Arc::new(ca)))
+        .map_err(|e| usage_stop(&e.to_string()))
+}
 
-    let suite = match suite::collect(&CollectOptions {
+/// The tests of the suite, after `--pattern-only` / `--pattern-exclude`; none is a usage error.
+fn collect(config: &Config, log: &Logger) -> Result<Suite, Stop> {
+    let suite = suite::collect(&CollectOptions {
         testsuite: config.testsuite.clone(),
         template_folder: config.template_folder.clone(),
         global_folder: config.global_folder.clone(),
         only: config.only.clone(),
         exclude: config.exclude.clone(),
-    }) {
-        Ok(s) => s,
-        Err(e) => return usage(&format!("{}: {e}", e.option())),
-    };
+    })
+    .map_err(|e| usage_stop(&format!("{}: {e}", e.option())))?;
     if suite.tests.is_empty() {
         let filtered = !config.only.is_empty() || !config.exclude.is_empty();
-        return usage(&format!(
+        return Err(usage_stop(&format!(
             "No tests found in {}{}",
             config.testsuite.display(),
             if filtered {
@@ -106,23 +145,30 @@ pub fn run(config: Config) -> i32 {
             } else {
                 ""
             }
-        ));
+        )));
     }
     for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {
         warn!(log, "test {} is not runnable", t.name; "why" => t.definition_error.as_deref());
     }
+    Ok(suite)
+}
 
-    let mut sipp = config.sipp.clone();
-    if sipp.info_file.is_none() {
-        sipp.info_file = suite.info_file.clone();
-    }
-    // SIPp runs in the run folder: the injection file must be named absolutely.
-    let info_file = match sipp.info_file.as_ref().map(std::path::absolute).transpose() {
-        Ok(f) => f,
-        Err(e) => return usage(&format!("--sipp-info-file: {e}")),
-    };
+/// What the preflight found out about SIPp.
+struct SippCheck {
+    /// The SIPp to run (in a dry run: the one on PATH, or plain `sipp`, for the plans shown).
+    program: std::path::PathBuf,
+    /// `-max_socket` for every instance.
+    max_socket: u64,
+    /// The SIPp found and asked for its version (a real run; a TLS dry run when one is found).
+    found: Option<preflight::Sipp>,
+}
+
+/// SIPp is there (with TLS when the run needs it) and the open-files limit carries `--group`;
+/// a dry run only warns about what a real run would stop on.
+fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, Stop> {
+    let sipp = &config.sipp;
     let transport = sipp.transport;
-    let (program, max_socket, found) = if config.run.dry_run {
+    if config.run.dry_run {
         // Only shown in the plans of a dry run; no SIPp needed.
         let path_var = std::env::var("PATH").unwrap_or_default();
         let program = preflight::which("sipp", &path_var);
@@ -142,135 +188,198 @@ pub fn run(config: Config) -> i32 {
                 preflight::no_tls_message(f, transport.as_str())
             );
         }
-        (program.unwrap_or_else(|| "sipp".into()), max_socket, found)
+        return Ok(SippCheck {
+            program: program.unwrap_or_else(|| "sipp".into()),
+            max_socket,
+            found,
+        });
+    }
+    let found = preflight::find_sipp().map_err(|e| usage_stop(&e))?;
+    info!(log, "SIPp {} at {}", found.version, found.path.display());
+    if transport.is_tls() && !found.has_tls() {
+        return Err(usage_stop(&format!(
+            "{}, or use --dry-run",
+            preflight::no_tls_message(&found, transport.as_str())
+        )));
+    }
+    let max_socket = preflight::max_socket(sipp.concurrent_calls_limit)
+        .map_err(|e| usage_stop(&format!("--sipp-concurrent-calls-limit: {e}")))?;
+    check_open_files(config, suite)?;
+    Ok(SippCheck {
+        program: found.path.clone(),
+        max_socket,
+        found: Some(found),
+    })
+}
+
+/// Too many tests at once for the open-files limit would fail them one by one with "Too many
+/// open files": say so once, before anything is done.
+fn check_open_files(config: &Config, suite: &Suite) -> Result<(), Stop> {
+    let most_instances = suite
+        .tests
+        .iter()
+        .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
+        .max()
+        .unwrap_or(1);
+    // Tests under way at once: --group, or fewer when a round has fewer runs (a group never
+    // spans two rounds; --window with --loop does).
+    let per_round = config.run.total.unwrap_or(suite.tests.len() as u64);
+    let at_once = if config.run.window && config.run.repeat {
+        config.run.group
     } else {
-        let found = match preflight::find_sipp() {
-            Ok(s) => s,
-            Err(e) => return usage(&e),
-        };
-        info!(log, "SIPp {} at {}", found.version, found.path.display());
-        if transport.is_tls() && !found.has_tls() {
-            return usage(&format!(
-                "{}, or use --dry-run",
-                preflight::no_tls_message(&found, transport.as_str())
-            ));
-        }
-        let max_socket = match preflight::max_socket(sipp.concurrent_calls_limit) {
-            Ok(n) => n,
-            Err(e) => return usage(&format!("--sipp-concurrent-calls-limit: {e}")),
-        };
-        // Too many tests at once for the open-files limit would fail them one by one with
-        // "Too many open files": say so once, before anything is done.
-        let most_instances = suite
-            .tests
-            .iter()
-            .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
-            .max()
-            .unwrap_or(1);
-        // Tests under way at once: --group, or fewer when a round has fewer runs (a group
-        // never spans two rounds; --window with --loop does).
-        let per_round = config.run.total.unwrap_or(suite.tests.len() as u64);
-        let at_once = if config.run.window && config.run.repeat {
-            config.run.group
-        } else {
-            config
-                .run
-                .group
-                .min(usize::try_from(per_round).unwrap_or(usize::MAX))
-        };
-        if let Err(e) = preflight::open_files_limit().and_then(|limit| {
-            preflight::check_group_files(limit, config.run.group, at_once, most_instances)
-        }) {
-            return usage(&e);
-        }
-        (found.path.clone(), max_socket, Some(found))
+        config
+            .run
+            .group
+            .min(usize::try_from(per_round).unwrap_or(usize::MAX))
     };
-    let tls = ca.map(|ca| {
-        // SIPp from 3.7.5 writes SSLKEYLOGFILE itself; an older (or unknown) one gets the key
-        // log library, when it is installed.
-        let writes_itself = found
-            .as_ref()
-            .and_then(|f| f.number())
-            .is_some_and(|n| n >= tls::SIPP_WRITES_KEYLOG);
-        let preload = if writes_itself {
-            None
-        } else {
-            tls::keylog_library()
-        };
-        match (&preload, writes_itself) {
-            (Some(lib), _) => info!(log, "TLS keys of SIPp through {}", lib.display()),
-            (None, true) => info!(log, "SIPp writes its TLS keys itself"),
-            (None, false) => {
-                warn!(log, "{} is not installed: SIPp older than 3.7.5 will not log its TLS keys", tls::KEYLOG_LIBRARY; "looked in" => ?std::env::current_exe().map(|e| tls::keylog_library_candidates(&e)).unwrap_or_default());
-                if !config.run.dry_run {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "sipplauncher: warning: {} is not installed (beside sipplauncher, in <prefix>/lib/sipplauncher/, or named by ${}): {} will stay empty (SIPp {} writes no TLS keys itself)",
-                        tls::KEYLOG_LIBRARY,
-                        tls::KEYLOG_LIBRARY_ENV,
-                        tls::KEYLOG_FILE,
-                        found.as_ref().map(|f| f.version.as_str()).unwrap_or("?")
-                    );
-                }
+    preflight::open_files_limit()
+        .and_then(|limit| {
+            preflight::check_group_files(limit, config.run.group, at_once, most_instances)
+        })
+        .map_err(|e| usage_stop(&e))
+}
+
+/// How SIPp gets its certificates and writes its TLS keys: SIPp from 3.7.5 writes
+/// SSLKEYLOGFILE itself; an older (or unknown) one gets the key log library, when it is
+/// installed.
+fn tls_setup(
+    config: &Config,
+    ca: Arc<Ca>,
+    found: Option<&preflight::Sipp>,
+    log: &Logger,
+) -> TlsSetup {
+    let writes_itself = found
+        .and_then(|f| f.number())
+        .is_some_and(|n| n >= tls::SIPP_WRITES_KEYLOG);
+    let preload = if writes_itself {
+        None
+    } else {
+        tls::keylog_library()
+    };
+    match (&preload, writes_itself) {
+        (Some(lib), _) => info!(log, "TLS keys of SIPp through {}", lib.display()),
+        (None, true) => info!(log, "SIPp writes its TLS keys itself"),
+        (None, false) => {
+            warn!(log, "{} is not installed: SIPp older than 3.7.5 will not log its TLS keys", tls::KEYLOG_LIBRARY; "looked in" => ?std::env::current_exe().map(|e| tls::keylog_library_candidates(&e)).unwrap_or_default());
+            if !config.run.dry_run {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "sipplauncher: warning: {} is not installed (beside sipplauncher, in <prefix>/lib/sipplauncher/, or named by ${}): {} will stay empty (SIPp {} writes no TLS keys itself)",
+                    tls::KEYLOG_LIBRARY,
+                    tls::KEYLOG_LIBRARY_ENV,
+                    tls::KEYLOG_FILE,
+                    found.map(|f| f.version.as_str()).unwrap_or("?")
+                );
             }
         }
-        info!(log, "TLS certificates signed by {}", ca.user_file().map(|p| p.display().to_string()).unwrap_or_else(|| "the run's ephemeral CA".into()));
-        TlsSetup { ca, preload }
-    });
+    }
+    info!(
+        log,
+        "TLS certificates signed by {}",
+        ca.user_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the run's ephemeral CA".into())
+    );
+    TlsSetup { ca, preload }
+}
+
+/// The run plan for the actor runtime, and the front end's part of preparing each run
+/// (rendering, SIPp command lines, `dns.txt`).
+fn build_plan(
+    config: &Config,
+    suite: Suite,
+    sipp: SippCheck,
+    ca: Option<Arc<Ca>>,
+    log: &Logger,
+) -> Result<(RunPlan, FrontEnd), Stop> {
+    let mut opts = config.sipp.clone();
+    if opts.info_file.is_none() {
+        opts.info_file = suite.info_file.clone();
+    }
+    // SIPp runs in the run folder: the injection file must be named absolutely.
+    let info_file = opts
+        .info_file
+        .as_ref()
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|e| usage_stop(&format!("--sipp-info-file: {e}")))?;
+    let tls = ca.map(|ca| tls_setup(config, ca, sipp.found.as_ref(), log));
     let launch = Arc::new(SippLauncher {
-        program,
+        program: sipp.program,
         dut: config.run.dut,
-        opts: sipp,
+        opts,
         info_file,
-        max_socket,
+        max_socket: sipp.max_socket,
         tls,
     });
-
     let render = Arc::new(Renderer::new(
         suite.template_folder.clone(),
         config.keywords.clone(),
     ));
-    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
-    if let Some(path) = &config.junit {
-        sinks.push(Box::new(JUnit::new(path.clone())));
-    }
-    if let Some(path) = &config.json {
-        sinks.push(Box::new(Json::new(
-            path.clone(),
-            RunMeta {
-                tool_version: env!("CARGO_PKG_VERSION").to_string(),
-                dut: config.run.dut.to_string(),
-                testsuite: config.testsuite.display().to_string(),
-                dry_run: config.run.dry_run,
-                group: config.run.group,
-                window: config.run.window,
-                command_line: std::env::args().collect(),
-            },
-        )));
-    }
-    let tests: Vec<TestPlan> = suite.tests;
     let plan = RunPlan {
-        tests: Arc::new(tests),
+        tests: Arc::new(suite.tests),
         global: suite.global,
         config: Arc::new(config.run.clone()),
     };
+    // The reports that keep ladders get them read from each run's pcap in post-run.
+    let evidence = (config.json.is_some() || config.html.is_some())
+        .then(|| Arc::new(Harvest::new(ladder_policy(config), log.new(o!()))) as Arc<dyn Evidence>);
     let front = FrontEnd {
         render,
         launch,
         zone: Arc::new(ZoneFiles),
+        evidence,
     };
-    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    Ok((plan, front))
+}
+
+/// Which runs get a SIP ladder in the reports.
+fn ladder_policy(_config: &Config) -> LadderPolicy {
+    LadderPolicy::default()
+}
+
+/// Where the run's events go: the terminal, and the reports asked for.
+fn sinks(config: &Config, sipp_version: Option<String>) -> Vec<Box<dyn EventSink>> {
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
+    if let Some(path) = &config.junit {
+        sinks.push(Box::new(JUnit::new(path.clone())));
+    }
+    let meta = RunMeta {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        sipp_version,
+        dut: config.run.dut.to_string(),
+        testsuite: config.testsuite.display().to_string(),
+        dry_run: config.run.dry_run,
+        group: config.run.group,
+        window: config.run.window,
+        command_line: std::env::args().collect(),
+    };
+    if let Some(path) = &config.json {
+        sinks.push(Box::new(Json::new(path.clone(), meta.clone())));
+    }
+    if let Some(path) = &config.html {
+        sinks.push(Box::new(Html::new(
+            path.clone(),
+            meta,
+            ladder_policy(config),
+        )));
+    }
+    sinks
+}
+
+/// The exit status of a run that happened (or could not start: a usage error then).
+fn exit_status(config: &Config, result: &RunResult) -> Result<i32, Stop> {
+    if let Some(e) = &result.start_error {
+        return Err(usage_stop(e));
+    }
     let mut status = exit_code::for_outcome(&result.outcome, config.run.fail_expected);
     for e in &result.report_errors {
         let _ = writeln!(std::io::stderr(), "sipplauncher: report not written: {e}");
         status = status.max(exit_code::FAILURE);
     }
-    if let Some(e) = &result.start_error {
-        return usage(e);
-    }
     if let Some(f) = &result.fatal {
         let _ = writeln!(std::io::stderr(), "sipplauncher: run stopped: {f}");
         status = exit_code::INTERNAL;
     }
-    status
+    Ok(status)
 }

@@ -132,6 +132,11 @@ pub struct Cli {
     #[arg(long, value_name = "PEM")]
     pub tls_ca_root_key: Option<PathBuf>,
 
+    /// Key of each UA's certificate (and of the ephemeral CA): ecdsa (P-256) or rsa (2048 bits,
+    /// as the original made); needs TLS [default: ecdsa]
+    #[arg(long, value_name = "TYPE")]
+    pub tls_key_type: Option<String>,
+
     /// SIPp transport (-t): u1, un, ui, t1, tn, l1, ln [default: l1 if TLS is used, else u1]
     #[arg(long, value_name = "MODE")]
     pub sipp_transport: Option<String>,
@@ -217,6 +222,11 @@ pub struct Cli {
     /// Write a JSON report to FILE [default: none]
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report to FILE, with the SIP ladder of failed runs and of
+    /// one passing run of each test; rewritten every 30 s while the run goes on [default: none]
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 
     /// General log file [default: /tmp/sipplauncher.log]
     // No clap default: whether it was given matters (an explicit path must work, the default

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sipplauncher_actors::core::plan::RunConfig;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
+use crate::tls::KeyType;
 
 /// SIPp's `-t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,8 @@ pub struct Config {
     pub junit: Option<PathBuf>,
     /// Its folder exists.
     pub json: Option<PathBuf>,
+    /// Its folder exists.
+    pub html: Option<PathBuf>,
     /// The general log: `--log-file` (its folder exists) or the default.
     pub log_file: PathBuf,
     /// `--log-file` was given: failing to open it is an error, while the default may be skipped.
@@ -125,6 +128,8 @@ pub struct Config {
     /// `(cert, key)` of the CA given with `--tls-ca-root-cert`/`--tls-ca-root-key`; both files
     /// exist.
     pub tls_ca: Option<(PathBuf, PathBuf)>,
+    /// `--tls-key-type`: the keys made for the UAs and the ephemeral CA.
+    pub tls_key_type: KeyType,
     /// The seed in use when `--random` (also in `run.random_seed`), to print for replay.
     pub seed: Option<u64>,
     pub sipp: SippOptions,
@@ -211,6 +216,8 @@ pub enum UsageError {
     CaWithoutTls(Transport),
     #[error("--sipp-tls-version needs a TLS transport (l1 or ln)")]
     TlsVersionWithoutTls,
+    #[error("--tls-key-type needs a TLS transport (l1 or ln)")]
+    KeyTypeWithoutTls,
 }
 
 /// A value as the user typed it, in double quotes; only control characters are escaped (a
@@ -294,6 +301,17 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             }),
         })
         .transpose()?;
+    let tls_key_type = cli
+        .tls_key_type
+        .as_deref()
+        .map(|t| {
+            KeyType::parse(t).ok_or_else(|| UsageError::NotOneOf {
+                option: "--tls-key-type",
+                value: t.to_string(),
+                allowed: KeyType::ALLOWED,
+            })
+        })
+        .transpose()?;
     let transport = match cli.sipp_transport {
         Some(t) => Transport::parse(&t).ok_or(UsageError::NotOneOf {
             option: "--sipp-transport",
@@ -310,6 +328,9 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     }
     if tls_version.is_some() && !transport.is_tls() {
         return Err(UsageError::TlsVersionWithoutTls);
+    }
+    if tls_key_type.is_some() && !transport.is_tls() {
+        return Err(UsageError::KeyTypeWithoutTls);
     }
     let info_file = cli
         .sipp_info_file
@@ -345,13 +366,23 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         .json
         .map(|p| writable_file_path("--json", p))
         .transpose()?;
-    if let (Some(j), Some(s)) = (&junit, &json) {
-        if j == s {
-            return Err(UsageError::SameFile {
-                option: "--json",
-                other: "--junit",
-                path: s.clone(),
-            });
+    let html = cli
+        .html
+        .map(|p| writable_file_path("--html", p))
+        .transpose()?;
+    // Two reports in one file would overwrite each other.
+    let reports = [("--junit", &junit), ("--json", &json), ("--html", &html)];
+    for (i, (option, path)) in reports.iter().enumerate() {
+        for (other, earlier) in &reports[..i] {
+            if let (Some(p), Some(e)) = (path, earlier) {
+                if p == e {
+                    return Err(UsageError::SameFile {
+                        option,
+                        other,
+                        path: p.to_path_buf(),
+                    });
+                }
+            }
         }
     }
     let log_file_explicit = cli.log_file.is_some();
@@ -387,10 +418,12 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         keywords,
         junit,
         json,
+        html,
         log_file,
         log_file_explicit,
         no_pcap: cli.no_pcap,
         tls_ca,
+        tls_key_type: tls_key_type.unwrap_or_default(),
         seed,
         sipp: SippOptions {
             transport,
@@ -590,7 +623,11 @@ fn existing_file(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageEr
 }
 
 /// A file to be written: its folder exists, and it is not itself a folder.
-fn writable_file_path(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageError> {
+/// `path` as a file to write: not a folder, in a folder that exists.
+pub(crate) fn writable_file_path(
+    option: &'static str,
+    path: PathBuf,
+) -> Result<PathBuf, UsageError> {
     if path.is_dir() {
         return Err(UsageError::NotAFile { option, path });
     }
@@ -749,6 +786,8 @@ mod tests {
             "0",
             "--sipp-tls-version",
             "1.2",
+            "--tls-key-type",
+            "rsa",
             "--sipp-concurrent-calls-limit",
             "3",
             "--default_behaviors",
@@ -780,6 +819,7 @@ mod tests {
         assert_eq!(c.keywords["domain"], "example.com");
         assert_eq!(c.keywords["port"], 5060);
         assert_eq!(c.tls_ca, Some((PathBuf::from(&cert), PathBuf::from(&key))));
+        assert_eq!(c.tls_key_type, KeyType::Rsa);
         assert_eq!(c.junit, Some(PathBuf::from(&junit)));
         assert_eq!(c.json, Some(PathBuf::from(&json)));
         assert_eq!(c.sipp.transport, Transport::L1, "TLS is used: l1");
@@ -832,6 +872,7 @@ mod tests {
         );
         let c = f.ok(&["--sipp-tls-version", "1.1", "--sipp-transport", "l1"]);
         assert_eq!(c.sipp.transport, Transport::L1);
+        assert_eq!(c.tls_key_type, KeyType::Ecdsa, "the default key type");
         let (cert, key) = (f.p("ca.pem"), f.p("ca.key"));
         let c = f.ok(&[
             "--tls-ca-root-cert",
@@ -931,6 +972,14 @@ mod tests {
                 r#"--sipp-tls-version: "1.3" is not one of 1.0, 1.1, 1.2"#.into(),
             ),
             (
+                vec!["--tls-key-type", "rsa"],
+                "--tls-key-type needs a TLS transport (l1 or ln)".into(),
+            ),
+            (
+                vec!["--tls-key-type", "dsa", "--sipp-transport", "l1"],
+                r#"--tls-key-type: "dsa" is not one of ecdsa, rsa"#.into(),
+            ),
+            (
                 vec!["--sipp-transport", "U1"],
                 r#"--sipp-transport: "U1" is not one of u1, un, ui, t1, tn, l1, ln"#.into(),
             ),
@@ -957,6 +1006,11 @@ mod tests {
                 format!("--junit: folder {nope} of {nope}/r.xml does not exist"),
             ),
             (vec!["--json", &suite], format!("--json: {suite} is not a file")),
+            (
+                vec!["--html", "same", "--json", "same"],
+                "--html: same is the same file as --json".into(),
+            ),
+            (vec!["--html", &suite], format!("--html: {suite} is not a file")),
             (
                 vec!["--junit", "same", "--json", "same"],
                 "--json: same is the same file as --junit".into(),

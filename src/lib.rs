@@ -2,20 +2,32 @@
 //! templates, the reports and exit statuses. It builds a [`sipplauncher_actors::core::plan::RunPlan`]
 //! and hands it to the actor runtime ([`sipplauncher_actors::run`]).
 //!
+//! A newcomer reads [`app`] first: the command as a sequence of named steps, each a function.
+//!
+//! - [`app`]: the whole command, for `main`: open the log, check the CA, collect, preflight,
+//!   build the plan, run it, the exit status.
 //! - [`cli`]: the options (clap). [`config`]: their validation, one line per bad input.
 //! - [`suite`]: the tests of a suite; [`scenario`]: scenario file names → instances, run groups.
 //! - [`template`]: rendering run folders with minijinja.
-//! - [`report`]: terminal lines, JUnit XML and JSON, all fed from the run's event stream.
+//! - [`sipp_args`]: each test run's SIPp command lines (stages, argv, waves).
+//! - [`dns_zone`]: `dns.txt` parsed into the records the embedded DNS server serves.
 //! - [`tls`]: the run's CA and each UA's certificate (SPEC §8).
-//! - [`exit_code`]: the documented exit statuses. [`app`]: the whole command, for `main`.
+//! - [`preflight`]: the checks made once at start (SIPp there, its version and TLS, open files).
+//! - [`report`]: terminal lines ([`report::console`]), JUnit XML ([`report::junit`]), JSON
+//!   ([`report::json`]) and HTML ([`report::html`]), all fed from the run's event stream.
+//! - [`ladder`]: the SIP ladder of a test run, read from its pcap by our own code.
+//! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
+//! - [`exit_code`]: the documented exit statuses.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dns_zone;
 pub mod exit_code;
+pub mod ladder;
 pub mod preflight;
 pub mod report;
+pub mod report_cmd;
 pub mod scenario;
 pub mod sipp_args;
 pub mod suite;

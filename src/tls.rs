@@ -2,8 +2,9 @@
 //! checked at start, or an ephemeral one made once per run), each UA's certificate and key
 //! written into its run folder, and where the key log library for older SIPp is installed.
 //!
-//! Every certificate made here is ECDSA P-256, valid from a day ago (clocks of the DUT and of this
-//! machine need not agree to the second) to 30 days ahead. A UA's certificate names its address
+//! Every key made here is ECDSA P-256, or RSA 2048 with `--tls-key-type rsa` (what the original
+//! made, for a DUT that takes nothing else); every certificate is valid from a day ago (clocks of
+//! the DUT and of this machine need not agree to the second) to 30 days ahead. A UA's certificate names its address
 //! as an IP subject alternative name and serves both ends of a connection (server and client
 //! authentication), since one SIPp instance may accept and open connections.
 
@@ -78,13 +79,13 @@ pub enum TlsError {
     #[error("--tls-ca-root-key: {} does not match the certificate {}", key.display(), cert.display())]
     KeyMismatch { key: PathBuf, cert: PathBuf },
     #[error("make the run's ephemeral CA: {0}")]
-    Ephemeral(#[source] rcgen::Error),
+    Ephemeral(#[source] CertError),
     #[error("make the certificate of {ua} ({ip}): {source}")]
     Issue {
         ua: String,
         ip: Ipv4Addr,
         #[source]
-        source: rcgen::Error,
+        source: CertError,
     },
     #[error("write {}: {source}", path.display())]
     Write {
@@ -94,9 +95,65 @@ pub enum TlsError {
     },
 }
 
+/// Why a key or a certificate could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error(transparent)]
+    Rcgen(#[from] rcgen::Error),
+    #[error("generate an RSA key: {0}")]
+    Rsa(#[from] rsa::Error),
+    #[error("encode an RSA key: {0}")]
+    Pkcs8(#[from] rsa::pkcs8::Error),
+}
+
+/// The kind of key made for each UA (and for the ephemeral CA): `--tls-key-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyType {
+    /// ECDSA P-256: small, fast to make.
+    #[default]
+    Ecdsa,
+    /// RSA 2048 bits, signed with SHA-256: as the original made them.
+    Rsa,
+}
+
+impl KeyType {
+    pub const ALLOWED: &'static str = "ecdsa, rsa";
+
+    pub fn parse(s: &str) -> Option<KeyType> {
+        match s {
+            "ecdsa" => Some(KeyType::Ecdsa),
+            "rsa" => Some(KeyType::Rsa),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Ecdsa => "ecdsa",
+            KeyType::Rsa => "rsa",
+        }
+    }
+
+    /// A fresh key of this type.
+    fn generate(self) -> Result<KeyPair, CertError> {
+        match self {
+            KeyType::Ecdsa => Ok(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?),
+            KeyType::Rsa => {
+                // rcgen's backend (ring) signs with RSA keys but does not make them.
+                use rsa::pkcs8::EncodePrivateKey;
+                let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
+                let der = key.to_pkcs8_der()?;
+                Ok(KeyPair::try_from(der.as_bytes())?)
+            }
+        }
+    }
+}
+
 /// The CA that signs the UAs' certificates of a whole run.
 pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
+    /// The kind of key each UA gets.
+    key_type: KeyType,
     /// The CA's certificate, PEM, as written to each run folder's `ca.pem`.
     cert_pem: String,
     /// The user's certificate file, or `None` for the ephemeral CA.
@@ -166,14 +223,10 @@ fn serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn ecdsa_key() -> Result<KeyPair, rcgen::Error> {
-    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-}
-
 impl Ca {
-    /// A fresh ECDSA CA for this run only: its key never leaves memory.
-    pub fn ephemeral() -> Result<Ca, TlsError> {
-        let key = ecdsa_key().map_err(TlsError::Ephemeral)?;
+    /// A fresh CA for this run only, with a key of `key_type`: its key never leaves memory.
+    pub fn ephemeral(key_type: KeyType) -> Result<Ca, TlsError> {
+        let key = key_type.generate().map_err(TlsError::Ephemeral)?;
         let mut params = base_params(&[(DnType::CommonName, "sipplauncher ephemeral CA".into())]);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
@@ -181,18 +234,22 @@ impl Ca {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let cert = params.self_signed(&key).map_err(TlsError::Ephemeral)?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| TlsError::Ephemeral(e.into()))?;
         Ok(Ca {
             cert_pem: cert.pem(),
             issuer: Issuer::new(params, key),
+            key_type,
             from: None,
         })
     }
 
     /// The user's CA: `cert` is a PEM certificate of a CA that may sign certificates and is
     /// valid now, `key` its unencrypted PKCS#8 PEM key. Each problem is one line naming the
-    /// option; a key of another format names the command that converts it.
-    pub fn load(cert: &Path, key: &Path) -> Result<Ca, TlsError> {
+    /// option; a key of another format names the command that converts it. The UAs get keys
+    /// of `key_type`, whatever the CA's own.
+    pub fn load(cert: &Path, key: &Path, key_type: KeyType) -> Result<Ca, TlsError> {
         let read = |option: &'static str, path: &Path| {
             fs::read(path).map_err(|source| TlsError::Read {
                 option,
@@ -240,6 +297,7 @@ impl Ca {
             .map_err(|e| bad_cert(e.to_string()))?;
         Ok(Ca {
             issuer,
+            key_type,
             cert_pem: pem_of("CERTIFICATE", &cert_pem.contents),
             from: Some(cert.to_path_buf()),
         })
@@ -255,14 +313,14 @@ impl Ca {
         self.from.as_deref()
     }
 
-    /// A fresh ECDSA key and a certificate for `ip`, signed by this CA.
+    /// A fresh key (of the run's key type) and a certificate for `ip`, signed by this CA.
     pub fn issue(&self, ua: &UaName, ip: Ipv4Addr) -> Result<UaCert, TlsError> {
-        let err = |source| TlsError::Issue {
+        let err = |source: CertError| TlsError::Issue {
             ua: ua.to_string(),
             ip,
             source,
         };
-        let key = ecdsa_key().map_err(err)?;
+        let key = self.key_type.generate().map_err(err)?;
         let mut params = base_params(&[
             (DnType::OrganizationalUnitName, ua.0.clone()),
             (DnType::CommonName, ip.to_string()),
@@ -275,7 +333,9 @@ impl Ca {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &self.issuer).map_err(err)?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| err(e.into()))?;
         Ok(UaCert {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -432,6 +492,10 @@ mod tests {
     }
 
     fn check_ua_cert(ca: &Ca, der: &[u8], ip: Ipv4Addr) {
+        check_ua_cert_of(ca, der, ip, KeyType::Ecdsa)
+    }
+
+    fn check_ua_cert_of(ca: &Ca, der: &[u8], ip: Ipv4Addr, key_type: KeyType) {
         let (_, c): (_, X509Certificate) = x509_parser::parse_x509_certificate(der).unwrap();
         let ca_der = parse(ca.cert_pem());
         let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
@@ -452,16 +516,61 @@ mod tests {
         let na = c.validity().not_after.to_datetime();
         assert!((days(now - nb) - 1.0).abs() < 0.01, "{nb}");
         assert!((days(na - now) - 30.0).abs() < 0.01, "{na}");
-        // ECDSA P-256.
+        match (key_type, c.public_key().parsed().unwrap()) {
+            (KeyType::Ecdsa, x509_parser::public_key::PublicKey::EC(p)) => {
+                // P-256.
+                assert_eq!(p.key_size(), 256);
+            }
+            (KeyType::Rsa, x509_parser::public_key::PublicKey::RSA(r)) => {
+                assert_eq!(r.key_size(), 2048);
+            }
+            (t, k) => panic!("{t:?} key expected, got {k:?}"),
+        }
+    }
+
+    /// `--tls-key-type rsa`: RSA 2048 for the ephemeral CA and the UAs, signed with SHA-256,
+    /// the IP SAN kept; a user's CA of another key type signs RSA UAs too.
+    #[test]
+    fn rsa_keys_as_the_original_made() {
+        let ca = Ca::ephemeral(KeyType::Rsa).unwrap();
+        let ca_der = parse(ca.cert_pem());
+        let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+        assert!(matches!(
+            ca_cert.public_key().parsed().unwrap(),
+            x509_parser::public_key::PublicKey::RSA(r) if r.key_size() == 2048
+        ));
+        let ip = Ipv4Addr::new(10, 22, 22, 102);
+        let c = ca.issue(&ua("ua1"), ip).unwrap();
+        let der = parse(&c.cert_pem);
+        check_ua_cert_of(&ca, &der, ip, KeyType::Rsa);
+        let (_, leaf) = x509_parser::parse_x509_certificate(&der).unwrap();
+        // sha256WithRSAEncryption
         assert_eq!(
-            c.public_key().algorithm.algorithm.to_id_string(),
-            "1.2.840.10045.2.1"
+            leaf.signature_algorithm.algorithm.to_id_string(),
+            "1.2.840.113549.1.1.11"
         );
+        assert!(c.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let key = KeyPair::from_pem(&c.key_pem).unwrap();
+        assert_eq!(
+            key.der_bytes(),
+            leaf.public_key().subject_public_key.data.as_ref()
+        );
+        // An ECDSA user CA, RSA UAs.
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = user_ca(
+            dir.path(),
+            &KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+            IsCa::Ca(BasicConstraints::Unconstrained),
+            vec![KeyUsagePurpose::KeyCertSign],
+        );
+        let ca = Ca::load(&cert, &key, KeyType::Rsa).unwrap();
+        let c = ca.issue(&ua("ua0"), ip).unwrap();
+        check_ua_cert_of(&ca, &parse(&c.cert_pem), ip, KeyType::Rsa);
     }
 
     #[test]
     fn ephemeral_ca_signs_ua_certificates_with_their_ip() {
-        let ca = Ca::ephemeral().unwrap();
+        let ca = Ca::ephemeral(KeyType::Ecdsa).unwrap();
         let ca_der = parse(ca.cert_pem());
         let (_, cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
         assert!(cert.is_ca());
@@ -485,7 +594,10 @@ mod tests {
         let (_, leaf2) = x509_parser::parse_x509_certificate(&leaf2_der).unwrap();
         assert_ne!(leaf.raw_serial(), leaf2.raw_serial());
         // Two runs, two CAs.
-        assert_ne!(ca.cert_pem(), Ca::ephemeral().unwrap().cert_pem());
+        assert_ne!(
+            ca.cert_pem(),
+            Ca::ephemeral(KeyType::Ecdsa).unwrap().cert_pem()
+        );
     }
 
     #[test]
@@ -493,7 +605,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A key file of the test folder (or a link) is replaced, not written through.
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("ua1.key")).unwrap();
-        let ca = Ca::ephemeral().unwrap();
+        let ca = Ca::ephemeral(KeyType::Ecdsa).unwrap();
         let hosts: BTreeMap<UaName, Ipv4Addr> = [
             (ua("ua0"), Ipv4Addr::new(127, 0, 0, 10)),
             (ua("ua1"), Ipv4Addr::new(127, 0, 0, 11)),
@@ -559,7 +671,7 @@ mod tests {
             IsCa::Ca(BasicConstraints::Unconstrained),
             vec![KeyUsagePurpose::KeyCertSign],
         );
-        let ca = Ca::load(&c, &k).unwrap();
+        let ca = Ca::load(&c, &k, KeyType::Ecdsa).unwrap();
         assert_eq!(ca.user_file(), Some(c.as_path()));
         assert_eq!(
             parse(ca.cert_pem()),
@@ -577,7 +689,7 @@ mod tests {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let other = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let err = |c: &Path, k: &Path| Ca::load(c, k).unwrap_err().to_string();
+        let err = |c: &Path, k: &Path| Ca::load(c, k, KeyType::Ecdsa).unwrap_err().to_string();
 
         let (c, k) = user_ca(d, &key, IsCa::ExplicitNoCa, vec![]);
         let e = err(&c, &k);
@@ -645,7 +757,7 @@ mod tests {
         let (c, k) = (dir.path().join("c"), dir.path().join("k"));
         fs::write(&c, p.self_signed(&key).unwrap().pem()).unwrap();
         fs::write(&k, key.serialize_pem()).unwrap();
-        let e = Ca::load(&c, &k).unwrap_err().to_string();
+        let e = Ca::load(&c, &k, KeyType::Ecdsa).unwrap_err().to_string();
         assert!(e.contains("is not valid now") && e.contains("2001"), "{e}");
     }
 

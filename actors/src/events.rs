@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::core::dispatch::Outcome;
-use crate::core::plan::{RunId, TestName};
+use crate::core::dispatch::{CancelReason, Outcome};
+use crate::core::plan::{Attachment, RunId, TestName};
 use crate::core::state::StateName;
+use crate::messages::SignalKind;
 
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
@@ -34,6 +35,9 @@ pub struct TestStateEvent {
     pub reason: Option<String>,
     /// The run folder (also after it was removed: where it was).
     pub run_folder: Option<PathBuf>,
+    /// On the run's last event (CLEAN or DIRTY): what the front end's
+    /// [`crate::core::plan::Evidence`] made of the run in post-run.
+    pub evidence: Option<Attachment>,
 }
 
 /// Which GLOBAL script.
@@ -81,9 +85,10 @@ pub enum Event {
         took: Duration,
     },
     Test(TestStateEvent),
-    /// A signal arrived; `hard` for the second one.
+    /// A signal arrived; `reason` is where the run stands now (first, second, third signal).
     Interrupted {
-        hard: bool,
+        signal: SignalKind,
+        reason: CancelReason,
     },
     /// Every [`PROGRESS_EVERY`] of a run: where it stands (for a terminal watching a long run).
     Progress {

@@ -2,43 +2,62 @@
 //! cores they drive.
 //!
 //! ```text
-//!          signals (INT TERM HUP QUIT) ──Signal──▶ ┌────────────┐
-//!                                                  │ Supervisor │── events ──▶ EventBus (console,
-//!   front end ──RunPlan, FrontEnd──▶ run() ───────▶│ (dispatch) │              junit, json)
-//!                                                  └─────┬──────┘
-//!              Prepare / Run / Abort / Kill / Cleanup    │  ▲  Prepared / RunDone / Cleaned
-//!                                                        ▼  │
-//!   ┌──────────┐ Lease/Release  ┌──────────────┐ RunSipp/StopSipp ┌───────────┐
-//!   │ NetActor │◀───────────────│  TestActor   │─────────────────▶│ SippActor │ SIPp processes
-//!   └──────────┘                │ (one a run)  │                  └───────────┘
-//!   ┌──────────┐ Add/Remove-    │              │ Register/        ┌──────────────┐
-//!   │ DnsActor │◀──Records──────│              │──Unregister─────▶│ SnifferActor │ capture thread
-//!   └──────────┘                └──────────────┘                  └──────────────┘
+//! signals ──Signal──▶ ┌──────────────┐ ──events──▶ EventBus ──▶ console, JUnit, JSON (front end)
+//!                     │  Supervisor  │
+//! front end ──plan──▶ │ (Dispatcher) │ ──GlobalBefore / GlobalAfter / Kill──▶ ┌─────────────┐
+//!   (run())           └──────────────┘                                        │ GlobalActor │
+//!                        │        ▲                                           └─────────────┘
+//!   Prepare / Run /      │        │ PrepareReply / RunReply / CleanupReply
+//!   Abort / Kill /       ▼        │
+//!   Cleanup           ┌──────────────┐ ──RunSipp / StopSipp──▶ ┌───────────┐
+//!                     │  TestActor   │                         │ SippActor │──▶ SIPp processes
+//!                     │ (one a run)  │                         └───────────┘
+//!                     └──────────────┘
+//!      Lease /          │         │ AddRecords /        │ Register /
+//!      Release          ▼         ▼ RemoveRecords       ▼ Unregister
+//!               ┌──────────┐ ┌──────────┐ ┌──────────────┐
+//!               │ NetActor │ │ DnsActor │ │ SnifferActor │──▶ capture thread
+//!               └──────────┘ └──────────┘ └──────────────┘
+//!                     ▲            ▲             ▲
+//!                     └────────────┴─────────────┴── Shutdown: the Supervisor's, at the end, to
+//!                                                    all three at once; every reply awaited
 //! ```
 //!
-//! Where things are (a room per actor: the actor, its pure core, its OS adapter):
-//! - [`supervisor::Supervisor`]: drives the run through [`core::dispatch::Dispatcher`]: groups,
-//!   pre-run in order, run at once, post-run in reverse, GLOBAL scripts, interrupts, the end;
-//!   starts the shared services and shuts them down (Shutdown, DnsShutdown, SnifferStop).
-//! - [`test_actor::TestActor`]: one test run; owns its [`core::state::Lifecycle`], its run
+//! Where things are (a room per actor: the actor, its pure core, its OS adapter). A newcomer
+//! reads [`messages`] (who says what to whom), then [`supervisor`] and [`core::dispatch`] (what
+//! happens when), then [`test_actor`] and [`core::state`] (one test run).
+//! - [`supervisor`]: the Supervisor drives the run through [`core::dispatch::Dispatcher`]:
+//!   groups, pre-run in order, run at once, post-run in reverse, interrupts, the end; starts the
+//!   shared services and, at the end, sends each the same [`messages::Shutdown`] and waits for
+//!   every reply.
+//! - [`global`]: the GlobalActor, the GLOBAL pseudo-test's run folder and its before.sh /
+//!   after.sh.
+//! - [`test_actor`]: the TestActor, one test run; owns its [`core::state::Lifecycle`], its run
 //!   folder, its log and its scripts; asks the services below for what its run needs and gives
 //!   it back in post-run.
-//! - [`net`]: the NetActor, the addresses of the DUT network ([`net::pool::AddressPool`]) and the
-//!   `sipp-<run_id>` links ([`net::netlink`], [`net::arp`]).
+//! - [`run_folder`]: a run folder made ready (made, marked, copied, logged, rendered), shared by
+//!   the TestActor and the GlobalActor.
+//! - [`net`]: the NetActor, the addresses of the DUT network ([`net::pool`]) and the
+//!   `sipp-<run_id>` links ([`net::netlink`]), ARP-probed first ([`net::arp`]).
 //! - [`sipp`]: the SippActor, one per running test: its SIPp processes, stage by stage.
 //! - [`dns`]: the DnsActor, the embedded DNS server shared by all tests (records per run).
 //! - [`sniffer`]: the SnifferActor, the one capture of the run, a pcap per test.
-//! - [`core`]: the pure cores (no actix, no tokio): [`core::plan`] (what runs),
-//!   [`core::scheduler`], [`core::dispatch`], [`core::state`].
-//! - [`sys`]: the OS helpers: run folders, scripts, strays, owners, signals, logs.
-//! - [`messages`]: the typed messages between actors; [`events`]: the run's event stream, which
-//!   the front end's console and reports consume.
+//! - [`core`]: the pure cores (no actix, no tokio): [`core::plan`] (what runs, as the front end
+//!   built it), [`core::scheduler`] (which test next), [`core::dispatch`] (the Supervisor's
+//!   decisions), [`core::state`] (a test run's typestate).
+//! - [`sys`]: the OS helpers: [`sys::rundir`] (run folders), [`sys::script`] (before.sh /
+//!   after.sh), [`sys::strays`] (SIPp left by killed runs), [`sys::owner`] (who made a link or a
+//!   folder), [`sys::signal`] (signals into messages), [`sys::logging`] (slog drains).
+//! - [`messages`]: every message between the actors, grouped by receiver; [`events`]: the run's
+//!   event stream, which the front end's console and reports consume.
 
 pub mod core;
 pub mod dns;
 pub mod events;
+pub mod global;
 pub mod messages;
 pub mod net;
+pub mod run_folder;
 pub mod sipp;
 pub mod sniffer;
 pub mod supervisor;

@@ -4,26 +4,35 @@
 
 // actix's prelude exports its own `Supervisor`: import actix items by name here.
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, SpawnHandle, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle, WrapFuture,
+};
 use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
 
-use crate::core::dispatch::{Command, Dispatcher, Input, Outcome};
-use crate::core::plan::{FrontEnd, RenderContext, RunId, RunPlan, TestName};
+use crate::core::dispatch::{CancelReason, Command, Dispatcher, Input, Outcome};
+use crate::core::plan::{FrontEnd, RunPlan};
 use crate::core::scheduler::{Schedule, ScheduledRun};
-use crate::dns::{DnsActor, DnsShutdown, DNS_PORT};
-use crate::events::{Event, EventBus, EventSink, GlobalScript, PROGRESS_EVERY};
-use crate::messages::{Abort, Cleanup, Kill, Prepare, Run, Shutdown, Signal};
+use crate::dns::{DnsActor, DNS_PORT};
+use crate::events::{Event, EventBus, EventSink, PROGRESS_EVERY};
+use crate::global::GlobalActor;
+use crate::messages::{
+    Abort, Cleanup, GlobalAfter, GlobalBefore, GlobalCleanup, Kill, Prepare, Run, Shutdown, Signal,
+};
 use crate::net::{NetActor, RESERVE_SIZE};
-use crate::sniffer::{SnifferActor, SnifferStop};
-use crate::sys::marks::Mark;
-use crate::sys::script::{self, KillSwitch, Leftovers, Role};
-use crate::sys::{logging, rundir};
+use crate::sniffer::SnifferActor;
+use crate::sys::rundir;
+use crate::sys::script::{self, KillSwitch};
 use crate::test_actor::TestActor;
+
+/// How long the services get to undo what they hold at the end (each has bounds of its own;
+/// this one only keeps a stuck service from hanging the run).
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(30);
+/// The same after a third signal: the user wants out now; links go first, in one batch.
+const THIRD_SIGNAL_SHUTDOWN: Duration = Duration::from_secs(2);
 
 /// How a run ended, for the front end.
 #[derive(Debug, Clone)]
@@ -37,32 +46,69 @@ pub struct RunResult {
     pub start_error: Option<String>,
 }
 
+/// The services the tests of a run share; each is shut down by [`Shutdown`] at the end.
+struct Services {
+    /// Addresses and `sipp-*` links of the DUT network.
+    net: Addr<NetActor>,
+    /// The embedded DNS server (not in --dry-run; binds on first use).
+    dns: Option<Addr<DnsActor>>,
+    /// The one capture of the run (not in --dry-run or with --no-pcap).
+    sniffer: Option<Addr<SnifferActor>>,
+}
+
+impl Services {
+    /// Every service, by the name its failures are logged under.
+    fn all(&self) -> Vec<(&'static str, Recipient<Shutdown>)> {
+        let mut all = vec![("network", self.net.clone().recipient())];
+        if let Some(dns) = &self.dns {
+            all.push(("dns", dns.clone().recipient()));
+        }
+        if let Some(sniffer) = &self.sniffer {
+            all.push(("capture", sniffer.clone().recipient()));
+        }
+        all
+    }
+
+    /// Sends [`Shutdown`] to every service at once and waits for every reply; a service that
+    /// fails (or is gone) does not hold up the others. Returns the failures, one line each.
+    fn shutdown(&self) -> impl std::future::Future<Output = Vec<String>> + 'static {
+        let replies: Vec<_> = self
+            .all()
+            .into_iter()
+            .map(|(name, to)| async move {
+                match to.send(Shutdown).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("{name} cleanup: {e}")),
+                    Err(e) => Some(format!("{name} cleanup: the service is gone ({e})")),
+                }
+            })
+            .collect();
+        async move {
+            futures_util::future::join_all(replies)
+                .await
+                .into_iter()
+                .flatten()
+                .collect()
+        }
+    }
+}
+
 pub struct Supervisor {
     plan: RunPlan,
     core: Dispatcher,
     front: FrontEnd,
-    /// The embedded DNS server, shared by the tests (not in --dry-run; binds on first use).
-    dns: Option<Addr<DnsActor>>,
-    /// The one capture of the run (not in --dry-run or with --no-pcap).
-    sniffer: Option<Addr<SnifferActor>>,
+    services: Services,
+    /// The GLOBAL pseudo-test, when the suite has one.
+    global: Option<Addr<GlobalActor>>,
     bus: EventBus,
     log: Logger,
-    net: Addr<NetActor>,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
     tests: HashMap<usize, Addr<TestActor>>,
-    /// The GLOBAL test's run folder, between its before.sh and after.sh.
-    global_folder: Option<PathBuf>,
-    /// Fired by signals: the first stops a running GLOBAL before.sh, a second kills a running
-    /// GLOBAL script.
-    kill: KillSwitch,
-    /// What the GLOBAL before.sh left running (helpers for the whole run), stopped after the
-    /// GLOBAL after.sh, at the end of the run.
-    global_leftovers: Option<Leftovers>,
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
     fatal: Option<String>,
-    /// What the final network cleanup could not remove.
+    /// What the services could not undo at the end, one line each.
     leftovers: Vec<String>,
     done: Option<oneshot::Sender<RunResult>>,
 }
@@ -159,8 +205,15 @@ impl Supervisor {
                     }
                 }
             }
+            Command::AbortGlobal => {
+                if let Some(global) = &self.global {
+                    global.do_send(Abort);
+                }
+            }
             Command::Kill => {
-                self.kill.kill();
+                if let Some(global) = &self.global {
+                    global.do_send(Kill);
+                }
                 for t in self.tests.values() {
                     t.do_send(Kill);
                 }
@@ -192,39 +245,33 @@ impl Supervisor {
                 self.pauses.push_back(handle);
             }
             Command::Finish(outcome) => {
-                // The GLOBAL after.sh did not run (a second signal): its helpers go now, and
-                // its run folder.
-                if let Some(mut left) = self.global_leftovers.take() {
-                    let log = self.log.clone();
-                    let kill = self.kill.clone();
-                    let stopped = async move { left.stop(&log, &kill).await };
-                    ctx.spawn(
-                        stopped
-                            .into_actor(self)
-                            .map(move |_, act, ctx| act.execute(Command::Finish(outcome), ctx)),
-                    );
-                    return;
-                }
-                if self.global_folder.is_some() {
-                    return self.remove_global_folder_then(
-                        move |act, ctx| act.execute(Command::Finish(outcome), ctx),
-                        ctx,
-                    );
-                }
-                if let Some(dns) = &self.dns {
-                    dns.do_send(DnsShutdown);
-                }
-                if let Some(sniffer) = &self.sniffer {
-                    sniffer.do_send(SnifferStop);
-                }
-                // Links left by a DIRTY test or a second interrupt go before the end.
-                let fut = self.net.send(Shutdown);
-                ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-                    match res {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => act.leftovers.push(e.to_string()),
-                        Err(e) => act.leftovers.push(format!("address pool gone: {e}")),
+                // Links left by a DIRTY test or a second interrupt go before the end, and so
+                // do the DNS server and the capture. After a third signal, not for long.
+                let global = self.global.clone();
+                let services = self.services.shutdown();
+                // GLOBAL first: what its after.sh did not get to (a second signal skipped it).
+                let shutdown = async move {
+                    if let Some(global) = global {
+                        let _ = global.send(GlobalCleanup).await;
                     }
+                    services.await
+                };
+                let bound = if self.core.cancel_reason() == Some(CancelReason::ThirdSignal) {
+                    THIRD_SIGNAL_SHUTDOWN
+                } else {
+                    SHUTDOWN_BOUND
+                };
+                let fut = async move {
+                    tokio::time::timeout(bound, shutdown)
+                        .await
+                        .unwrap_or_else(|_| {
+                            vec![format!(
+                                "cleanup: the services did not all stop within {bound:?}"
+                            )]
+                        })
+                };
+                ctx.spawn(fut.into_actor(self).map(move |failures, act, ctx| {
+                    act.leftovers.extend(failures);
                     act.finish(outcome, ctx)
                 }));
             }
@@ -251,180 +298,35 @@ impl Supervisor {
             Arc::new(self.plan.tests[run.test].clone()),
             self.plan.config.clone(),
             self.front.clone(),
-            self.net.clone(),
-            self.dns.clone(),
-            self.sniffer.clone(),
+            self.services.net.clone(),
+            self.services.dns.clone(),
+            self.services.sniffer.clone(),
             self.bus.clone(),
             &self.log,
         )
         .start()
     }
 
-    /// Makes the GLOBAL run folder and runs its before.sh (not in --dry-run: only rendered).
+    /// GLOBAL's before.sh (the dispatcher asks only when the suite has a GLOBAL folder).
     fn global_before(&mut self, ctx: &mut Context<Self>) {
-        let Some(global) = self.plan.global.clone() else {
+        let Some(global) = &self.global else {
             return self.input(Input::GlobalBeforeDone { ok: true }, ctx);
         };
-        let config = self.plan.config.clone();
-        let render = self.front.render.clone();
-        let log = self.log.new(o!("test" => "GLOBAL"));
-        let kill = self.kill.clone();
-        let work = async move {
-            let started = Instant::now();
-            let name = TestName("GLOBAL".into());
-            let run_id = RunId::random();
-            let mark = Mark::for_run(&run_id.0);
-            let made = {
-                let config = config.clone();
-                tokio::task::spawn_blocking(move || -> Result<PathBuf, String> {
-                    let folder = rundir::create(&config.run_root, &name, &run_id)
-                        .map_err(|e| e.to_string())?;
-                    let undo = |e: String| {
-                        let _ = rundir::remove(&folder);
-                        e
-                    };
-                    if !config.leave_temp {
-                        rundir::mark_owner(&folder).map_err(|e| undo(e.to_string()))?;
-                    }
-                    rundir::copy_test(&global.folder, &folder).map_err(|e| undo(e.to_string()))?;
-                    let ctx = RenderContext {
-                        test_name: name,
-                        run_id,
-                        run_id_number: crate::core::plan::random_run_id_number(),
-                        dut: config.dut,
-                        ua_hosts: Default::default(),
-                    };
-                    render.render(&folder, &ctx).map_err(undo)?;
-                    Ok(folder)
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("GLOBAL pre-run panicked: {e}")))
-            };
-            let folder = match made {
-                Ok(f) => f,
-                Err(e) => return (None, None, Some(e), started.elapsed()),
-            };
-            if config.dry_run {
-                return (Some(folder), None, None, started.elapsed());
-            }
-            let mut left = match mark {
-                Ok(mark) => Leftovers::new(mark),
-                Err(e) => {
-                    let e = format!("mark before.sh with this run: {e}");
-                    return (Some(folder), None, Some(e), started.elapsed());
-                }
-            };
-            let log = global_logger(log, &folder).await;
-            let res = script::run_script(
-                Role::Before,
-                &folder,
-                config.script_timeout,
-                &log,
-                &kill,
-                &mut left,
-            )
-            .await;
-            (
-                Some(folder),
-                Some(left),
-                res.err().map(|e| e.to_string()),
-                started.elapsed(),
-            )
-        };
-        ctx.spawn(
-            work.into_actor(self)
-                .map(|(folder, left, err, took), act, ctx| {
-                    act.global_folder = folder;
-                    act.global_leftovers = left;
-                    if let Some(e) = &err {
-                        error!(act.log, "GLOBAL before.sh: {e}");
-                    }
-                    if !act.plan.config.dry_run || err.is_some() {
-                        act.bus.emit(Event::Global {
-                            script: GlobalScript::Before,
-                            error: err.clone(),
-                            took,
-                        });
-                    }
-                    let done = Input::GlobalBeforeDone { ok: err.is_none() };
-                    // Stopped by a signal, its after.sh runs in its folder (see the dispatcher).
-                    if err.is_some() && !act.core.interrupted() {
-                        act.remove_global_folder_then(move |act, ctx| act.input(done, ctx), ctx);
-                    } else {
-                        act.input(done, ctx);
-                    }
-                }),
-        );
-    }
-
-    fn global_after(&mut self, ctx: &mut Context<Self>) {
-        let Some(folder) = self.global_folder.clone() else {
-            return self.input(Input::GlobalAfterDone { ok: true }, ctx);
-        };
-        if self.plan.config.dry_run {
-            return self.remove_global_folder_then(
-                |act, ctx| act.input(Input::GlobalAfterDone { ok: true }, ctx),
-                ctx,
-            );
-        }
-        let config = self.plan.config.clone();
-        let log = self.log.new(o!("test" => "GLOBAL"));
-        let kill = self.kill.clone();
-        let mut left = self.global_leftovers.take();
-        let work = async move {
-            let started = Instant::now();
-            let log = global_logger(log, &folder).await;
-            let Some(left) = left.as_mut() else {
-                return (None, started.elapsed());
-            };
-            // After it, what the GLOBAL before.sh left goes.
-            let res = script::run_script(
-                Role::After,
-                &folder,
-                config.script_timeout,
-                &log,
-                &kill,
-                left,
-            )
-            .await;
-            (res.err().map(|e| e.to_string()), started.elapsed())
-        };
-        ctx.spawn(work.into_actor(self).map(|(err, took), act, ctx| {
-            if let Some(e) = &err {
-                error!(act.log, "GLOBAL after.sh: {e}");
-            }
-            act.bus.emit(Event::Global {
-                script: GlobalScript::After,
-                error: err.clone(),
-                took,
-            });
-            let done = Input::GlobalAfterDone { ok: err.is_none() };
-            act.remove_global_folder_then(move |act, ctx| act.input(done, ctx), ctx);
+        let fut = global.send(GlobalBefore);
+        ctx.spawn(fut.into_actor(self).map(|reply, act, ctx| {
+            let ok = reply.map(|r| r.ok).unwrap_or(false);
+            act.input(Input::GlobalBeforeDone { ok }, ctx);
         }));
     }
 
-    /// Removes the GLOBAL run folder (unless `--leave-temp`) on the blocking pool, then feeds
-    /// `then` to the dispatcher.
-    fn remove_global_folder_then(
-        &mut self,
-        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(folder) = self.global_folder.take() else {
-            return then(self, ctx);
+    fn global_after(&mut self, ctx: &mut Context<Self>) {
+        let Some(global) = &self.global else {
+            return self.input(Input::GlobalAfterDone { ok: true }, ctx);
         };
-        if self.plan.config.leave_temp {
-            info!(self.log, "GLOBAL run folder left at {}", folder.display());
-            return then(self, ctx);
-        }
-        let removed = tokio::task::spawn_blocking(move || rundir::remove(&folder));
-        ctx.spawn(removed.into_actor(self).map(move |res, act, ctx| {
-            match res {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => warn!(act.log, "{e}"),
-                Err(e) => warn!(act.log, "remove the GLOBAL run folder: {e}"),
-            }
-            then(act, ctx);
+        let fut = global.send(GlobalAfter);
+        ctx.spawn(fut.into_actor(self).map(|reply, act, ctx| {
+            let ok = reply.map(|r| r.ok).unwrap_or(false);
+            act.input(Input::GlobalAfterDone { ok }, ctx);
         }));
     }
 
@@ -439,8 +341,8 @@ impl Supervisor {
             error!(self.log, "report: {e}");
         }
         for e in self.leftovers.drain(..) {
-            error!(self.log, "network cleanup: {e}");
-            report_errors.push(format!("network cleanup: {e}"));
+            error!(self.log, "{e}");
+            report_errors.push(e);
         }
         if let Some(done) = self.done.take() {
             let _ = done.send(RunResult {
@@ -459,11 +361,12 @@ impl Handler<Signal> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, sig: Signal, ctx: &mut Context<Self>) {
-        warn!(self.log, "{} received", sig.0);
-        let hard = self.core.interrupted();
-        // A running GLOBAL before.sh stops; the GLOBAL after.sh goes on until a second signal.
-        self.kill.interrupt();
-        self.bus.emit(Event::Interrupted { hard });
+        let reason = CancelReason::next_signal(self.core.cancel_reason());
+        warn!(self.log, "{} received", sig.0; "now" => ?reason);
+        self.bus.emit(Event::Interrupted {
+            signal: sig.0,
+            reason,
+        });
         for h in self.pauses.drain(..) {
             ctx.cancel_future(h);
         }
@@ -480,54 +383,50 @@ pub fn run(
     log: Logger,
 ) -> RunResult {
     let system = actix_rt::System::new();
-    let result = system.block_on(async move {
-        let (tx, rx) = oneshot::channel();
-        let config = plan.config.clone();
-        if !config.dry_run {
-            crate::sys::strays::kill_strays(&config.run_root, &log);
-        }
-        // Before their folders go: what the scripts of killed runs left running.
-        script::stop_dead_runs(&log, &KillSwitch::new()).await;
-        remove_dead_runs(&config.run_root, &log);
-        let net_log = log.new(o!("actor" => "net"));
-        let net = if config.dry_run {
-            NetActor::dry(config.dut, config.network_mask, net_log)
-        } else {
-            match NetActor::real(config.dut, config.network_mask, net_log).await {
-                // Room for a group's pre-run of tests with a few UAs each.
-                Ok(mut n) => {
-                    n.reserve_size = (config.group * 4).clamp(RESERVE_SIZE, 512);
-                    n
-                }
-                Err(e) => {
-                    return RunResult {
-                        outcome: Outcome::default(),
-                        report_errors: Vec::new(),
-                        fatal: None,
-                        start_error: Some(e.to_string()),
-                    }
-                }
-            }
-        }
-        .start();
-        // The capture opens at start so that a missing privilege is a clear error before
-        // anything is done.
-        let sniffer = if config.pcap {
-            match SnifferActor::open(log.new(o!("actor" => "sniffer"))) {
-                Ok(s) => Some(s.start()),
-                Err(e) => {
-                    net.do_send(Shutdown);
-                    return RunResult {
-                        outcome: Outcome::default(),
-                        report_errors: Vec::new(),
-                        fatal: None,
-                        start_error: Some(e.to_string()),
-                    };
-                }
-            }
-        } else {
-            None
+    system.block_on(async move {
+        remove_leftovers(&plan, &log).await;
+        let services = match start_services(&plan, &log).await {
+            Ok(s) => s,
+            Err(e) => return RunResult::not_started(e),
         };
+        let (done, result) = oneshot::channel();
+        let supervisor = Supervisor::new(plan, front, services, EventBus::new(sinks), log, done);
+        let log = supervisor.log.clone();
+        let supervisor = supervisor.start();
+        if let Err(e) = crate::sys::signal::forward(supervisor.recipient()) {
+            error!(log, "cannot catch signals: {e}");
+        }
+        result.await.unwrap_or_else(|_| RunResult {
+            outcome: Outcome::default(),
+            report_errors: Vec::new(),
+            fatal: Some("the supervisor stopped without an outcome".into()),
+            start_error: None,
+        })
+    })
+}
+
+impl RunResult {
+    /// The run could not start: nothing was done.
+    fn not_started(why: String) -> Self {
+        RunResult {
+            outcome: Outcome::default(),
+            report_errors: Vec::new(),
+            fatal: None,
+            start_error: Some(why),
+        }
+    }
+}
+
+impl Supervisor {
+    fn new(
+        plan: RunPlan,
+        front: FrontEnd,
+        services: Services,
+        bus: EventBus,
+        log: Logger,
+        done: oneshot::Sender<RunResult>,
+    ) -> Self {
+        let config = plan.config.clone();
         let schedule = Schedule::new(
             plan.tests.len(),
             config.group,
@@ -544,50 +443,71 @@ pub fn run(
         if config.window {
             core = core.windowed(config.group);
         }
-        let supervisor = Supervisor {
+        let global = plan.global.clone().map(|g| {
+            GlobalActor::new(g, config.clone(), front.render.clone(), bus.clone(), &log).start()
+        });
+        Supervisor {
             plan,
             core,
-            dns: (!config.dry_run)
-                .then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start()),
-            sniffer,
             front,
-            bus: EventBus::new(sinks),
-            log: log.clone(),
-            net,
+            services,
+            global,
+            bus,
+            log,
             tests: HashMap::new(),
-            global_folder: None,
-            kill: KillSwitch::new(),
-            global_leftovers: None,
             pauses: VecDeque::new(),
             started: Instant::now(),
             fatal: None,
             leftovers: Vec::new(),
-            done: Some(tx),
+            done: Some(done),
         }
-        .start();
-        if let Err(e) = crate::sys::signal::forward(supervisor.clone().recipient()) {
-            error!(log, "cannot catch signals: {e}");
-        }
-        rx.await.unwrap_or_else(|_| RunResult {
-            outcome: Outcome::default(),
-            report_errors: Vec::new(),
-            fatal: Some("the supervisor stopped without an outcome".into()),
-            start_error: None,
-        })
-    });
-    result
+    }
 }
 
-/// The GLOBAL test's logger, also into its run folder's `sipplauncher.log` (opened on the
-/// blocking pool); `log` alone when that file cannot be opened.
-async fn global_logger(log: Logger, folder: &std::path::Path) -> Logger {
-    let path = folder.join("sipplauncher.log");
-    let parent = log.clone();
-    tokio::task::spawn_blocking(move || logging::test_logger(&parent, &path))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(log)
+/// What killed runs left: their SIPp processes (not in --dry-run), what their scripts left
+/// running, and their run folders. Once, before the run starts.
+async fn remove_leftovers(plan: &RunPlan, log: &Logger) {
+    let config = &plan.config;
+    if !config.dry_run {
+        crate::sys::strays::kill_strays(&config.run_root, log);
+    }
+    // Before their folders go.
+    script::stop_dead_runs(log, &KillSwitch::new()).await;
+    remove_dead_runs(&config.run_root, log);
+}
+
+/// Starts the services the tests share. The network (netlink) and the capture are opened here
+/// so that a missing privilege is one clear line before anything is done; the DNS server binds
+/// on first use.
+async fn start_services(plan: &RunPlan, log: &Logger) -> Result<Services, String> {
+    let config = &plan.config;
+    let net_log = log.new(o!("actor" => "net"));
+    let net = if config.dry_run {
+        NetActor::dry(config.dut, config.network_mask, net_log)
+    } else {
+        let mut net = NetActor::real(config.dut, config.network_mask, net_log)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Room for a group's pre-run of tests with a few UAs each.
+        net.reserve_size = (config.group * 4).clamp(RESERVE_SIZE, 512);
+        net
+    }
+    .start();
+    let sniffer = if config.pcap {
+        match SnifferActor::open(log.new(o!("actor" => "sniffer"))) {
+            Ok(s) => Some(s.start()),
+            Err(e) => {
+                // Nothing was made yet, but the NetActor is asked all the same.
+                let _ = net.send(Shutdown).await;
+                return Err(e.to_string());
+            }
+        }
+    } else {
+        None
+    };
+    let dns =
+        (!config.dry_run).then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start());
+    Ok(Services { net, dns, sniffer })
 }
 
 /// Removes the run folders of killed runs under `run_root` (their SIPp processes are killed

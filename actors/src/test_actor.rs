@@ -13,19 +13,21 @@ use actix::{Actor, ActorFutureExt, Addr, Context, Handler, ResponseActFuture, Wr
 use slog::{debug, error, info, o, warn, Logger};
 
 use crate::core::plan::{
-    random_run_id_number, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunId, TestPlan, UaName,
+    random_run_id_number, Attachment, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunEvidence,
+    RunId, TestPlan, UaName,
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
-use crate::dns::{AddRecords, DnsActor, RemoveRecords};
+use crate::dns::DnsActor;
 use crate::events::{Event, EventBus, TestStateEvent};
 use crate::messages::{
-    Abort, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Release, Run, RunReply,
+    Abort, AddRecords, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Register,
+    Release, RemoveRecords, Run, RunReply, RunSipp, StopSipp, Unregister,
 };
 use crate::net::NetActor;
-use crate::sipp::{RunSipp, SippActor, SippOutcome, StopSipp};
-use crate::sniffer::{pcap_name, Register, SnifferActor, Unregister};
-use crate::sys::logging;
+use crate::run_folder;
+use crate::sipp::{SippActor, SippOutcome};
+use crate::sniffer::{pcap_name, SnifferActor};
 use crate::sys::marks::Mark;
 use crate::sys::rundir;
 use crate::sys::script::{self, KillSwitch, Leftovers, Role};
@@ -91,6 +93,10 @@ pub struct TestActor {
     /// Of the run, for the SUCCESS/FAIL line.
     cps: Option<f64>,
     sipp_time: Option<std::time::Duration>,
+    /// Why the run failed, for the front end's look at its evidence in post-run.
+    fail_reason: Option<String>,
+    /// What the front end made of the run's evidence, for its last event.
+    evidence: Option<Attachment>,
 }
 
 impl TestActor {
@@ -134,6 +140,8 @@ impl TestActor {
             sipp: None,
             cps: None,
             sipp_time: None,
+            fail_reason: None,
+            evidence: None,
         }
     }
 
@@ -163,6 +171,9 @@ impl TestActor {
             Some(r) if state.is_error() => warn!(self.test_log, "state {state}{took_s}: {r}"),
             _ => info!(self.test_log, "state {state}{took_s}"),
         }
+        if state == StateName::Fail {
+            self.fail_reason.clone_from(&reason);
+        }
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.run.index,
             name: self.plan.name.clone(),
@@ -174,6 +185,11 @@ impl TestActor {
             cps: if state.is_run_end() { self.cps } else { None },
             sipp_time: if state.is_run_end() {
                 self.sipp_time
+            } else {
+                None
+            },
+            evidence: if matches!(state, StateName::Clean | StateName::Dirty) {
+                self.evidence.take()
             } else {
                 None
             },
@@ -197,96 +213,49 @@ impl Actor for TestActor {
     type Context = Context<Self>;
 }
 
-/// The blocking part of pre-run: run folder, log, templates. Undoes what it did on failure.
+/// The blocking part of pre-run: the run folder (see [`run_folder::prepare`]), then the SIPp
+/// command lines and the DNS records. Undoes what it did on failure.
 fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
     front: &FrontEnd,
-    mut run_id: RunId,
-    ctx_base: RenderContext,
+    ctx: RenderContext,
     log: &Logger,
 ) -> Result<Prepared, PrepareFailure> {
-    let mut tries = 0;
-    let folder = loop {
-        match rundir::create(&config.run_root, &plan.name, &run_id) {
-            Ok(f) => break f,
-            Err(rundir::RunDirError::Exists { .. }) if tries < 5 => {
-                tries += 1;
-                run_id = RunId::random();
-            }
-            // A folder that cannot be made is this test's problem (NOT READY, the run goes
-            // on); only a full disk stops the run.
-            Err(e) => {
-                return Err(PrepareFailure {
-                    fatal: e.is_storage_full(),
-                    reason: e.to_string(),
-                    test_log: None,
-                })
-            }
-        }
-    };
-    let undo = |reason: String, fatal: bool, test_log: Option<Logger>| {
-        if !config.leave_temp {
-            if let Err(e) = rundir::remove(&folder) {
-                warn!(log, "{e}");
-            }
-        }
+    let made = run_folder::prepare(
+        &plan.folder,
+        &plan.name,
+        config,
+        front.render.as_ref(),
+        ctx.clone(),
+        log,
+    )
+    .map_err(|f| PrepareFailure {
+        reason: f.reason,
+        fatal: f.fatal,
+        test_log: f.log,
+    })?;
+    let undo = |reason: String| {
+        run_folder::remove_unless_kept(&made.path, config, log);
         PrepareFailure {
             reason,
-            fatal,
-            test_log,
+            fatal: false,
+            test_log: Some(made.log.clone()),
         }
     };
-    // A folder to be removed names its run, so that the next run removes it if this one is
-    // killed before it can.
-    if !config.leave_temp {
-        if let Err(e) = rundir::mark_owner(&folder) {
-            let fatal = e.is_storage_full();
-            return Err(undo(e.to_string(), fatal, None));
-        }
-    }
-    let report = match rundir::copy_test(&plan.folder, &folder) {
-        Ok(r) => r,
-        Err(e) => {
-            let fatal = e.is_storage_full();
-            return Err(undo(e.to_string(), fatal, None));
-        }
-    };
-    let test_log = match logging::test_logger(log, &folder.join("sipplauncher.log")) {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(undo(
-                format!("open {}: {e}", folder.join("sipplauncher.log").display()),
-                true,
-                None,
-            ))
-        }
-    };
-    debug!(test_log, "run folder made"; "folder" => %folder.display(), "files" => report.files);
-    for (stub, target) in &report.stubs_resolved {
-        info!(test_log, "{stub} holds only the name of {target} (a symlink checked out as a file): used {target}'s content");
-    }
     let ctx = RenderContext {
-        run_id: run_id.clone(),
-        ..ctx_base
+        run_id: made.run_id.clone(),
+        ..ctx
     };
-    if let Err(e) = front.render.render(&folder, &ctx) {
-        return Err(undo(e, false, Some(test_log)));
-    }
-    let launch_plan = match front.launch.launch_plan(plan, &folder, &ctx) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(undo(e, false, Some(test_log)));
-        }
-    };
-    let records = match front.zone.records(&folder) {
-        Ok(r) => r,
-        Err(e) => return Err(undo(e, false, Some(test_log))),
-    };
+    let launch_plan = front
+        .launch
+        .launch_plan(plan, &made.path, &ctx)
+        .map_err(undo)?;
+    let records = front.zone.records(&made.path).map_err(undo)?;
     Ok(Prepared {
-        run_id,
-        folder,
-        test_log,
+        run_id: made.run_id,
+        folder: made.path,
+        test_log: made.log,
         launch_plan,
         records,
     })
@@ -346,14 +315,7 @@ impl Handler<Prepare> for TestActor {
             let blocking_config = config.clone();
             let blocking_log = log.clone();
             let prepared = tokio::task::spawn_blocking(move || {
-                prepare_folder(
-                    &plan,
-                    &blocking_config,
-                    &front,
-                    run_id,
-                    ctx_base,
-                    &blocking_log,
-                )
+                prepare_folder(&plan, &blocking_config, &front, ctx_base, &blocking_log)
             })
             .await;
             let prepared = match prepared {
@@ -530,6 +492,7 @@ impl Handler<Run> for TestActor {
             act.sipp = None;
             let outcome = res.unwrap_or_else(|e| SippOutcome {
                 success: false,
+                not_started: false,
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
@@ -537,12 +500,14 @@ impl Handler<Run> for TestActor {
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
-            act.step(
+            let step = if outcome.not_started {
+                Step::NotStarted
+            } else {
                 Step::RunEnded {
                     success: outcome.success,
-                },
-                outcome.reason,
-            );
+                }
+            };
+            act.step(step, outcome.reason);
             RunReply {
                 success: outcome.success,
             }
@@ -579,6 +544,7 @@ impl Handler<Cleanup> for TestActor {
     type Result = ResponseActFuture<Self, CleanupReply>;
 
     fn handle(&mut self, _: Cleanup, _: &mut Context<Self>) -> Self::Result {
+        let succeeded = self.life.name() == StateName::Success;
         if !self.step(Step::Clean, None) {
             // Not past PREPARING, or already cleaned: nothing is owed.
             return Box::pin(actix::fut::ready(CleanupReply {
@@ -601,6 +567,28 @@ impl Handler<Cleanup> for TestActor {
             .clone()
             .filter(|_| std::mem::take(&mut self.capturing));
         let run_id = self.run_id.clone();
+        let keep_folder = config.leave_temp;
+        // The front end's look at the run (its pcap) before the folder may go.
+        let evidence = self
+            .front
+            .evidence
+            .clone()
+            .zip(folder.clone())
+            .map(|(evidence, folder)| {
+                let facts = RunEvidence {
+                    index: self.run.index,
+                    test: self.plan.clone(),
+                    run_id: run_id.clone(),
+                    pcap: sniffer.is_some().then(|| folder.join(pcap_name(&run_id))),
+                    folder,
+                    hosts: self.hosts.clone(),
+                    dut: config.dut,
+                    succeeded,
+                    reason: self.fail_reason.clone(),
+                    folder_kept: keep_folder,
+                };
+                (evidence, facts)
+            });
         let leftovers = self.leftovers.take();
         // SPEC §4 step 6, every step tried: after.sh, then what the scripts left running; the
         // pcap; the DNS records; the run folder; the link.
@@ -646,8 +634,16 @@ impl Handler<Cleanup> for TestActor {
                     problems.push(format!("remove DNS records: {e}"));
                 }
             }
+            let mut attachment = None;
+            if let Some((evidence, facts)) = evidence.filter(|_| !kill.is_killed()) {
+                match tokio::task::spawn_blocking(move || evidence.collect(&facts)).await {
+                    Ok(a) => attachment = a,
+                    // The front end's bug, not the run's: logged, the cleanup goes on.
+                    Err(e) => warn!(log, "evidence not collected: {e}"),
+                }
+            }
             if let Some(folder) = &folder {
-                if !config.leave_temp {
+                if !keep_folder {
                     let f = folder.clone();
                     match tokio::task::spawn_blocking(move || rundir::remove(&f)).await {
                         Ok(Ok(())) => {}
@@ -663,10 +659,11 @@ impl Handler<Cleanup> for TestActor {
                 Ok(Err(e)) => problems.push(e.to_string()),
                 Err(e) => problems.push(format!("release addresses: {e}")),
             }
-            problems
+            (problems, attachment)
         };
-        Box::pin(work.into_actor(self).map(|problems, act, _| {
+        Box::pin(work.into_actor(self).map(|(problems, attachment), act, _| {
             act.hosts.clear();
+            act.evidence = attachment;
             let clean = problems.is_empty();
             let reason = (!clean).then(|| problems.join("; "));
             act.step(Step::Cleaned { clean }, reason);

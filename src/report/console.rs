@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 
-use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::dispatch::{CancelReason, Outcome};
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, EventSink, TestStateEvent};
 
@@ -117,12 +117,18 @@ impl Console {
                 vec![progress_line(outcome, *elapsed)]
             }
             Event::Progress { .. } => Vec::new(),
-            Event::Interrupted { hard: false } => {
-                vec!["Interrupted: cleaning up (press Ctrl+C again to stop at once)".into()]
+            Event::Interrupted { reason, .. } => vec![match reason {
+                CancelReason::Fatal | CancelReason::Signal => {
+                    "Interrupted: cleaning up (press Ctrl+C again to stop at once)"
+                }
+                CancelReason::SecondSignal => {
+                    "Interrupted again: stopping at once (press Ctrl+C again to exit now)"
+                }
+                CancelReason::ThirdSignal => {
+                    "Interrupted a third time: exiting now (the next run removes what is left)"
+                }
             }
-            Event::Interrupted { hard: true } => {
-                vec!["Interrupted again: stopping at once".into()]
-            }
+            .into()],
             Event::RunFinished {
                 outcome, elapsed, ..
             } => {
@@ -272,6 +278,7 @@ mod progress_tests {
 mod tests {
     use super::*;
     use crate::report::fixture;
+    use sipplauncher_actors::messages::SignalKind;
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back, and that counts flushes.
@@ -412,8 +419,18 @@ A GLOBAL script failed
             fixture::test(0, "a", "aaaaaa", StateName::Preparing, 0, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::Ready, 0, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::DryRunning, 0, None, None, None),
-            Event::Interrupted { hard: false },
-            Event::Interrupted { hard: true },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::SecondSignal,
+            },
+            Event::Interrupted {
+                signal: SignalKind::Terminate,
+                reason: CancelReason::ThirdSignal,
+            },
             Event::RunFinished {
                 outcome: Outcome {
                     total: 1,
@@ -433,7 +450,8 @@ Dry run: no SIPp, no scripts, no change to the network
    PREPARING                        a (0-aaaaaa)
  DRY-RUNNING                        a (0-aaaaaa)
 Interrupted: cleaning up (press Ctrl+C again to stop at once)
-Interrupted again: stopping at once
+Interrupted again: stopping at once (press Ctrl+C again to exit now)
+Interrupted a third time: exiting now (the next run removes what is left)
 {SEPARATOR}
 TOTAL: 1
 SUCCESS: 0

@@ -1,18 +1,25 @@
 //! The JSON report (`--json FILE`): one document with the run's settings, its times, its summary,
 //! the GLOBAL scripts and every test run in run order; written at the end.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sipplauncher_actors::events::{Event, EventSink};
 
+use super::evidence::RunAttachment;
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
+use crate::ladder::Ladder;
 
 /// What the report says about the run beyond the event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunMeta {
     pub tool_version: String,
+    /// SIPp's version, when it was looked for (`v3.6.1-SCTP-PCAP-RTPSTREAM`).
+    pub sipp_version: Option<String>,
     /// As given with `--dut`.
     pub dut: String,
     /// The suite's folder, as given.
@@ -35,66 +42,113 @@ pub struct Json {
     spool: Spool,
 }
 
-#[derive(Serialize)]
-struct Document<'a> {
-    tool: &'static str,
-    version: &'a str,
-    dut: &'a str,
-    testsuite: &'a str,
-    command_line: &'a [String],
-    dry_run: bool,
-    group: usize,
-    window: bool,
-    seed: Option<u64>,
-    started: String,
-    finished: String,
-    elapsed_s: f64,
-    interrupted: bool,
-    summary: Summary,
-    global: Globals,
-    /// The runs not spooled (still going when the document was made); the spooled ones are
-    /// put in front of them when it is written.
-    tests: Vec<TestRun<'a>>,
+/// The JSON report's document: what `--json` writes and what `report` (and `merge`) read.
+/// Fields are only ever added, each with a default, so that older reports still read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JsonReport {
+    pub tool: String,
+    pub version: String,
+    pub dut: String,
+    pub testsuite: String,
+    pub command_line: Vec<String>,
+    pub dry_run: bool,
+    pub group: usize,
+    pub window: bool,
+    pub seed: Option<u64>,
+    /// SIPp's version, when it was looked for.
+    pub sipp_version: Option<String>,
+    pub started: String,
+    pub finished: String,
+    pub elapsed_s: f64,
+    pub interrupted: bool,
+    pub summary: Summary,
+    pub global: Globals,
+    /// Every test run, in run order. Last: a long report is streamed around it.
+    pub tests: Vec<JsonRun>,
 }
 
-#[derive(Serialize)]
-struct Summary {
-    total: u64,
-    success: u64,
-    failed: u64,
+impl JsonReport {
+    /// Reads a report written by `--json`.
+    pub fn read(path: &Path) -> Result<JsonReport, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let not_ours = |why: String| {
+            format!(
+                "{} is not a sipplauncher JSON report: {why}",
+                path.display()
+            )
+        };
+        let report: JsonReport =
+            serde_json::from_str(&text).map_err(|e| not_ours(e.to_string()))?;
+        if report.tool != "sipplauncher" {
+            return Err(not_ours("no \"tool\": \"sipplauncher\"".into()));
+        }
+        Ok(report)
+    }
 }
 
-#[derive(Serialize)]
-struct Globals {
-    before: Option<Global>,
-    after: Option<Global>,
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    pub total: u64,
+    pub success: u64,
+    pub failed: u64,
 }
 
-#[derive(Serialize)]
-struct Global {
-    ok: bool,
-    error: Option<String>,
-    took_s: f64,
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Globals {
+    pub before: Option<Global>,
+    pub after: Option<Global>,
 }
 
-#[derive(Serialize)]
-struct TestRun<'a> {
-    index: u64,
-    name: &'a str,
-    run_id: &'a str,
-    run_id_number: &'a str,
-    result: &'static str,
-    state: &'static str,
-    passed: bool,
-    started: String,
-    took_s: f64,
-    cps: Option<f64>,
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Global {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub took_s: f64,
+}
+
+/// One test run of the report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JsonRun {
+    pub index: u64,
+    pub name: String,
+    pub run_id: String,
+    pub run_id_number: String,
+    /// `SUCCESS`, `FAIL`, `NOT READY`.
+    pub result: String,
+    /// The last state: `CLEAN`, `DIRTY`, `NOT READY`, ...
+    pub state: String,
+    pub passed: bool,
+    pub started: String,
+    pub took_s: f64,
+    pub cps: Option<f64>,
     /// From PREPARING to CLEAN/DIRTY/NOT READY.
-    wall_s: f64,
+    pub wall_s: f64,
     /// How long its SIPp processes ran (real runs).
-    sipp_s: Option<f64>,
-    reason: Option<String>,
-    run_folder: Option<String>,
+    pub sipp_s: Option<f64>,
+    pub reason: Option<String>,
+    pub run_folder: Option<String>,
+    /// Each instance's label (`uac_ua1`) and address in this run (runs that got past pre-run).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub addresses: BTreeMap<String, Ipv4Addr>,
+    /// The run's SIP ladder, for the runs the HTML report draws (see `report::evidence`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<Arc<Ladder>>,
+    /// Why its pcap gave no ladder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ladder_error: Option<String>,
+}
+
+impl JsonRun {
+    /// Whether the run's SIP part succeeded (SUCCESS, whatever its cleanup).
+    pub fn succeeded(&self) -> bool {
+        self.result == "SUCCESS"
+    }
 }
 
 impl Json {
@@ -110,7 +164,7 @@ impl Json {
     /// Moves the entries of the runs that are over to the spool.
     fn spool_settled(&mut self) {
         for r in self.collected.take_settled() {
-            match serde_json::to_string_pretty(&TestRun::of(&r)) {
+            match serde_json::to_string_pretty(&JsonRun::of(&r)) {
                 Ok(text) => {
                     let lead = if self.spool.count == 0 { "" } else { ",\n" };
                     self.spool.push(&format!("{lead}{}", indent(&text, 4)));
@@ -155,47 +209,51 @@ impl Json {
         Ok(format!("{head}{body}{tail}"))
     }
 
-    fn document(&self, now: SystemTime) -> Document<'_> {
-        let c = &self.collected;
-        let summary = match c.end {
-            Some(end) => Summary {
-                total: end.outcome.total,
-                success: end.outcome.passed,
-                failed: end.outcome.failed(),
-            },
-            // Cut short before its end: count what the records say.
-            None => {
-                let total = c.runs.len() as u64 + c.settled;
-                let success =
-                    c.runs.values().filter(|r| r.passed()).count() as u64 + c.settled_passed;
-                Summary {
-                    total,
-                    success,
-                    failed: total - success,
-                }
+    fn document(&self, now: SystemTime) -> JsonReport {
+        document(&self.meta, &self.collected, now)
+    }
+}
+
+/// The report as of `now`, its `tests` the runs still held by `c` (not yet taken as settled).
+pub(crate) fn document(meta: &RunMeta, c: &Collector, now: SystemTime) -> JsonReport {
+    let summary = match c.end {
+        Some(end) => Summary {
+            total: end.outcome.total,
+            success: end.outcome.passed,
+            failed: end.outcome.failed(),
+        },
+        // Cut short before its end: count what the records say.
+        None => {
+            let total = c.runs.len() as u64 + c.settled;
+            let success = c.runs.values().filter(|r| r.passed()).count() as u64 + c.settled_passed;
+            Summary {
+                total,
+                success,
+                failed: total - success,
             }
-        };
-        Document {
-            tool: "sipplauncher",
-            version: &self.meta.tool_version,
-            dut: &self.meta.dut,
-            testsuite: &self.meta.testsuite,
-            command_line: &self.meta.command_line,
-            dry_run: self.meta.dry_run,
-            group: self.meta.group,
-            window: self.meta.window,
-            seed: c.seed,
-            started: rfc3339(c.started.unwrap_or(now)),
-            finished: rfc3339(c.end.map_or(now, |e| e.at)),
-            elapsed_s: secs(c.elapsed(now)),
-            interrupted: c.interrupted(),
-            summary,
-            global: Globals {
-                before: c.global_before.as_ref().map(Global::of),
-                after: c.global_after.as_ref().map(Global::of),
-            },
-            tests: c.runs.values().map(TestRun::of).collect(),
         }
+    };
+    JsonReport {
+        tool: "sipplauncher".into(),
+        version: meta.tool_version.clone(),
+        dut: meta.dut.clone(),
+        testsuite: meta.testsuite.clone(),
+        command_line: meta.command_line.clone(),
+        dry_run: meta.dry_run,
+        group: meta.group,
+        window: meta.window,
+        seed: c.seed,
+        sipp_version: meta.sipp_version.clone(),
+        started: rfc3339(c.started.unwrap_or(now)),
+        finished: rfc3339(c.end.map_or(now, |e| e.at)),
+        elapsed_s: secs(c.elapsed(now)),
+        interrupted: c.interrupted(),
+        summary,
+        global: Globals {
+            before: c.global_before.as_ref().map(Global::of),
+            after: c.global_after.as_ref().map(Global::of),
+        },
+        tests: c.runs.values().map(JsonRun::of).collect(),
     }
 }
 
@@ -209,15 +267,16 @@ impl Global {
     }
 }
 
-impl<'a> TestRun<'a> {
-    fn of(r: &'a RunRecord) -> TestRun<'a> {
-        TestRun {
+impl JsonRun {
+    pub(crate) fn of(r: &RunRecord) -> JsonRun {
+        let evidence = r.evidence.as_ref().and_then(RunAttachment::of);
+        JsonRun {
             index: r.index,
-            name: &r.name,
-            run_id: &r.run_id,
-            run_id_number: &r.run_id_number,
-            result: r.result().as_str(),
-            state: r.state.as_str(),
+            name: r.name.clone(),
+            run_id: r.run_id.clone(),
+            run_id_number: r.run_id_number.clone(),
+            result: r.result().as_str().into(),
+            state: r.state.as_str().into(),
             passed: r.passed(),
             started: rfc3339(r.started),
             took_s: secs(r.took()),
@@ -226,12 +285,15 @@ impl<'a> TestRun<'a> {
             sipp_s: r.sipp_time.map(secs),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            addresses: evidence.map(|e| e.addresses.clone()).unwrap_or_default(),
+            ladder: evidence.and_then(|e| e.ladder.clone()),
+            ladder_error: evidence.and_then(|e| e.ladder_error.clone()),
         }
     }
 }
 
 /// Seconds, to the millisecond (no float noise like 1.0200000000000001).
-fn secs(d: Duration) -> f64 {
+pub(crate) fn secs(d: Duration) -> f64 {
     d.as_millis() as f64 / 1_000.0
 }
 
@@ -273,11 +335,14 @@ mod tests {
     use super::*;
     use crate::report::fixture;
     use serde_json::{json, Value};
+    use sipplauncher_actors::core::dispatch::CancelReason;
     use sipplauncher_actors::core::state::StateName;
+    use sipplauncher_actors::messages::SignalKind;
 
     fn meta() -> RunMeta {
         RunMeta {
             tool_version: "0.1.0".into(),
+            sipp_version: Some("v3.6.1".into()),
             dut: "10.22.22.24".into(),
             testsuite: "./suite".into(),
             dry_run: false,
@@ -311,6 +376,7 @@ mod tests {
         assert_eq!(v["dry_run"], false);
         assert_eq!(v["group"], 2);
         assert_eq!(v["seed"], 42);
+        assert_eq!(v["sipp_version"], "v3.6.1");
         assert_eq!(v["started"], "2024-03-01T12:00:00.000Z");
         assert_eq!(v["finished"], "2024-03-01T12:00:48.250Z");
         assert_eq!(v["elapsed_s"], 48.25);
@@ -380,6 +446,7 @@ mod tests {
             "group",
             "window",
             "seed",
+            "sipp_version",
             "started",
             "finished",
             "elapsed_s",
@@ -407,7 +474,10 @@ mod tests {
             },
             fixture::test(0, "a", "aaaaaa", StateName::Preparing, 10, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::Ready, 20, None, None, None),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
             fixture::test(0, "a", "aaaaaa", StateName::Cleaning, 30, None, None, None),
             fixture::test(0, "a", "aaaaaa", StateName::Clean, 40, Some(10), None, None),
         ]);

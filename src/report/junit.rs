@@ -313,8 +313,10 @@ fn attr(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::fixture;
+    use sipplauncher_actors::core::dispatch::CancelReason;
     use sipplauncher_actors::core::state::StateName;
     use sipplauncher_actors::events::GlobalScript;
+    use sipplauncher_actors::messages::SignalKind;
 
     fn junit_of(events: &[Event]) -> JUnit {
         let mut j = JUnit::new(PathBuf::from("unused.xml"));
@@ -384,7 +386,10 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
                 error: Some("exit status 3".into()),
                 took: Duration::from_millis(5),
             },
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
         ]);
         let xml = j.render(fixture::at(0));
         assert!(xml

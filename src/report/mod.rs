@@ -4,6 +4,8 @@
 //! report files keep until the end.
 
 pub mod console;
+pub mod evidence;
+pub mod html;
 pub mod json;
 pub mod junit;
 
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::plan::Attachment;
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
 
@@ -299,6 +302,8 @@ pub struct RunRecord {
     /// Why cleanup left it DIRTY.
     pub cleanup_reason: Option<String>,
     pub run_folder: Option<PathBuf>,
+    /// What the front end made of the run in post-run (its addresses, maybe its ladder).
+    pub evidence: Option<Attachment>,
 }
 
 impl RunRecord {
@@ -319,6 +324,7 @@ impl RunRecord {
             reason: None,
             cleanup_reason: None,
             run_folder: None,
+            evidence: None,
         }
     }
 
@@ -327,6 +333,9 @@ impl RunRecord {
         self.last = e.at;
         if e.run_folder.is_some() {
             self.run_folder.clone_from(&e.run_folder);
+        }
+        if e.evidence.is_some() {
+            self.evidence.clone_from(&e.evidence);
         }
         let result = match e.state {
             StateName::Created | StateName::Preparing => None,
@@ -363,6 +372,16 @@ impl RunRecord {
         } else {
             RunResult::NotReady
         })
+    }
+
+    /// Nothing more happens to it: NOT READY in pre-run, or cleaned up (CLEAN or DIRTY). A NOT
+    /// READY after STARTING (SIPp could not start) is still cleaned up.
+    pub fn settled(&self) -> bool {
+        match self.state {
+            StateName::NotReady => !self.reached_ready,
+            StateName::Clean | StateName::Dirty => true,
+            _ => false,
+        }
     }
 
     /// Succeeded and cleaned up, as `Outcome::passed` counts it.
@@ -493,7 +512,7 @@ impl Collector {
     pub fn take_settled(&mut self) -> Vec<RunRecord> {
         let mut out = Vec::new();
         while let Some(r) = self.runs.get(&self.next_settled) {
-            if !r.state.is_terminal() {
+            if !r.settled() {
                 break;
             }
             if let Some(r) = self.runs.remove(&self.next_settled) {
@@ -561,6 +580,7 @@ pub(crate) mod fixture {
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"
             ))),
+            evidence: None,
         })
     }
 
@@ -710,6 +730,8 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sipplauncher_actors::core::dispatch::CancelReason;
+    use sipplauncher_actors::messages::SignalKind;
 
     #[test]
     fn durations() {
@@ -832,7 +854,10 @@ mod tests {
             test(3, "d", "dddddd", Starting, 1, None, None, None),
             test(3, "d", "dddddd", Success, 1, Some(5), None, None),
             test(3, "d", "dddddd", Cleaning, 1, None, None, None),
-            Event::Interrupted { hard: false },
+            Event::Interrupted {
+                signal: SignalKind::Interrupt,
+                reason: CancelReason::Signal,
+            },
         ] {
             c.event(&e);
         }
@@ -852,5 +877,54 @@ mod tests {
         );
         assert!(!r[3].passed());
         assert_eq!(r[3].reason().as_deref(), Some("cleanup did not finish"));
+    }
+
+    /// SIPp refused to start: NOT READY after STARTING, then cleaned up; the run is settled
+    /// (handed to the report files) only once cleanup is over, and stays NOT READY.
+    #[test]
+    fn not_ready_after_starting_settles_after_its_cleanup() {
+        use fixture::test;
+        use StateName::*;
+        let why = "uac_ua0 (uac) could not start, exit status 1: No injection file was specified!";
+        let mut c = Collector::default();
+        for e in [
+            test(0, "a", "aaaaaa", Preparing, 0, None, None, None),
+            test(0, "a", "aaaaaa", Ready, 1, None, None, None),
+            test(0, "a", "aaaaaa", Starting, 2, None, None, None),
+            test(0, "a", "aaaaaa", NotReady, 3, Some(1), None, Some(why)),
+            test(1, "b", "bbbbbb", Preparing, 0, None, None, None),
+            test(
+                1,
+                "b",
+                "bbbbbb",
+                NotReady,
+                1,
+                Some(1),
+                None,
+                Some("before.sh failed"),
+            ),
+        ] {
+            c.event(&e);
+        }
+        assert!(
+            c.take_settled().is_empty(),
+            "a's cleanup is still due, b waits for a"
+        );
+        for e in [
+            test(0, "a", "aaaaaa", Cleaning, 4, None, None, None),
+            test(0, "a", "aaaaaa", Clean, 5, Some(1), None, None),
+        ] {
+            c.event(&e);
+        }
+        let settled = c.take_settled();
+        assert_eq!(settled.len(), 2);
+        assert_eq!(
+            (settled[0].result(), settled[0].state),
+            (RunResult::NotReady, Clean)
+        );
+        assert_eq!(settled[0].reason().as_deref(), Some(why));
+        assert!(!settled[0].passed());
+        assert_eq!(settled[1].result(), RunResult::NotReady);
+        assert_eq!((c.settled, c.settled_passed), (2, 0));
     }
 }

@@ -5,10 +5,12 @@
 //! - [`hostile`]: hostile inputs and untimely signals (issue 13): refused in one line, answered
 //!   at once, nothing left behind.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 
 mod common;
 mod dry_run;
 mod hostile;
+mod html;
 mod interrupt;
 mod lab;
 mod real;

@@ -42,7 +42,7 @@ pub(crate) const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1
 "#;
 
 /// Answers a call relayed by the DUT.
-const CALL_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const CALL_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: answer at {{ ua0.host }}">
   {{ sip.answer_call() }}
@@ -50,7 +50,7 @@ const CALL_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 "#;
 
 /// Calls ua0 through the DUT (SIPp's remote host): the DUT relays to the Request-URI's host.
-const CALL_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const CALL_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: call {{ ua0.host }} through {{ dut.host }}">
   {{ sip.place_call('sip:x@' ~ ua0.host ~ ':5060', test.name ~ ' ' ~ test.run_id) }}
@@ -205,6 +205,38 @@ fn read(path: &Path) -> String {
             .unwrap_or_default();
         panic!("read {}: {e}; the folder holds {listing:?}", path.display())
     })
+}
+
+/// SIPp's own trace files of scenario `stem` in `folder` (`<stem>_<pid>_<kind>`, the names
+/// SIPp gives them itself), oldest first.
+fn sipp_traces(folder: &Path, stem: &str, kind: &str) -> Vec<PathBuf> {
+    let prefix = format!("{stem}_");
+    let suffix = format!("_{kind}");
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(&suffix))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|e| (e.metadata().unwrap().modified().unwrap(), e.path()))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The one trace file of `kind` (e.g. `messages.log`) SIPp wrote for scenario `stem`.
+fn sipp_trace(folder: &Path, stem: &str, kind: &str) -> PathBuf {
+    let mut found = sipp_traces(folder, stem, kind);
+    assert_eq!(
+        found.len(),
+        1,
+        "{stem}_<pid>_{kind} in {}: {found:?}",
+        folder.display()
+    );
+    found.remove(0)
 }
 
 /// The addresses in the Contact headers of the messages SIPp sent (its `-i`: the scenarios
@@ -460,8 +492,8 @@ fn options_ping_to_the_dut() {
     );
 
     let folder = folder_of(&sb, "ping-0000");
-    let log = read(&folder.join("uac_ua0_messages.log"));
-    let ua0 = address_in(&folder.join("uac_ua0_messages.log"));
+    let log = read(&sipp_trace(&folder, "uac_ua0", "messages.log"));
+    let ua0 = address_in(&sipp_trace(&folder, "uac_ua0", "messages.log"));
     assert!(
         log.contains(&format!("OPTIONS sip:ping@{}:5060 SIP/2.0", lab.dut())),
         "{log}"
@@ -511,10 +543,10 @@ fn call_through_the_dut() {
     );
 
     let folder = folder_of(&sb, "call-0000");
-    let ua0 = address_in(&folder.join("uas_ua0_messages.log"));
-    let ua1 = address_in(&folder.join("uac_ua1_messages.log"));
+    let ua0 = address_in(&sipp_trace(&folder, "uas_ua0", "messages.log"));
+    let ua1 = address_in(&sipp_trace(&folder, "uac_ua1", "messages.log"));
     assert_ne!(ua0, ua1);
-    let uas = read(&folder.join("uas_ua0_messages.log"));
+    let uas = read(&sipp_trace(&folder, "uas_ua0", "messages.log"));
     let invite = uas
         .split("----------")
         .find(|m| m.contains("message received") && m.contains("\nINVITE "))
@@ -662,7 +694,11 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with("_output.log") || n.ends_with("_messages.log"))
+            .filter(|n| {
+                n.ends_with("_output.log")
+                    || n.ends_with("_messages.log")
+                    || n.ends_with("_log_file")
+            })
             .collect();
         assert!(
             sipp_files.is_empty(),
@@ -717,19 +753,26 @@ fn two_run_groups_keep_ua0s_address() {
         r.stdout
     );
     let f = folder_of(&sb, "twogroups-0000");
-    let ua0 = address_in(&f.join("part0_uas_ua0_messages.log"));
-    assert_eq!(ua0, address_in(&f.join("part1_uac_ua0_messages.log")));
-    let ua1 = address_in(&f.join("part0_uac_ua1_messages.log"));
-    assert_eq!(ua1, address_in(&f.join("part1_uas_ua1_messages.log")));
+    let ua0 = address_in(&sipp_trace(&f, "part0_uas_ua0", "messages.log"));
+    assert_eq!(
+        ua0,
+        address_in(&sipp_trace(&f, "part1_uac_ua0", "messages.log"))
+    );
+    let ua1 = address_in(&sipp_trace(&f, "part0_uac_ua1", "messages.log"));
+    assert_eq!(
+        ua1,
+        address_in(&sipp_trace(&f, "part1_uas_ua1", "messages.log"))
+    );
     assert_ne!(ua0, ua1);
     // part1's call went to ua1's address.
-    let part1 = read(&f.join("part1_uac_ua0_messages.log"));
+    let part1 = read(&sipp_trace(&f, "part1_uac_ua0", "messages.log"));
     assert!(
         part1.contains(&format!("INVITE sip:x@{ua1}:5060 SIP/2.0")),
         "{part1}"
     );
 
-    // Twice: part0, part1, part0, part1, each SIPp with -m 1, files numbered.
+    // Twice: part0, part1, part0, part1, each SIPp with -m 1; the files we name are numbered
+    // but for the last pass, which has the original's names; SIPp's own have its pids.
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &files);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -744,25 +787,188 @@ fn two_run_groups_keep_ua0s_address() {
         r.stdout
     );
     let f = folder_of(&sb, "twogroups-0000");
-    assert!(
-        !f.join("part0_uas_ua0_messages.log").exists(),
-        "unnumbered files with --sipp-max-calls 2"
-    );
-    let mut ua0s = BTreeSet::new();
-    for rep in [1, 2] {
-        for file in [
-            format!("part0_uas_ua0.{rep}_messages.log"),
-            format!("part1_uac_ua0.{rep}_messages.log"),
-        ] {
-            ua0s.insert(address_in(&f.join(&file)));
+    for stem in [
+        "part0_uas_ua0.1",
+        "part0_uas_ua0",
+        "part1_uac_ua0.1",
+        "part1_uac_ua0",
+    ] {
+        for file in ["_log_file", "_screen_file", "_trace.csv", "_output.log"] {
+            assert!(f.join(format!("{stem}{file}")).is_file(), "{stem}{file}");
         }
-        // Each repetition is one call per instance.
-        let uas = read(&f.join(format!("part0_uas_ua0.{rep}_messages.log")));
-        assert_eq!(uas.matches("\nINVITE sip:").count(), 1, "{uas}");
     }
-    assert!(!f.join("part0_uas_ua0.3_messages.log").exists());
+    assert!(!f.join("part0_uas_ua0.2_trace.csv").exists());
+    let mut ua0s = BTreeSet::new();
+    for stem in ["part0_uas_ua0", "part1_uac_ua0"] {
+        let passes = sipp_traces(&f, stem, "messages.log");
+        assert_eq!(passes.len(), 2, "{stem}: {passes:?}");
+        for log in passes {
+            ua0s.insert(address_in(&log));
+            if stem == "part0_uas_ua0" {
+                // Each pass is one call per instance.
+                let uas = read(&log);
+                assert_eq!(uas.matches("\nINVITE sip:").count(), 1, "{uas}");
+            }
+        }
+    }
     assert_eq!(ua0s.len(), 1, "ua0 used {ua0s:?}");
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
+}
+
+/// SIPp's files in a run folder carry the original's names: a `<log>` action writes to
+/// `<scenario>_log_file`, the last screen is `<scenario>_screen_file`, the statistics
+/// `<scenario>_trace.csv`, and SIPp names its traces itself (`<scenario>_<pid>_messages.log`...).
+#[test]
+fn log_actions_write_to_the_originals_log_file() {
+    let Some(lab) = Lab::try_up("log_actions_write_to_the_originals_log_file") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let scenario = options_then(
+        "logs",
+        &[
+            r#"<recv response="200"><action><log message="the DUT answered [call_id] from {{ dut.host }}"/></action></recv>"#,
+        ],
+    );
+    write_suite(&sb.suite(), &[("log-0000/uac_ua0.xml", scenario.as_str())]);
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--leave-temp");
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    let f = folder_of(&sb, "log-0000");
+    let logged = read(&f.join("uac_ua0_log_file"));
+    assert!(
+        logged.contains("the DUT answered 1-") && logged.contains(&format!(" from {}", lab.dut())),
+        "{logged}"
+    );
+    assert!(read(&f.join("uac_ua0_screen_file")).contains("Statistics Screen"));
+    assert!(read(&f.join("uac_ua0_trace.csv")).contains("CallRate(C)"));
+    let messages = read(&sipp_trace(&f, "uac_ua0", "messages.log"));
+    assert!(messages.contains("SIP/2.0 200 OK"), "{messages}");
+    sipp_trace(&f, "uac_ua0", "calldebug.log");
+    // Nothing under the names of earlier versions of this tool.
+    for gone in [
+        "uac_ua0_messages.log",
+        "uac_ua0_screen.log",
+        "uac_ua0_errors.log",
+    ] {
+        assert!(!f.join(gone).exists(), "{gone}");
+    }
+}
+
+/// A test SIPp cannot even start is NOT READY with SIPp's own reason, not FAIL: `[field0]`
+/// without an injection file is seen in pre-run (SIPp is never started); a scenario SIPp
+/// cannot parse and an injection file it cannot read stop SIPp before its first call, and
+/// the test is still cleaned up (after.sh runs). The run goes on.
+#[test]
+fn a_test_sipp_cannot_start_is_not_ready_with_sipps_reason() {
+    let Some(lab) = Lab::try_up("a_test_sipp_cannot_start_is_not_ready") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let field = options_then("field", &[r#"<recv response="200"/>"#])
+        .replace("sip:lab@[local_ip]", "sip:[field0]@[local_ip]");
+    let field_line = field.lines().position(|l| l.contains("[field0]")).unwrap() + 1;
+    let ok = options_then("ok", &[r#"<recv response="200"/>"#]);
+    write_suite(
+        &sb.suite(),
+        &[
+            ("field-0000/uac_ua0.xml", field.as_str()),
+            ("field-0000/after.sh", "echo after > after-ran\n"),
+            ("ok-0000/uac_ua0.xml", ok.as_str()),
+            (
+                "unparsable-0000/uac_ua0.xml",
+                "<scenario><send><![CDATA[\nOPTIONS x\n]]></send>\n<recv response=\"200\"\n</scenario>\n",
+            ),
+            ("unparsable-0000/uas_ua1.xml", WAITING_UAS),
+            ("unparsable-0000/after.sh", "echo after > after-ran\n"),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--leave-temp")
+        .arg("--json")
+        .arg(sb.path("report.json"));
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    assert_eq!(summary(&r.stdout, "FAILED"), Some(2), "{}", r.stdout);
+    let lines = state_lines(&r.stdout);
+    let json = json_report(&sb.path("report.json"));
+
+    assert_eq!(
+        states_named(&lines, "field-0000"),
+        ["PREPARING", "NOT READY"],
+        "{}",
+        r.stdout
+    );
+    let why = format!(
+        "uac_ua0.xml line {field_line}: [field0] needs an injection file, and there is none"
+    );
+    assert!(
+        line_of(&lines, "field-0000", "NOT READY")
+            .rest
+            .contains(&why),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !folder_of(&sb, "field-0000").join("after-ran").exists(),
+        "pre-run rolled back: no after.sh"
+    );
+
+    assert_eq!(
+        states_named(&lines, "unparsable-0000"),
+        ["PREPARING", "STARTING", "NOT READY", "CLEANING"],
+        "{}",
+        r.stdout
+    );
+    let sipp_says = "uac_ua0 (uac) could not start, exit status 1: Unable to load or parse 'uac_ua0.xml' xml scenario file";
+    let line = line_of(&lines, "unparsable-0000", "NOT READY");
+    assert!(line.rest.contains(sipp_says), "{line:?}");
+    let f = folder_of(&sb, "unparsable-0000");
+    assert_eq!(
+        read(&f.join("after-ran")),
+        "after\n",
+        "cleanup ran after.sh"
+    );
+    for (test, reason) in [("field-0000", why.as_str()), ("unparsable-0000", sipp_says)] {
+        let t = json_test(&json, test);
+        assert_eq!(t["result"], "NOT READY", "{t:#}");
+        assert!(
+            t["reason"].as_str().is_some_and(|r| r.contains(reason)),
+            "{t:#}"
+        );
+    }
+    assert_eq!(json_test(&json, "unparsable-0000")["state"], "CLEAN");
+    assert_eq!(
+        states_named(&lines, "ok-0000"),
+        REAL_SEQUENCE,
+        "{}",
+        r.stdout
+    );
+
+    // An injection file SIPp cannot read (a binary): its words, not only an exit status.
+    let sb = Sandbox::new();
+    write_suite(&sb.suite(), &[("ok-0000/uac_ua0.xml", ok.as_str())]);
+    let binary = sb.path("binary.csv");
+    fs::write(&binary, b"\x7fELF\x02\x01\x01\x00\xff\xfe\n\x00\x00").unwrap();
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--sipp-info-file").arg(&binary);
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    assert_eq!(
+        states_named(&lines, "ok-0000"),
+        ["PREPARING", "STARTING", "NOT READY", "CLEANING"],
+        "{}",
+        r.stdout
+    );
+    let line = line_of(&lines, "ok-0000", "NOT READY");
+    assert!(
+        line.rest.contains("could not start, exit status 1: Unknown file type (valid values are RANDOM, SEQUENTIAL, and USER)"),
+        "{line:?}"
+    );
+    assert_eq!(sipp_links(&lab), Vec::<String>::new());
+    assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
 }
 
 /// The suite's users.csv is SIPp's injection file: `[field0]` and `[field1]` come from it.
@@ -794,7 +1000,7 @@ fn users_csv_fields_reach_sipp() {
         r.stdout
     );
     let f = folder_of(&sb, "fields-0000");
-    let log = read(&f.join("uac_ua0_messages.log"));
+    let log = read(&sipp_trace(&f, "uac_ua0", "messages.log"));
     assert!(
         log.contains(&format!("OPTIONS sip:zorro123@{}:5060 SIP/2.0", lab.dut())),
         "{log}"
@@ -889,8 +1095,8 @@ fn three_pcc_extended() {
         argv("uac_ua1").contains("-slave ua1 -slave_cfg 3pcc.txt"),
         "{log}"
     );
-    let ua0 = address_in(&f.join("uac_ua0_messages.log"));
-    let ua1 = address_in(&f.join("uac_ua1_messages.log"));
+    let ua0 = address_in(&sipp_trace(&f, "uac_ua0", "messages.log"));
+    let ua1 = address_in(&sipp_trace(&f, "uac_ua1", "messages.log"));
     let pcc = read(&f.join("3pcc.txt"));
     assert_eq!(pcc, format!("m;{ua0}:8880\nua1;{ua1}:8881\n"));
 }
@@ -922,11 +1128,8 @@ fn group_of_ten_gets_distinct_addresses() {
         assert_eq!(states_named(&lines, n), REAL_SEQUENCE, "{}", r.stdout);
         assert_eq!(json_test(&json, n)["state"], "CLEAN");
         let f = folder_of(&sb, n);
-        for (ua, log) in [
-            ("ua0", "uas_ua0_messages.log"),
-            ("ua1", "uac_ua1_messages.log"),
-        ] {
-            let a = address_in(&f.join(log));
+        for (ua, stem) in [("ua0", "uas_ua0"), ("ua1", "uac_ua1")] {
+            let a = address_in(&sipp_trace(&f, stem, "messages.log"));
             assert!(a != lab.dut() && a != lab.runner(), "{n} {ua}: {a}");
             if let Some(other) = used.insert(a, format!("{n} {ua}")) {
                 panic!("{a} given twice: {other} and {n} {ua}");
@@ -1166,7 +1369,7 @@ fn dns_test_of_the_example_suite() {
     );
     let f = folder_of(&sb, "dns-0000");
     let run_id = f.file_name().unwrap().to_string_lossy().into_owned();
-    let uas = read(&f.join("uas_ua0_messages.log"));
+    let uas = read(&sipp_trace(&f, "uas_ua0", "messages.log"));
     assert!(
         uas.contains(&format!(
             "INVITE sip:alice@svc-{run_id}.example.com SIP/2.0"
@@ -1285,13 +1488,15 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
         return;
     };
     let sb = Sandbox::new();
+    let deaf = sb.path("deaf");
+    let before = format!(
+        "trap '' TERM\ntouch {}\necho provisioning\nsleep 30\n",
+        deaf.display()
+    );
     write_real_suite(
         &sb.suite(),
         &[
-            (
-                "slow/before.sh",
-                "trap '' TERM\necho provisioning\nsleep 30\n",
-            ),
+            ("slow/before.sh", before.as_str()),
             ("slow/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
@@ -1299,6 +1504,8 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     let mut s = Spawned::start(&lab, &cmd);
     s.wait_for("PREPARING", Duration::from_secs(20));
     assert!(wait_until(Duration::from_secs(10), || !sipp_links(&lab).is_empty()));
+    // The script ignores SIGTERM from now on.
+    assert!(wait_until(Duration::from_secs(10), || deaf.exists()));
     let pid = s.pid();
     assert_is_sipplauncher(pid);
     kill(pid, Signal::SIGINT).unwrap();
@@ -1410,7 +1617,7 @@ fn the_dut_resolves_a_tests_records_during_it_only() {
     cmd.arg("--leave-temp");
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 0, "{}", show(&r));
-    let ua0 = address_in(&folder_of(&sb, "t").join("uac_ua0_messages.log"));
+    let ua0 = address_in(&sipp_trace(&folder_of(&sb, "t"), "uac_ua0", "messages.log"));
     let a = read(&sb.path("answers.a"));
     assert_eq!(a.trim(), ua0.to_string(), "A record");
     let run_id = read(&sb.path("answers.run_id")).trim().to_string();
@@ -1547,7 +1754,7 @@ fn pcap_holds_every_sip_message_of_both_uas() {
     let pcap = pcap_sip_messages(&folder.join(format!("sipp-{run_id}.pcap")));
     let mut traced = Vec::new();
     for ua in ["uac_ua1", "uas_ua0"] {
-        let t = traced_sip_messages(&read(&folder.join(format!("{ua}_messages.log"))));
+        let t = traced_sip_messages(&read(&sipp_trace(&folder, ua, "messages.log")));
         assert!(t.len() >= 5, "{ua}: {t:?}");
         traced.push((ua, t));
     }
@@ -1601,9 +1808,13 @@ fn two_tests_at_once_each_get_only_their_own_packets() {
         assert_eq!(ids.len(), 1, "{t}: one call, one Call-ID: {ids:?}");
         call_ids.push(ids.into_iter().next().unwrap());
         // Each UA of the test sent from an address of its own.
-        let own = sent_addresses(&read(&folder.join("uac_ua1_messages.log")))
+        let own = sent_addresses(&read(&sipp_trace(&folder, "uac_ua1", "messages.log")))
             .into_iter()
-            .chain(sent_addresses(&read(&folder.join("uas_ua0_messages.log"))))
+            .chain(sent_addresses(&read(&sipp_trace(
+                &folder,
+                "uas_ua0",
+                "messages.log",
+            ))))
             .collect::<BTreeSet<_>>();
         assert_eq!(own.len(), 2, "{t}: {own:?}");
     }

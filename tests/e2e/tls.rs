@@ -208,33 +208,7 @@ fn dry_run_makes_ua_certificates_signed_by_the_runs_ephemeral_ca() {
             ca,
             "one CA for the whole run"
         );
-        for (ua, ip) in hosts_of(f) {
-            let (crt, key) = (format!("{ua}.crt"), format!("{ua}.key"));
-            assert_eq!(mode(&f.join(&key)), 0o600, "{}", f.join(&key).display());
-            let v = openssl(f, &["verify", "-CAfile", "ca.pem", &crt]);
-            assert!(v.contains(&format!("{crt}: OK")), "{v}");
-            let san = openssl(
-                f,
-                &["x509", "-in", &crt, "-noout", "-ext", "subjectAltName"],
-            );
-            let sans: Vec<&str> = san.lines().skip(1).map(str::trim).collect();
-            assert_eq!(sans, [format!("IP Address:{ip}")], "{san}");
-            // Valid now, still in 29 days, no longer in 31.
-            openssl(f, &["x509", "-in", &crt, "-noout", "-checkend", "2505600"]);
-            let st = Command::new("openssl")
-                .args(["x509", "-in", &crt, "-noout", "-checkend", "2678400"])
-                .current_dir(f)
-                .output()
-                .unwrap();
-            assert!(!st.status.success(), "{crt} valid for more than 31 days");
-            let text = openssl(f, &["x509", "-in", &crt, "-noout", "-text"]);
-            assert!(text.contains("ASN1 OID: prime256v1"), "ECDSA P-256: {text}");
-            assert!(text.contains("TLS Web Server Authentication, TLS Web Client Authentication"));
-            // The key is the certificate's.
-            let a = openssl(f, &["x509", "-in", &crt, "-noout", "-pubkey"]);
-            let b = openssl(f, &["pkey", "-in", &key, "-pubout"]);
-            assert_eq!(a, b, "{key} is not {crt}'s");
-        }
+        check_ua_certificates(f, "ASN1 OID: prime256v1");
     }
     let sb2 = Sandbox::new();
     two_ua_suite(&sb2, &["a-tls"]);
@@ -244,8 +218,70 @@ fn dry_run_makes_ua_certificates_signed_by_the_runs_ephemeral_ca() {
     took("ephemeral CA: two dry runs and their checks", t0);
 }
 
-/// Makes a CA with `openssl req -x509` from `newkey` args (e.g. `rsa:2048`); returns (cert,
-/// key) file names in `dir`.
+/// `--tls-key-type rsa`: RSA 2048 keys as the original made, for the UAs and the ephemeral CA,
+/// with the same IP SAN and validity; openssl verifies them.
+#[test]
+fn rsa_key_type_makes_rsa_2048_certificates() {
+    if !need("RSA certificates", &["openssl"]) {
+        return;
+    }
+    let t0 = Instant::now();
+    let sb = Sandbox::new();
+    two_ua_suite(&sb, &["a-tls"]);
+    tls_dry_run(&sb, &["--sipp-transport", "l1", "--tls-key-type", "rsa"]);
+    let f = &sb.run_folders()[0];
+    check_ua_certificates(f, "Public-Key: (2048 bit)");
+    let ca = openssl(f, &["x509", "-in", "ca.pem", "-noout", "-text"]);
+    assert!(ca.contains("Public Key Algorithm: rsaEncryption"), "{ca}");
+    assert!(ca.contains("Public-Key: (2048 bit)"), "{ca}");
+    for ua in hosts_of(f).keys() {
+        let text = openssl(f, &["x509", "-in", &format!("{ua}.crt"), "-noout", "-text"]);
+        assert!(
+            text.contains("Public Key Algorithm: rsaEncryption"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Signature Algorithm: sha256WithRSAEncryption"),
+            "{text}"
+        );
+        openssl(f, &["rsa", "-in", &format!("{ua}.key"), "-check", "-noout"]);
+    }
+    took("RSA certificates: a dry run and its checks", t0);
+}
+
+/// Every UA certificate of run folder `f`: verified against `ca.pem` by openssl, its address as
+/// the only SAN, valid for 30 days, for both ends of a connection, its key its own; its text
+/// holds `key_text` (the key type).
+fn check_ua_certificates(f: &Path, key_text: &str) {
+    for (ua, ip) in hosts_of(f) {
+        let (crt, key) = (format!("{ua}.crt"), format!("{ua}.key"));
+        assert_eq!(mode(&f.join(&key)), 0o600, "{}", f.join(&key).display());
+        let v = openssl(f, &["verify", "-CAfile", "ca.pem", &crt]);
+        assert!(v.contains(&format!("{crt}: OK")), "{v}");
+        let san = openssl(
+            f,
+            &["x509", "-in", &crt, "-noout", "-ext", "subjectAltName"],
+        );
+        let sans: Vec<&str> = san.lines().skip(1).map(str::trim).collect();
+        assert_eq!(sans, [format!("IP Address:{ip}")], "{san}");
+        // Valid now, still in 29 days, no longer in 31.
+        openssl(f, &["x509", "-in", &crt, "-noout", "-checkend", "2505600"]);
+        let st = Command::new("openssl")
+            .args(["x509", "-in", &crt, "-noout", "-checkend", "2678400"])
+            .current_dir(f)
+            .output()
+            .unwrap();
+        assert!(!st.status.success(), "{crt} valid for more than 31 days");
+        let text = openssl(f, &["x509", "-in", &crt, "-noout", "-text"]);
+        assert!(text.contains(key_text), "{key_text}: {text}");
+        assert!(text.contains("TLS Web Server Authentication, TLS Web Client Authentication"));
+        // The key is the certificate's.
+        let a = openssl(f, &["x509", "-in", &crt, "-noout", "-pubkey"]);
+        let b = openssl(f, &["pkey", "-in", &key, "-pubout"]);
+        assert_eq!(a, b, "{key} is not {crt}'s");
+    }
+}
+
 fn openssl_ca(dir: &Path, name: &str, newkey: &[&str], ext: &[&str]) -> (PathBuf, PathBuf) {
     let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
     let mut args = vec!["req", "-x509", "-nodes", "-days", "2", "-subj"];
@@ -920,12 +956,11 @@ fn real_tls_run_gives_sipp_its_certificate_and_key_log() {
         assert_eq!(
             shown.join(" "),
             format!(
-                "SIPP {dut}:5061 -sf uac_ua0.xml -i {ip} -p 5061 -t l1 -r 1 -m 1 -l 1 \
-                 -recv_timeout 5000 -nostdin -trace_msg -message_file uac_ua0_messages.log \
-                 -trace_err -error_file uac_ua0_errors.log -trace_calldebug -calldebug_file \
-                 uac_ua0_calldebug.log -trace_error_codes -trace_screen -screen_file \
-                 uac_ua0_screen.log -trace_stat -stf uac_ua0_trace.csv -fd 60 -max_socket N \
-                 -tls_cert ua0.crt -tls_key ua0.key -tls_version 1.2",
+                "SIPP -i {ip} -p 5061 -t l1 -sf uac_ua0.xml -recv_timeout 5000 -r 1 -l 1 -m 1 \
+                 -log_file uac_ua0_log_file -screen_file uac_ua0_screen_file -trace_err \
+                 -trace_calldebug -trace_error_codes -trace_msg -trace_logs -trace_screen \
+                 {dut}:5061 -tls_cert ua0.crt -tls_key ua0.key -tls_version 1.2 -max_socket N \
+                 -trace_stat -stf uac_ua0_trace.csv -fd 60 -nostdin",
                 dut = lab.dut()
             ),
             "{banner}"

@@ -85,6 +85,7 @@ fn each_bad_input_gets_one_line_and_status_2() {
             with(&["--junit", "/nonexistent/dir/j.xml"]),
             vec!["--junit"],
         ),
+        (with(&["--html", "/nonexistent/dir/r.html"]), vec!["--html"]),
     ];
     for (args, expect) in &cases {
         let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();

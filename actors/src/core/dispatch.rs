@@ -18,6 +18,38 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
+/// Why a run winds down, in rising order (as nextest's `CancelReason`): a later reason only
+/// ever raises the level, never lowers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CancelReason {
+    /// The tool's own fault (a full disk, netlink refused): nothing more starts, running SIPp
+    /// stops, every cleanup runs in full (after.sh included). Not a signal: the user's first
+    /// Ctrl+C after it is still a first signal and kills nothing.
+    Fatal,
+    /// The first signal: as [`CancelReason::Fatal`], a running before.sh is stopped too (TERM,
+    /// grace, KILL), and the run counts as interrupted.
+    Signal,
+    /// The second signal: whatever runs is killed at once (scripts, SIPp, also in its stop
+    /// grace); cleanups skip after.sh but still remove what they can; no GLOBAL after.sh.
+    SecondSignal,
+    /// The third signal: the run ends now; only the shared services are shut down (the links
+    /// removed). What is left is removed by the next run.
+    ThirdSignal,
+}
+
+impl CancelReason {
+    /// The reason after one more signal.
+    pub fn next_signal(current: Option<CancelReason>) -> CancelReason {
+        match current {
+            None | Some(CancelReason::Fatal) => CancelReason::Signal,
+            Some(CancelReason::Signal) => CancelReason::SecondSignal,
+            Some(CancelReason::SecondSignal | CancelReason::ThirdSignal) => {
+                CancelReason::ThirdSignal
+            }
+        }
+    }
+}
+
 use crate::core::scheduler::{Schedule, ScheduledRun};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +71,10 @@ pub enum Input {
         passed: bool,
     },
     PauseOver,
+    /// A signal arrived (which one does not matter here; how many does).
     Signal,
-    /// The tool's own fault (run folder root not writable, disk full): stop like on a first
-    /// signal, but it is an error, not an interrupt.
+    /// The tool's own fault (run folder root not writable, disk full): see
+    /// [`CancelReason::Fatal`].
     Fatal,
     GlobalAfterDone {
         ok: bool,
@@ -71,6 +104,9 @@ pub enum Command {
     Abort {
         slots: Vec<usize>,
     },
+    /// First signal during the GLOBAL before.sh: stop it (it still answers
+    /// `GlobalBeforeDone`; its after.sh is then owed).
+    AbortGlobal,
     /// Second signal: kill whatever runs now (scripts, SIPp); what follows skips the scripts.
     Kill,
     Cleanup {
@@ -170,7 +206,8 @@ pub struct Dispatcher {
     /// Slots that got READY, in pre-run order; post-run pops from the end.
     to_clean: Vec<usize>,
     group_failed: bool,
-    signals: u32,
+    /// Why the run winds down, once it does.
+    cancel: Option<CancelReason>,
     /// The GLOBAL after.sh is to run at the end: its before.sh succeeded, or was stopped by a
     /// signal.
     global_after_owed: bool,
@@ -197,7 +234,7 @@ impl Dispatcher {
             slots: Vec::new(),
             to_clean: Vec::new(),
             group_failed: false,
-            signals: 0,
+            cancel: None,
             global_after_owed: false,
             outcome: Outcome::default(),
             window: None,
@@ -217,13 +254,23 @@ impl Dispatcher {
         self.outcome
     }
 
+    /// Why the run winds down, if it does.
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        self.cancel
+    }
+
     /// Whether the run is winding down (a signal, or a fatal error).
     pub fn interrupted(&self) -> bool {
-        self.signals > 0
+        self.cancel.is_some()
+    }
+
+    /// Winding down on a signal (not on a fatal error alone).
+    fn signalled(&self) -> bool {
+        self.cancel >= Some(CancelReason::Signal)
     }
 
     fn hard(&self) -> bool {
-        self.signals > 1
+        self.cancel >= Some(CancelReason::SecondSignal)
     }
 
     pub fn handle(&mut self, input: Input) -> Vec<Command> {
@@ -320,44 +367,56 @@ impl Dispatcher {
             }
             (phase, Input::Fatal) => {
                 self.outcome.fatal = true;
-                // Like a first signal: the step under way ends, then cleanup and the end.
-                let first = self.signals == 0;
-                self.signals = self.signals.max(1);
-                match phase {
-                    Phase::Pausing => self.finish(&mut out),
-                    // Tests that are running stop, like on a signal.
-                    Phase::Window if first => self.window_abort(&mut out),
-                    _ => {}
+                if self.cancel.is_none() {
+                    self.cancel = Some(CancelReason::Fatal);
+                    // The step under way ends, then cleanup and the end.
+                    self.wind_down(phase, &mut out);
                 }
             }
             (phase, Input::Signal) => {
-                self.signals += 1;
                 self.outcome.interrupted = true;
-                if self.signals == 1 {
-                    match phase {
-                        Phase::Pausing => self.finish(&mut out),
-                        Phase::Window => self.window_abort(&mut out),
-                        Phase::Running { .. } => {
-                            let slots: Vec<usize> = (0..self.slots.len())
-                                .filter(|&i| self.slots[i].running)
-                                .collect();
-                            out.push(Command::Abort { slots });
-                        }
-                        // Its before.sh stops (a test's; GLOBAL's is stopped by the
-                        // Supervisor); its answer sees the interrupt.
-                        Phase::Preparing { slot } => out.push(Command::Abort { slots: vec![slot] }),
-                        // The step under way ends on its own (an after.sh is never cut
-                        // halfway on the first signal).
-                        _ => {}
+                let reason = CancelReason::next_signal(self.cancel);
+                let first = self.cancel.is_none();
+                self.cancel = Some(reason);
+                match reason {
+                    // After a fatal error what runs was stopped already.
+                    CancelReason::Signal if first => self.wind_down(phase, &mut out),
+                    CancelReason::Fatal | CancelReason::Signal => {}
+                    _ if phase == Phase::Done => {}
+                    CancelReason::SecondSignal => out.push(Command::Kill),
+                    // The end now, without waiting for the tests' cleanups.
+                    CancelReason::ThirdSignal => {
+                        self.phase = Phase::Done;
+                        out.push(Command::Finish(self.outcome));
                     }
-                } else if phase != Phase::Done {
-                    out.push(Command::Kill);
                 }
             }
             // A late answer that no longer fits (a pause that was cut short, a duplicate): ignore.
             _ => {}
         }
         out
+    }
+
+    /// The first reason to wind down (a first signal, or a fatal error): nothing more starts,
+    /// running SIPp stops; on a signal a running before.sh stops too (a test's or GLOBAL's;
+    /// after a fatal error the failing pre-run is the one under way); an after.sh under way is
+    /// never cut halfway: its answer sees the reason.
+    fn wind_down(&mut self, phase: Phase, out: &mut Vec<Command>) {
+        match phase {
+            Phase::Pausing => self.finish(out),
+            Phase::Window => self.window_abort(out),
+            Phase::Running { .. } => {
+                let slots: Vec<usize> = (0..self.slots.len())
+                    .filter(|&i| self.slots[i].running)
+                    .collect();
+                out.push(Command::Abort { slots });
+            }
+            Phase::Preparing { slot } if self.signalled() => {
+                out.push(Command::Abort { slots: vec![slot] })
+            }
+            Phase::GlobalBefore if self.signalled() => out.push(Command::AbortGlobal),
+            _ => {}
+        }
     }
 
     /// After GLOBAL before.sh (or at start without one): the first group, or the window.
@@ -437,7 +496,7 @@ impl Dispatcher {
         };
         // The running tests, and the one whose before.sh may be running.
         let mut slots: Vec<usize> = w.running.iter().copied().collect();
-        if let Some(Lane::Preparing(slot)) = w.lane {
+        if let (Some(Lane::Preparing(slot)), true) = (w.lane, self.signalled()) {
             slots.push(slot);
         }
         if !slots.is_empty() {
@@ -546,19 +605,146 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::VecDeque;
 
+    /// Signals and fatal errors a harness injects: each after so many inputs.
+    type Injections<'a> = &'a [(usize, Input)];
+
+    /// Builds the injections of a property test: a fatal error and signals, each after so many
+    /// inputs, in the order they come.
+    fn injections(fatal_after: Option<usize>, signals_after: &[usize]) -> Vec<(usize, Input)> {
+        let mut all: Vec<(usize, Input)> = signals_after
+            .iter()
+            .map(|&n| (n, Input::Signal))
+            .chain(fatal_after.map(|n| (n, Input::Fatal)))
+            .collect();
+        all.sort_by_key(|(n, _)| *n);
+        all
+    }
+
+    /// What both harnesses check about winding down, whatever the mode: how the cancel reason
+    /// moves, what a fatal error and each signal make happen, and the end.
+    #[derive(Default, Debug)]
+    struct WindDown {
+        signals: u32,
+        fatal: bool,
+        kills: usize,
+        /// Kill commands before a second signal (a fatal error or one signal kill nothing).
+        early_kills: usize,
+        /// Tests started or prepared after a signal or a fatal error.
+        started_after_cancel: usize,
+        /// Commands after the Finish.
+        after_finish: usize,
+        /// The cancel reason went down at some input.
+        reason_lowered: bool,
+        last_reason: Option<CancelReason>,
+        /// A signal, a fatal error came before the Finish (the outcome says so then).
+        signal_before_finish: bool,
+        fatal_before_finish: bool,
+        /// A second signal came before the Finish (so the Kill is owed).
+        second_before_finish: bool,
+        /// A third signal came before the Finish (the tests' cleanups are not waited for).
+        third_before_finish: bool,
+        /// A second signal came before the GLOBAL after.sh was asked for (or the Finish).
+        second_before_global_after: bool,
+        /// The GLOBAL before.sh succeeded, or failed once the run was winding down (a signal
+        /// stopped it): its after.sh is owed.
+        global_after_owed: bool,
+        global_after: usize,
+        finish: Vec<Outcome>,
+    }
+
+    impl WindDown {
+        /// Before `input` is handled.
+        fn input(&mut self, input: &Input) {
+            let ended = !self.finish.is_empty();
+            match input {
+                Input::Signal => {
+                    self.signals += 1;
+                    self.signal_before_finish |= !ended;
+                    self.second_before_finish |= self.signals == 2 && !ended;
+                    self.third_before_finish |= self.signals == 3 && !ended;
+                    self.second_before_global_after |=
+                        self.signals == 2 && self.global_after == 0 && !ended;
+                }
+                Input::Fatal => {
+                    self.fatal = true;
+                    self.fatal_before_finish |= !ended;
+                }
+                Input::GlobalBeforeDone { ok } => {
+                    self.global_after_owed = *ok || self.signals > 0 || self.fatal
+                }
+                _ => {}
+            }
+        }
+
+        /// After the dispatcher handled an input.
+        fn handled(&mut self, d: &Dispatcher) {
+            let reason = d.cancel_reason();
+            self.reason_lowered |= reason < self.last_reason;
+            self.last_reason = reason;
+        }
+
+        fn command(&mut self, cmd: &Command) {
+            if !self.finish.is_empty() {
+                self.after_finish += 1;
+            }
+            let cancelled = self.signals > 0 || self.fatal;
+            match cmd {
+                Command::Kill => {
+                    self.kills += 1;
+                    if self.signals < 2 {
+                        self.early_kills += 1;
+                    }
+                }
+                Command::StartGroup { .. }
+                | Command::StartTest { .. }
+                | Command::Prepare { .. }
+                    if cancelled =>
+                {
+                    self.started_after_cancel += 1
+                }
+                Command::RunGlobalAfter => self.global_after += 1,
+                Command::Finish(o) => self.finish.push(*o),
+                _ => {}
+            }
+        }
+
+        /// What holds for every run, in both modes.
+        fn check(&self) -> Result<(), TestCaseError> {
+            prop_assert_eq!(self.finish.len(), 1, "one Finish");
+            prop_assert_eq!(self.after_finish, 0, "nothing after the Finish");
+            prop_assert!(!self.reason_lowered, "the cancel reason never goes down");
+            prop_assert_eq!(
+                self.early_kills,
+                0,
+                "a fatal error or a first signal kills nothing"
+            );
+            prop_assert_eq!(self.kills, usize::from(self.second_before_finish));
+            prop_assert_eq!(self.started_after_cancel, 0);
+            prop_assert!(self.global_after <= 1);
+            // The GLOBAL after.sh (which restores the DUT) runs after a fatal error and a
+            // first signal; only a second signal skips it.
+            if self.global_after_owed && !self.second_before_global_after {
+                prop_assert_eq!(self.global_after, 1);
+            }
+            let o = self.finish[0];
+            prop_assert_eq!(o.fatal, self.fatal_before_finish);
+            prop_assert_eq!(o.interrupted, self.signal_before_finish);
+            Ok(())
+        }
+    }
+
     /// Plays the Supervisor's shell: carries out commands by answering with inputs, with the
-    /// outcomes drawn from `luck`, and a signal injected after `signal_after` inputs (and a
-    /// second one after `second_after` more). Records what it saw.
+    /// outcomes drawn from `luck`, and signals and fatal errors injected after so many inputs.
+    /// Records what it saw.
     #[derive(Default, Debug)]
     struct Trace {
         prepared: Vec<(u64, usize)>,
         ready: Vec<(u64, usize)>,
         cleaned: Vec<(u64, usize)>,
-        prepares_after_signal: usize,
         global_before: usize,
         global_after: usize,
         finish: Vec<Outcome>,
-        kills: usize,
+        wind_down: WindDown,
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -569,47 +755,54 @@ mod tests {
         global: bool,
         stop_first_fail: bool,
         luck: &[bool],
-        signal_after: Option<usize>,
-        second_after: Option<usize>,
+        inject: Injections,
     ) -> Trace {
         let schedule = Schedule::new(tests, group, total, None, false);
         let mut d = Dispatcher::new(schedule, global, Duration::from_millis(5), stop_first_fail);
         let mut trace = Trace::default();
         let mut queue: VecDeque<Input> = VecDeque::from([Input::Start]);
         let mut luck = luck.iter().copied().cycle();
+        let mut inject = inject.iter().cloned().peekable();
         let mut group_no = 0u64;
         let mut steps = 0usize;
-        let mut signals = 0;
         while let Some(input) = queue.pop_front() {
             steps += 1;
             assert!(steps < 100_000, "no end");
-            for cmd in d.handle(input) {
-                let answers = answer(&cmd, &mut luck, signals);
+            trace.wind_down.input(&input);
+            let commands = d.handle(input);
+            trace.wind_down.handled(&d);
+            for cmd in commands {
+                trace.wind_down.command(&cmd);
+                let answers = answer(&cmd, &mut luck, trace.wind_down.signals);
                 match cmd {
                     Command::RunGlobalBefore => trace.global_before += 1,
                     Command::StartGroup { .. } => group_no += 1,
                     Command::StartTest { .. } => panic!("StartTest in group mode"),
                     Command::Prepare { slot } => {
-                        if signals > 0 {
-                            trace.prepares_after_signal += 1;
-                        }
                         trace.prepared.push((group_no, slot));
                         if answers == [Input::Prepared { slot, ready: true }] {
                             trace.ready.push((group_no, slot));
                         }
                     }
-                    Command::Kill => trace.kills += 1,
                     Command::Cleanup { slot } => trace.cleaned.push((group_no, slot)),
                     Command::RunGlobalAfter => trace.global_after += 1,
                     Command::Finish(o) => trace.finish.push(o),
-                    Command::Run { .. } | Command::Abort { .. } | Command::Pause(_) => {}
+                    Command::Run { .. }
+                    | Command::Abort { .. }
+                    | Command::AbortGlobal
+                    | Command::Kill
+                    | Command::Pause(_) => {}
                 }
                 queue.extend(answers);
             }
-            if signal_after == Some(steps) || (signals == 1 && second_after == Some(steps)) {
-                signals += 1;
-                // Signals arrive between any two inputs, at the front like a fresh message.
-                queue.push_front(Input::Signal);
+            // Signals (and fatal errors) arrive between any two inputs, at the front like a
+            // fresh message.
+            let mut due = Vec::new();
+            while let Some((_, input)) = inject.next_if(|(after, _)| *after <= steps) {
+                due.push(input);
+            }
+            for input in due.into_iter().rev() {
+                queue.push_front(input);
             }
         }
         trace
@@ -643,6 +836,7 @@ mod tests {
             Command::StartGroup { .. }
             | Command::StartTest { .. }
             | Command::Abort { .. }
+            | Command::AbortGlobal
             | Command::Kill
             | Command::Finish(_) => Vec::new(),
         }
@@ -650,7 +844,7 @@ mod tests {
 
     #[test]
     fn three_tests_in_groups_of_two() {
-        let t = simulate(3, 2, None, true, false, &[true], None, None);
+        let t = simulate(3, 2, None, true, false, &[true], &[]);
         assert_eq!(t.global_before, 1);
         assert_eq!(t.global_after, 1);
         assert_eq!(t.prepared, vec![(1, 0), (1, 1), (2, 0)]);
@@ -664,7 +858,7 @@ mod tests {
 
     #[test]
     fn failing_global_before_stops_the_run_without_tests() {
-        let t = simulate(3, 1, None, true, false, &[false], None, None);
+        let t = simulate(3, 1, None, true, false, &[false], &[]);
         assert!(t.prepared.is_empty());
         assert_eq!(t.global_after, 0);
         assert!(t.finish[0].global_failed);
@@ -681,8 +875,7 @@ mod tests {
             false,
             true,
             &[true, true, false, true, true, false],
-            None,
-            None,
+            &[],
         );
         assert!(t.finish[0].stopped_on_failure);
         assert_eq!(t.prepared.iter().filter(|p| p.0 > 1).count(), 0);
@@ -719,6 +912,70 @@ mod tests {
         assert_eq!((o.total, o.passed), (1, 1));
     }
 
+    #[test]
+    fn a_first_signal_after_a_fatal_error_kills_nothing() {
+        // GLOBAL before.sh ran; the first test's pre-run hits a full disk (fatal); the user's
+        // Ctrl+C while GLOBAL after.sh restores the DUT must not kill it; a second one does.
+        let schedule = Schedule::new(2, 2, None, None, false);
+        let mut d = Dispatcher::new(schedule, true, Duration::ZERO, false);
+        d.handle(Input::Start);
+        d.handle(Input::GlobalBeforeDone { ok: true });
+        assert_eq!(d.handle(Input::Fatal), vec![]);
+        assert_eq!(d.cancel_reason(), Some(CancelReason::Fatal));
+        assert_eq!(
+            d.handle(Input::Prepared {
+                slot: 0,
+                ready: false
+            }),
+            vec![Command::RunGlobalAfter]
+        );
+        assert_eq!(d.handle(Input::Signal), vec![]);
+        assert_eq!(d.cancel_reason(), Some(CancelReason::Signal));
+        assert_eq!(d.handle(Input::Signal), vec![Command::Kill]);
+        let end = d.handle(Input::GlobalAfterDone { ok: false });
+        let Command::Finish(o) = &end[0] else {
+            panic!("{end:?}")
+        };
+        assert!(o.fatal && o.interrupted && o.global_failed);
+    }
+
+    #[test]
+    fn a_third_signal_ends_the_run_without_waiting_for_cleanups() {
+        let schedule = Schedule::new(2, 2, None, None, false);
+        let mut d = Dispatcher::new(schedule, true, Duration::ZERO, false);
+        d.handle(Input::Start);
+        d.handle(Input::GlobalBeforeDone { ok: true });
+        d.handle(Input::Prepared {
+            slot: 0,
+            ready: true,
+        });
+        d.handle(Input::Prepared {
+            slot: 1,
+            ready: true,
+        });
+        assert_eq!(
+            d.handle(Input::Signal),
+            vec![Command::Abort { slots: vec![0, 1] }]
+        );
+        assert_eq!(d.handle(Input::Signal), vec![Command::Kill]);
+        let end = d.handle(Input::Signal);
+        assert_eq!(d.cancel_reason(), Some(CancelReason::ThirdSignal));
+        let [Command::Finish(o)] = end.as_slice() else {
+            panic!("{end:?}")
+        };
+        assert!(o.interrupted);
+        // Late answers and more signals change nothing any more.
+        assert_eq!(
+            d.handle(Input::RunDone {
+                slot: 0,
+                success: false
+            }),
+            vec![]
+        );
+        assert_eq!(d.handle(Input::Signal), vec![]);
+        assert_eq!(d.cancel_reason(), Some(CancelReason::ThirdSignal));
+    }
+
     /// The first signal stops a running before.sh: a test's (the slot being prepared is
     /// aborted) or GLOBAL's, whose after.sh then still runs.
     #[test]
@@ -746,7 +1003,7 @@ mod tests {
         let schedule = Schedule::new(3, 1, None, None, false);
         let mut d = Dispatcher::new(schedule, true, Duration::ZERO, false);
         assert_eq!(d.handle(Input::Start), vec![Command::RunGlobalBefore]);
-        assert_eq!(d.handle(Input::Signal), vec![]);
+        assert_eq!(d.handle(Input::Signal), vec![Command::AbortGlobal]);
         assert_eq!(
             d.handle(Input::GlobalBeforeDone { ok: false }),
             vec![Command::RunGlobalAfter]
@@ -829,16 +1086,16 @@ mod tests {
         max_under_way: usize,
         /// Most pre-runs and post-runs under way at once.
         max_lane: usize,
-        prepares_after_signal: usize,
         global_before: usize,
         global_after: usize,
         finish: Vec<Outcome>,
+        wind_down: WindDown,
     }
 
     /// Plays the Supervisor's shell in `--window` mode: every answer waits in a pool and the
     /// answers come back in an order drawn from `picks`, so that runs end in any order and
-    /// pre-runs, runs and post-runs overlap any way they can. Outcomes come from `luck`; a
-    /// signal comes after `signal_after` answers (a second after `second_after` more).
+    /// pre-runs, runs and post-runs overlap any way they can. Outcomes come from `luck`;
+    /// signals and fatal errors come after so many answers (`inject`).
     #[allow(clippy::too_many_arguments)]
     fn simulate_window(
         tests: usize,
@@ -849,8 +1106,7 @@ mod tests {
         pause: bool,
         luck: &[bool],
         picks: &[usize],
-        signal_after: Option<usize>,
-        second_after: Option<usize>,
+        inject: Injections,
     ) -> WindowTrace {
         let schedule = Schedule::new(tests, width, total, None, false);
         let pause = if pause {
@@ -863,9 +1119,9 @@ mod tests {
         let mut pool: Vec<Input> = Vec::new();
         let mut luck = luck.iter().copied().cycle();
         let mut picks = picks.iter().copied().cycle();
+        let mut inject = inject.iter().cloned().peekable();
         let mut under_way = BTreeSet::new();
         let mut lane = 0usize;
-        let mut signals = 0;
         let mut steps = 0usize;
         let mut next = Some(Input::Start);
         while let Some(input) = next.take() {
@@ -885,8 +1141,12 @@ mod tests {
                 Input::RunDone { slot, .. } => t.ran.push(slot),
                 _ => {}
             }
-            for cmd in d.handle(input) {
-                let answers = answer(&cmd, &mut luck, signals);
+            t.wind_down.input(&input);
+            let commands = d.handle(input);
+            t.wind_down.handled(&d);
+            for cmd in commands {
+                t.wind_down.command(&cmd);
+                let answers = answer(&cmd, &mut luck, t.wind_down.signals);
                 match cmd {
                     Command::RunGlobalBefore => t.global_before += 1,
                     Command::StartGroup { .. } => panic!("StartGroup in window mode"),
@@ -897,9 +1157,6 @@ mod tests {
                         t.max_under_way = t.max_under_way.max(under_way.len());
                     }
                     Command::Prepare { slot } => {
-                        if signals > 0 {
-                            t.prepares_after_signal += 1;
-                        }
                         lane += 1;
                         t.max_lane = t.max_lane.max(lane);
                         if answers == [Input::Prepared { slot, ready: true }] {
@@ -916,14 +1173,14 @@ mod tests {
                     // The runs' answers are in the pool already.
                     Command::Run { .. }
                     | Command::Abort { .. }
+                    | Command::AbortGlobal
                     | Command::Kill
                     | Command::Pause(_) => {}
                 }
                 pool.extend(answers);
             }
-            if signal_after == Some(steps) || (signals == 1 && second_after == Some(steps)) {
-                signals += 1;
-                next = Some(Input::Signal);
+            if let Some((_, input)) = inject.next_if(|(after, _)| *after <= steps) {
+                next = Some(input);
             } else if !pool.is_empty() {
                 let i = picks.next().unwrap() % pool.len();
                 next = Some(pool.swap_remove(i));
@@ -1022,31 +1279,40 @@ mod tests {
             pause in any::<bool>(),
             luck in proptest::collection::vec(any::<bool>(), 1..20),
             picks in proptest::collection::vec(0usize..8, 1..20),
-            signal_after in proptest::option::of(1usize..60),
-            second_after in proptest::option::of(1usize..60),
+            fatal_after in proptest::option::of(1usize..30),
+            signals_after in proptest::collection::vec(1usize..40, 0..4),
         ) {
+            let inject = injections(fatal_after, &signals_after);
             let t = simulate_window(
-                tests, width, total, global, stop, pause, &luck, &picks, signal_after, second_after,
+                tests, width, total, global, stop, pause, &luck, &picks, &inject,
             );
-            // Exactly one Cleanup for every READY test, none for the others.
+            t.wind_down.check()?;
+            // Exactly one Cleanup for every READY test, none for the others (a third signal
+            // ends the run without waiting for the rest).
             let mut ready = t.ready.clone();
             let mut cleaned = t.cleaned.clone();
             ready.sort();
             cleaned.sort();
-            prop_assert_eq!(&ready, &cleaned);
+            let third = t.wind_down.third_before_finish;
+            if third {
+                cleaned.dedup();
+                prop_assert_eq!(cleaned.len(), t.cleaned.len(), "cleaned twice");
+                prop_assert!(cleaned.iter().all(|s| ready.contains(s)));
+            } else {
+                prop_assert_eq!(&ready, &cleaned);
+            }
             // Never more than --group tests under way; one pre-run or post-run at a time.
             prop_assert!(t.max_under_way <= width);
             prop_assert!(t.max_lane <= 1);
             // Post-run in the order the runs ended.
             let ran_cleaned: Vec<usize> =
                 t.cleaned.iter().copied().filter(|s| t.ran.contains(s)).collect();
-            prop_assert_eq!(&ran_cleaned, &t.ran);
-            prop_assert_eq!(t.prepares_after_signal, 0);
-            prop_assert_eq!(t.finish.len(), 1);
-            prop_assert!(t.global_after <= 1);
-            let o = t.finish[0];
-            prop_assert_eq!(o.total as usize, t.started.len());
-            if signal_after.is_none() && !stop && !(global && o.global_failed) {
+            prop_assert!(t.ran.starts_with(&ran_cleaned));
+            if !third {
+                prop_assert_eq!(&ran_cleaned, &t.ran);
+                prop_assert_eq!(t.finish[0].total as usize, t.started.len());
+            }
+            if inject.is_empty() && !stop && !(global && t.finish[0].global_failed) {
                 prop_assert_eq!(t.started.len() as u64, total.unwrap_or(tests as u64));
             }
         }
@@ -1059,29 +1325,43 @@ mod tests {
             global in any::<bool>(),
             stop in any::<bool>(),
             luck in proptest::collection::vec(any::<bool>(), 1..20),
-            signal_after in proptest::option::of(1usize..60),
-            second_after in proptest::option::of(1usize..60),
+            fatal_after in proptest::option::of(1usize..30),
+            signals_after in proptest::collection::vec(1usize..40, 0..4),
         ) {
-            let t = simulate(tests, group, total, global, stop, &luck, signal_after, second_after);
-            // Exactly one Cleanup for every READY test, none for the others.
+            let inject = injections(fatal_after, &signals_after);
+            let t = simulate(tests, group, total, global, stop, &luck, &inject);
+            t.wind_down.check()?;
+            let third = t.wind_down.third_before_finish;
+            // Exactly one Cleanup for every READY test, none for the others (a third signal
+            // ends the run without waiting for the rest).
             let mut ready = t.ready.clone();
             let mut cleaned = t.cleaned.clone();
             ready.sort();
             cleaned.sort();
-            prop_assert_eq!(&ready, &cleaned);
-            // Within a group, post-run is the reverse of pre-run.
-            for g in 1..=t.ready.iter().map(|r| r.0).max().unwrap_or(0) {
-                let pre: Vec<usize> = t.ready.iter().filter(|r| r.0 == g).map(|r| r.1).collect();
-                let mut post: Vec<usize> = t.cleaned.iter().filter(|r| r.0 == g).map(|r| r.1).collect();
-                post.reverse();
-                prop_assert_eq!(pre, post);
+            if third {
+                cleaned.dedup();
+                prop_assert_eq!(cleaned.len(), t.cleaned.len(), "cleaned twice");
+                prop_assert!(cleaned.iter().all(|s| ready.contains(s)));
+            } else {
+                prop_assert_eq!(&ready, &cleaned);
             }
-            prop_assert_eq!(t.prepares_after_signal, 0);
-            prop_assert_eq!(t.finish.len(), 1);
-            prop_assert!(t.global_after <= 1);
+            // Within a group, post-run is the reverse of pre-run (as far as it got).
+            for g in 1..=t.ready.iter().map(|r| r.0).max().unwrap_or(0) {
+                let mut pre: Vec<usize> =
+                    t.ready.iter().filter(|r| r.0 == g).map(|r| r.1).collect();
+                let post: Vec<usize> =
+                    t.cleaned.iter().filter(|r| r.0 == g).map(|r| r.1).collect();
+                pre.reverse();
+                prop_assert!(pre.starts_with(&post), "group {}: {:?} then {:?}", g, pre, post);
+                if !third {
+                    prop_assert_eq!(pre.len(), post.len());
+                }
+            }
             let o = t.finish[0];
-            prop_assert_eq!(o.total as usize, t.prepared.len());
-            if signal_after.is_none() && !stop {
+            if !third {
+                prop_assert_eq!(o.total as usize, t.prepared.len());
+            }
+            if inject.is_empty() && !stop {
                 let expected = total.unwrap_or(tests as u64) as usize;
                 prop_assert_eq!(t.prepared.len() + if global && t.global_before == 1 && o.global_failed && t.prepared.is_empty() { expected } else { 0 }, expected);
             }

@@ -185,7 +185,8 @@ pub struct InstanceLaunch {
     pub argv: Vec<String>,
     /// What "listening" means for this instance (empty: ready once started).
     pub listen: Vec<Listen>,
-    /// SIPp's error trace, relative to the run folder: the reason of a failure.
+    /// SIPp's error trace, relative to the run folder, with [`InstanceLaunch::PID`] where SIPp
+    /// puts its process id (`uac_ua1_{pid}_errors.log`): the reason of a failure.
     pub error_file: String,
     /// The `-trace_stat` CSV, relative to the run folder: the CPS of a UAC.
     pub stat_file: String,
@@ -193,6 +194,11 @@ pub struct InstanceLaunch {
     pub output_file: String,
     /// Environment variables set for it (e.g. `SSLKEYLOGFILE`, `LD_PRELOAD`).
     pub env: Vec<(String, String)>,
+}
+
+impl InstanceLaunch {
+    /// Stands for the SIPp process's id in [`InstanceLaunch::error_file`].
+    pub const PID: &'static str = "{pid}";
 }
 
 /// The instances that run at the same time: one run group (once per repetition).
@@ -234,6 +240,40 @@ pub struct FrontEnd {
     pub render: Arc<dyn Render>,
     pub launch: Arc<dyn Launch>,
     pub zone: Arc<dyn Zone>,
+    /// Looks at each run's evidence in post-run (the HTML report's ladders); `None`: nobody.
+    pub evidence: Option<Arc<dyn Evidence>>,
+}
+
+/// What a test run leaves for the front end to look at in post-run: after its capture is
+/// written, before its run folder may be removed.
+#[derive(Debug, Clone)]
+pub struct RunEvidence {
+    pub index: u64,
+    pub test: Arc<TestPlan>,
+    pub run_id: RunId,
+    pub folder: PathBuf,
+    /// The run's pcap, when its packets were captured.
+    pub pcap: Option<PathBuf>,
+    /// Each instance's address in this run.
+    pub hosts: BTreeMap<UaName, Ipv4Addr>,
+    pub dut: Ipv4Addr,
+    /// The run ended in SUCCESS (not FAIL, nor interrupted before it ran).
+    pub succeeded: bool,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    /// The run folder stays after post-run.
+    pub folder_kept: bool,
+}
+
+/// What the front end made of a run's evidence, opaque to the runtime: handed back in the
+/// run's last event (CLEAN or DIRTY, [`crate::events::TestStateEvent::evidence`]).
+pub type Attachment = Arc<dyn std::any::Any + Send + Sync>;
+
+/// The front end's look at a test run's evidence before its run folder may be removed (the
+/// HTML report reads the run's SIP ladder from its pcap). Called on the blocking pool, once per
+/// run that reached post-run with a run folder, unless a second interrupt asked to stop at once.
+pub trait Evidence: Send + Sync + 'static {
+    fn collect(&self, run: &RunEvidence) -> Option<Attachment>;
 }
 
 /// The front end's part of starting SIPp: the command lines of a test run's instances. Called

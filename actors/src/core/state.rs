@@ -5,7 +5,12 @@
 //! CREATED → PREPARING → READY → STARTING → SUCCESS | FAIL → CLEANING → CLEAN | DIRTY
 //!                             → DRY-RUNNING → SUCCESS
 //!                     → NOT READY                   READY → CLEANING (interrupted before run)
+//!                                      STARTING → NOT READY → CLEANING (SIPp could not start)
 //! ```
+//!
+//! NOT READY from PREPARING is the end (pre-run rolled back what it did); NOT READY from
+//! STARTING (SIPp refused its scenario, injection file or options before its first call) still
+//! owes the cleanup of everything pre-run made, after.sh included.
 //!
 //! [`Lifecycle`] holds whichever state a test is in, for an actor to store; its
 //! [`Lifecycle::apply`] dispatches a [`Step`] to the typed transitions and refuses the rest.
@@ -76,14 +81,6 @@ impl StateName {
     pub fn is_run_end(self) -> bool {
         matches!(self, StateName::Success | StateName::Fail)
     }
-
-    /// A state after which nothing more happens to the test.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            StateName::NotReady | StateName::Clean | StateName::Dirty
-        )
-    }
 }
 
 impl fmt::Display for StateName {
@@ -107,10 +104,12 @@ pub struct NotReady(());
 pub struct DryRunning(());
 #[derive(Debug, PartialEq, Eq)]
 pub struct Starting(());
-/// SUCCESS or FAIL: the run is over, cleanup is still due.
+/// SUCCESS, FAIL, or NOT READY when SIPp could not start: the run is over, cleanup is still due.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Finished {
     success: bool,
+    /// SIPp started (SUCCESS or FAIL); `false`: it refused to (NOT READY).
+    started: bool,
 }
 #[derive(Debug, PartialEq, Eq)]
 pub struct Cleaning {
@@ -158,13 +157,26 @@ impl Ready {
 
 impl DryRunning {
     pub fn succeed(self) -> Finished {
-        Finished { success: true }
+        Finished {
+            success: true,
+            started: true,
+        }
     }
 }
 
 impl Starting {
     pub fn finish(self, success: bool) -> Finished {
-        Finished { success }
+        Finished {
+            success,
+            started: true,
+        }
+    }
+    /// SIPp exited before its first call on a setup error of the test's (NOT READY).
+    pub fn not_started(self) -> Finished {
+        Finished {
+            success: false,
+            started: false,
+        }
     }
 }
 
@@ -225,6 +237,8 @@ pub enum Step {
     RunEnded {
         success: bool,
     },
+    /// SIPp could not even start (STARTING → NOT READY).
+    NotStarted,
     /// Cleanup asked for: from SUCCESS/FAIL, or from READY when the test never ran.
     Clean,
     Cleaned {
@@ -255,6 +269,7 @@ impl Lifecycle {
             Lifecycle::NotReady(_) => StateName::NotReady,
             Lifecycle::DryRunning(_) => StateName::DryRunning,
             Lifecycle::Starting(_) => StateName::Starting,
+            Lifecycle::Finished(f) if !f.started => StateName::NotReady,
             Lifecycle::Finished(f) if f.success => StateName::Success,
             Lifecycle::Finished(_) => StateName::Fail,
             Lifecycle::Cleaning(_) => StateName::Cleaning,
@@ -276,6 +291,7 @@ impl Lifecycle {
             (L::Ready(s), Step::Clean) => L::Cleaning(s.interrupt()),
             (L::DryRunning(s), Step::RunEnded { success: true }) => L::Finished(s.succeed()),
             (L::Starting(s), Step::RunEnded { success }) => L::Finished(s.finish(success)),
+            (L::Starting(s), Step::NotStarted) => L::Finished(s.not_started()),
             (L::Finished(s), Step::Clean) => L::Cleaning(s.clean()),
             (L::Cleaning(s), Step::Cleaned { clean }) => L::Cleaned(s.done(clean)),
             (state, step) => {
@@ -323,7 +339,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const ALL_STEPS: [Step; 10] = [
+    const ALL_STEPS: [Step; 11] = [
         Step::Prepare,
         Step::Prepared { ok: true },
         Step::Prepared { ok: false },
@@ -331,6 +347,7 @@ mod tests {
         Step::Run { dry: false },
         Step::RunEnded { success: true },
         Step::RunEnded { success: false },
+        Step::NotStarted,
         Step::Clean,
         Step::Cleaned { clean: true },
         Step::Cleaned { clean: false },
@@ -350,8 +367,10 @@ mod tests {
                 | (DryRunning, Success)
                 | (Starting, Success)
                 | (Starting, Fail)
+                | (Starting, NotReady)
                 | (Success, Cleaning)
                 | (Fail, Cleaning)
+                | (NotReady, Cleaning)
                 | (Cleaning, Clean)
                 | (Cleaning, Dirty)
         )
@@ -410,6 +429,40 @@ mod tests {
         assert!(!s.owes_cleanup());
     }
 
+    #[test]
+    fn not_ready_after_starting_still_owes_cleanup() {
+        let mut s = Lifecycle::default();
+        for step in [
+            Step::Prepare,
+            Step::Prepared { ok: true },
+            Step::Run { dry: false },
+        ] {
+            s.step(step).unwrap();
+        }
+        assert_eq!(s.step(Step::NotStarted).unwrap(), StateName::NotReady);
+        assert!(
+            s.owes_cleanup(),
+            "pre-run's folder, link and after.sh are still due"
+        );
+        assert!(s.step(Step::RunEnded { success: true }).is_err());
+        assert_eq!(s.step(Step::Clean).unwrap(), StateName::Cleaning);
+        assert_eq!(
+            s.step(Step::Cleaned { clean: true }).unwrap(),
+            StateName::Clean
+        );
+        assert!(!s.passed());
+        // Only a started SIPp can refuse to start.
+        let mut s = Lifecycle::default();
+        for step in [
+            Step::Prepare,
+            Step::Prepared { ok: true },
+            Step::Run { dry: true },
+        ] {
+            s.step(step).unwrap();
+        }
+        assert!(s.step(Step::NotStarted).is_err());
+    }
+
     proptest! {
         /// Whatever steps arrive, every transition that happens is one of §4.1.
         #[test]
@@ -434,6 +487,7 @@ mod tests {
             success in any::<bool>(),
             clean in any::<bool>(),
             interrupt_at in 0usize..4,
+            sipp_refused in any::<bool>(),
         ) {
             let mut s = Lifecycle::default();
             let mut trace = vec![s.name()];
@@ -442,7 +496,11 @@ mod tests {
             push(&mut s, Step::Prepared { ok: true });
             if interrupt_at > 0 {
                 push(&mut s, Step::Run { dry });
-                push(&mut s, Step::RunEnded { success: success || dry });
+                if sipp_refused && !dry {
+                    push(&mut s, Step::NotStarted);
+                } else {
+                    push(&mut s, Step::RunEnded { success: success || dry });
+                }
             }
             // The Cleanup message: from READY (interrupted) or after the run.
             push(&mut s, Step::Clean);

@@ -36,6 +36,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::plan::{RunId, TestName};
+use crate::messages::{AddRecords, RemoveRecords, Shutdown, ShutdownError};
 
 /// The port of the real thing.
 pub const DNS_PORT: u16 = 53;
@@ -44,7 +45,7 @@ pub const DNS_PORT: u16 = 53;
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Responses queued for sending on one TCP connection (hickory's default).
 const TCP_RESPONSE_BUFFER: usize = 32;
-/// How long [`DnsShutdown`] waits for the server's tasks to end before it aborts them.
+/// How long [`Shutdown`] waits for the server's tasks to end before it aborts them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// CNAMEs followed for one answer at most (a loop ends there too).
 const MAX_CNAME_CHAIN: usize = 8;
@@ -113,29 +114,6 @@ impl DnsError {
         }
     }
 }
-
-/// TestActor → DnsActor, pre-run: serve these records while the run lasts. Binds the server
-/// first if it is not up. Either every record is added or none.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<(), DnsError>")]
-pub struct AddRecords {
-    pub run_id: RunId,
-    pub test: TestName,
-    pub records: Vec<Record>,
-}
-
-/// TestActor → DnsActor, post-run: stop serving the records of a run (none is fine).
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
-pub struct RemoveRecords {
-    pub run_id: RunId,
-}
-
-/// Supervisor → DnsActor, at the end of the run: stop the server and wait until its sockets
-/// are closed; later [`AddRecords`] fail.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct DnsShutdown;
 
 // ---------------------------------------------------------------------------------------------
 // The pure core.
@@ -424,7 +402,7 @@ pub struct DnsActor {
     server: Option<Running>,
     /// Of the last start.
     generation: u64,
-    /// Set by [`DnsShutdown`]: no more records, no restart.
+    /// Set by [`Shutdown`]: no more records, no restart.
     closed: bool,
     /// The wait before the next restart try; zero after a server that ran well.
     restart_delay: Duration,
@@ -586,15 +564,15 @@ impl Handler<RemoveRecords> for DnsActor {
     }
 }
 
-impl Handler<DnsShutdown> for DnsActor {
-    type Result = AtomicResponse<Self, ()>;
+impl Handler<Shutdown> for DnsActor {
+    type Result = AtomicResponse<Self, Result<(), ShutdownError>>;
 
-    fn handle(&mut self, _: DnsShutdown, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.closed = true;
         let running = self.server.take();
         let log = self.log.clone();
         let work = async move {
-            let Some(r) = running else { return };
+            let Some(r) = running else { return Ok(()) };
             r.shutdown.cancel();
             let mut watcher = r.watcher;
             if tokio::time::timeout(SHUTDOWN_GRACE, &mut watcher)
@@ -609,6 +587,7 @@ impl Handler<DnsShutdown> for DnsActor {
                 let _ = watcher.await;
             }
             info!(log, "dns server stopped");
+            Ok(())
         };
         AtomicResponse::new(Box::pin(work.into_actor(self)))
     }
@@ -1068,7 +1047,7 @@ mod tests {
                 let m = DnsMessage::from_vec(&buf[..n]).unwrap();
                 assert_eq!(authoritative(&m).len(), 1);
                 assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(1232));
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1084,7 +1063,7 @@ mod tests {
                     refused(&ask_tcp(DNS_PORT, owner, RecordType::A).await);
                 }
                 refused(&ask_udp(DNS_PORT, "example.org.", RecordType::NS).await);
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1132,7 +1111,7 @@ mod tests {
                 .await
                 .unwrap();
                 refused(&ask_udp(DNS_PORT, "ep2.example.com.", RecordType::A).await);
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1162,7 +1141,7 @@ mod tests {
                 refused(&ask_udp(DNS_PORT, "new.example.com.", RecordType::A).await);
                 let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
                 assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1194,7 +1173,7 @@ mod tests {
                 add(&dns, "abcdef", "call-0000", example()).await.unwrap();
                 let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
                 assert_eq!(authoritative(&m).len(), 1);
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1240,7 +1219,7 @@ mod tests {
                 assert_eq!(dns.send(Generation).await.unwrap(), Some(4));
                 let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
                 assert_eq!(authoritative(&m).len(), 1);
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1263,7 +1242,7 @@ mod tests {
                     let m = ask_tcp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
                     assert_eq!(authoritative(&m).len(), 1);
                 }
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1312,7 +1291,7 @@ mod tests {
                     authoritative(&m)[0].data,
                     RData::A(A(Ipv4Addr::new(10, 0, 0, 5)))
                 );
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1329,7 +1308,7 @@ mod tests {
                     add(&dns, "abcdef", "call-0000", example()).await,
                     Err(DnsError::AlreadyAdded(run("abcdef")))
                 );
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
                 drop(std::net::UdpSocket::bind(("0.0.0.0", DNS_PORT)).unwrap());
                 drop(std::net::TcpListener::bind(("0.0.0.0", DNS_PORT)).unwrap());
                 assert_eq!(
@@ -1337,7 +1316,7 @@ mod tests {
                     Err(DnsError::ShutDown)
                 );
                 // Twice is fine.
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1350,7 +1329,7 @@ mod tests {
                 add(&dns, "abcdef", "call-0000", example()).await.unwrap();
                 let m = ask_udp(5353, "ep1.example.com.", RecordType::A).await;
                 assert_eq!(authoritative(&m).len(), 1);
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1372,7 +1351,7 @@ mod tests {
                     let t = Instant::now();
                     add(&dns, "abcdef", "call-0000", example()).await.unwrap();
                     first.push(t.elapsed());
-                    dns.send(DnsShutdown).await.unwrap();
+                    dns.send(Shutdown).await.unwrap().unwrap();
                 }
                 let dns = DnsActor::new(DNS_PORT, log()).start();
                 add(
@@ -1411,7 +1390,7 @@ mod tests {
                 );
                 eprintln!("RemoveRecords: median {:?} of 20", median(remove));
                 eprintln!("UDP query answered: median {:?} of 20", median(answer));
-                dns.send(DnsShutdown).await.unwrap();
+                dns.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }

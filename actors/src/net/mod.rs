@@ -40,7 +40,7 @@ use self::arp::ArpError;
 use self::netlink::{alias_owner, owner_alias, Netlink, NetlinkError, LINK_PREFIX};
 use self::pool::{AddressPool, PoolError};
 use crate::core::plan::{RunId, UaName};
-use crate::messages::{Lease, Release, Shutdown};
+use crate::messages::{Lease, Release, Shutdown, ShutdownError};
 use crate::sys::owner::RunOwner;
 
 /// How many rounds of pick-and-probe a lease tries before it gives up.
@@ -159,11 +159,6 @@ impl NetActor {
             arp_retries: 1,
             reserve_size: RESERVE_SIZE,
         }
-    }
-
-    /// Same as [`NetActor::dry`] (the name the supervisor used before there was a real mode).
-    pub fn new(dut: Ipv4Addr, prefix: u8, log: Logger) -> Self {
-        Self::dry(dut, prefix, log)
     }
 
     /// The real thing: connects netlink (a refusal is one clear line), removes the `sipp-*`
@@ -693,7 +688,7 @@ impl Handler<Release> for NetActor {
 }
 
 impl Handler<Shutdown> for NetActor {
-    type Result = AtomicResponse<Self, Result<(), NetError>>;
+    type Result = AtomicResponse<Self, Result<(), ShutdownError>>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         self.shared.closed.set(true);
@@ -722,7 +717,7 @@ impl Handler<Shutdown> for NetActor {
             if problems.is_empty() {
                 Ok(())
             } else {
-                Err(NetError::Cleanup(problems))
+                Err(NetError::Cleanup(problems).into())
             }
         };
         AtomicResponse::new(Box::pin(work.into_actor(self)))

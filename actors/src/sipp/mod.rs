@@ -11,16 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorFutureExt, Context, Handler, Message, ResponseActFuture, WrapFuture};
+use actix::{Actor, ActorFutureExt, Context, Handler, ResponseActFuture, WrapFuture};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use slog::{debug, info, warn, Logger};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
+use crate::messages::{RunSipp, StopSipp};
 
 /// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
-const GRACE: Duration = Duration::from_millis(200);
+pub const STOP_GRACE: Duration = Duration::from_millis(200);
 /// How long a server instance may take to open its sockets.
 const LISTEN_DEADLINE: Duration = Duration::from_secs(10);
 /// How often /proc/net is read while waiting for sockets.
@@ -34,21 +35,12 @@ pub enum StopLevel {
     Kill,
 }
 
-/// TestActor → SippActor: run the plan. Answered when every instance has exited.
-#[derive(Message)]
-#[rtype(result = "SippOutcome")]
-pub struct RunSipp;
-
-/// TestActor → SippActor: stop what runs (interrupt); `hard` for the second one.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct StopSipp {
-    pub hard: bool,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct SippOutcome {
     pub success: bool,
+    /// SIPp refused to start, before its first call (a scenario it cannot parse, an injection
+    /// file it cannot read, `[fieldN]` without one): the test is NOT READY, not FAIL.
+    pub not_started: bool,
     /// Why it failed, one line (SIPp's own reason when it gave one).
     pub reason: Option<String>,
     /// `CallRate(C)` of the first UAC's statistics, when there is one.
@@ -61,6 +53,8 @@ pub struct SippActor {
     plan: LaunchPlan,
     folder: PathBuf,
     timeout: Duration,
+    /// Between SIGUSR1, SIGTERM and SIGKILL when stopping ([`STOP_GRACE`]).
+    grace: Duration,
     log: Logger,
     /// Tells the running plan to stop, and how hard.
     stop: watch::Sender<StopLevel>,
@@ -72,6 +66,7 @@ impl SippActor {
             plan,
             folder,
             timeout,
+            grace: STOP_GRACE,
             log,
             stop: watch::channel(StopLevel::Running).0,
         }
@@ -90,6 +85,7 @@ impl Handler<RunSipp> for SippActor {
             self.plan.clone(),
             self.folder.clone(),
             self.timeout,
+            self.grace,
             self.log.clone(),
             self.stop.subscribe(),
         );
@@ -126,6 +122,21 @@ struct Running {
     launch: InstanceLaunch,
 }
 
+/// Why a stage failed, one line; `not_started`: SIPp refused to start (see [`SippOutcome`]).
+struct StageFailure {
+    reason: String,
+    not_started: bool,
+}
+
+impl StageFailure {
+    fn failed(reason: String) -> StageFailure {
+        StageFailure {
+            reason,
+            not_started: false,
+        }
+    }
+}
+
 /// Why a stage ended early.
 enum Cut {
     Failed,
@@ -138,6 +149,7 @@ pub async fn run_plan(
     plan: LaunchPlan,
     folder: PathBuf,
     timeout: Duration,
+    grace: Duration,
     log: Logger,
     mut stop: watch::Receiver<StopLevel>,
 ) -> SippOutcome {
@@ -145,6 +157,7 @@ pub async fn run_plan(
     let mut sipp_time = Duration::ZERO;
     let mut outcome = SippOutcome {
         success: true,
+        not_started: false,
         reason: None,
         cps: None,
         sipp_time,
@@ -157,13 +170,19 @@ pub async fn run_plan(
             &folder,
             deadline,
             timeout,
+            grace,
             &log,
             &mut stop,
         )
         .await;
         sipp_time += started.elapsed();
-        if let Err(reason) = result {
+        if let Err(StageFailure {
+            reason,
+            not_started,
+        }) = result
+        {
             outcome.success = false;
+            outcome.not_started = not_started;
             outcome.reason = Some(if plan.stages.len() > 1 && !stage.run_group.is_empty() {
                 format!("run group {}: {reason}", stage.run_group)
             } else {
@@ -184,9 +203,10 @@ async fn run_stage(
     folder: &Path,
     deadline: tokio::time::Instant,
     timeout: Duration,
+    grace: Duration,
     log: &Logger,
     stop: &mut watch::Receiver<StopLevel>,
-) -> Result<(), String> {
+) -> Result<(), StageFailure> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, std::io::Result<ExitStatus>)>();
     let mut running: Vec<Running> = Vec::new();
     let mut waves: Vec<u8> = instances.iter().map(|i| i.wave).collect();
@@ -208,8 +228,11 @@ async fn run_stage(
                     });
                 }
                 Err(e) => {
-                    stop_all(&mut running, &mut rx, StopLevel::Abort, log).await;
-                    return Err(format!("{}: SIPp could not be started: {e}", inst.label));
+                    stop_all(&mut running, &mut rx, StopLevel::Abort, grace, stop, log).await;
+                    return Err(StageFailure {
+                        reason: format!("{}: SIPp could not be started: {e}", inst.label),
+                        not_started: true,
+                    });
                 }
             }
         }
@@ -238,8 +261,8 @@ async fn run_stage(
                 }
                 _ = tokio::time::sleep(LISTEN_POLL) => {}
                 _ = tokio::time::sleep_until(listen_deadline) => {
-                    stop_all(&mut running, &mut rx, StopLevel::Abort, log).await;
-                    return Err(format!("SIPp did not open {} within {}s", describe(&wanted), LISTEN_DEADLINE.as_secs()));
+                    stop_all(&mut running, &mut rx, StopLevel::Abort, grace, stop, log).await;
+                    return Err(StageFailure::failed(format!("SIPp did not open {} within {}s", describe(&wanted), LISTEN_DEADLINE.as_secs())));
                 }
                 _ = tokio::time::sleep_until(deadline) => { cut = Some(Cut::Timeout); break 'waves; }
                 Ok(()) = stop.changed() => { cut = Some(Cut::Stopped(*stop.borrow())); break 'waves; }
@@ -271,13 +294,13 @@ async fn run_stage(
             let first_failed = running
                 .iter()
                 .position(|r| r.status.is_some_and(|s| !s.success()));
-            stop_all(&mut running, &mut rx, level, log).await;
+            stop_all(&mut running, &mut rx, level, grace, stop, log).await;
             match c {
-                Cut::Timeout => Err(format!(
+                Cut::Timeout => Err(StageFailure::failed(format!(
                     "timed out after {}s (--test-timeout): SIPp stopped",
                     timeout.as_secs_f64()
-                )),
-                Cut::Stopped(_) => Err("interrupted: SIPp stopped".to_string()),
+                ))),
+                Cut::Stopped(_) => Err(StageFailure::failed("interrupted: SIPp stopped".into())),
                 Cut::Failed => {
                     let r = first_failed.map(|i| &running[i]).or_else(|| {
                         running
@@ -286,7 +309,9 @@ async fn run_stage(
                     });
                     match r {
                         Some(r) => Err(failure_reason(r, folder).await),
-                        None => Err("a SIPp instance ended before the others started".into()),
+                        None => Err(StageFailure::failed(
+                            "a SIPp instance ended before the others started".into(),
+                        )),
                     }
                 }
             }
@@ -347,19 +372,25 @@ async fn spawn(
 }
 
 /// Stops every instance still running: SIGUSR1, then SIGTERM, then SIGKILL, each after a
-/// grace period (at once with SIGKILL for `Kill`); waits until all are reaped.
+/// grace period (at once with SIGKILL for `Kill`, also when a Kill comes during a grace);
+/// waits until all are reaped.
 async fn stop_all(
     running: &mut [Running],
     rx: &mut mpsc::UnboundedReceiver<(usize, std::io::Result<ExitStatus>)>,
     level: StopLevel,
+    grace: Duration,
+    stop: &mut watch::Receiver<StopLevel>,
     log: &Logger,
 ) {
-    let signals: &[Signal] = if level == StopLevel::Kill {
-        &[Signal::SIGKILL]
-    } else {
-        &[Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGKILL]
-    };
-    for &sig in signals {
+    const GENTLE: [Signal; 3] = [Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGKILL];
+    let mut killing = level == StopLevel::Kill || *stop.borrow() == StopLevel::Kill;
+    let mut step = 0;
+    loop {
+        let sig = if killing {
+            Signal::SIGKILL
+        } else {
+            GENTLE[step]
+        };
         let alive: Vec<usize> = (0..running.len())
             .filter(|&i| running[i].status.is_none())
             .collect();
@@ -374,13 +405,27 @@ async fn stop_all(
             + if sig == Signal::SIGKILL {
                 Duration::from_secs(10)
             } else {
-                GRACE
+                grace
             };
         while running.iter().any(|r| r.status.is_none()) {
             tokio::select! {
                 Some((i, st)) = rx.recv() => record(&mut running[i], st),
                 _ = tokio::time::sleep_until(until) => break,
+                // A second interrupt during the grace: no more waiting.
+                Ok(()) = stop.changed(), if !killing => {
+                    if *stop.borrow() == StopLevel::Kill {
+                        killing = true;
+                        break;
+                    }
+                }
             }
+        }
+        // After SIGKILL, whatever is left is reported below.
+        if sig == Signal::SIGKILL {
+            break;
+        }
+        if !killing {
+            step += 1;
         }
     }
     for r in running.iter() {
@@ -435,33 +480,28 @@ pub fn parse_proc_net(text: &str, tcp: bool) -> Vec<std::net::SocketAddrV4> {
         .collect()
 }
 
-/// One line saying why `r` failed, from SIPp's error file (and, for exit status 1, whether a
-/// call failed or SIPp could not set up).
-async fn failure_reason(r: &Running, folder: &Path) -> String {
+/// One line saying why `r` failed, in SIPp's own words: the last event of its error file,
+/// else of what it printed; and whether it refused to start. SIPp exits 1 both when a call
+/// failed and when it stops on an error before its scenario is set up: in the second case it
+/// created no call.
+async fn failure_reason(r: &Running, folder: &Path) -> StageFailure {
     let status = r.status.map(describe_status).unwrap_or_default();
-    let errors = tokio::fs::read_to_string(folder.join(&r.launch.error_file))
-        .await
-        .unwrap_or_default();
-    let last = last_error(&errors);
-    let output_tail = || async {
-        let out = tokio::fs::read_to_string(folder.join(&r.launch.output_file))
-            .await
-            .unwrap_or_default();
-        out.lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.chars().all(|c| c == '-' || c == '=' || c == ' '))
-            .map(str::to_string)
+    let errors = match find_error_file(folder, &r.launch.error_file, r.pgid.as_raw()).await {
+        Some(path) => read_lossy(&path).await,
+        None => String::new(),
     };
+    let output = read_lossy(&folder.join(&r.launch.output_file)).await;
+    let stat_file = folder.join(&r.launch.stat_file);
+    let stat = |column: &'static str| read_stat(&stat_file, column);
     let code = r.status.and_then(|s| s.code());
+    let mut not_started = false;
     let kind = match code {
         Some(1) => {
-            // Exit status 1 is a failed call or a bad setup: a failed call shows in the stats.
-            let calls_failed = read_stat(&folder.join(&r.launch.stat_file), "FailedCall(C)")
-                .await
-                .is_some_and(|v| v > 0.0);
-            if calls_failed {
+            if stat("FailedCall(C)").await.is_some_and(|v| v > 0.0) {
                 "call failed"
+            } else if stat("TotalCallCreated").await.unwrap_or(0.0) == 0.0 {
+                not_started = true;
+                "could not start"
             } else {
                 "setup error"
             }
@@ -471,14 +511,76 @@ async fn failure_reason(r: &Running, folder: &Path) -> String {
         Some(99) => "no call processed",
         _ => "ended",
     };
-    let detail = match last {
-        Some(l) => Some(l),
-        None => output_tail().await,
-    };
-    match detail {
+    let detail = last_error(&errors)
+        .or_else(|| last_error(&output))
+        .or_else(|| last_output_line(&output));
+    let reason = match detail {
         Some(d) => format!("{} ({}) {kind}, {status}: {d}", r.label, r.role.as_str()),
         None => format!("{} ({}) {kind}, {status}", r.label, r.role.as_str()),
+    };
+    StageFailure {
+        reason,
+        not_started,
     }
+}
+
+/// A file's text; bytes that are not UTF-8 (SIPp quotes a binary injection file) become U+FFFD
+/// rather than losing the whole text.
+async fn read_lossy(path: &Path) -> String {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// SIPp's error file for the instance with process id `pid`: `pattern` with the pid put in;
+/// when that is not there (a `sipp` wrapper's pid is not SIPp's), the newest file the pattern
+/// matches with any number in its place.
+async fn find_error_file(folder: &Path, pattern: &str, pid: i32) -> Option<PathBuf> {
+    let exact = folder.join(pattern.replace(InstanceLaunch::PID, &pid.to_string()));
+    if tokio::fs::try_exists(&exact).await.unwrap_or(false) {
+        return Some(exact);
+    }
+    let (prefix, suffix) = pattern.split_once(InstanceLaunch::PID)?;
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut dir = tokio::fs::read_dir(folder).await.ok()?;
+    while let Ok(Some(entry)) = dir.next_entry().await {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !matches_pid_pattern(name, prefix, suffix) {
+            continue;
+        }
+        let modified = match entry.metadata().await.and_then(|m| m.modified()) {
+            Ok(t) => t,
+            Err(_) => continue,
+        };
+        if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+            newest = Some((modified, entry.path()));
+        }
+    }
+    newest.map(|(_, p)| p)
+}
+
+/// `name` is `prefix`, a number, `suffix`.
+fn matches_pid_pattern(name: &str, prefix: &str, suffix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(suffix))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The last line of SIPp's output that says something: not its screen's rules and tables.
+fn last_output_line(output: &str) -> Option<String> {
+    output
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| {
+            !l.is_empty()
+                && !l.contains("------")
+                && !l.contains(" | ")
+                && !l.starts_with("Resolving remote host")
+        })
+        .map(str::to_string)
 }
 
 fn describe_status(s: ExitStatus) -> String {
@@ -493,15 +595,15 @@ fn describe_status(s: ExitStatus) -> String {
 /// The last event of a SIPp error file: entries are `DATE\tTIME\tEPOCH: message`, not always
 /// separated by newlines.
 pub fn last_error(text: &str) -> Option<String> {
-    let re = regex_lite_split(text);
-    re.into_iter()
+    error_messages(text)
+        .into_iter()
         .rev()
         .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
         .find(|m| !m.is_empty())
 }
 
 /// Splits a SIPp error file into its messages, dropping the timestamps.
-fn regex_lite_split(text: &str) -> Vec<String> {
+fn error_messages(text: &str) -> Vec<String> {
     // A timestamp: YYYY-MM-DD\tHH:MM:SS.ffffff\tEPOCH.ffffff:
     let bytes = text.as_bytes();
     let mut starts = Vec::new();
@@ -599,5 +701,256 @@ mod tests {
         assert_eq!(stat_value(csv, "FailedCall(C)"), Some(1.0));
         assert_eq!(stat_value(csv, "Nope"), None);
         assert_eq!(stat_value("CallRate(C)\n", "CallRate(C)"), None);
+    }
+
+    fn instance(stem: &str) -> InstanceLaunch {
+        InstanceLaunch {
+            label: stem.into(),
+            role: Role::Uac,
+            wave: 1,
+            argv: vec!["sipp".into()],
+            listen: Vec::new(),
+            error_file: format!("{stem}_{}_errors.log", InstanceLaunch::PID),
+            stat_file: format!("{stem}_trace.csv"),
+            output_file: format!("{stem}_output.log"),
+            env: Vec::new(),
+        }
+    }
+
+    fn exited(code: i32, pid: i32, stem: &str) -> Running {
+        Running {
+            label: stem.into(),
+            role: Role::Uac,
+            pgid: Pid::from_raw(pid),
+            status: Some(std::os::unix::process::ExitStatusExt::from_raw(code << 8)),
+            launch: instance(stem),
+        }
+    }
+
+    const STAT_HEAD: &str = "StartTime;TotalCallCreated;FailedCall(C)\n";
+    const ERR_HEAD: &str = "The following events occurred:\n";
+
+    /// SIPp's exit status 1 is a failed call or a setup it refused: the statistics tell.
+    #[tokio::test]
+    async fn exit_1_before_any_call_is_a_refusal_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // No statistics at all (it stopped while reading its options), the reason in the
+        // error file SIPp named after its pid.
+        std::fs::write(
+            d.join("uac_ua0_4242_errors.log"),
+            format!("{ERR_HEAD}2026-11-30\t06:07:34.241695\t1796018854.241695: No injection file was specified!\n"),
+        )
+        .unwrap();
+        let f = failure_reason(&exited(1, 4242, "uac_ua0"), d).await;
+        assert!(f.not_started);
+        assert_eq!(
+            f.reason,
+            "uac_ua0 (uac) could not start, exit status 1: No injection file was specified!"
+        );
+        // Statistics with no call created: the same.
+        std::fs::write(d.join("uac_ua0_trace.csv"), format!("{STAT_HEAD}x;0;0\n")).unwrap();
+        assert!(
+            failure_reason(&exited(1, 4242, "uac_ua0"), d)
+                .await
+                .not_started
+        );
+        // A failed call: FAIL.
+        std::fs::write(d.join("uac_ua0_trace.csv"), format!("{STAT_HEAD}x;1;1\n")).unwrap();
+        let f = failure_reason(&exited(1, 4242, "uac_ua0"), d).await;
+        assert!(!f.not_started);
+        assert!(
+            f.reason
+                .starts_with("uac_ua0 (uac) call failed, exit status 1: "),
+            "{}",
+            f.reason
+        );
+        // A fatal error after the scenario was set up (a TCP connect refused by the DUT): FAIL.
+        std::fs::write(d.join("uac_ua0_trace.csv"), format!("{STAT_HEAD}x;0;0\n")).unwrap();
+        let f = failure_reason(&exited(255, 4242, "uac_ua0"), d).await;
+        assert!(!f.not_started);
+        assert!(
+            f.reason
+                .starts_with("uac_ua0 (uac) fatal error, exit status 255"),
+            "{}",
+            f.reason
+        );
+    }
+
+    /// The reason is SIPp's own words wherever it put them: its error file (found by glob when
+    /// the pid is not the one SIPp used), else what it printed, binary bytes and all.
+    #[tokio::test]
+    async fn the_reason_is_found_wherever_sipp_wrote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Printed only (SIPp had no error file yet), quoting a binary injection file.
+        let mut out = b"2026-11-30\t06:07:39.159111\t1796018859.159111: Unknown file type (valid values are RANDOM, SEQUENTIAL, and USER) for bin.csv:\xffELF\n".to_vec();
+        out.extend_from_slice(&out.clone());
+        std::fs::write(d.join("uas_ua0_output.log"), &out).unwrap();
+        let f = failure_reason(&exited(1, 7, "uas_ua0"), d).await;
+        assert!(f.not_started);
+        assert!(
+            f.reason.ends_with(": Unknown file type (valid values are RANDOM, SEQUENTIAL, and USER) for bin.csv:\u{fffd}ELF"),
+            "{}",
+            f.reason
+        );
+        // Error files of two earlier SIPps of the same scenario and none of this pid: the newest.
+        let older = d.join("uac_ua1_100_errors.log");
+        std::fs::write(
+            &older,
+            format!("{ERR_HEAD}2026-11-30\t06:07:39.1\t1.1: old\n"),
+        )
+        .unwrap();
+        let t = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&older)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        std::fs::write(
+            d.join("uac_ua1_200_errors.log"),
+            format!("{ERR_HEAD}2026-11-30\t06:07:39.1\t1.1: new\n"),
+        )
+        .unwrap();
+        std::fs::write(d.join("uac_ua1_x_errors.log"), "not SIPp's").unwrap();
+        std::fs::write(d.join("uac_ua10_300_errors.log"), "another scenario's").unwrap();
+        let f = failure_reason(&exited(1, 999, "uac_ua1"), d).await;
+        assert!(f.reason.ends_with(": new"), "{}", f.reason);
+        // Nothing but SIPp's screen: no rule or table line is taken for a reason.
+        std::fs::write(
+            d.join("uac_ua2_output.log"),
+            "Resolving remote host '10.0.0.1'... Done.\nWarning: something odd\n------------------------------ Test Terminated --------------------------------\n  Counter | x\n",
+        )
+        .unwrap();
+        let f = failure_reason(&exited(99, 1, "uac_ua2"), d).await;
+        assert_eq!(
+            f.reason,
+            "uac_ua2 (uac) no call processed, exit status 99: Warning: something odd"
+        );
+    }
+
+    #[test]
+    fn pid_patterns() {
+        assert!(matches_pid_pattern(
+            "uac_ua1_123_errors.log",
+            "uac_ua1_",
+            "_errors.log"
+        ));
+        assert!(!matches_pid_pattern(
+            "uac_ua1__errors.log",
+            "uac_ua1_",
+            "_errors.log"
+        ));
+        assert!(!matches_pid_pattern(
+            "uac_ua1_12a_errors.log",
+            "uac_ua1_",
+            "_errors.log"
+        ));
+        assert!(!matches_pid_pattern(
+            "uac_ua10_1_errors.log",
+            "uac_ua1_",
+            "_errors.log"
+        ));
+    }
+
+    /// A slog drain that keeps every message, for tests that check what was done in order.
+    #[derive(Clone, Default)]
+    struct Recorded(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl slog::Drain for Recorded {
+        type Ok = ();
+        type Err = slog::Never;
+        fn log(&self, r: &slog::Record, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+            let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            lines.push(r.msg().to_string());
+            Ok(())
+        }
+    }
+
+    impl Recorded {
+        fn lines(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+        /// The signals sent to `label`, in order.
+        fn signals_to(&self, label: &str) -> Vec<String> {
+            self.lines()
+                .iter()
+                .filter_map(|l| l.strip_suffix(&format!(" to {label}")).map(str::to_string))
+                .collect()
+        }
+    }
+
+    /// A stand-in for a wedged SIPp: ignores SIGUSR1 and SIGTERM (the `sleep` it becomes keeps
+    /// them ignored), says it is ready once it does, and waits to be killed.
+    fn stubborn_sipp(folder: &Path) -> LaunchPlan {
+        let mut inst = instance("uac_ua0");
+        inst.argv = vec![
+            "sh".into(),
+            "-c".into(),
+            "trap '' USR1 TERM; : > ready; exec sleep 60".into(),
+        ];
+        assert!(folder.is_dir());
+        LaunchPlan {
+            stages: vec![crate::core::plan::Stage {
+                run_group: String::new(),
+                instances: vec![inst],
+            }],
+        }
+    }
+
+    /// Runs [`stubborn_sipp`] with `grace`, sends each stop level once it is ready, and returns
+    /// the outcome and the signals it got.
+    fn stop_stubborn_sipp(grace: Duration, levels: &[StopLevel]) -> (SippOutcome, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().to_path_buf();
+        let rec = Recorded::default();
+        let log = Logger::root(slog::Fuse(rec.clone()), slog::o!());
+        let (stop, rx) = watch::channel(StopLevel::Running);
+        let levels = levels.to_vec();
+        let outcome = actix_rt::System::new().block_on(async move {
+            let plan = stubborn_sipp(&folder);
+            let run = actix_rt::spawn(run_plan(
+                plan,
+                folder.clone(),
+                Duration::from_secs(60),
+                grace,
+                log,
+                rx,
+            ));
+            // The trap is in place: a signal now reaches a process that ignores it.
+            let started = std::time::Instant::now();
+            while !folder.join("ready").exists() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the stand-in never started"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            for level in levels {
+                stop.send_replace(level);
+                // The next level comes while the previous one's first signal is in its grace.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            run.await.unwrap()
+        });
+        (outcome, rec.signals_to("uac_ua0"))
+    }
+
+    #[test]
+    fn a_sipp_that_ignores_usr1_and_term_is_killed_after_the_graces() {
+        let (outcome, signals) = stop_stubborn_sipp(Duration::from_millis(50), &[StopLevel::Abort]);
+        assert_eq!(signals, ["SIGUSR1", "SIGTERM", "SIGKILL"]);
+        assert!(!outcome.success);
+        assert_eq!(outcome.reason.as_deref(), Some("interrupted: SIPp stopped"));
+    }
+
+    #[test]
+    fn a_kill_during_the_stop_grace_kills_at_once() {
+        // A grace long enough that SIGTERM would be sent only if the Kill waited for it.
+        let (outcome, signals) =
+            stop_stubborn_sipp(Duration::from_secs(3), &[StopLevel::Abort, StopLevel::Kill]);
+        assert_eq!(signals, ["SIGUSR1", "SIGKILL"]);
+        assert!(!outcome.success);
     }
 }

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture};
+use actix::{Actor, Context, Handler, ResponseFuture};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -61,6 +61,7 @@ use slog::{debug, error, warn, Logger};
 use tokio::sync::oneshot;
 
 use crate::core::plan::RunId;
+use crate::messages::{Register, Shutdown, ShutdownError, Unregister};
 
 /// The longest packet kept, Linux cooked header included (libpcap's default snap length).
 pub const SNAPLEN: u32 = 262_144;
@@ -102,7 +103,7 @@ pub enum SniffError {
     /// The pcap file could not be written.
     #[error("write {path}: {reason}")]
     Write { path: String, reason: String },
-    /// The capture thread has ended ([`SnifferStop`], or it failed: see the log).
+    /// The capture thread has ended ([`Shutdown`], or it failed: see the log).
     #[error("capture: stopped")]
     Stopped,
 }
@@ -116,30 +117,6 @@ pub struct PcapStats {
     /// registered; non-zero means the pcap may miss some.
     pub dropped: u64,
 }
-
-/// TestActor → SnifferActor, in pre-run: file every packet from or to `addrs` to this run,
-/// for `pcap`. Answered once the capture thread has it; SIPp may start then.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<(), SniffError>")]
-pub struct Register {
-    pub run_id: RunId,
-    pub addrs: Vec<Ipv4Addr>,
-    /// Where [`Unregister`] writes the run's packets: `<run folder>/sipp-<run_id>.pcap`.
-    pub pcap: PathBuf,
-}
-
-/// TestActor → SnifferActor, in post-run: stop filing for this run and write its pcap.
-#[derive(Message, Debug, Clone)]
-#[rtype(result = "Result<PcapStats, SniffError>")]
-pub struct Unregister {
-    pub run_id: RunId,
-}
-
-/// Supervisor → SnifferActor, at the end of the run: close the socket and end the thread.
-/// Packets of runs still registered are dropped.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct SnifferStop;
 
 /// The pcap file name of a run, in its run folder (SPEC §6).
 pub fn pcap_name(run: &RunId) -> String {
@@ -947,7 +924,7 @@ impl SnifferActor {
 }
 
 impl Drop for SnifferActor {
-    /// Without a [`SnifferStop`] (the System went away): the thread still ends, unwaited.
+    /// Without a [`Shutdown`] (the System went away): the thread still ends, unwaited.
     fn drop(&mut self) {
         let _ = self.send(Command::Stop { reply: None });
     }
@@ -1009,21 +986,26 @@ impl Handler<Unregister> for SnifferActor {
     }
 }
 
-impl Handler<SnifferStop> for SnifferActor {
-    type Result = ResponseFuture<()>;
+impl Handler<Shutdown> for SnifferActor {
+    type Result = ResponseFuture<Result<(), ShutdownError>>;
 
-    fn handle(&mut self, _: SnifferStop, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         let (reply, answer) = oneshot::channel();
         let sent = self.send(Command::Stop { reply: Some(reply) });
         let thread = self.thread.take();
         Box::pin(async move {
+            // A thread that ended already (it failed: logged then) has nothing more to undo.
             if sent.is_ok() {
                 let _ = answer.await;
             }
             // The thread has answered and returns: joining it is quick, but off this thread.
             if let Some(t) = thread {
-                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+                let joined = tokio::task::spawn_blocking(move || t.join()).await;
+                if !matches!(joined, Ok(Ok(()))) {
+                    return Err(SniffError::Socket("the capture thread panicked".into()).into());
+                }
             }
+            Ok(())
         })
     }
 }
@@ -1540,7 +1522,7 @@ mod tests {
                     unregister(&sniffer, "aaaaaa").await,
                     Err(SniffError::UnknownRun(RunId("aaaaaa".into())))
                 );
-                sniffer.send(SnifferStop).await.unwrap();
+                sniffer.send(Shutdown).await.unwrap().unwrap();
             });
         });
     }
@@ -1701,7 +1683,7 @@ mod tests {
                     err.starts_with(&format!("write {}: ", bad.display())),
                     "{err}"
                 );
-                sniffer.send(SnifferStop).await.unwrap();
+                sniffer.send(Shutdown).await.unwrap().unwrap();
                 assert_eq!(
                     register(&sniffer, "cccccc", &[lo(2)], &pcap).await,
                     Err(SniffError::Stopped)

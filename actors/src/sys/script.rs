@@ -284,8 +284,10 @@ impl Leftovers {
 }
 
 impl Drop for Leftovers {
-    /// A last resort (the owner went away without [`Leftovers::stop`], e.g. a panic): SIGKILL to
-    /// what is left, from a thread of its own, since this may run on the actor thread.
+    /// A last resort (the owner went away without [`Leftovers::stop`]: a panic, a third signal
+    /// that does not wait): SIGKILL to what is left, at once. Blocking but short (a read of
+    /// what was made since the window opened); done here rather than on a thread that the
+    /// process's exit could cut short.
     fn drop(&mut self) {
         for r in &self.readers {
             r.abort();
@@ -293,23 +295,16 @@ impl Drop for Leftovers {
         if !self.live {
             return;
         }
-        let mark = self.mark.clone();
-        let known = std::mem::take(&mut self.known);
-        let window = self.window;
-        let _ = std::thread::Builder::new()
-            .name("leftovers".into())
-            .spawn(move || {
-                for _ in 0..KILL_ROUNDS {
-                    let left = marks::select(&marks::scan(window), &mark, &known);
-                    if left.is_empty() {
-                        break;
-                    }
-                    for id in left {
-                        marks::signal(id, Signal::SIGKILL);
-                    }
-                    std::thread::sleep(POLL);
-                }
-            });
+        for _ in 0..KILL_ROUNDS {
+            let left = marks::select(&marks::scan(self.window), &self.mark, &self.known);
+            if left.is_empty() {
+                break;
+            }
+            for id in left {
+                marks::signal(id, Signal::SIGKILL);
+            }
+            std::thread::sleep(POLL);
+        }
     }
 }
 

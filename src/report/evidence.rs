@@ -1,0 +1,323 @@
+//! What the reports keep of a test run's evidence: who had which address (the ladder's
+//! columns) and, for the runs the HTML report draws, the SIP ladder read from the run's pcap in
+//! post-run, before its folder may be removed ([`Harvest`], the runtime's `Evidence` hook).
+//!
+//! Which runs get a ladder ([`LadderPolicy`]): every failed run with a pcap, up to
+//! `failed_max` of them (so that a soak with a test that always fails stays small), and the
+//! first passing run of each test that has SIP in its pcap.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use slog::{debug, warn, Logger};
+
+use sipplauncher_actors::core::plan::{Attachment, Evidence, Role, RunEvidence, TestPlan, UaName};
+
+use crate::ladder::{failure, Endpoint, Ladder};
+
+/// How many failed runs get a ladder by default (as many as `--keep-max` keeps folders).
+pub const FAILED_LADDERS: usize = 100;
+
+/// How many passing runs of one test are read before giving up on a ladder for it (their
+/// pcaps held no SIP).
+const PASSING_TRIES: u32 = 3;
+
+/// What a run left for the reports (the runtime hands it back in the run's last event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunAttachment {
+    /// Each instance's label (`uac_ua1`) and address in this run.
+    pub addresses: BTreeMap<String, Ipv4Addr>,
+    pub ladder: Option<Arc<Ladder>>,
+    /// Why the pcap could not be read, when a ladder was wanted.
+    pub ladder_error: Option<String>,
+}
+
+impl RunAttachment {
+    /// The attachment of an event, if it is one of ours.
+    pub fn of(a: &Attachment) -> Option<&RunAttachment> {
+        a.downcast_ref::<RunAttachment>()
+    }
+}
+
+/// Which runs get a ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LadderPolicy {
+    /// Ladders of failed runs, at most.
+    pub failed_max: usize,
+}
+
+impl Default for LadderPolicy {
+    fn default() -> Self {
+        LadderPolicy {
+            failed_max: FAILED_LADDERS,
+        }
+    }
+}
+
+/// The policy's count so far, for a report made run after run.
+#[derive(Debug, Default)]
+pub struct LadderTally {
+    failed: usize,
+    /// Tests with a passing run's ladder.
+    passing: HashSet<String>,
+    /// Passing runs read per test without one.
+    tries: HashMap<String, u32>,
+}
+
+impl LadderTally {
+    /// Whether a run of `test` that `succeeded` (or not) is to get a ladder.
+    pub fn wants(&self, policy: &LadderPolicy, test: &str, succeeded: bool) -> bool {
+        if succeeded {
+            !self.passing.contains(test)
+                && self.tries.get(test).copied().unwrap_or(0) < PASSING_TRIES
+        } else {
+            self.failed < policy.failed_max
+        }
+    }
+
+    /// Counts a run that got `ladder` (or tried to).
+    pub fn got(&mut self, test: &str, succeeded: bool, ladder: Option<&Ladder>) {
+        if succeeded {
+            match ladder {
+                Some(l) if !l.messages.is_empty() => {
+                    self.passing.insert(test.to_string());
+                }
+                _ => *self.tries.entry(test.to_string()).or_default() += 1,
+            }
+        } else if ladder.is_some() {
+            self.failed += 1;
+        }
+    }
+}
+
+/// The label of each instance of `test`: its role(s) and name (`uac_ua1`; `uac/uas_ua0` for
+/// an instance that plays both in different run groups).
+pub fn labels(test: &TestPlan) -> BTreeMap<UaName, String> {
+    let mut roles: BTreeMap<UaName, Vec<Role>> = BTreeMap::new();
+    for s in test.run_groups.iter().flat_map(|g| &g.scenarios) {
+        let r = roles.entry(s.ua.clone()).or_default();
+        if !r.contains(&s.role) {
+            r.push(s.role);
+        }
+    }
+    roles
+        .into_iter()
+        .map(|(ua, mut r)| {
+            // UAC before UAS, as in `uac/uas`.
+            r.sort_by_key(|role| std::cmp::Reverse(*role));
+            let names: Vec<&str> = r.iter().map(|r| r.as_str()).collect();
+            let label = format!("{}_{ua}", names.join("/"));
+            (ua, label)
+        })
+        .collect()
+}
+
+/// The instance of a label (`uac_ua1` → `ua1`).
+fn ua_of(label: &str) -> Option<&str> {
+    label.rsplit('_').next().filter(|u| u.starts_with("ua"))
+}
+
+/// The ladder's columns: the callers (instances that are only UACs) left, the DUT, the others
+/// right; by instance number within each side.
+pub fn parties(addresses: &BTreeMap<String, Ipv4Addr>, dut: Ipv4Addr) -> Vec<Endpoint> {
+    let mut left = Vec::new();
+    let mut right = Vec::new();
+    for (label, &address) in addresses {
+        let e = Endpoint {
+            label: label.clone(),
+            address,
+            ua: ua_of(label).map(str::to_string),
+        };
+        if label.starts_with("uac_") {
+            left.push(e);
+        } else {
+            right.push(e);
+        }
+    }
+    let number = |e: &Endpoint| {
+        e.ua.as_deref()
+            .and_then(|u| u.strip_prefix("ua"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    left.sort_by_key(number);
+    right.sort_by_key(number);
+    left.push(Endpoint {
+        label: "DUT".into(),
+        address: dut,
+        ua: None,
+    });
+    left.extend(right);
+    left
+}
+
+/// Reads the ladder of a run's pcap, focused on the failed call when the capture is large.
+pub fn read_ladder(
+    pcap: &Path,
+    addresses: &BTreeMap<String, Ipv4Addr>,
+    dut: Ipv4Addr,
+    reason: Option<&str>,
+) -> Result<Ladder, String> {
+    let focus = reason.and_then(|r| failure::clue(r).call_id);
+    Ladder::from_pcap(pcap, &parties(addresses, dut), focus.as_deref()).map_err(|e| e.to_string())
+}
+
+/// The runtime's `Evidence` hook: labels each run's addresses, and reads the ladders the
+/// policy wants.
+pub struct Harvest {
+    policy: LadderPolicy,
+    tally: Mutex<LadderTally>,
+    log: Logger,
+}
+
+impl Harvest {
+    pub fn new(policy: LadderPolicy, log: Logger) -> Harvest {
+        Harvest {
+            policy,
+            tally: Mutex::new(LadderTally::default()),
+            log,
+        }
+    }
+}
+
+impl Evidence for Harvest {
+    fn collect(&self, run: &RunEvidence) -> Option<Attachment> {
+        let labels = labels(&run.test);
+        let addresses: BTreeMap<String, Ipv4Addr> = run
+            .hosts
+            .iter()
+            .map(|(ua, addr)| {
+                let label = labels.get(ua).cloned().unwrap_or_else(|| ua.0.clone());
+                (label, *addr)
+            })
+            .collect();
+        let test = run.test.name.0.as_str();
+        let wanted = run.pcap.as_ref().filter(|_| {
+            self.tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .wants(&self.policy, test, run.succeeded)
+        });
+        let mut attachment = RunAttachment {
+            addresses,
+            ladder: None,
+            ladder_error: None,
+        };
+        if let Some(pcap) = wanted {
+            match read_ladder(pcap, &attachment.addresses, run.dut, run.reason.as_deref()) {
+                Ok(l) => {
+                    debug!(self.log, "ladder read"; "test" => test, "run_id" => %run.run_id, "messages" => l.messages.len());
+                    attachment.ladder = Some(Arc::new(l));
+                }
+                Err(e) => {
+                    warn!(self.log, "no ladder: {e}"; "test" => test, "run_id" => %run.run_id);
+                    attachment.ladder_error = Some(e);
+                }
+            }
+            self.tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .got(test, run.succeeded, attachment.ladder.as_deref());
+        }
+        Some(Arc::new(attachment))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ladder::testing::message;
+    use sipplauncher_actors::core::plan::{RunGroup, Scenario, TestName};
+
+    fn plan() -> TestPlan {
+        let s = |file: &str, role, ua: &str| Scenario {
+            file: file.into(),
+            role,
+            ua: UaName(ua.into()),
+        };
+        TestPlan {
+            name: TestName("t".into()),
+            folder: "/x".into(),
+            uas: vec![
+                UaName("ua0".into()),
+                UaName("ua1".into()),
+                UaName("ua2".into()),
+            ],
+            run_groups: vec![
+                RunGroup {
+                    id: "a".into(),
+                    scenarios: vec![
+                        s("a_uas_ua0.xml", Role::Uas, "ua0"),
+                        s("a_uac_ua1.xml", Role::Uac, "ua1"),
+                    ],
+                },
+                RunGroup {
+                    id: "b".into(),
+                    scenarios: vec![
+                        s("b_uas_ua1.xml", Role::Uas, "ua1"),
+                        s("b_uac_ua2.xml", Role::Uac, "ua2"),
+                    ],
+                },
+            ],
+            definition_error: None,
+        }
+    }
+
+    #[test]
+    fn labels_and_columns() {
+        let l = labels(&plan());
+        let got: Vec<&str> = l.values().map(String::as_str).collect();
+        assert_eq!(got, vec!["uas_ua0", "uac/uas_ua1", "uac_ua2"]);
+        let addresses: BTreeMap<String, Ipv4Addr> = l
+            .values()
+            .enumerate()
+            .map(|(i, label)| (label.clone(), Ipv4Addr::new(10, 0, 0, 10 + i as u8)))
+            .collect();
+        let cols: Vec<(String, Option<String>)> = parties(&addresses, Ipv4Addr::new(10, 0, 0, 1))
+            .into_iter()
+            .map(|e| (format!("{} {}", e.label, e.address), e.ua))
+            .collect();
+        assert_eq!(
+            cols,
+            vec![
+                ("uac_ua2 10.0.0.12".into(), Some("ua2".into())),
+                ("DUT 10.0.0.1".into(), None),
+                ("uas_ua0 10.0.0.10".into(), Some("ua0".into())),
+                ("uac/uas_ua1 10.0.0.11".into(), Some("ua1".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn policy_one_passing_ladder_per_test_and_failed_ones_up_to_the_bound() {
+        let policy = LadderPolicy { failed_max: 2 };
+        let mut t = LadderTally::default();
+        let ladder = |n: usize| Ladder {
+            pcap: "p".into(),
+            started: None,
+            endpoints: vec![],
+            messages: (0..n)
+                .map(|_| message(0, 1, "OPTIONS sip:x SIP/2.0", "c", "1 OPTIONS"))
+                .collect(),
+            omitted: 0,
+            call_id: None,
+        };
+        assert!(t.wants(&policy, "a", true));
+        // A pcap without SIP: tried again, up to PASSING_TRIES times.
+        for _ in 0..PASSING_TRIES {
+            assert!(t.wants(&policy, "a", true));
+            t.got("a", true, Some(&ladder(0)));
+        }
+        assert!(!t.wants(&policy, "a", true));
+        t.got("b", true, Some(&ladder(3)));
+        assert!(!t.wants(&policy, "b", true));
+        assert!(t.wants(&policy, "c", true));
+        for _ in 0..2 {
+            assert!(t.wants(&policy, "a", false));
+            t.got("a", false, Some(&ladder(1)));
+        }
+        assert!(!t.wants(&policy, "c", false), "two failed ladders at most");
+    }
+}
