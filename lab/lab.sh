@@ -14,6 +14,8 @@
 # Both namespaces get /etc/netns/NS/resolv.conf pointing at the runner (where sipplauncher's
 # DNS server answers), so Kamailio resolves Request-URI domains there.
 # State (Kamailio's pid, log, runtime dir): $LAB_STATE_ROOT/NAME (default /run/sipplauncher-lab).
+# LAB_CALL_LIMIT=N gives the DUT a capacity: at most N calls at once, the next INVITEs get
+# "503 Too Many Calls" (as an SBC with a session limit); unset: no limit.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -21,6 +23,7 @@ LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LAB_NET="${LAB_NET:-10.99.0}"
 LAB_STATE_ROOT="${LAB_STATE_ROOT:-/run/sipplauncher-lab}"
 LAB_UP_TIMEOUT="${LAB_UP_TIMEOUT:-10}"
+LAB_CALL_LIMIT="${LAB_CALL_LIMIT:-}"
 KAMAILIO="${KAMAILIO:-kamailio}"
 
 say() { printf 'lab: %s\n' "$*" >&2; }
@@ -52,6 +55,7 @@ check_name() {
 
 check_net() {
     [[ "$LAB_NET" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "LAB_NET must be the first three octets of a /24, e.g. 10.99.0 (got '$LAB_NET')"
+    [[ -z "$LAB_CALL_LIMIT" || "$LAB_CALL_LIMIT" =~ ^[1-9][0-9]{0,5}$ ]] || die "LAB_CALL_LIMIT must be a number of calls, at least 1 (got '$LAB_CALL_LIMIT')"
 }
 
 # Fields 3 (state) and 5 (process group) of /proc/PID/stat, as "STATE PGID" (no procps needed).
@@ -184,11 +188,15 @@ lab_up() {
     ip -n "$dut" link set lab-dut up
     ip -n "$run" link set lab-run up
 
-    say "start Kamailio in $dut on udp+tcp $dut_ip:5060 (log $state/kamailio.log)"
+    local limit=()
+    if [ -n "$LAB_CALL_LIMIT" ]; then
+        limit=(-A "CALL_LIMIT=$LAB_CALL_LIMIT")
+    fi
+    say "start Kamailio in $dut on udp+tcp $dut_ip:5060 (log $state/kamailio.log)${LAB_CALL_LIMIT:+, at most $LAB_CALL_LIMIT calls at once}"
     # setsid: its own session, so that a Ctrl+C meant for the caller does not reach it
     # (lab.sh down stops it). -DD: the creator stays in the foreground (its pid is known).
     setsid ip netns exec "$dut" "$KAMAILIO" -f "$LAB_DIR/kamailio.cfg" -A "DUT_ADDR=$dut_ip" \
-        -DD -E -m 32 -M 4 -Y "$state" \
+        "${limit[@]}" -DD -E -m 32 -M 4 -Y "$state" \
         </dev/null >"$state/kamailio.log" 2>&1 &
     pid=$!
     echo "$pid" >"$state/kamailio.pid"

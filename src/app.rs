@@ -5,12 +5,13 @@ use std::io::Write;
 use std::sync::Arc;
 
 use clap::Parser;
-use slog::{info, o, warn, Level, Logger};
+use slog::{info, o, warn, Logger};
 
 use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
 use sipplauncher_actors::events::EventSink;
 use sipplauncher_actors::supervisor::RunResult;
-use sipplauncher_actors::sys::logging;
+use sipplauncher_actors::sys::logging::{self, RotatingFile};
+use sipplauncher_actors::sys::signal::Interrupts;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
@@ -34,7 +35,24 @@ pub fn main() -> i32 {
         if first == "report" {
             return report_cmd::main(args);
         }
+        if first == "sweep" {
+            return crate::sweep::main(&args.collect::<Vec<_>>());
+        }
     }
+    // A run: before anything else, from now on a signal never has its default action. Until
+    // the run takes the signals over, the first one ends the process with one line (nothing is
+    // made before the run). (Subcommands above keep the default: they change nothing a signal
+    // could leave half done.)
+    let interrupts = match Interrupts::catch() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: signals not caught ({e}): Ctrl+C ends the process as is"
+            );
+            Interrupts::none()
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -51,7 +69,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    run(config)
+    run(config, interrupts)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -69,13 +87,16 @@ fn usage_stop(msg: &str) -> Stop {
 
 /// Runs a validated configuration: each step below in turn; the first that stops the command
 /// gives the exit status.
-pub fn run(config: Config) -> i32 {
-    match run_steps(config) {
+pub fn run(config: Config, interrupts: Interrupts) -> i32 {
+    let status = match run_steps(config, interrupts) {
         Ok(status) | Err(Stop(status)) => status,
-    }
+    };
+    // The logs are written off the threads that log: wait for the last lines.
+    logging::flush();
+    status
 }
 
-fn run_steps(config: Config) -> Result<i32, Stop> {
+fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
@@ -83,7 +104,7 @@ fn run_steps(config: Config) -> Result<i32, Stop> {
     let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
     let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
     let sinks = sinks(&config, sipp_version);
-    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    let result = sipplauncher_actors::run(plan, front, sinks, log, interrupts);
     exit_status(&config, &result)
 }
 
@@ -107,7 +128,20 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
             None
         }
     };
-    let log = logging::root(general, Level::Error).new(o!());
+    let general = general.and_then(|file| {
+        match RotatingFile::new(file, config.log_file.clone(), config.log_rotation) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "sipplauncher: warning: no general log: {}: {e}",
+                    config.log_file.display()
+                );
+                None
+            }
+        }
+    });
+    let log = logging::root(general).new(o!());
     info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
     Ok(log)
 }
@@ -215,28 +249,7 @@ fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, 
 /// Too many tests at once for the open-files limit would fail them one by one with "Too many
 /// open files": say so once, before anything is done.
 fn check_open_files(config: &Config, suite: &Suite) -> Result<(), Stop> {
-    let most_instances = suite
-        .tests
-        .iter()
-        .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
-        .max()
-        .unwrap_or(1);
-    // Tests under way at once: --group, or fewer when a round has fewer runs (a group never
-    // spans two rounds; --window with --loop does).
-    let per_round = config.run.total.unwrap_or(suite.tests.len() as u64);
-    let at_once = if config.run.window && config.run.repeat {
-        config.run.group
-    } else {
-        config
-            .run
-            .group
-            .min(usize::try_from(per_round).unwrap_or(usize::MAX))
-    };
-    preflight::open_files_limit()
-        .and_then(|limit| {
-            preflight::check_group_files(limit, config.run.group, at_once, most_instances)
-        })
-        .map_err(|e| usage_stop(&e))
+    preflight::check_open_files(&config.run, &suite.tests).map_err(|e| usage_stop(&e))
 }
 
 /// How SIPp gets its certificates and writes its TLS keys: SIPp from 3.7.5 writes
@@ -340,7 +353,9 @@ fn ladder_policy(_config: &Config) -> LadderPolicy {
 
 /// Where the run's events go: the terminal, and the reports asked for.
 fn sinks(config: &Config, sipp_version: Option<String>) -> Vec<Box<dyn EventSink>> {
-    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(
+        Console::stdout().with_keep(config.run.keep, config.run.keep_max),
+    )];
     if let Some(path) = &config.junit {
         sinks.push(Box::new(JUnit::new(path.clone())));
     }

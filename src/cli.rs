@@ -112,9 +112,25 @@ pub struct Cli {
     #[arg(long)]
     pub fail_expected: bool,
 
-    /// Keep the test run folders
+    /// Keep every test run folder (the same as --keep all)
     #[arg(long)]
     pub leave_temp: bool,
+
+    /// Which test run folders stay once their test is over: none, failed (those of runs that
+    /// did not pass) or all [default: failed]
+    // No clap default: --leave-temp with an explicit --keep other than all is refused.
+    #[arg(long, value_name = "WHICH")]
+    pub keep: Option<String>,
+
+    /// With --keep failed: keep at most this many failed runs' folders (the reports still list
+    /// every failure)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "100",
+        allow_negative_numbers = true
+    )]
+    pub keep_max: String,
 
     /// Extra template keywords, a JSON object, e.g. '{"domain": "example.com"}'
     #[arg(long, value_name = "JSON")]
@@ -233,6 +249,19 @@ pub struct Cli {
     // may be skipped); `config` applies `DEFAULT_LOG_FILE`.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// The general log rotates when it would grow past this size, in MiB (fractions allowed)
+    #[arg(long, value_name = "MIB", default_value = "100")]
+    pub log_max_size: String,
+
+    /// Old general logs kept by the rotation: <log>.1 (the newest) ... <log>.N
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "5",
+        allow_negative_numbers = true
+    )]
+    pub log_keep: String,
 }
 
 #[cfg(test)]
@@ -264,6 +293,8 @@ mod tests {
         assert_eq!(cli.total, None);
         assert!(!cli.random && !cli.repeat && !cli.dry_run && !cli.fail_expected);
         assert!(!cli.leave_temp && !cli.no_pcap);
+        assert_eq!(cli.keep, None);
+        assert_eq!(cli.keep_max, "100");
         assert_eq!(cli.keyword_replacement_values, None);
         assert_eq!(cli.sipp_transport, None);
         assert_eq!(cli.sipp_call_rate, "1.0");
@@ -312,6 +343,10 @@ mod tests {
             "--dry-run",
             "--fail-expected",
             "--leave-temp",
+            "--keep",
+            "all",
+            "--keep-max",
+            "7",
             "--keyword-replacement-values",
             "{}",
             "--no-pcap",
@@ -356,6 +391,10 @@ mod tests {
         assert_eq!(cli.pattern_exclude, vec!["c"]);
         assert!(cli.random && cli.repeat && cli.dry_run && cli.fail_expected);
         assert!(cli.group_stop_first_fail && cli.leave_temp && cli.no_pcap);
+        assert_eq!(
+            (cli.keep.as_deref(), cli.keep_max.as_str()),
+            (Some("all"), "7")
+        );
         assert_eq!(cli.default_behaviors.as_deref(), Some("all,-bye"));
         assert_eq!(cli.seed.as_deref(), Some("42"));
         assert_eq!(cli.log_file, Some(PathBuf::from("l.log")));

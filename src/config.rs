@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde_json::Value;
-use sipplauncher_actors::core::plan::RunConfig;
+use sipplauncher_actors::core::plan::{Keep, RunConfig};
+use sipplauncher_actors::sys::logging::Rotation;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
 use crate::tls::KeyType;
@@ -124,6 +125,8 @@ pub struct Config {
     pub log_file: PathBuf,
     /// `--log-file` was given: failing to open it is an error, while the default may be skipped.
     pub log_file_explicit: bool,
+    /// `--log-max-size` and `--log-keep`.
+    pub log_rotation: Rotation,
     pub no_pcap: bool,
     /// `(cert, key)` of the CA given with `--tls-ca-root-cert`/`--tls-ca-root-key`; both files
     /// exist.
@@ -216,6 +219,8 @@ pub enum UsageError {
     CaWithoutTls(Transport),
     #[error("--sipp-tls-version needs a TLS transport (l1 or ln)")]
     TlsVersionWithoutTls,
+    #[error("--leave-temp keeps every run folder, but --keep {0} was given: give one of them")]
+    LeaveTempWithKeep(&'static str),
     #[error("--tls-key-type needs a TLS transport (l1 or ln)")]
     KeyTypeWithoutTls,
 }
@@ -269,6 +274,24 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         .as_deref()
         .map(|t| parse_count("--total", t, 1))
         .transpose()?;
+    let keep = cli
+        .keep
+        .as_deref()
+        .map(|k| {
+            Keep::parse(k).ok_or(UsageError::NotOneOf {
+                option: "--keep",
+                value: k.to_string(),
+                allowed: "none, failed, all",
+            })
+        })
+        .transpose()?;
+    // `--leave-temp` is `--keep all`, as in the original.
+    let keep = match (cli.leave_temp, keep) {
+        (false, k) => k.unwrap_or(Keep::Failed),
+        (true, None | Some(Keep::All)) => Keep::All,
+        (true, Some(k)) => return Err(UsageError::LeaveTempWithKeep(k.as_str())),
+    };
+    let keep_max = parse_whole("--keep-max", &cli.keep_max)?;
     let keywords = parse_keywords(cli.keyword_replacement_values.as_deref())?;
 
     let tls_ca = match (cli.tls_ca_root_cert, cli.tls_ca_root_key) {
@@ -385,6 +408,19 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             }
         }
     }
+    let log_keep = parse_count("--log-keep", &cli.log_keep, 0)?;
+    let log_rotation = Rotation {
+        // At least a byte: a smaller size would rotate before every line all the same.
+        max_bytes: ((parse_positive("--log-max-size", &cli.log_max_size)? * (1u64 << 20) as f64)
+            as u64)
+            .max(1),
+        keep: u32::try_from(log_keep).map_err(|_| UsageError::OutOfRange {
+            option: "--log-keep",
+            value: i128::from(log_keep),
+            min: 0,
+            max: i128::from(u32::MAX),
+        })?,
+    };
     let log_file_explicit = cli.log_file.is_some();
     let log_file = match cli.log_file {
         Some(path) => writable_file_path("--log-file", path)?,
@@ -404,7 +440,8 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             repeat: cli.repeat,
             dry_run: cli.dry_run,
             fail_expected: cli.fail_expected,
-            leave_temp: cli.leave_temp,
+            keep,
+            keep_max,
             run_root: cli.run_root,
             script_timeout,
             test_timeout,
@@ -421,6 +458,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         html,
         log_file,
         log_file_explicit,
+        log_rotation,
         no_pcap: cli.no_pcap,
         tls_ca,
         tls_key_type: tls_key_type.unwrap_or_default(),
@@ -709,7 +747,8 @@ mod tests {
         assert!(!c.run.window);
         assert_eq!(c.run.total, None);
         assert_eq!(c.run.random_seed, None);
-        assert!(!c.run.repeat && !c.run.dry_run && !c.run.fail_expected && !c.run.leave_temp);
+        assert!(!c.run.repeat && !c.run.dry_run && !c.run.fail_expected);
+        assert_eq!((c.run.keep, c.run.keep_max), (Keep::Failed, 100));
         assert_eq!(c.run.run_root, PathBuf::from("/var/tmp/sipplauncher"));
         assert_eq!(c.run.script_timeout, Duration::from_secs(60));
         assert_eq!(c.run.test_timeout, Duration::from_secs(180));
@@ -808,7 +847,8 @@ mod tests {
         assert_eq!(c.run.group_pause, Duration::ZERO);
         assert!(c.run.group_stop_first_fail && c.run.repeat && c.run.dry_run);
         assert!(c.run.window);
-        assert!(c.run.fail_expected && c.run.leave_temp && c.no_pcap);
+        assert!(c.run.fail_expected && c.no_pcap);
+        assert_eq!(c.run.keep, Keep::All, "--leave-temp");
         assert_eq!(c.run.total, Some(100));
         assert_eq!((c.run.random_seed, c.seed), (Some(42), Some(42)));
         assert_eq!(c.run.run_root, PathBuf::from("/tmp/rr"));
@@ -853,6 +893,21 @@ mod tests {
         // A verbose pattern ending in a comment still compiles.
         let c = f.ok(&["--pattern-only", "(?x) normal  # the normal tests"]);
         assert!(c.only[0].is_match("normal-1") && !c.only[0].is_match("a-normal"));
+    }
+
+    #[test]
+    fn keep_and_leave_temp() {
+        let f = Fixture::new();
+        for (args, keep, max) in [
+            (&["--keep", "none"][..], Keep::None, 100),
+            (&["--keep", "all", "--keep-max", "3"][..], Keep::All, 3),
+            (&["--leave-temp"][..], Keep::All, 100),
+            (&["--leave-temp", "--keep", "all"][..], Keep::All, 100),
+            (&["--keep-max", "0"][..], Keep::Failed, 0),
+        ] {
+            let c = f.ok(args);
+            assert_eq!((c.run.keep, c.run.keep_max), (keep, max), "{args:?}");
+        }
     }
 
     #[test]
@@ -1001,6 +1056,15 @@ mod tests {
             (vec!["--test-timeout", "-1"], "--test-timeout: must be a number of seconds > 0".into()),
             (vec!["--seed", "1"], "--seed given without --random".into()),
             (vec!["--random", "--seed", "x"], r#"--seed: "x" is not a whole number"#.into()),
+            (vec!["--keep", "some"], r#"--keep: "some" is not one of none, failed, all"#.into()),
+            (
+                vec!["--leave-temp", "--keep", "failed"],
+                "--leave-temp keeps every run folder, but --keep failed was given: give one of \
+                 them"
+                    .into(),
+            ),
+            (vec!["--keep-max", "-1"], "--keep-max: must be at least 0".into()),
+            (vec!["--keep-max", "x"], r#"--keep-max: "x" is not a whole number"#.into()),
             (
                 vec!["--junit", &nope_xml],
                 format!("--junit: folder {nope} of {nope}/r.xml does not exist"),

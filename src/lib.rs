@@ -18,6 +18,7 @@
 //! - [`ladder`]: the SIP ladder of a test run, read from its pcap by our own code.
 //! - [`report_cmd`]: `sipplauncher report`, the HTML report again from a JSON report.
 //! - [`exit_code`]: the documented exit statuses.
+//! - [`sweep`]: `sipplauncher sweep`, a DUT's capacity curve over group sizes.
 
 pub mod app;
 pub mod cli;
@@ -31,5 +32,6 @@ pub mod report_cmd;
 pub mod scenario;
 pub mod sipp_args;
 pub mod suite;
+pub mod sweep;
 pub mod template;
 pub mod tls;

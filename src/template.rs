@@ -140,6 +140,8 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_debug(true); // for Error::range and Error::template_source
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Suites written for Jinja2 call Python's methods on strings, dicts and lists.
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_keep_trailing_newline(true);
         env.add_filter("b64encode", b64encode);
@@ -522,6 +524,25 @@ Content-Length: [len]
         for name in ["notes.txt", "users.csv", "uac_ua0.xml.orig"] {
             assert_eq!(read(&f, name), all, "{name}");
         }
+    }
+
+    /// Python's methods, as suites written for Jinja2 use them.
+    #[test]
+    fn python_methods_work_as_in_jinja2() {
+        let f = fixture(
+            &[(
+                "uac_ua0.xml",
+                "{{ ua0.host.split('.')[3] }} {{ test.name.upper() }} \
+                 {{ test.name.replace('-', '_') }} {{ dut.host.startswith('10.') }} \
+                 {% for k, v in dut.items() %}{{ k }}={{ v }}{% endfor %}\n",
+            )],
+            &[],
+        );
+        render(&f, Map::new()).unwrap();
+        assert_eq!(
+            read(&f, "uac_ua0.xml"),
+            "100 NORMAL-0000 normal_0000 True host=10.22.22.24\n"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use rand::Rng;
+use rand::RngExt;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
@@ -141,7 +141,7 @@ impl KeyType {
             KeyType::Rsa => {
                 // rcgen's backend (ring) signs with RSA keys but does not make them.
                 use rsa::pkcs8::EncodePrivateKey;
-                let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
+                let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)?;
                 let der = key.to_pkcs8_der()?;
                 Ok(KeyPair::try_from(der.as_bytes())?)
             }
@@ -217,7 +217,7 @@ fn base_params(names: &[(DnType, String)]) -> CertificateParams {
 
 /// A random positive 128-bit serial number (RFC 5280: unique per CA, at most 20 octets).
 fn serial() -> SerialNumber {
-    let mut bytes: [u8; 16] = rand::thread_rng().gen();
+    let mut bytes: [u8; 16] = rand::rng().random();
     bytes[0] &= 0x7f;
     bytes[0] |= 0x01;
     SerialNumber::from_slice(&bytes)

@@ -11,9 +11,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use actix::Message;
-use hickory_server::proto::rr::Record;
+use slog::Logger;
 
 use crate::core::plan::{RunId, TestName, UaName};
+use crate::dns::zones::RunZone;
 use crate::dns::DnsError;
 use crate::net::NetError;
 use crate::sipp::SippOutcome;
@@ -159,7 +160,10 @@ pub struct Release {
 pub struct AddRecords {
     pub run_id: RunId,
     pub test: TestName,
-    pub records: Vec<Record>,
+    /// The run's `dns.txt`, parsed and grouped (off the actor's thread).
+    pub zone: RunZone,
+    /// The run's own log: the questions its records answer are told there.
+    pub log: Logger,
 }
 
 /// TestActor → DnsActor, post-run: stop serving the records of a run (none is fine).
@@ -168,6 +172,12 @@ pub struct AddRecords {
 pub struct RemoveRecords {
     pub run_id: RunId,
 }
+
+/// → DnsActor: where the server listens (its port, when bound on port 0, as in tests); `None`
+/// while it is not bound.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "Option<std::net::SocketAddr>")]
+pub struct LocalAddr;
 
 // ---------------------------------------------------------------------------------------------
 // → SnifferActor

@@ -16,16 +16,19 @@ use tokio::sync::oneshot;
 use crate::core::dispatch::{CancelReason, Command, Dispatcher, Input, Outcome};
 use crate::core::plan::{FrontEnd, RunPlan};
 use crate::core::scheduler::{Schedule, ScheduledRun};
-use crate::dns::{DnsActor, DNS_PORT};
+use crate::dns::{DnsActor, RUN_ADDR};
 use crate::events::{Event, EventBus, EventSink, PROGRESS_EVERY};
 use crate::global::GlobalActor;
 use crate::messages::{
     Abort, Cleanup, GlobalAfter, GlobalBefore, GlobalCleanup, Kill, Prepare, Run, Shutdown, Signal,
+    SignalKind,
 };
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sniffer::SnifferActor;
-use crate::sys::rundir;
+use crate::sys::keep::Keeper;
 use crate::sys::script::{self, KillSwitch};
+use crate::sys::signal::Interrupts;
+use crate::sys::{rundir, usage};
 use crate::test_actor::TestActor;
 
 /// How long the services get to undo what they hold at the end (each has bounds of its own;
@@ -100,6 +103,8 @@ pub struct Supervisor {
     services: Services,
     /// The GLOBAL pseudo-test, when the suite has one.
     global: Option<Addr<GlobalActor>>,
+    /// Which run folders stay once their test is over; shared by the test runs and GLOBAL.
+    evidence: Arc<Keeper>,
     bus: EventBus,
     log: Logger,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
@@ -107,6 +112,11 @@ pub struct Supervisor {
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
+    /// CPU times and load at the start: the run's usage is measured from there.
+    started_usage: usage::Snapshot,
+    /// The run's signals, until `started` hands them to a task that forwards each as a
+    /// [`Signal`] message.
+    interrupts: Option<Interrupts>,
     fatal: Option<String>,
     /// What the services could not undo at the end, one line each.
     leftovers: Vec<String>,
@@ -134,6 +144,21 @@ impl Actor for Supervisor {
                 elapsed: act.started.elapsed(),
             })
         });
+        // Signals that came before the run was under way count before it starts anything.
+        if let Some(mut interrupts) = self.interrupts.take() {
+            for kind in interrupts.drain_arrived() {
+                self.signal(kind, ctx);
+            }
+            let me = ctx.address().recipient();
+            actix_rt::spawn(async move {
+                while let Some(kind) = interrupts.recv().await {
+                    if me.try_send(Signal(kind)).is_err() {
+                        // The Supervisor is gone: the run is over.
+                        return;
+                    }
+                }
+            });
+        }
         self.input(Input::Start, ctx);
     }
 }
@@ -302,6 +327,7 @@ impl Supervisor {
             self.services.dns.clone(),
             self.services.sniffer.clone(),
             self.bus.clone(),
+            self.evidence.clone(),
             &self.log,
         )
         .start()
@@ -335,6 +361,7 @@ impl Supervisor {
             outcome,
             elapsed: self.started.elapsed(),
             at: SystemTime::now(),
+            usage: Some(usage::Snapshot::now().since(&self.started_usage)),
         });
         let mut report_errors = self.bus.finish();
         for e in &report_errors {
@@ -361,10 +388,16 @@ impl Handler<Signal> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, sig: Signal, ctx: &mut Context<Self>) {
+        self.signal(sig.0, ctx);
+    }
+}
+
+impl Supervisor {
+    fn signal(&mut self, kind: SignalKind, ctx: &mut Context<Self>) {
         let reason = CancelReason::next_signal(self.core.cancel_reason());
-        warn!(self.log, "{} received", sig.0; "now" => ?reason);
+        warn!(self.log, "{kind} received"; "now" => ?reason);
         self.bus.emit(Event::Interrupted {
-            signal: sig.0,
+            signal: kind,
             reason,
         });
         for h in self.pauses.drain(..) {
@@ -375,14 +408,18 @@ impl Handler<Signal> for Supervisor {
 }
 
 /// Runs the whole plan on a new actix System and returns when it is over. `sinks` get every
-/// event; `front` renders run folders, builds SIPp command lines and parses `dns.txt`.
+/// event; `front` renders run folders, builds SIPp command lines and parses `dns.txt`;
+/// `interrupts` are the run's signals (the process's, [`Interrupts::catch`], or a test's).
 pub fn run(
     plan: RunPlan,
     front: FrontEnd,
     sinks: Vec<Box<dyn EventSink>>,
     log: Logger,
+    interrupts: Interrupts,
 ) -> RunResult {
     let system = actix_rt::System::new();
+    // From here on something may be made on the machine: a signal is the run's to handle.
+    interrupts.take_over();
     system.block_on(async move {
         remove_leftovers(&plan, &log).await;
         let services = match start_services(&plan, &log).await {
@@ -390,12 +427,8 @@ pub fn run(
             Err(e) => return RunResult::not_started(e),
         };
         let (done, result) = oneshot::channel();
-        let supervisor = Supervisor::new(plan, front, services, EventBus::new(sinks), log, done);
-        let log = supervisor.log.clone();
-        let supervisor = supervisor.start();
-        if let Err(e) = crate::sys::signal::forward(supervisor.recipient()) {
-            error!(log, "cannot catch signals: {e}");
-        }
+        let bus = EventBus::new(sinks);
+        Supervisor::new(plan, front, services, bus, log, interrupts, done).start();
         result.await.unwrap_or_else(|_| RunResult {
             outcome: Outcome::default(),
             report_errors: Vec::new(),
@@ -424,6 +457,7 @@ impl Supervisor {
         services: Services,
         bus: EventBus,
         log: Logger,
+        interrupts: Interrupts,
         done: oneshot::Sender<RunResult>,
     ) -> Self {
         let config = plan.config.clone();
@@ -443,8 +477,18 @@ impl Supervisor {
         if config.window {
             core = core.windowed(config.group);
         }
+        // Which run folders stay once their test is over: one account for the whole run.
+        let evidence = Arc::new(Keeper::new(config.keep, config.keep_max));
         let global = plan.global.clone().map(|g| {
-            GlobalActor::new(g, config.clone(), front.render.clone(), bus.clone(), &log).start()
+            GlobalActor::new(
+                g,
+                config.clone(),
+                front.render.clone(),
+                evidence.clone(),
+                bus.clone(),
+                &log,
+            )
+            .start()
         });
         Supervisor {
             plan,
@@ -452,11 +496,14 @@ impl Supervisor {
             front,
             services,
             global,
+            evidence,
             bus,
             log,
             tests: HashMap::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),
+            started_usage: usage::Snapshot::now(),
+            interrupts: Some(interrupts),
             fatal: None,
             leftovers: Vec::new(),
             done: Some(done),
@@ -506,7 +553,7 @@ async fn start_services(plan: &RunPlan, log: &Logger) -> Result<Services, String
         None
     };
     let dns =
-        (!config.dry_run).then(|| DnsActor::new(DNS_PORT, log.new(o!("actor" => "dns"))).start());
+        (!config.dry_run).then(|| DnsActor::new(RUN_ADDR, log.new(o!("actor" => "dns"))).start());
     Ok(Services { net, dns, sniffer })
 }
 
@@ -531,5 +578,78 @@ fn remove_dead_runs(run_root: &std::path::Path, log: &Logger) {
             }
         }
         Err(e) => debug!(log, "run folders of killed runs not looked for: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The whole runtime in a dry run, without root: signals come through the injected
+    //! [`Interrupts`], sent by a sink the instant a state shows up, never after a sleep.
+
+    use super::*;
+    use crate::core::state::StateName;
+    use crate::testkit::{self, states_of, Recorder};
+
+    #[test]
+    fn a_signal_during_a_pre_run_winds_the_run_down_through_every_cleanup() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = testkit::dry_plan(dir.path(), 4, 2, true);
+        let run_root = plan.config.run_root.clone();
+        let (tx, interrupts) = Interrupts::channel();
+        // The user presses Ctrl+C while the second test of the first group is being prepared.
+        let (sink, states) = Recorder::new(Some(Box::new(move |&(index, state)| {
+            let now = index == 1 && state == StateName::Preparing;
+            if now {
+                tx.send(SignalKind::Interrupt).unwrap();
+            }
+            now
+        })));
+        let result = run(
+            plan,
+            testkit::front_end(),
+            vec![Box::new(sink)],
+            testkit::log(),
+            interrupts,
+        );
+        assert!(result.outcome.interrupted, "{result:?}");
+        assert_eq!((result.outcome.total, result.outcome.passed), (2, 0));
+        let states = states.lock().unwrap();
+        // Both tests past PREPARING are cleaned (in reverse order); nothing else started.
+        for index in [0, 1] {
+            assert_eq!(
+                states_of(&states, index),
+                [
+                    StateName::Preparing,
+                    StateName::Ready,
+                    StateName::Cleaning,
+                    StateName::Clean
+                ],
+                "run {index}: {states:?}"
+            );
+        }
+        assert!(states.iter().all(|(i, _)| *i < 2), "{states:?}");
+        assert!(testkit::run_folders(&run_root).is_empty());
+    }
+
+    #[test]
+    fn signals_that_came_before_the_start_run_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = testkit::dry_plan(dir.path(), 2, 1, true);
+        let run_root = plan.config.run_root.clone();
+        let (tx, interrupts) = Interrupts::channel();
+        tx.send(SignalKind::Terminate).unwrap();
+        let (sink, states) = Recorder::new(None);
+        let result = run(
+            plan,
+            testkit::front_end(),
+            vec![Box::new(sink)],
+            testkit::log(),
+            interrupts,
+        );
+        assert!(result.outcome.interrupted);
+        assert_eq!(result.outcome.total, 0);
+        assert!(states.lock().unwrap().is_empty());
+        // Not even GLOBAL's run folder was made.
+        assert!(std::fs::read_dir(&run_root).unwrap().next().is_none());
     }
 }

@@ -13,23 +13,25 @@ use actix::{Actor, ActorFutureExt, Addr, Context, Handler, ResponseActFuture, Wr
 use slog::{debug, error, info, o, warn, Logger};
 
 use crate::core::plan::{
-    random_run_id_number, Attachment, FrontEnd, LaunchPlan, RenderContext, RunConfig, RunEvidence,
-    RunId, TestPlan, UaName,
+    random_run_id_number, Attachment, FrontEnd, Keep, LaunchPlan, RenderContext, RunConfig,
+    RunEvidence, RunId, TestPlan, UaName,
 };
 use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
-use crate::dns::DnsActor;
-use crate::events::{Event, EventBus, TestStateEvent};
+use crate::dns::zones::RunZone;
+use crate::dns::{self, DnsActor};
+use crate::events::{format_duration, Event, EventBus, TestStateEvent};
 use crate::messages::{
     Abort, AddRecords, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Register,
     Release, RemoveRecords, Run, RunReply, RunSipp, StopSipp, Unregister,
 };
 use crate::net::NetActor;
 use crate::run_folder;
+use crate::sipp::stats::SippStats;
 use crate::sipp::{SippActor, SippOutcome};
 use crate::sniffer::{pcap_name, SnifferActor};
+use crate::sys::keep::{Fate, Keeper};
 use crate::sys::marks::Mark;
-use crate::sys::rundir;
 use crate::sys::script::{self, KillSwitch, Leftovers, Role};
 
 /// What the blocking part of pre-run made.
@@ -38,8 +40,8 @@ struct Prepared {
     folder: PathBuf,
     test_log: Logger,
     launch_plan: LaunchPlan,
-    /// The rendered `dns.txt`, parsed.
-    records: Option<Vec<hickory_server::proto::rr::Record>>,
+    /// The rendered `dns.txt`, parsed and grouped for the DNS server.
+    zone: Option<RunZone>,
 }
 
 /// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
@@ -48,6 +50,8 @@ struct PrepareFailure {
     fatal: bool,
     /// The run's own log, when it was made: the NOT READY line goes there too.
     test_log: Option<Logger>,
+    /// The run folder, when it was made, and what became of it (kept as evidence or removed).
+    folder: Option<(PathBuf, Fate)>,
 }
 
 pub struct TestActor {
@@ -77,6 +81,14 @@ pub struct TestActor {
     run_id_number: String,
     /// Set once made; stays set after removal, for the reports.
     folder: Option<PathBuf>,
+    /// The run's pcap once its packets are captured.
+    pcap: Option<PathBuf>,
+    /// Which run folders stay once their test is over; shared by the run.
+    keeper: Arc<Keeper>,
+    /// What became of the folder, once its test is over.
+    folder_fate: Option<Fate>,
+    /// A signal stopped its run (or its scripts): a failure that is no evidence of a fault.
+    cut_short: bool,
     /// Addresses leased from the NetActor, to give back in post-run.
     hosts: BTreeMap<UaName, Ipv4Addr>,
     /// When the current step began (pre-run, run or post-run), for "took".
@@ -93,6 +105,7 @@ pub struct TestActor {
     /// Of the run, for the SUCCESS/FAIL line.
     cps: Option<f64>,
     sipp_time: Option<std::time::Duration>,
+    stats: Option<SippStats>,
     /// Why the run failed, for the front end's look at its evidence in post-run.
     fail_reason: Option<String>,
     /// What the front end made of the run's evidence, for its last event.
@@ -110,6 +123,7 @@ impl TestActor {
         dns: Option<Addr<DnsActor>>,
         sniffer: Option<Addr<SnifferActor>>,
         bus: EventBus,
+        keeper: Arc<Keeper>,
         log: &Logger,
     ) -> Self {
         let run_id = RunId::random();
@@ -132,6 +146,10 @@ impl TestActor {
             run_id,
             run_id_number: random_run_id_number(),
             folder: None,
+            pcap: None,
+            keeper,
+            folder_fate: None,
+            cut_short: false,
             hosts: BTreeMap::new(),
             step_started: Instant::now(),
             kill: KillSwitch::new(),
@@ -140,6 +158,7 @@ impl TestActor {
             sipp: None,
             cps: None,
             sipp_time: None,
+            stats: None,
             fail_reason: None,
             evidence: None,
         }
@@ -165,7 +184,7 @@ impl TestActor {
         )
         .then(|| self.step_started.elapsed());
         let took_s = took
-            .map(|t| format!(" (took {:.3}s)", t.as_secs_f64()))
+            .map(|t| format!(" (took {})", format_duration(t)))
             .unwrap_or_default();
         match &reason {
             Some(r) if state.is_error() => warn!(self.test_log, "state {state}{took_s}: {r}"),
@@ -188,6 +207,7 @@ impl TestActor {
             } else {
                 None
             },
+            stats: if state.is_run_end() { self.stats } else { None },
             evidence: if matches!(state, StateName::Clean | StateName::Dirty) {
                 self.evidence.take()
             } else {
@@ -195,6 +215,17 @@ impl TestActor {
             },
             reason,
             run_folder: self.folder.clone(),
+            pcap: self.pcap.clone(),
+            // Known on the run's last event (a NOT READY after STARTING still owes cleanup:
+            // none yet then).
+            folder_fate: if matches!(
+                state,
+                StateName::NotReady | StateName::Clean | StateName::Dirty
+            ) {
+                self.folder_fate
+            } else {
+                None
+            },
         }));
         if matches!(
             state,
@@ -218,6 +249,7 @@ impl Actor for TestActor {
 fn prepare_folder(
     plan: &TestPlan,
     config: &RunConfig,
+    keeper: &Keeper,
     front: &FrontEnd,
     ctx: RenderContext,
     log: &Logger,
@@ -226,6 +258,7 @@ fn prepare_folder(
         &plan.folder,
         &plan.name,
         config,
+        keeper,
         front.render.as_ref(),
         ctx.clone(),
         log,
@@ -234,13 +267,16 @@ fn prepare_folder(
         reason: f.reason,
         fatal: f.fatal,
         test_log: f.log,
+        folder: f.folder,
     })?;
+    // NOT READY: the folder stays as evidence (`--keep`).
     let undo = |reason: String| {
-        run_folder::remove_unless_kept(&made.path, config, log);
+        let fate = run_folder::settle(&made.path, keeper, true, &made.log);
         PrepareFailure {
             reason,
             fatal: false,
             test_log: Some(made.log.clone()),
+            folder: Some((made.path.clone(), fate)),
         }
     };
     let ctx = RenderContext {
@@ -251,13 +287,22 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    let records = front.zone.records(&made.path).map_err(undo)?;
+    let zone = front
+        .zone
+        .records(&made.path)
+        .map_err(undo)?
+        .map(|records| {
+            // Grouped here, off the actor threads: adding it to the server is then a merge.
+            let zone = RunZone::new(records);
+            dns::log_zone(&made.log, &made.path.join("dns.txt"), &zone);
+            zone
+        });
     Ok(Prepared {
         run_id: made.run_id,
         folder: made.path,
         test_log: made.log,
         launch_plan,
-        records,
+        zone,
     })
 }
 
@@ -284,6 +329,7 @@ impl Handler<Prepare> for TestActor {
         let run_id = self.run_id.clone();
         let log = self.log.clone();
         let kill = self.kill.clone();
+        let keeper = self.keeper.clone();
         let ctx_base = RenderContext {
             test_name: plan.name.clone(),
             run_id: run_id.clone(),
@@ -302,11 +348,13 @@ impl Handler<Prepare> for TestActor {
                     reason: format!("address pool gone: {e}"),
                     fatal: true,
                     test_log: None,
+                    folder: None,
                 })?
                 .map_err(|e| PrepareFailure {
                     reason: e.to_string(),
                     fatal: e.is_fatal(),
                     test_log: None,
+                    folder: None,
                 })?;
             let ctx_base = RenderContext {
                 ua_hosts: hosts.clone(),
@@ -314,11 +362,19 @@ impl Handler<Prepare> for TestActor {
             };
             let blocking_config = config.clone();
             let blocking_log = log.clone();
+            let blocking_keeper = keeper.clone();
             let prepared = tokio::task::spawn_blocking(move || {
-                prepare_folder(&plan, &blocking_config, &front, ctx_base, &blocking_log)
+                prepare_folder(
+                    &plan,
+                    &blocking_config,
+                    &blocking_keeper,
+                    &front,
+                    ctx_base,
+                    &blocking_log,
+                )
             })
             .await;
-            let prepared = match prepared {
+            let mut prepared = match prepared {
                 Ok(Ok(p)) => p,
                 Ok(Err(f)) => return Err(f),
                 Err(e) => {
@@ -326,31 +382,41 @@ impl Handler<Prepare> for TestActor {
                         reason: format!("pre-run panicked: {e}"),
                         fatal: true,
                         test_log: None,
+                        folder: None,
                     })
                 }
             };
-            // Undoes the folder and the records when a later step fails.
+            // Undoes the records when a later step fails; the folder stays as evidence or goes
+            // (`--keep`): returns what became of it.
             let undo = |prepared: &Prepared, dns_added: bool| {
                 let folder = prepared.folder.clone();
-                let leave = config.leave_temp;
+                let keeper = keeper.clone();
                 let dns = dns.clone();
                 let run_id = prepared.run_id.clone();
+                let log = prepared.test_log.clone();
+                // A before.sh stopped by Ctrl+C is not the test's failure.
+                let failed = !kill.is_interrupted();
                 async move {
                     if let (true, Some(dns)) = (dns_added, dns) {
                         let _ = dns.send(RemoveRecords { run_id }).await;
                     }
-                    if !leave {
-                        let _ = tokio::task::spawn_blocking(move || rundir::remove(&folder)).await;
-                    }
+                    let f = folder.clone();
+                    let fate = tokio::task::spawn_blocking(move || {
+                        run_folder::settle(&f, &keeper, failed, &log)
+                    })
+                    .await
+                    .unwrap_or(Fate::Removed);
+                    Some((folder, fate))
                 }
             };
             let mut dns_added = false;
-            if let (Some(records), Some(dns)) = (prepared.records.clone(), dns.as_ref()) {
+            if let (Some(zone), Some(dns)) = (prepared.zone.take(), dns.as_ref()) {
                 let added = dns
                     .send(AddRecords {
                         run_id: prepared.run_id.clone(),
                         test: test_name.clone(),
-                        records,
+                        zone,
+                        log: prepared.test_log.clone(),
                     })
                     .await;
                 let failure = match added {
@@ -359,11 +425,12 @@ impl Handler<Prepare> for TestActor {
                     Err(e) => Some((format!("dns server gone: {e}"), true)),
                 };
                 if let Some((reason, fatal)) = failure {
-                    undo(&prepared, false).await;
+                    let folder = undo(&prepared, false).await;
                     return Err(PrepareFailure {
                         reason,
                         fatal,
                         test_log: Some(prepared.test_log),
+                        folder,
                     });
                 }
                 dns_added = true;
@@ -384,11 +451,12 @@ impl Handler<Prepare> for TestActor {
                     Err(e) => Some(format!("capture gone: {e}")),
                 };
                 if let Some(reason) = failure {
-                    undo(&prepared, dns_added).await;
+                    let folder = undo(&prepared, dns_added).await;
                     return Err(PrepareFailure {
                         reason,
                         fatal: true,
                         test_log: Some(prepared.test_log),
+                        folder,
                     });
                 }
             }
@@ -419,11 +487,12 @@ impl Handler<Prepare> for TestActor {
                             })
                             .await;
                     }
-                    undo(&prepared, dns_added).await;
+                    let folder = undo(&prepared, dns_added).await;
                     return Err(PrepareFailure {
                         reason,
                         fatal: false,
                         test_log: Some(prepared.test_log),
+                        folder,
                     });
                 }
             }
@@ -434,6 +503,9 @@ impl Handler<Prepare> for TestActor {
                 act.dns_added = dns_added;
                 act.leftovers = leftovers;
                 act.capturing = capturing;
+                if capturing {
+                    act.pcap = Some(prepared.folder.join(pcap_name(&prepared.run_id)));
+                }
                 act.run_id = prepared.run_id;
                 act.folder = Some(prepared.folder);
                 act.test_log = prepared.test_log;
@@ -451,6 +523,10 @@ impl Handler<Prepare> for TestActor {
                 });
                 if let Some(l) = f.test_log {
                     act.test_log = l;
+                }
+                if let Some((folder, fate)) = f.folder {
+                    act.folder = Some(folder);
+                    act.folder_fate = Some(fate);
                 }
                 let fatal = f.fatal.then(|| f.reason.clone());
                 act.step(Step::Prepared { ok: false }, Some(f.reason));
@@ -496,10 +572,12 @@ impl Handler<Run> for TestActor {
                 reason: Some(format!("SIPp supervisor gone: {e}")),
                 cps: None,
                 sipp_time: Default::default(),
+                stats: None,
             });
             crate::sipp::log_outcome(&act.test_log, &outcome);
             act.cps = outcome.cps;
             act.sipp_time = Some(outcome.sipp_time);
+            act.stats = outcome.stats;
             let step = if outcome.not_started {
                 Step::NotStarted
             } else {
@@ -523,6 +601,8 @@ impl Handler<Abort> for TestActor {
         // A running before.sh stops (TERM, grace, KILL); after.sh goes on.
         self.kill.interrupt();
         if let Some(s) = &self.sipp {
+            // Its FAIL is the interrupt's doing, not evidence of a fault.
+            self.cut_short = true;
             s.do_send(StopSipp { hard: false });
         }
     }
@@ -533,6 +613,7 @@ impl Handler<Kill> for TestActor {
 
     fn handle(&mut self, _: Kill, _: &mut Context<Self>) {
         debug!(self.log, "kill asked");
+        self.cut_short = true;
         self.kill.kill();
         if let Some(s) = &self.sipp {
             s.do_send(StopSipp { hard: true });
@@ -544,7 +625,16 @@ impl Handler<Cleanup> for TestActor {
     type Result = ResponseActFuture<Self, CleanupReply>;
 
     fn handle(&mut self, _: Cleanup, _: &mut Context<Self>) -> Self::Result {
-        let succeeded = self.life.name() == StateName::Success;
+        // A failed run keeps its folder as evidence (NOT READY when SIPp could not start, FAIL,
+        // DIRTY); not one a signal cut short, nor one that never ran (interrupted, or
+        // --group-stop-first-fail).
+        let ran = self.life.name();
+        let failed_run = !self.cut_short
+            && matches!(
+                ran,
+                StateName::Fail | StateName::Success | StateName::NotReady
+            );
+        let succeeded = ran == StateName::Success;
         if !self.step(Step::Clean, None) {
             // Not past PREPARING, or already cleaned: nothing is owed.
             return Box::pin(actix::fut::ready(CleanupReply {
@@ -553,6 +643,7 @@ impl Handler<Cleanup> for TestActor {
         }
 
         let config = self.config.clone();
+        let keeper = self.keeper.clone();
         let folder = self.folder.clone();
         let log = self.test_log.clone();
         let kill = self.kill.clone();
@@ -567,7 +658,8 @@ impl Handler<Cleanup> for TestActor {
             .clone()
             .filter(|_| std::mem::take(&mut self.capturing));
         let run_id = self.run_id.clone();
-        let keep_folder = config.leave_temp;
+        // The folder stays whatever happens (`--keep all`); else its fate is known at the end.
+        let keep_folder = config.keep == Keep::All;
         // The front end's look at the run (its pcap) before the folder may go.
         let evidence = self
             .front
@@ -591,7 +683,8 @@ impl Handler<Cleanup> for TestActor {
             });
         let leftovers = self.leftovers.take();
         // SPEC §4 step 6, every step tried: after.sh, then what the scripts left running; the
-        // pcap; the DNS records; the run folder; the link.
+        // pcap; the DNS records; the link; the run folder last, so that it stays as evidence
+        // when any step before failed.
         let work = async move {
             let mut problems = Vec::new();
             if let (Some(folder), Some(mut left)) = (&folder, leftovers) {
@@ -642,34 +735,48 @@ impl Handler<Cleanup> for TestActor {
                     Err(e) => warn!(log, "evidence not collected: {e}"),
                 }
             }
-            if let Some(folder) = &folder {
-                if !keep_folder {
-                    let f = folder.clone();
-                    match tokio::task::spawn_blocking(move || rundir::remove(&f)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => problems.push(e.to_string()),
-                        Err(e) => problems.push(format!("remove run folder: {e}")),
-                    }
-                } else {
-                    info!(log, "run folder left at {}", folder.display());
-                }
-            }
             match net.send(Release { run_id: lease }).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => problems.push(e.to_string()),
                 Err(e) => problems.push(format!("release addresses: {e}")),
             }
-            (problems, attachment)
-        };
-        Box::pin(work.into_actor(self).map(|(problems, attachment), act, _| {
-            act.hosts.clear();
-            act.evidence = attachment;
-            let clean = problems.is_empty();
-            let reason = (!clean).then(|| problems.join("; "));
-            act.step(Step::Cleaned { clean }, reason);
-            CleanupReply {
-                passed: act.life.passed(),
+            let mut fate = None;
+            if let Some(folder) = &folder {
+                let failed = failed_run && !(succeeded && problems.is_empty()) && !kill.is_killed();
+                let f = folder.clone();
+                match tokio::task::spawn_blocking(move || keeper.settle(&f, failed)).await {
+                    Ok(settled) => {
+                        problems.extend(settled.problem);
+                        fate = Some(settled.fate);
+                        match settled.fate {
+                            Fate::Kept => info!(log, "run folder kept at {}", folder.display()),
+                            Fate::RemovedOverKeepMax => {
+                                info!(
+                                    log,
+                                    "run folder removed: --keep-max folders are kept already"
+                                )
+                            }
+                            Fate::Removed => {}
+                        }
+                    }
+                    Err(e) => problems.push(format!("settle the run folder: {e}")),
+                }
             }
-        }))
+            (problems, fate, attachment)
+        };
+        Box::pin(
+            work.into_actor(self)
+                .map(|(problems, fate, attachment), act, _| {
+                    act.hosts.clear();
+                    act.folder_fate = fate;
+                    act.evidence = attachment;
+                    let clean = problems.is_empty();
+                    let reason = (!clean).then(|| problems.join("; "));
+                    act.step(Step::Cleaned { clean }, reason);
+                    CleanupReply {
+                        passed: act.life.passed(),
+                    }
+                }),
+        )
     }
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sipplauncher_actors::events::{Event, EventSink};
+use sipplauncher_actors::sys::keep::Fate;
+use sipplauncher_actors::sys::usage::{LoadAvg, RunUsage};
 
 use super::evidence::RunAttachment;
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
@@ -64,6 +66,8 @@ pub struct JsonReport {
     pub interrupted: bool,
     pub summary: Summary,
     pub global: Globals,
+    /// What the run cost the machine; `null` when it never told its end.
+    pub usage: Option<Usage>,
     /// Every test run, in run order. Last: a long report is streamed around it.
     pub tests: Vec<JsonRun>,
 }
@@ -96,11 +100,62 @@ pub struct Summary {
     pub failed: u64,
 }
 
+/// sipplauncher's own CPU during the run (all its threads), that of the processes it started
+/// and reaped (SIPp, scripts), and the host's load averages (1, 5, 15 minutes) at start and end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub cpu_user_s: f64,
+    pub cpu_system_s: f64,
+    pub children_cpu_user_s: f64,
+    pub children_cpu_system_s: f64,
+    pub load_start: Option<[f64; 3]>,
+    pub load_end: Option<[f64; 3]>,
+}
+
+impl Usage {
+    fn of(u: &RunUsage) -> Usage {
+        let load = |l: Option<LoadAvg>| l.map(|l| [l.one, l.five, l.fifteen]);
+        Usage {
+            cpu_user_s: micros(u.own.user),
+            cpu_system_s: micros(u.own.system),
+            children_cpu_user_s: micros(u.children.user),
+            children_cpu_system_s: micros(u.children.system),
+            load_start: load(u.load_start),
+            load_end: load(u.load_end),
+        }
+    }
+
+    /// sipplauncher's own CPU, user and system.
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu_user_s + self.cpu_system_s
+    }
+
+    /// Its children's CPU (SIPp, scripts), user and system.
+    pub fn children_cpu_s(&self) -> f64 {
+        self.children_cpu_user_s + self.children_cpu_system_s
+    }
+}
+
+/// What SIPp counted of a run's calls (its UAC instances).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Calls {
+    pub created: u64,
+    pub successful: u64,
+    pub failed: u64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Globals {
     pub before: Option<Global>,
     pub after: Option<Global>,
+    /// GLOBAL's own run (absent without a GLOBAL folder).
+    pub run_id: Option<String>,
+    pub run_folder: Option<String>,
+    /// Its folder stays as evidence (a script failed, `--keep`).
+    pub run_folder_kept: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -131,8 +186,20 @@ pub struct JsonRun {
     pub wall_s: f64,
     /// How long its SIPp processes ran (real runs).
     pub sipp_s: Option<f64>,
+    /// SIPp's counts of the calls of its UACs (real runs whose statistics were read).
+    pub calls: Option<Calls>,
+    /// The call setup time the scenario measures with `rtd` (SIPp's first response-time
+    /// timer, its mean over the calls), in milliseconds; `null` when it measures none.
+    pub setup_ms: Option<f64>,
     pub reason: Option<String>,
     pub run_folder: Option<String>,
+    /// The run folder stays (`--keep`): the evidence is there to look at.
+    pub run_folder_kept: bool,
+    /// `kept`, `removed`, `removed_over_keep_max` (a failure, but `--keep-max` folders were
+    /// kept already); null while the run is not over.
+    pub run_folder_fate: Option<Fate>,
+    /// The run's pcap, in its run folder (there while the folder is kept).
+    pub pcap: Option<String>,
     /// Each instance's label (`uac_ua1`) and address in this run (runs that got past pre-run).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub addresses: BTreeMap<String, Ipv4Addr>,
@@ -252,7 +319,15 @@ pub(crate) fn document(meta: &RunMeta, c: &Collector, now: SystemTime) -> JsonRe
         global: Globals {
             before: c.global_before.as_ref().map(Global::of),
             after: c.global_after.as_ref().map(Global::of),
+            run_id: c.global_run.as_ref().map(|g| g.run_id.clone()),
+            run_folder: c
+                .global_run
+                .as_ref()
+                .and_then(|g| g.run_folder.as_ref())
+                .map(|p| p.display().to_string()),
+            run_folder_kept: c.global_run.as_ref().is_some_and(RunRecord::folder_kept),
         },
+        usage: c.end.and_then(|e| e.usage).as_ref().map(Usage::of),
         tests: c.runs.values().map(JsonRun::of).collect(),
     }
 }
@@ -283,8 +358,20 @@ impl JsonRun {
             cps: r.cps,
             wall_s: secs(r.last.duration_since(r.started).unwrap_or_default()),
             sipp_s: r.sipp_time.map(secs),
+            calls: r.stats.map(|s| Calls {
+                created: s.calls,
+                successful: s.successful,
+                failed: s.failed,
+            }),
+            setup_ms: r
+                .stats
+                .and_then(|s| s.setup_time)
+                .map(|d| micros(d) * 1_000.0),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            run_folder_kept: r.folder_kept(),
+            run_folder_fate: r.folder_fate,
+            pcap: r.pcap.as_ref().map(|p| p.display().to_string()),
             addresses: evidence.map(|e| e.addresses.clone()).unwrap_or_default(),
             ladder: evidence.and_then(|e| e.ladder.clone()),
             ladder_error: evidence.and_then(|e| e.ladder_error.clone()),
@@ -295,6 +382,11 @@ impl JsonRun {
 /// Seconds, to the millisecond (no float noise like 1.0200000000000001).
 pub(crate) fn secs(d: Duration) -> f64 {
     d.as_millis() as f64 / 1_000.0
+}
+
+/// Seconds, to the microsecond (CPU times: a run's own CPU is often a few milliseconds).
+fn micros(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1_000_000.0
 }
 
 impl EventSink for Json {
@@ -387,6 +479,9 @@ mod tests {
             json!({
                 "before": {"ok": true, "error": null, "took_s": 0.03},
                 "after": {"ok": false, "error": "after.sh exited with status 1", "took_s": 0.07},
+                "run_id": "global",
+                "run_folder": "/var/tmp/sipplauncher/GLOBAL/global",
+                "run_folder_kept": true,
             })
         );
         let tests = v["tests"].as_array().expect("tests");
@@ -406,10 +501,31 @@ mod tests {
                 "cps": 1.0234,
                 "wall_s": 5.21,
                 "sipp_s": null,
+                "calls": {"created": 2, "successful": 2, "failed": 0},
+                "setup_ms": 14.0,
                 "reason": null,
                 "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
+                "run_folder_kept": false,
+                "run_folder_fate": "removed",
+                "pcap": "/var/tmp/sipplauncher/normal-0000/kqzvxa/sipp-kqzvxa.pcap",
             })
         );
+        assert_eq!(tests[1]["calls"], Value::Null, "no statistics read");
+        assert_eq!(tests[1]["setup_ms"], Value::Null);
+        assert_eq!(
+            v["usage"],
+            json!({
+                "cpu_user_s": 0.12,
+                "cpu_system_s": 0.03,
+                "children_cpu_user_s": 0.8,
+                "children_cpu_system_s": 0.2,
+                "load_start": [0.5, 0.25, 0.125],
+                "load_end": [1.5, 0.75, 0.25],
+            })
+        );
+        // The evidence of a failure is kept, and said so.
+        assert_eq!(tests[1]["run_folder_kept"], true);
+        assert_eq!(tests[1]["run_folder_fate"], "kept");
         assert_eq!(tests[1]["result"], "FAIL");
         assert_eq!(tests[1]["state"], "DIRTY");
         assert_eq!(tests[1]["passed"], false);
@@ -453,6 +569,7 @@ mod tests {
             "interrupted",
             "summary",
             "global",
+            "usage",
             "tests",
         ];
         expected.sort_unstable();
@@ -488,7 +605,12 @@ mod tests {
         assert_eq!(v["finished"], "2024-03-01T12:00:02.500Z");
         assert_eq!(v["elapsed_s"], 2.5);
         assert_eq!(v["summary"], json!({"total": 1, "success": 0, "failed": 1}));
-        assert_eq!(v["global"], json!({"before": null, "after": null}));
+        assert_eq!(
+            v["global"],
+            json!({"before": null, "after": null, "run_id": null, "run_folder": null,
+                   "run_folder_kept": false})
+        );
+        assert_eq!(v["usage"], Value::Null, "no end, no usage");
         assert_eq!(v["tests"][0]["result"], "FAIL");
         assert_eq!(v["tests"][0]["state"], "CLEAN");
         assert_eq!(v["tests"][0]["took_s"], 0.0);

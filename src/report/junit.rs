@@ -1,5 +1,7 @@
 //! The JUnit XML report (`--junit FILE`) for CI (GitLab, Jenkins): one testcase per test run,
-//! in run order, plus a `GLOBAL` testcase when a GLOBAL script failed; written at the end.
+//! in run order; written at the end. GLOBAL is not a test case (as on the console, whose
+//! `TOTAL` the `tests` count equals): its scripts are the suite's properties, and a failing one
+//! is the suite's `<system-err>`.
 //! Streamed: each test run's testcase goes to a spool file once the run is over, so a run of
 //! days holds only its running tests in memory; the counts of the header are kept as numbers.
 
@@ -61,15 +63,7 @@ impl JUnit {
     /// GLOBAL testcase, the end tags).
     fn head_and_tail(&self, now: SystemTime) -> (String, String) {
         let c = &self.collected;
-        let cases: Vec<Case> = c
-            .runs
-            .values()
-            .map(Case::of_run)
-            .chain(Case::of_global(
-                c.global_before.as_ref(),
-                c.global_after.as_ref(),
-            ))
-            .collect();
+        let cases: Vec<Case> = c.runs.values().map(Case::of_run).collect();
         let tests = cases.len() + self.spool.count as usize;
         let failures = self.failures
             + cases
@@ -97,16 +91,48 @@ impl JUnit {
             "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
              errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
         );
+        let globals = [
+            ("global_before", c.global_before.as_ref()),
+            ("global_after", c.global_after.as_ref()),
+        ];
+        let mut properties: Vec<(&str, String)> = Vec::new();
         if let Some(seed) = c.seed {
-            let _ = writeln!(
-                x,
-                "    <properties>\n      <property name=\"seed\" value=\"{seed}\"/>\n    \
-                 </properties>"
-            );
+            properties.push(("seed", seed.to_string()));
+        }
+        for (name, g) in globals {
+            if let Some(g) = g {
+                properties.push((name, global_value(g)));
+            }
+        }
+        if !properties.is_empty() {
+            x.push_str("    <properties>\n");
+            for (name, value) in &properties {
+                let _ = writeln!(
+                    x,
+                    "      <property name=\"{name}\" value=\"{}\"/>",
+                    attr(value)
+                );
+            }
+            x.push_str("    </properties>\n");
         }
         let mut tail = String::new();
         for case in &cases {
             case.write(&mut tail);
+        }
+        let global_errors: Vec<String> = globals
+            .iter()
+            .filter_map(|(name, g)| {
+                let script = name.trim_start_matches("global_");
+                g.and_then(|g| g.error.as_ref())
+                    .map(|e| format!("GLOBAL {script}.sh failed: {e}"))
+            })
+            .collect();
+        if !global_errors.is_empty() {
+            let _ = writeln!(
+                tail,
+                "    <system-err>{}</system-err>",
+                text(&global_errors.join("\n"))
+            );
         }
         tail.push_str("  </testsuite>\n</testsuites>\n");
         (x, tail)
@@ -189,43 +215,6 @@ impl Case {
         }
     }
 
-    /// A failing GLOBAL before.sh is an error (the tests could not run, like a test's NOT
-    /// READY), a failing after.sh a failure (like a test's after.sh); none when they passed.
-    fn of_global(before: Option<&GlobalRecord>, after: Option<&GlobalRecord>) -> Option<Case> {
-        let failed = |script: &str, g: Option<&GlobalRecord>| {
-            g.and_then(|g| g.error.as_ref().map(|e| format!("{script}: {e}")))
-        };
-        let before_error = failed("before.sh", before);
-        let after_error = failed("after.sh", after);
-        let message = [before_error.clone(), after_error]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
-        if message.is_empty() {
-            return None;
-        }
-        let verdict = if before_error.is_some() {
-            Verdict::Error {
-                kind: "GLOBAL before.sh".into(),
-                message,
-            }
-        } else {
-            Verdict::Failure {
-                kind: "GLOBAL after.sh".into(),
-                message,
-            }
-        };
-        let time =
-            before.map(|g| g.took).unwrap_or_default() + after.map(|g| g.took).unwrap_or_default();
-        Some(Case {
-            name: "GLOBAL".into(),
-            time,
-            verdict,
-            out: None,
-        })
-    }
-
     fn write(&self, x: &mut String) {
         let name = attr(&self.name);
         let _ = write!(
@@ -258,6 +247,14 @@ impl Case {
             let _ = writeln!(x, "      <system-out>{}</system-out>", text(out));
         }
         x.push_str("    </testcase>\n");
+    }
+}
+
+/// A GLOBAL script's property: `ok (0.030s)` or `failed (0.070s): why`.
+fn global_value(g: &GlobalRecord) -> String {
+    match &g.error {
+        None => format!("ok ({}s)", seconds(g.took)),
+        Some(e) => format!("failed ({}s): {e}", seconds(g.took)),
     }
 }
 
@@ -315,7 +312,6 @@ mod tests {
     use crate::report::fixture;
     use sipplauncher_actors::core::dispatch::CancelReason;
     use sipplauncher_actors::core::state::StateName;
-    use sipplauncher_actors::events::GlobalScript;
     use sipplauncher_actors::messages::SignalKind;
 
     fn junit_of(events: &[Event]) -> JUnit {
@@ -329,10 +325,12 @@ mod tests {
     #[test]
     fn snapshot() {
         let expected = r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="sipplauncher" tests="5" failures="2" errors="1" time="48.250">
-  <testsuite name="sipplauncher" tests="5" failures="2" errors="1" skipped="0" time="48.250" timestamp="2024-03-01T12:00:00">
+<testsuites name="sipplauncher" tests="4" failures="1" errors="1" time="48.250">
+  <testsuite name="sipplauncher" tests="4" failures="1" errors="1" skipped="0" time="48.250" timestamp="2024-03-01T12:00:00">
     <properties>
       <property name="seed" value="42"/>
+      <property name="global_before" value="ok (0.030s)"/>
+      <property name="global_after" value="failed (0.070s): after.sh exited with status 1"/>
     </properties>
     <testcase name="normal-0000" classname="sipplauncher.normal-0000" time="1.020">
       <system-out>run: 0-kqzvxa
@@ -360,9 +358,7 @@ run id number: 000000000003
 final state: CLEAN
 run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
     </testcase>
-    <testcase name="GLOBAL" classname="sipplauncher.GLOBAL" time="0.100">
-      <failure message="after.sh: after.sh exited with status 1" type="GLOBAL after.sh">after.sh: after.sh exited with status 1</failure>
-    </testcase>
+    <system-err>GLOBAL after.sh failed: after.sh exited with status 1</system-err>
   </testsuite>
 </testsuites>
 "#;
@@ -379,37 +375,39 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
     }
 
     #[test]
-    fn a_failing_global_before_is_an_error() {
+    fn a_failing_global_before_is_no_test_case() {
         let mut j = junit_of(&[
-            Event::Global {
-                script: GlobalScript::Before,
-                error: Some("exit status 3".into()),
-                took: Duration::from_millis(5),
-            },
+            fixture::global(StateName::Preparing, 0, None, None),
+            fixture::global(StateName::NotReady, 5, Some(5), Some("exit status 3")),
             Event::Interrupted {
                 signal: SignalKind::Interrupt,
                 reason: CancelReason::Signal,
             },
         ]);
         let xml = j.render(fixture::at(0));
+        // The counts are the console's: GLOBAL is not a test run.
         assert!(xml
-            .contains("<testsuites name=\"sipplauncher\" tests=\"1\" failures=\"0\" errors=\"1\""));
+            .contains("<testsuites name=\"sipplauncher\" tests=\"0\" failures=\"0\" errors=\"0\""));
+        assert!(!xml.contains("<testcase"));
         assert!(xml.contains(
-            "    <testcase name=\"GLOBAL\" classname=\"sipplauncher.GLOBAL\" time=\"0.005\">\n      \
-             <error message=\"before.sh: exit status 3\" type=\"GLOBAL before.sh\">"
+            "      <property name=\"global_before\" value=\"failed (0.005s): exit status 3\"/>"
+        ));
+        assert!(xml.contains(
+            "    <system-err>GLOBAL before.sh failed: exit status 3</system-err>\n  </testsuite>"
         ));
     }
 
     #[test]
     fn a_passing_global_and_no_tests() {
-        let mut j = junit_of(&[Event::Global {
-            script: GlobalScript::Before,
-            error: None,
-            took: Duration::from_millis(5),
-        }]);
+        let mut j = junit_of(&[
+            fixture::global(StateName::Preparing, 0, None, None),
+            fixture::global(StateName::Ready, 5, Some(5), None),
+        ]);
         let xml = j.render(fixture::at(0));
         assert!(xml.contains("tests=\"0\" failures=\"0\" errors=\"0\""));
+        assert!(xml.contains("<property name=\"global_before\" value=\"ok (0.005s)\"/>"));
         assert!(!xml.contains("<testcase"));
+        assert!(!xml.contains("<system-err>"));
     }
 
     #[test]

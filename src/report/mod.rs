@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod recap;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,93 +19,45 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sipplauncher_actors::core::dispatch::Outcome;
 use sipplauncher_actors::core::plan::Attachment;
 use sipplauncher_actors::core::state::StateName;
-use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
+use sipplauncher_actors::events::{Event, TestStateEvent};
+use sipplauncher_actors::sipp::stats::SippStats;
+use sipplauncher_actors::sys::keep::Fate;
+use sipplauncher_actors::sys::usage::RunUsage;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
-/// A duration for people: `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
-/// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
-/// up (9.999 s is `9.99s`, not `10.00s`).
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1_000 {
-        return format!("{ms}ms");
-    }
-    if ms < 10_000 {
-        let cs = ms / 10;
-        return format!("{}.{:02}s", cs / 100, cs % 100);
-    }
-    let s = d.as_secs();
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 3_600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m{:02}s", s / 3_600, s % 3_600 / 60, s % 60)
-    }
-}
+pub use sipplauncher_actors::events::format_duration;
 
 /// `SystemTime` as RFC 3339 in UTC with milliseconds: `2024-03-01T12:34:56.789Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let (secs, millis) = unix_millis(t);
-    let (date, sod) = split_days(secs);
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3_600,
-        sod % 3_600 / 60,
-        sod % 60
-    )
+    utc(t)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default()
 }
 
 /// `SystemTime` as the JUnit schema's `timestamp`: `2024-03-01T12:34:56` (UTC, no zone: the
 /// schema's pattern allows none).
 pub fn junit_timestamp(t: SystemTime) -> String {
-    let (secs, _) = unix_millis(t);
-    let (date, sod) = split_days(secs);
-    format!(
-        "{date}T{:02}:{:02}:{:02}",
-        sod / 3_600,
-        sod % 3_600 / 60,
-        sod % 60
-    )
+    utc(t)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
 }
 
-/// Whole seconds since the epoch (floored, so negative before it) and the milliseconds past them.
-fn unix_millis(t: SystemTime) -> (i64, u32) {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            d.subsec_millis(),
-        ),
-        Err(e) => {
-            let d = e.duration();
-            let secs = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            match d.subsec_millis() {
-                0 => (secs, 0),
-                ms => (secs - 1, 1_000 - ms),
-            }
-        }
-    }
-}
-
-/// `YYYY-MM-DD` of the day and the second of that day.
-fn split_days(secs: i64) -> (String, i64) {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    (format!("{y:04}-{m:02}-{d:02}"), secs.rem_euclid(86_400))
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`, http://howardhinnant.github.io/date_algorithms.html).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March first
-    let d = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
-    let m = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    // The ranges above make both casts lossless.
-    (y, m as u32, d as u32)
+/// `t` in UTC; a time beyond the years `time` handles (±9999) is taken as the nearest it does.
+fn utc(t: SystemTime) -> OffsetDateTime {
+    let nanos = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+        Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if nanos < 0 {
+        PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        PrimitiveDateTime::MAX.assume_utc()
+    })
 }
 
 /// Writes `data` to `path` all at once: to a temporary file in the same folder, synced, then
@@ -257,6 +210,88 @@ pub fn one_line(s: &str) -> String {
         .collect()
 }
 
+/// SIPp's words before the reason of an aborted call: the Call-ID adds nothing on a terminal
+/// (it is in the test's log and the reports).
+const SIPP_ABORT_PREFIX: &str = "Aborting call on unexpected message for Call-Id '";
+
+/// A reason as the terminal shows it: one line, and a SIP message quoted in it (SIPp's
+/// `received '...'`) cut to its first line, its status or request line:
+/// `received 'SIP/2.0 404 Not Here'`, not the whole message. The full text stays in the test's
+/// log and the reports.
+pub fn short_reason(reason: &str) -> String {
+    let mut text = one_line(reason);
+    // `Aborting call on unexpected message for Call-Id '<id>': while expecting ...`
+    if let Some(at) = text.find(SIPP_ABORT_PREFIX) {
+        if let Some(end) = text[at + SIPP_ABORT_PREFIX.len()..].find("': ") {
+            text.replace_range(at..at + SIPP_ABORT_PREFIX.len() + end + 3, "");
+        }
+    }
+    const RECEIVED: &str = "received '";
+    let Some(at) = text.find(RECEIVED) else {
+        return text;
+    };
+    let start = at + RECEIVED.len();
+    // Multi-line messages were flattened by `one_line`: find the first line's end by its shape.
+    let first = first_sip_line(&reason[reason.find(RECEIVED).map_or(0, |r| r + RECEIVED.len())..])
+        .or_else(|| first_sip_line(&text[start..]));
+    match first {
+        Some(line) => format!("{}{line}'", &text[..start]),
+        None => text,
+    }
+}
+
+/// The start line of the SIP message at the start of `text` (a status line `SIP/2.0 404 Not
+/// Here` or a request line `INVITE sip:x@y SIP/2.0`), when `text` starts with one.
+fn first_sip_line(text: &str) -> Option<String> {
+    // Not flattened: the line ends where the line does.
+    let line = text.split(['\r', '\n']).next().unwrap_or("");
+    let line = line.trim_end_matches('\'');
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let is_header = |w: &str| {
+        w.len() > 1
+            && w.ends_with(':')
+            && w[..w.len() - 1]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let kept: Vec<&str> = if words.first() == Some(&"SIP/2.0") {
+        // Status line: the version, the code, then the phrase up to the first header.
+        let code = words.get(1)?;
+        if code.len() != 3 || !code.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        words
+            .iter()
+            .copied()
+            .take_while(|w| !is_header(w))
+            .collect()
+    } else {
+        // Request line: METHOD URI SIP/2.0.
+        let method = words.first()?;
+        if !method.chars().all(|c| c.is_ascii_uppercase() || c == '-')
+            || words.get(2) != Some(&"SIP/2.0")
+        {
+            return None;
+        }
+        words[..3].to_vec()
+    };
+    let kept = kept.join(" ");
+    Some(kept.trim_end_matches('\'').to_string())
+}
+
+/// `text` cut to `width` characters, an ellipsis marking the cut; whole when it fits or when
+/// there is no width (not a terminal).
+pub fn fit(text: &str, width: Option<usize>) -> String {
+    match width {
+        Some(w) if text.chars().count() > w => {
+            let mut out: String = text.chars().take(w.saturating_sub(1)).collect();
+            out.push('…');
+            out
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// What a test run came to, as the reports say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunResult {
@@ -295,6 +330,8 @@ pub struct RunRecord {
     pub cps: Option<f64>,
     /// How long its SIPp processes ran.
     pub sipp_time: Option<Duration>,
+    /// What SIPp counted: calls, setup time.
+    pub stats: Option<SippStats>,
     /// Its last event: with `started`, the run's wall time.
     pub last: SystemTime,
     /// Of that end state.
@@ -302,6 +339,10 @@ pub struct RunRecord {
     /// Why cleanup left it DIRTY.
     pub cleanup_reason: Option<String>,
     pub run_folder: Option<PathBuf>,
+    /// Its pcap, when its packets were captured.
+    pub pcap: Option<PathBuf>,
+    /// Whether its folder stayed as evidence or went, once it is over.
+    pub folder_fate: Option<Fate>,
     /// What the front end made of the run in post-run (its addresses, maybe its ladder).
     pub evidence: Option<Attachment>,
 }
@@ -320,10 +361,13 @@ impl RunRecord {
             took: None,
             cps: None,
             sipp_time: None,
+            stats: None,
             last: e.at,
             reason: None,
             cleanup_reason: None,
             run_folder: None,
+            pcap: None,
+            folder_fate: None,
             evidence: None,
         }
     }
@@ -333,6 +377,12 @@ impl RunRecord {
         self.last = e.at;
         if e.run_folder.is_some() {
             self.run_folder.clone_from(&e.run_folder);
+        }
+        if e.pcap.is_some() {
+            self.pcap.clone_from(&e.pcap);
+        }
+        if e.folder_fate.is_some() {
+            self.folder_fate = e.folder_fate;
         }
         if e.evidence.is_some() {
             self.evidence.clone_from(&e.evidence);
@@ -357,6 +407,7 @@ impl RunRecord {
             self.took = e.took;
             self.cps = e.cps;
             self.sipp_time = e.sipp_time;
+            self.stats = e.stats;
             self.reason = e.reason.as_deref().map(one_line);
         }
         if e.state == StateName::Dirty {
@@ -387,6 +438,11 @@ impl RunRecord {
     /// Succeeded and cleaned up, as `Outcome::passed` counts it.
     pub fn passed(&self) -> bool {
         self.result == Some(RunResult::Success) && self.state == StateName::Clean
+    }
+
+    /// Its folder is there to look at (kept as evidence, `--keep`).
+    pub fn folder_kept(&self) -> bool {
+        self.folder_fate == Some(Fate::Kept)
     }
 
     /// The run's time: that of its end state, zero when it never got one.
@@ -430,7 +486,7 @@ impl RunRecord {
     }
 }
 
-/// A GLOBAL script's end.
+/// The end of GLOBAL's pre-run (its before.sh) or post-run (its after.sh).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GlobalRecord {
     pub error: Option<String>,
@@ -443,6 +499,7 @@ pub struct RunEnd {
     pub outcome: Outcome,
     pub elapsed: Duration,
     pub at: SystemTime,
+    pub usage: Option<RunUsage>,
 }
 
 /// What the report files need from the event stream, kept until `finish()`.
@@ -455,6 +512,8 @@ pub struct Collector {
     pub end: Option<RunEnd>,
     pub global_before: Option<GlobalRecord>,
     pub global_after: Option<GlobalRecord>,
+    /// The GLOBAL pseudo-test's own record (run id, folder, its fate), when there is one.
+    pub global_run: Option<RunRecord>,
     /// By run index: the runs not yet taken by [`Collector::take_settled`].
     pub runs: BTreeMap<u64, RunRecord>,
     /// The next run index to hand out as settled: reports keep run order.
@@ -472,18 +531,18 @@ impl Collector {
                 self.seed = *seed;
             }
             Event::GroupStarted { .. } => {}
-            Event::Global {
-                script,
-                error,
-                took,
-            } => {
+            Event::Global(e) => {
+                self.global_run
+                    .get_or_insert_with(|| RunRecord::new(e))
+                    .update(e);
                 let record = Some(GlobalRecord {
-                    error: error.as_deref().map(one_line),
-                    took: *took,
+                    error: e.reason.as_deref().map(one_line),
+                    took: e.took.unwrap_or_default(),
                 });
-                match script {
-                    GlobalScript::Before => self.global_before = record,
-                    GlobalScript::After => self.global_after = record,
+                match e.state {
+                    StateName::Ready | StateName::NotReady => self.global_before = record,
+                    StateName::Clean | StateName::Dirty => self.global_after = record,
+                    _ => {}
                 }
             }
             Event::Test(e) => self
@@ -497,11 +556,13 @@ impl Collector {
                 outcome,
                 elapsed,
                 at,
+                usage,
             } => {
                 self.end = Some(RunEnd {
                     outcome: *outcome,
                     elapsed: *elapsed,
                     at: *at,
+                    usage: *usage,
                 });
             }
         }
@@ -576,10 +637,56 @@ pub(crate) mod fixture {
             took: took_ms.map(Duration::from_millis),
             cps,
             sipp_time: None,
+            stats: None,
             reason: reason.map(str::to_string),
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"
             ))),
+            pcap: (!matches!(
+                state,
+                StateName::Created | StateName::Preparing | StateName::NotReady
+            ))
+            .then(|| {
+                PathBuf::from(format!(
+                    "/var/tmp/sipplauncher/{name}/{run_id}/sipp-{run_id}.pcap"
+                ))
+            }),
+            // A failed run's folder is kept, a passing run's removed (`--keep failed`).
+            folder_fate: match state {
+                StateName::Clean => Some(Fate::Removed),
+                StateName::NotReady | StateName::Dirty => Some(Fate::Kept),
+                _ => None,
+            },
+            evidence: None,
+        })
+    }
+
+    /// The GLOBAL pseudo-test's state event.
+    pub fn global(
+        state: StateName,
+        at_ms: u64,
+        took_ms: Option<u64>,
+        reason: Option<&str>,
+    ) -> Event {
+        Event::Global(TestStateEvent {
+            index: 0,
+            name: TestName("GLOBAL".into()),
+            run_id: RunId("global".into()),
+            run_id_number: "000000000042".into(),
+            state,
+            at: at(at_ms),
+            took: took_ms.map(Duration::from_millis),
+            cps: None,
+            sipp_time: None,
+            stats: None,
+            reason: reason.map(str::to_string),
+            run_folder: Some(PathBuf::from("/var/tmp/sipplauncher/GLOBAL/global")),
+            pcap: None,
+            folder_fate: match state {
+                StateName::Clean => Some(Fate::Removed),
+                StateName::NotReady | StateName::Dirty => Some(Fate::Kept),
+                _ => None,
+            },
             evidence: None,
         })
     }
@@ -599,11 +706,8 @@ pub(crate) mod fixture {
                 dry_run: false,
                 at: at(0),
             },
-            Event::Global {
-                script: GlobalScript::Before,
-                error: None,
-                took: Duration::from_millis(30),
-            },
+            global(Preparing, 0, None, None),
+            global(Ready, 30, Some(30), None),
             Event::GroupStarted { number: 1, size: 2 },
             test(0, "normal-0000", "kqzvxa", Created, 40, None, None, None),
             test(0, "normal-0000", "kqzvxa", Preparing, 40, None, None, None),
@@ -612,15 +716,23 @@ pub(crate) mod fixture {
             test(1, "normal-0001", "bcdefg", Ready, 140, None, None, None),
             test(0, "normal-0000", "kqzvxa", Starting, 140, None, None, None),
             test(1, "normal-0001", "bcdefg", Starting, 140, None, None, None),
-            test(
-                0,
-                "normal-0000",
-                "kqzvxa",
-                Success,
-                1160,
-                Some(1020),
-                Some(1.0234),
-                None,
+            with_stats(
+                test(
+                    0,
+                    "normal-0000",
+                    "kqzvxa",
+                    Success,
+                    1160,
+                    Some(1020),
+                    Some(1.0234),
+                    None,
+                ),
+                SippStats {
+                    calls: 2,
+                    successful: 2,
+                    failed: 0,
+                    setup_time: Some(Duration::from_millis(14)),
+                },
             ),
             test(
                 1,
@@ -708,11 +820,13 @@ pub(crate) mod fixture {
                 None,
                 None,
             ),
-            Event::Global {
-                script: GlobalScript::After,
-                error: Some("after.sh exited with status 1".into()),
-                took: Duration::from_millis(70),
-            },
+            global(Cleaning, 48_180, None, None),
+            global(
+                Dirty,
+                48_250,
+                Some(70),
+                Some("after.sh exited with status 1"),
+            ),
             Event::RunFinished {
                 outcome: Outcome {
                     total: 4,
@@ -722,8 +836,42 @@ pub(crate) mod fixture {
                 },
                 elapsed: Duration::from_millis(48_250),
                 at: at(48_250),
+                usage: Some(usage()),
             },
         ]
+    }
+
+    /// `event` (a test's) with SIPp's statistics.
+    pub fn with_stats(mut event: Event, stats: SippStats) -> Event {
+        if let Event::Test(e) = &mut event {
+            e.stats = Some(stats);
+        }
+        event
+    }
+
+    /// What the fixture's run cost.
+    pub fn usage() -> RunUsage {
+        use sipplauncher_actors::sys::usage::{CpuTimes, LoadAvg};
+        RunUsage {
+            own: CpuTimes {
+                user: Duration::from_millis(120),
+                system: Duration::from_millis(30),
+            },
+            children: CpuTimes {
+                user: Duration::from_millis(800),
+                system: Duration::from_millis(200),
+            },
+            load_start: Some(LoadAvg {
+                one: 0.5,
+                five: 0.25,
+                fifteen: 0.125,
+            }),
+            load_end: Some(LoadAvg {
+                one: 1.5,
+                five: 0.75,
+                fifteen: 0.25,
+            }),
+        }
     }
 }
 
@@ -757,23 +905,6 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates() {
-        let table = [
-            (0, (1970, 1, 1)),
-            (-1, (1969, 12, 31)),
-            (59, (1970, 3, 1)),
-            (11_016, (2000, 2, 29)),
-            (11_017, (2000, 3, 1)),
-            (19_783, (2024, 3, 1)),
-            (-719_468, (0, 3, 1)),
-            (2_932_896, (9999, 12, 31)),
-        ];
-        for (days, date) in table {
-            assert_eq!(civil_from_days(days), date, "day {days}");
-        }
-    }
-
-    #[test]
     fn times() {
         let t = UNIX_EPOCH + Duration::from_millis(1_709_296_496_789);
         assert_eq!(rfc3339(t), "2024-03-01T12:34:56.789Z");
@@ -784,6 +915,11 @@ mod tests {
         // A leap year's last day.
         let t = UNIX_EPOCH + Duration::from_secs(1_735_689_599);
         assert_eq!(rfc3339(t), "2024-12-31T23:59:59.000Z");
+        // A leap day; the ends of the years a report can name.
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00.000Z");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]
@@ -800,6 +936,43 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("report.xml")]);
         let missing = dir.path().join("nope").join("r.xml");
         assert!(write_atomic(&missing, b"x").is_err());
+    }
+
+    #[test]
+    fn short_reasons_show_a_sip_messages_first_line() {
+        let full = "ua0 (uac) call failed, exit status 1: Aborting call on unexpected message for \
+                    Call-Id '1-2345@10.99.0.7': while expecting '200' (index 1), received \
+                    'SIP/2.0 404 Not Here\r\nVia: SIP/2.0/UDP 10.99.0.7:5060;branch=z9hG4bK-1\r\n\
+                    From: <sip:a@b>;tag=1\r\nContent-Length: 0\r\n\r\n'";
+        let short = "ua0 (uac) call failed, exit status 1: while expecting '200' (index 1), \
+                     received 'SIP/2.0 404 Not Here'";
+        assert_eq!(short_reason(full), short);
+        // Flattened already (SIPp's error file, read into one line).
+        assert_eq!(short_reason(&one_line(&full.replace("\r\n", " "))), short);
+        assert_eq!(
+            short_reason("x: received 'INVITE sip:bob@10.0.0.1:5060 SIP/2.0 Via: SIP/2.0/UDP h'"),
+            "x: received 'INVITE sip:bob@10.0.0.1:5060 SIP/2.0'"
+        );
+        assert_eq!(
+            short_reason("received 'SIP/2.0 180 Ringing'"),
+            "received 'SIP/2.0 180 Ringing'"
+        );
+        // Nothing SIP-shaped: the reason on one line, as it is.
+        for plain in [
+            "before.sh exited with status 1: oops",
+            "received 'garbage here'",
+            "multi\nline",
+        ] {
+            assert_eq!(short_reason(plain), one_line(plain), "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn fit_cuts_to_the_width() {
+        assert_eq!(fit("abcdef", Some(4)), "abc…");
+        assert_eq!(fit("abcd", Some(4)), "abcd");
+        assert_eq!(fit("abcdef", None), "abcdef");
+        assert_eq!(fit("ééééé", Some(3)), "éé…");
     }
 
     #[test]

@@ -18,6 +18,171 @@ fn three_test_suite(sb: &Sandbox) {
     );
 }
 
+/// The original's frame around the state lines, line for line: the start, `=` around GLOBAL's
+/// pre-run and post-run, `-` between groups, the closing counts (no SUCCESS/FAILED in a dry
+/// run) and the elapsed time; nothing on standard error.
+#[test]
+fn the_console_lines_are_the_originals() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/before.sh", "exit 0\n"),
+            ("a-0000/uac_ua0.xml", OPTIONS_UAC),
+            ("b-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let r = run(sb.cmd());
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr, "");
+    let ids = regex::Regex::new(r"\((\d+)-[a-z]{6}\)").unwrap();
+    let took = regex::Regex::new(r" - took \S+$").unwrap();
+    let text: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            took.replace(&ids.replace(l, "($1-id)"), " - took T")
+                .into_owned()
+        })
+        .collect();
+    let eq = "=".repeat(80);
+    let dash = "-".repeat(80);
+    let expected = [
+        "Ready to run 2 tests (in groups of 1)",
+        "Dry run: no SIPp, no scripts, no change to the network",
+        &eq,
+        "   PREPARING                   GLOBAL (0-id)",
+        &eq,
+        "   PREPARING                   a-0000 (0-id)",
+        " DRY-RUNNING                   a-0000 (0-id)",
+        "     SUCCESS                   a-0000 (0-id) - took T",
+        "    CLEANING                   a-0000 (0-id)",
+        &dash,
+        "   PREPARING                   b-0000 (1-id)",
+        " DRY-RUNNING                   b-0000 (1-id)",
+        "     SUCCESS                   b-0000 (1-id) - took T",
+        "    CLEANING                   b-0000 (1-id)",
+        &eq,
+        "    CLEANING                   GLOBAL (0-id)",
+        &eq,
+        "TOTAL: 2",
+        &eq,
+        "Total time elapsed 0s",
+    ];
+    assert_eq!(text, expected, "{}", r.stdout);
+    // One group for all: the original's other wording.
+    let mut cmd = sb.cmd();
+    cmd.args(["--group", "2"]);
+    let r = run(cmd);
+    assert!(
+        r.stdout.starts_with("Ready to run 2 tests in one group\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// `--keep`: failed runs' folders stay (at most `--keep-max`), passing runs' go; the recap
+/// and the JSON report list every failure and say which folders are kept; kept folders are
+/// left alone by later runs; `--keep none` and `--keep all` (`--leave-temp`).
+#[test]
+fn failed_runs_keep_their_folders_up_to_keep_max() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            (
+                "bad-0000/uac_ua0.xml",
+                "<scenario>{{ nosuch }}</scenario>\n",
+            ),
+            ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["--total", "6", "--keep-max", "2", "--json"])
+        .arg(sb.path("r.json"));
+    let r = run(cmd);
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    let folders = sb.run_folders();
+    let bad = sb.run_root().join("bad-0000");
+    assert_eq!(folders.len(), 2, "{folders:?}");
+    assert!(folders.iter().all(|f| f.starts_with(&bad)), "{folders:?}");
+    for f in &folders {
+        assert!(!f.join(".sipplauncher-owner").exists());
+        assert!(f.join("sipplauncher.log").exists());
+    }
+    // Every failure recapped: the first two kept, the third over --keep-max.
+    let (failed, lines) = recap(&r.stdout);
+    assert_eq!(lines[0], "Did not pass: 3 of 6 test runs", "{}", r.stdout);
+    let ids: Vec<(u64, &str)> = failed.iter().map(|l| (l.index, l.state.as_str())).collect();
+    assert_eq!(ids, [(0, "NOT READY"), (2, "NOT READY"), (4, "NOT READY")]);
+    for (i, l) in failed.iter().enumerate().take(2) {
+        assert_eq!(
+            lines[2 + 2 * i].trim(),
+            format!("kept: {}", bad.join(&l.run_id).display()),
+            "{}",
+            r.stdout
+        );
+    }
+    assert_eq!(
+        lines[6].trim(),
+        "folder removed: --keep-max 2 failed runs' folders are kept already"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    let fates: Vec<(&str, bool)> = json["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["run_folder_fate"].as_str().unwrap(),
+                t["run_folder_kept"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fates,
+        [
+            ("kept", true),
+            ("removed", false),
+            ("kept", true),
+            ("removed", false),
+            ("removed_over_keep_max", false),
+            ("removed", false)
+        ]
+    );
+
+    // A later run leaves them alone; --keep none keeps nothing of its own.
+    let mut cmd = sb.cmd();
+    cmd.args(["--keep", "none"]);
+    let none = run(cmd);
+    assert_eq!(none.status, 1);
+    assert_eq!(sb.run_folders(), folders);
+    assert_eq!(
+        crate::common::recap(&none.stdout).1[2].trim(),
+        "folder removed (--keep none)"
+    );
+
+    // --keep all and --leave-temp keep every folder, passing or not, beyond --keep-max.
+    for keep in [&["--keep", "all"][..], &["--leave-temp"][..]] {
+        let sb = Sandbox::new();
+        write_suite(
+            &sb.suite(),
+            &[
+                (
+                    "bad-0000/uac_ua0.xml",
+                    "<scenario>{{ nosuch }}</scenario>\n",
+                ),
+                ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+            ],
+        );
+        let mut cmd = sb.cmd();
+        cmd.args(["--total", "4", "--keep-max", "1"]).args(keep);
+        assert_eq!(run(cmd).status, 1);
+        assert_eq!(sb.run_folders().len(), 4, "{keep:?}");
+    }
+}
+
 #[test]
 fn example_suite_passes_with_reports_and_rendered_folders() {
     let sb = Sandbox::new();
@@ -54,9 +219,14 @@ fn example_suite_passes_with_reports_and_rendered_folders() {
     for i in 0..4 {
         assert_eq!(states_of(&lines, i), DRY_SEQUENCE, "{}", r.stdout);
     }
-    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(4));
-    assert_eq!(summary(&r.stdout, "FAILED"), Some(0));
+    // The original's closing lines: a dry run has no SUCCESS/FAILED lines.
+    assert_eq!(closing_lines(&r.stdout, true), (4, None, None));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"total": 4, "success": 4, "failed": 0})
+    );
 
     // Every run folder kept, every file rendered: no template syntax left, keywords in place.
     let folders = sb.run_folders();
@@ -263,9 +433,9 @@ fn window_runs_every_test_without_groups() {
         "{}",
         r.stdout
     );
-    // One separator line: before the summary, none between groups.
+    // No group, so no separator between groups.
     let separators = r.stdout.lines().filter(|l| l.starts_with("-----")).count();
-    assert_eq!(separators, 1, "{}", r.stdout);
+    assert_eq!(separators, 0, "{}", r.stdout);
     let lines = state_lines(&r.stdout);
     for index in 0..5 {
         assert_eq!(
@@ -344,18 +514,28 @@ fn definition_and_template_errors_are_not_ready_and_the_run_goes_on() {
         "{}",
         reason(2)
     );
-    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1));
-    assert_eq!(summary(&r.stdout, "FAILED"), Some(3));
+    assert_eq!(closing_lines(&r.stdout, true), (4, None, None));
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"total": 4, "success": 1, "failed": 3})
+    );
     assert_eq!(json["tests"][2]["result"], "NOT READY");
     assert!(json["tests"][2]["reason"]
         .as_str()
         .unwrap()
         .contains("nosuch.thing"));
-    // A NOT READY test's folder is rolled back.
-    assert!(sb.run_folders().is_empty());
+    // The NOT READY runs whose folder was made (the template error's) keep it as evidence,
+    // with the reason in its log; those refused before (definition errors) made none.
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].parent().unwrap().ends_with("c-keyword"));
+    let log = fs::read_to_string(folders[0].join("sipplauncher.log")).unwrap();
+    assert!(log.contains("nosuch.thing"), "{log}");
+    assert!(!folders[0].join(".sipplauncher-owner").exists());
+    assert_eq!(json["tests"][2]["run_folder_kept"], true);
+    assert_eq!(json["tests"][3]["run_folder_kept"], false);
 }
 
 #[test]
@@ -557,4 +737,64 @@ fn a_run_folder_that_cannot_be_made_is_not_ready_and_the_run_goes_on() {
     assert!(why.contains("create run folder"), "{why}");
     assert_eq!(states_of(&lines, 2), DRY_SEQUENCE);
     assert_eq!(summary(&r.stdout, "TOTAL"), Some(3));
+}
+
+/// The general log rotates: `--log-max-size` (MiB) and `--log-keep` old files, `<log>.1` the
+/// newest; a run's last line is in `<log>`; nothing older than `<log>.<keep>`.
+#[test]
+fn the_general_log_rotates_by_size() {
+    let sb = Sandbox::new();
+    let names: Vec<String> = (0..12).map(|i| format!("t-{i:04}")).collect();
+    write_suite(
+        &sb.suite(),
+        &each_test(&names, &[("uac_ua0.xml", OPTIONS_UAC)]),
+    );
+    // 2 KiB files: a dozen tests log several times that.
+    let mut cmd = sb.cmd();
+    cmd.args(["--log-max-size", "0.002", "--log-keep", "2"]);
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let log = sb.log();
+    let with = |n: u32| std::path::PathBuf::from(format!("{}.{n}", log.display()));
+    for f in [log.clone(), with(1), with(2)] {
+        let text = fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let longest = text.lines().map(str::len).max().unwrap_or(0) + 1;
+        assert!(
+            text.len() <= 2097 || text.len() <= longest,
+            "{}: {} bytes",
+            f.display(),
+            text.len()
+        );
+        assert!(text.ends_with('\n'), "whole lines: {}", f.display());
+    }
+    assert!(!with(3).exists(), "only 2 old files are kept");
+    // The run's last record is in <log>, its first ones were in files no longer kept.
+    let newest = fs::read_to_string(&log).unwrap();
+    assert!(
+        newest.contains("state CLEAN (took ") && newest.contains("test: t-0011"),
+        "{newest}"
+    );
+    let kept = [with(2), with(1), log.clone()]
+        .map(|f| fs::read_to_string(f).unwrap())
+        .concat();
+    assert!(
+        !kept.contains(&format!(
+            "sipplauncher {} starting",
+            env!("CARGO_PKG_VERSION")
+        )) && !kept.contains("test: t-0000,"),
+        "{kept}"
+    );
+
+    // Bad values: one line, exit 2, no log made.
+    let sb = Sandbox::new();
+    write_suite(&sb.suite(), &[("a/uac_ua0.xml", OPTIONS_UAC)]);
+    for (args, expect) in [
+        (["--log-max-size", "0"], "--log-max-size: "),
+        (["--log-max-size", "ten"], "--log-max-size: "),
+        (["--log-keep", "-1"], "--log-keep: must be at least 0"),
+    ] {
+        let mut cmd = sb.cmd();
+        cmd.args(args);
+        expect_usage_error(&sb, cmd, &args.join(" "), &[expect]);
+    }
 }

@@ -21,7 +21,7 @@ use crate::common::*;
 use crate::lab::{Lab, ANSWER, CALL_THROUGH_DUT};
 use crate::real::{
     assert_is_sipplauncher, long_uac, real_cmd, run_in, show, sipp_links, sipp_pids, states_named,
-    wait_until, write_real_suite, Spawned, OPTIONS_UAC, REAL_SEQUENCE,
+    wait_until, write_real_suite, OPTIONS_UAC, REAL_SEQUENCE,
 };
 
 /// What an interrupted run may take to exit: generous, to catch a hang, not to benchmark.

@@ -86,6 +86,12 @@ impl Lab {
     /// Brings a lab up, or returns `None` after printing why it can't be done here (not root;
     /// outside CI, a tool missing). Panics when `lab.sh up` fails.
     pub fn try_up(name_hint: &str) -> Option<Lab> {
+        Lab::try_up_with(name_hint, None)
+    }
+
+    /// [`Lab::try_up`] with a DUT that carries at most `call_limit` calls at once (the next
+    /// INVITEs get 503: `LAB_CALL_LIMIT` of lab.sh), or no limit.
+    pub fn try_up_with(name_hint: &str, call_limit: Option<u32>) -> Option<Lab> {
         if let Some(why) = unavailable() {
             if is_root() && std::env::var_os("CI").is_some() {
                 panic!("{name_hint}: no lab can be made in CI: {why}");
@@ -93,12 +99,16 @@ impl Lab {
             eprintln!("note: {name_hint}: skipped, it needs a lab (network namespaces, Kamailio, SIPp): {why}");
             return None;
         }
-        Some(Lab::up(name_hint))
+        Some(Lab::up_with(name_hint, call_limit))
     }
 
     /// Brings a lab up (root only: see [`Lab::try_up`]). `name_hint` only appears in messages;
     /// the lab's name is `sl` + 6 random letters. Panics, with lab.sh's output, when it fails.
     pub fn up(name_hint: &str) -> Lab {
+        Lab::up_with(name_hint, None)
+    }
+
+    fn up_with(name_hint: &str, call_limit: Option<u32>) -> Lab {
         sweep_orphans();
         let seq = LABS.fetch_add(1, Ordering::Relaxed);
         let n = 1 + ((std::process::id() % 254) + seq * 37) % 254;
@@ -110,6 +120,10 @@ impl Lab {
         let out = Command::new(lab_script())
             .args(["up", &lab.name])
             .env("LAB_NET", lab.net_prefix())
+            .env(
+                "LAB_CALL_LIMIT",
+                call_limit.map(|n| n.to_string()).unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .output()
             .expect("run lab/lab.sh");

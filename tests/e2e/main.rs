@@ -5,7 +5,9 @@
 //! - [`hostile`]: hostile inputs and untimely signals (issue 13): refused in one line, answered
 //!   at once, nothing left behind.
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
+//! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
 //! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
+//! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
 mod common;
 mod dry_run;
@@ -14,5 +16,7 @@ mod html;
 mod interrupt;
 mod lab;
 mod real;
+mod sweep;
+mod terminal;
 mod tls;
 mod usage;

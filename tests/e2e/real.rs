@@ -10,11 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -25,7 +23,7 @@ use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
 /// The example suite's macros (`options`, `answer_call`, `place_call`), copied into every suite
 /// written here.
-fn sip_macros() -> String {
+pub(crate) fn sip_macros() -> String {
     fs::read_to_string(repo().join("tmp-testsuite/TEMPLATES/sip.jinja2"))
         .expect("tmp-testsuite/TEMPLATES/sip.jinja2")
 }
@@ -307,94 +305,10 @@ pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> b
     }
 }
 
-/// sipplauncher started in the lab, its stdout read line by line in a thread.
-pub(crate) struct Spawned {
-    pub(crate) child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
 impl Spawned {
+    /// sipplauncher started in the lab.
     pub(crate) fn start(lab: &Lab, cmd: &Command) -> Spawned {
-        let mut child = lab
-            .wrap(cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sipplauncher in the lab");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Spawned {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one contains `what`; panics after `timeout`.
-    pub(crate) fn wait_for(&mut self, what: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(what);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!(
-                        "no line with {what:?} within {timeout:?}; stdout so far:\n{}",
-                        self.seen.join("\n")
-                    );
-                }
-            }
-        }
-    }
-
-    pub(crate) fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    /// Waits for the exit (at most `timeout`, else kills it and panics); the whole stdout.
-    pub(crate) fn finish(mut self, timeout: Duration) -> (i32, String, Duration) {
-        let start = Instant::now();
-        let deadline = start + timeout;
-        let status = loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                break st;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "sipplauncher still running {timeout:?} after the signal; stdout:\n{}",
-                    self.seen.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let took = start.elapsed();
-        // The reader thread ends at EOF.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        let mut stdout = self.seen.join("\n");
-        stdout.push('\n');
-        (status.code().unwrap_or(-1), stdout, took)
+        Spawned::spawn(&mut lab.wrap(cmd))
     }
 }
 
@@ -569,6 +483,40 @@ fn call_through_the_dut() {
     let json = json_report(&sb.path("report.json"));
     let t = json_test(&json, "call-0000");
     assert!(t["cps"].as_f64().is_some_and(|c| c > 0.0), "{t:#}");
+    // SIPp's statistics: the UAC's one call, and its INVITE-to-200 timer (`rtd` in
+    // place_call), as it reads in the UAC's own statistics file.
+    assert_eq!(
+        t["calls"],
+        serde_json::json!({"created": 1, "successful": 1, "failed": 0}),
+        "{t:#}"
+    );
+    let stat = read(&folder.join("uac_ua1_trace.csv"));
+    let header: Vec<&str> = stat.lines().next().unwrap_or_default().split(';').collect();
+    let row: Vec<&str> = stat.lines().last().unwrap_or_default().split(';').collect();
+    let col = header.iter().position(|h| *h == "ResponseTime1(C)");
+    let ms = col
+        .and_then(|i| row.get(i))
+        .map(|v| v.split(':').map(|n| n.parse::<f64>().unwrap_or(f64::NAN)))
+        .map(|hmsu| {
+            hmsu.zip([3_600_000.0, 60_000.0, 1_000.0, 0.001])
+                .map(|(n, ms)| n * ms)
+                .sum::<f64>()
+        });
+    assert_eq!(t["setup_ms"].as_f64(), ms, "{t:#}\n{stat}");
+    // What the run cost: its own CPU, SIPp's (its reaped children), the host's load.
+    let usage = &json["usage"];
+    assert!(usage["cpu_user_s"].as_f64().is_some(), "{usage:#}");
+    assert!(
+        usage["children_cpu_user_s"].as_f64().unwrap_or(0.0)
+            + usage["children_cpu_system_s"].as_f64().unwrap_or(0.0)
+            > 0.0,
+        "SIPp's CPU counts as the children's: {usage:#}"
+    );
+    assert_eq!(
+        usage["load_end"].as_array().map(Vec::len),
+        Some(3),
+        "{usage:#}"
+    );
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
 
@@ -632,6 +580,89 @@ fn missing_response_fails_with_sipps_reason() {
         let log = read(&folder_of(&sb, test).join("sipplauncher.log"));
         assert!(log.contains(sipp_says), "{test}'s sipplauncher.log:\n{log}");
     }
+    assert_eq!(sipp_links(&lab), Vec::<String>::new());
+}
+
+/// Issue 11, items 1-3: by default a failed run's folder stays with its pcap and SIPp's files
+/// (no longer marked for removal), a passing run's goes; the FAIL line gives the received
+/// message's status line only, while the run's log and the reports keep the whole message; the
+/// recap after the original's closing lines names the run, its reason and its folder.
+#[test]
+fn a_failed_runs_evidence_is_kept_and_recapped() {
+    let Some(lab) = Lab::try_up("a_failed_runs_evidence_is_kept_and_recapped") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let unexpected = expects_180();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("fail-0000/uac_ua0.xml", unexpected.as_str()),
+            ("pass-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--json").arg(sb.path("report.json"));
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    assert_eq!(closing_lines(&r.stdout, false), (2, Some(1), Some(1)));
+    let lines = state_lines(&r.stdout);
+    let fail = line_of(&lines, "fail-0000", "FAIL");
+    assert!(
+        fail.rest
+            .ends_with("while expecting '180' (index 1), received 'SIP/2.0 200 OK'"),
+        "{fail:?}"
+    );
+    // The evidence: the failed run's folder, whole; the passing run's folder gone.
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    assert_eq!(folder, &sb.run_root().join("fail-0000").join(&fail.run_id));
+    let pcap = folder.join(format!("sipp-{}.pcap", fail.run_id));
+    assert!(
+        pcap_sip_messages(&pcap).len() >= 2,
+        "the OPTIONS and its 200 in {}",
+        pcap.display()
+    );
+    assert!(!folder.join(".sipplauncher-owner").exists());
+    let log = read(&folder.join("sipplauncher.log"));
+    assert!(
+        log.contains("received 'SIP/2.0 200 OK") && log.contains("Via: SIP/2.0/UDP"),
+        "the whole message in the run's log:\n{log}"
+    );
+    // The recap: the run, its short reason, where its evidence is.
+    let (recapped, recap) = recap(&r.stdout);
+    assert_eq!(recap[0], "Did not pass: 1 of 2 test runs", "{}", show(&r));
+    assert_eq!(recapped.len(), 1, "{}", show(&r));
+    assert_eq!(
+        (recapped[0].state.as_str(), recapped[0].run_id.as_str()),
+        ("FAIL", fail.run_id.as_str())
+    );
+    assert!(recapped[0].rest.ends_with("received 'SIP/2.0 200 OK'"));
+    assert_eq!(
+        recap[2].trim(),
+        format!(
+            "kept: {} (pcap sipp-{}.pcap)",
+            folder.display(),
+            fail.run_id
+        )
+    );
+    // The reports: the whole reason, the folder, the pcap and that they are kept.
+    let json = json_report(&sb.path("report.json"));
+    let t = json_test(&json, "fail-0000");
+    assert!(
+        t["reason"].as_str().unwrap().contains("Via: SIP/2.0/UDP"),
+        "{t:#}"
+    );
+    assert_eq!(t["run_folder"], folder.display().to_string());
+    assert_eq!(t["run_folder_kept"], true);
+    assert_eq!(t["pcap"], pcap.display().to_string());
+    let p = json_test(&json, "pass-0000");
+    assert_eq!(
+        (&p["run_folder_kept"], &p["run_folder_fate"]),
+        (&false.into(), &"removed".into())
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
 
@@ -1376,6 +1407,18 @@ fn dns_test_of_the_example_suite() {
         )),
         "ua0 got the call addressed by name:\n{uas}"
     );
+    // The records in the test's own log, as the original wrote them; and Kamailio's question.
+    let log = read(&f.join("sipplauncher.log"));
+    for want in [
+        "loading DNS file ".to_string(),
+        format!("  1: ua0-{run_id}.example.com. 300 IN A "),
+        format!("  2: _sip._udp.svc-{run_id}.example.com. 300 IN SRV 10 60 5060 ua0-{run_id}.example.com."),
+        "2 zone resource records generated from file".to_string(),
+        "authoritative for: example.com.".to_string(),
+        format!("dns: _sip._udp.svc-{run_id}.example.com. SRV: 1 records"),
+    ] {
+        assert!(log.contains(&want), "{want:?} not in\n{log}");
+    }
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
 
@@ -1400,13 +1443,26 @@ fn failing_global_before_sh_stops_the_run() {
     let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
     assert_eq!(r.status, 1, "{}", show(&r));
     assert!(state_lines(&r.stdout).is_empty(), "{}", show(&r));
+    // Told once, on GLOBAL's own NOT READY line, in the tool's words: no log record on the
+    // terminal.
+    let global = global_lines(&r.stdout);
+    let states: Vec<&str> = global.iter().map(|l| l.state.as_str()).collect();
+    assert_eq!(states, ["PREPARING", "NOT READY"], "{}", show(&r));
     assert!(
-        r.stdout.contains("GLOBAL before.sh")
-            && r.stdout.contains("exited with status 3")
-            && r.stdout.contains("provisioning failed"),
+        global[1].rest.contains("before.sh")
+            && global[1].rest.contains("exited with status 3")
+            && global[1].rest.contains("provisioning failed"),
         "{}",
         show(&r)
     );
+    assert_eq!(
+        r.stdout.matches("provisioning failed").count(),
+        1,
+        "{}",
+        show(&r)
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
+    assert_eq!(closing_lines(&r.stdout, false), (0, Some(0), Some(0)));
     assert!(
         !marker.exists(),
         "GLOBAL after.sh ran after a failed before.sh"
@@ -1432,8 +1488,22 @@ fn failing_global_after_sh_fails_the_run() {
     cmd.arg("--json").arg(sb.path("r.json"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1), "{}", show(&r));
-    assert!(r.stdout.contains("GLOBAL after.sh"), "{}", show(&r));
+    // The original's closing lines, exactly.
+    assert_eq!(
+        closing_lines(&r.stdout, false),
+        (1, Some(1), Some(0)),
+        "{}",
+        show(&r)
+    );
+    let global = global_lines(&r.stdout);
+    let states: Vec<&str> = global.iter().map(|l| l.state.as_str()).collect();
+    assert_eq!(states, ["PREPARING", "CLEANING", "DIRTY"], "{}", show(&r));
+    assert!(
+        global[2].rest.contains("after.sh exited with status 1"),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
     let json = json_report(&sb.path("r.json"));
     assert_eq!(json["global"]["after"]["ok"], false);
     // --fail-expected turns it into the expected outcome.
@@ -1567,8 +1637,10 @@ fn dns_name_defined_by_two_tests_at_once_conflicts() {
 }
 
 /// During a test, a DUT in its own namespace resolves the test's A and SRV records through
-/// the launcher (dig from the DUT namespace, run by before.sh); it gets REFUSED for a foreign
-/// zone (no open resolver, no recursion); after the run, no answer for the test's names.
+/// the launcher (dig from the DUT namespace, run by before.sh), as from an authority (issue
+/// 10.4): an absent name under the test's domain is NXDOMAIN and a name without the type asked
+/// is NODATA, both with the domain's SOA; a foreign zone is REFUSED (no open resolver, no
+/// recursion); after the run, no answer for the test's names.
 #[test]
 fn the_dut_resolves_a_tests_records_during_it_only() {
     let Some(lab) = Lab::try_up("dns_from_the_dut") else {
@@ -1598,6 +1670,8 @@ fn the_dut_resolves_a_tests_records_during_it_only() {
         "{dig} +short ep-{{{{ test.run_id }}}}.example.com A > {o}.a\n\
          {dig} +short _sip._udp.svc-{{{{ test.run_id }}}}.example.com SRV > {o}.srv\n\
          {dig} www.example.org A > {o}.foreign\n\
+         {dig} absent-{{{{ test.run_id }}}}.example.com A > {o}.nxdomain\n\
+         {dig} ep-{{{{ test.run_id }}}}.example.com AAAA > {o}.nodata\n\
          echo {{{{ test.run_id }}}} > {o}.run_id\n",
         o = out.display()
     );
@@ -1627,6 +1701,34 @@ fn the_dut_resolves_a_tests_records_during_it_only() {
         format!("10 60 5060 ep-{run_id}.example.com."),
         "SRV record"
     );
+    // dig's flags line reads ";; flags: qr aa rd; QUERY: 1, ANSWER: 0, AUTHORITY: 1, ...".
+    let flags = |answer: &str| -> String {
+        answer
+            .lines()
+            .find(|l| l.starts_with(";; flags:"))
+            .unwrap_or_else(|| panic!("no flags line: {answer}"))
+            .to_string()
+    };
+    for (file, status) in [
+        ("answers.nxdomain", "NXDOMAIN"),
+        ("answers.nodata", "NOERROR"),
+    ] {
+        let answer = read(&sb.path(file));
+        assert!(answer.contains(&format!("status: {status}")), "{answer}");
+        let f = flags(&answer);
+        assert!(
+            f.contains(" aa") && f.contains("ANSWER: 0") && f.contains("AUTHORITY: 1"),
+            "{answer}"
+        );
+        assert!(!f.contains(" ra"), "no recursion: {answer}");
+        let soa = answer
+            .lines()
+            .skip_while(|l| !l.starts_with(";; AUTHORITY SECTION:"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no authority section: {answer}"));
+        let fields: Vec<&str> = soa.split_whitespace().collect();
+        assert_eq!(fields[..4], ["example.com.", "0", "IN", "SOA"], "{answer}");
+    }
     let foreign = read(&sb.path("answers.foreign"));
     assert!(foreign.contains("status: REFUSED"), "{foreign}");
     assert!(

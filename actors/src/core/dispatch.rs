@@ -277,7 +277,10 @@ impl Dispatcher {
         let mut out = Vec::new();
         match (self.phase.clone(), input) {
             (Phase::Init, Input::Start) => {
-                if self.has_global {
+                if self.interrupted() {
+                    // Signalled before the start: nothing at all is run.
+                    self.finish(&mut out);
+                } else if self.has_global {
                     self.phase = Phase::GlobalBefore;
                     out.push(Command::RunGlobalBefore);
                 } else {
@@ -629,7 +632,7 @@ mod tests {
         kills: usize,
         /// Kill commands before a second signal (a fatal error or one signal kill nothing).
         early_kills: usize,
-        /// Tests started or prepared after a signal or a fatal error.
+        /// GLOBAL before.sh or tests started or prepared after a signal or a fatal error.
         started_after_cancel: usize,
         /// Commands after the Finish.
         after_finish: usize,
@@ -695,7 +698,8 @@ mod tests {
                         self.early_kills += 1;
                     }
                 }
-                Command::StartGroup { .. }
+                Command::RunGlobalBefore
+                | Command::StartGroup { .. }
                 | Command::StartTest { .. }
                 | Command::Prepare { .. }
                     if cancelled =>
@@ -763,6 +767,10 @@ mod tests {
         let mut queue: VecDeque<Input> = VecDeque::from([Input::Start]);
         let mut luck = luck.iter().copied().cycle();
         let mut inject = inject.iter().cloned().peekable();
+        // Those due at 0 come before the start (signals caught before the run was under way).
+        while let Some((_, input)) = inject.next_if(|(after, _)| *after == 0) {
+            queue.insert(queue.len() - 1, input);
+        }
         let mut group_no = 0u64;
         let mut steps = 0usize;
         while let Some(input) = queue.pop_front() {
@@ -1123,7 +1131,12 @@ mod tests {
         let mut under_way = BTreeSet::new();
         let mut lane = 0usize;
         let mut steps = 0usize;
-        let mut next = Some(Input::Start);
+        let mut early: VecDeque<Input> = VecDeque::new();
+        while let Some((_, input)) = inject.next_if(|(after, _)| *after == 0) {
+            early.push_back(input);
+        }
+        early.push_back(Input::Start);
+        let mut next = early.pop_front();
         while let Some(input) = next.take() {
             steps += 1;
             assert!(steps < 100_000, "no end");
@@ -1179,7 +1192,9 @@ mod tests {
                 }
                 pool.extend(answers);
             }
-            if let Some((_, input)) = inject.next_if(|(after, _)| *after <= steps) {
+            if let Some(input) = early.pop_front() {
+                next = Some(input);
+            } else if let Some((_, input)) = inject.next_if(|(after, _)| *after <= steps) {
                 next = Some(input);
             } else if !pool.is_empty() {
                 let i = picks.next().unwrap() % pool.len();
@@ -1279,8 +1294,8 @@ mod tests {
             pause in any::<bool>(),
             luck in proptest::collection::vec(any::<bool>(), 1..20),
             picks in proptest::collection::vec(0usize..8, 1..20),
-            fatal_after in proptest::option::of(1usize..30),
-            signals_after in proptest::collection::vec(1usize..40, 0..4),
+            fatal_after in proptest::option::of(0usize..30),
+            signals_after in proptest::collection::vec(0usize..40, 0..4),
         ) {
             let inject = injections(fatal_after, &signals_after);
             let t = simulate_window(
@@ -1325,8 +1340,8 @@ mod tests {
             global in any::<bool>(),
             stop in any::<bool>(),
             luck in proptest::collection::vec(any::<bool>(), 1..20),
-            fatal_after in proptest::option::of(1usize..30),
-            signals_after in proptest::collection::vec(1usize..40, 0..4),
+            fatal_after in proptest::option::of(0usize..30),
+            signals_after in proptest::collection::vec(0usize..40, 0..4),
         ) {
             let inject = injections(fatal_after, &signals_after);
             let t = simulate(tests, group, total, global, stop, &luck, &inject);

@@ -41,18 +41,22 @@ impl fmt::Display for RunId {
 impl RunId {
     /// A fresh random run id: 6 lowercase letters.
     pub fn random() -> Self {
-        use rand::Rng;
-        let mut rng = rand::thread_rng();
-        RunId((0..6).map(|_| rng.gen_range(b'a'..=b'z') as char).collect())
+        use rand::RngExt;
+        let mut rng = rand::rng();
+        RunId(
+            (0..6)
+                .map(|_| rng.random_range(b'a'..=b'z') as char)
+                .collect(),
+        )
     }
 }
 
 /// 12 random digits, offered to templates as `test.run_id_number`.
 pub fn random_run_id_number() -> String {
-    use rand::Rng;
-    let mut rng = rand::thread_rng();
+    use rand::RngExt;
+    let mut rng = rand::rng();
     (0..12)
-        .map(|_| rng.gen_range(b'0'..=b'9') as char)
+        .map(|_| rng.random_range(b'0'..=b'9') as char)
         .collect()
 }
 
@@ -110,6 +114,36 @@ pub struct GlobalPlan {
     pub folder: PathBuf,
 }
 
+/// Which run folders stay once their test is over (issue 11: the evidence of a failure is kept
+/// by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every run folder is removed.
+    None,
+    /// The folder of a run that did not pass (NOT READY, FAIL, DIRTY) stays, up to
+    /// `--keep-max`; a passing run's folder is removed.
+    Failed,
+    /// Every run folder stays (`--leave-temp`).
+    All,
+}
+
+impl Keep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keep::None => "none",
+            Keep::Failed => "failed",
+            Keep::All => "all",
+        }
+    }
+
+    /// As `--keep` spells it.
+    pub fn parse(s: &str) -> Option<Keep> {
+        [Keep::None, Keep::Failed, Keep::All]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// Run-wide options the runtime needs; validated by the front end.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -128,7 +162,10 @@ pub struct RunConfig {
     pub repeat: bool,
     pub dry_run: bool,
     pub fail_expected: bool,
-    pub leave_temp: bool,
+    /// Which run folders stay once their test is over (`--keep`; `--leave-temp` is `All`).
+    pub keep: Keep,
+    /// With `Keep::Failed`: at most this many failed runs' folders are kept (`--keep-max`).
+    pub keep_max: u64,
     /// Where run folders are made: `<run_root>/<test>/<run_id>/`.
     pub run_root: PathBuf,
     pub script_timeout: Duration,

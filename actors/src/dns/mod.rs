@@ -1,45 +1,50 @@
 //! DnsActor: the embedded DNS server that all tests share (SPEC §9): it serves the records of
 //! each running test's `dns.txt`, added in pre-run and removed in post-run.
 //!
-//! - [`Zones`], the pure core: which test serves which names, conflicts, and the answer to a
-//!   question. No actix, no tokio.
-//! - [`DnsActor`]: owns the [`Zones`] (shared with the server's request handler behind a
-//!   lock) and the server. The server is bound at the first [`AddRecords`] that has records,
-//!   on UDP and TCP `0.0.0.0:<port>`, and runs as tasks on the actor's runtime (hickory's
+//! - [`zones`], the pure core: which run serves which names, the domains they make the server
+//!   the authority for, conflicts, and the answer to a question. No actix, no tokio.
+//! - [`server`]: hickory's side: the sockets and the request handler.
+//! - [`DnsActor`] (here): owns the [`zones::Zones`] (shared with the request handler behind a
+//!   lock) and the server. The server is bound at the first [`AddRecords`] that has records, on
+//!   UDP and TCP of its address (`0.0.0.0:53` in a run; `127.0.0.1:0` in tests, a free port:
+//!   [`LocalAddr`] tells which), and runs as tasks on the actor's runtime (hickory's
 //!   [`Server`]); a watcher task tells the actor when it ends. An end the actor did not ask for
 //!   (a socket error, a panic) is logged and the server is bound again on the same port, with
-//!   the records of the tests still registered.
+//!   the records of the tests still registered. A port taken by another process fails the
+//!   test's [`AddRecords`] at once, naming that process.
 //!
-//! Answers: authoritative (AA=1, RA=0) for the names held, with every record of the asked type
-//! (NODATA when there is none, CNAMEs chased within what is held); REFUSED for any other name,
-//! so that the server never becomes an open resolver. No zone cuts: each record's owner name is
-//! held on its own; `*.example.com.` records answer for names below `example.com.` that are not
-//! held themselves.
+//! Answers: see [`zones`]: authoritative (AA=1, RA=0) under the domains the running tests
+//! serve, with NXDOMAIN and NODATA carrying the domain's SOA; REFUSED for any other name, so
+//! that the server never becomes an open resolver.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+pub mod server;
+pub mod zones;
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, AsyncContext, AtomicResponse, Context, Handler, Message, WrapFuture};
-use hickory_server::net::runtime::Time;
-use hickory_server::proto::op::{
-    Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode,
+use actix::{
+    Actor, ActorFutureExt, AsyncContext, AtomicResponse, Context, Handler, Message,
+    ResponseActFuture, WrapFuture,
 };
-use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::Server;
 use slog::{debug, info, warn, Logger};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::plan::{RunId, TestName};
-use crate::messages::{AddRecords, RemoveRecords, Shutdown, ShutdownError};
+use crate::messages::{AddRecords, LocalAddr, RemoveRecords, Shutdown, ShutdownError};
+use crate::sys::sockets::{self, Holder, Proto};
+use server::{Served, ZoneHandler};
+use zones::{RunZone, ZoneError};
 
 /// The port of the real thing.
 pub const DNS_PORT: u16 = 53;
+
+/// Where a run's server listens: every address of the runner, port 53.
+pub const RUN_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), DNS_PORT);
 
 /// A TCP connection that sends no request for this long is closed.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,8 +52,6 @@ const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 const TCP_RESPONSE_BUFFER: usize = 32;
 /// How long [`Shutdown`] waits for the server's tasks to end before it aborts them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-/// CNAMEs followed for one answer at most (a loop ends there too).
-const MAX_CNAME_CHAIN: usize = 8;
 /// The first and the longest wait between two tries to bind the server again after it died.
 const RESTART_DELAY_MIN: Duration = Duration::from_millis(20);
 const RESTART_DELAY_MAX: Duration = Duration::from_secs(5);
@@ -58,20 +61,15 @@ const STABLE_UPTIME: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DnsError {
-    #[error(
-        "dns.txt of test {test} defines {name} already served for test {holder} (run {holder_run})"
-    )]
-    Conflict {
-        test: TestName,
-        name: String,
-        holder: TestName,
-        holder_run: RunId,
-    },
-    #[error("dns server: {proto} port {port} is taken ({reason})")]
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    /// `by`: the processes that hold the port, when they can be seen.
+    #[error("dns server: {proto} port {port} is taken {}", taken_by(.by, .reason))]
     PortTaken {
         proto: &'static str,
         port: u16,
         reason: String,
+        by: Vec<Holder>,
     },
     #[error("dns server: cannot bind {proto} port {port} ({reason})")]
     Bind {
@@ -80,10 +78,17 @@ pub enum DnsError {
         reason: String,
         errno: Option<i32>,
     },
-    #[error("dns records of run {0} are served already")]
-    AlreadyAdded(RunId),
     #[error("dns server: shut down, the run is stopping")]
     ShutDown,
+}
+
+/// "by sipplauncher (pid 4242)", or the OS's reason when nobody can be seen holding it.
+fn taken_by(by: &[Holder], reason: &str) -> String {
+    if by.is_empty() {
+        return format!("({reason})");
+    }
+    let who: Vec<String> = by.iter().map(Holder::to_string).collect();
+    format!("by {}", who.join(", "))
 }
 
 impl DnsError {
@@ -103,6 +108,7 @@ impl DnsError {
                 proto,
                 port,
                 reason,
+                by: Vec::new(),
             }
         } else {
             DnsError::Bind {
@@ -115,257 +121,29 @@ impl DnsError {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The pure core.
-
-/// The names of one run.
-#[derive(Debug, Clone)]
-struct RunNames {
-    test: TestName,
-    names: Vec<Name>,
-}
-
-/// The records of one owner name and the run that serves them.
-#[derive(Debug, Clone)]
-struct Held {
-    run: RunId,
-    records: Vec<Record>,
-}
-
-/// What to answer to one question.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Not a name we hold: REFUSED.
-    Refused,
-    /// A name we hold: NOERROR, AA, these records (none: NODATA).
-    Records(Vec<Record>),
-}
-
-/// The records served, by owner name, and the runs they belong to. Names are compared without
-/// case (as [`Name`] does).
-#[derive(Debug, Default)]
-pub struct Zones {
-    names: HashMap<Name, Held>,
-    runs: BTreeMap<RunId, RunNames>,
-}
-
-impl Zones {
-    pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
+/// Writes the records of a run's `dns.txt` to its log, as the original did: at most
+/// [`LOGGED_RECORDS`] of them (a file of 200,000 records is not read in a log).
+pub fn log_zone(log: &Logger, file: &std::path::Path, zone: &RunZone) {
+    info!(log, "loading DNS file {}", file.display());
+    for (i, r) in zone.records().take(LOGGED_RECORDS).enumerate() {
+        info!(log, " {:2}: {r}", i + 1);
     }
-
-    /// How many runs have records here.
-    pub fn runs(&self) -> usize {
-        self.runs.len()
+    if zone.len() > LOGGED_RECORDS {
+        info!(log, " ... and {} more", zone.len() - LOGGED_RECORDS);
     }
-
-    /// Whether `records` of run `run` of `test` could be added: no name of theirs is served for
-    /// another run, and the run has none yet.
-    pub fn check(&self, run: &RunId, test: &TestName, records: &[Record]) -> Result<(), DnsError> {
-        if self.runs.contains_key(run) {
-            return Err(DnsError::AlreadyAdded(run.clone()));
-        }
-        for r in records {
-            if let Some(held) = self.names.get(&r.name) {
-                let holder = self
-                    .runs
-                    .get(&held.run)
-                    .map(|h| h.test.clone())
-                    .unwrap_or_else(|| TestName("?".into()));
-                return Err(DnsError::Conflict {
-                    test: test.clone(),
-                    name: r.name.to_lowercase().to_ascii(),
-                    holder,
-                    holder_run: held.run.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Adds the records of a run, all or none (see [`Zones::check`]). Owner names are
-    /// lowercased; identical records are kept once.
-    pub fn add(
-        &mut self,
-        run: RunId,
-        test: TestName,
-        records: Vec<Record>,
-    ) -> Result<(), DnsError> {
-        self.check(&run, &test, &records)?;
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut names: Vec<Name> = Vec::new();
-        for mut r in records {
-            r.name = r.name.to_lowercase();
-            let held = self.names.entry(r.name.clone()).or_insert_with(|| {
-                names.push(r.name.clone());
-                Held {
-                    run: run.clone(),
-                    records: Vec::new(),
-                }
-            });
-            if !held.records.contains(&r) {
-                held.records.push(r);
-            }
-        }
-        self.runs.insert(run, RunNames { test, names });
-        Ok(())
-    }
-
-    /// Removes the records of a run; how many names it had.
-    pub fn remove(&mut self, run: &RunId) -> usize {
-        let Some(gone) = self.runs.remove(run) else {
-            return 0;
-        };
-        for n in &gone.names {
-            self.names.remove(n);
-        }
-        gone.names.len()
-    }
-
-    /// The records of `name` (exact, or from the nearest `*.` wildcard above it), with their
-    /// owner set to `name`.
-    fn records_of(&self, name: &Name) -> Option<Vec<Record>> {
-        if let Some(held) = self.names.get(name) {
-            return Some(held.records.clone());
-        }
-        let labels = name.num_labels();
-        for keep in (0..labels).rev() {
-            let Ok(wild) = name.trim_to(keep as usize).prepend_label("*") else {
-                continue;
-            };
-            if let Some(held) = self.names.get(&wild) {
-                return Some(
-                    held.records
-                        .iter()
-                        .map(|r| {
-                            let mut r = r.clone();
-                            r.name = name.clone();
-                            r
-                        })
-                        .collect(),
-                );
-            }
-        }
-        None
-    }
-
-    /// The answer to the question `name` `qtype` (class IN).
-    pub fn answer(&self, name: &Name, qtype: RecordType) -> Answer {
-        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-            return Answer::Refused;
-        }
-        let Some(first) = self.records_of(name) else {
-            return Answer::Refused;
-        };
-        let mut out = Vec::new();
-        let mut records = first;
-        let mut seen: HashSet<Name> = HashSet::from([name.clone()]);
-        for _ in 0..=MAX_CNAME_CHAIN {
-            let matching: Vec<Record> = records
-                .iter()
-                .filter(|r| qtype == RecordType::ANY || r.record_type() == qtype)
-                .cloned()
-                .collect();
-            if !matching.is_empty() || qtype == RecordType::CNAME {
-                out.extend(matching);
-                break;
-            }
-            let Some(cname) = records.iter().find_map(|r| match &r.data {
-                RData::CNAME(c) => Some((r.clone(), c.0.clone())),
-                _ => None,
-            }) else {
-                break;
-            };
-            out.push(cname.0);
-            // Follow the CNAME only within what we hold; the client asks for the rest.
-            if !seen.insert(cname.1.clone()) {
-                break;
-            }
-            match self.records_of(&cname.1) {
-                Some(next) => records = next,
-                None => break,
-            }
-        }
-        Answer::Records(out)
+    info!(
+        log,
+        "{} zone resource records generated from file",
+        zone.len()
+    );
+    let domains: Vec<String> = zone.domains().iter().map(|d| d.to_ascii()).collect();
+    if !domains.is_empty() {
+        info!(log, "authoritative for: {}", domains.join(" "));
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The request handler the server calls.
-
-/// Answers from the shared [`Zones`]. The lock is held only to copy an answer out.
-struct ZoneHandler {
-    zones: Arc<RwLock<Zones>>,
-}
-
-impl ZoneHandler {
-    /// The response code, whether the answer is authoritative, and its records.
-    fn decide(&self, request: &Request) -> (ResponseCode, bool, Vec<Record>) {
-        if request.metadata.message_type != MessageType::Query {
-            return (ResponseCode::FormErr, false, Vec::new());
-        }
-        if request.metadata.op_code != OpCode::Query {
-            return (ResponseCode::NotImp, false, Vec::new());
-        }
-        let [query] = request.queries.queries() else {
-            return (ResponseCode::FormErr, false, Vec::new());
-        };
-        if !matches!(query.query_class(), DNSClass::IN | DNSClass::ANY) {
-            return (ResponseCode::Refused, false, Vec::new());
-        }
-        let name = Name::from(query.name());
-        let zones = self.zones.read().unwrap_or_else(PoisonError::into_inner);
-        match zones.answer(&name, query.query_type()) {
-            Answer::Refused => (ResponseCode::Refused, false, Vec::new()),
-            Answer::Records(r) => (ResponseCode::NoError, true, r),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl RequestHandler for ZoneHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        mut response_handle: R,
-    ) -> ResponseInfo {
-        let (code, authoritative, answers) = self.decide(request);
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = code;
-        metadata.authoritative = authoritative;
-        metadata.recursion_available = false;
-        // A client that speaks EDNS gets EDNS back (RFC 6891), with its buffer size.
-        let edns = request.edns.as_ref().map(|req| {
-            let mut e = Edns::new();
-            e.set_max_payload(req.max_payload().max(512));
-            e.set_version(0);
-            e
-        });
-        let response = MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
-            metadata,
-            answers.iter(),
-            std::iter::empty(),
-            std::iter::empty(),
-            std::iter::empty(),
-        );
-        match response_handle.send_response(response).await {
-            Ok(info) => info,
-            Err(_) => {
-                let mut metadata = Metadata::response_from_request(&request.metadata);
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The actor.
+/// The records of a run's log at most.
+pub const LOGGED_RECORDS: usize = 1000;
 
 /// The server while it runs.
 struct Running {
@@ -394,10 +172,11 @@ struct ServerEnded {
 struct RetryStart;
 
 pub struct DnsActor {
-    port: u16,
+    /// Where to listen; its port is the one bound once bound (a restart takes the same).
+    addr: SocketAddr,
     log: Logger,
-    /// The records served; the server's request handler reads them.
-    zones: Arc<RwLock<Zones>>,
+    /// The records served and the runs' logs; the server's request handler reads them.
+    served: Arc<RwLock<Served>>,
     /// `None` until the first records, and between a failure and its restart.
     server: Option<Running>,
     /// Of the last start.
@@ -413,12 +192,12 @@ pub struct DnsActor {
 }
 
 impl DnsActor {
-    /// A server for `port` (53 in production), not bound until the first records.
-    pub fn new(port: u16, log: Logger) -> Self {
+    /// A server for `addr` ([`RUN_ADDR`] in a run), not bound until the first records.
+    pub fn new(addr: SocketAddr, log: Logger) -> Self {
         DnsActor {
-            port,
+            addr,
             log,
-            zones: Arc::new(RwLock::new(Zones::default())),
+            served: Arc::new(RwLock::new(Served::default())),
             server: None,
             generation: 0,
             closed: false,
@@ -428,30 +207,28 @@ impl DnsActor {
         }
     }
 
-    fn zones(&self) -> std::sync::RwLockWriteGuard<'_, Zones> {
-        self.zones.write().unwrap_or_else(PoisonError::into_inner)
+    fn served(&self) -> RwLockWriteGuard<'_, Served> {
+        self.served.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Binds UDP and TCP `0.0.0.0:<port>` and starts the server on them.
+    /// Binds UDP and TCP on the address and starts the server on them.
     fn start_server(&mut self, ctx: &mut Context<Self>) -> Result<(), DnsError> {
-        let port = self.port;
-        let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
         // Binding does not block: fine on the actor's thread.
-        let udp = std::net::UdpSocket::bind(addr).map_err(|e| DnsError::bind("UDP", port, &e))?;
-        let tcp = std::net::TcpListener::bind(addr).map_err(|e| DnsError::bind("TCP", port, &e))?;
+        let (udp, tcp) = server::bind(self.addr)?;
         let setup_err = |proto, e: io::Error| DnsError::Bind {
             proto,
-            port,
+            port: self.addr.port(),
             reason: e.to_string(),
             errno: e.raw_os_error(),
         };
-        udp.set_nonblocking(true).map_err(|e| setup_err("UDP", e))?;
-        tcp.set_nonblocking(true).map_err(|e| setup_err("TCP", e))?;
+        let bound = udp.local_addr().map_err(|e| setup_err("UDP", e))?;
         let udp = tokio::net::UdpSocket::from_std(udp).map_err(|e| setup_err("UDP", e))?;
         let tcp = tokio::net::TcpListener::from_std(tcp).map_err(|e| setup_err("TCP", e))?;
+        self.addr = bound;
 
         let mut server = Server::new(ZoneHandler {
-            zones: self.zones.clone(),
+            served: self.served.clone(),
+            log: self.log.clone(),
         });
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
@@ -477,16 +254,43 @@ impl DnsActor {
             server_task,
             watcher,
         });
-        info!(self.log, "dns server listening on UDP and TCP port {port}"; "generation" => generation);
+        info!(self.log, "dns server listening on UDP and TCP {bound}"; "generation" => generation);
         Ok(())
     }
 
     fn has_records(&self) -> bool {
         !self
-            .zones
+            .served
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .zones
             .is_empty()
+    }
+
+    /// Checks, binds the server if it is not up, adds.
+    fn add(&mut self, msg: AddRecords, ctx: &mut Context<Self>) -> Result<(), DnsError> {
+        if self.closed {
+            return Err(DnsError::ShutDown);
+        }
+        self.served
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .zones
+            .check(&msg.run_id, &msg.test, &msg.zone)?;
+        if msg.zone.is_empty() {
+            return Ok(());
+        }
+        if self.server.is_none() {
+            self.start_server(ctx)?;
+        }
+        let n = msg.zone.len();
+        let run = msg.run_id.clone();
+        let mut served = self.served();
+        served.zones.add(msg.run_id, msg.test, msg.zone)?;
+        served.logs.insert(run.clone(), msg.log);
+        drop(served);
+        debug!(self.log, "dns records added"; "run_id" => %run, "records" => n);
+        Ok(())
     }
 
     /// After the server died: binds again after `restart_delay` (now when zero), and keeps
@@ -529,27 +333,45 @@ impl Actor for DnsActor {
 }
 
 impl Handler<AddRecords> for DnsActor {
-    type Result = Result<(), DnsError>;
+    type Result = ResponseActFuture<Self, Result<(), DnsError>>;
 
     fn handle(&mut self, msg: AddRecords, ctx: &mut Context<Self>) -> Self::Result {
-        if self.closed {
-            return Err(DnsError::ShutDown);
+        match self.add(msg, ctx) {
+            Err(DnsError::PortTaken {
+                proto,
+                port,
+                reason,
+                ..
+            }) => {
+                // Who holds it: /proc, read on the blocking pool. Nothing was added.
+                let which = if proto == "TCP" {
+                    Proto::Tcp
+                } else {
+                    Proto::Udp
+                };
+                let lookup =
+                    tokio::task::spawn_blocking(move || sockets::port_holders(which, port));
+                Box::pin(
+                    async move {
+                        let by = lookup.await.unwrap_or_default();
+                        Err(DnsError::PortTaken {
+                            proto,
+                            port,
+                            reason,
+                            by,
+                        })
+                    }
+                    .into_actor(self)
+                    .map(|res, act, _| {
+                        if let Err(e) = &res {
+                            debug!(act.log, "{e}");
+                        }
+                        res
+                    }),
+                )
+            }
+            done => Box::pin(actix::fut::ready(done)),
         }
-        self.zones
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .check(&msg.run_id, &msg.test, &msg.records)?;
-        if msg.records.is_empty() {
-            return Ok(());
-        }
-        if self.server.is_none() {
-            self.start_server(ctx)?;
-        }
-        let n = msg.records.len();
-        let run = msg.run_id.clone();
-        self.zones().add(msg.run_id, msg.test, msg.records)?;
-        debug!(self.log, "dns records added"; "run_id" => %run, "records" => n);
-        Ok(())
     }
 }
 
@@ -557,10 +379,21 @@ impl Handler<RemoveRecords> for DnsActor {
     type Result = ();
 
     fn handle(&mut self, msg: RemoveRecords, _: &mut Context<Self>) {
-        let n = self.zones().remove(&msg.run_id);
+        let mut served = self.served();
+        let n = served.zones.remove(&msg.run_id);
+        served.logs.remove(&msg.run_id);
+        drop(served);
         if n > 0 {
             debug!(self.log, "dns records removed"; "run_id" => %msg.run_id, "names" => n);
         }
+    }
+}
+
+impl Handler<LocalAddr> for DnsActor {
+    type Result = Option<SocketAddr>;
+
+    fn handle(&mut self, _: LocalAddr, _: &mut Context<Self>) -> Option<SocketAddr> {
+        self.server.as_ref().map(|_| self.addr)
     }
 }
 
@@ -611,8 +444,14 @@ impl Handler<ServerEnded> for DnsActor {
         } else {
             (self.restart_delay * 2).clamp(RESTART_DELAY_MIN, RESTART_DELAY_MAX)
         };
-        warn!(self.log, "dns server ended unexpectedly after {lived:?}: {why}; restarting it on port {}", self.port;
-            "runs" => self.zones.read().unwrap_or_else(PoisonError::into_inner).runs());
+        let runs = self
+            .served
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .zones
+            .runs();
+        warn!(self.log, "dns server ended unexpectedly after {lived:?}: {why}; restarting it on {}", self.addr;
+            "runs" => runs);
         self.restart(ctx);
     }
 }
@@ -667,17 +506,23 @@ impl Handler<Generation> for DnsActor {
     }
 }
 
+/// The actor on loopback, on a free port: no privileges needed, so these run everywhere.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::netlink::testns;
+    use crate::core::plan::{RunId, TestName};
     use actix::Addr;
-    use hickory_server::proto::op::{Message as DnsMessage, Query};
-    use hickory_server::proto::rr::rdata::{A, CNAME, NAPTR, SRV, TXT};
+    use hickory_server::proto::op::{Edns, Message as DnsMessage, Query, ResponseCode};
+    use hickory_server::proto::rr::rdata::{A, NAPTR, SRV};
+    use hickory_server::proto::rr::{Name, RData, Record, RecordType};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn log() -> Logger {
         Logger::root(slog::Discard, slog::o!())
+    }
+
+    fn loopback() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
     }
 
     fn name(s: &str) -> Name {
@@ -686,10 +531,6 @@ mod tests {
 
     fn run(id: &str) -> RunId {
         RunId(id.into())
-    }
-
-    fn test(n: &str) -> TestName {
-        TestName(n.into())
     }
 
     fn a(owner: &str, ip: [u8; 4]) -> Record {
@@ -702,10 +543,6 @@ mod tests {
             60,
             RData::SRV(SRV::new(10, 60, port, name(target))),
         )
-    }
-
-    fn cname(owner: &str, target: &str) -> Record {
-        Record::from_rdata(name(owner), 60, RData::CNAME(CNAME(name(target))))
     }
 
     fn naptr(owner: &str, order: u16, services: &str, replacement: &str) -> Record {
@@ -723,203 +560,6 @@ mod tests {
         )
     }
 
-    fn txt(owner: &str, s: &str) -> Record {
-        Record::from_rdata(name(owner), 60, RData::TXT(TXT::new(vec![s.into()])))
-    }
-
-    fn answered(a: Answer) -> Vec<Record> {
-        match a {
-            Answer::Records(r) => r,
-            Answer::Refused => panic!("refused"),
-        }
-    }
-
-    // -- the pure core --------------------------------------------------------------------
-
-    #[test]
-    fn zones_answer_held_names_and_refuse_the_rest() {
-        let mut z = Zones::default();
-        z.add(
-            run("aaaaaa"),
-            test("t0"),
-            vec![
-                a("EP1.example.com.", [10, 0, 0, 5]),
-                a("ep1.example.com.", [10, 0, 0, 6]),
-                a("ep1.example.com.", [10, 0, 0, 6]),
-                txt("ep1.example.com.", "hello"),
-                srv("_sip._udp.example.com.", 5060, "ep1.example.com."),
-            ],
-        )
-        .unwrap();
-        let got = answered(z.answer(&name("Ep1.Example.Com."), RecordType::A));
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert_eq!(got[0].name.to_ascii(), "ep1.example.com.");
-        assert_eq!(
-            answered(z.answer(&name("ep1.example.com."), RecordType::ANY)).len(),
-            3
-        );
-        // NODATA: the name is held, not this type.
-        assert_eq!(
-            z.answer(&name("ep1.example.com."), RecordType::AAAA),
-            Answer::Records(vec![])
-        );
-        assert_eq!(
-            z.answer(&name("example.com."), RecordType::A),
-            Answer::Refused
-        );
-        assert_eq!(
-            z.answer(&name("x.ep1.example.com."), RecordType::A),
-            Answer::Refused
-        );
-        assert_eq!(
-            z.answer(&name("example.org."), RecordType::A),
-            Answer::Refused
-        );
-        assert_eq!(
-            z.answer(&name("ep1.example.com."), RecordType::AXFR),
-            Answer::Refused
-        );
-        assert_eq!(z.runs(), 1);
-        assert_eq!(z.remove(&run("aaaaaa")), 2);
-        assert_eq!(z.remove(&run("aaaaaa")), 0);
-        assert!(z.is_empty());
-        assert_eq!(
-            z.answer(&name("ep1.example.com."), RecordType::A),
-            Answer::Refused
-        );
-    }
-
-    #[test]
-    fn zones_conflicts_add_nothing() {
-        let mut z = Zones::default();
-        z.add(
-            run("abcdef"),
-            test("call-0000"),
-            vec![a("ep1.example.com.", [10, 0, 0, 5])],
-        )
-        .unwrap();
-        let err = z
-            .add(
-                run("ghijkl"),
-                test("call-0001"),
-                vec![
-                    a("new.example.com.", [10, 0, 0, 7]),
-                    srv("_sip._udp.example.com.", 5060, "ep1.example.com."),
-                    a("EP1.example.com.", [10, 0, 0, 6]),
-                ],
-            )
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "dns.txt of test call-0001 defines ep1.example.com. already served for test \
-             call-0000 (run abcdef)"
-        );
-        assert_eq!(
-            z.answer(&name("new.example.com."), RecordType::A),
-            Answer::Refused
-        );
-        assert_eq!(z.runs(), 1);
-        assert_eq!(
-            z.add(run("abcdef"), test("call-0000"), vec![]),
-            Err(DnsError::AlreadyAdded(run("abcdef")))
-        );
-        // Once the first run is gone, the name is free.
-        z.remove(&run("abcdef"));
-        z.add(
-            run("ghijkl"),
-            test("call-0001"),
-            vec![a("ep1.example.com.", [10, 0, 0, 6])],
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn zones_chase_cnames_within_what_they_hold() {
-        let mut z = Zones::default();
-        z.add(
-            run("aaaaaa"),
-            test("t0"),
-            vec![
-                cname("sip.example.com.", "proxy.example.com."),
-                cname("proxy.example.com.", "ep1.example.com."),
-                a("ep1.example.com.", [10, 0, 0, 5]),
-                cname("out.example.com.", "elsewhere.example.org."),
-                cname("loop1.example.com.", "loop2.example.com."),
-                cname("loop2.example.com.", "loop1.example.com."),
-            ],
-        )
-        .unwrap();
-        let got = answered(z.answer(&name("sip.example.com."), RecordType::A));
-        let types: Vec<RecordType> = got.iter().map(|r| r.record_type()).collect();
-        assert_eq!(types, [RecordType::CNAME, RecordType::CNAME, RecordType::A]);
-        // Asked for the CNAME itself: only it.
-        assert_eq!(
-            answered(z.answer(&name("sip.example.com."), RecordType::CNAME)).len(),
-            1
-        );
-        // A target we do not hold: the CNAME alone.
-        assert_eq!(
-            answered(z.answer(&name("out.example.com."), RecordType::A)).len(),
-            1
-        );
-        // A loop ends.
-        assert_eq!(
-            answered(z.answer(&name("loop1.example.com."), RecordType::A)).len(),
-            2
-        );
-        // The target's other types: NODATA after the chain.
-        assert_eq!(
-            answered(z.answer(&name("sip.example.com."), RecordType::AAAA)).len(),
-            2
-        );
-    }
-
-    #[test]
-    fn zones_wildcards() {
-        let mut z = Zones::default();
-        z.add(
-            run("aaaaaa"),
-            test("t0"),
-            vec![
-                a("*.example.com.", [10, 0, 0, 9]),
-                a("ep1.example.com.", [10, 0, 0, 5]),
-            ],
-        )
-        .unwrap();
-        let got = answered(z.answer(&name("a.b.example.com."), RecordType::A));
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].name.to_ascii(), "a.b.example.com.");
-        assert_eq!(got[0].data, RData::A(A(Ipv4Addr::new(10, 0, 0, 9))));
-        let got = answered(z.answer(&name("ep1.example.com."), RecordType::A));
-        assert_eq!(got[0].data, RData::A(A(Ipv4Addr::new(10, 0, 0, 5))));
-        assert_eq!(
-            z.answer(&name("example.com."), RecordType::A),
-            Answer::Refused
-        );
-        assert_eq!(
-            z.answer(&name("example.org."), RecordType::A),
-            Answer::Refused
-        );
-    }
-
-    #[test]
-    fn bind_errors_read_well() {
-        let taken = DnsError::bind("UDP", 53, &io::Error::from_raw_os_error(libc::EADDRINUSE));
-        assert_eq!(
-            taken.to_string(),
-            "dns server: UDP port 53 is taken (Address already in use)"
-        );
-        assert!(!taken.is_fatal());
-        let denied = DnsError::bind("TCP", 53, &io::Error::from_raw_os_error(libc::EACCES));
-        assert_eq!(
-            denied.to_string(),
-            "dns server: cannot bind TCP port 53 (Permission denied)"
-        );
-        assert!(denied.is_fatal());
-    }
-
-    // -- the server, in a private network namespace ---------------------------------------
-
     fn query(owner: &str, t: RecordType) -> DnsMessage {
         let mut q = DnsMessage::query();
         q.metadata.recursion_desired = true;
@@ -927,12 +567,10 @@ mod tests {
         q
     }
 
-    async fn ask_udp(port: u16, owner: &str, t: RecordType) -> DnsMessage {
+    async fn ask_udp(at: SocketAddr, owner: &str, t: RecordType) -> DnsMessage {
         let q = query(owner, t);
         let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        sock.send_to(&q.to_vec().unwrap(), ("127.0.0.1", port))
-            .await
-            .unwrap();
+        sock.send_to(&q.to_vec().unwrap(), at).await.unwrap();
         let mut buf = vec![0u8; 4096];
         let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf))
             .await
@@ -943,13 +581,11 @@ mod tests {
         m
     }
 
-    async fn ask_tcp(port: u16, owner: &str, t: RecordType) -> DnsMessage {
+    async fn ask_tcp(at: SocketAddr, owner: &str, t: RecordType) -> DnsMessage {
         let q = query(owner, t);
         let bytes = q.to_vec().unwrap();
         let work = async {
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .unwrap();
+            let mut s = tokio::net::TcpStream::connect(at).await.unwrap();
             s.write_all(&(bytes.len() as u16).to_be_bytes())
                 .await
                 .unwrap();
@@ -976,11 +612,23 @@ mod tests {
         &m.answers
     }
 
+    /// A negative authoritative answer: `code`, AA, no answer, the SOA of `domain` in the
+    /// authority section.
+    fn negative(m: &DnsMessage, code: ResponseCode, domain: &str) {
+        assert_eq!(m.metadata.response_code, code, "{m:?}");
+        assert!(m.metadata.authoritative, "{m:?}");
+        assert!(!m.metadata.recursion_available, "{m:?}");
+        assert!(m.answers.is_empty(), "{m:?}");
+        assert_eq!(m.authorities.len(), 1, "{m:?}");
+        assert_eq!(m.authorities[0].record_type(), RecordType::SOA, "{m:?}");
+        assert_eq!(m.authorities[0].name, name(domain), "{m:?}");
+    }
+
     fn refused(m: &DnsMessage) {
         assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{m:?}");
         assert!(!m.metadata.authoritative, "{m:?}");
         assert!(!m.metadata.recursion_available, "{m:?}");
-        assert!(m.answers.is_empty(), "{m:?}");
+        assert!(m.answers.is_empty() && m.authorities.is_empty(), "{m:?}");
     }
 
     async fn add(
@@ -991,11 +639,16 @@ mod tests {
     ) -> Result<(), DnsError> {
         dns.send(AddRecords {
             run_id: run(id),
-            test: test(t),
-            records,
+            test: TestName(t.into()),
+            zone: RunZone::new(records),
+            log: log(),
         })
         .await
         .unwrap()
+    }
+
+    async fn served_at(dns: &Addr<DnsActor>) -> SocketAddr {
+        dns.send(LocalAddr).await.unwrap().expect("bound")
     }
 
     fn example() -> Vec<Record> {
@@ -1005,393 +658,417 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn a_and_srv_over_udp_and_tcp() {
-        testns::in_netns("dns a and srv", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                for tcp in [false, true] {
-                    let ask = |owner: &'static str, t| async move {
-                        if tcp {
-                            ask_tcp(DNS_PORT, owner, t).await
-                        } else {
-                            ask_udp(DNS_PORT, owner, t).await
-                        }
-                    };
-                    let m = ask("ep1.example.com.", RecordType::A).await;
-                    assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
-                    let m = ask("_sip._udp.EXAMPLE.com.", RecordType::SRV).await;
-                    let ans = authoritative(&m);
-                    assert_eq!(ans.len(), 1);
-                    assert_eq!(
-                        ans[0].data,
-                        RData::SRV(SRV::new(10, 60, 5060, name("ep1.example.com.")))
-                    );
-                    assert_eq!(ans[0].ttl, 60);
-                    // NODATA.
-                    let m = ask("ep1.example.com.", RecordType::AAAA).await;
-                    assert!(authoritative(&m).is_empty());
+    #[actix_rt::test]
+    async fn answers_over_udp_and_tcp_as_an_authority() {
+        let dns = DnsActor::new(loopback(), log()).start();
+        assert_eq!(dns.send(LocalAddr).await.unwrap(), None);
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        let at = served_at(&dns).await;
+        assert!(at.ip().is_loopback() && at.port() != 0, "{at}");
+        for tcp in [false, true] {
+            let ask = |owner: &'static str, t| async move {
+                if tcp {
+                    ask_tcp(at, owner, t).await
+                } else {
+                    ask_udp(at, owner, t).await
                 }
-                // EDNS in, EDNS out.
-                let mut q = query("ep1.example.com.", RecordType::A);
-                let mut edns = Edns::new();
-                edns.set_max_payload(1232);
-                q.set_edns(edns);
-                let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-                sock.send_to(&q.to_vec().unwrap(), ("127.0.0.1", DNS_PORT))
-                    .await
-                    .unwrap();
-                let mut buf = vec![0u8; 4096];
-                let n = sock.recv(&mut buf).await.unwrap();
-                let m = DnsMessage::from_vec(&buf[..n]).unwrap();
-                assert_eq!(authoritative(&m).len(), 1);
-                assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(1232));
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
+            };
+            let m = ask("ep1.example.com.", RecordType::A).await;
+            assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
+            let m = ask("_sip._udp.EXAMPLE.com.", RecordType::SRV).await;
+            let ans = authoritative(&m);
+            assert_eq!(ans.len(), 1);
+            assert_eq!(
+                ans[0].data,
+                RData::SRV(SRV::new(10, 60, 5060, name("ep1.example.com.")))
+            );
+            assert_eq!(ans[0].ttl, 60);
+            // NODATA and NXDOMAIN under the served domain, with its SOA.
+            let m = ask("ep1.example.com.", RecordType::AAAA).await;
+            negative(&m, ResponseCode::NoError, "example.com.");
+            let m = ask("absent.example.com.", RecordType::A).await;
+            negative(&m, ResponseCode::NXDomain, "example.com.");
+            // Outside: REFUSED, also the parent domain and the root.
+            for owner in ["example.org.", "com.", "."] {
+                refused(&ask(owner, RecordType::A).await);
+            }
+        }
+        // EDNS in, EDNS out.
+        let mut q = query("ep1.example.com.", RecordType::A);
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        q.set_edns(edns);
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sock.send_to(&q.to_vec().unwrap(), at).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = sock.recv(&mut buf).await.unwrap();
+        let m = DnsMessage::from_vec(&buf[..n]).unwrap();
+        assert_eq!(authoritative(&m).len(), 1);
+        assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(1232));
+        dns.send(Shutdown).await.unwrap().unwrap();
+    }
+
+    #[actix_rt::test]
+    async fn removed_records_are_refused() {
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        add(
+            &dns,
+            "ghijkl",
+            "call-0001",
+            vec![a("ep2.example.net.", [10, 0, 0, 6])],
+        )
+        .await
+        .unwrap();
+        let at = served_at(&dns).await;
+        assert_eq!(
+            authoritative(&ask_udp(at, "ep1.example.com.", RecordType::A).await).len(),
+            1
+        );
+        dns.send(RemoveRecords {
+            run_id: run("abcdef"),
+        })
+        .await
+        .unwrap();
+        refused(&ask_udp(at, "ep1.example.com.", RecordType::A).await);
+        refused(&ask_udp(at, "_sip._udp.example.com.", RecordType::SRV).await);
+        // The other run's are still served; removing twice is fine.
+        assert_eq!(
+            authoritative(&ask_udp(at, "ep2.example.net.", RecordType::A).await).len(),
+            1
+        );
+        for id in ["abcdef", "ghijkl"] {
+            dns.send(RemoveRecords { run_id: run(id) }).await.unwrap();
+        }
+        refused(&ask_udp(at, "ep2.example.net.", RecordType::A).await);
+        dns.send(Shutdown).await.unwrap().unwrap();
+    }
+
+    #[actix_rt::test]
+    async fn a_conflict_names_both_tests_and_adds_nothing() {
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        let err = add(
+            &dns,
+            "ghijkl",
+            "call-0001",
+            vec![
+                a("new.example.org.", [10, 0, 0, 7]),
+                a("ep1.example.com.", [10, 0, 0, 8]),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dns.txt of test call-0001 defines ep1.example.com. already served for \
+             test call-0000 (run abcdef)"
+        );
+        let at = served_at(&dns).await;
+        refused(&ask_udp(at, "new.example.org.", RecordType::A).await);
+        let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
+        dns.send(Shutdown).await.unwrap().unwrap();
+    }
+
+    /// Issue 12.3: a port another process holds fails the add at once, naming the process
+    /// (here the test process itself holds it); a later add tries again.
+    #[actix_rt::test]
+    async fn a_taken_port_names_its_holder_and_a_later_add_tries_again() {
+        let me = format!("(pid {})", std::process::id());
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        let dns = DnsActor::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), log()).start();
+        let err = add(&dns, "abcdef", "call-0000", example())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("dns server: UDP port {port} is taken by "))
+                && msg.contains(&me),
+            "{msg}"
+        );
+        drop(udp);
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let msg = add(&dns, "abcdef", "call-0000", example())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with(&format!("dns server: TCP port {port} is taken by "))
+                && msg.contains(&me),
+            "{msg}"
+        );
+        drop(tcp);
+        // Nothing was added by the failures.
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        let at = served_at(&dns).await;
+        assert_eq!(at.port(), port);
+        let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        assert_eq!(authoritative(&m).len(), 1);
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     #[test]
-    fn unknown_names_and_recursion_are_refused() {
-        testns::in_netns("dns refused", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                for owner in ["example.org.", "example.com.", "other.example.com.", "."] {
-                    refused(&ask_udp(DNS_PORT, owner, RecordType::A).await);
-                    refused(&ask_tcp(DNS_PORT, owner, RecordType::A).await);
-                }
-                refused(&ask_udp(DNS_PORT, "example.org.", RecordType::NS).await);
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
+    fn bind_errors_read_well() {
+        let taken = DnsError::bind("UDP", 53, &io::Error::from_raw_os_error(libc::EADDRINUSE));
+        assert_eq!(
+            taken.to_string(),
+            "dns server: UDP port 53 is taken (Address already in use)"
+        );
+        assert!(!taken.is_fatal());
+        let by = DnsError::PortTaken {
+            proto: "UDP",
+            port: 53,
+            reason: "Address already in use".into(),
+            by: vec![
+                Holder {
+                    pid: 4242,
+                    command: "sipplauncher".into(),
+                },
+                Holder {
+                    pid: 7,
+                    command: "dnsmasq".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            by.to_string(),
+            "dns server: UDP port 53 is taken by sipplauncher (pid 4242), dnsmasq (pid 7)"
+        );
+        let denied = DnsError::bind("TCP", 53, &io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(
+            denied.to_string(),
+            "dns server: cannot bind TCP port 53 (Permission denied)"
+        );
+        assert!(denied.is_fatal());
     }
 
-    #[test]
-    fn removed_records_are_refused() {
-        testns::in_netns("dns removal", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                add(
-                    &dns,
-                    "ghijkl",
-                    "call-0001",
-                    vec![a("ep2.example.com.", [10, 0, 0, 6])],
-                )
-                .await
-                .unwrap();
-                assert_eq!(
-                    authoritative(&ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await)
-                        .len(),
-                    1
-                );
-                dns.send(RemoveRecords {
-                    run_id: run("abcdef"),
-                })
-                .await
-                .unwrap();
-                refused(&ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await);
-                refused(&ask_udp(DNS_PORT, "_sip._udp.example.com.", RecordType::SRV).await);
-                // The other run's are still served; removing twice is fine.
-                assert_eq!(
-                    authoritative(&ask_udp(DNS_PORT, "ep2.example.com.", RecordType::A).await)
-                        .len(),
-                    1
-                );
-                dns.send(RemoveRecords {
-                    run_id: run("abcdef"),
-                })
-                .await
-                .unwrap();
-                dns.send(RemoveRecords {
-                    run_id: run("ghijkl"),
-                })
-                .await
-                .unwrap();
-                refused(&ask_udp(DNS_PORT, "ep2.example.com.", RecordType::A).await);
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
+    #[actix_rt::test]
+    async fn the_server_is_restarted_with_its_records_after_a_failure() {
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        let at = served_at(&dns).await;
+        assert_eq!(dns.send(Generation).await.unwrap(), Some(1));
+        assert_eq!(dns.send(CrashServer).await.unwrap(), Some(1));
+        let start = Instant::now();
+        while dns.send(Generation).await.unwrap() != Some(2) {
+            assert!(start.elapsed() < Duration::from_secs(2), "not restarted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // On the same port.
+        assert_eq!(served_at(&dns).await, at);
+        let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
+        let m = ask_tcp(at, "_sip._udp.example.com.", RecordType::SRV).await;
+        assert_eq!(authoritative(&m).len(), 1);
+        // Again, at once: the restart waits a little, then comes.
+        assert_eq!(dns.send(CrashServer).await.unwrap(), Some(2));
+        while dns.send(Generation).await.unwrap() != Some(3) {
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "not restarted twice"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        assert_eq!(authoritative(&m).len(), 1);
+        // With no records left, a failed server waits for the next ones.
+        dns.send(RemoveRecords {
+            run_id: run("abcdef"),
+        })
+        .await
+        .unwrap();
+        dns.send(CrashServer).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(dns.send(Generation).await.unwrap(), None);
+        assert_eq!(dns.send(LocalAddr).await.unwrap(), None);
+        add(&dns, "ghijkl", "call-0001", example()).await.unwrap();
+        assert_eq!(dns.send(Generation).await.unwrap(), Some(4));
+        let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        assert_eq!(authoritative(&m).len(), 1);
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
-    #[test]
-    fn a_conflict_names_both_tests_and_adds_nothing() {
-        testns::in_netns("dns conflict", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                let err = add(
-                    &dns,
-                    "ghijkl",
-                    "call-0001",
-                    vec![
-                        a("new.example.com.", [10, 0, 0, 7]),
-                        a("ep1.example.com.", [10, 0, 0, 8]),
-                    ],
-                )
-                .await
-                .unwrap_err();
-                assert_eq!(
-                    err.to_string(),
-                    "dns.txt of test call-0001 defines ep1.example.com. already served for \
-                     test call-0000 (run abcdef)"
-                );
-                refused(&ask_udp(DNS_PORT, "new.example.com.", RecordType::A).await);
-                let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
-                assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
-    }
-
-    #[test]
-    fn a_taken_port_fails_clearly_and_a_later_add_tries_again() {
-        testns::in_netns("dns port taken", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                let udp = std::net::UdpSocket::bind(("0.0.0.0", DNS_PORT)).unwrap();
-                let err = add(&dns, "abcdef", "call-0000", example())
-                    .await
-                    .unwrap_err();
-                assert_eq!(
-                    err.to_string(),
-                    "dns server: UDP port 53 is taken (Address already in use)"
-                );
-                drop(udp);
-                let tcp = std::net::TcpListener::bind(("127.0.0.1", DNS_PORT)).unwrap();
-                let err = add(&dns, "abcdef", "call-0000", example())
-                    .await
-                    .unwrap_err();
-                assert_eq!(
-                    err.to_string(),
-                    "dns server: TCP port 53 is taken (Address already in use)"
-                );
-                drop(tcp);
-                // Nothing was added by the failures.
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
-                assert_eq!(authoritative(&m).len(), 1);
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
-    }
-
-    #[test]
-    fn the_server_is_restarted_with_its_records_after_a_failure() {
-        testns::in_netns("dns restart", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                assert_eq!(dns.send(Generation).await.unwrap(), Some(1));
-                assert_eq!(dns.send(CrashServer).await.unwrap(), Some(1));
-                let start = Instant::now();
-                while dns.send(Generation).await.unwrap() != Some(2) {
-                    assert!(start.elapsed() < Duration::from_secs(2), "not restarted");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
-                assert_eq!(authoritative(&m), &[a("ep1.example.com.", [10, 0, 0, 5])]);
-                let m = ask_tcp(DNS_PORT, "_sip._udp.example.com.", RecordType::SRV).await;
-                assert_eq!(authoritative(&m).len(), 1);
-                // Again, at once: the restart waits a little, then comes.
-                assert_eq!(dns.send(CrashServer).await.unwrap(), Some(2));
-                while dns.send(Generation).await.unwrap() != Some(3) {
-                    assert!(
-                        start.elapsed() < Duration::from_secs(3),
-                        "not restarted twice"
-                    );
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
-                assert_eq!(authoritative(&m).len(), 1);
-                // With no records left, a failed server waits for the next ones.
-                dns.send(RemoveRecords {
-                    run_id: run("abcdef"),
-                })
-                .await
-                .unwrap();
-                dns.send(CrashServer).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                assert_eq!(dns.send(Generation).await.unwrap(), None);
-                add(&dns, "ghijkl", "call-0001", example()).await.unwrap();
-                assert_eq!(dns.send(Generation).await.unwrap(), Some(4));
-                let m = ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
-                assert_eq!(authoritative(&m).len(), 1);
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
-    }
-
-    #[test]
-    fn a_server_that_ran_well_is_restarted_at_once() {
-        testns::in_netns("dns restart at once", || {
-            actix_rt::System::new().block_on(async {
-                let mut actor = DnsActor::new(DNS_PORT, log());
-                actor.stable_uptime = Duration::ZERO;
-                let dns = actor.start();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                for generation in 1..=5 {
-                    assert_eq!(dns.send(CrashServer).await.unwrap(), Some(generation));
-                    let start = Instant::now();
-                    while dns.send(Generation).await.unwrap() != Some(generation + 1) {
-                        assert!(start.elapsed() < Duration::from_secs(2), "not restarted");
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    let m = ask_tcp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
-                    assert_eq!(authoritative(&m).len(), 1);
-                }
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
+    #[actix_rt::test]
+    async fn a_server_that_ran_well_is_restarted_at_once() {
+        let mut actor = DnsActor::new(loopback(), log());
+        actor.stable_uptime = Duration::ZERO;
+        let dns = actor.start();
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        let at = served_at(&dns).await;
+        for generation in 1..=5 {
+            assert_eq!(dns.send(CrashServer).await.unwrap(), Some(generation));
+            let start = Instant::now();
+            while dns.send(Generation).await.unwrap() != Some(generation + 1) {
+                assert!(start.elapsed() < Duration::from_secs(2), "not restarted");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let m = ask_tcp(at, "ep1.example.com.", RecordType::A).await;
+            assert_eq!(authoritative(&m).len(), 1);
+        }
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
     /// What a SIP proxy does (RFC 3263): NAPTR for the domain, SRV for the chosen transport,
-    /// then A for the target.
-    #[test]
-    fn a_naptr_srv_a_chain_resolves_like_a_sip_proxy() {
-        testns::in_netns("dns naptr chain", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(
-                    &dns,
-                    "abcdef",
-                    "call-0000",
-                    vec![
-                        naptr("example.com.", 90, "SIP+D2T", "_sip._tcp.example.com."),
-                        naptr("example.com.", 50, "SIP+D2U", "_sip._udp.example.com."),
-                        srv("_sip._udp.example.com.", 5070, "ep1.example.com."),
-                        srv("_sip._tcp.example.com.", 5071, "ep1.example.com."),
-                        a("ep1.example.com.", [10, 0, 0, 5]),
-                    ],
-                )
-                .await
-                .unwrap();
-                let m = ask_udp(DNS_PORT, "example.com.", RecordType::NAPTR).await;
-                let mut naptrs: Vec<NAPTR> = authoritative(&m)
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::NAPTR(n) => Some(n.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                assert_eq!(naptrs.len(), 2);
-                naptrs.sort_by_key(|n| (n.order, n.preference));
-                let best = &naptrs[0];
-                assert_eq!(&*best.services, b"SIP+D2U");
-                assert_eq!(&*best.flags, b"s");
-                let m = ask_udp(DNS_PORT, &best.replacement.to_ascii(), RecordType::SRV).await;
-                let RData::SRV(srv) = &authoritative(&m)[0].data else {
-                    panic!("{m:?}")
-                };
-                assert_eq!(srv.port, 5070);
-                let m = ask_udp(DNS_PORT, &srv.target.to_ascii(), RecordType::A).await;
-                assert_eq!(
-                    authoritative(&m)[0].data,
-                    RData::A(A(Ipv4Addr::new(10, 0, 0, 5)))
-                );
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
+    /// then A for the target; a transport without SRV is NXDOMAIN, the fallback's cue.
+    #[actix_rt::test]
+    async fn a_naptr_srv_a_chain_resolves_like_a_sip_proxy() {
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(
+            &dns,
+            "abcdef",
+            "call-0000",
+            vec![
+                naptr("example.com.", 90, "SIP+D2T", "_sip._tcp.example.com."),
+                naptr("example.com.", 50, "SIP+D2U", "_sip._udp.example.com."),
+                srv("_sip._udp.example.com.", 5070, "ep1.example.com."),
+                srv("_sip._tcp.example.com.", 5071, "ep1.example.com."),
+                a("ep1.example.com.", [10, 0, 0, 5]),
+            ],
+        )
+        .await
+        .unwrap();
+        let at = served_at(&dns).await;
+        let m = ask_udp(at, "example.com.", RecordType::NAPTR).await;
+        let mut naptrs: Vec<NAPTR> = authoritative(&m)
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::NAPTR(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(naptrs.len(), 2);
+        naptrs.sort_by_key(|n| (n.order, n.preference));
+        let best = &naptrs[0];
+        assert_eq!(&*best.services, b"SIP+D2U");
+        assert_eq!(&*best.flags, b"s");
+        let m = ask_udp(at, &best.replacement.to_ascii(), RecordType::SRV).await;
+        let RData::SRV(srv) = &authoritative(&m)[0].data else {
+            panic!("{m:?}")
+        };
+        assert_eq!(srv.port, 5070);
+        let m = ask_udp(at, &srv.target.to_ascii(), RecordType::A).await;
+        assert_eq!(
+            authoritative(&m)[0].data,
+            RData::A(A(Ipv4Addr::new(10, 0, 0, 5)))
+        );
+        let m = ask_udp(at, "_sips._tcp.example.com.", RecordType::SRV).await;
+        negative(&m, ResponseCode::NXDomain, "example.com.");
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
-    #[test]
-    fn shutdown_frees_the_port_and_empty_records_bind_nothing() {
-        testns::in_netns("dns shutdown", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(&dns, "aaaaaa", "empty", vec![]).await.unwrap();
-                assert_eq!(dns.send(Generation).await.unwrap(), None);
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                assert_eq!(
-                    add(&dns, "abcdef", "call-0000", example()).await,
-                    Err(DnsError::AlreadyAdded(run("abcdef")))
-                );
-                dns.send(Shutdown).await.unwrap().unwrap();
-                drop(std::net::UdpSocket::bind(("0.0.0.0", DNS_PORT)).unwrap());
-                drop(std::net::TcpListener::bind(("0.0.0.0", DNS_PORT)).unwrap());
-                assert_eq!(
-                    add(&dns, "ghijkl", "call-0001", example()).await,
-                    Err(DnsError::ShutDown)
-                );
-                // Twice is fine.
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
+    #[actix_rt::test]
+    async fn shutdown_frees_the_port_and_empty_records_bind_nothing() {
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(&dns, "aaaaaa", "empty", vec![]).await.unwrap();
+        assert_eq!(dns.send(Generation).await.unwrap(), None);
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        assert_eq!(
+            add(&dns, "abcdef", "call-0000", example()).await,
+            Err(DnsError::Zone(ZoneError::AlreadyAdded(run("abcdef"))))
+        );
+        let at = served_at(&dns).await;
+        dns.send(Shutdown).await.unwrap().unwrap();
+        drop(std::net::UdpSocket::bind(at).unwrap());
+        drop(std::net::TcpListener::bind(at).unwrap());
+        assert_eq!(
+            add(&dns, "ghijkl", "call-0001", example()).await,
+            Err(DnsError::ShutDown)
+        );
+        // Twice is fine.
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 
-    #[test]
-    fn another_port_works_too() {
-        testns::in_netns("dns other port", || {
-            actix_rt::System::new().block_on(async {
-                let dns = DnsActor::new(5353, log()).start();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                let m = ask_udp(5353, "ep1.example.com.", RecordType::A).await;
-                assert_eq!(authoritative(&m).len(), 1);
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
-    }
-
-    fn median(mut v: Vec<Duration>) -> Duration {
-        v.sort();
-        v[v.len() / 2]
+    /// The questions a run's records answer are told in its own log.
+    #[actix_rt::test]
+    async fn answered_questions_go_to_the_runs_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sipplauncher.log");
+        let run_log = crate::sys::logging::test_logger(&log(), &path).unwrap();
+        let dns = DnsActor::new(loopback(), log()).start();
+        dns.send(AddRecords {
+            run_id: run("abcdef"),
+            test: TestName("call-0000".into()),
+            zone: RunZone::new(example()),
+            log: run_log,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let at = served_at(&dns).await;
+        ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        ask_udp(at, "nope.example.com.", RecordType::A).await;
+        ask_udp(at, "example.org.", RecordType::A).await;
+        dns.send(Shutdown).await.unwrap().unwrap();
+        // Log lines are written by the log thread: wait for them.
+        crate::sys::logging::flushed().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("dns: ep1.example.com. A: 1 records"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dns: nope.example.com. A: NXDOMAIN"),
+            "{text}"
+        );
+        assert!(!text.contains("example.org"), "{text}");
     }
 
     /// `cargo test -p sipplauncher-actors --lib dns::tests::timing -- --ignored --nocapture`
-    #[test]
+    #[actix_rt::test]
     #[ignore = "a measurement, not a check"]
-    fn timing_add_records() {
-        testns::in_netns("dns timing", || {
-            actix_rt::System::new().block_on(async {
-                let mut first = Vec::new();
-                for _ in 0..20 {
-                    let dns = DnsActor::new(DNS_PORT, log()).start();
-                    let t = Instant::now();
-                    add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                    first.push(t.elapsed());
-                    dns.send(Shutdown).await.unwrap().unwrap();
-                }
-                let dns = DnsActor::new(DNS_PORT, log()).start();
-                add(
-                    &dns,
-                    "zzzzzz",
-                    "up",
-                    vec![a("up.example.com.", [10, 0, 0, 1])],
-                )
-                .await
-                .unwrap();
-                let mut up = Vec::new();
-                let mut remove = Vec::new();
-                for i in 0..20 {
-                    let id = format!("run{i:03}");
-                    let t = Instant::now();
-                    add(&dns, &id, "call-0000", example()).await.unwrap();
-                    up.push(t.elapsed());
-                    let t = Instant::now();
-                    dns.send(RemoveRecords { run_id: run(&id) }).await.unwrap();
-                    remove.push(t.elapsed());
-                }
-                let mut answer = Vec::new();
-                add(&dns, "abcdef", "call-0000", example()).await.unwrap();
-                for _ in 0..20 {
-                    let t = Instant::now();
-                    ask_udp(DNS_PORT, "ep1.example.com.", RecordType::A).await;
-                    answer.push(t.elapsed());
-                }
-                eprintln!(
-                    "AddRecords (2 records) binding the server: median {:?} of 20",
-                    median(first)
-                );
-                eprintln!(
-                    "AddRecords (2 records), server up: median {:?} of 20",
-                    median(up)
-                );
-                eprintln!("RemoveRecords: median {:?} of 20", median(remove));
-                eprintln!("UDP query answered: median {:?} of 20", median(answer));
-                dns.send(Shutdown).await.unwrap().unwrap();
-            });
-        });
+    async fn timing_add_records() {
+        fn median(mut v: Vec<Duration>) -> Duration {
+            v.sort();
+            v[v.len() / 2]
+        }
+        let mut first = Vec::new();
+        for _ in 0..20 {
+            let dns = DnsActor::new(loopback(), log()).start();
+            let t = Instant::now();
+            add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+            first.push(t.elapsed());
+            dns.send(Shutdown).await.unwrap().unwrap();
+        }
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(
+            &dns,
+            "zzzzzz",
+            "up",
+            vec![a("up.example.com.", [10, 0, 0, 1])],
+        )
+        .await
+        .unwrap();
+        let at = served_at(&dns).await;
+        let mut up = Vec::new();
+        let mut remove = Vec::new();
+        for i in 0..20 {
+            let id = format!("run{i:03}");
+            let t = Instant::now();
+            add(&dns, &id, "call-0000", example()).await.unwrap();
+            up.push(t.elapsed());
+            let t = Instant::now();
+            dns.send(RemoveRecords { run_id: run(&id) }).await.unwrap();
+            remove.push(t.elapsed());
+        }
+        let mut answer = Vec::new();
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        for _ in 0..20 {
+            let t = Instant::now();
+            ask_udp(at, "ep1.example.com.", RecordType::A).await;
+            answer.push(t.elapsed());
+        }
+        eprintln!(
+            "AddRecords (2 records) binding the server: median {:?} of 20",
+            median(first)
+        );
+        eprintln!(
+            "AddRecords (2 records), server up: median {:?} of 20",
+            median(up)
+        );
+        eprintln!("RemoveRecords: median {:?} of 20", median(remove));
+        eprintln!("UDP query answered: median {:?} of 20", median(answer));
+        dns.send(Shutdown).await.unwrap().unwrap();
     }
 }

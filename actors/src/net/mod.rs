@@ -211,7 +211,7 @@ impl NetActor {
 
     fn lease_dry(&self, msg: Lease) -> Result<BTreeMap<UaName, Ipv4Addr>, NetError> {
         let mut pool = self.shared.pool.borrow_mut();
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         let mut out = BTreeMap::new();
         for ua in msg.uas {
             let addr = match pool.pick(&mut rng) {
@@ -322,7 +322,7 @@ impl LeaseJob {
         for _ in 0..MAX_ROUNDS {
             let fresh = {
                 let mut pool = self.shared.pool.borrow_mut();
-                let mut rng = rand::thread_rng();
+                let mut rng = rand::rng();
                 let mut fresh = Vec::with_capacity(need - chosen.len());
                 for _ in chosen.len()..need {
                     let a = pool.pick(&mut rng)?;
@@ -441,7 +441,7 @@ async fn refill_reserve(shared: Rc<Shared>, timeout: Duration, size: usize, log:
             .count();
         // Leave half of the free addresses to the synchronous path of a nearly full network.
         let room = (pool.free() / 2).min(size);
-        let mut rng = rand::thread_rng();
+        let mut rng = rand::rng();
         let mut out = Vec::new();
         for _ in fresh..room {
             match pool.pick(&mut rng) {

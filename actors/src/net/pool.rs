@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 use crate::core::plan::RunId;
 
@@ -76,12 +76,12 @@ impl AddressPool {
         let usable = self.usable();
         // Random tries first; a nearly full pool falls back to a scan from a random start.
         for _ in 0..64 {
-            let addr = Ipv4Addr::from(self.network + rng.gen_range(1..=usable) as u32);
+            let addr = Ipv4Addr::from(self.network + rng.random_range(1..=usable) as u32);
             if self.is_free(addr) {
                 return Ok(addr);
             }
         }
-        let start = rng.gen_range(0..usable);
+        let start = rng.random_range(0..usable);
         (0..usable)
             .map(|i| Ipv4Addr::from(self.network + 1 + ((start + i) % usable) as u32))
             .find(|&a| self.is_free(a))

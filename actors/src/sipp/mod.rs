@@ -4,7 +4,9 @@
 //! sockets (read from /proc/net, no fixed sleep). Every SIPp runs in its own process group in
 //! the run folder and is reaped. When one fails, the others of its stage are stopped (SIGUSR1,
 //! then SIGTERM, then SIGKILL after short grace periods); the same on `--test-timeout` and on an
-//! interrupt.
+//! interrupt. [`stats`]: what SIPp counted (calls, setup time), read from its statistics.
+
+pub mod stats;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::core::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
 use crate::messages::{RunSipp, StopSipp};
+use stats::SippStats;
 
 /// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
 pub const STOP_GRACE: Duration = Duration::from_millis(200);
@@ -47,6 +50,8 @@ pub struct SippOutcome {
     pub cps: Option<f64>,
     /// From the first SIPp's start to the last one's exit, summed over stages.
     pub sipp_time: Duration,
+    /// SIPp's own statistics of the instances that ran, when any could be read.
+    pub stats: Option<SippStats>,
 }
 
 pub struct SippActor {
@@ -161,6 +166,7 @@ pub async fn run_plan(
         reason: None,
         cps: None,
         sipp_time,
+        stats: None,
     };
     for (n, stage) in plan.stages.iter().enumerate() {
         debug!(log, "stage {} (run group {:?})", n + 1, stage.run_group);
@@ -195,7 +201,39 @@ pub async fn run_plan(
     if let Some(uac) = plan.first_uac() {
         outcome.cps = read_cps(&folder.join(&uac.stat_file)).await;
     }
+    outcome.stats = read_stats(&plan, &folder).await;
     outcome
+}
+
+/// SIPp's statistics of every instance of the plan (those that did not run have no file). A
+/// file is read once, also when its stage is repeated (`-m` over several run groups).
+async fn read_stats(plan: &LaunchPlan, folder: &Path) -> Option<SippStats> {
+    let mut instances = Vec::new();
+    let mut seen = HashSet::new();
+    for inst in plan.stages.iter().flat_map(|s| s.instances.iter()) {
+        if !seen.insert(&inst.stat_file) {
+            continue;
+        }
+        let text = tokio::fs::read_to_string(folder.join(&inst.stat_file)).await;
+        let Some(found) = text.ok().as_deref().and_then(stats::parse) else {
+            instances.push((inst.role == Role::Uac, None));
+            continue;
+        };
+        // The scenario tells whether its timer means anything (SIPp prints one regardless).
+        let scenario = inst
+            .argv
+            .iter()
+            .position(|a| a == "-sf")
+            .and_then(|i| inst.argv.get(i + 1));
+        let measures = match scenario {
+            Some(f) => tokio::fs::read_to_string(folder.join(f))
+                .await
+                .is_ok_and(|xml| stats::measures_rtd(&xml)),
+            None => false,
+        };
+        instances.push((inst.role == Role::Uac, Some(found.timed(measures))));
+    }
+    stats::combine(&instances)
 }
 
 async fn run_stage(

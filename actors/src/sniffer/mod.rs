@@ -82,8 +82,6 @@ const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 /// `sll_pkttype` of a packet this host sent (linux/if_packet.h).
 const PACKET_OUTGOING: u8 = 4;
-/// `getsockopt(SOL_PACKET, PACKET_STATISTICS)`: packets and drops since the last read.
-const PACKET_STATISTICS: libc::c_int = 6;
 /// Beyond this many addresses registered at once, the kernel filter lets every IPv4 packet
 /// through (each address costs 4 instructions of the 4096 a classic BPF program may have).
 const FILTER_MAX_ADDRS: usize = 1000;
@@ -744,22 +742,19 @@ fn attach_filter(sock: &OwnedFd, program: &mut [libc::sock_filter]) -> Result<()
 /// `getsockopt(SOL_PACKET, PACKET_STATISTICS)`: the drops since the last call (the kernel
 /// resets its counters on each read).
 fn packet_drops(sock: &OwnedFd) -> Result<u64, Errno> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct TpacketStats {
-        tp_packets: libc::c_uint,
-        tp_drops: libc::c_uint,
-    }
-    let mut stats = TpacketStats::default();
-    let mut len = std::mem::size_of::<TpacketStats>() as libc::socklen_t;
+    let mut stats = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
     // SAFETY: `stats` is a struct tpacket_stats (linux/if_packet.h) and `len` its size; the
     // kernel writes at most `len` bytes to it; the fd is a packet socket we own.
     let rc = unsafe {
         libc::getsockopt(
             sock.as_raw_fd(),
             libc::SOL_PACKET,
-            PACKET_STATISTICS,
-            (&mut stats as *mut TpacketStats).cast(),
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
             &mut len,
         )
     };

@@ -1,20 +1,289 @@
-//! slog plumbing: the root logger (terminal + general log file) and each test run's own logger,
+//! slog plumbing: the root logger (the general log file) and each test run's own logger,
 //! which also writes `sipplauncher.log` in the run folder.
+//!
+//! A record is formatted where it is logged (into memory) and written by one writer thread
+//! ("sipplauncher-log"), so that a slow disk or a terminal that stops reading never holds up
+//! the actor thread. The writer's queue is bounded ([`QUEUE`] lines): only a writer that many
+//! lines behind makes a logging thread wait, and no line is ever dropped. [`flushed`] and
+//! [`flush`] wait until every line logged before is written (before a script reads the logs;
+//! at the end of a run). The general log rotates ([`Rotation`]).
 
-use std::fs::{File, OpenOptions};
-use std::io;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use slog::{o, Drain, Level, Logger};
+use slog::{o, Drain, Logger, OwnedKVList, Record};
 
-/// A plain-text drain writing to `file`, one line per record with its key-values.
-fn file_drain(file: File) -> impl Drain<Ok = (), Err = slog::Never> + Send + Sync + 'static {
-    let decorator = slog_term::PlainSyncDecorator::new(file);
-    slog_term::FullFormat::new(decorator)
-        .use_original_order()
-        .build()
-        .ignore_res()
+/// Lines the writer may be behind before a logging thread waits for it.
+pub const QUEUE: usize = 65_536;
+
+/// When the general log rotates: once it would grow past `max_bytes`, `<log>` becomes
+/// `<log>.1`, `<log>.1` becomes `<log>.2`, ... and `<log>.<keep>` is the last one kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    /// The original's size (100 MiB), and 5 old files.
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 100 << 20,
+            keep: 5,
+        }
+    }
+}
+
+/// The renames that rotate `path` keeping `keep` old files, in the order to do them: oldest
+/// first, so that only `<log>.<keep>` is replaced; none when nothing is kept.
+pub fn rotation_renames(path: &Path, keep: u32) -> Vec<(PathBuf, PathBuf)> {
+    let numbered = |n: u32| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    };
+    (1..=keep)
+        .rev()
+        .map(|n| {
+            let from = if n == 1 {
+                path.to_path_buf()
+            } else {
+                numbered(n - 1)
+            };
+            (from, numbered(n))
+        })
+        .collect()
+}
+
+/// The general log file: appended to, rotated by size.
+pub struct RotatingFile {
+    path: PathBuf,
+    file: File,
+    /// Bytes in `file`.
+    size: u64,
+    rotation: Rotation,
+}
+
+impl RotatingFile {
+    /// `file` is `path`, opened for appending (see [`open_log`]); it rotates from its present
+    /// size on.
+    pub fn new(file: File, path: PathBuf, rotation: Rotation) -> io::Result<RotatingFile> {
+        let size = file.metadata()?.len();
+        Ok(RotatingFile {
+            path,
+            file,
+            size,
+            rotation,
+        })
+    }
+
+    /// Writes one record's line; rotates first when the line would take the file past its
+    /// size (a line larger than the size still goes whole into a file of its own).
+    pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+        if self.size > 0 && self.size + line.len() as u64 > self.rotation.max_bytes {
+            // A rotation that fails (another user's file took the name meanwhile) keeps
+            // writing where it was; the next line tries again.
+            let _ = self.rotate();
+        }
+        self.file.write_all(line)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        for (from, to) in rotation_renames(&self.path, self.rotation.keep) {
+            match fs::rename(&from, &to) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                r => r?,
+            }
+        }
+        if self.rotation.keep == 0 {
+            match fs::remove_file(&self.path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                r => r?,
+            }
+        }
+        // O_EXCL: the new file is ours, never one planted at the name meanwhile.
+        self.file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// Where a formatted line goes.
+#[derive(Clone)]
+enum Sink {
+    General(Arc<Mutex<RotatingFile>>),
+    File(Arc<File>),
+}
+
+impl Sink {
+    fn write(&self, line: &[u8]) {
+        // A log that cannot be written is not worth stopping a run for (it never was).
+        let _ = match self {
+            Sink::General(f) => match f.lock() {
+                Ok(mut f) => f.write_line(line),
+                Err(_) => Ok(()),
+            },
+            Sink::File(f) => (&**f).write_all(line),
+        };
+    }
+}
+
+enum Job {
+    Line(Sink, Vec<u8>),
+    Flush(Ack),
+}
+
+enum Ack {
+    Sync(SyncSender<()>),
+    Async(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The writer thread's queue: started by the first logged line, shared by every logger of the
+/// process; `None` inside when the thread could not be started (lines are then written where
+/// they are logged).
+static WRITER: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+
+fn writer() -> Option<&'static SyncSender<Job>> {
+    WRITER
+        .get_or_init(|| {
+            let (tx, rx) = sync_channel::<Job>(QUEUE);
+            let spawned = std::thread::Builder::new()
+                .name("sipplauncher-log".into())
+                .spawn(move || {
+                    for job in rx {
+                        match job {
+                            Job::Line(sink, line) => sink.write(&line),
+                            Job::Flush(Ack::Sync(done)) => {
+                                let _ = done.send(());
+                            }
+                            Job::Flush(Ack::Async(done)) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                });
+            spawned.ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
+fn submit(sink: &Sink, line: Vec<u8>) {
+    match writer() {
+        Some(tx) => {
+            if let Err(e) = tx.send(Job::Line(sink.clone(), line)) {
+                // The thread is gone (it never ends while the process lives): write here.
+                if let Job::Line(sink, line) = e.0 {
+                    sink.write(&line);
+                }
+            }
+        }
+        None => sink.write(&line),
+    }
+}
+
+/// Waits (blocking) until every line logged before is written.
+pub fn flush() {
+    if let Some(Some(tx)) = WRITER.get() {
+        let (done, wait) = sync_channel(1);
+        if tx.send(Job::Flush(Ack::Sync(done))).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
+/// Waits (without blocking the thread) until every line logged before is written: before a
+/// script runs, so that it finds the logs complete.
+pub async fn flushed() {
+    if let Some(Some(tx)) = WRITER.get() {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        // A full queue is the only wait here, as for any logged line.
+        if tx.send(Job::Flush(Ack::Async(done))).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// A growable buffer the formatter writes into.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// slog-term's plain format (a line per record, the key-values in the order given), written
+/// into memory.
+struct Format {
+    inner: Mutex<(
+        slog_term::FullFormat<slog_term::PlainDecorator<Buffer>>,
+        Buffer,
+    )>,
+}
+
+impl Format {
+    fn new() -> Format {
+        let buffer = Buffer::default();
+        let format = slog_term::FullFormat::new(slog_term::PlainDecorator::new(buffer.clone()))
+            .use_original_order()
+            .build();
+        Format {
+            inner: Mutex::new((format, buffer)),
+        }
+    }
+
+    fn line(&self, record: &Record, values: &OwnedKVList) -> Option<Vec<u8>> {
+        let inner = self.inner.lock().ok()?;
+        let (format, buffer) = &*inner;
+        format.log(record, values).ok()?;
+        let mut b = buffer.0.lock().ok()?;
+        Some(std::mem::take(&mut *b))
+    }
+}
+
+/// Formats each record here and hands its line to the writer thread for `sink`.
+struct Queued {
+    format: Format,
+    sink: Sink,
+}
+
+impl Queued {
+    fn new(sink: Sink) -> Queued {
+        Queued {
+            format: Format::new(),
+            sink,
+        }
+    }
+}
+
+impl Drain for Queued {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
+        if let Some(line) = self.format.line(record, values) {
+            submit(&self.sink, line);
+        }
+        Ok(())
+    }
 }
 
 /// Opens a log file for appending without following a symlink (logs live in world-writable
@@ -28,28 +297,161 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// The root logger: records at `term_level` and above go to standard error; everything at debug
-/// and above goes to the general log file when there is one.
-pub fn root(general: Option<File>, term_level: Level) -> Logger {
-    let term = slog_term::FullFormat::new(slog_term::PlainSyncDecorator::new(io::stderr()))
-        .build()
-        .filter_level(term_level)
-        .ignore_res();
+/// The root logger: everything at debug and above goes to the general log file when there is
+/// one. Nothing goes to the terminal: what a user must see is told by the console reporter, in
+/// the tool's own words, once (a raw record such as `ERRO ...` never reaches the terminal).
+pub fn root(general: Option<RotatingFile>) -> Logger {
     match general {
         Some(file) => Logger::root(
-            slog::Duplicate::new(term, file_drain(file)).ignore_res(),
+            Queued::new(Sink::General(Arc::new(Mutex::new(file)))).fuse(),
             o!(),
         ),
-        None => Logger::root(term, o!()),
+        None => Logger::root(slog::Discard, o!()),
     }
 }
 
 /// A test run's logger: writes `path` (its `sipplauncher.log`) and passes every record on to
 /// `parent` too.
 pub fn test_logger(parent: &Logger, path: &Path) -> io::Result<Logger> {
-    let file = open_log(path)?;
+    let file = Queued::new(Sink::File(Arc::new(open_log(path)?)));
     Ok(Logger::root(
-        slog::Duplicate::new(file_drain(file), parent.clone()).ignore_res(),
+        slog::Duplicate::new(file, parent.clone()).fuse(),
         o!(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slog::info;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn renames_oldest_first() {
+        let p = Path::new("/tmp/s.log");
+        let r = |a: &str, b: &str| (PathBuf::from(a), PathBuf::from(b));
+        assert_eq!(
+            rotation_renames(p, 3),
+            [
+                r("/tmp/s.log.2", "/tmp/s.log.3"),
+                r("/tmp/s.log.1", "/tmp/s.log.2"),
+                r("/tmp/s.log", "/tmp/s.log.1"),
+            ]
+        );
+        assert_eq!(rotation_renames(p, 1), [r("/tmp/s.log", "/tmp/s.log.1")]);
+        assert!(rotation_renames(p, 0).is_empty());
+    }
+
+    /// Lines of 10 bytes into files of at most 25: two lines a file, the newest in `<log>`,
+    /// then `<log>.1`, `<log>.2`; nothing older is kept, no line is split or lost in what is.
+    #[test]
+    fn rotates_by_size_and_keeps_n_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.log");
+        let rotation = Rotation {
+            max_bytes: 25,
+            keep: 2,
+        };
+        let mut f = RotatingFile::new(open_log(&path).unwrap(), path.clone(), rotation).unwrap();
+        for i in 0..9 {
+            f.write_line(format!("line {i:03}\n").as_bytes()).unwrap();
+        }
+        assert_eq!(names(dir.path()), ["s.log", "s.log.1", "s.log.2"]);
+        let read = |n: &str| fs::read_to_string(dir.path().join(n)).unwrap();
+        assert_eq!(read("s.log"), "line 008\n");
+        assert_eq!(read("s.log.1"), "line 006\nline 007\n");
+        assert_eq!(read("s.log.2"), "line 004\nline 005\n");
+        // A line larger than the size: a file of its own, whole.
+        let big = "x".repeat(40) + "\n";
+        f.write_line(big.as_bytes()).unwrap();
+        f.write_line(b"after\n").unwrap();
+        assert_eq!(read("s.log.1"), big);
+        assert_eq!(read("s.log"), "after\n");
+        assert_eq!(read("s.log.2"), "line 008\n");
+        // The new file is owner-only like the first.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    /// An existing log counts from its size; `keep 0` starts the file again when it is full.
+    #[test]
+    fn existing_size_counts_and_keep_0_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.log");
+        fs::write(&path, "0123456789012345678\n").unwrap();
+        let rotation = Rotation {
+            max_bytes: 25,
+            keep: 0,
+        };
+        let mut f = RotatingFile::new(open_log(&path).unwrap(), path.clone(), rotation).unwrap();
+        f.write_line(b"next line\n").unwrap();
+        assert_eq!(names(dir.path()), ["s.log"]);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "next line\n");
+    }
+
+    /// A link planted at an old file's name (in a world-writable /tmp) is replaced, never
+    /// followed: what it points to is left as it was.
+    #[test]
+    fn a_planted_link_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.log");
+        let target = dir.path().join("target");
+        fs::write(&target, "theirs\n").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("s.log.1")).unwrap();
+        let rotation = Rotation {
+            max_bytes: 10,
+            keep: 1,
+        };
+        let mut f = RotatingFile::new(open_log(&path).unwrap(), path.clone(), rotation).unwrap();
+        f.write_line(b"first\n").unwrap();
+        f.write_line(b"second\n").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "theirs\n");
+        let old = dir.path().join("s.log.1");
+        assert!(fs::symlink_metadata(&old).unwrap().is_file());
+        assert_eq!(fs::read_to_string(&old).unwrap(), "first\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second\n");
+    }
+
+    /// Records reach their files through the writer thread; after [`flush`] every one is there,
+    /// in order, the run's in both its own log and the general one.
+    #[test]
+    fn records_are_written_by_the_writer_thread_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let general = dir.path().join("general.log");
+        let file = RotatingFile::new(
+            open_log(&general).unwrap(),
+            general.clone(),
+            Rotation::default(),
+        )
+        .unwrap();
+        let root = root(Some(file));
+        let run = test_logger(&root, &dir.path().join("sipplauncher.log")).unwrap();
+        for i in 0..1000 {
+            info!(run, "record {i}"; "n" => i);
+        }
+        info!(root, "the root's own");
+        flush();
+        let run_log = fs::read_to_string(dir.path().join("sipplauncher.log")).unwrap();
+        let lines: Vec<&str> = run_log.lines().collect();
+        assert_eq!(lines.len(), 1000);
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.ends_with(&format!(" INFO record {i}, n: {i}")), "{l}");
+        }
+        let general = fs::read_to_string(&general).unwrap();
+        assert_eq!(general.lines().count(), 1001);
+        assert!(general
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with("INFO the root's own"));
+    }
 }

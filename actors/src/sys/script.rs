@@ -444,6 +444,8 @@ pub async fn run_script(
             }
         });
     }
+    // A script may read the run's logs (an after.sh collecting them): they are complete.
+    crate::sys::logging::flushed().await;
 
     let started = Instant::now();
     if left.window.is_none() {
