@@ -14,7 +14,11 @@ use sipplauncher_actors::core::plan::{Keep, RunConfig};
 use sipplauncher_actors::sys::logging::Rotation;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
+use crate::shard::{Shard, ShardError};
 use crate::tls::KeyType;
+
+/// `--group-pause` when not given (the original's), but in a dry run.
+pub const DEFAULT_GROUP_PAUSE: Duration = Duration::from_millis(800);
 
 /// SIPp's `-t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +139,8 @@ pub struct Config {
     pub tls_key_type: KeyType,
     /// The seed in use when `--random` (also in `run.random_seed`), to print for replay.
     pub seed: Option<u64>,
+    /// `--shard K/N`: run only that part of the collected tests.
+    pub shard: Option<Shard>,
     pub sipp: SippOptions,
 }
 
@@ -219,6 +225,8 @@ pub enum UsageError {
     CaWithoutTls(Transport),
     #[error("--sipp-tls-version needs a TLS transport (l1 or ln)")]
     TlsVersionWithoutTls,
+    #[error("--shard: {0}")]
+    BadShard(#[from] ShardError),
     #[error("--leave-temp keeps every run folder, but --keep {0} was given: give one of them")]
     LeaveTempWithKeep(&'static str),
     #[error("--tls-key-type needs a TLS transport (l1 or ln)")]
@@ -268,7 +276,12 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         min: 1,
         max: usize::MAX as i128,
     })?;
-    let group_pause = parse_seconds("--group-pause", &cli.group_pause, true)?;
+    // A dry run goes through the motions at once, unless asked to pause.
+    let group_pause = match &cli.group_pause {
+        Some(raw) => parse_seconds("--group-pause", raw, true)?,
+        None if cli.dry_run => Duration::ZERO,
+        None => DEFAULT_GROUP_PAUSE,
+    };
     let total = cli
         .total
         .as_deref()
@@ -381,6 +394,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     };
     let script_timeout = parse_seconds("--script-timeout", &cli.script_timeout, false)?;
     let test_timeout = parse_seconds("--test-timeout", &cli.test_timeout, false)?;
+    let shard = cli.shard.as_deref().map(Shard::parse).transpose()?;
     let junit = cli
         .junit
         .map(|p| writable_file_path("--junit", p))
@@ -463,6 +477,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         tls_ca,
         tls_key_type: tls_key_type.unwrap_or_default(),
         seed,
+        shard,
         sipp: SippOptions {
             transport,
             info_file,
@@ -564,7 +579,10 @@ fn parse_positive(option: &'static str, raw: &str) -> Result<f64, UsageError> {
     }
 }
 
-fn compile_patterns(option: &'static str, patterns: &[String]) -> Result<Vec<Regex>, UsageError> {
+pub(crate) fn compile_patterns(
+    option: &'static str,
+    patterns: &[String],
+) -> Result<Vec<Regex>, UsageError> {
     patterns
         .iter()
         .map(|p| compile_anchored(p).map_err(|e| regex_error(option, p, &e)))
@@ -644,7 +662,7 @@ fn metadata(option: &'static str, path: &Path) -> Result<fs::Metadata, UsageErro
     })
 }
 
-fn existing_folder(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageError> {
+pub(crate) fn existing_folder(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageError> {
     if metadata(option, &path)?.is_dir() {
         Ok(path)
     } else {
@@ -893,6 +911,17 @@ mod tests {
         // A verbose pattern ending in a comment still compiles.
         let c = f.ok(&["--pattern-only", "(?x) normal  # the normal tests"]);
         assert!(c.only[0].is_match("normal-1") && !c.only[0].is_match("a-normal"));
+    }
+
+    #[test]
+    fn a_dry_run_pauses_only_when_asked() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(&["--dry-run"]).run.group_pause, Duration::ZERO);
+        assert_eq!(
+            f.ok(&["--dry-run", "--group-pause", "0.5"]).run.group_pause,
+            Duration::from_millis(500)
+        );
+        assert_eq!(f.ok(&[]).run.group_pause, Duration::from_millis(800));
     }
 
     #[test]

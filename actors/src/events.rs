@@ -2,12 +2,14 @@
 //! The terminal output, the JUnit and the JSON reports are all fed from it (front end sinks).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::dispatch::{CancelReason, Outcome};
-use crate::core::plan::{Attachment, RunId, TestName};
+use crate::core::plan::{Attachment, LaunchPlan, RunId, TestName, UaName};
 use crate::core::state::StateName;
 use crate::messages::SignalKind;
 use crate::sipp::stats::SippStats;
@@ -75,6 +77,18 @@ pub struct TestStateEvent {
     pub evidence: Option<Attachment>,
 }
 
+/// `--dry-run`: what a test run would do, told with its DRY-RUNNING line: each instance's
+/// address and each SIPp command line as it would run (in `run_folder`).
+#[derive(Debug, Clone)]
+pub struct DryRunPlan {
+    pub index: u64,
+    pub name: TestName,
+    pub run_id: RunId,
+    pub run_folder: PathBuf,
+    pub hosts: BTreeMap<UaName, Ipv4Addr>,
+    pub launch: LaunchPlan,
+}
+
 #[derive(Debug, Clone)]
 pub enum Event {
     RunStarted {
@@ -103,6 +117,8 @@ pub enum Event {
     /// `index` 0, `took` set on READY too (how long before.sh took).
     Global(TestStateEvent),
     Test(TestStateEvent),
+    /// `--dry-run`: right after a run's DRY-RUNNING, what it would run.
+    DryRun(DryRunPlan),
     /// A signal arrived; `reason` is where the run stands now (first, second, third signal).
     Interrupted {
         signal: SignalKind,

@@ -20,7 +20,7 @@ use crate::core::scheduler::ScheduledRun;
 use crate::core::state::{Lifecycle, StateName, Step};
 use crate::dns::zones::RunZone;
 use crate::dns::{self, DnsActor};
-use crate::events::{format_duration, Event, EventBus, TestStateEvent};
+use crate::events::{format_duration, DryRunPlan, Event, EventBus, TestStateEvent};
 use crate::messages::{
     Abort, AddRecords, Cleanup, CleanupReply, Kill, Lease, Prepare, PrepareReply, Register,
     Release, RemoveRecords, Run, RunReply, RunSipp, StopSipp, Unregister,
@@ -545,6 +545,16 @@ impl Handler<Run> for TestActor {
     fn handle(&mut self, _: Run, _: &mut Context<Self>) -> Self::Result {
         if self.config.dry_run {
             self.step(Step::Run { dry: true }, None);
+            if let (Some(launch), Some(folder)) = (&self.launch_plan, &self.folder) {
+                self.bus.emit(Event::DryRun(DryRunPlan {
+                    index: self.run.index,
+                    name: self.plan.name.clone(),
+                    run_id: self.run_id.clone(),
+                    run_folder: folder.clone(),
+                    hosts: self.hosts.clone(),
+                    launch: launch.clone(),
+                }));
+            }
             self.step(Step::RunEnded { success: true }, None);
             return Box::pin(actix::fut::ready(RunReply { success: true }));
         }

@@ -8,7 +8,7 @@ use std::io::{self, IsTerminal, Write};
 
 use sipplauncher_actors::core::dispatch::{CancelReason, Outcome};
 use sipplauncher_actors::core::state::StateName;
-use sipplauncher_actors::events::{Event, EventSink, TestStateEvent};
+use sipplauncher_actors::events::{DryRunPlan, Event, EventSink, TestStateEvent};
 
 use sipplauncher_actors::core::plan::Keep;
 
@@ -38,6 +38,8 @@ pub struct Console {
     groups: u64,
     /// Print the periodic progress line (a terminal is watching).
     progress: bool,
+    /// Lines the front end adds below the first line (which part of the suite this is).
+    notes: Vec<String>,
     /// A dry run: the closing lines have no SUCCESS/FAILED, as in the original.
     dry_run: bool,
     /// The terminal's width: lines with a reason are cut to it (none: not a terminal).
@@ -53,6 +55,7 @@ impl Console {
             color,
             groups: 0,
             progress: false,
+            notes: Vec::new(),
             dry_run: false,
             width: None,
             recap: Recap::new(RECAP_LINES_WITHOUT_TERMINAL),
@@ -69,6 +72,12 @@ impl Console {
     /// The run's `--keep` and `--keep-max`, for the recap's words.
     pub fn with_keep(mut self, keep: Keep, max: u64) -> Self {
         self.recap = std::mem::replace(&mut self.recap, Recap::new(0)).with_keep(keep, max);
+        self
+    }
+
+    /// Also prints `notes` under the "Ready to run" line (e.g. which shard of the suite).
+    pub fn with_notes(mut self, notes: Vec<String>) -> Self {
+        self.notes = notes;
         self
     }
 
@@ -128,6 +137,7 @@ impl Console {
                     first.push_str(" in a loop until interrupted");
                 }
                 let mut lines = vec![first];
+                lines.extend(self.notes.iter().cloned());
                 if let Some(seed) = seed {
                     lines.push(format!(
                         "Random order, seed {seed} (replay with --random --seed {seed})"
@@ -157,6 +167,7 @@ impl Console {
             },
             Event::Test(e) if e.state.shown() => vec![self.state_line(e)],
             Event::Test(_) => Vec::new(),
+            Event::DryRun(p) => dry_run_lines(p),
             Event::Progress { outcome, elapsed } if self.progress => {
                 vec![progress_line(outcome, *elapsed)]
             }
@@ -250,6 +261,63 @@ fn whole_seconds(d: std::time::Duration) -> String {
     format!("{:.0}s", d.as_secs_f64())
 }
 
+/// What a dry run's test would run, under its DRY-RUNNING line: the instances' addresses, then
+/// each SIPp command line as a shell would take it, run in the run folder. Whole, never cut:
+/// they are there to be copied.
+fn dry_run_lines(p: &DryRunPlan) -> Vec<String> {
+    let pad = " ".repeat(13);
+    let hosts: Vec<String> = p
+        .hosts
+        .iter()
+        .map(|(ua, ip)| format!("{ua} {ip}"))
+        .collect();
+    let mut lines = vec![
+        format!("{pad}addresses: {}", hosts.join(", ")),
+        format!("{pad}in {}:", p.run_folder.display()),
+    ];
+    // With several run groups and --sipp-max-calls N the stages repeat: shown once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut repeats = 0;
+    for stage in &p.launch.stages {
+        if !stage.instances.is_empty() && stage.instances.iter().all(|i| seen.contains(&i.label)) {
+            repeats += 1;
+            continue;
+        }
+        for i in &stage.instances {
+            seen.insert(i.label.clone());
+            let env = i.env.iter().map(|(k, v)| format!("{k}={} ", shell_word(v)));
+            let argv: Vec<String> = i.argv.iter().map(|a| shell_word(a)).collect();
+            lines.push(format!(
+                "{pad}{}{}",
+                env.collect::<String>(),
+                argv.join(" ")
+            ));
+        }
+    }
+    if repeats > 0 {
+        let groups = p.launch.stages.len() - repeats;
+        lines.push(format!(
+            "{pad}(these {groups} run groups run {} times in all: --sipp-max-calls)",
+            p.launch.stages.len() / groups.max(1)
+        ));
+    }
+    lines
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it holds only safe characters, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@+%".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// The states whose line tells how long the step took.
 fn is_end_state(state: StateName) -> bool {
     matches!(
@@ -306,9 +374,11 @@ impl EventSink for Console {
     }
 
     fn finish(&mut self) -> Result<(), String> {
-        self.out
-            .flush()
-            .map_err(|e| format!("flush the terminal output: {e}"))
+        match self.out.flush() {
+            // A reader that stopped reading (`| head`) wanted no more: not a lost report.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            r => r.map_err(|e| format!("flush the terminal output: {e}")),
+        }
     }
 }
 

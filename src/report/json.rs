@@ -15,9 +15,10 @@ use sipplauncher_actors::sys::usage::{LoadAvg, RunUsage};
 use super::evidence::RunAttachment;
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
 use crate::ladder::Ladder;
+use crate::shard::Shard;
 
 /// What the report says about the run beyond the event stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunMeta {
     pub tool_version: String,
     /// SIPp's version, when it was looked for (`v3.6.1-SCTP-PCAP-RTPSTREAM`).
@@ -32,6 +33,25 @@ pub struct RunMeta {
     pub window: bool,
     /// The process's arguments, the program first.
     pub command_line: Vec<String>,
+    /// `--fail-expected`: `merge` applies it once to the whole suite.
+    pub fail_expected: bool,
+    /// `--shard K/N`, when given.
+    pub shard: Option<Shard>,
+    /// This machine's name: with the shard, where each run ran (kept by `merge`).
+    pub host: String,
+    /// The names of the tests this run was to run (collected, filtered, its shard's), so that
+    /// `merge` and `--rerun-failed` can tell a test that never ran from one that passed.
+    pub planned: Vec<String>,
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`: the UTS namespace's, as `hostname` says;
+/// a pod's or a CI runner's name), or `"unknown"`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Collects the runs from the event stream and writes the document on `finish()`.
@@ -60,10 +80,20 @@ pub struct JsonReport {
     pub seed: Option<u64>,
     /// SIPp's version, when it was looked for.
     pub sipp_version: Option<String>,
+    /// `--fail-expected` (`merge` applies it once to the whole suite).
+    pub fail_expected: bool,
+    /// `--shard K/N`; none without it (and in a merged report, whose runs name theirs).
+    pub shard: Option<ShardInfo>,
+    /// The machine that ran it; none in a merged report (each run names its own).
+    pub host: Option<String>,
+    /// The names of the tests it was to run (collected, filtered, its shard's).
+    pub planned: Vec<String>,
     pub started: String,
     pub finished: String,
     pub elapsed_s: f64,
     pub interrupted: bool,
+    /// It stopped on the tool's own fault (exit status 3).
+    pub fatal: bool,
     pub summary: Summary,
     pub global: Globals,
     /// What the run cost the machine; `null` when it never told its end.
@@ -90,6 +120,15 @@ impl JsonReport {
         }
         Ok(report)
     }
+}
+
+/// `--shard K/N` in the report: `{"index": K, "total": N, "mode": "count"|"hash"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub total: u32,
+    pub mode: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -209,6 +248,10 @@ pub struct JsonRun {
     /// Why its pcap gave no ladder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ladder_error: Option<String>,
+    /// Its shard's K (`--shard K/N`); none without `--shard`.
+    pub shard: Option<u32>,
+    /// The machine it ran on.
+    pub host: Option<String>,
 }
 
 impl JsonRun {
@@ -231,7 +274,7 @@ impl Json {
     /// Moves the entries of the runs that are over to the spool.
     fn spool_settled(&mut self) {
         for r in self.collected.take_settled() {
-            match serde_json::to_string_pretty(&JsonRun::of(&r)) {
+            match serde_json::to_string_pretty(&JsonRun::of_run(&r, &self.meta)) {
                 Ok(text) => {
                     let lead = if self.spool.count == 0 { "" } else { ",\n" };
                     self.spool.push(&format!("{lead}{}", indent(&text, 4)));
@@ -311,10 +354,19 @@ pub(crate) fn document(meta: &RunMeta, c: &Collector, now: SystemTime) -> JsonRe
         window: meta.window,
         seed: c.seed,
         sipp_version: meta.sipp_version.clone(),
+        fail_expected: meta.fail_expected,
+        shard: meta.shard.map(|s| ShardInfo {
+            index: s.index,
+            total: s.total,
+            mode: s.mode.as_str().into(),
+        }),
+        host: Some(meta.host.clone()),
+        planned: meta.planned.clone(),
         started: rfc3339(c.started.unwrap_or(now)),
         finished: rfc3339(c.end.map_or(now, |e| e.at)),
         elapsed_s: secs(c.elapsed(now)),
         interrupted: c.interrupted(),
+        fatal: c.end.is_some_and(|e| e.outcome.fatal),
         summary,
         global: Globals {
             before: c.global_before.as_ref().map(Global::of),
@@ -328,7 +380,7 @@ pub(crate) fn document(meta: &RunMeta, c: &Collector, now: SystemTime) -> JsonRe
             run_folder_kept: c.global_run.as_ref().is_some_and(RunRecord::folder_kept),
         },
         usage: c.end.and_then(|e| e.usage).as_ref().map(Usage::of),
-        tests: c.runs.values().map(JsonRun::of).collect(),
+        tests: c.runs.values().map(|r| JsonRun::of_run(r, meta)).collect(),
     }
 }
 
@@ -375,6 +427,17 @@ impl JsonRun {
             addresses: evidence.map(|e| e.addresses.clone()).unwrap_or_default(),
             ladder: evidence.and_then(|e| e.ladder.clone()),
             ladder_error: evidence.and_then(|e| e.ladder_error.clone()),
+            shard: None,
+            host: None,
+        }
+    }
+
+    /// [`JsonRun::of`], with the shard and the host of the run it belongs to.
+    pub(crate) fn of_run(r: &RunRecord, meta: &RunMeta) -> JsonRun {
+        JsonRun {
+            shard: meta.shard.map(|s| s.index),
+            host: Some(meta.host.clone()),
+            ..JsonRun::of(r)
         }
     }
 }
@@ -441,6 +504,18 @@ mod tests {
             group: 2,
             window: false,
             command_line: vec!["sipplauncher".into(), "--dut".into(), "10.22.22.24".into()],
+            fail_expected: false,
+            shard: Some(Shard {
+                index: 2,
+                total: 3,
+                mode: crate::shard::ShardMode::Count,
+            }),
+            host: "runner-b".into(),
+            planned: vec![
+                "normal-0000".into(),
+                "normal-0001".into(),
+                "tls-0000".into(),
+            ],
         }
     }
 
@@ -473,6 +548,14 @@ mod tests {
         assert_eq!(v["finished"], "2024-03-01T12:00:48.250Z");
         assert_eq!(v["elapsed_s"], 48.25);
         assert_eq!(v["interrupted"], false);
+        assert_eq!(v["fatal"], false);
+        assert_eq!(v["fail_expected"], false);
+        assert_eq!(v["shard"], json!({"index": 2, "total": 3, "mode": "count"}));
+        assert_eq!(v["host"], "runner-b");
+        assert_eq!(
+            v["planned"],
+            json!(["normal-0000", "normal-0001", "tls-0000"])
+        );
         assert_eq!(v["summary"], json!({"total": 4, "success": 2, "failed": 2}));
         assert_eq!(
             v["global"],
@@ -508,6 +591,8 @@ mod tests {
                 "run_folder_kept": false,
                 "run_folder_fate": "removed",
                 "pcap": "/var/tmp/sipplauncher/normal-0000/kqzvxa/sipp-kqzvxa.pcap",
+                "shard": 2,
+                "host": "runner-b",
             })
         );
         assert_eq!(tests[1]["calls"], Value::Null, "no statistics read");
@@ -563,10 +648,15 @@ mod tests {
             "window",
             "seed",
             "sipp_version",
+            "fail_expected",
+            "shard",
+            "host",
+            "planned",
             "started",
             "finished",
             "elapsed_s",
             "interrupted",
+            "fatal",
             "summary",
             "global",
             "usage",

@@ -22,8 +22,7 @@ pub struct JUnit {
     /// The testcases of the runs that are over.
     spool: Spool,
     /// Of the spooled testcases.
-    failures: usize,
-    errors: usize,
+    spooled: Counts,
 }
 
 impl JUnit {
@@ -32,8 +31,7 @@ impl JUnit {
             spool: Spool::beside(&path),
             path,
             collected: Collector::default(),
-            failures: 0,
-            errors: 0,
+            spooled: Counts::default(),
         }
     }
 
@@ -48,11 +46,7 @@ impl JUnit {
     fn spool_settled(&mut self) {
         for r in self.collected.take_settled() {
             let case = Case::of_run(&r);
-            match case.verdict {
-                Verdict::Failure { .. } => self.failures += 1,
-                Verdict::Error { .. } => self.errors += 1,
-                Verdict::Passed => {}
-            }
+            self.spooled.add(&case);
             let mut x = String::new();
             case.write(&mut x);
             self.spool.push(&x);
@@ -60,83 +54,143 @@ impl JUnit {
     }
 
     /// What goes before the spooled testcases, and after them (the runs still going, the
-    /// GLOBAL testcase, the end tags).
+    /// GLOBAL scripts' errors, the end tags).
     fn head_and_tail(&self, now: SystemTime) -> (String, String) {
         let c = &self.collected;
         let cases: Vec<Case> = c.runs.values().map(Case::of_run).collect();
-        let tests = cases.len() + self.spool.count as usize;
-        let failures = self.failures
-            + cases
-                .iter()
-                .filter(|k| matches!(k.verdict, Verdict::Failure { .. }))
-                .count();
-        let errors = self.errors
-            + cases
-                .iter()
-                .filter(|k| matches!(k.verdict, Verdict::Error { .. }))
-                .count();
-        let time = seconds(c.elapsed(now));
-        let timestamp = junit_timestamp(c.started.unwrap_or(now));
-
-        let mut x = String::new();
-        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        // `write!` to a String cannot fail; its Result is dropped with `let _`.
-        let _ = writeln!(
-            x,
-            "<testsuites name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
-             errors=\"{errors}\" time=\"{time}\">"
-        );
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
-             errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
-        );
-        let globals = [
-            ("global_before", c.global_before.as_ref()),
-            ("global_after", c.global_after.as_ref()),
-        ];
-        let mut properties: Vec<(&str, String)> = Vec::new();
-        if let Some(seed) = c.seed {
-            properties.push(("seed", seed.to_string()));
-        }
-        for (name, g) in globals {
-            if let Some(g) = g {
-                properties.push((name, global_value(g)));
-            }
-        }
-        if !properties.is_empty() {
-            x.push_str("    <properties>\n");
-            for (name, value) in &properties {
-                let _ = writeln!(
-                    x,
-                    "      <property name=\"{name}\" value=\"{}\"/>",
-                    attr(value)
-                );
-            }
-            x.push_str("    </properties>\n");
-        }
+        let globals = [c.global_before.as_ref(), c.global_after.as_ref()];
+        let mut counts = self.spooled;
         let mut tail = String::new();
         for case in &cases {
+            counts.add(case);
             case.write(&mut tail);
         }
-        let global_errors: Vec<String> = globals
-            .iter()
-            .filter_map(|(name, g)| {
-                let script = name.trim_start_matches("global_");
-                g.and_then(|g| g.error.as_ref())
-                    .map(|e| format!("GLOBAL {script}.sh failed: {e}"))
-            })
-            .collect();
-        if !global_errors.is_empty() {
+        tail.push_str(&end(globals));
+        let head = header(
+            counts,
+            c.elapsed(now),
+            c.started.unwrap_or(now),
+            c.seed,
+            globals,
+        );
+        (head, tail)
+    }
+}
+
+/// The numbers of a `<testsuite>`'s header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub tests: usize,
+    pub failures: usize,
+    pub errors: usize,
+}
+
+impl Counts {
+    /// Counts `case` in.
+    pub fn add(&mut self, case: &Case) {
+        self.tests += 1;
+        match case.verdict {
+            Verdict::Failure { .. } => self.failures += 1,
+            Verdict::Error { .. } => self.errors += 1,
+            Verdict::Passed => {}
+        }
+    }
+}
+
+/// What comes before the testcases: the XML declaration, `<testsuites>`, `<testsuite>` and its
+/// properties (the seed, the GLOBAL scripts `[before, after]`).
+fn header(
+    counts: Counts,
+    time: Duration,
+    started: SystemTime,
+    seed: Option<u64>,
+    globals: [Option<&GlobalRecord>; 2],
+) -> String {
+    let Counts {
+        tests,
+        failures,
+        errors,
+    } = counts;
+    let time = seconds(time);
+    let timestamp = junit_timestamp(started);
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    // `write!` to a String cannot fail; its Result is dropped with `let _`.
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\" time=\"{time}\">"
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
+    );
+    let mut properties: Vec<(&str, String)> = Vec::new();
+    if let Some(seed) = seed {
+        properties.push(("seed", seed.to_string()));
+    }
+    for (name, g) in ["global_before", "global_after"].into_iter().zip(globals) {
+        if let Some(g) = g {
+            properties.push((name, global_value(g)));
+        }
+    }
+    if !properties.is_empty() {
+        x.push_str("    <properties>\n");
+        for (name, value) in &properties {
             let _ = writeln!(
-                tail,
-                "    <system-err>{}</system-err>",
-                text(&global_errors.join("\n"))
+                x,
+                "      <property name=\"{name}\" value=\"{}\"/>",
+                attr(value)
             );
         }
-        tail.push_str("  </testsuite>\n</testsuites>\n");
-        (x, tail)
+        x.push_str("    </properties>\n");
     }
+    x
+}
+
+/// What comes after the testcases: the GLOBAL scripts' errors (`[before, after]`), the end tags.
+fn end(globals: [Option<&GlobalRecord>; 2]) -> String {
+    let mut tail = String::new();
+    let global_errors: Vec<String> = ["before", "after"]
+        .into_iter()
+        .zip(globals)
+        .filter_map(|(script, g)| {
+            g.and_then(|g| g.error.as_ref())
+                .map(|e| format!("GLOBAL {script}.sh failed: {e}"))
+        })
+        .collect();
+    if !global_errors.is_empty() {
+        let _ = writeln!(
+            tail,
+            "    <system-err>{}</system-err>",
+            text(&global_errors.join("\n"))
+        );
+    }
+    tail.push_str("  </testsuite>\n</testsuites>\n");
+    tail
+}
+
+/// A whole document of `cases` (e.g. `merge`'s, from the runs of several JSON reports): the
+/// same header, testcases and end as a run's own report.
+pub fn document(
+    cases: &[Case],
+    time: Duration,
+    started: SystemTime,
+    seed: Option<u64>,
+    globals: [Option<&GlobalRecord>; 2],
+) -> String {
+    let mut counts = Counts::default();
+    let mut body = String::new();
+    for case in cases {
+        counts.add(case);
+        case.write(&mut body);
+    }
+    format!(
+        "{}{body}{}",
+        header(counts, time, started, seed, globals),
+        end(globals)
+    )
 }
 
 impl EventSink for JUnit {
@@ -174,27 +228,68 @@ enum Verdict {
     },
 }
 
-struct Case {
+/// One `<testcase>`.
+pub struct Case {
     name: String,
     time: Duration,
     verdict: Verdict,
     out: Option<String>,
 }
 
+/// What a testcase tells of one test run: taken from the event stream (a run's own report) or
+/// from a run of a JSON report (`merge`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunCase<'a> {
+    pub name: &'a str,
+    pub index: u64,
+    pub run_id: &'a str,
+    pub run_id_number: &'a str,
+    /// SUCCESS, FAIL or NOT READY ([`RunResult::as_str`]).
+    pub result: &'a str,
+    /// The last state it reached ([`sipplauncher_actors::core::state::StateName::as_str`]).
+    pub state: &'a str,
+    /// SUCCESS and CLEAN.
+    pub passed: bool,
+    pub took: Duration,
+    /// Why it did not pass, on one line.
+    pub reason: Option<String>,
+    pub run_folder: Option<String>,
+    /// More lines for its `<system-out>` (e.g. which shard and host ran it).
+    pub more: Vec<String>,
+}
+
 impl Case {
     fn of_run(r: &RunRecord) -> Case {
-        let verdict = if r.passed() {
+        Case::of(RunCase {
+            name: &r.name,
+            index: r.index,
+            run_id: &r.run_id,
+            run_id_number: &r.run_id_number,
+            result: r.result().as_str(),
+            state: r.state.as_str(),
+            passed: r.passed(),
+            took: r.took(),
+            reason: r.reason(),
+            run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            more: Vec::new(),
+        })
+    }
+
+    /// The testcase of one test run.
+    pub fn of(r: RunCase<'_>) -> Case {
+        let verdict = if r.passed {
             Verdict::Passed
         } else {
-            let result = r.result();
-            let kind = match result {
-                RunResult::Fail | RunResult::NotReady => result.as_str(),
+            let not_ready = r.result == RunResult::NotReady.as_str();
+            let kind = if not_ready || r.result == RunResult::Fail.as_str() {
+                r.result
+            } else {
                 // It ran fine but cleanup did not: DIRTY (or cut short while CLEANING).
-                RunResult::Success => r.state.as_str(),
+                r.state
             }
             .to_string();
-            let message = r.reason().unwrap_or_else(|| kind.clone());
-            if result == RunResult::NotReady {
+            let message = r.reason.clone().unwrap_or_else(|| kind.clone());
+            if not_ready {
                 Verdict::Error { kind, message }
             } else {
                 Verdict::Failure { kind, message }
@@ -205,11 +300,14 @@ impl Case {
             r.index, r.run_id, r.run_id_number, r.state
         );
         if let Some(folder) = &r.run_folder {
-            let _ = write!(out, "\nrun folder: {}", folder.display());
+            let _ = write!(out, "\nrun folder: {folder}");
+        }
+        for line in &r.more {
+            let _ = write!(out, "\n{line}");
         }
         Case {
-            name: r.name.clone(),
-            time: r.took(),
+            name: r.name.to_string(),
+            time: r.took,
             verdict,
             out: Some(out),
         }

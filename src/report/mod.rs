@@ -551,7 +551,7 @@ impl Collector {
                 .or_insert_with(|| RunRecord::new(e))
                 .update(e),
             Event::Interrupted { .. } => self.interrupted = true,
-            Event::Progress { .. } => {}
+            Event::Progress { .. } | Event::DryRun(_) => {}
             Event::RunFinished {
                 outcome,
                 elapsed,

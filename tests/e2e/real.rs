@@ -29,7 +29,7 @@ pub(crate) fn sip_macros() -> String {
 }
 
 /// The macros use `[field0]` and `[field1]`: every suite gets an injection file.
-const USERS: &str = "SEQUENTIAL\nalice;bob\n";
+pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
 pub(crate) const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -1312,8 +1312,16 @@ fn leftover_link_from_a_killed_run_is_removed() {
     kill(killed, Signal::SIGKILL).unwrap();
     let (status, _, _) = run.finish(Duration::from_secs(5));
     assert_eq!(status, -1, "killed by a signal");
-    let left = sipp_links(&lab);
+    // Its test's link, and the link that held its reserve of probed addresses (`sipp-+...`).
+    let (reserve, left): (Vec<String>, Vec<String>) = sipp_links(&lab)
+        .into_iter()
+        .partition(|l| l.starts_with("sipp-+"));
     assert_eq!(left.len(), 1, "the killed run's link: {left:?}");
+    assert_eq!(
+        reserve.len(),
+        1,
+        "the killed run's reserve link: {reserve:?}"
+    );
     let alias = lab.run_ok("ip", ["-j", "link", "show", &left[0]]);
     let alias: serde_json::Value = serde_json::from_slice(&alias.stdout).unwrap();
     let alias = alias[0]["ifalias"].as_str().unwrap_or_default().to_string();

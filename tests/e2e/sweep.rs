@@ -354,7 +354,7 @@ const CALL_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 /// --group 8 never runs. Every figure agrees with the per-size reports.
 #[test]
 fn sweep_stops_below_at_a_dut_s_capacity_and_its_figures_match_the_reports() {
-    let Some(lab) = Lab::try_up_with("sweep_stops_below", Some(2)) else {
+    let Some(lab) = Lab::try_up_with("sweep_stops_below", 1, Some(2)) else {
         return;
     };
     let sb = Sandbox::new();
