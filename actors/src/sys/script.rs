@@ -242,6 +242,14 @@ impl Leftovers {
         }
     }
 
+    /// Whatever carries `mark`: what the scripts of a run left whose owner went away (a test
+    /// actor that died), to be stopped.
+    pub fn adopt(mark: Mark) -> Self {
+        let mut left = Leftovers::new(mark);
+        left.live = true;
+        left
+    }
+
     /// The run's mark (what its scripts carry in their environment).
     pub fn mark(&self) -> &Mark {
         &self.mark
