@@ -21,13 +21,14 @@ use crate::dns::{DnsActor, RUN_ADDR};
 use crate::events::{Event, EventBus, EventSink, TestStateEvent, PROGRESS_EVERY};
 use crate::global::GlobalActor;
 use crate::messages::{
-    Abort, Cleanup, GlobalAfter, GlobalBefore, Holding, Holds, Kill, Prepare, Release,
-    RemoveRecords, Run, Shutdown, Signal, SignalKind, StopSipp, Unregister,
+    Abort, Cleanup, GlobalAfter, GlobalBefore, GlobalCleanup, Holding, Holds, Kill, Prepare,
+    Release, RemoveRecords, Run, Shutdown, Signal, SignalKind, StopSipp, Unregister,
 };
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sipp::SippActor;
 use crate::sniffer::SnifferActor;
 use crate::sys::keep::Keeper;
+use crate::sys::script::{self, KillSwitch, Leftovers};
 use crate::sys::signal::Interrupts;
 use crate::sys::{last_resort, rundir, usage};
 use crate::test_actor::{
@@ -273,6 +274,11 @@ impl Supervisor {
                     }
                 }
             }
+            Command::AbortGlobal => {
+                if let Some(global) = &self.global {
+                    global.do_send(Abort);
+                }
+            }
             Command::Kill => {
                 if let Some(global) = &self.global {
                     global.do_send(Kill);
@@ -325,7 +331,15 @@ impl Supervisor {
             Command::Finish(outcome) => {
                 // Links left by a DIRTY test or a second interrupt go before the end, and so
                 // do the DNS server and the capture. After a third signal, not for long.
-                let shutdown = self.services.shutdown();
+                let global = self.global.clone();
+                let services = self.services.shutdown();
+                // GLOBAL first: what its after.sh did not get to (a second signal skipped it).
+                let shutdown = async move {
+                    if let Some(global) = global {
+                        let _ = global.send(GlobalCleanup).await;
+                    }
+                    services.await
+                };
                 let bound = if self.core.cancel_reason() == Some(CancelReason::ThirdSignal) {
                     THIRD_SIGNAL_SHUTDOWN
                 } else {
@@ -430,6 +444,7 @@ impl Supervisor {
             child.sipp,
             &self.services,
             self.evidence.clone(),
+            self.log.new(o!("run_id" => child.id.run_id.0.clone())),
         );
         let state = match then {
             Input::Prepared { .. } => StateName::NotReady,
@@ -578,7 +593,7 @@ pub fn run(
     // From here on something may be made on the machine: a signal is the run's to handle.
     interrupts.take_over();
     let result = system.block_on(async move {
-        remove_leftovers(&plan, &log);
+        remove_leftovers(&plan, &log).await;
         let services = match start_services(&plan, &log).await {
             Ok(s) => s,
             Err(e) => return RunResult::not_started(e),
@@ -682,6 +697,7 @@ fn give_back(
     sipp: Addr<SippActor>,
     services: &Services,
     keeper: Arc<Keeper>,
+    log: Logger,
 ) -> impl std::future::Future<Output = (String, Vec<String>)> + 'static {
     let net = services.net.clone();
     let dns = services.dns.clone();
@@ -691,6 +707,13 @@ fn give_back(
         let mut problems = Vec::new();
         // Not waited for: SIGKILL takes effect at once, and a SIPp whose link went only fails.
         sipp.do_send(StopSipp { hard: true });
+        if let Some(mark) = holds.scripts {
+            // Its after.sh will not run: what its scripts left goes now.
+            let stopped = Leftovers::adopt(mark).stop(&log, &KillSwitch::new()).await;
+            if stopped > 0 {
+                given.push("what its scripts left running");
+            }
+        }
         let run_id = holds.folder.as_ref().map(|(id, _)| id.clone());
         if let (true, Some(sniffer), Some(run_id)) = (holds.capture, &sniffer, &run_id) {
             let run_id = run_id.clone();
@@ -729,13 +752,15 @@ fn give_back(
     }
 }
 
-/// What killed runs left: their SIPp processes (not in --dry-run) and their run folders.
-/// Blocking, once before the run starts.
-fn remove_leftovers(plan: &RunPlan, log: &Logger) {
+/// What killed runs left: their SIPp processes (not in --dry-run), what their scripts left
+/// running, and their run folders. Once, before the run starts.
+async fn remove_leftovers(plan: &RunPlan, log: &Logger) {
     let config = &plan.config;
     if !config.dry_run {
         crate::sys::strays::kill_strays(&config.run_root, log);
     }
+    // Before their folders go.
+    script::stop_dead_runs(log, &KillSwitch::new()).await;
     remove_dead_runs(&config.run_root, log);
 }
 
