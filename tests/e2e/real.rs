@@ -2224,3 +2224,108 @@ fn window_keeps_the_group_busy_while_a_slow_test_runs() {
         assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
     }
 }
+
+/// A TestActor that dies mid-run (a panic: test-only fault injection, `SIPPLAUNCHER_FAULT`, in
+/// builds with the `fault-injection` feature that only these tests turn on) is cleaned up by its
+/// parent at once: before the next group's pre-run, its SIPp is gone, and its link, addresses,
+/// DNS records, capture and run folder; the run goes on and reports it DIRTY.
+#[test]
+fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
+    let Some(lab) = Lab::try_up("dead_test_actor") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let seen = sb.path("seen");
+    // The next group's before.sh looks at what the dead run left, in the runner's namespace.
+    let look = format!(
+        "ip -o link show > {o}.links\n\
+         ip -o -4 addr show > {o}.addrs\n\
+         dig +tries=1 +time=2 @127.0.0.1 dies.example.com A > {o}.dns 2>&1\n\
+         ls -A {root}/a-dies > {o}.folders 2>/dev/null\n\
+         for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sipp ] && readlink $p/cwd; done | grep a-dies > {o}.sipp\n\
+         true\n",
+        o = seen.display(),
+        root = sb.run_root().display()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("a-dies/dns.txt", "dies.example.com  A  {{ ua0.host }}\n"),
+            ("a-dies/uac_ua0.xml", long_uac().as_str()),
+            ("b-next/before.sh", look.as_str()),
+            ("b-next/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--group", "1", "--json"])
+        .arg(sb.path("report.json"))
+        .env("SIPPLAUNCHER_FAULT", "panic-mid-run:a-dies");
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    assert_eq!(
+        states_named(&lines, "a-dies"),
+        ["PREPARING", "STARTING", "DIRTY"],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        states_named(&lines, "b-next"),
+        REAL_SEQUENCE,
+        "{}",
+        r.stdout
+    );
+    let report = json_report(&sb.path("report.json"));
+    let dead = json_test(&report, "a-dies");
+    let reason = dead["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("its test actor died")
+            && reason.contains(
+                "gave back its SIPp (killed), its capture, its DNS records, its link and \
+                 addresses, its run folder"
+            )
+            && !reason.contains("except"),
+        "{reason}"
+    );
+    // What b-next's before.sh saw: only its own link (and its address on it), no record of
+    // the dead run, no folder of it, no SIPp of it (one running in its folder).
+    let links: Vec<String> = read(&sb.path("seen.links"))
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        // A run's link (not a spare, `sipp-_…`, nor the ARP reserve's, `sipp-+…`).
+        .filter(|n| n.starts_with("sipp-") && !n.starts_with("sipp-_") && !n.starts_with("sipp-+"))
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    let own = &links[0];
+    for line in read(&sb.path("seen.addrs")).lines() {
+        if line.contains("sipp-") && !line.contains("sipp-+") {
+            assert!(
+                line.contains(own.as_str()),
+                "an address of the dead run: {line}"
+            );
+        }
+    }
+    let dns = read(&sb.path("seen.dns"));
+    assert!(dns.contains("status: REFUSED"), "{dns}");
+    assert_eq!(
+        read(&sb.path("seen.folders")).trim(),
+        "",
+        "the dead run's folder"
+    );
+    assert_eq!(
+        read(&sb.path("seen.sipp")).trim(),
+        "",
+        "the dead run's SIPp"
+    );
+    // And nothing at the end.
+    assert_eq!(sipp_links(&lab), Vec::<String>::new());
+    assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}

@@ -43,6 +43,7 @@ use self::netlink::{alias_owner, owner_alias, Netlink, NetlinkError, LINK_PREFIX
 use self::pool::{AddressPool, PoolError};
 use crate::core::plan::{RunId, UaName};
 use crate::messages::{Lease, Release, Shutdown, ShutdownError};
+use crate::sys::last_resort;
 use crate::sys::owner::RunOwner;
 
 /// How long an address that someone answered ARP for is not tried again: neighbours may leave
@@ -829,8 +830,9 @@ impl Actor for NetActor {
 }
 
 impl Drop for NetActor {
-    /// A last resort when the actor goes without a [`Shutdown`]: remove our links on a
-    /// thread of its own (made from this one, so in the same network namespace).
+    /// A last resort when the actor goes without a [`Shutdown`]: our links are removed on a
+    /// thread of its own (made from this one, so in the same network namespace), which
+    /// [`crate::run`] waits for; never joined here, on the actor thread.
     fn drop(&mut self) {
         if self.real.is_none() {
             return;
@@ -843,7 +845,7 @@ impl Drop for NetActor {
             return;
         }
         let log = self.log.clone();
-        let worker = std::thread::spawn(move || {
+        last_resort::spawn("remove links", move || {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -864,7 +866,6 @@ impl Drop for NetActor {
                 }
             });
         });
-        let _ = worker.join();
     }
 }
 
@@ -1393,7 +1394,8 @@ mod tests {
                     .start();
                 lease(&net, "aaaaaa", 1).await.unwrap();
             });
-            // The System is gone, and the actor with it.
+            // The System is gone, and the actor with it; its last resort is waited for.
+            last_resort::wait();
             testns::runtime().block_on(async {
                 let nl = Netlink::connect().await.unwrap();
                 assert!(all_sipp_links(&nl).await.is_empty());

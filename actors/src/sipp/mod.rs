@@ -54,25 +54,25 @@ pub struct SippOutcome {
     pub stats: Option<SippStats>,
 }
 
+/// A test run's SIPp runner: made by the Supervisor for each TestActor and handed to it, idle
+/// until [`RunSipp`]; [`StopSipp`] stops what runs, gently or hard.
 pub struct SippActor {
-    plan: LaunchPlan,
-    folder: PathBuf,
-    timeout: Duration,
     /// Between SIGUSR1, SIGTERM and SIGKILL when stopping ([`STOP_GRACE`]).
     grace: Duration,
-    log: Logger,
-    /// Tells the running plan to stop, and how hard.
+    /// Tells the running plan to stop, and how hard (a fresh one for each run).
     stop: watch::Sender<StopLevel>,
 }
 
+impl Default for SippActor {
+    fn default() -> Self {
+        SippActor::with_grace(STOP_GRACE)
+    }
+}
+
 impl SippActor {
-    pub fn new(plan: LaunchPlan, folder: PathBuf, timeout: Duration, log: Logger) -> Self {
+    pub fn with_grace(grace: Duration) -> Self {
         SippActor {
-            plan,
-            folder,
-            timeout,
-            grace: STOP_GRACE,
-            log,
+            grace,
             stop: watch::channel(StopLevel::Running).0,
         }
     }
@@ -85,13 +85,14 @@ impl Actor for SippActor {
 impl Handler<RunSipp> for SippActor {
     type Result = ResponseActFuture<Self, SippOutcome>;
 
-    fn handle(&mut self, _: RunSipp, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: RunSipp, _: &mut Context<Self>) -> Self::Result {
+        self.stop = watch::channel(StopLevel::Running).0;
         let fut = run_plan(
-            self.plan.clone(),
-            self.folder.clone(),
-            self.timeout,
+            msg.plan,
+            msg.folder,
+            msg.timeout,
             self.grace,
-            self.log.clone(),
+            msg.log,
             self.stop.subscribe(),
         );
         Box::pin(fut.into_actor(self).map(|outcome, _, _| outcome))

@@ -7,11 +7,13 @@
 //! - [`owner`]: who made a link or a run folder (pid, start time, pid namespace).
 //! - [`signal`]: OS signals, caught from the process's first instant, handed to the run as
 //!   [`signal::Interrupts`] (tests inject their own).
+//! - [`last_resort`]: what an actor's `Drop` still has to undo, on a thread the run waits for.
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
 //! - [`sockets`]: which process holds a port (named when the DNS port is taken).
 //! - [`usage`]: what a run cost: its own CPU, its children's, the host's load.
 
 pub mod keep;
+pub mod last_resort;
 pub mod logging;
 pub mod owner;
 pub mod rundir;
