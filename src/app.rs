@@ -112,6 +112,7 @@ pub fn run(config: Config, interrupts: Interrupts) -> i32 {
 }
 
 fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
+    crate::report::hand_reports_to(config.run.hand_to);
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
@@ -272,7 +273,7 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
         }
     });
     let log = logging::root(general).new(o!());
-    info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
+    info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args_os().collect::<Vec<_>>());
     Ok(log)
 }
 
@@ -486,7 +487,9 @@ fn run_meta(config: &Config, suite: &Suite, sipp_version: Option<String>) -> Run
         dry_run: config.run.dry_run,
         group: config.run.group,
         window: config.run.window,
-        command_line: std::env::args().collect(),
+        command_line: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
         fail_expected: config.run.fail_expected,
         shard: config.shard,
         host: json::host_name(),

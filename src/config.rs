@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde_json::Value;
-use sipplauncher_actors::core::plan::{Keep, RunConfig};
+use sipplauncher_actors::core::plan::{HandTo, Keep, RunConfig};
 use sipplauncher_actors::sys::logging::Rotation;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
@@ -20,6 +20,19 @@ use crate::tls::KeyType;
 
 /// `--group-pause` when not given (the original's), but in a dry run.
 pub const DEFAULT_GROUP_PAUSE: Duration = Duration::from_millis(800);
+
+/// The user who ran sudo, when this runs as root through sudo (`SUDO_UID` and `SUDO_GID`, not
+/// root's own): kept evidence and report files are handed to them. Anything else (not root,
+/// unset or unreadable variables) hands nothing: modes stay as they are.
+pub fn sudo_user(
+    euid_is_root: bool,
+    uid: Option<std::ffi::OsString>,
+    gid: Option<std::ffi::OsString>,
+) -> Option<HandTo> {
+    let number = |v: Option<std::ffi::OsString>| v?.to_str()?.trim().parse::<u32>().ok();
+    let (uid, gid) = (number(uid)?, number(gid)?);
+    (euid_is_root && uid != 0).then_some(HandTo { uid, gid })
+}
 
 /// SIPp's `-t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,6 +482,11 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             fail_expected: cli.fail_expected,
             keep,
             keep_max,
+            hand_to: sudo_user(
+                nix::unistd::geteuid().is_root(),
+                std::env::var_os("SUDO_UID"),
+                std::env::var_os("SUDO_GID"),
+            ),
             run_root: cli.run_root,
             script_timeout,
             test_timeout,
@@ -925,6 +943,22 @@ mod tests {
         // A verbose pattern ending in a comment still compiles.
         let c = f.ok(&["--pattern-only", "(?x) normal  # the normal tests"]);
         assert!(c.only[0].is_match("normal-1") && !c.only[0].is_match("a-normal"));
+    }
+
+    #[test]
+    fn the_sudo_user() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            sudo_user(true, os("1000"), os("1001")),
+            Some(HandTo {
+                uid: 1000,
+                gid: 1001
+            })
+        );
+        assert_eq!(sudo_user(false, os("1000"), os("1000")), None, "not root");
+        assert_eq!(sudo_user(true, os("0"), os("0")), None, "root's own sudo");
+        assert_eq!(sudo_user(true, None, os("1000")), None);
+        assert_eq!(sudo_user(true, os("x"), os("1000")), None);
     }
 
     #[test]

@@ -228,10 +228,14 @@ impl Handler<GlobalAfter> for GlobalActor {
                 }
             }
             let failed = !problems.is_empty() && !kill.is_killed();
+            let log = made.log.clone();
             let settled =
                 tokio::task::spawn_blocking(move || evidence.settle(&made.path, failed)).await;
             let fate = match settled {
                 Ok(s) => {
+                    if let Some(w) = &s.warning {
+                        warn!(log, "{w}");
+                    }
                     problems.extend(s.problem);
                     Some(s.fate)
                 }

@@ -127,7 +127,7 @@ pub fn prepare(
 /// a problem is logged. Blocking.
 pub fn settle(path: &Path, evidence: &Keeper, failed: bool, log: &Logger) -> Fate {
     let settled = evidence.settle(path, failed);
-    if let Some(p) = &settled.problem {
+    for p in settled.problem.iter().chain(&settled.warning) {
         warn!(log, "{p}");
     }
     if settled.fate == Fate::Kept {

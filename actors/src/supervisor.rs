@@ -630,7 +630,8 @@ impl Supervisor {
             core = core.windowed(config.group);
         }
         // Which run folders stay once their test is over: one account for the whole run.
-        let evidence = Arc::new(Keeper::new(config.keep, config.keep_max));
+        let evidence =
+            Arc::new(Keeper::new(config.keep, config.keep_max).handing_to(config.hand_to));
         let global = plan.global.clone().map(|g| {
             GlobalActor::new(
                 g,

@@ -823,6 +823,9 @@ impl Handler<Cleanup> for TestActor {
             let settled = tokio::task::spawn_blocking(move || keeper.settle(&folder, failed)).await;
             let fate = match settled {
                 Ok(settled) => {
+                    if let Some(w) = &settled.warning {
+                        warn!(log, "{w}");
+                    }
                     problems.extend(settled.problem);
                     match settled.fate {
                         Fate::Kept => info!(log, "run folder kept at {}", held.folder.display()),
@@ -885,4 +888,435 @@ mod fault {
     use super::*;
 
     pub fn while_sipp_runs(_: &crate::core::plan::TestName, _: &mut Context<TestActor>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    //! The TestActor alone, without root: its collaborators are stand-ins that write each
+    //! message they get to the same file as the test's scripts, so that the file tells the
+    //! order in which things were done and undone.
+
+    use std::collections::HashSet;
+    use std::io::Write;
+    use std::path::Path;
+
+    use actix::Addr;
+
+    use super::*;
+    use crate::core::plan::{InstanceLaunch, Keep, Role, Stage, TestName};
+    use crate::dns::DnsError;
+    use crate::net::NetError;
+    use crate::sipp::SippActor;
+    use crate::sniffer::{PcapStats, SniffError};
+    use crate::testkit;
+
+    /// Every service a TestActor asks, in one: writes each message's name to `order`; fails
+    /// the ones named in `fail`. Its SIPp "runs" for 10 ms.
+    struct StandIn {
+        order: PathBuf,
+        fail: HashSet<&'static str>,
+        holds: Vec<Holds>,
+    }
+
+    impl StandIn {
+        fn note(&self, what: &str) -> bool {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.order)
+                .unwrap();
+            writeln!(f, "{what}").unwrap();
+            !self.fail.contains(what)
+        }
+    }
+
+    impl Actor for StandIn {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Lease> for StandIn {
+        type Result = Result<BTreeMap<UaName, Ipv4Addr>, NetError>;
+        fn handle(&mut self, msg: Lease, _: &mut Context<Self>) -> Self::Result {
+            if !self.note("Lease") {
+                return Err(NetError::ShutDown);
+            }
+            Ok(msg
+                .uas
+                .into_iter()
+                .map(|ua| (ua, Ipv4Addr::new(10, 0, 0, 2)))
+                .collect())
+        }
+    }
+
+    impl Handler<Release> for StandIn {
+        type Result = Result<(), NetError>;
+        fn handle(&mut self, _: Release, _: &mut Context<Self>) -> Self::Result {
+            self.note("Release");
+            Ok(())
+        }
+    }
+
+    impl Handler<AddRecords> for StandIn {
+        type Result = Result<(), DnsError>;
+        fn handle(&mut self, _: AddRecords, _: &mut Context<Self>) -> Self::Result {
+            if !self.note("AddRecords") {
+                return Err(DnsError::ShutDown);
+            }
+            Ok(())
+        }
+    }
+
+    impl Handler<RemoveRecords> for StandIn {
+        type Result = ();
+        fn handle(&mut self, _: RemoveRecords, _: &mut Context<Self>) {
+            self.note("RemoveRecords");
+        }
+    }
+
+    impl Handler<Register> for StandIn {
+        type Result = Result<(), SniffError>;
+        fn handle(&mut self, _: Register, _: &mut Context<Self>) -> Self::Result {
+            if !self.note("Register") {
+                return Err(SniffError::Socket("refused".into()));
+            }
+            Ok(())
+        }
+    }
+
+    impl Handler<Unregister> for StandIn {
+        type Result = Result<PcapStats, SniffError>;
+        fn handle(&mut self, _: Unregister, _: &mut Context<Self>) -> Self::Result {
+            self.note("Unregister");
+            Ok(PcapStats::default())
+        }
+    }
+
+    impl Handler<RunSipp> for StandIn {
+        type Result = actix::ResponseActFuture<Self, SippOutcome>;
+        fn handle(&mut self, _: RunSipp, _: &mut Context<Self>) -> Self::Result {
+            self.note("RunSipp");
+            let done = tokio::time::sleep(Duration::from_millis(10));
+            Box::pin(done.into_actor(self).map(|_, act, _| SippOutcome {
+                success: act.note("SIPp exited"),
+                not_started: false,
+                reason: None,
+                cps: None,
+                sipp_time: Duration::from_millis(10),
+                stats: None,
+            }))
+        }
+    }
+
+    impl Handler<StopSipp> for StandIn {
+        type Result = ();
+        fn handle(&mut self, msg: StopSipp, _: &mut Context<Self>) {
+            self.note(if msg.hard {
+                "StopSipp hard"
+            } else {
+                "StopSipp"
+            });
+        }
+    }
+
+    impl Handler<Holding> for StandIn {
+        type Result = ();
+        fn handle(&mut self, msg: Holding, _: &mut Context<Self>) {
+            self.holds.push(msg.holds);
+        }
+    }
+
+    /// The last word a TestActor said of what it holds.
+    #[derive(actix::Message)]
+    #[rtype(result = "Option<Holds>")]
+    struct LastHolds;
+
+    impl Handler<LastHolds> for StandIn {
+        type Result = Option<Holds>;
+        fn handle(&mut self, _: LastHolds, _: &mut Context<Self>) -> Option<Holds> {
+            self.holds.last().cloned()
+        }
+    }
+
+    /// A real run of test `t` (scripts from `scripts`, each also noting its name in the
+    /// order), its services the stand-in, its SIPp runner `sipp` (the stand-in when `None`).
+    struct Setup {
+        _dir: tempfile::TempDir,
+        order: PathBuf,
+        run_root: PathBuf,
+        services: Addr<StandIn>,
+        actor: Addr<TestActor>,
+    }
+
+    fn setup(
+        scripts: &[(&str, &str)],
+        fail: &[&'static str],
+        launch: LaunchPlan,
+        sipp: Option<SippRecipients>,
+    ) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let order = dir.path().join("order");
+        let folder = dir.path().join("suite/t");
+        std::fs::create_dir_all(&folder).unwrap();
+        for (name, body) in scripts {
+            let text = format!("echo {name} >> {}\n{body}\n", order.display());
+            std::fs::write(folder.join(name), text).unwrap();
+        }
+        let run_root = dir.path().join("runs");
+        std::fs::create_dir_all(&run_root).unwrap();
+        let mut config = testkit::dry_config(&run_root, 1);
+        config.dry_run = false;
+        config.keep = Keep::None;
+        let services = StandIn {
+            order: order.clone(),
+            fail: fail.iter().copied().collect(),
+            holds: Vec::new(),
+        }
+        .start();
+        let with = Collaborators {
+            lease: services.clone().recipient(),
+            release: services.clone().recipient(),
+            dns: Some(DnsRecipients {
+                add: services.clone().recipient(),
+                remove: services.clone().recipient(),
+            }),
+            capture: Some(CaptureRecipients {
+                register: services.clone().recipient(),
+                unregister: services.clone().recipient(),
+            }),
+            sipp: sipp.unwrap_or_else(|| SippRecipients {
+                run: services.clone().recipient(),
+                stop: services.clone().recipient(),
+            }),
+            holding: services.clone().recipient(),
+        };
+        let id = Identity {
+            slot: 0,
+            run: ScheduledRun { index: 0, test: 0 },
+            plan: Arc::new(TestPlan {
+                name: TestName("t".into()),
+                folder,
+                uas: vec![UaName("ua0".into())],
+                run_groups: Vec::new(),
+                definition_error: None,
+            }),
+            run_id: RunId::random(),
+            run_id_number: "000000000000".into(),
+        };
+        let keeper = Arc::new(Keeper::new(Keep::None, 0));
+        let actor = TestActor::new(
+            id,
+            Arc::new(config),
+            testkit::front_end_with(launch),
+            with,
+            EventBus::default(),
+            keeper,
+            &testkit::log(),
+        )
+        .start();
+        Setup {
+            _dir: dir,
+            order,
+            run_root,
+            services,
+            actor,
+        }
+    }
+
+    fn order(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits (polling, bounded to catch a hang) until `path`'s last line is `what`.
+    async fn until_noted(path: &Path, what: &str) {
+        let started = Instant::now();
+        while order(path).last().map(String::as_str) != Some(what) {
+            assert!(started.elapsed() < Duration::from_secs(10), "never {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[actix_rt::test]
+    async fn post_run_gives_back_in_reverse_with_the_folder_last() {
+        let s = setup(
+            &[("before.sh", "true"), ("after.sh", "true")],
+            &[],
+            LaunchPlan::default(),
+            None,
+        );
+        assert!(s.actor.send(Prepare).await.unwrap().ready);
+        assert_eq!(
+            s.services
+                .send(LastHolds)
+                .await
+                .unwrap()
+                .map(|h| h.capture && h.dns),
+            Some(true),
+            "the Supervisor is told what the run holds"
+        );
+        assert!(s.actor.send(Run).await.unwrap().success);
+        assert!(s.actor.send(Cleanup).await.unwrap().passed);
+        assert_eq!(
+            order(&s.order),
+            [
+                "Lease",
+                "AddRecords",
+                "Register",
+                "before.sh",
+                "RunSipp",
+                "SIPp exited",
+                "after.sh",
+                "Unregister",
+                "RemoveRecords",
+                "Release",
+            ]
+        );
+        assert!(testkit::run_folders(&s.run_root).is_empty());
+        assert_eq!(
+            s.services.send(LastHolds).await.unwrap(),
+            Some(Holds::default())
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_refused_capture_rolls_pre_run_back_in_reverse() {
+        let s = setup(
+            &[("before.sh", "true")],
+            &["Register"],
+            LaunchPlan::default(),
+            None,
+        );
+        let reply = s.actor.send(Prepare).await.unwrap();
+        assert!(!reply.ready);
+        assert_eq!(reply.fatal.as_deref(), Some("capture: refused"));
+        assert_eq!(
+            order(&s.order),
+            [
+                "Lease",
+                "AddRecords",
+                "Register",
+                "RemoveRecords",
+                "Release"
+            ]
+        );
+        assert!(testkit::run_folders(&s.run_root).is_empty());
+        assert_eq!(
+            s.services.send(LastHolds).await.unwrap(),
+            Some(Holds::default())
+        );
+        // NOT READY is the end: nothing more is owed.
+        assert!(!s.actor.send(Cleanup).await.unwrap().passed);
+        assert_eq!(order(&s.order).len(), 5);
+    }
+
+    #[actix_rt::test]
+    async fn a_failing_before_sh_rolls_back_what_pre_run_made() {
+        let s = setup(&[("before.sh", "exit 3")], &[], LaunchPlan::default(), None);
+        let reply = s.actor.send(Prepare).await.unwrap();
+        assert!(!reply.ready && reply.fatal.is_none());
+        assert_eq!(
+            order(&s.order),
+            [
+                "Lease",
+                "AddRecords",
+                "Register",
+                "before.sh",
+                "Unregister",
+                "RemoveRecords",
+                "Release"
+            ]
+        );
+        assert!(testkit::run_folders(&s.run_root).is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn a_kill_during_pre_run_kills_before_sh_and_rolls_back() {
+        let s = setup(
+            &[("before.sh", "sleep 60")],
+            &[],
+            LaunchPlan::default(),
+            None,
+        );
+        let prepared = s.actor.send(Prepare);
+        let prepared = actix_rt::spawn(prepared);
+        until_noted(&s.order, "before.sh").await;
+        s.actor.do_send(Kill);
+        let reply = prepared.await.unwrap().unwrap();
+        assert!(!reply.ready);
+        assert_eq!(
+            order(&s.order),
+            [
+                "Lease",
+                "AddRecords",
+                "Register",
+                "before.sh",
+                "Unregister",
+                "RemoveRecords",
+                "Release"
+            ]
+        );
+        assert!(testkit::run_folders(&s.run_root).is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn abort_then_kill_stop_a_sipp_that_ignores_usr1_and_term() {
+        // The SIPp runner is a real SippActor (with a grace long enough that SIGTERM would be
+        // sent only if the Kill waited for it), and "sipp" a stand-in that ignores SIGUSR1
+        // and SIGTERM.
+        let ready_file = "ready";
+        let launch = LaunchPlan {
+            stages: vec![Stage {
+                run_group: String::new(),
+                instances: vec![InstanceLaunch {
+                    label: "uac_ua0".into(),
+                    role: Role::Uac,
+                    wave: 1,
+                    argv: vec![
+                        "sh".into(),
+                        "-c".into(),
+                        format!("trap '' USR1 TERM; : > {ready_file}; exec sleep 60"),
+                    ],
+                    listen: Vec::new(),
+                    error_file: "uac_ua0_errors.log".into(),
+                    stat_file: "uac_ua0_trace.csv".into(),
+                    output_file: "uac_ua0_output.log".into(),
+                    env: Vec::new(),
+                }],
+            }],
+        };
+        let sipp = SippActor::with_grace(Duration::from_secs(3)).start();
+        let runner = SippRecipients {
+            run: sipp.clone().recipient(),
+            stop: sipp.clone().recipient(),
+        };
+        let s = setup(&[], &[], launch, Some(runner));
+        assert!(s.actor.send(Prepare).await.unwrap().ready);
+        let folder = testkit::run_folders(&s.run_root).pop().unwrap();
+        let ran = actix_rt::spawn(s.actor.send(Run));
+        let started = Instant::now();
+        while !folder.join(ready_file).exists() {
+            assert!(started.elapsed() < Duration::from_secs(10), "never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        s.actor.do_send(Abort);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        s.actor.do_send(Kill);
+        let reply = ran.await.unwrap().unwrap();
+        assert!(!reply.success);
+        crate::sys::logging::flushed().await;
+        let log = std::fs::read_to_string(folder.join("sipplauncher.log")).unwrap();
+        let signals: Vec<&str> = log
+            .lines()
+            .filter(|l| l.ends_with(" to uac_ua0"))
+            .filter_map(|l| l.split_whitespace().rev().nth(2))
+            .collect();
+        assert_eq!(signals, ["SIGUSR1", "SIGKILL"], "{log}");
+        assert!(log.contains("interrupted: SIPp stopped"), "{log}");
+        // Post-run skips after.sh after a Kill, and still gives everything back.
+        assert!(!s.actor.send(Cleanup).await.unwrap().passed);
+        assert!(testkit::run_folders(&s.run_root).is_empty());
+    }
 }

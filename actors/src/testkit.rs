@@ -46,6 +46,42 @@ pub fn front_end() -> FrontEnd {
     }
 }
 
+/// A front end whose SIPp command lines are `launch`'s, and whose `dns.txt` has one record.
+pub fn front_end_with(launch: LaunchPlan) -> FrontEnd {
+    struct Fixed(LaunchPlan);
+    impl Launch for Fixed {
+        fn launch_plan(
+            &self,
+            _: &TestPlan,
+            _: &Path,
+            _: &RenderContext,
+        ) -> Result<LaunchPlan, String> {
+            Ok(self.0.clone())
+        }
+    }
+    struct OneRecord;
+    impl Zone for OneRecord {
+        fn records(
+            &self,
+            _: &Path,
+        ) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String> {
+            use hickory_server::proto::rr::{rdata::A, Name, RData, Record};
+            let name = Name::from_ascii("t.example.com.").map_err(|e| e.to_string())?;
+            Ok(Some(vec![Record::from_rdata(
+                name,
+                60,
+                RData::A(A::new(10, 0, 0, 2)),
+            )]))
+        }
+    }
+    FrontEnd {
+        render: Arc::new(Inert),
+        launch: Arc::new(Fixed(launch)),
+        zone: Arc::new(OneRecord),
+        evidence: None,
+    }
+}
+
 pub fn log() -> Logger {
     Logger::root(slog::Discard, slog::o!())
 }
@@ -66,6 +102,7 @@ pub fn dry_config(run_root: &Path, group: usize) -> RunConfig {
         fail_expected: false,
         keep: Keep::None,
         keep_max: 0,
+        hand_to: None,
         run_root: run_root.to_path_buf(),
         script_timeout: Duration::from_secs(10),
         test_timeout: Duration::from_secs(10),

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use sipplauncher_actors::events::{Event, EventSink};
+use sipplauncher_actors::sys::keep::Fate;
 
 use super::{
     junit_timestamp, write_atomic_with, Collector, GlobalRecord, RunRecord, RunResult, Spool,
@@ -258,6 +259,22 @@ pub struct RunCase<'a> {
     pub more: Vec<String>,
 }
 
+/// Where a run's evidence is, for its `<system-out>`: whether its folder stayed, and its pcap
+/// when it is there to open.
+fn evidence_lines(r: &RunRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(fate) = r.folder_fate {
+        lines.push(format!(
+            "run folder kept: {}",
+            if fate == Fate::Kept { "yes" } else { "no" }
+        ));
+    }
+    if let (true, Some(pcap)) = (r.folder_kept(), &r.pcap) {
+        lines.push(format!("pcap: {}", pcap.display()));
+    }
+    lines
+}
+
 impl Case {
     fn of_run(r: &RunRecord) -> Case {
         Case::of(RunCase {
@@ -271,7 +288,7 @@ impl Case {
             took: r.took(),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
-            more: Vec::new(),
+            more: evidence_lines(r),
         })
     }
 
@@ -434,27 +451,32 @@ mod tests {
       <system-out>run: 0-kqzvxa
 run id number: 000000000000
 final state: CLEAN
-run folder: /var/tmp/sipplauncher/normal-0000/kqzvxa</system-out>
+run folder: /var/tmp/sipplauncher/normal-0000/kqzvxa
+run folder kept: no</system-out>
     </testcase>
     <testcase name="normal-0001" classname="sipplauncher.normal-0001" time="5.000">
       <failure message="uac ua1 exited with status 1; cleanup: after.sh exited with status 2" type="FAIL">uac ua1 exited with status 1; cleanup: after.sh exited with status 2</failure>
       <system-out>run: 1-bcdefg
 run id number: 000000000001
 final state: DIRTY
-run folder: /var/tmp/sipplauncher/normal-0001/bcdefg</system-out>
+run folder: /var/tmp/sipplauncher/normal-0001/bcdefg
+run folder kept: yes
+pcap: /var/tmp/sipplauncher/normal-0001/bcdefg/sipp-bcdefg.pcap</system-out>
     </testcase>
     <testcase name="tls-0000" classname="sipplauncher.tls-0000" time="0.012">
       <error message="before.sh exited with status 1 &lt;&amp;&quot;&apos;&gt;" type="NOT READY">before.sh exited with status 1 &lt;&amp;"'&gt;</error>
       <system-out>run: 2-hijklm
 run id number: 000000000002
 final state: NOT READY
-run folder: /var/tmp/sipplauncher/tls-0000/hijklm</system-out>
+run folder: /var/tmp/sipplauncher/tls-0000/hijklm
+run folder kept: yes</system-out>
     </testcase>
     <testcase name="normal-0000" classname="sipplauncher.normal-0000" time="42.000">
       <system-out>run: 3-nopqrs
 run id number: 000000000003
 final state: CLEAN
-run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
+run folder: /var/tmp/sipplauncher/normal-0000/nopqrs
+run folder kept: no</system-out>
     </testcase>
     <system-err>GLOBAL after.sh failed: after.sh exited with status 1</system-err>
   </testsuite>

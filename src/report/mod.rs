@@ -14,10 +14,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
-use sipplauncher_actors::core::plan::Attachment;
+use sipplauncher_actors::core::plan::{Attachment, HandTo};
 use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, TestStateEvent};
 use sipplauncher_actors::sipp::stats::SippStats;
@@ -81,11 +82,32 @@ pub fn write_atomic_with(
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = write_new(&tmp, fill).and_then(|()| fs::rename(&tmp, path));
+    let result = write_new(&tmp, fill)
+        .and_then(|()| hand_over(&tmp))
+        .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The user report files are handed to: the one who ran sudo (see [`hand_reports_to`]).
+static REPORTS_TO: OnceLock<HandTo> = OnceLock::new();
+
+/// Run through sudo: every report file written from now on belongs to `to`, so that they read
+/// it (and open its pcaps' report) without root. Set once, at start.
+pub fn hand_reports_to(to: Option<HandTo>) {
+    if let Some(to) = to {
+        let _ = REPORTS_TO.set(to);
+    }
+}
+
+/// A freshly written report file to the sudo user, when there is one.
+fn hand_over(path: &Path) -> io::Result<()> {
+    match REPORTS_TO.get() {
+        Some(to) => std::os::unix::fs::lchown(path, Some(to.uid), Some(to.gid)),
+        None => Ok(()),
+    }
 }
 
 fn write_new(

@@ -16,18 +16,20 @@ use crate::suite::{self, CollectOptions};
 use super::figures::total_for;
 
 /// The sweep's own options. The run options are not listed here: any of `sipplauncher --help`
-/// may follow (all but `--group`, `--json`, `--junit` and `--loop`, which the sweep sets).
+/// may follow (all but `--group`, `--json`, `--junit`, `--html` and `--loop`: the sweep sets
+/// or makes them).
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "sipplauncher sweep",
     about = "Benchmark a DUT: run the suite at each group size in turn and draw its capacity curve",
     after_help = "Every other option is a run option (see `sipplauncher --help`), given to the \
                   run of each size as is; --group, --total and --json are set per size (--total: \
-                  4 x the size, at least the number of tests, unless given). In DIR: sweep.json, \
-                  sweep.svg, and per size group-N.json (its run's report) and group-N.log (its \
-                  console). Exit status: 0 every size ran and none fell below --stop-below; 1 one \
-                  did (the sweep stopped there) or the sweep was interrupted; 2 bad input; 3 a \
-                  run stopped on the tool's own fault.",
+                  4 x the size, at least the number of tests, unless given).\n\nIn DIR: \
+                  sweep.json (every figure), sweep.svg (the curve), sweep.html (the curve, then \
+                  the last size's HTML report), and per size group-N.json (its run's report) and \
+                  group-N.log (its console).\n\nExit status: 0 every size ran and none fell \
+                  below --stop-below; 1 one did (the sweep stopped there) or the sweep was \
+                  interrupted; 2 bad input; 3 a run stopped on the tool's own fault.",
     disable_version_flag = true,
     args_override_self = true,
     max_term_width = 100
@@ -54,7 +56,7 @@ pub struct SweepCli {
 const OWN: [&str; 4] = ["--groups", "--out", "--stop-below", "--target"];
 
 /// Run options the sweep sets itself, by clap id, and why the user may not.
-const SET_BY_SWEEP: [(&str, &str); 4] = [
+const SET_BY_SWEEP: [(&str, &str); 5] = [
     ("group", "--group: not with sweep: --groups gives the sizes"),
     (
         "json",
@@ -63,6 +65,11 @@ const SET_BY_SWEEP: [(&str, &str); 4] = [
     (
         "junit",
         "--junit: not with sweep: each size's report goes to --out DIR",
+    ),
+    (
+        "html",
+        "--html: not with sweep: it writes DIR/sweep.html (the curve, then the last size's \
+         runs); `sipplauncher report DIR/group-N.json --html FILE` makes any size's",
     ),
     (
         "repeat",

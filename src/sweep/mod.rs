@@ -19,10 +19,12 @@
 //! - its cost is one exec per size (a few milliseconds: BENCHMARKS.md "Sweep").
 //!
 //! Rooms: [`args`] (the command line), [`figures`] (the pure figures: percentiles, failure
-//! reasons, knee, decisions), [`table`] (the console), [`svg`] (the plot), [`signals`].
+//! reasons, knee, decisions), [`table`] (the console), [`svg`] (the plot), [`html`] (the curve
+//! in the HTML report), [`signals`].
 
 pub mod args;
 pub mod figures;
+pub mod html;
 pub mod signals;
 pub mod svg;
 pub mod table;
@@ -137,7 +139,9 @@ impl Sweep<'_> {
             tool: "sipplauncher",
             version: env!("CARGO_PKG_VERSION"),
             format: FORMAT,
-            command_line: std::env::args().collect(),
+            command_line: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
             dut: &plan.dut,
             testsuite: &plan.testsuite,
             groups: &plan.sizes,
@@ -176,6 +180,34 @@ impl Sweep<'_> {
                 self.written.push(path);
             }
         }
+        Ok(())
+    }
+}
+
+impl Sweep<'_> {
+    /// `sweep.html`: the last size's HTML report with the curve on top (nothing when no size
+    /// left a report). Once, at the end: its ladders come from the pcaps the runs kept.
+    fn write_html(&mut self) -> Result<(), String> {
+        let Some(last) = self.sizes.last() else {
+            return Ok(());
+        };
+        let plan = self.plan;
+        let report = JsonReport::read(&plan.out.join(&last.report))?;
+        let knee = self.knee();
+        let svg = svg::plot(
+            &self.sizes,
+            &knee,
+            &svg::Labels {
+                dut: &plan.dut,
+                testsuite: &plan.testsuite,
+                target: plan.target,
+                stop_below: plan.stop_below,
+            },
+        );
+        let section = html::section(&self.sizes, &knee, plan.target, &svg);
+        let path = plan.out.join("sweep.html");
+        crate::report::html::write_html_with(&report, &path, &[section])?;
+        self.written.push(path);
         Ok(())
     }
 }
@@ -287,6 +319,10 @@ fn run(plan: &SweepPlan) -> i32 {
     if let Err(e) = sweep.write(&ending) {
         let _ = writeln!(std::io::stderr(), "sipplauncher sweep: {e}");
         return exit_code::INTERNAL;
+    }
+    if let Err(e) = sweep.write_html() {
+        let _ = writeln!(std::io::stderr(), "sipplauncher sweep: {e}");
+        status = status.max(exit_code::FAILURE);
     }
     summary(&sweep, &ending);
     match ending {
@@ -476,8 +512,9 @@ fn summary(sweep: &Sweep, ending: &Ending) {
         Ending::Complete | Ending::Running => {}
     }
     say(&format!(
-        "Figures: {}; plot: {}",
+        "Figures: {}; plot: {}; HTML: {}",
         plan.out.join("sweep.json").display(),
-        plan.out.join("sweep.svg").display()
+        plan.out.join("sweep.svg").display(),
+        plan.out.join("sweep.html").display()
     ));
 }

@@ -8,13 +8,13 @@ use std::fmt::Write;
 use super::figures::{Knee, SetupSource, SizeFigures};
 
 const W: f64 = 820.0;
-const H: f64 = 590.0;
+const H: f64 = 620.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 90.0;
-const TOP: f64 = 70.0;
+const TOP: f64 = 84.0;
 /// The upper panel's height, the gap, the lower panel's height.
 const UPPER: f64 = 280.0;
-const GAP: f64 = 50.0;
+const GAP: f64 = 64.0;
 const LOWER: f64 = 120.0;
 
 const BLUE: &str = "#1f77b4";
@@ -23,7 +23,6 @@ const GREEN: &str = "#2ca02c";
 const GREY: &str = "#888";
 const GRID: &str = "#eee";
 const FAINT: &str = "#f0f0f0";
-const FRAME: &str = "#ccc";
 
 /// What the plot says besides the figures.
 pub struct Labels<'a> {
@@ -54,12 +53,13 @@ pub fn plot(sizes: &[SizeFigures], knee: &Knee, labels: &Labels) -> String {
 
     // Upper panel: tests/s and p95 setup time.
     let top = TOP;
-    let tps_max = nice_max(sizes.iter().map(|f| f.tests_per_s).fold(0.0, f64::max));
+    // A tenth of headroom: the top point is not on the frame.
+    let tps_max = nice_max(1.1 * sizes.iter().map(|f| f.tests_per_s).fold(0.0, f64::max));
     let setups: Vec<Option<f64>> = sizes
         .iter()
         .map(|f| f.setup.as_ref().map(|s| s.p95_ms))
         .collect();
-    let setup_max = nice_max(setups.iter().flatten().copied().fold(0.0, f64::max));
+    let setup_max = nice_max(1.1 * setups.iter().flatten().copied().fold(0.0, f64::max));
     let source = sizes
         .iter()
         .find_map(|f| f.setup.as_ref().map(|s| s.source));
@@ -220,7 +220,7 @@ pub fn plot(sizes: &[SizeFigures], knee: &Knee, labels: &Labels) -> String {
             r#"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{:.1}" stroke="{BLUE}" stroke-width="1.5" stroke-dasharray="4,3"/><text x="{:.1}" y="{:.1}" text-anchor="{}" fill="{BLUE}">tests/s stop growing after --group {} ({:+.0}% at {})</text>"#,
             top + UPPER,
             label_x(gx),
-            top + 14.0,
+            top + UPPER + 34.0,
             anchor(gx),
             p.group,
             p.gain * 100.0,
@@ -228,12 +228,8 @@ pub fn plot(sizes: &[SizeFigures], knee: &Knee, labels: &Labels) -> String {
         );
     }
 
-    // Legend, top left inside the upper panel.
-    let (lx, ly) = (LEFT + 10.0, top + 30.0);
-    let _ = writeln!(
-        s,
-        r#"<rect x="{lx}" y="{ly}" width="300" height="62" fill="white" fill-opacity="0.9" stroke="{FRAME}"/>"#
-    );
+    // Legend: one row between the title and the plot, out of the data's way.
+    let ly = TOP - 18.0;
     for (i, (colour, shape, name)) in [
         (BLUE, "circle", "tests per second (left axis)"),
         (ORANGE, "square", "setup time p95 (right axis)"),
@@ -242,15 +238,14 @@ pub fn plot(sizes: &[SizeFigures], knee: &Knee, labels: &Labels) -> String {
     .into_iter()
     .enumerate()
     {
-        let y = ly + 14.0 + 18.0 * i as f64;
+        let lx = LEFT + 10.0 + 225.0 * i as f64;
         let _ = writeln!(
             s,
-            r#"<line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="2"/>{}<text x="{:.1}" y="{:.1}">{name}</text>"#,
-            lx + 8.0,
+            r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{colour}" stroke-width="2"/>{}<text x="{:.1}" y="{:.1}">{name}</text>"#,
+            lx + 24.0,
+            marker(lx + 12.0, ly, colour, shape),
             lx + 32.0,
-            marker(lx + 20.0, y, colour, shape),
-            lx + 40.0,
-            y + 4.0
+            ly + 4.0
         );
     }
     s.push_str("</svg>\n");
@@ -333,13 +328,14 @@ fn marker(x: f64, y: f64, colour: &str, shape: &str) -> String {
     }
 }
 
-/// A round axis maximum at or above `v` (1, 2 or 5 times a power of ten), 1 for nothing.
+/// A round axis maximum at or above `v` (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of
+/// ten: the axis is mostly filled), 1 for nothing.
 fn nice_max(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
     let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .into_iter()
         .map(|m| m * p)
         .find(|m| *m >= v)
@@ -425,10 +421,11 @@ mod tests {
     #[test]
     fn axis_helpers() {
         assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(38.2), 50.0);
+        assert_eq!(nice_max(38.2), 40.0);
         assert_eq!(nice_max(50.0), 50.0);
-        assert_eq!(nice_max(0.7), 1.0);
-        assert_eq!(nice_max(120.0), 200.0);
+        assert_eq!(nice_max(0.7), 0.8);
+        assert_eq!(nice_max(120.0), 150.0);
+        assert_eq!(nice_max(21.4), 25.0);
         let lin = XScale::new(&[1, 2, 4], 0.0, 100.0);
         assert!(!lin.log);
         assert_eq!(lin.at(1), 5.0);

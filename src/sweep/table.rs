@@ -25,44 +25,51 @@ pub fn size_line(f: &SizeFigures) -> String {
     )
 }
 
-/// The table of every size.
+/// The columns of the sizes' table.
+pub const HEADER: [&str; 11] = [
+    "--group",
+    "runs",
+    "passed",
+    "failed",
+    "pass %",
+    "tests/s",
+    "calls/s",
+    "setup p50",
+    "setup p95",
+    "CPU ms/test",
+    "load",
+];
+
+/// One size's cells, in [`HEADER`]'s order (`-` for a figure it lacks; `*` marks a size
+/// interrupted).
+pub fn cells(f: &SizeFigures) -> Vec<String> {
+    let (p50, p95) = match &f.setup {
+        Some(s) => (ms(s.median_ms), ms(s.p95_ms)),
+        None => ("-".into(), "-".into()),
+    };
+    vec![
+        format!("{}{}", f.group, if f.interrupted { "*" } else { "" }),
+        f.runs.to_string(),
+        f.passed.to_string(),
+        f.failed.to_string(),
+        pct(f.pass_rate),
+        format!("{:.2}", f.tests_per_s),
+        f.calls_per_s.map_or("-".into(), |c| format!("{c:.2}")),
+        p50,
+        p95,
+        f.cpu_ms_per_test.map_or("-".into(), |c| format!("{c:.1}")),
+        match (f.load_start, f.load_end) {
+            (Some(a), Some(b)) => format!("{a:.2}-{b:.2}"),
+            _ => "-".into(),
+        },
+    ]
+}
+
+/// The table of every size, then its notes.
 pub fn table(sizes: &[SizeFigures]) -> Vec<String> {
-    let header = [
-        "--group",
-        "runs",
-        "passed",
-        "failed",
-        "pass %",
-        "tests/s",
-        "calls/s",
-        "setup p50",
-        "setup p95",
-        "CPU ms/test",
-        "load",
-    ];
+    let header = HEADER;
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-    for f in sizes {
-        let (p50, p95) = match &f.setup {
-            Some(s) => (ms(s.median_ms), ms(s.p95_ms)),
-            None => ("-".into(), "-".into()),
-        };
-        rows.push(vec![
-            format!("{}{}", f.group, if f.interrupted { "*" } else { "" }),
-            f.runs.to_string(),
-            f.passed.to_string(),
-            f.failed.to_string(),
-            pct(f.pass_rate),
-            format!("{:.2}", f.tests_per_s),
-            f.calls_per_s.map_or("-".into(), |c| format!("{c:.2}")),
-            p50,
-            p95,
-            f.cpu_ms_per_test.map_or("-".into(), |c| format!("{c:.1}")),
-            match (f.load_start, f.load_end) {
-                (Some(a), Some(b)) => format!("{a:.2}-{b:.2}"),
-                _ => "-".into(),
-            },
-        ]);
-    }
+    rows.extend(sizes.iter().map(cells));
     let widths: Vec<usize> = (0..header.len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
@@ -76,6 +83,13 @@ pub fn table(sizes: &[SizeFigures]) -> Vec<String> {
                 .join("  ")
         })
         .collect();
+    out.extend(notes(sizes));
+    out
+}
+
+/// What the table's figures are: where the setup times come from, what `*` means.
+pub fn notes(sizes: &[SizeFigures]) -> Vec<String> {
+    let mut out = Vec::new();
     let source = sizes
         .iter()
         .find_map(|f| f.setup.as_ref().map(|s| s.source));

@@ -2,6 +2,7 @@
 //! the reports, and the run folders with `--leave-temp`.
 
 use std::fs;
+use std::process::Command;
 
 use crate::common::*;
 
@@ -185,6 +186,106 @@ fn failed_runs_keep_their_folders_up_to_keep_max() {
         assert_eq!(run(cmd).status, 1);
         assert_eq!(sb.run_folders().len(), 4, "{keep:?}");
     }
+}
+
+/// Run through sudo (SUDO_UID/SUDO_GID): a kept folder, everything in it and the report files
+/// go to that user, who can reach the folder (search, not list, on the run root and `<test>`);
+/// without sudo, ownership and modes stay as they are.
+#[test]
+fn kept_evidence_and_reports_go_to_the_sudo_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65_534;
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the tests as root"
+        );
+        eprintln!("note: skipped, it needs root (to hand files to another user)");
+        return;
+    }
+    let run_with = |sudo: bool| {
+        let sb = Sandbox::new();
+        std::fs::set_permissions(sb.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_suite(
+            &sb.suite(),
+            &[
+                (
+                    "bad-0000/uac_ua0.xml",
+                    "<scenario>{{ nosuch }}</scenario>\n",
+                ),
+                ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+            ],
+        );
+        let mut cmd = sb.cmd();
+        cmd.arg("--json").arg(sb.path("r.json"));
+        if sudo {
+            cmd.env("SUDO_UID", NOBODY.to_string())
+                .env("SUDO_GID", NOBODY.to_string());
+        } else {
+            cmd.env_remove("SUDO_UID").env_remove("SUDO_GID");
+        }
+        assert_eq!(run(cmd).status, 1);
+        sb
+    };
+    let owners = |p: &std::path::Path| {
+        let mut all = vec![p.to_path_buf()];
+        let mut i = 0;
+        while i < all.len() {
+            if all[i].is_dir() {
+                let more: Vec<_> = fs::read_dir(&all[i])
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path())
+                    .collect();
+                all.extend(more);
+            }
+            i += 1;
+        }
+        all.iter()
+            .map(|f| {
+                let m = fs::symlink_metadata(f).unwrap();
+                (m.uid(), m.gid())
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().mode() & 0o777;
+
+    let sb = run_with(true);
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let kept = &folders[0];
+    assert_eq!(owners(kept), [(NOBODY, NOBODY)].into());
+    assert_eq!(mode(&sb.run_root()), 0o711);
+    assert_eq!(mode(&sb.run_root().join("bad-0000")), 0o711);
+    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), NOBODY);
+    // nobody reads its log, but lists no run folder.
+    let as_nobody = |args: &[&std::path::Path]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap()
+    };
+    let log = kept.join("sipplauncher.log");
+    let cat = as_nobody(&[std::path::Path::new("cat"), &log]);
+    assert!(
+        cat.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cat.stderr)
+    );
+    assert!(String::from_utf8_lossy(&cat.stdout).contains("nosuch"));
+    let root = sb.run_root();
+    assert!(!as_nobody(&[std::path::Path::new("ls"), &root])
+        .status
+        .success());
+
+    let sb = run_with(false);
+    let kept = &sb.run_folders()[0];
+    assert_eq!(owners(kept), [(0, 0)].into());
+    assert_eq!(mode(&sb.run_root()), 0o700);
+    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), 0);
 }
 
 #[test]

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+
 use crate::common::*;
 use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
@@ -27,6 +30,9 @@ pub(crate) fn sip_macros() -> String {
     fs::read_to_string(repo().join("tmp-testsuite/TEMPLATES/sip.jinja2"))
         .expect("tmp-testsuite/TEMPLATES/sip.jinja2")
 }
+
+/// `nobody`, standing for the user who ran sudo.
+const NOBODY: u32 = 65_534;
 
 /// The macros use `[field0]` and `[field1]`: every suite gets an injection file.
 pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
@@ -602,7 +608,14 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
         ],
     );
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--json").arg(sb.path("report.json"));
+    // As if run through sudo by `nobody`: the evidence is theirs to open (item 6).
+    cmd.arg("--json")
+        .arg(sb.path("report.json"))
+        .arg("--junit")
+        .arg(sb.path("junit.xml"))
+        .env("SUDO_UID", NOBODY.to_string())
+        .env("SUDO_GID", NOBODY.to_string());
+    fs::set_permissions(sb.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     assert_eq!(closing_lines(&r.stdout, false), (2, Some(1), Some(1)));
@@ -625,6 +638,20 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
         pcap.display()
     );
     assert!(!folder.join(".sipplauncher-owner").exists());
+    // nobody (the sudo user) reads the pcap without root, through the run root it may search.
+    assert_eq!(fs::metadata(&pcap).unwrap().uid(), NOBODY);
+    let as_nobody = Command::new("cat")
+        .arg(&pcap)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert!(
+        as_nobody.status.success() && as_nobody.stdout == fs::read(&pcap).unwrap(),
+        "{}",
+        String::from_utf8_lossy(&as_nobody.stderr)
+    );
+    assert_eq!(fs::metadata(sb.path("report.json")).unwrap().uid(), NOBODY);
     let log = read(&folder.join("sipplauncher.log"));
     assert!(
         log.contains("received 'SIP/2.0 200 OK") && log.contains("Via: SIP/2.0/UDP"),
@@ -657,6 +684,15 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
     assert_eq!(t["run_folder"], folder.display().to_string());
     assert_eq!(t["run_folder_kept"], true);
     assert_eq!(t["pcap"], pcap.display().to_string());
+    let junit = read(&sb.path("junit.xml"));
+    assert!(
+        junit.contains(&format!(
+            "run folder: {}\nrun folder kept: yes\npcap: {}</system-out>",
+            folder.display(),
+            pcap.display()
+        )),
+        "{junit}"
+    );
     let p = json_test(&json, "pass-0000");
     assert_eq!(
         (&p["run_folder_kept"], &p["run_folder_fate"]),
@@ -664,6 +700,106 @@ fn a_failed_runs_evidence_is_kept_and_recapped() {
     );
     assert_eq!(r.stderr, "", "{}", show(&r));
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
+}
+
+/// ua0 REGISTERs `alice-<run_id>` at the DUT (run group part0), then ua1 calls that address
+/// of record at the DUT and the DUT relays the call to ua0's registered contact (part1).
+const REGISTER_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="register alice at {{ dut.host }}">
+  <send retrans="500">
+    <![CDATA[
+
+      REGISTER sip:{{ dut.host }} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:alice-{{ test.run_id }}@{{ dut.host }}>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:alice-{{ test.run_id }}@{{ dut.host }}>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:alice-{{ test.run_id }}@[local_ip]:[local_port]>
+      Expires: 60
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#;
+
+const CALL_ALICE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+{% import 'sip.jinja2' as sip -%}
+<scenario name="call alice through {{ dut.host }}">
+  {{ sip.place_call('sip:alice-' ~ test.run_id ~ '@' ~ dut.host, test.name) }}
+</scenario>
+"#;
+
+/// A call to a user nobody registered: the registrar has no contact, 404.
+const CALL_NOBODY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="call bob, not registered, at {{ dut.host }}">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:bob-{{ test.run_id }}@{{ dut.host }} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:lab@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:bob-{{ test.run_id }}@{{ dut.host }}>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:lab@[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="404"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:bob-{{ test.run_id }}@{{ dut.host }} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:lab@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:bob-{{ test.run_id }}@{{ dut.host }}>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"#;
+
+/// The lab's DUT is also a registrar (issue 11.7): a REGISTER, then a call to the registered
+/// address of record reaches the registered contact through it; an unregistered user is 404.
+#[test]
+fn the_labs_dut_is_a_registrar() {
+    let Some(lab) = Lab::try_up("the_labs_dut_is_a_registrar") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("register-0000/part0_uac_ua0.xml", REGISTER_UAC),
+            ("register-0000/part1_uas_ua0.xml", CALL_UAS),
+            ("register-0000/part1_uac_ua1.xml", CALL_ALICE),
+            ("unregistered-0000/uac_ua0.xml", CALL_NOBODY),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--keep", "all"]);
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    assert_eq!(closing_lines(&r.stdout, false), (2, Some(2), Some(0)));
+    // The INVITE for alice reached ua0 at the contact it registered, relayed by the DUT.
+    let folder = folder_of(&sb, "register-0000");
+    let ua0 = address_in(&sipp_trace(&folder, "part0_uac_ua0", "messages.log"));
+    let uas = read(&sipp_trace(&folder, "part1_uas_ua0", "messages.log"));
+    let run_id = folder.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        uas.contains(&format!("INVITE sip:alice-{run_id}@{ua0}:5060 SIP/2.0")),
+        "{uas}"
+    );
 }
 
 /// A failing before.sh: NOT READY, SIPp never started. A failing after.sh: DIRTY.

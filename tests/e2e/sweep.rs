@@ -130,6 +130,11 @@ fn bad_sweeps_are_refused_in_one_line_and_make_nothing() {
             &["--loop: not with sweep"],
         ),
         (
+            "--html",
+            with(&["--groups", "1", "--html", "/tmp/x.html"], &[]),
+            &["--html: not with sweep", "sweep.html"],
+        ),
+        (
             "a run option",
             with(&["--groups", "1"], &["--dut"]),
             &["--dut: missing"],
@@ -294,6 +299,7 @@ fn dry_run_sweep_writes_its_files() {
             "group-1.log",
             "group-2.json",
             "group-2.log",
+            "sweep.html",
             "sweep.json",
             "sweep.svg"
         ]
@@ -416,6 +422,25 @@ fn sweep_stops_below_at_a_dut_s_capacity_and_its_figures_match_the_reports() {
         "{reason}"
     );
     assert_eq!(sweep["knee"]["capacity"]["group"], 2, "{sweep:#}");
+    // The HTML report of the last size, the curve on top: the plot, every size, the knee, and
+    // the ladders of the runs the DUT refused (their folders kept as evidence).
+    let html = fs::read_to_string(out.join("sweep.html")).expect("sweep.html");
+    assert!(
+        html.contains(r#"<section class="extra" id="capacity">"#),
+        "{html}"
+    );
+    assert!(html.contains("<svg") && html.contains("tests per second"));
+    for g in [1, 2, 4] {
+        assert!(
+            html.contains(&format!(r#"<a href="group-{g}.json">"#)),
+            "{html}"
+        );
+    }
+    assert!(html.contains("Capacity: --group 2 is the largest size"));
+    assert!(
+        html.contains("503 Too Many Calls"),
+        "the refused calls' ladders"
+    );
     assert!(
         r.stdout
             .contains("Stopped: --group 4 passed 50% of its runs, below --stop-below 95%"),
@@ -560,4 +585,50 @@ fn sweep_interrupted_keeps_the_sizes_done_and_the_run_s_two_signal_meaning() {
     assert!(!out.join("group-2.json").exists());
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
     assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
+}
+
+/// Arguments need not be UTF-8 (a suite folder named in another encoding): the sweep and its
+/// runs take them as given, and their reports show them lossily.
+#[test]
+fn arguments_that_are_not_utf8_are_taken_as_given() {
+    use std::os::unix::ffi::OsStrExt;
+    let sb = Sandbox::new();
+    let suite = sb
+        .dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"suite-\xff"));
+    write_suite(&suite, &[("t-0000/uac_ua0.xml", OPTIONS)]);
+    let out = sb.path("out");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("sweep")
+        .args([
+            "--dut",
+            "127.0.0.1",
+            "--dry-run",
+            "--group-pause",
+            "0",
+            "--groups",
+            "1",
+        ])
+        .arg("--testsuite")
+        .arg(&suite)
+        .arg("--run-root")
+        .arg(sb.run_root())
+        .arg("--log-file")
+        .arg(sb.log())
+        .arg("--out")
+        .arg(&out);
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    let sweep = json_report(&out.join("sweep.json"));
+    assert_eq!(size_of(&sweep, 1)["passed"], 4, "{sweep:#}");
+    let report = json_report(&out.join("group-1.json"));
+    assert!(
+        report["command_line"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| a.ends_with("suite-\u{fffd}"))),
+        "{report:#}"
+    );
 }

@@ -144,6 +144,14 @@ impl Keep {
     }
 }
 
+/// The user kept evidence is handed to: the one who ran sudo (`SUDO_UID`, `SUDO_GID`), so that
+/// they open a kept pcap without root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandTo {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// Run-wide options the runtime needs; validated by the front end.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -166,6 +174,8 @@ pub struct RunConfig {
     pub keep: Keep,
     /// With `Keep::Failed`: at most this many failed runs' folders are kept (`--keep-max`).
     pub keep_max: u64,
+    /// Run through sudo: kept run folders are handed to that user once their test is over.
+    pub hand_to: Option<HandTo>,
     /// Where run folders are made: `<run_root>/<test>/<run_id>/`.
     pub run_root: PathBuf,
     pub script_timeout: Duration,

@@ -1,15 +1,19 @@
 //! What becomes of a run folder once its test is over (issue 11): the evidence of a run that
 //! did not pass stays (`--keep failed`, the default, at most `--keep-max` folders a run), every
 //! folder stays (`--keep all`, `--leave-temp`), or none does. A kept folder no longer names its
-//! run as the one that will remove it, so that the next run leaves it alone.
+//! run as the one that will remove it, so that the next run leaves it alone. Run through sudo,
+//! a kept folder is handed to that user (see [`hand_over`]).
 //!
 //! The decision is pure ([`decide`]); [`Keeper::settle`] carries it out (blocking: call it on
 //! the blocking pool).
 
+use std::fs;
+use std::io;
+use std::os::unix::fs::{lchown, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::core::plan::Keep;
+use crate::core::plan::{HandTo, Keep};
 use crate::sys::rundir;
 
 /// What becomes of one run folder.
@@ -42,6 +46,8 @@ pub struct Keeper {
     max: u64,
     /// Failed runs' folders kept so far (`Keep::Failed` only).
     kept_failed: AtomicU64,
+    /// Run through sudo: the user kept folders are handed to.
+    hand_to: Option<HandTo>,
 }
 
 /// What [`Keeper::settle`] did.
@@ -50,6 +56,9 @@ pub struct Settled {
     pub fate: Fate,
     /// Why the folder could not be removed, or kept as it should: one line.
     pub problem: Option<String>,
+    /// Why a kept folder could not be handed to the sudo user (not a fault of the run's: to
+    /// log, not to make it DIRTY).
+    pub warning: Option<String>,
 }
 
 impl Keeper {
@@ -58,7 +67,14 @@ impl Keeper {
             keep,
             max,
             kept_failed: AtomicU64::new(0),
+            hand_to: None,
         }
+    }
+
+    /// Kept folders go to this user (the one who ran sudo).
+    pub fn handing_to(mut self, to: Option<HandTo>) -> Self {
+        self.hand_to = to;
+        self
     }
 
     /// Whether a fresh run folder names its run in [`rundir::OWNER_FILE`]: every folder that
@@ -92,11 +108,53 @@ impl Keeper {
             Fate::Kept => None,
             Fate::Removed | Fate::RemovedOverKeepMax => rundir::remove(folder).err(),
         };
+        let warning = match (fate, self.hand_to) {
+            (Fate::Kept, Some(to)) => hand_over(folder, to).err().map(|e| {
+                format!(
+                    "hand the run folder {} to uid {} (SUDO_UID): {e}",
+                    folder.display(),
+                    to.uid
+                )
+            }),
+            _ => None,
+        };
         Settled {
             fate,
             problem: problem.map(|e| e.to_string()),
+            warning,
         }
     }
+}
+
+/// Gives the kept run folder `folder` (`<run_root>/<test>/<run_id>`) and everything in it to
+/// `to`, symlinks themselves rather than what they point to, and lets `to` reach it: `<test>` and
+/// the run root get search permission for all (not read: nobody lists the other runs; the run
+/// folders of others stay 0700 and root's). Blocking.
+pub fn hand_over(folder: &Path, to: HandTo) -> io::Result<()> {
+    give(folder, to)?;
+    for parent in folder.ancestors().skip(1).take(2) {
+        let meta = fs::symlink_metadata(parent)?;
+        // Made by us, refused when someone else could write to it (rundir::create): no symlink
+        // to follow here; checked again all the same.
+        if meta.file_type().is_dir() {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o011 != 0o011 {
+                fs::set_permissions(parent, fs::Permissions::from_mode(mode | 0o011))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` and, for a folder, everything under it, to `to`, without following symlinks.
+fn give(path: &Path, to: HandTo) -> io::Result<()> {
+    lchown(path, Some(to.uid), Some(to.gid))?;
+    if fs::symlink_metadata(path)?.file_type().is_dir() {
+        for entry in fs::read_dir(path)? {
+            give(&entry?.path(), to)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
