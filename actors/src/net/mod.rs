@@ -735,15 +735,23 @@ async fn refill_reserve(
             // reserve link catches what is left (a take within the last milliseconds).
             retries: 1,
         };
-        match acquire.run(want, &reserve_id()).await {
-            Ok(held) => {
-                let now = Instant::now();
-                shared
-                    .reserve
-                    .borrow_mut()
-                    .extend(held.into_iter().map(|a| (a, now)));
+        // A round whose probe went stale before its addresses could be taken (a loaded
+        // machine) is tried again, a few times.
+        for _ in 0..3 {
+            let stale = shared.stale.get();
+            match acquire.run(want, &reserve_id()).await {
+                Ok(held) => {
+                    let now = Instant::now();
+                    shared
+                        .reserve
+                        .borrow_mut()
+                        .extend(held.into_iter().map(|a| (a, now)));
+                }
+                Err(e) => debug!(log, "reserve not refilled: {e}"),
             }
-            Err(e) => debug!(log, "reserve not refilled: {e}"),
+            if shared.stale.get() == stale || shared.closed.get() {
+                break;
+            }
         }
         debug!(log, "address reserve refilled"; "size" => shared.reserve.borrow().len());
     }
