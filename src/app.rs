@@ -473,8 +473,12 @@ fn build_plan(
 }
 
 /// Which runs get a SIP ladder in the reports.
-fn ladder_policy(_config: &Config) -> LadderPolicy {
-    LadderPolicy::default()
+/// Which runs get a SIP ladder in the reports: as many failed runs as `--keep-max` keeps
+/// folders of (whatever `--keep`: a ladder is in the report, not on the disk).
+fn ladder_policy(config: &Config) -> LadderPolicy {
+    LadderPolicy {
+        failed_max: usize::try_from(config.run.keep_max).unwrap_or(usize::MAX),
+    }
 }
 
 /// What the reports say of the run beyond its events.

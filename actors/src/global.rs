@@ -1,8 +1,10 @@
 //! GlobalActor: the GLOBAL pseudo-test (SPEC §2): its run folder is made like a test's (the
 //! same [`run_folder::prepare`]), its before.sh runs once before the first test and its
 //! after.sh once after the last, then the folder goes (or stays as evidence when a script
-//! failed, `--keep`). In `--dry-run` the folder is only rendered; no script runs. Started by
-//! the Supervisor only when the suite has a GLOBAL folder.
+//! failed, `--keep`). What its before.sh starts in the background (a DUT-side `sipp -bg`)
+//! serves the whole run: it is stopped after the after.sh. A first interrupt stops a running
+//! before.sh; its after.sh still runs, in its folder. In `--dry-run` the folder is only
+//! rendered; no script runs. Started by the Supervisor only when the suite has a GLOBAL folder.
 //!
 //! Its state lines are the original's: PREPARING, then READY (not shown) or NOT READY around
 //! before.sh; CLEANING, then CLEAN (not shown) or DIRTY around after.sh; also in a dry run.
@@ -19,10 +21,11 @@ use crate::core::plan::{
 };
 use crate::core::state::StateName;
 use crate::events::{Event, EventBus, TestStateEvent};
-use crate::messages::{GlobalAfter, GlobalBefore, GlobalReply, Kill};
+use crate::messages::{Abort, GlobalAfter, GlobalBefore, GlobalCleanup, GlobalReply, Kill};
 use crate::run_folder::{self, RunFolder};
 use crate::sys::keep::{Fate, Keeper};
-use crate::sys::script::{self, KillSwitch};
+use crate::sys::marks::Mark;
+use crate::sys::script::{self, KillSwitch, Leftovers, Role};
 
 /// The name GLOBAL's run folder and lines go by.
 pub const GLOBAL_NAME: &str = "GLOBAL";
@@ -38,13 +41,16 @@ pub struct GlobalActor {
     bus: EventBus,
     /// The general log, with `test => GLOBAL`.
     log: Logger,
-    /// Fired by a second interrupt: kills a running script at once.
+    /// Fired by interrupts: the first stops a running before.sh, a second kills a running
+    /// script at once.
     kill: KillSwitch,
     /// Its run id (drawn again if its folder exists already) and run id number.
     run_id: RunId,
     run_id_number: String,
     /// Between before.sh and after.sh: the run folder and its log.
     folder: Option<RunFolder>,
+    /// What before.sh left running (helpers for the whole run), stopped after after.sh.
+    leftovers: Option<Leftovers>,
     /// Where its folder is (also after it went), and what became of it.
     path: Option<PathBuf>,
     fate: Option<Fate>,
@@ -70,6 +76,7 @@ impl GlobalActor {
             run_id: RunId::random(),
             run_id_number: random_run_id_number(),
             folder: None,
+            leftovers: None,
             path: None,
             fate: None,
         }
@@ -112,6 +119,16 @@ impl Actor for GlobalActor {
     type Context = Context<Self>;
 }
 
+/// How GLOBAL's pre-run ended.
+enum BeforeEnd {
+    /// Its folder is ready (and what before.sh left running).
+    Ready(RunFolder, Option<Leftovers>),
+    /// A signal stopped before.sh halfway: its after.sh is owed and runs in the folder.
+    Stopped(RunFolder, Leftovers, String),
+    /// Why not, and the folder with its fate when it was made.
+    NotReady(String, Option<(PathBuf, Fate)>),
+}
+
 impl Handler<GlobalBefore> for GlobalActor {
     type Result = ResponseActFuture<Self, GlobalReply>;
 
@@ -131,7 +148,6 @@ impl Handler<GlobalBefore> for GlobalActor {
             dut: config.dut,
             ua_hosts: Default::default(),
         };
-        // Ok: the folder ready; Err: why not, and the folder with its fate when it was made.
         let work = async move {
             let blocking_config = config.clone();
             let blocking_evidence = evidence.clone();
@@ -148,44 +164,71 @@ impl Handler<GlobalBefore> for GlobalActor {
                 .map_err(|f| (f.reason, f.folder))
             })
             .await
-            .unwrap_or_else(|e| Err((format!("GLOBAL pre-run panicked: {e}"), None)))?;
+            .unwrap_or_else(|e| Err((format!("GLOBAL pre-run panicked: {e}"), None)));
+            let made = match made {
+                Ok(m) => m,
+                Err((reason, folder)) => return BeforeEnd::NotReady(reason, folder),
+            };
             if config.dry_run {
-                return Ok(made);
+                return BeforeEnd::Ready(made, None);
             }
-            match script::run_script(
-                "before.sh",
-                &made.path,
-                config.script_timeout,
-                &made.log,
-                &kill,
-            )
-            .await
-            {
-                Ok(_) => Ok(made),
-                Err(e) => {
-                    // Evidence of why, unless a second Ctrl+C killed it.
-                    let failed = !kill.is_killed();
+            let mut left = None;
+            let ran = match Mark::for_run(&made.run_id.0) {
+                Ok(mark) => {
+                    let left = left.insert(Leftovers::new(mark));
+                    script::run_script(
+                        Role::Before,
+                        &made.path,
+                        config.script_timeout,
+                        &made.log,
+                        &kill,
+                        left,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("mark before.sh with this run: {e}")),
+            };
+            match (ran, left) {
+                (Ok(_), left) => BeforeEnd::Ready(made, left),
+                // Its after.sh restores what it began, in its folder (the dispatcher owes it
+                // then).
+                (Err(e), Some(left)) if kill.is_interrupted() && !kill.is_killed() => {
+                    BeforeEnd::Stopped(made, left, e)
+                }
+                (Err(e), _) => {
+                    // Evidence of why, unless Ctrl+C stopped it.
+                    let failed = !kill.is_interrupted();
                     let path = made.path.clone();
                     let fate = tokio::task::spawn_blocking(move || {
                         run_folder::settle(&made.path, &evidence, failed, &made.log)
                     })
                     .await
                     .unwrap_or(Fate::Removed);
-                    Err((e.to_string(), Some((path, fate))))
+                    BeforeEnd::NotReady(e, Some((path, fate)))
                 }
             }
         };
-        Box::pin(work.into_actor(self).map(move |res, act, _| {
+        Box::pin(work.into_actor(self).map(move |end, act, _| {
             let took = Some(started.elapsed());
-            match res {
-                Ok(made) => {
+            match end {
+                BeforeEnd::Ready(made, left) => {
                     act.run_id = made.run_id.clone();
                     act.path = Some(made.path.clone());
                     act.folder = Some(made);
+                    act.leftovers = left;
                     act.emit(StateName::Ready, took, None);
                     GlobalReply { ok: true }
                 }
-                Err((reason, folder)) => {
+                BeforeEnd::Stopped(made, left, reason) => {
+                    act.run_id = made.run_id.clone();
+                    act.path = Some(made.path.clone());
+                    act.folder = Some(made);
+                    act.leftovers = Some(left);
+                    act.emit(StateName::NotReady, took, Some(reason));
+                    GlobalReply { ok: false }
+                }
+                BeforeEnd::NotReady(reason, folder) => {
                     if let Some((path, fate)) = folder {
                         act.path = Some(path);
                         act.fate = Some(fate);
@@ -210,17 +253,19 @@ impl Handler<GlobalAfter> for GlobalActor {
         let config = self.config.clone();
         let evidence = self.evidence.clone();
         let kill = self.kill.clone();
-        // Every step tried, as a test's post-run: after.sh, then the folder (kept when
-        // after.sh failed); DIRTY when either went wrong.
+        let left = self.leftovers.take();
+        // Every step tried, as a test's post-run: after.sh, then what before.sh left running,
+        // then the folder (kept when after.sh failed); DIRTY when either went wrong.
         let work = async move {
             let mut problems = Vec::new();
-            if !config.dry_run {
+            if let (false, Some(mut left)) = (config.dry_run, left) {
                 if let Err(e) = script::run_script(
-                    "after.sh",
+                    Role::After,
                     &made.path,
                     config.script_timeout,
                     &made.log,
                     &kill,
+                    &mut left,
                 )
                 .await
                 {
@@ -257,6 +302,41 @@ impl Handler<GlobalAfter> for GlobalActor {
                 GlobalReply { ok: false }
             }
         }))
+    }
+}
+
+impl Handler<GlobalCleanup> for GlobalActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    /// The run ends without GLOBAL after.sh (a second signal): what before.sh left running
+    /// goes, and the folder (removed: the user stopped the run).
+    fn handle(&mut self, _: GlobalCleanup, _: &mut Context<Self>) -> Self::Result {
+        let made = self.folder.take();
+        let left = self.leftovers.take();
+        let evidence = self.evidence.clone();
+        let kill = self.kill.clone();
+        let log = self.log.clone();
+        Box::pin(
+            async move {
+                if let Some(mut left) = left {
+                    left.stop(&log, &kill).await;
+                }
+                if let Some(made) = made {
+                    let _ = tokio::task::spawn_blocking(move || evidence.settle(&made.path, false))
+                        .await;
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<Abort> for GlobalActor {
+    type Result = ();
+
+    /// A running before.sh stops (TERM, grace, KILL); a running after.sh goes on.
+    fn handle(&mut self, _: Abort, _: &mut Context<Self>) {
+        self.kill.interrupt();
     }
 }
 

@@ -20,6 +20,7 @@ use crate::dns::DnsError;
 use crate::net::NetError;
 use crate::sipp::SippOutcome;
 use crate::sniffer::{PcapStats, SniffError};
+use crate::sys::marks::Mark;
 
 // ---------------------------------------------------------------------------------------------
 // → Supervisor
@@ -75,6 +76,8 @@ pub struct Holds {
     pub dns: bool,
     /// Its packets are being captured.
     pub capture: bool,
+    /// Its scripts ran under this mark: what they left running is stopped when it is given back.
+    pub scripts: Option<Mark>,
 }
 
 impl Holds {
@@ -108,7 +111,9 @@ pub struct RunReply {
     pub success: bool,
 }
 
-/// Supervisor → TestActor, first interrupt: stop the run now; the test still answers `Run`.
+/// Supervisor → TestActor and GlobalActor, first interrupt: stop the run now (the test still
+/// answers `Run`), or a running before.sh (TERM, grace, KILL; it still answers `Prepare` /
+/// `GlobalBefore`); a running after.sh goes on.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Abort;
@@ -145,6 +150,13 @@ pub struct GlobalBefore;
 #[derive(Message)]
 #[rtype(result = "GlobalReply")]
 pub struct GlobalAfter;
+
+/// Supervisor → GlobalActor, at the end when `GlobalAfter` was not sent (a second signal):
+/// stop what the GLOBAL before.sh left running and remove the GLOBAL run folder; no script
+/// runs. Nothing to do when `GlobalAfter` was sent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GlobalCleanup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GlobalReply {

@@ -21,13 +21,14 @@ use crate::dns::{DnsActor, RUN_ADDR};
 use crate::events::{Event, EventBus, EventSink, TestStateEvent, PROGRESS_EVERY};
 use crate::global::GlobalActor;
 use crate::messages::{
-    Abort, Cleanup, GlobalAfter, GlobalBefore, Holding, Holds, Kill, Prepare, Release,
-    RemoveRecords, Run, Shutdown, Signal, SignalKind, StopSipp, Unregister,
+    Abort, Cleanup, GlobalAfter, GlobalBefore, GlobalCleanup, Holding, Holds, Kill, Prepare,
+    Release, RemoveRecords, Run, Shutdown, Signal, SignalKind, StopSipp, Unregister,
 };
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sipp::SippActor;
 use crate::sniffer::SnifferActor;
 use crate::sys::keep::Keeper;
+use crate::sys::script::{self, KillSwitch, Leftovers};
 use crate::sys::signal::Interrupts;
 use crate::sys::{last_resort, rundir, usage};
 use crate::test_actor::{
@@ -273,6 +274,11 @@ impl Supervisor {
                     }
                 }
             }
+            Command::AbortGlobal => {
+                if let Some(global) = &self.global {
+                    global.do_send(Abort);
+                }
+            }
             Command::Kill => {
                 if let Some(global) = &self.global {
                     global.do_send(Kill);
@@ -325,7 +331,15 @@ impl Supervisor {
             Command::Finish(outcome) => {
                 // Links left by a DIRTY test or a second interrupt go before the end, and so
                 // do the DNS server and the capture. After a third signal, not for long.
-                let shutdown = self.services.shutdown();
+                let global = self.global.clone();
+                let services = self.services.shutdown();
+                // GLOBAL first: what its after.sh did not get to (a second signal skipped it).
+                let shutdown = async move {
+                    if let Some(global) = global {
+                        let _ = global.send(GlobalCleanup).await;
+                    }
+                    services.await
+                };
                 let bound = if self.core.cancel_reason() == Some(CancelReason::ThirdSignal) {
                     THIRD_SIGNAL_SHUTDOWN
                 } else {
@@ -430,6 +444,7 @@ impl Supervisor {
             child.sipp,
             &self.services,
             self.evidence.clone(),
+            self.log.new(o!("run_id" => child.id.run_id.0.clone())),
         );
         let state = match then {
             Input::Prepared { .. } => StateName::NotReady,
@@ -499,24 +514,34 @@ impl Supervisor {
             at: SystemTime::now(),
             usage: Some(usage::Snapshot::now().since(&self.started_usage)),
         });
-        let mut report_errors = self.bus.finish();
-        for e in &report_errors {
-            error!(self.log, "report: {e}");
-        }
-        for e in self.leftovers.drain(..) {
-            error!(self.log, "{e}");
-            report_errors.push(e);
-        }
-        if let Some(done) = self.done.take() {
-            let _ = done.send(RunResult {
-                outcome,
-                report_errors,
-                fatal: self.fatal.clone(),
-                start_error: None,
-            });
-        }
-        self.tests.clear();
-        actix::ActorContext::stop(ctx);
+        info!(self.log, "run over: writing the reports";
+            "runs" => outcome.total, "passed" => outcome.passed,
+            "interrupted" => outcome.interrupted);
+        // The reports are written on the sinks' thread; the run ends once they are.
+        let written = self.bus.finish();
+        ctx.wait(
+            written
+                .into_actor(self)
+                .map(move |mut report_errors, act, ctx| {
+                    for e in &report_errors {
+                        error!(act.log, "report: {e}");
+                    }
+                    for e in act.leftovers.drain(..) {
+                        error!(act.log, "{e}");
+                        report_errors.push(e);
+                    }
+                    if let Some(done) = act.done.take() {
+                        let _ = done.send(RunResult {
+                            outcome,
+                            report_errors,
+                            fatal: act.fatal.clone(),
+                            start_error: None,
+                        });
+                    }
+                    act.tests.clear();
+                    actix::ActorContext::stop(ctx);
+                }),
+        );
     }
 }
 
@@ -568,7 +593,7 @@ pub fn run(
     // From here on something may be made on the machine: a signal is the run's to handle.
     interrupts.take_over();
     let result = system.block_on(async move {
-        remove_leftovers(&plan, &log);
+        remove_leftovers(&plan, &log).await;
         let services = match start_services(&plan, &log).await {
             Ok(s) => s,
             Err(e) => return RunResult::not_started(e),
@@ -672,6 +697,7 @@ fn give_back(
     sipp: Addr<SippActor>,
     services: &Services,
     keeper: Arc<Keeper>,
+    log: Logger,
 ) -> impl std::future::Future<Output = (String, Vec<String>)> + 'static {
     let net = services.net.clone();
     let dns = services.dns.clone();
@@ -681,6 +707,13 @@ fn give_back(
         let mut problems = Vec::new();
         // Not waited for: SIGKILL takes effect at once, and a SIPp whose link went only fails.
         sipp.do_send(StopSipp { hard: true });
+        if let Some(mark) = holds.scripts {
+            // Its after.sh will not run: what its scripts left goes now.
+            let stopped = Leftovers::adopt(mark).stop(&log, &KillSwitch::new()).await;
+            if stopped > 0 {
+                given.push("what its scripts left running");
+            }
+        }
         let run_id = holds.folder.as_ref().map(|(id, _)| id.clone());
         if let (true, Some(sniffer), Some(run_id)) = (holds.capture, &sniffer, &run_id) {
             let run_id = run_id.clone();
@@ -719,13 +752,15 @@ fn give_back(
     }
 }
 
-/// What killed runs left: their SIPp processes (not in --dry-run) and their run folders.
-/// Blocking, once before the run starts.
-fn remove_leftovers(plan: &RunPlan, log: &Logger) {
+/// What killed runs left: their SIPp processes (not in --dry-run), what their scripts left
+/// running, and their run folders. Once, before the run starts.
+async fn remove_leftovers(plan: &RunPlan, log: &Logger) {
     let config = &plan.config;
     if !config.dry_run {
         crate::sys::strays::kill_strays(&config.run_root, log);
     }
+    // Before their folders go.
+    script::stop_dead_runs(log, &KillSwitch::new()).await;
     remove_dead_runs(&config.run_root, log);
 }
 
@@ -802,24 +837,26 @@ mod tests {
         let plan = testkit::dry_plan(dir.path(), 4, 2, true);
         let run_root = plan.config.run_root.clone();
         let (tx, interrupts) = Interrupts::channel();
-        // The user presses Ctrl+C while the second test of the first group is being prepared.
-        let (sink, states) = Recorder::new(Some(Box::new(move |&(index, state)| {
-            let now = index == 1 && state == StateName::Preparing;
-            if now {
+        let (sink, told) = Recorder::new();
+        // The user presses Ctrl+C while the second test of the first group is being prepared
+        // (its rendering waits until the Supervisor has handled it).
+        let waiting = told.clone();
+        let front = testkit::front_end_rendering(move |ctx| {
+            if ctx.test_name.0 == "test-1" {
                 tx.send(SignalKind::Interrupt).unwrap();
+                waiting.wait_interrupted();
             }
-            now
-        })));
+        });
         let result = run(
             plan,
-            testkit::front_end(),
+            front,
             vec![Box::new(sink)],
             testkit::log(),
             interrupts,
         );
         assert!(result.outcome.interrupted, "{result:?}");
         assert_eq!((result.outcome.total, result.outcome.passed), (2, 0));
-        let states = states.lock().unwrap();
+        let states = told.states();
         // Both tests past PREPARING are cleaned (in reverse order); nothing else started.
         for index in [0, 1] {
             assert_eq!(
@@ -939,7 +976,7 @@ mod tests {
         let run_root = plan.config.run_root.clone();
         let (tx, interrupts) = Interrupts::channel();
         tx.send(SignalKind::Terminate).unwrap();
-        let (sink, states) = Recorder::new(None);
+        let (sink, told) = Recorder::new();
         let result = run(
             plan,
             testkit::front_end(),
@@ -949,7 +986,7 @@ mod tests {
         );
         assert!(result.outcome.interrupted);
         assert_eq!(result.outcome.total, 0);
-        assert!(states.lock().unwrap().is_empty());
+        assert!(told.states().is_empty());
         // Not even GLOBAL's run folder was made.
         assert!(std::fs::read_dir(&run_root).unwrap().next().is_none());
     }

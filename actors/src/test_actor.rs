@@ -32,7 +32,8 @@ use crate::sipp::stats::SippStats;
 use crate::sipp::SippOutcome;
 use crate::sniffer::pcap_name;
 use crate::sys::keep::{Fate, Keeper};
-use crate::sys::script::{self, KillSwitch};
+use crate::sys::marks::Mark;
+use crate::sys::script::{self, KillSwitch, Leftovers, Role};
 
 /// Who a TestActor is: the run the Supervisor scheduled in a slot, and the ids it drew for it
 /// (so that the Supervisor can name the run even if its actor dies).
@@ -98,6 +99,8 @@ struct Held {
     dns: bool,
     /// Its packets are captured, for this pcap.
     pcap: Option<PathBuf>,
+    /// What its before.sh left running (the test's helpers), stopped once after.sh has run.
+    helpers: Option<Leftovers>,
 }
 
 /// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
@@ -427,6 +430,7 @@ impl PreRun {
             launch: std::mem::take(&mut prepared.launch),
             dns: false,
             pcap: None,
+            helpers: None,
         };
 
         if let (Some(zone), Some(dns)) = (prepared.zone.take(), self.with.dns.clone()) {
@@ -476,17 +480,30 @@ impl PreRun {
             self.tell();
         }
         if !self.config.dry_run {
+            let mut left = match Mark::for_run(&held.run_id.0) {
+                Ok(mark) => Leftovers::new(mark),
+                Err(e) => {
+                    let reason = format!("mark before.sh with this run: {e}");
+                    return Err(self.roll_back(held, reason, false).await);
+                }
+            };
+            self.holds.scripts = Some(left.mark().clone());
+            self.tell();
             let ran = script::run_script(
-                "before.sh",
+                Role::Before,
                 &held.folder,
                 self.config.script_timeout,
                 &held.log,
                 &self.kill,
+                &mut left,
             )
             .await;
             if let Err(e) = ran {
+                // What it started is stopped already.
+                self.holds.scripts = None;
                 return Err(self.roll_back(held, e.to_string(), false).await);
             }
+            held.helpers = Some(left);
         }
         Ok(held)
     }
@@ -526,8 +543,8 @@ impl PreRun {
             self.holds.dns = false;
         }
         self.release().await;
-        // A before.sh killed by a second Ctrl+C is not the test's failure.
-        let failed = !self.kill.is_killed();
+        // A before.sh stopped by Ctrl+C is not the test's failure.
+        let failed = !self.kill.is_interrupted();
         let (folder, keeper, log) = (held.folder.clone(), self.keeper.clone(), held.log.clone());
         let fate =
             tokio::task::spawn_blocking(move || run_folder::settle(&folder, &keeper, failed, &log))
@@ -675,6 +692,8 @@ impl Handler<Abort> for TestActor {
 
     fn handle(&mut self, _: Abort, _: &mut Context<Self>) {
         debug!(self.log, "abort asked");
+        // A running before.sh stops (TERM, grace, KILL); after.sh goes on.
+        self.kill.interrupt();
         if self.life.name() == StateName::Starting {
             // Its FAIL is the interrupt's doing, not evidence of a fault.
             self.cut_short = true;
@@ -710,7 +729,7 @@ impl Handler<Cleanup> for TestActor {
                 StateName::Fail | StateName::Success | StateName::NotReady
             );
         let succeeded = ran == StateName::Success;
-        let held = match self.life.clean() {
+        let mut held = match self.life.clean() {
             Ok(held) => held,
             // Not past PREPARING, or already cleaned: nothing is owed.
             Err(_) => {
@@ -745,8 +764,10 @@ impl Handler<Cleanup> for TestActor {
             };
             (evidence, facts)
         });
-        // SPEC §4 step 6, every step tried: after.sh; the pcap; the DNS records; the link;
-        // the run folder last, so that it stays as evidence when any step before failed.
+        let helpers = held.helpers.take();
+        // SPEC §4 step 6, every step tried: after.sh, then what the scripts left running; the
+        // pcap; the DNS records; the link; the run folder last, so that it stays as evidence
+        // when any step before failed.
         let work = async move {
             let log = &held.log;
             let mut holds = Holds {
@@ -754,6 +775,7 @@ impl Handler<Cleanup> for TestActor {
                 folder: Some((held.run_id.clone(), held.folder.clone())),
                 dns: held.dns,
                 capture: held.pcap.is_some(),
+                scripts: helpers.as_ref().map(|h| h.mark().clone()),
             };
             let tell = |holds: &Holds| {
                 with.holding.do_send(Holding {
@@ -762,13 +784,25 @@ impl Handler<Cleanup> for TestActor {
                 })
             };
             let mut problems = Vec::new();
-            if !config.dry_run && !kill.is_killed() {
-                let ran =
-                    script::run_script("after.sh", &held.folder, config.script_timeout, log, &kill)
-                        .await;
-                if let Err(e) = ran {
-                    problems.push(e.to_string());
+            if let Some(mut helpers) = helpers {
+                // Not started after a second interrupt; what before.sh left goes all the same.
+                let skipped = kill.is_killed();
+                let ran = script::run_script(
+                    Role::After,
+                    &held.folder,
+                    config.script_timeout,
+                    log,
+                    &kill,
+                    &mut helpers,
+                )
+                .await;
+                match ran {
+                    Err(script::ScriptError::Killed { .. }) if skipped => {}
+                    Err(e) => problems.push(e.to_string()),
+                    Ok(_) => {}
                 }
+                holds.scripts = None;
+                tell(&holds);
             }
             if let (Some(capture), Some(_)) = (&with.capture, &held.pcap) {
                 let unregistered = capture

@@ -495,7 +495,7 @@ pub fn options_then(name: &str, then: &[&str]) -> String {
 /// A call through SIPp's remote host (the DUT) to `CALLEE` (an `ip:port`): the DUT relays the
 /// INVITE to the host of the Request-URI; no Record-Route, so ACK and BYE carry the callee's
 /// Contact as Request-URI and are relayed the same way.
-const CALL_THROUGH_DUT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub const CALL_THROUGH_DUT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="call CALLEE through the DUT">
   <send retrans="500">
     <![CDATA[
@@ -552,7 +552,7 @@ const CALL_THROUGH_DUT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 "#;
 
 /// The answering side of [`CALL_THROUGH_DUT`] (SIPp's built-in `uas` would wait 4 s at its end).
-const ANSWER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub const ANSWER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="answer a call">
   <recv request="INVITE"/>
   <send>

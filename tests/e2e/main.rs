@@ -2,6 +2,8 @@
 //! - [`dry_run`]: whole runs in `--dry-run` (no privileges needed): states, reports, run folders.
 //! - [`usage`]: every bad input gets one line naming the option, exit status 2, nothing made.
 //! - [`interrupt`]: signals during a run.
+//! - [`hostile`]: hostile inputs and untimely signals (issue 13): refused in one line, answered
+//!   at once, nothing left behind.
 //! - [`examples`]: the CI and Kubernetes examples' YAML and commands, the image they run.
 //! - [`scale`]: `--shard`, `merge`, `--retries`, `--rerun-failed` (issue 12).
 //! - [`scale_lab`]: several processes on one DUT network: shards in a scale-out lab, merged.
@@ -14,6 +16,7 @@
 mod common;
 mod dry_run;
 mod examples;
+mod hostile;
 mod html;
 mod interrupt;
 mod lab;

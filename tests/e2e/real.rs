@@ -38,7 +38,7 @@ const NOBODY: u32 = 65_534;
 pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
-const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: OPTIONS to {{ dut.host }}">
   {{ sip.options('sip:ping@' ~ dut.host ~ ':5060') }}
@@ -76,7 +76,7 @@ fn waits_for_a_bye() -> String {
 }
 
 /// An OPTIONS ping, then 20 s of nothing: SIPp is still running when the test interrupts it.
-fn long_uac() -> String {
+pub(crate) fn long_uac() -> String {
     options_then(
         "long",
         &[
@@ -156,7 +156,7 @@ pub(crate) fn json_report(path: &Path) -> serde_json::Value {
 }
 
 /// The JSON report's entry of test `name` (the first run of it).
-fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["tests"]
         .as_array()
         .expect("tests: an array")
@@ -166,7 +166,7 @@ fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
 }
 
 /// The line of `test` in state `state`.
-fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
+pub(crate) fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
     lines
         .iter()
         .find(|l| l.test == test && l.state == state)
@@ -174,7 +174,7 @@ fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine
 }
 
 /// The printed states of test `name` (its only run).
-fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
+pub(crate) fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     let index = lines
         .iter()
         .find(|l| l.test == name)
@@ -183,7 +183,7 @@ fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     states_of(lines, index)
 }
 
-const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
+pub(crate) const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
 
 /// The run folders kept for test `name`.
 fn folders_of(sb: &Sandbox, name: &str) -> Vec<PathBuf> {
@@ -1693,18 +1693,24 @@ fn hanging_before_sh_times_out() {
     assert!(sipp_links(&lab).is_empty());
 }
 
-/// A second SIGINT while a before.sh provisions (and would for 30 s): it is killed at once,
-/// the run ends within a second or two, and the test's link is still removed.
+/// A second SIGINT while a before.sh provisions (and would for 30 s, deaf to the SIGTERM of
+/// the first): it is killed at once, the run ends within a second or two, and the test's link
+/// is still removed.
 #[test]
 fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     let Some(lab) = Lab::try_up("second_sigint") else {
         return;
     };
     let sb = Sandbox::new();
+    let deaf = sb.path("deaf");
+    let before = format!(
+        "trap '' TERM\ntouch {}\necho provisioning\nsleep 30\n",
+        deaf.display()
+    );
     write_real_suite(
         &sb.suite(),
         &[
-            ("slow/before.sh", "echo provisioning\nsleep 30\n"),
+            ("slow/before.sh", before.as_str()),
             ("slow/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
@@ -1712,10 +1718,12 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     let mut s = Spawned::start(&lab, &cmd);
     s.wait_for("PREPARING", Duration::from_secs(20));
     assert!(wait_until(Duration::from_secs(10), || !sipp_links(&lab).is_empty()));
+    // The script ignores SIGTERM from now on.
+    assert!(wait_until(Duration::from_secs(10), || deaf.exists()));
     let pid = s.pid();
     assert_is_sipplauncher(pid);
     kill(pid, Signal::SIGINT).unwrap();
-    // The first one lets the script finish its provisioning...
+    // The first one sends it SIGTERM, which it ignores: it has a grace of a second...
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         s.child.try_wait().unwrap().is_none(),

@@ -3,6 +3,8 @@
 //! - [`rundir`]: run folders made and removed safely (no symlink followed, owner files).
 //! - [`keep`]: which run folders stay once their test is over (`--keep`, `--keep-max`).
 //! - [`script`]: `before.sh`/`after.sh` in their own process group, with a timeout.
+//! - [`marks`]: the mark of a run's scripts in their environment; finding and stopping what
+//!   they left.
 //! - [`strays`]: SIPp processes left by a killed run.
 //! - [`owner`]: who made a link or a run folder (pid, start time, pid namespace).
 //! - [`signal`]: OS signals, caught from the process's first instant, handed to the run as
@@ -15,6 +17,7 @@
 pub mod keep;
 pub mod last_resort;
 pub mod logging;
+pub mod marks;
 pub mod owner;
 pub mod rundir;
 pub mod script;
