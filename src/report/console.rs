@@ -31,7 +31,7 @@ const RESET: &str = "\x1b[0m";
 
 /// Writes the run's lines to a terminal (or any writer).
 pub struct Console {
-    out: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
     /// ANSI colours: only for a terminal, and not when `NO_COLOR` asks not to.
     color: bool,
     /// Groups started so far: a separator goes before every group but the first.
@@ -49,7 +49,7 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(out: Box<dyn Write>, color: bool) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, color: bool) -> Self {
         Console {
             out,
             color,
