@@ -281,7 +281,10 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
             return Err(usage_stop(&format!("--log-file: {e}{default}")));
         }
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "sipplauncher: warning: no general log: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: no general log: {e}"
+            );
             None
         }
     };

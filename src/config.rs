@@ -211,9 +211,10 @@ pub enum UsageError {
         folder: PathBuf,
         path: PathBuf,
     },
-    #[error("--dut: {dut} is the {what} address of {dut}/{mask}: no device can have it")]
+    #[error("--dut: {dut} is the {what} address of {network}/{mask}: no device can have it")]
     DutNotAHost {
         dut: Ipv4Addr,
+        network: Ipv4Addr,
         mask: u8,
         what: &'static str,
     },
@@ -573,7 +574,12 @@ fn check_dut_is_a_host(dut: Ipv4Addr, mask: u8) -> Result<(), UsageError> {
     } else {
         return Ok(());
     };
-    Err(UsageError::DutNotAHost { dut, mask, what })
+    Err(UsageError::DutNotAHost {
+        dut,
+        network: Ipv4Addr::from(addr & bits),
+        mask,
+        what,
+    })
 }
 
 /// `-default_behaviors` as SIPp reads it: comma-separated, each `none`, or one of its behaviors
@@ -1296,7 +1302,7 @@ mod tests {
             ),
             (
                 vec!["--dut", "10.0.0.3", "--network-mask", "30"],
-                "--dut: 10.0.0.3 is the broadcast address of 10.0.0.3/30: no device can have it"
+                "--dut: 10.0.0.3 is the broadcast address of 10.0.0.0/30: no device can have it"
                     .into(),
             ),
             (
@@ -1316,7 +1322,14 @@ mod tests {
 
     #[test]
     fn default_behaviors_as_sipp_reads_them() {
-        for ok in ["all", "none", "all,-bye", "+pingreply,abortunexp", "cseq,", "none,bye"] {
+        for ok in [
+            "all",
+            "none",
+            "all,-bye",
+            "+pingreply,abortunexp",
+            "cseq,",
+            "none,bye",
+        ] {
             check_behaviors(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for bad in ["", ",", "al", "all,-", "BYE", "all;bye"] {

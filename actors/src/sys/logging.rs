@@ -495,8 +495,7 @@ mod tests {
         ];
         if nix::unistd::geteuid().is_root() {
             fs::write(p("theirs"), "").unwrap();
-            nix::unistd::chown(&p("theirs"), Some(nix::unistd::Uid::from_raw(1001)), None)
-                .unwrap();
+            nix::unistd::chown(&p("theirs"), Some(nix::unistd::Uid::from_raw(1001)), None).unwrap();
             cases.push(("theirs", "is owned by uid 1001, neither by us nor by root"));
         }
         for (name, why) in cases {

@@ -132,9 +132,8 @@ pub fn create(run_root: &Path, test: &TestName, run_id: &RunId) -> Result<PathBu
     let test_path = root.join(&test.0);
     let run = test_path.join(&run_id.0);
 
-    let root_fd = walk_to_run_root(&root, &run, Walk::Make)?.ok_or_else(|| {
-        create_err(&run, format!("mkdir {}", root.display()), Errno::ENOENT)
-    })?;
+    let root_fd = walk_to_run_root(&root, &run, Walk::Make)?
+        .ok_or_else(|| create_err(&run, format!("mkdir {}", root.display()), Errno::ENOENT))?;
     for _ in 0..RACE_RETRIES {
         let test_fd = open_owned_dir(root_fd.as_fd(), OsStr::new(&test.0), &test_path, &run)?;
         match mkdirat(test_fd.as_fd(), run_id.0.as_str(), Mode::S_IRWXU) {
@@ -869,9 +868,8 @@ pub fn remove_dead_runs(run_root: &Path) -> Result<DeadRuns, RunDirError> {
     if std::fs::symlink_metadata(&root).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
         return Ok(done);
     }
-    let root_fd = walk_to_run_root(&root, &root, Walk::Make)?.ok_or_else(|| {
-        create_err(&root, format!("open {}", root.display()), Errno::ENOENT)
-    })?;
+    let root_fd = walk_to_run_root(&root, &root, Walk::Make)?
+        .ok_or_else(|| create_err(&root, format!("open {}", root.display()), Errno::ENOENT))?;
     let list_err = |path: &Path, e: Errno| RunDirError::Remove {
         run: path.to_path_buf(),
         step: format!("list {}", path.display()),
@@ -1289,7 +1287,11 @@ mod tests {
         std::os::unix::fs::symlink(&ours, &link).unwrap();
         let bad = |p: &Path| check_run_root(p).unwrap_err().to_string();
         assert!(bad(&file).ends_with("is not a folder"), "{}", bad(&file));
-        assert!(bad(&open).ends_with("is writable by others"), "{}", bad(&open));
+        assert!(
+            bad(&open).ends_with("is writable by others"),
+            "{}",
+            bad(&open)
+        );
         assert!(bad(&link).ends_with("is a symlink"), "{}", bad(&link));
         assert!(bad(&file.join("below")).contains("is not a folder"));
         assert!(
