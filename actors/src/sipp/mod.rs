@@ -512,26 +512,33 @@ async fn listening(wanted: &[Listen], probe: &mut Probe) -> bool {
             Err(_) => Probe::ProcNet,
         };
     }
+    if let Probe::Kernel(d) = probe {
+        let mut all = true;
+        for l in wanted {
+            match d.is_open(l.tcp, l.addr) {
+                Ok(true) => {}
+                Ok(false) => {
+                    all = false;
+                    break;
+                }
+                Err(_) => {
+                    *probe = Probe::ProcNet;
+                    break;
+                }
+            }
+        }
+        if !matches!(probe, Probe::ProcNet) {
+            return all;
+        }
+    }
     let mut open = HashSet::new();
     for (tcp, path) in [(false, "/proc/net/udp"), (true, "/proc/net/tcp")] {
         if !wanted.iter().any(|l| l.tcp == tcp) {
             continue;
         }
-        let asked = match probe {
-            Probe::Kernel(d) => d.local_addrs(tcp).ok(),
-            _ => None,
-        };
-        let addrs = match asked {
-            Some(a) => a,
-            None => {
-                *probe = Probe::ProcNet;
-                match tokio::fs::read_to_string(path).await {
-                    Ok(text) => parse_proc_net(&text, tcp),
-                    Err(_) => Vec::new(),
-                }
-            }
-        };
-        open.extend(addrs.into_iter().map(|a| (tcp, a)));
+        if let Ok(text) = tokio::fs::read_to_string(path).await {
+            open.extend(parse_proc_net(&text, tcp).into_iter().map(|a| (tcp, a)));
+        }
     }
     wanted.iter().all(|l| {
         open.contains(&(l.tcp, l.addr))

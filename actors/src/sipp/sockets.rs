@@ -1,9 +1,11 @@
-//! The IPv4 sockets open in this network namespace (UDP sockets bound, TCP sockets listening),
-//! asked of the kernel with one NETLINK_SOCK_DIAG dump per protocol: how the SippActor sees that
-//! a UAS is up before its UACs start. It replaces reading `/proc/net/udp` and `/proc/net/tcp`
-//! (text of every socket, formatted by the kernel and parsed again, on the blocking pool, every
-//! 2 ms per waiting test). The dump is answered from memory while it is read: the call returns
-//! at once, so it is made where the test waits.
+//! Whether an IPv4 socket is open in this network namespace (a UDP socket bound, a TCP socket
+//! listening) to receive at an address, asked of the kernel with NETLINK_SOCK_DIAG: how the
+//! SippActor sees that a UAS is up before its UACs start. Each question names its socket (the
+//! kernel looks it up as for a packet to that address, a socket bound to 0.0.0.0 included), so
+//! the answer is one small message, not a list of every socket. It replaces reading
+//! `/proc/net/udp` and `/proc/net/tcp` (text of every socket, formatted by the kernel and parsed
+//! again, on the blocking pool, every 2 ms per waiting test). The kernel answers from memory
+//! while the call is made: it returns at once, so it is made where the test waits.
 
 use std::io;
 use std::mem::size_of;
@@ -61,19 +63,19 @@ impl SockDiag {
         }
         Ok(SockDiag { fd, seq: 0 })
     }
+}
 
-    /// The local addresses of the IPv4 sockets of the protocol: every UDP socket (bound ones
-    /// are the ones with a port), the TCP sockets that listen.
-    pub fn local_addrs(&mut self, tcp: bool) -> io::Result<Vec<SocketAddrV4>> {
+impl SockDiag {
+    /// Whether a socket of the protocol would receive at `addr`: for TCP, a listening one.
+    pub fn is_open(&mut self, tcp: bool, addr: SocketAddrV4) -> io::Result<bool> {
         self.seq = self.seq.wrapping_add(1);
-        let req = request(tcp, self.seq);
+        let req = lookup(tcp, addr, self.seq);
         // SAFETY: `req` is a complete request of `req.len()` bytes; the kernel is the peer.
         let sent = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut addrs = Vec::new();
+        let mut buf = [0u8; 1024];
         loop {
             // SAFETY: `buf` is writable for its length.
             let n =
@@ -82,20 +84,51 @@ impl SockDiag {
                 return Err(io::Error::last_os_error());
             }
             let n = usize::try_from(n).unwrap_or(0);
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "sock_diag: empty answer",
-                ));
+            let mut found = Vec::new();
+            match parse(&buf[..n], self.seq, &mut found) {
+                // One answer: the socket, or an error.
+                Ok(_) if !found.is_empty() => {
+                    return Ok(!tcp || found_state(&buf[..n]) == Some(TCP_LISTEN))
+                }
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(false),
+                Err(e) => return Err(e),
             }
-            if parse(&buf[..n], self.seq, &mut addrs)? {
-                return Ok(addrs);
+            if n == 0 {
+                return Ok(false);
             }
         }
     }
 }
 
-/// The dump request for IPv4 UDP sockets in any state or TCP sockets listening.
+/// `TCP_LISTEN` (linux/tcp_states.h).
+const TCP_LISTEN: u8 = 10;
+
+/// The state of the first socket in an answer.
+fn found_state(buf: &[u8]) -> Option<u8> {
+    (buf.len() > NLMSG_HDR + 1).then(|| buf[NLMSG_HDR + 1])
+}
+
+/// The request that looks up the socket that would receive at `addr` (no dump), no cookie to
+/// match. The kernel reads the id as a packet to `addr` from nowhere: TCP as the id's source
+/// (`inet_diag_find_one_icsk`), UDP as its destination ("src and dst are swapped for historical
+/// reasons", `udp_dump_one`).
+fn lookup(tcp: bool, addr: SocketAddrV4, seq: u32) -> Vec<u8> {
+    let mut m = request(tcp, seq);
+    // A request, not a dump.
+    m[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    // inet_diag_sockid: sport, dport, src[4], dst[4], if, cookie[2].
+    let id = NLMSG_HDR + 8;
+    let (port_at, ip_at) = if tcp { (id, id + 4) } else { (id + 2, id + 20) };
+    m[port_at..port_at + 2].copy_from_slice(&addr.port().to_be_bytes());
+    m[ip_at..ip_at + 4].copy_from_slice(&addr.ip().octets());
+    // idiag_if 0 (any), then the cookie: INET_DIAG_NOCOOKIE, both words all ones.
+    m[id + 40..id + 48].fill(0xff);
+    m
+}
+
+/// A request about IPv4 UDP sockets in any state or TCP sockets listening, as a dump; its id is
+/// empty (every socket).
 fn request(tcp: bool, seq: u32) -> Vec<u8> {
     let len = NLMSG_HDR + REQ_V2;
     let mut m = Vec::with_capacity(len);
@@ -240,7 +273,7 @@ mod tests {
     }
 
     /// The kernel's own answer: a UDP socket bound and a TCP socket listening here are seen, a
-    /// TCP socket that does not listen (a client's) is not.
+    /// TCP socket that does not listen (a client's) is not, nor an address nobody holds.
     #[test]
     fn the_kernel_shows_bound_and_listening_sockets() {
         let v4 = |a: std::net::SocketAddr| match a {
@@ -256,12 +289,21 @@ mod tests {
             v4(client.local_addr().unwrap()),
         );
         let mut diag = SockDiag::open().unwrap();
-        let udps = diag.local_addrs(false).unwrap();
-        let tcps = diag.local_addrs(true).unwrap();
-        assert!(udps.contains(&udp_at), "{udps:?}");
-        assert!(tcps.contains(&listen_at), "{tcps:?}");
-        assert!(!tcps.contains(&client_at), "{tcps:?}");
-        // Again on the same socket: the sequence numbers keep answers apart.
-        assert!(diag.local_addrs(true).unwrap().contains(&listen_at));
+        assert!(diag.is_open(false, udp_at).unwrap());
+        assert!(diag.is_open(true, listen_at).unwrap());
+        assert!(!diag.is_open(true, client_at).unwrap(), "not listening");
+        assert!(
+            !diag.is_open(false, listen_at).unwrap(),
+            "no UDP socket there"
+        );
+        let nobody = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1);
+        assert!(!diag.is_open(true, nobody).unwrap());
+        assert!(!diag.is_open(false, nobody).unwrap());
+        // A socket bound to every address receives at each of them.
+        let any = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let port = any.local_addr().unwrap().port();
+        assert!(diag
+            .is_open(false, SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+            .unwrap());
     }
 }
