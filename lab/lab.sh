@@ -4,7 +4,8 @@
 #
 #   lab.sh up NAME              make NAME-dut and NAME-run, start Kamailio in NAME-dut
 #   lab.sh down NAME            stop Kamailio, delete both namespaces (ok if already down)
-#   lab.sh exec NAME -- CMD...  run CMD in NAME-run (where sipplauncher runs)
+#   lab.sh exec NAME -- CMD...  run CMD in NAME-run (where sipplauncher runs; LAB_RUNNER=K: in
+#                               runner K's namespace)
 #   lab.sh run NAME -- CMD...   up, CMD in NAME-run, down (also on failure or Ctrl+C);
 #                               exits with CMD's status
 #
@@ -13,7 +14,15 @@
 # NAME-run), so nothing ever appears in, or is routed to, the host's own network.
 # Both namespaces get /etc/netns/NS/resolv.conf pointing at the runner (where sipplauncher's
 # DNS server answers), so Kamailio resolves Request-URI domains there.
+#
+# A scale-out lab (LAB_RUNNERS=N at `up`, N from 2 to 50): N runner namespaces, as N machines on
+# the DUT's link. Runner 1 is NAME-run (LAB_NET.2), runner K is NAME-runK (LAB_NET.(K+1)); each
+# has its veth lab-run plugged into a bridge lab-br in NAME-dut, which holds the DUT's LAB_NET.1.
+# Every namespace resolves through runner 1 (the machine that runs shard 1: README, "Several
+# machines"). `lab.sh down NAME` removes every runner.
 # State (Kamailio's pid, log, runtime dir): $LAB_STATE_ROOT/NAME (default /run/sipplauncher-lab).
+# LAB_CALL_LIMIT=N gives the DUT a capacity: at most N calls at once, the next INVITEs get
+# "503 Too Many Calls" (as an SBC with a session limit); unset: no limit.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -21,7 +30,10 @@ LAB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LAB_NET="${LAB_NET:-10.99.0}"
 LAB_STATE_ROOT="${LAB_STATE_ROOT:-/run/sipplauncher-lab}"
 LAB_UP_TIMEOUT="${LAB_UP_TIMEOUT:-10}"
+LAB_CALL_LIMIT="${LAB_CALL_LIMIT:-}"
 KAMAILIO="${KAMAILIO:-kamailio}"
+LAB_RUNNERS="${LAB_RUNNERS:-1}"
+LAB_RUNNER="${LAB_RUNNER:-1}"
 
 say() { printf 'lab: %s\n' "$*" >&2; }
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -50,8 +62,15 @@ check_name() {
     [[ "$1" =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,30}$ ]] || die "bad lab name '$1' (letters, digits, _ . -; at most 31)"
 }
 
+check_runners() {
+    [[ "$LAB_RUNNERS" =~ ^[1-9][0-9]?$ ]] && [ "$LAB_RUNNERS" -le 50 ] ||
+        die "LAB_RUNNERS must be 1 to 50 (got '$LAB_RUNNERS')"
+    [[ "$LAB_RUNNER" =~ ^[1-9][0-9]?$ ]] || die "LAB_RUNNER must be a runner's number (got '$LAB_RUNNER')"
+}
+
 check_net() {
     [[ "$LAB_NET" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "LAB_NET must be the first three octets of a /24, e.g. 10.99.0 (got '$LAB_NET')"
+    [[ -z "$LAB_CALL_LIMIT" || "$LAB_CALL_LIMIT" =~ ^[1-9][0-9]{0,5}$ ]] || die "LAB_CALL_LIMIT must be a number of calls, at least 1 (got '$LAB_CALL_LIMIT')"
 }
 
 # Fields 3 (state) and 5 (process group) of /proc/PID/stat, as "STATE PGID" (no procps needed).
@@ -72,6 +91,16 @@ alive() {
 }
 
 ns_exists() { ip netns list | awk '{print $1}' | grep -qx -- "$1"; }
+
+# The runner namespaces of lab $1 that exist: NAME-run, then NAME-run2, NAME-run3, ...
+runner_namespaces() {
+    ip netns list | awk '{print $1}' | grep -E -x -- "$1-run[0-9]*" | sort -V || true
+}
+
+# The namespace of runner $2 (1 = NAME-run) of lab $1.
+runner_ns() {
+    if [ "$2" = 1 ]; then printf '%s-run\n' "$1"; else printf '%s-run%s\n' "$1" "$2"; fi
+}
 
 # Kills (TERM, then KILL) every process inside network namespace $1: all of them are the lab's.
 kill_ns_pids() {
@@ -120,9 +149,13 @@ lab_down() {
         fi
     fi
     # Kamailio's children, or anything else still running inside (sipp, a DNS server...).
+    local runners
+    runners=$(runner_namespaces "$name")
     kill_ns_pids "$dut"
-    kill_ns_pids "$run"
-    for ns in "$run" "$dut"; do
+    for ns in $runners; do
+        kill_ns_pids "$ns"
+    done
+    for ns in $runners "$dut"; do
         if ns_exists "$ns"; then
             say "delete namespace $ns"
             ip netns delete "$ns"
@@ -152,12 +185,25 @@ kamailio_listens() {
         ip netns exec "$1" ss -Hln -t "src ${LAB_NET}.1:5060" 2>/dev/null | grep -q .
 }
 
+# Every runner's veth has a carrier (the scale-out lab).
+runners_up() {
+    local name=$1 k
+    for ((k = 1; k <= LAB_RUNNERS; k++)); do
+        ip -n "$(runner_ns "$name" "$k")" -o link show lab-run 2>/dev/null | grep -q 'state UP' ||
+            return 1
+    done
+}
+
 lab_up() {
     local name=$1 dut="$1-dut" run="$1-run" state="$LAB_STATE_ROOT/$1" pid deadline ns
     local dut_ip="${LAB_NET}.1" run_ip="${LAB_NET}.2"
     command -v "$KAMAILIO" >/dev/null || die "$KAMAILIO not found (apt-get install -y kamailio)"
     if ns_exists "$dut" || ns_exists "$run"; then
         die "lab $name exists already (lab.sh down $name)"
+    fi
+    if [ "$LAB_RUNNERS" -gt 1 ]; then
+        lab_up_runners "$name"
+        return
     fi
     # From here on, a failure (or a signal) takes down what was made: see on_exit.
     DOWN_ON_EXIT=$name
@@ -184,35 +230,85 @@ lab_up() {
     ip -n "$dut" link set lab-dut up
     ip -n "$run" link set lab-run up
 
-    say "start Kamailio in $dut on udp+tcp $dut_ip:5060 (log $state/kamailio.log)"
+    start_kamailio "$name" veth_up "$dut" "$run"
+    say "$name is up: DUT $dut_ip ($dut), runner $run_ip ($run); Kamailio pid $(cat "$state/kamailio.pid")"
+}
+
+# Starts Kamailio in NAME-dut and waits until it listens and `$2 $3...` (the links are up) holds.
+start_kamailio() {
+    local name=$1 dut="$1-dut" state="$LAB_STATE_ROOT/$1" dut_ip="${LAB_NET}.1" pid deadline
+    shift
+    local limit=()
+    if [ -n "$LAB_CALL_LIMIT" ]; then
+        limit=(-A "CALL_LIMIT=$LAB_CALL_LIMIT")
+    fi
+    say "start Kamailio in $dut on udp+tcp $dut_ip:5060 (log $state/kamailio.log)${LAB_CALL_LIMIT:+, at most $LAB_CALL_LIMIT calls at once}"
     # setsid: its own session, so that a Ctrl+C meant for the caller does not reach it
     # (lab.sh down stops it). -DD: the creator stays in the foreground (its pid is known).
     setsid ip netns exec "$dut" "$KAMAILIO" -f "$LAB_DIR/kamailio.cfg" -A "DUT_ADDR=$dut_ip" \
-        -DD -E -m 32 -M 4 -Y "$state" \
+        "${limit[@]}" -DD -E -m 32 -M 4 -Y "$state" \
         </dev/null >"$state/kamailio.log" 2>&1 &
     pid=$!
     echo "$pid" >"$state/kamailio.pid"
     deadline=$((SECONDS + LAB_UP_TIMEOUT))
-    until veth_up "$dut" "$run" && kamailio_listens "$dut"; do
+    until "$@" && kamailio_listens "$dut"; do
         if ! alive "$pid"; then
             show_log "$state/kamailio.log"
             die "Kamailio exited before listening on $dut_ip:5060 (its log is above)"
         fi
         if ((SECONDS >= deadline)); then
             show_log "$state/kamailio.log"
-            veth_up "$dut" "$run" || die "the veth between $dut and $run is not up after ${LAB_UP_TIMEOUT}s"
+            "$@" || die "the lab's links are not up after ${LAB_UP_TIMEOUT}s"
             die "Kamailio does not listen on $dut_ip:5060 after ${LAB_UP_TIMEOUT}s (its log is above)"
         fi
         sleep 0.05
     done
-    say "$name is up: DUT $dut_ip ($dut), runner $run_ip ($run); Kamailio pid $pid"
+}
+
+# The scale-out lab: a bridge lab-br in NAME-dut (the DUT's address on it), a runner namespace
+# per runner with its veth lab-run plugged into the bridge (as lab-rK on the DUT's side).
+lab_up_runners() {
+    local name=$1 dut="$1-dut" state="$LAB_STATE_ROOT/$1" k ns
+    local dut_ip="${LAB_NET}.1" run_ip="${LAB_NET}.2"
+    DOWN_ON_EXIT=$name
+    make_dir "$state"
+    chmod 755 "$LAB_STATE_ROOT" "$state"
+    for ((k = 0; k <= LAB_RUNNERS; k++)); do
+        if [ "$k" = 0 ]; then ns=$dut; else ns=$(runner_ns "$name" "$k"); fi
+        say "create namespace $ns"
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+        make_dir "/etc/netns/$ns"
+        printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$run_ip" >"/etc/netns/$ns/resolv.conf"
+        # shellcheck disable=SC2016
+        ip netns exec "$ns" sh -c 'for f in all default; do
+            echo 1 >"/proc/sys/net/ipv6/conf/$f/disable_ipv6"; done' 2>/dev/null || true
+    done
+    say "bridge lab-br ($dut, $dut_ip/24)"
+    ip -n "$dut" link add lab-br type bridge
+    # No STP and no forwarding delay: a port forwards as soon as it is up.
+    ip -n "$dut" link set lab-br type bridge stp_state 0 forward_delay 0
+    ip -n "$dut" addr add "$dut_ip/24" dev lab-br
+    ip -n "$dut" link set lab-br up
+    for ((k = 1; k <= LAB_RUNNERS; k++)); do
+        ns=$(runner_ns "$name" "$k")
+        say "veth lab-r$k ($dut, on lab-br) <-> lab-run ($ns, ${LAB_NET}.$((k + 1))/24)"
+        ip link add "lab-r$k" netns "$dut" type veth peer name lab-run netns "$ns"
+        ip -n "$dut" link set "lab-r$k" master lab-br
+        ip -n "$ns" addr add "${LAB_NET}.$((k + 1))/24" dev lab-run
+        ip -n "$dut" link set "lab-r$k" up
+        ip -n "$ns" link set lab-run up
+    done
+    start_kamailio "$name" runners_up "$name"
+    say "$name is up: DUT $dut_ip ($dut), $LAB_RUNNERS runners from $run_ip; Kamailio pid $(cat "$state/kamailio.pid")"
 }
 
 lab_exec() {
-    local name=$1
+    local name=$1 ns
     shift
-    ns_exists "$name-run" || die "lab $name is not up (no namespace $name-run)"
-    exec ip netns exec "$name-run" "$@"
+    ns=$(runner_ns "$name" "$LAB_RUNNER")
+    ns_exists "$ns" || die "lab $name is not up (no namespace $ns)"
+    exec ip netns exec "$ns" "$@"
 }
 
 # The name of a lab to take down when this script exits, whatever the reason.
@@ -262,6 +358,7 @@ main() {
     shift 2
     check_name "$name"
     check_net
+    check_runners
     [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
     trap on_exit EXIT
     case "$cmd" in

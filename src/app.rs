@@ -3,24 +3,30 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use slog::{info, o, warn, Level, Logger};
+use slog::{info, o, warn, Logger};
 
-use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan};
-use sipplauncher_actors::events::EventSink;
+use sipplauncher_actors::core::dispatch::Outcome;
+use sipplauncher_actors::core::plan::{Evidence, FrontEnd, RunPlan, TestPlan};
+use sipplauncher_actors::events::{Event, EventSink};
 use sipplauncher_actors::supervisor::RunResult;
 use sipplauncher_actors::sys::logging::{self, RotatingFile};
+use sipplauncher_actors::sys::signal::Interrupts;
 
 use crate::cli::Cli;
 use crate::config::{self, Config};
-use crate::dns_zone::ZoneFiles;
+use crate::dns_zone::{self, ZoneFiles};
 use crate::exit_code;
+use crate::list_cmd;
+use crate::merge;
 use crate::preflight;
 use crate::report::evidence::{Harvest, LadderPolicy};
 use crate::report::html::Html;
-use crate::report::{console::Console, json::Json, json::RunMeta, junit::JUnit};
+use crate::report::{console::Console, json, json::Json, json::RunMeta, junit::JUnit};
 use crate::report_cmd;
+use crate::shard::Shard;
 use crate::sipp_args::{SippLauncher, TlsSetup};
 use crate::suite::{self, CollectOptions, Suite};
 use crate::template::Renderer;
@@ -34,7 +40,30 @@ pub fn main() -> i32 {
         if first == "report" {
             return report_cmd::main(args);
         }
+        if first == "merge" {
+            return merge::main(args.collect());
+        }
+        if first == "list" {
+            return list_cmd::main(args);
+        }
+        if first == "sweep" {
+            return crate::sweep::main(&args.collect::<Vec<_>>());
+        }
     }
+    // A run: before anything else, from now on a signal never has its default action. Until
+    // the run takes the signals over, the first one ends the process with one line (nothing is
+    // made before the run). (Subcommands above keep the default: they change nothing a signal
+    // could leave half done.)
+    let interrupts = match Interrupts::catch() {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sipplauncher: warning: signals not caught ({e}): Ctrl+C ends the process as is"
+            );
+            Interrupts::none()
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -47,11 +76,15 @@ pub fn main() -> i32 {
             };
         }
     };
+    // `--list`: the listing of this command line's suite, not a run (no --dut needed).
+    if cli.list {
+        return list_cmd::list(&list_cmd::ListCli::of_run(&cli));
+    }
     let config = match config::validate(cli) {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    run(config)
+    run(config, interrupts)
 }
 
 fn usage(msg: &str) -> i32 {
@@ -69,8 +102,8 @@ fn usage_stop(msg: &str) -> Stop {
 
 /// Runs a validated configuration: each step below in turn; the first that stops the command
 /// gives the exit status.
-pub fn run(config: Config) -> i32 {
-    let status = match run_steps(config) {
+pub fn run(config: Config, interrupts: Interrupts) -> i32 {
+    let status = match run_steps(config, interrupts) {
         Ok(status) | Err(Stop(status)) => status,
     };
     // The logs are written off the threads that log: wait for the last lines.
@@ -78,16 +111,98 @@ pub fn run(config: Config) -> i32 {
     status
 }
 
-fn run_steps(config: Config) -> Result<i32, Stop> {
+fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
+    crate::report::hand_reports_to(config.run.hand_to);
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
+    let (suite, notes) = select(&config, suite, &log);
+    if suite.tests.is_empty() {
+        return Ok(nothing_to_run(
+            &config,
+            run_meta(&config, &suite, None),
+            notes,
+        ));
+    }
     let sipp = preflight(&config, &suite, &log)?;
     let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
+    let meta = run_meta(&config, &suite, sipp_version);
     let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
-    let sinks = sinks(&config, sipp_version);
-    let result = sipplauncher_actors::run(plan, front, sinks, log);
+    let sinks = sinks(&config, meta, notes);
+    let result = sipplauncher_actors::run(plan, front, sinks, log, interrupts);
     exit_status(&config, &result)
+}
+
+/// The part of the collected tests this process runs (`--shard`), and what the console says
+/// of it.
+fn select(config: &Config, mut suite: Suite, log: &Logger) -> (Suite, Vec<String>) {
+    let mut notes = Vec::new();
+    if let Some(shard) = config.shard {
+        let collected = suite.tests.len();
+        suite.tests = shard_of(suite.tests, shard);
+        let line = format!(
+            "Shard {shard} ({} split): {} of the {collected} tests collected",
+            shard.mode.as_str(),
+            suite.tests.len()
+        );
+        info!(log, "{line}");
+        notes.push(line);
+    }
+    (suite, notes)
+}
+
+/// The tests of `shard`, in suite order; a test with a `dns.txt` belongs to shard 1.
+fn shard_of(tests: Vec<TestPlan>, shard: Shard) -> Vec<TestPlan> {
+    let names: Vec<&str> = tests.iter().map(|t| t.name.0.as_str()).collect();
+    let dns: Vec<bool> = tests
+        .iter()
+        .map(|t| t.folder.join(dns_zone::FILE_NAME).is_file())
+        .collect();
+    let keep = shard.select(&names, &dns);
+    let mut keep = keep.into_iter().peekable();
+    tests
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.next_if_eq(i).is_some())
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// A run with no test to run (an empty shard): the reports say so, nothing else is done.
+fn nothing_to_run(config: &Config, meta: RunMeta, notes: Vec<String>) -> i32 {
+    let now = SystemTime::now();
+    let mut sinks = sinks(config, meta, notes);
+    let outcome = Outcome::default();
+    for event in [
+        Event::RunStarted {
+            tests: 0,
+            runs: 0,
+            repeat: false,
+            group: config.run.group,
+            window: config.run.window,
+            seed: config.seed,
+            dry_run: config.run.dry_run,
+            at: now,
+        },
+        Event::RunFinished {
+            outcome,
+            elapsed: Duration::ZERO,
+            at: now,
+            usage: None,
+        },
+    ] {
+        for sink in sinks.iter_mut() {
+            sink.event(&event);
+        }
+    }
+    let mut status = exit_code::for_outcome(&outcome, config.run.fail_expected);
+    for sink in sinks.iter_mut() {
+        if let Err(e) = sink.finish() {
+            let _ = writeln!(std::io::stderr(), "sipplauncher: report not written: {e}");
+            status = status.max(exit_code::FAILURE);
+        }
+    }
+    status
 }
 
 /// The general log: a default path that cannot be opened (e.g. made by another user) is not
@@ -123,8 +238,8 @@ fn open_log(config: &Config) -> Result<Logger, Stop> {
             }
         }
     });
-    let log = logging::root(general, Level::Error).new(o!());
-    info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args().collect::<Vec<_>>());
+    let log = logging::root(general).new(o!());
+    info!(log, "sipplauncher {} starting", env!("CARGO_PKG_VERSION"); "args" => ?std::env::args_os().collect::<Vec<_>>());
     Ok(log)
 }
 
@@ -153,14 +268,9 @@ fn collect(config: &Config, log: &Logger) -> Result<Suite, Stop> {
     .map_err(|e| usage_stop(&format!("{}: {e}", e.option())))?;
     if suite.tests.is_empty() {
         let filtered = !config.only.is_empty() || !config.exclude.is_empty();
-        return Err(usage_stop(&format!(
-            "No tests found in {}{}",
-            config.testsuite.display(),
-            if filtered {
-                " after --pattern-only/--pattern-exclude"
-            } else {
-                ""
-            }
+        return Err(usage_stop(&suite::no_tests_message(
+            &config.testsuite,
+            filtered,
         )));
     }
     for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {
@@ -231,28 +341,7 @@ fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, 
 /// Too many tests at once for the open-files limit would fail them one by one with "Too many
 /// open files": say so once, before anything is done.
 fn check_open_files(config: &Config, suite: &Suite) -> Result<(), Stop> {
-    let most_instances = suite
-        .tests
-        .iter()
-        .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
-        .max()
-        .unwrap_or(1);
-    // Tests under way at once: --group, or fewer when a round has fewer runs (a group never
-    // spans two rounds; --window with --loop does).
-    let per_round = config.run.total.unwrap_or(suite.tests.len() as u64);
-    let at_once = if config.run.window && config.run.repeat {
-        config.run.group
-    } else {
-        config
-            .run
-            .group
-            .min(usize::try_from(per_round).unwrap_or(usize::MAX))
-    };
-    preflight::open_files_limit()
-        .and_then(|limit| {
-            preflight::check_group_files(limit, config.run.group, at_once, most_instances)
-        })
-        .map_err(|e| usage_stop(&e))
+    preflight::check_open_files(&config.run, &suite.tests).map_err(|e| usage_stop(&e))
 }
 
 /// How SIPp gets its certificates and writes its TLS keys: SIPp from 3.7.5 writes
@@ -354,13 +443,9 @@ fn ladder_policy(_config: &Config) -> LadderPolicy {
     LadderPolicy::default()
 }
 
-/// Where the run's events go: the terminal, and the reports asked for.
-fn sinks(config: &Config, sipp_version: Option<String>) -> Vec<Box<dyn EventSink>> {
-    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(Console::stdout())];
-    if let Some(path) = &config.junit {
-        sinks.push(Box::new(JUnit::new(path.clone())));
-    }
-    let meta = RunMeta {
+/// What the reports say of the run beyond its events.
+fn run_meta(config: &Config, suite: &Suite, sipp_version: Option<String>) -> RunMeta {
+    RunMeta {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         sipp_version,
         dut: config.run.dut.to_string(),
@@ -368,8 +453,26 @@ fn sinks(config: &Config, sipp_version: Option<String>) -> Vec<Box<dyn EventSink
         dry_run: config.run.dry_run,
         group: config.run.group,
         window: config.run.window,
-        command_line: std::env::args().collect(),
-    };
+        command_line: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        fail_expected: config.run.fail_expected,
+        shard: config.shard,
+        host: json::host_name(),
+        planned: suite.tests.iter().map(|t| t.name.0.clone()).collect(),
+    }
+}
+
+/// Where the run's events go: the terminal (with `notes` under its first line), and the
+/// reports asked for.
+fn sinks(config: &Config, meta: RunMeta, notes: Vec<String>) -> Vec<Box<dyn EventSink>> {
+    let console = Console::stdout()
+        .with_keep(config.run.keep, config.run.keep_max)
+        .with_notes(notes);
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(console)];
+    if let Some(path) = &config.junit {
+        sinks.push(Box::new(JUnit::new(path.clone())));
+    }
     if let Some(path) = &config.json {
         sinks.push(Box::new(Json::new(path.clone(), meta.clone())));
     }

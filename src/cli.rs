@@ -31,6 +31,10 @@ pub struct Cli {
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
 
+    /// List the tests this command line would run (as `sipplauncher list`) and exit
+    #[arg(long)]
+    pub list: bool,
+
     /// DUT IPv4 address (required)
     #[arg(long, value_name = "IP")]
     pub dut: Option<String>,
@@ -73,14 +77,10 @@ pub struct Cli {
     )]
     pub group: String,
 
-    /// Pause between groups, in seconds (fractions allowed)
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value = "0.8",
-        allow_negative_numbers = true
-    )]
-    pub group_pause: String,
+    /// Pause between groups, in seconds (fractions allowed) [default: 0.8; 0 with --dry-run]
+    // No clap default: a dry run pauses only when asked to.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub group_pause: Option<String>,
 
     /// Stop after the group in which a test failed
     #[arg(long)]
@@ -112,9 +112,25 @@ pub struct Cli {
     #[arg(long)]
     pub fail_expected: bool,
 
-    /// Keep the test run folders
+    /// Keep every test run folder (the same as --keep all)
     #[arg(long)]
     pub leave_temp: bool,
+
+    /// Which test run folders stay once their test is over: none, failed (those of runs that
+    /// did not pass) or all [default: failed]
+    // No clap default: --leave-temp with an explicit --keep other than all is refused.
+    #[arg(long, value_name = "WHICH")]
+    pub keep: Option<String>,
+
+    /// With --keep failed: keep at most this many failed runs' folders (the reports still list
+    /// every failure)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "100",
+        allow_negative_numbers = true
+    )]
+    pub keep_max: String,
 
     /// Extra template keywords, a JSON object, e.g. '{"domain": "example.com"}'
     #[arg(long, value_name = "JSON")]
@@ -215,6 +231,11 @@ pub struct Cli {
     )]
     pub test_timeout: String,
 
+    /// Run only part K of N of the tests (count:K/N even in size, hash:K/N stable by name; tests
+    /// with dns.txt in part 1), for one of N CI jobs or pods; join the reports with `merge`
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
     /// Write a JUnit XML report to FILE (for CI) [default: none]
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -272,11 +293,13 @@ mod tests {
         assert!(cli.pattern_only.is_empty() && cli.pattern_exclude.is_empty());
         assert_eq!(cli.network_mask, "24");
         assert_eq!(cli.group, "1");
-        assert_eq!(cli.group_pause, "0.8");
+        assert_eq!(cli.group_pause, None);
         assert!(!cli.group_stop_first_fail);
         assert_eq!(cli.total, None);
         assert!(!cli.random && !cli.repeat && !cli.dry_run && !cli.fail_expected);
         assert!(!cli.leave_temp && !cli.no_pcap);
+        assert_eq!(cli.keep, None);
+        assert_eq!(cli.keep_max, "100");
         assert_eq!(cli.keyword_replacement_values, None);
         assert_eq!(cli.sipp_transport, None);
         assert_eq!(cli.sipp_call_rate, "1.0");
@@ -325,6 +348,10 @@ mod tests {
             "--dry-run",
             "--fail-expected",
             "--leave-temp",
+            "--keep",
+            "all",
+            "--keep-max",
+            "7",
             "--keyword-replacement-values",
             "{}",
             "--no-pcap",
@@ -369,6 +396,10 @@ mod tests {
         assert_eq!(cli.pattern_exclude, vec!["c"]);
         assert!(cli.random && cli.repeat && cli.dry_run && cli.fail_expected);
         assert!(cli.group_stop_first_fail && cli.leave_temp && cli.no_pcap);
+        assert_eq!(
+            (cli.keep.as_deref(), cli.keep_max.as_str()),
+            (Some("all"), "7")
+        );
         assert_eq!(cli.default_behaviors.as_deref(), Some("all,-bye"));
         assert_eq!(cli.seed.as_deref(), Some("42"));
         assert_eq!(cli.log_file, Some(PathBuf::from("l.log")));
@@ -388,7 +419,7 @@ mod tests {
     fn negative_numbers_reach_validation() {
         let cli = parse(&["--group", "-1", "--group-pause", "-0.5"]).expect("parses");
         assert_eq!(cli.group, "-1");
-        assert_eq!(cli.group_pause, "-0.5");
+        assert_eq!(cli.group_pause.as_deref(), Some("-0.5"));
     }
 
     #[test]

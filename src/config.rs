@@ -10,11 +10,28 @@ use std::time::Duration;
 
 use regex::Regex;
 use serde_json::Value;
-use sipplauncher_actors::core::plan::RunConfig;
+use sipplauncher_actors::core::plan::{HandTo, Keep, RunConfig};
 use sipplauncher_actors::sys::logging::Rotation;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
+use crate::shard::{Shard, ShardError};
 use crate::tls::KeyType;
+
+/// `--group-pause` when not given (the original's), but in a dry run.
+pub const DEFAULT_GROUP_PAUSE: Duration = Duration::from_millis(800);
+
+/// The user who ran sudo, when this runs as root through sudo (`SUDO_UID` and `SUDO_GID`, not
+/// root's own): kept evidence and report files are handed to them. Anything else (not root,
+/// unset or unreadable variables) hands nothing: modes stay as they are.
+pub fn sudo_user(
+    euid_is_root: bool,
+    uid: Option<std::ffi::OsString>,
+    gid: Option<std::ffi::OsString>,
+) -> Option<HandTo> {
+    let number = |v: Option<std::ffi::OsString>| v?.to_str()?.trim().parse::<u32>().ok();
+    let (uid, gid) = (number(uid)?, number(gid)?);
+    (euid_is_root && uid != 0).then_some(HandTo { uid, gid })
+}
 
 /// SIPp's `-t`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +152,8 @@ pub struct Config {
     pub tls_key_type: KeyType,
     /// The seed in use when `--random` (also in `run.random_seed`), to print for replay.
     pub seed: Option<u64>,
+    /// `--shard K/N`: run only that part of the collected tests.
+    pub shard: Option<Shard>,
     pub sipp: SippOptions,
 }
 
@@ -219,6 +238,10 @@ pub enum UsageError {
     CaWithoutTls(Transport),
     #[error("--sipp-tls-version needs a TLS transport (l1 or ln)")]
     TlsVersionWithoutTls,
+    #[error("--shard: {0}")]
+    BadShard(#[from] ShardError),
+    #[error("--leave-temp keeps every run folder, but --keep {0} was given: give one of them")]
+    LeaveTempWithKeep(&'static str),
     #[error("--tls-key-type needs a TLS transport (l1 or ln)")]
     KeyTypeWithoutTls,
 }
@@ -266,12 +289,35 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         min: 1,
         max: usize::MAX as i128,
     })?;
-    let group_pause = parse_seconds("--group-pause", &cli.group_pause, true)?;
+    // A dry run goes through the motions at once, unless asked to pause.
+    let group_pause = match &cli.group_pause {
+        Some(raw) => parse_seconds("--group-pause", raw, true)?,
+        None if cli.dry_run => Duration::ZERO,
+        None => DEFAULT_GROUP_PAUSE,
+    };
     let total = cli
         .total
         .as_deref()
         .map(|t| parse_count("--total", t, 1))
         .transpose()?;
+    let keep = cli
+        .keep
+        .as_deref()
+        .map(|k| {
+            Keep::parse(k).ok_or(UsageError::NotOneOf {
+                option: "--keep",
+                value: k.to_string(),
+                allowed: "none, failed, all",
+            })
+        })
+        .transpose()?;
+    // `--leave-temp` is `--keep all`, as in the original.
+    let keep = match (cli.leave_temp, keep) {
+        (false, k) => k.unwrap_or(Keep::Failed),
+        (true, None | Some(Keep::All)) => Keep::All,
+        (true, Some(k)) => return Err(UsageError::LeaveTempWithKeep(k.as_str())),
+    };
+    let keep_max = parse_whole("--keep-max", &cli.keep_max)?;
     let keywords = parse_keywords(cli.keyword_replacement_values.as_deref())?;
 
     let tls_ca = match (cli.tls_ca_root_cert, cli.tls_ca_root_key) {
@@ -361,6 +407,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     };
     let script_timeout = parse_seconds("--script-timeout", &cli.script_timeout, false)?;
     let test_timeout = parse_seconds("--test-timeout", &cli.test_timeout, false)?;
+    let shard = cli.shard.as_deref().map(Shard::parse).transpose()?;
     let junit = cli
         .junit
         .map(|p| writable_file_path("--junit", p))
@@ -420,7 +467,13 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             repeat: cli.repeat,
             dry_run: cli.dry_run,
             fail_expected: cli.fail_expected,
-            leave_temp: cli.leave_temp,
+            keep,
+            keep_max,
+            hand_to: sudo_user(
+                nix::unistd::geteuid().is_root(),
+                std::env::var_os("SUDO_UID"),
+                std::env::var_os("SUDO_GID"),
+            ),
             run_root: cli.run_root,
             script_timeout,
             test_timeout,
@@ -442,6 +495,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         tls_ca,
         tls_key_type: tls_key_type.unwrap_or_default(),
         seed,
+        shard,
         sipp: SippOptions {
             transport,
             info_file,
@@ -543,7 +597,10 @@ fn parse_positive(option: &'static str, raw: &str) -> Result<f64, UsageError> {
     }
 }
 
-fn compile_patterns(option: &'static str, patterns: &[String]) -> Result<Vec<Regex>, UsageError> {
+pub(crate) fn compile_patterns(
+    option: &'static str,
+    patterns: &[String],
+) -> Result<Vec<Regex>, UsageError> {
     patterns
         .iter()
         .map(|p| compile_anchored(p).map_err(|e| regex_error(option, p, &e)))
@@ -623,7 +680,7 @@ fn metadata(option: &'static str, path: &Path) -> Result<fs::Metadata, UsageErro
     })
 }
 
-fn existing_folder(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageError> {
+pub(crate) fn existing_folder(option: &'static str, path: PathBuf) -> Result<PathBuf, UsageError> {
     if metadata(option, &path)?.is_dir() {
         Ok(path)
     } else {
@@ -726,7 +783,8 @@ mod tests {
         assert!(!c.run.window);
         assert_eq!(c.run.total, None);
         assert_eq!(c.run.random_seed, None);
-        assert!(!c.run.repeat && !c.run.dry_run && !c.run.fail_expected && !c.run.leave_temp);
+        assert!(!c.run.repeat && !c.run.dry_run && !c.run.fail_expected);
+        assert_eq!((c.run.keep, c.run.keep_max), (Keep::Failed, 100));
         assert_eq!(c.run.run_root, PathBuf::from("/var/tmp/sipplauncher"));
         assert_eq!(c.run.script_timeout, Duration::from_secs(60));
         assert_eq!(c.run.test_timeout, Duration::from_secs(180));
@@ -825,7 +883,8 @@ mod tests {
         assert_eq!(c.run.group_pause, Duration::ZERO);
         assert!(c.run.group_stop_first_fail && c.run.repeat && c.run.dry_run);
         assert!(c.run.window);
-        assert!(c.run.fail_expected && c.run.leave_temp && c.no_pcap);
+        assert!(c.run.fail_expected && c.no_pcap);
+        assert_eq!(c.run.keep, Keep::All, "--leave-temp");
         assert_eq!(c.run.total, Some(100));
         assert_eq!((c.run.random_seed, c.seed), (Some(42), Some(42)));
         assert_eq!(c.run.run_root, PathBuf::from("/tmp/rr"));
@@ -870,6 +929,48 @@ mod tests {
         // A verbose pattern ending in a comment still compiles.
         let c = f.ok(&["--pattern-only", "(?x) normal  # the normal tests"]);
         assert!(c.only[0].is_match("normal-1") && !c.only[0].is_match("a-normal"));
+    }
+
+    #[test]
+    fn the_sudo_user() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            sudo_user(true, os("1000"), os("1001")),
+            Some(HandTo {
+                uid: 1000,
+                gid: 1001
+            })
+        );
+        assert_eq!(sudo_user(false, os("1000"), os("1000")), None, "not root");
+        assert_eq!(sudo_user(true, os("0"), os("0")), None, "root's own sudo");
+        assert_eq!(sudo_user(true, None, os("1000")), None);
+        assert_eq!(sudo_user(true, os("x"), os("1000")), None);
+    }
+
+    #[test]
+    fn a_dry_run_pauses_only_when_asked() {
+        let f = Fixture::new();
+        assert_eq!(f.ok(&["--dry-run"]).run.group_pause, Duration::ZERO);
+        assert_eq!(
+            f.ok(&["--dry-run", "--group-pause", "0.5"]).run.group_pause,
+            Duration::from_millis(500)
+        );
+        assert_eq!(f.ok(&[]).run.group_pause, Duration::from_millis(800));
+    }
+
+    #[test]
+    fn keep_and_leave_temp() {
+        let f = Fixture::new();
+        for (args, keep, max) in [
+            (&["--keep", "none"][..], Keep::None, 100),
+            (&["--keep", "all", "--keep-max", "3"][..], Keep::All, 3),
+            (&["--leave-temp"][..], Keep::All, 100),
+            (&["--leave-temp", "--keep", "all"][..], Keep::All, 100),
+            (&["--keep-max", "0"][..], Keep::Failed, 0),
+        ] {
+            let c = f.ok(args);
+            assert_eq!((c.run.keep, c.run.keep_max), (keep, max), "{args:?}");
+        }
     }
 
     #[test]
@@ -1018,6 +1119,15 @@ mod tests {
             (vec!["--test-timeout", "-1"], "--test-timeout: must be a number of seconds > 0".into()),
             (vec!["--seed", "1"], "--seed given without --random".into()),
             (vec!["--random", "--seed", "x"], r#"--seed: "x" is not a whole number"#.into()),
+            (vec!["--keep", "some"], r#"--keep: "some" is not one of none, failed, all"#.into()),
+            (
+                vec!["--leave-temp", "--keep", "failed"],
+                "--leave-temp keeps every run folder, but --keep failed was given: give one of \
+                 them"
+                    .into(),
+            ),
+            (vec!["--keep-max", "-1"], "--keep-max: must be at least 0".into()),
+            (vec!["--keep-max", "x"], r#"--keep-max: "x" is not a whole number"#.into()),
             (
                 vec!["--junit", &nope_xml],
                 format!("--junit: folder {nope} of {nope}/r.xml does not exist"),

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use sipplauncher_actors::core::plan::{RunConfig, TestPlan};
 
 /// `sipp` found on PATH and answering `-v`.
 #[derive(Debug, Clone)]
@@ -185,6 +186,27 @@ pub fn check_group_files(
          about {needed} open files, more than the open-files limit ({limit}): raise it (ulimit \
          -n {needed}) or lower --group"
     ))
+}
+
+/// Refuses a run whose `--group` the open-files limit cannot carry, for the tests of `tests`
+/// (their largest run group sets the SIPp per test).
+pub fn check_open_files(run: &RunConfig, tests: &[TestPlan]) -> Result<(), String> {
+    let most_instances = tests
+        .iter()
+        .flat_map(|t| t.run_groups.iter().map(|g| g.scenarios.len()))
+        .max()
+        .unwrap_or(1);
+    // Tests under way at once: --group, or fewer when a round has fewer runs (a group never
+    // spans two rounds; --window with --loop does).
+    let per_round = run.total.unwrap_or(tests.len() as u64);
+    let at_once = if run.window && run.repeat {
+        run.group
+    } else {
+        run.group
+            .min(usize::try_from(per_round).unwrap_or(usize::MAX))
+    };
+    open_files_limit()
+        .and_then(|limit| check_group_files(limit, run.group, at_once, most_instances))
 }
 
 /// The open-files limit after [`max_socket`] raised it.

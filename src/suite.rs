@@ -47,6 +47,19 @@ pub struct Suite {
     pub info_file: Option<PathBuf>,
 }
 
+/// The one line of a run (or a listing) that found no test to run.
+pub fn no_tests_message(testsuite: &Path, filtered: bool) -> String {
+    format!(
+        "No tests found in {}{}",
+        testsuite.display(),
+        if filtered {
+            " after --pattern-only/--pattern-exclude"
+        } else {
+            ""
+        }
+    )
+}
+
 /// The folders collection reads, each given by an option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {

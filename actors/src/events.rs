@@ -2,17 +2,45 @@
 //! The terminal output, the JUnit and the JSON reports are all fed from it (front end sinks).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::dispatch::{CancelReason, Outcome};
-use crate::core::plan::{Attachment, RunId, TestName};
+use crate::core::plan::{Attachment, LaunchPlan, RunId, TestName, UaName};
 use crate::core::state::StateName;
 use crate::messages::SignalKind;
+use crate::sipp::stats::SippStats;
+use crate::sys::keep::Fate;
+use crate::sys::usage::RunUsage;
 
 /// How often a run reports its progress.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+/// A duration for people, the one format of the tool's lines and logs (the closing line's
+/// `Total time elapsed Ns` is the original's): `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
+/// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
+/// up (9.999 s is `9.99s`, not `10.00s`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        return format!("{ms}ms");
+    }
+    if ms < 10_000 {
+        let cs = ms / 10;
+        return format!("{}.{:02}s", cs / 100, cs % 100);
+    }
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s}s")
+    } else if s < 3_600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m{:02}s", s / 3_600, s % 3_600 / 60, s % 60)
+    }
+}
 
 /// One test run changed state.
 #[derive(Debug, Clone)]
@@ -31,29 +59,34 @@ pub struct TestStateEvent {
     pub cps: Option<f64>,
     /// For SUCCESS/FAIL of a real run: how long SIPp processes ran (first start to last exit).
     pub sipp_time: Option<std::time::Duration>,
+    /// For SUCCESS/FAIL of a real run: what SIPp counted (calls, setup time), when its
+    /// statistics could be read.
+    pub stats: Option<SippStats>,
     /// Why the test is NOT READY, FAIL or DIRTY: one line.
     pub reason: Option<String>,
     /// The run folder (also after it was removed: where it was).
     pub run_folder: Option<PathBuf>,
+    /// The run's pcap (in `run_folder`), once its packets are captured (real runs without
+    /// `--no-pcap`).
+    pub pcap: Option<PathBuf>,
+    /// On the run's last event (NOT READY, CLEAN, DIRTY), when it had a folder: whether the
+    /// folder stays as evidence (`--keep`, `--keep-max`) or went.
+    pub folder_fate: Option<Fate>,
     /// On the run's last event (CLEAN or DIRTY): what the front end's
     /// [`crate::core::plan::Evidence`] made of the run in post-run.
     pub evidence: Option<Attachment>,
 }
 
-/// Which GLOBAL script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GlobalScript {
-    Before,
-    After,
-}
-
-impl GlobalScript {
-    pub fn file_name(self) -> &'static str {
-        match self {
-            GlobalScript::Before => "before.sh",
-            GlobalScript::After => "after.sh",
-        }
-    }
+/// `--dry-run`: what a test run would do, told with its DRY-RUNNING line: each instance's
+/// address and each SIPp command line as it would run (in `run_folder`).
+#[derive(Debug, Clone)]
+pub struct DryRunPlan {
+    pub index: u64,
+    pub name: TestName,
+    pub run_id: RunId,
+    pub run_folder: PathBuf,
+    pub hosts: BTreeMap<UaName, Ipv4Addr>,
+    pub launch: LaunchPlan,
 }
 
 #[derive(Debug, Clone)]
@@ -78,13 +111,14 @@ pub enum Event {
         number: u64,
         size: usize,
     },
-    /// A GLOBAL script ended (it is not run in --dry-run: no event then).
-    Global {
-        script: GlobalScript,
-        error: Option<String>,
-        took: Duration,
-    },
+    /// The GLOBAL pseudo-test changed state, as the original showed it: PREPARING → READY or
+    /// NOT READY around its before.sh, CLEANING → CLEAN or DIRTY around its after.sh (also in
+    /// --dry-run, where the scripts do not run). `name` is [`crate::global::GLOBAL_NAME`],
+    /// `index` 0, `took` set on READY too (how long before.sh took).
+    Global(TestStateEvent),
     Test(TestStateEvent),
+    /// `--dry-run`: right after a run's DRY-RUNNING, what it would run.
+    DryRun(DryRunPlan),
     /// A signal arrived; `reason` is where the run stands now (first, second, third signal).
     Interrupted {
         signal: SignalKind,
@@ -99,6 +133,9 @@ pub enum Event {
         outcome: Outcome,
         elapsed: Duration,
         at: SystemTime,
+        /// What the run cost: sipplauncher's CPU, its children's (SIPp, scripts), the host's
+        /// load at start and end.
+        usage: Option<RunUsage>,
     },
 }
 

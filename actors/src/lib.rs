@@ -47,9 +47,11 @@
 //!   decisions), [`core::state`] (a test run's typestate).
 //! - [`sys`]: the OS helpers: [`sys::rundir`] (run folders), [`sys::script`] (before.sh /
 //!   after.sh), [`sys::strays`] (SIPp left by killed runs), [`sys::owner`] (who made a link or a
-//!   folder), [`sys::signal`] (signals into messages), [`sys::logging`] (slog drains).
+//!   folder), [`sys::signal`] (signals, caught first thing), [`sys::logging`] (slog drains).
 //! - [`messages`]: every message between the actors, grouped by receiver; [`events`]: the run's
 //!   event stream, which the front end's console and reports consume.
+//! - `testkit` (tests only): a front end that renders nothing, throw-away suites, a recording
+//!   sink that can signal the run when a state shows up.
 
 pub mod core;
 pub mod dns;
@@ -63,5 +65,7 @@ pub mod sniffer;
 pub mod supervisor;
 pub mod sys;
 pub mod test_actor;
+#[cfg(test)]
+mod testkit;
 
 pub use supervisor::run;

@@ -9,16 +9,18 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use actix::Message;
 use slog::Logger;
 
-use crate::core::plan::{RunId, TestName, UaName};
+use crate::core::plan::{LaunchPlan, RunId, TestName, UaName};
 use crate::dns::zones::RunZone;
 use crate::dns::DnsError;
 use crate::net::NetError;
 use crate::sipp::SippOutcome;
 use crate::sniffer::{PcapStats, SniffError};
+use crate::sys::marks::Mark;
 
 // ---------------------------------------------------------------------------------------------
 // → Supervisor
@@ -54,6 +56,36 @@ impl std::fmt::Display for SignalKind {
 #[rtype(result = "()")]
 pub struct Signal(pub SignalKind);
 
+/// TestActor → Supervisor: what its run holds now, sent whenever that changes, so that the
+/// Supervisor can give it all back itself if the TestActor dies (a panic, a bug).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Holding {
+    pub slot: usize,
+    pub holds: Holds,
+}
+
+/// What a test run holds of the machine and of the shared services.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holds {
+    /// Addresses (on their `sipp-<id>` link) leased under this id.
+    pub lease: Option<RunId>,
+    /// The run id its run folder, DNS records and capture go by, and the folder.
+    pub folder: Option<(RunId, PathBuf)>,
+    /// Its `dns.txt` records are served.
+    pub dns: bool,
+    /// Its packets are being captured.
+    pub capture: bool,
+    /// Its scripts ran under this mark: what they left running is stopped when it is given back.
+    pub scripts: Option<Mark>,
+}
+
+impl Holds {
+    pub fn is_empty(&self) -> bool {
+        *self == Holds::default()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // → TestActor (Abort and Kill also → GlobalActor)
 
@@ -79,7 +111,9 @@ pub struct RunReply {
     pub success: bool,
 }
 
-/// Supervisor → TestActor, first interrupt: stop the run now; the test still answers `Run`.
+/// Supervisor → TestActor and GlobalActor, first interrupt: stop the run now (the test still
+/// answers `Run`), or a running before.sh (TERM, grace, KILL; it still answers `Prepare` /
+/// `GlobalBefore`); a running after.sh goes on.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Abort;
@@ -116,6 +150,13 @@ pub struct GlobalBefore;
 #[derive(Message)]
 #[rtype(result = "GlobalReply")]
 pub struct GlobalAfter;
+
+/// Supervisor → GlobalActor, at the end when `GlobalAfter` was not sent (a second signal):
+/// stop what the GLOBAL before.sh left running and remove the GLOBAL run folder; no script
+/// runs. Nothing to do when `GlobalAfter` was sent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GlobalCleanup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GlobalReply {
@@ -217,10 +258,17 @@ pub enum ShutdownError {
 // ---------------------------------------------------------------------------------------------
 // → SippActor
 
-/// TestActor → SippActor: run the plan. Answered when every instance has exited.
+/// TestActor → SippActor (the runner the Supervisor handed it): run the plan in the run folder,
+/// logging to the run's log. Answered when every instance has exited.
 #[derive(Message)]
 #[rtype(result = "SippOutcome")]
-pub struct RunSipp;
+pub struct RunSipp {
+    pub plan: LaunchPlan,
+    pub folder: PathBuf,
+    /// `--test-timeout`.
+    pub timeout: Duration,
+    pub log: Logger,
+}
 
 /// TestActor → SippActor: stop what runs (interrupt); `hard` for the second one.
 #[derive(Message)]

@@ -1,13 +1,15 @@
 //! A run folder made ready, for a TestActor's pre-run and for the GLOBAL pseudo-test alike:
 //! made under the run root (a fresh run id when the folder exists already), marked with its
 //! owner, the test's files copied in, its `sipplauncher.log` opened, its templates rendered.
-//! Whatever fails undoes what was done. Blocking: call it on the blocking pool.
+//! Whatever fails undoes what was done, but the folder: it stays as evidence or goes
+//! (`--keep`, see [`Keeper`]). Blocking: call it on the blocking pool.
 
 use std::path::{Path, PathBuf};
 
 use slog::{debug, info, warn, Logger};
 
 use crate::core::plan::{Render, RenderContext, RunConfig, RunId, TestName};
+use crate::sys::keep::{Fate, Keeper};
 use crate::sys::{logging, rundir};
 
 /// How many other run ids are drawn when the folder of the first exists already.
@@ -31,6 +33,8 @@ pub struct FolderFailure {
     pub fatal: bool,
     /// The run's own log, when it was opened: the failure goes there too.
     pub log: Option<Logger>,
+    /// The folder, when it was made, and what became of it.
+    pub folder: Option<(PathBuf, Fate)>,
 }
 
 /// Makes the run folder of `name` from `source` and renders it with `ctx` (whose run id may be
@@ -39,6 +43,7 @@ pub fn prepare(
     source: &Path,
     name: &TestName,
     config: &RunConfig,
+    evidence: &Keeper,
     render: &dyn Render,
     ctx: RenderContext,
     log: &Logger,
@@ -59,21 +64,24 @@ pub fn prepare(
                     fatal: e.is_storage_full(),
                     reason: e.to_string(),
                     log: None,
+                    folder: None,
                 })
             }
         }
     };
+    // The run did not get ready: its folder is evidence of why (its log, its rendered files).
     let undo = |reason: String, fatal: bool, run_log: Option<Logger>| {
-        remove_unless_kept(&path, config, log);
+        let fate = settle(&path, evidence, true, run_log.as_ref().unwrap_or(log));
         FolderFailure {
             reason,
             fatal,
             log: run_log,
+            folder: Some((path.clone(), fate)),
         }
     };
-    // A folder to be removed names its run, so that the next run removes it if this one is
-    // killed before it can.
-    if !config.leave_temp {
+    // A folder that may be removed names its run, so that the next run removes it if this one
+    // is killed before it can.
+    if evidence.marks_owner() {
         if let Err(e) = rundir::mark_owner(&path) {
             let fatal = e.is_storage_full();
             return Err(undo(e.to_string(), fatal, None));
@@ -115,12 +123,15 @@ pub fn prepare(
     })
 }
 
-/// Removes a run folder, unless `--leave-temp` keeps it; a failure is logged. Blocking.
-pub fn remove_unless_kept(path: &Path, config: &RunConfig, log: &Logger) {
-    if config.leave_temp {
-        return;
+/// Keeps the run folder `path` as evidence or removes it (`failed`: see [`Keeper::settle`]);
+/// a problem is logged. Blocking.
+pub fn settle(path: &Path, evidence: &Keeper, failed: bool, log: &Logger) -> Fate {
+    let settled = evidence.settle(path, failed);
+    for p in settled.problem.iter().chain(&settled.warning) {
+        warn!(log, "{p}");
     }
-    if let Err(e) = rundir::remove(path) {
-        warn!(log, "{e}");
+    if settled.fate == Fate::Kept {
+        info!(log, "run folder kept at {}", path.display());
     }
+    settled.fate
 }

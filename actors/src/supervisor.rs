@@ -3,7 +3,7 @@
 //! GLOBAL scripts) and feeds every reply, signal and timer back in as an [`Input`].
 
 // actix's prelude exports its own `Supervisor`: import actix items by name here.
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,18 +14,26 @@ use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
 
 use crate::core::dispatch::{CancelReason, Command, Dispatcher, Input, Outcome};
-use crate::core::plan::{FrontEnd, RunPlan};
+use crate::core::plan::{random_run_id_number, FrontEnd, RunId, RunPlan};
 use crate::core::scheduler::{Schedule, ScheduledRun};
+use crate::core::state::StateName;
 use crate::dns::{DnsActor, RUN_ADDR};
-use crate::events::{Event, EventBus, EventSink, PROGRESS_EVERY};
+use crate::events::{Event, EventBus, EventSink, TestStateEvent, PROGRESS_EVERY};
 use crate::global::GlobalActor;
 use crate::messages::{
-    Abort, Cleanup, GlobalAfter, GlobalBefore, Kill, Prepare, Run, Shutdown, Signal,
+    Abort, Cleanup, GlobalAfter, GlobalBefore, GlobalCleanup, Holding, Holds, Kill, Prepare,
+    Release, RemoveRecords, Run, Shutdown, Signal, SignalKind, StopSipp, Unregister,
 };
 use crate::net::{NetActor, RESERVE_SIZE};
+use crate::sipp::SippActor;
 use crate::sniffer::SnifferActor;
-use crate::sys::rundir;
-use crate::test_actor::TestActor;
+use crate::sys::keep::Keeper;
+use crate::sys::script::{self, KillSwitch, Leftovers};
+use crate::sys::signal::Interrupts;
+use crate::sys::{last_resort, rundir, usage};
+use crate::test_actor::{
+    CaptureRecipients, Collaborators, DnsRecipients, Identity, SippRecipients, TestActor,
+};
 
 /// How long the services get to undo what they hold at the end (each has bounds of its own;
 /// this one only keeps a stuck service from hanging the run).
@@ -68,28 +76,47 @@ impl Services {
         all
     }
 
-    /// Sends [`Shutdown`] to every service at once and waits for every reply; a service that
-    /// fails (or is gone) does not hold up the others. Returns the failures, one line each.
+    /// See [`shutdown_all`].
     fn shutdown(&self) -> impl std::future::Future<Output = Vec<String>> + 'static {
-        let replies: Vec<_> = self
-            .all()
-            .into_iter()
-            .map(|(name, to)| async move {
-                match to.send(Shutdown).await {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(format!("{name} cleanup: {e}")),
-                    Err(e) => Some(format!("{name} cleanup: the service is gone ({e})")),
-                }
-            })
-            .collect();
-        async move {
-            futures_util::future::join_all(replies)
-                .await
-                .into_iter()
-                .flatten()
-                .collect()
-        }
+        shutdown_all(self.all())
     }
+}
+
+/// Sends [`Shutdown`] to every service at once and waits for every reply, as Relay's controller
+/// does: a service that fails (or is gone) does not hold up the others. Returns the failures,
+/// one line each.
+fn shutdown_all(
+    services: Vec<(&'static str, Recipient<Shutdown>)>,
+) -> impl std::future::Future<Output = Vec<String>> + 'static {
+    let replies: Vec<_> = services
+        .into_iter()
+        .map(|(name, to)| async move {
+            match to.send(Shutdown).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{name} cleanup: {e}")),
+                Err(e) => Some(format!("{name} cleanup: the service is gone ({e})")),
+            }
+        })
+        .collect();
+    async move {
+        futures_util::future::join_all(replies)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+/// A TestActor under way, and what the Supervisor knows of it: enough to give back what it
+/// holds, and to name its run, if it dies (ractor's lesson: cleanup is the parent's job when a
+/// child ends without doing its own).
+struct Child {
+    actor: Addr<TestActor>,
+    /// The SIPp runner handed to it: stopped hard if the TestActor dies.
+    sipp: Addr<SippActor>,
+    id: Identity,
+    /// What it holds, as it last said ([`Holding`]).
+    holds: Holds,
 }
 
 pub struct Supervisor {
@@ -99,13 +126,23 @@ pub struct Supervisor {
     services: Services,
     /// The GLOBAL pseudo-test, when the suite has one.
     global: Option<Addr<GlobalActor>>,
+    /// Which run folders stay once their test is over; shared by the test runs and GLOBAL.
+    evidence: Arc<Keeper>,
     bus: EventBus,
     log: Logger,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
-    tests: HashMap<usize, Addr<TestActor>>,
+    tests: HashMap<usize, Child>,
+    /// Slots whose TestActor died and whose holdings the Supervisor gave back: their Cleanup is
+    /// answered at once.
+    orphans: HashSet<usize>,
     /// Pauses that run (one between groups; one per free place with `--window`).
     pauses: VecDeque<SpawnHandle>,
     started: Instant,
+    /// CPU times and load at the start: the run's usage is measured from there.
+    started_usage: usage::Snapshot,
+    /// The run's signals, until `started` hands them to a task that forwards each as a
+    /// [`Signal`] message.
+    interrupts: Option<Interrupts>,
     fatal: Option<String>,
     /// What the services could not undo at the end, one line each.
     leftovers: Vec<String>,
@@ -133,6 +170,21 @@ impl Actor for Supervisor {
                 elapsed: act.started.elapsed(),
             })
         });
+        // Signals that came before the run was under way count before it starts anything.
+        if let Some(mut interrupts) = self.interrupts.take() {
+            for kind in interrupts.drain_arrived() {
+                self.signal(kind, ctx);
+            }
+            let me = ctx.address().recipient();
+            actix_rt::spawn(async move {
+                while let Some(kind) = interrupts.recv().await {
+                    if me.try_send(Signal(kind)).is_err() {
+                        // The Supervisor is gone: the run is over.
+                        return;
+                    }
+                }
+            });
+        }
         self.input(Input::Start, ctx);
     }
 }
@@ -148,22 +200,25 @@ impl Supervisor {
         match cmd {
             Command::RunGlobalBefore => self.global_before(ctx),
             Command::RunGlobalAfter => self.global_after(ctx),
-            Command::StartGroup { runs } => self.start_group(runs),
+            Command::StartGroup { runs } => self.start_group(runs, ctx),
             Command::StartTest { slot, run } => {
-                let actor = self.test_actor(run);
-                self.tests.insert(slot, actor);
+                let child = self.test_actor(slot, run, ctx);
+                self.tests.insert(slot, child);
             }
             Command::Prepare { slot } => {
-                let Some(actor) = self.tests.get(&slot) else {
+                let Some(child) = self.tests.get(&slot) else {
                     // Cannot happen (StartGroup/StartTest come first); never stall on it.
                     error!(self.log, "no test actor in slot {slot} to prepare");
                     return self.input(Input::Prepared { slot, ready: false }, ctx);
                 };
-                let fut = actor.send(Prepare);
+                let fut = child.actor.send(Prepare);
                 ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
                     let (ready, fatal) = match reply {
                         Ok(r) => (r.ready, r.fatal),
-                        Err(e) => (false, Some(format!("test actor gone: {e}"))),
+                        Err(e) => {
+                            let then = Input::Prepared { slot, ready: false };
+                            return act.child_died(slot, &e, then, ctx);
+                        }
                     };
                     if let Some(f) = fatal {
                         error!(act.log, "stopping the run: {f}");
@@ -179,7 +234,7 @@ impl Supervisor {
             }
             Command::Run { slots } => {
                 for slot in slots {
-                    let Some(actor) = self.tests.get(&slot) else {
+                    let Some(child) = self.tests.get(&slot) else {
                         error!(self.log, "no test actor in slot {slot} to run");
                         self.input(
                             Input::RunDone {
@@ -190,45 +245,80 @@ impl Supervisor {
                         );
                         continue;
                     };
-                    let fut = actor.send(Run);
-                    ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
-                        let success = reply.map(|r| r.success).unwrap_or(false);
-                        act.input(Input::RunDone { slot, success }, ctx);
-                    }));
+                    let fut = child.actor.send(Run);
+                    ctx.spawn(
+                        fut.into_actor(self)
+                            .map(move |reply, act, ctx| match reply {
+                                Ok(r) => act.input(
+                                    Input::RunDone {
+                                        slot,
+                                        success: r.success,
+                                    },
+                                    ctx,
+                                ),
+                                Err(e) => {
+                                    let then = Input::RunDone {
+                                        slot,
+                                        success: false,
+                                    };
+                                    act.child_died(slot, &e, then, ctx)
+                                }
+                            }),
+                    );
                 }
             }
             Command::Abort { slots } => {
                 for slot in slots {
-                    if let Some(actor) = self.tests.get(&slot) {
-                        actor.do_send(Abort);
+                    if let Some(child) = self.tests.get(&slot) {
+                        child.actor.do_send(Abort);
                     }
+                }
+            }
+            Command::AbortGlobal => {
+                if let Some(global) = &self.global {
+                    global.do_send(Abort);
                 }
             }
             Command::Kill => {
                 if let Some(global) = &self.global {
                     global.do_send(Kill);
                 }
-                for t in self.tests.values() {
-                    t.do_send(Kill);
+                for child in self.tests.values() {
+                    child.actor.do_send(Kill);
                 }
             }
             Command::Cleanup { slot } => {
-                let Some(actor) = self.tests.get(&slot) else {
-                    error!(self.log, "no test actor in slot {slot} to clean up");
-                    return self.input(
-                        Input::Cleaned {
-                            slot,
-                            passed: false,
-                        },
-                        ctx,
-                    );
+                let cleaned = Input::Cleaned {
+                    slot,
+                    passed: false,
                 };
-                let fut = actor.send(Cleanup);
-                ctx.spawn(fut.into_actor(self).map(move |reply, act, ctx| {
-                    let passed = reply.map(|r| r.passed).unwrap_or(false);
-                    act.tests.remove(&slot);
-                    act.input(Input::Cleaned { slot, passed }, ctx);
-                }));
+                let Some(child) = self.tests.get(&slot) else {
+                    // Its TestActor died and what it held was given back already.
+                    if !self.orphans.remove(&slot) {
+                        error!(self.log, "no test actor in slot {slot} to clean up");
+                    }
+                    return self.input(cleaned, ctx);
+                };
+                let fut = child.actor.send(Cleanup);
+                ctx.spawn(
+                    fut.into_actor(self)
+                        .map(move |reply, act, ctx| match reply {
+                            Ok(r) => {
+                                act.tests.remove(&slot);
+                                act.input(
+                                    Input::Cleaned {
+                                        slot,
+                                        passed: r.passed,
+                                    },
+                                    ctx,
+                                );
+                            }
+                            Err(e) => {
+                                act.child_died(slot, &e, cleaned, ctx);
+                                act.orphans.remove(&slot);
+                            }
+                        }),
+                );
             }
             Command::Pause(d) => {
                 // All pauses are as long, so the first one started is the one that ends.
@@ -241,7 +331,15 @@ impl Supervisor {
             Command::Finish(outcome) => {
                 // Links left by a DIRTY test or a second interrupt go before the end, and so
                 // do the DNS server and the capture. After a third signal, not for long.
-                let shutdown = self.services.shutdown();
+                let global = self.global.clone();
+                let services = self.services.shutdown();
+                // GLOBAL first: what its after.sh did not get to (a second signal skipped it).
+                let shutdown = async move {
+                    if let Some(global) = global {
+                        let _ = global.send(GlobalCleanup).await;
+                    }
+                    services.await
+                };
                 let bound = if self.core.cancel_reason() == Some(CancelReason::ThirdSignal) {
                     THIRD_SIGNAL_SHUTDOWN
                 } else {
@@ -264,7 +362,7 @@ impl Supervisor {
         }
     }
 
-    fn start_group(&mut self, runs: Vec<ScheduledRun>) {
+    fn start_group(&mut self, runs: Vec<ScheduledRun>, ctx: &mut Context<Self>) {
         let number = runs.first().map(|r| r.index).unwrap_or(0);
         self.bus.emit(Event::GroupStarted {
             number: number / self.plan.config.group.max(1) as u64 + 1,
@@ -274,23 +372,116 @@ impl Supervisor {
         self.tests = runs
             .into_iter()
             .enumerate()
-            .map(|(slot, run)| (slot, self.test_actor(run)))
+            .map(|(slot, run)| (slot, self.test_actor(slot, run, ctx)))
             .collect();
     }
 
-    fn test_actor(&self, run: ScheduledRun) -> Addr<TestActor> {
-        TestActor::new(
+    /// A TestActor for `run` in `slot`, with its own SIPp runner and the shared services.
+    fn test_actor(&self, slot: usize, run: ScheduledRun, ctx: &Context<Self>) -> Child {
+        let sipp = SippActor::default().start();
+        let id = Identity {
+            slot,
             run,
-            Arc::new(self.plan.tests[run.test].clone()),
+            plan: Arc::new(self.plan.tests[run.test].clone()),
+            run_id: RunId::random(),
+            run_id_number: random_run_id_number(),
+        };
+        let net = &self.services.net;
+        let with = Collaborators {
+            lease: net.clone().recipient(),
+            release: net.clone().recipient(),
+            dns: self.services.dns.as_ref().map(|dns| DnsRecipients {
+                add: dns.clone().recipient(),
+                remove: dns.clone().recipient(),
+            }),
+            capture: self.services.sniffer.as_ref().map(|s| CaptureRecipients {
+                register: s.clone().recipient(),
+                unregister: s.clone().recipient(),
+            }),
+            sipp: SippRecipients {
+                run: sipp.clone().recipient(),
+                stop: sipp.clone().recipient(),
+            },
+            holding: ctx.address().recipient(),
+        };
+        let actor = TestActor::new(
+            id.clone(),
             self.plan.config.clone(),
             self.front.clone(),
-            self.services.net.clone(),
-            self.services.dns.clone(),
-            self.services.sniffer.clone(),
+            with,
             self.bus.clone(),
+            self.evidence.clone(),
             &self.log,
         )
-        .start()
+        .start();
+        Child {
+            actor,
+            sipp,
+            id,
+            holds: Holds::default(),
+        }
+    }
+
+    /// A TestActor died (a panic, a bug: its mailbox is gone): the Supervisor gives back at
+    /// once what it held (its SIPp stopped hard, its capture, its DNS records, its link and
+    /// addresses, its run folder), tells the reports, then feeds `then` to the dispatcher.
+    fn child_died(
+        &mut self,
+        slot: usize,
+        why: &actix::MailboxError,
+        then: Input,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(child) = self.tests.remove(&slot) else {
+            return self.input(then, ctx);
+        };
+        let name = child.id.plan.name.clone();
+        error!(self.log, "the test actor of {name} died ({why}): giving back what it held";
+            "run_id" => %child.id.run_id, "holds" => ?child.holds);
+        self.orphans.insert(slot);
+        let work = give_back(
+            child.holds.clone(),
+            child.sipp,
+            &self.services,
+            self.evidence.clone(),
+            self.log.new(o!("run_id" => child.id.run_id.0.clone())),
+        );
+        let state = match then {
+            Input::Prepared { .. } => StateName::NotReady,
+            _ => StateName::Dirty,
+        };
+        let log = self.log.clone();
+        let why = why.to_string();
+        ctx.spawn(work.into_actor(self).map(move |(given, problems), act, ctx| {
+            let mut reason = format!("its test actor died ({why}): the supervisor gave back {given}");
+            if !problems.is_empty() {
+                reason = format!("{reason}, except: {}", problems.join("; "));
+            }
+            info!(log, "what the test actor of {name} held is given back"; "given" => &given);
+            act.bus.emit(Event::Test(TestStateEvent {
+                index: child.id.run.index,
+                name: name.clone(),
+                run_id: child
+                    .holds
+                    .folder
+                    .as_ref()
+                    .map(|(id, _)| id.clone())
+                    .unwrap_or_else(|| child.id.run_id.clone()),
+                run_id_number: child.id.run_id_number.clone(),
+                state,
+                at: SystemTime::now(),
+                took: None,
+                cps: None,
+                sipp_time: None,
+                stats: None,
+                reason: Some(reason),
+                run_folder: child.holds.folder.as_ref().map(|(_, f)| f.clone()),
+                pcap: None,
+                evidence: None,
+                folder_fate: None,
+            }));
+            act.input(then, ctx);
+        }));
     }
 
     /// GLOBAL's before.sh (the dispatcher asks only when the suite has a GLOBAL folder).
@@ -321,6 +512,7 @@ impl Supervisor {
             outcome,
             elapsed: self.started.elapsed(),
             at: SystemTime::now(),
+            usage: Some(usage::Snapshot::now().since(&self.started_usage)),
         });
         let mut report_errors = self.bus.finish();
         for e in &report_errors {
@@ -343,14 +535,31 @@ impl Supervisor {
     }
 }
 
+impl Handler<Holding> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Holding, _: &mut Context<Self>) {
+        // A late word from a TestActor already given up for dead changes nothing.
+        if let Some(child) = self.tests.get_mut(&msg.slot) {
+            child.holds = msg.holds;
+        }
+    }
+}
+
 impl Handler<Signal> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, sig: Signal, ctx: &mut Context<Self>) {
+        self.signal(sig.0, ctx);
+    }
+}
+
+impl Supervisor {
+    fn signal(&mut self, kind: SignalKind, ctx: &mut Context<Self>) {
         let reason = CancelReason::next_signal(self.core.cancel_reason());
-        warn!(self.log, "{} received", sig.0; "now" => ?reason);
+        warn!(self.log, "{kind} received"; "now" => ?reason);
         self.bus.emit(Event::Interrupted {
-            signal: sig.0,
+            signal: kind,
             reason,
         });
         for h in self.pauses.drain(..) {
@@ -361,34 +570,39 @@ impl Handler<Signal> for Supervisor {
 }
 
 /// Runs the whole plan on a new actix System and returns when it is over. `sinks` get every
-/// event; `front` renders run folders, builds SIPp command lines and parses `dns.txt`.
+/// event; `front` renders run folders, builds SIPp command lines and parses `dns.txt`;
+/// `interrupts` are the run's signals (the process's, [`Interrupts::catch`], or a test's).
 pub fn run(
     plan: RunPlan,
     front: FrontEnd,
     sinks: Vec<Box<dyn EventSink>>,
     log: Logger,
+    interrupts: Interrupts,
 ) -> RunResult {
     let system = actix_rt::System::new();
-    system.block_on(async move {
-        remove_leftovers(&plan, &log);
+    // From here on something may be made on the machine: a signal is the run's to handle.
+    interrupts.take_over();
+    let result = system.block_on(async move {
+        remove_leftovers(&plan, &log).await;
         let services = match start_services(&plan, &log).await {
             Ok(s) => s,
             Err(e) => return RunResult::not_started(e),
         };
         let (done, result) = oneshot::channel();
-        let supervisor = Supervisor::new(plan, front, services, EventBus::new(sinks), log, done);
-        let log = supervisor.log.clone();
-        let supervisor = supervisor.start();
-        if let Err(e) = crate::sys::signal::forward(supervisor.recipient()) {
-            error!(log, "cannot catch signals: {e}");
-        }
+        let bus = EventBus::new(sinks);
+        Supervisor::new(plan, front, services, bus, log, interrupts, done).start();
         result.await.unwrap_or_else(|_| RunResult {
             outcome: Outcome::default(),
             report_errors: Vec::new(),
             fatal: Some("the supervisor stopped without an outcome".into()),
             start_error: None,
         })
-    })
+    });
+    // The actors go with their System; what one still held is undone by its last resort,
+    // waited for here, off the actor thread: the run is over only when everything is undone.
+    drop(system);
+    last_resort::wait();
+    result
 }
 
 impl RunResult {
@@ -410,6 +624,7 @@ impl Supervisor {
         services: Services,
         bus: EventBus,
         log: Logger,
+        interrupts: Interrupts,
         done: oneshot::Sender<RunResult>,
     ) -> Self {
         let config = plan.config.clone();
@@ -429,8 +644,19 @@ impl Supervisor {
         if config.window {
             core = core.windowed(config.group);
         }
+        // Which run folders stay once their test is over: one account for the whole run.
+        let evidence =
+            Arc::new(Keeper::new(config.keep, config.keep_max).handing_to(config.hand_to));
         let global = plan.global.clone().map(|g| {
-            GlobalActor::new(g, config.clone(), front.render.clone(), bus.clone(), &log).start()
+            GlobalActor::new(
+                g,
+                config.clone(),
+                front.render.clone(),
+                evidence.clone(),
+                bus.clone(),
+                &log,
+            )
+            .start()
         });
         Supervisor {
             plan,
@@ -438,11 +664,15 @@ impl Supervisor {
             front,
             services,
             global,
+            evidence,
             bus,
             log,
             tests: HashMap::new(),
+            orphans: HashSet::new(),
             pauses: VecDeque::new(),
             started: Instant::now(),
+            started_usage: usage::Snapshot::now(),
+            interrupts: Some(interrupts),
             fatal: None,
             leftovers: Vec::new(),
             done: Some(done),
@@ -450,13 +680,77 @@ impl Supervisor {
     }
 }
 
-/// What killed runs left: their SIPp processes (not in --dry-run) and their run folders.
-/// Blocking, once before the run starts.
-fn remove_leftovers(plan: &RunPlan, log: &Logger) {
+/// Gives back what a dead TestActor held, every step tried (its SIPp first, killed; the folder
+/// last): returns what was given back, in words, and what could not be.
+fn give_back(
+    holds: Holds,
+    sipp: Addr<SippActor>,
+    services: &Services,
+    keeper: Arc<Keeper>,
+    log: Logger,
+) -> impl std::future::Future<Output = (String, Vec<String>)> + 'static {
+    let net = services.net.clone();
+    let dns = services.dns.clone();
+    let sniffer = services.sniffer.clone();
+    async move {
+        let mut given = vec!["its SIPp (killed)"];
+        let mut problems = Vec::new();
+        // Not waited for: SIGKILL takes effect at once, and a SIPp whose link went only fails.
+        sipp.do_send(StopSipp { hard: true });
+        if let Some(mark) = holds.scripts {
+            // Its after.sh will not run: what its scripts left goes now.
+            let stopped = Leftovers::adopt(mark).stop(&log, &KillSwitch::new()).await;
+            if stopped > 0 {
+                given.push("what its scripts left running");
+            }
+        }
+        let run_id = holds.folder.as_ref().map(|(id, _)| id.clone());
+        if let (true, Some(sniffer), Some(run_id)) = (holds.capture, &sniffer, &run_id) {
+            let run_id = run_id.clone();
+            match sniffer.send(Unregister { run_id }).await {
+                Ok(Ok(_)) => given.push("its capture"),
+                Ok(Err(e)) => problems.push(e.to_string()),
+                Err(e) => problems.push(format!("capture gone: {e}")),
+            }
+        }
+        if let (true, Some(dns), Some(run_id)) = (holds.dns, &dns, &run_id) {
+            let run_id = run_id.clone();
+            match dns.send(RemoveRecords { run_id }).await {
+                Ok(()) => given.push("its DNS records"),
+                Err(e) => problems.push(format!("remove DNS records: {e}")),
+            }
+        }
+        if let Some(lease) = holds.lease {
+            match net.send(Release { run_id: lease }).await {
+                Ok(Ok(())) => given.push("its link and addresses"),
+                Ok(Err(e)) => problems.push(e.to_string()),
+                Err(e) => problems.push(format!("release addresses: {e}")),
+            }
+        }
+        if let Some((_, folder)) = holds.folder {
+            // Not the test's failure: its folder is no evidence of one.
+            let settled = tokio::task::spawn_blocking(move || keeper.settle(&folder, false)).await;
+            match settled {
+                Ok(s) => match s.problem {
+                    Some(p) => problems.push(p),
+                    None => given.push("its run folder"),
+                },
+                Err(e) => problems.push(format!("settle the run folder: {e}")),
+            }
+        }
+        (given.join(", "), problems)
+    }
+}
+
+/// What killed runs left: their SIPp processes (not in --dry-run), what their scripts left
+/// running, and their run folders. Once, before the run starts.
+async fn remove_leftovers(plan: &RunPlan, log: &Logger) {
     let config = &plan.config;
     if !config.dry_run {
         crate::sys::strays::kill_strays(&config.run_root, log);
     }
+    // Before their folders go.
+    script::stop_dead_runs(log, &KillSwitch::new()).await;
     remove_dead_runs(&config.run_root, log);
 }
 
@@ -515,5 +809,173 @@ fn remove_dead_runs(run_root: &std::path::Path, log: &Logger) {
             }
         }
         Err(e) => debug!(log, "run folders of killed runs not looked for: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The whole runtime in a dry run, without root: signals come through the injected
+    //! [`Interrupts`], sent by a sink the instant a state shows up, never after a sleep.
+
+    use super::*;
+    use crate::core::state::StateName;
+    use crate::testkit::{self, states_of, Recorder};
+
+    #[test]
+    fn a_signal_during_a_pre_run_winds_the_run_down_through_every_cleanup() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = testkit::dry_plan(dir.path(), 4, 2, true);
+        let run_root = plan.config.run_root.clone();
+        let (tx, interrupts) = Interrupts::channel();
+        // The user presses Ctrl+C while the second test of the first group is being prepared.
+        let (sink, states) = Recorder::new(Some(Box::new(move |&(index, state)| {
+            let now = index == 1 && state == StateName::Preparing;
+            if now {
+                tx.send(SignalKind::Interrupt).unwrap();
+            }
+            now
+        })));
+        let result = run(
+            plan,
+            testkit::front_end(),
+            vec![Box::new(sink)],
+            testkit::log(),
+            interrupts,
+        );
+        assert!(result.outcome.interrupted, "{result:?}");
+        assert_eq!((result.outcome.total, result.outcome.passed), (2, 0));
+        let states = states.lock().unwrap();
+        // Both tests past PREPARING are cleaned (in reverse order); nothing else started.
+        for index in [0, 1] {
+            assert_eq!(
+                states_of(&states, index),
+                [
+                    StateName::Preparing,
+                    StateName::Ready,
+                    StateName::Cleaning,
+                    StateName::Clean
+                ],
+                "run {index}: {states:?}"
+            );
+        }
+        assert!(states.iter().all(|(i, _)| *i < 2), "{states:?}");
+        assert!(testkit::run_folders(&run_root).is_empty());
+    }
+
+    /// A stand-in service: answers [`Shutdown`] after `delay` with `fails` or Ok, and says it
+    /// was done.
+    struct Service {
+        delay: Duration,
+        fails: bool,
+        done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Actor for Service {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Shutdown> for Service {
+        type Result = actix::ResponseFuture<Result<(), crate::messages::ShutdownError>>;
+
+        fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+            let (delay, fails, done) = (self.delay, self.fails, self.done.clone());
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                if fails {
+                    Err(
+                        crate::net::NetError::Cleanup(vec!["delete link sipp-abcdef".into()])
+                            .into(),
+                    )
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn every_service_is_shut_down_and_waited_for_whatever_the_others_do() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let flags: Vec<_> = (0..3)
+            .map(|_| std::sync::Arc::new(AtomicBool::new(false)))
+            .collect();
+        let failures = actix_rt::System::new().block_on({
+            let flags = flags.clone();
+            async move {
+                let service = |delay: u64, fails: bool, done: &std::sync::Arc<AtomicBool>| {
+                    Service {
+                        delay: Duration::from_millis(delay),
+                        fails,
+                        done: done.clone(),
+                    }
+                    .start()
+                    .recipient()
+                };
+                // A service whose actor is gone (it panicked, say): its mailbox is closed.
+                let gone = Service {
+                    delay: Duration::ZERO,
+                    fails: false,
+                    done: std::sync::Arc::new(AtomicBool::new(false)),
+                }
+                .start();
+                let gone_recipient = gone.clone().recipient();
+                gone.do_send(Stop);
+                while gone.connected() {
+                    tokio::task::yield_now().await;
+                }
+                shutdown_all(vec![
+                    ("network", service(0, true, &flags[0])),
+                    ("gone", gone_recipient),
+                    ("dns", service(50, false, &flags[1])),
+                    ("capture", service(10, false, &flags[2])),
+                ])
+                .await
+            }
+        });
+        assert!(
+            flags.iter().all(|f| f.load(Ordering::SeqCst)),
+            "every reply awaited"
+        );
+        assert_eq!(
+            failures,
+            [
+                "network cleanup: delete link sipp-abcdef".to_string(),
+                "gone cleanup: the service is gone (Mailbox has closed)".to_string(),
+            ]
+        );
+    }
+
+    #[derive(actix::Message)]
+    #[rtype(result = "()")]
+    struct Stop;
+
+    impl Handler<Stop> for Service {
+        type Result = ();
+        fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+            actix::ActorContext::stop(ctx);
+        }
+    }
+
+    #[test]
+    fn signals_that_came_before_the_start_run_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = testkit::dry_plan(dir.path(), 2, 1, true);
+        let run_root = plan.config.run_root.clone();
+        let (tx, interrupts) = Interrupts::channel();
+        tx.send(SignalKind::Terminate).unwrap();
+        let (sink, states) = Recorder::new(None);
+        let result = run(
+            plan,
+            testkit::front_end(),
+            vec![Box::new(sink)],
+            testkit::log(),
+            interrupts,
+        );
+        assert!(result.outcome.interrupted);
+        assert_eq!(result.outcome.total, 0);
+        assert!(states.lock().unwrap().is_empty());
+        // Not even GLOBAL's run folder was made.
+        assert!(std::fs::read_dir(&run_root).unwrap().next().is_none());
     }
 }

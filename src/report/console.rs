@@ -1,18 +1,29 @@
-//! The terminal output: what the run is about to do, one line per shown state change (SPEC §4.1),
-//! GLOBAL failures, interrupts and the summary; coloured on a terminal, flushed line by line.
+//! The terminal output: what the run is about to do, one line per shown state change (SPEC §4.1,
+//! GLOBAL's too), interrupts, the original's closing lines, then the failure recap ([`Recap`]);
+//! reasons short and cut to the terminal's width; coloured only on a terminal and never with
+//! `NO_COLOR`; flushed line by line.
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 
 use sipplauncher_actors::core::dispatch::{CancelReason, Outcome};
 use sipplauncher_actors::core::state::StateName;
-use sipplauncher_actors::events::{Event, EventSink, TestStateEvent};
+use sipplauncher_actors::events::{DryRunPlan, Event, EventSink, TestStateEvent};
 
-use super::{format_duration, one_line};
+use sipplauncher_actors::core::plan::Keep;
 
-/// Between groups and before the summary.
+use super::recap::Recap;
+use super::{fit, format_duration, short_reason};
+
+/// The recap's screenful when the output is no terminal (a CI log): the reports have the rest.
+const RECAP_LINES_WITHOUT_TERMINAL: usize = 50;
+
+/// Between groups, as the original printed it (80 `-`).
+const GROUP_SEPARATOR: &str =
+    "--------------------------------------------------------------------------------";
+/// Around GLOBAL and the closing counts, as the original printed it (80 `=`).
 const SEPARATOR: &str =
-    "----------------------------------------------------------------------------";
+    "================================================================================";
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -27,6 +38,14 @@ pub struct Console {
     groups: u64,
     /// Print the periodic progress line (a terminal is watching).
     progress: bool,
+    /// Lines the front end adds below the first line (which part of the suite this is).
+    notes: Vec<String>,
+    /// A dry run: the closing lines have no SUCCESS/FAILED, as in the original.
+    dry_run: bool,
+    /// The terminal's width: lines with a reason are cut to it (none: not a terminal).
+    width: Option<usize>,
+    /// The runs that did not pass, for the recap after the closing lines.
+    recap: Recap,
 }
 
 impl Console {
@@ -36,7 +55,30 @@ impl Console {
             color,
             groups: 0,
             progress: false,
+            notes: Vec::new(),
+            dry_run: false,
+            width: None,
+            recap: Recap::new(RECAP_LINES_WITHOUT_TERMINAL),
         }
+    }
+
+    /// A terminal of `columns` × `rows`: lines cut to its width, the recap a screenful.
+    pub fn with_terminal_size(mut self, columns: usize, rows: usize) -> Self {
+        self.width = Some(columns.max(20));
+        self.recap = Recap::new(rows.max(10));
+        self
+    }
+
+    /// The run's `--keep` and `--keep-max`, for the recap's words.
+    pub fn with_keep(mut self, keep: Keep, max: u64) -> Self {
+        self.recap = std::mem::replace(&mut self.recap, Recap::new(0)).with_keep(keep, max);
+        self
+    }
+
+    /// Also prints `notes` under the "Ready to run" line (e.g. which shard of the suite).
+    pub fn with_notes(mut self, notes: Vec<String>) -> Self {
+        self.notes = notes;
+        self
     }
 
     /// Also prints the periodic progress line of long runs.
@@ -51,7 +93,11 @@ impl Console {
         let stdout = io::stdout();
         let terminal = stdout.is_terminal();
         let color = color_wanted(terminal, std::env::var_os("NO_COLOR"));
-        Console::new(Box::new(stdout), color).with_progress(terminal)
+        let console = Console::new(Box::new(stdout), color).with_progress(terminal);
+        match terminal.then(|| terminal_size(&io::stdout())).flatten() {
+            Some((columns, rows)) => console.with_terminal_size(columns, rows),
+            None => console,
+        }
     }
 
     fn paint(&self, text: &str, colour: &str) -> String {
@@ -63,6 +109,7 @@ impl Console {
     }
 
     fn lines(&mut self, event: &Event) -> Vec<String> {
+        self.recap.event(event);
         match event {
             Event::RunStarted {
                 runs,
@@ -73,19 +120,24 @@ impl Console {
                 dry_run,
                 ..
             } => {
-                let how = if *window {
-                    format!("up to {group} at once, no groups")
+                self.dry_run = *dry_run;
+                // The original's words: "1 test", "N tests in one group", "N tests (in groups
+                // of G)".
+                let what = if *runs == 1 {
+                    "test".to_string()
+                } else if *window {
+                    format!("tests (up to {group} at once, no groups)")
+                } else if *group as u64 >= *runs {
+                    "tests in one group".to_string()
                 } else {
-                    format!("in groups of {group}")
+                    format!("tests (in groups of {group})")
                 };
-                let mut first = format!(
-                    "Ready to run {runs} {} ({how})",
-                    if *runs == 1 { "test" } else { "tests" }
-                );
+                let mut first = format!("Ready to run {runs} {what}");
                 if *repeat {
                     first.push_str(" in a loop until interrupted");
                 }
                 let mut lines = vec![first];
+                lines.extend(self.notes.iter().cloned());
                 if let Some(seed) = seed {
                     lines.push(format!(
                         "Random order, seed {seed} (replay with --random --seed {seed})"
@@ -94,25 +146,28 @@ impl Console {
                 if *dry_run {
                     lines.push("Dry run: no SIPp, no scripts, no change to the network".into());
                 }
+                lines.push(SEPARATOR.to_string());
                 lines
             }
             Event::GroupStarted { .. } => {
                 self.groups += 1;
                 if self.groups > 1 {
-                    vec![SEPARATOR.to_string()]
+                    vec![GROUP_SEPARATOR.to_string()]
                 } else {
                     Vec::new()
                 }
             }
-            Event::Global { script, error, .. } => match error {
-                Some(error) => vec![self.paint(
-                    &format!("GLOBAL {}: {}", script.file_name(), one_line(error)),
-                    RED,
-                )],
-                None => Vec::new(),
+            // The original's frame: `=` after GLOBAL's pre-run and before its post-run.
+            Event::Global(e) => match e.state {
+                StateName::Ready => vec![SEPARATOR.to_string()],
+                StateName::NotReady => vec![self.state_line(e), SEPARATOR.to_string()],
+                StateName::Cleaning => vec![SEPARATOR.to_string(), self.state_line(e)],
+                s if s.shown() => vec![self.state_line(e)],
+                _ => Vec::new(),
             },
             Event::Test(e) if e.state.shown() => vec![self.state_line(e)],
             Event::Test(_) => Vec::new(),
+            Event::DryRun(p) => dry_run_lines(p),
             Event::Progress { outcome, elapsed } if self.progress => {
                 vec![progress_line(outcome, *elapsed)]
             }
@@ -132,33 +187,43 @@ impl Console {
             Event::RunFinished {
                 outcome, elapsed, ..
             } => {
+                // The original's closing lines, exactly (wrappers read them); then ours.
                 let failed = outcome.failed();
-                let failed_line = format!("FAILED: {failed}");
-                let mut lines = vec![
-                    SEPARATOR.to_string(),
-                    format!("TOTAL: {}", outcome.total),
-                    format!("SUCCESS: {}", outcome.passed),
-                    if failed > 0 {
+                let mut lines = vec![SEPARATOR.to_string(), format!("TOTAL: {}", outcome.total)];
+                if !self.dry_run {
+                    let failed_line = format!("FAILED: {failed}");
+                    lines.push(format!("SUCCESS: {}", outcome.passed));
+                    lines.push(if failed > 0 {
                         self.paint(&failed_line, RED)
                     } else {
                         failed_line
-                    },
-                    format!("Elapsed: {}", format_duration(*elapsed)),
-                ];
+                    });
+                }
+                lines.push(SEPARATOR.to_string());
+                lines.push(format!("Total time elapsed {}", whole_seconds(*elapsed)));
                 if let Some(note) = ending_note(outcome) {
                     lines.push(self.paint(&note, RED));
+                }
+                for line in self.recap.lines(outcome.total, self.width) {
+                    lines.push(match line.state {
+                        Some(n) if self.color && line.text.len() >= n => {
+                            format!("{}{}", self.paint(&line.text[..n], RED), &line.text[n..])
+                        }
+                        _ => line.text,
+                    });
                 }
                 lines
             }
         }
     }
 
-    /// `     SUCCESS              normal-0000 (0-kqzvxa) - took 1.02s (1.02 cps)`
+    /// `     SUCCESS              normal-0000 (0-kqzvxa) - took 1.02s (1.02 cps)`; a reason
+    /// short (a SIP message's first line), the line cut to the terminal's width.
     fn state_line(&self, e: &TestStateEvent) -> String {
         let colour = if e.state.is_error() { RED } else { GREEN };
         let mut line = format!(
-            "{} {:>24} ({}-{})",
-            self.paint(&format!("{:>12}", e.state.as_str()), colour),
+            "{:>12} {:>24} ({}-{})",
+            e.state.as_str(),
             // `TestName`'s Display ignores the width: pad the string itself.
             e.name.0,
             e.index,
@@ -180,9 +245,76 @@ impl Console {
         }
         if let Some(reason) = &e.reason {
             line.push_str(" - ");
-            line.push_str(&one_line(reason));
+            line.push_str(&short_reason(reason));
         }
-        line
+        let line = fit(&line, self.width);
+        // The state is the first 12 characters, ASCII: paint them after the cut.
+        match line.get(..12) {
+            Some(state) if self.color => format!("{}{}", self.paint(state, colour), &line[12..]),
+            _ => line,
+        }
+    }
+}
+
+/// `48s`: the original's `%.0fs` (rounded to whole seconds).
+fn whole_seconds(d: std::time::Duration) -> String {
+    format!("{:.0}s", d.as_secs_f64())
+}
+
+/// What a dry run's test would run, under its DRY-RUNNING line: the instances' addresses, then
+/// each SIPp command line as a shell would take it, run in the run folder. Whole, never cut:
+/// they are there to be copied.
+fn dry_run_lines(p: &DryRunPlan) -> Vec<String> {
+    let pad = " ".repeat(13);
+    let hosts: Vec<String> = p
+        .hosts
+        .iter()
+        .map(|(ua, ip)| format!("{ua} {ip}"))
+        .collect();
+    let mut lines = vec![
+        format!("{pad}addresses: {}", hosts.join(", ")),
+        format!("{pad}in {}:", p.run_folder.display()),
+    ];
+    // With several run groups and --sipp-max-calls N the stages repeat: shown once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut repeats = 0;
+    for stage in &p.launch.stages {
+        if !stage.instances.is_empty() && stage.instances.iter().all(|i| seen.contains(&i.label)) {
+            repeats += 1;
+            continue;
+        }
+        for i in &stage.instances {
+            seen.insert(i.label.clone());
+            let env = i.env.iter().map(|(k, v)| format!("{k}={} ", shell_word(v)));
+            let argv: Vec<String> = i.argv.iter().map(|a| shell_word(a)).collect();
+            lines.push(format!(
+                "{pad}{}{}",
+                env.collect::<String>(),
+                argv.join(" ")
+            ));
+        }
+    }
+    if repeats > 0 {
+        let groups = p.launch.stages.len() - repeats;
+        lines.push(format!(
+            "{pad}(these {groups} run groups run {} times in all: --sipp-max-calls)",
+            p.launch.stages.len() / groups.max(1)
+        ));
+    }
+    lines
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it holds only safe characters, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@+%".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -200,9 +332,6 @@ fn ending_note(outcome: &Outcome) -> Option<String> {
     if outcome.interrupted {
         notes.push("interrupted before the end");
     }
-    if outcome.global_failed {
-        notes.push("a GLOBAL script failed");
-    }
     if outcome.fatal {
         notes.push("stopped by an internal error (see the log)");
     }
@@ -213,6 +342,21 @@ fn ending_note(outcome: &Outcome) -> Option<String> {
     let mut chars = note.chars();
     let first = chars.next()?;
     Some(first.to_uppercase().chain(chars).collect())
+}
+
+/// The terminal's columns and rows, when `out` is one that says.
+fn terminal_size(out: &impl std::os::fd::AsRawFd) -> Option<(usize, usize)> {
+    let mut size = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we own; the descriptor is open
+    // (stdout) for the call.
+    let ok = unsafe { nix::libc::ioctl(out.as_raw_fd(), nix::libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0 && size.ws_row > 0)
+        .then_some((usize::from(size.ws_col), usize::from(size.ws_row)))
 }
 
 fn color_wanted(is_terminal: bool, no_color: Option<OsString>) -> bool {
@@ -230,9 +374,11 @@ impl EventSink for Console {
     }
 
     fn finish(&mut self) -> Result<(), String> {
-        self.out
-            .flush()
-            .map_err(|e| format!("flush the terminal output: {e}"))
+        match self.out.flush() {
+            // A reader that stopped reading (`| head`) wanted no more: not a lost report.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            r => r.map_err(|e| format!("flush the terminal output: {e}")),
+        }
     }
 }
 
@@ -320,6 +466,9 @@ mod tests {
         let expected = "\
 Ready to run 4 tests (in groups of 2)
 Random order, seed 42 (replay with --random --seed 42)
+================================================================================
+   PREPARING                   GLOBAL (0-global)
+================================================================================
    PREPARING              normal-0000 (0-kqzvxa)
    PREPARING              normal-0001 (1-bcdefg)
     STARTING              normal-0000 (0-kqzvxa)
@@ -329,20 +478,28 @@ Random order, seed 42 (replay with --random --seed 42)
     CLEANING              normal-0001 (1-bcdefg)
        DIRTY              normal-0001 (1-bcdefg) - took 60ms - after.sh exited with status 2
     CLEANING              normal-0000 (0-kqzvxa)
-----------------------------------------------------------------------------
+--------------------------------------------------------------------------------
    PREPARING                 tls-0000 (2-hijklm)
    NOT READY                 tls-0000 (2-hijklm) - took 12ms - before.sh exited with status 1 <&\"'>
    PREPARING              normal-0000 (3-nopqrs)
     STARTING              normal-0000 (3-nopqrs)
      SUCCESS              normal-0000 (3-nopqrs) - took 42s
     CLEANING              normal-0000 (3-nopqrs)
-GLOBAL after.sh: after.sh exited with status 1
-----------------------------------------------------------------------------
+================================================================================
+    CLEANING                   GLOBAL (0-global)
+       DIRTY                   GLOBAL (0-global) - took 70ms - after.sh exited with status 1
+================================================================================
 TOTAL: 4
 SUCCESS: 2
 FAILED: 2
-Elapsed: 48s
-A GLOBAL script failed
+================================================================================
+Total time elapsed 48s
+GLOBAL did not pass (DIRTY, see above); kept: /var/tmp/sipplauncher/GLOBAL/global
+Did not pass: 2 of 4 test runs
+        FAIL              normal-0001 (1-bcdefg) - uac ua1 exited with status 1; cleanup: after.sh exited with status 2
+             kept: /var/tmp/sipplauncher/normal-0001/bcdefg (pcap sipp-bcdefg.pcap)
+   NOT READY                 tls-0000 (2-hijklm) - before.sh exited with status 1 <&\"'>
+             kept: /var/tmp/sipplauncher/tls-0000/hijklm
 ";
         assert_eq!(render(&fixture::events(), false), expected);
     }
@@ -354,32 +511,41 @@ A GLOBAL script failed
         let text = render(&events, true);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            lines[2],
+            lines[5],
             "\x1b[32m   PREPARING\x1b[0m              normal-0000 (0-kqzvxa)"
         );
         assert_eq!(
-            lines[7],
+            lines[10],
             "\x1b[31m        FAIL\x1b[0m              normal-0001 (1-bcdefg) - took 5.00s \
              (*0.50 cps) - uac ua1 exited with status 1"
         );
         assert_eq!(
-            lines[13],
+            lines[16],
             "\x1b[31m   NOT READY\x1b[0m                 tls-0000 (2-hijklm) - took 12ms - \
              before.sh exited with status 1 <&\"'>"
         );
         assert_eq!(
-            lines[18],
-            "\x1b[31mGLOBAL after.sh: after.sh exited with status 1\x1b[0m"
+            lines[23],
+            "\x1b[31m       DIRTY\x1b[0m                   GLOBAL (0-global) - took 70ms - \
+             after.sh exited with status 1"
         );
         assert_eq!(
-            &lines[19..],
+            &lines[24..],
             &[
                 SEPARATOR,
                 "TOTAL: 4",
                 "SUCCESS: 2",
                 "\x1b[31mFAILED: 2\x1b[0m",
-                "Elapsed: 48s",
-                "\x1b[31mA GLOBAL script failed\x1b[0m",
+                SEPARATOR,
+                "Total time elapsed 48s",
+                "GLOBAL did not pass (DIRTY, see above); kept: /var/tmp/sipplauncher/GLOBAL/global",
+                "Did not pass: 2 of 4 test runs",
+                "\x1b[31m        FAIL\x1b[0m              normal-0001 (1-bcdefg) - uac ua1 exited \
+                 with status 1; cleanup: after.sh exited with status 2",
+                "             kept: /var/tmp/sipplauncher/normal-0001/bcdefg (pcap sipp-bcdefg.pcap)",
+                "\x1b[31m   NOT READY\x1b[0m                 tls-0000 (2-hijklm) - before.sh exited \
+                 with status 1 <&\"'>",
+                "             kept: /var/tmp/sipplauncher/tls-0000/hijklm",
             ]
         );
         // Without the colour codes it is the plain text.
@@ -441,12 +607,14 @@ A GLOBAL script failed
                 },
                 elapsed: std::time::Duration::from_secs(125),
                 at: fixture::at(125_000),
+                usage: None,
             },
         ];
         let expected = format!(
             "\
-Ready to run 1 test (in groups of 1) in a loop until interrupted
+Ready to run 1 test in a loop until interrupted
 Dry run: no SIPp, no scripts, no change to the network
+{SEPARATOR}
    PREPARING                        a (0-aaaaaa)
  DRY-RUNNING                        a (0-aaaaaa)
 Interrupted: cleaning up (press Ctrl+C again to stop at once)
@@ -454,14 +622,144 @@ Interrupted again: stopping at once (press Ctrl+C again to exit now)
 Interrupted a third time: exiting now (the next run removes what is left)
 {SEPARATOR}
 TOTAL: 1
-SUCCESS: 0
-FAILED: 1
-Elapsed: 2m05s
+{SEPARATOR}
+Total time elapsed 125s
 Interrupted before the end; stopped after the first group with a failure \
 (--group-stop-first-fail)
+Did not pass: 1 of 1 test run
+        FAIL                        a (0-aaaaaa) - did not finish (stopped in state DRY-RUNNING)
+             folder: /var/tmp/sipplauncher/a/aaaaaa
 "
         );
         assert_eq!(render(&events, false), expected);
+    }
+
+    fn started(runs: u64, group: usize, window: bool) -> Event {
+        Event::RunStarted {
+            tests: 3,
+            runs,
+            repeat: false,
+            group,
+            window,
+            seed: None,
+            dry_run: false,
+            at: fixture::at(0),
+        }
+    }
+
+    #[test]
+    fn the_first_line_is_the_originals() {
+        for (runs, group, window, first) in [
+            (1, 1, false, "Ready to run 1 test"),
+            (1, 4, false, "Ready to run 1 test"),
+            (4, 4, false, "Ready to run 4 tests in one group"),
+            (4, 9, false, "Ready to run 4 tests in one group"),
+            (4, 2, false, "Ready to run 4 tests (in groups of 2)"),
+            (
+                4,
+                2,
+                true,
+                "Ready to run 4 tests (up to 2 at once, no groups)",
+            ),
+        ] {
+            assert_eq!(
+                render(&[started(runs, group, window)], false),
+                format!("{first}\n{SEPARATOR}\n")
+            );
+        }
+    }
+
+    #[test]
+    fn a_global_that_is_not_ready_is_told_once_and_framed() {
+        use StateName::*;
+        let text = render(
+            &[
+                started(2, 1, false),
+                fixture::global(Preparing, 0, None, None),
+                fixture::global(
+                    NotReady,
+                    40,
+                    Some(40),
+                    Some("before.sh exited with status 3"),
+                ),
+                Event::RunFinished {
+                    outcome: Outcome {
+                        global_failed: true,
+                        ..Outcome::default()
+                    },
+                    elapsed: std::time::Duration::from_millis(1_500),
+                    at: fixture::at(1_500),
+                    usage: None,
+                },
+            ],
+            false,
+        );
+        assert_eq!(
+            text,
+            format!(
+                "\
+Ready to run 2 tests (in groups of 1)
+{SEPARATOR}
+   PREPARING                   GLOBAL (0-global)
+   NOT READY                   GLOBAL (0-global) - took 40ms - before.sh exited with status 3
+{SEPARATOR}
+{SEPARATOR}
+TOTAL: 0
+SUCCESS: 0
+FAILED: 0
+{SEPARATOR}
+Total time elapsed 2s
+GLOBAL did not pass (NOT READY, see above); kept: /var/tmp/sipplauncher/GLOBAL/global
+"
+            )
+        );
+    }
+
+    #[test]
+    fn elapsed_in_whole_seconds_as_the_original() {
+        for (ms, text) in [(0, "0s"), (400, "0s"), (1_600, "2s"), (125_000, "125s")] {
+            assert_eq!(
+                whole_seconds(std::time::Duration::from_millis(ms)),
+                text,
+                "{ms} ms"
+            );
+        }
+    }
+
+    /// A terminal's width cuts the lines with a reason, after the short reason took the SIP
+    /// message down to its first line; colours go around the state after the cut.
+    #[test]
+    fn reasons_are_short_and_cut_to_the_terminal() {
+        let fail = fixture::test(
+            0,
+            "call-0000",
+            "abcdef",
+            StateName::Fail,
+            0,
+            Some(1_000),
+            None,
+            Some(
+                "ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for \
+                 Call-Id '1-99@h': while expecting '200' (index 2), received 'SIP/2.0 404 Not \
+                 Here\r\nVia: SIP/2.0/UDP 10.99.0.1;branch=z9hG4bK\r\nContent-Length: 0\r\n'",
+            ),
+        );
+        let out = Shared::default();
+        let mut wide = Console::new(Box::new(out.clone()), false);
+        wide.event(&fail);
+        assert_eq!(
+            out.text(),
+            "        FAIL                call-0000 (0-abcdef) - took 1.00s - ua1 (uac) call \
+             failed, exit status 1: while expecting '200' (index 2), received 'SIP/2.0 404 Not \
+             Here'\n"
+        );
+        let out = Shared::default();
+        let mut narrow = Console::new(Box::new(out.clone()), true).with_terminal_size(70, 24);
+        narrow.event(&fail);
+        assert_eq!(
+            out.text(),
+            "\x1b[31m        FAIL\x1b[0m                call-0000 (0-abcdef) - took 1.00s - ua1 (…\n"
+        );
     }
 
     #[test]

@@ -9,13 +9,16 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sipplauncher_actors::events::{Event, EventSink};
+use sipplauncher_actors::sys::keep::Fate;
+use sipplauncher_actors::sys::usage::{LoadAvg, RunUsage};
 
 use super::evidence::RunAttachment;
 use super::{rfc3339, write_atomic_with, Collector, GlobalRecord, RunRecord, Spool};
 use crate::ladder::Ladder;
+use crate::shard::Shard;
 
 /// What the report says about the run beyond the event stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunMeta {
     pub tool_version: String,
     /// SIPp's version, when it was looked for (`v3.6.1-SCTP-PCAP-RTPSTREAM`).
@@ -30,6 +33,25 @@ pub struct RunMeta {
     pub window: bool,
     /// The process's arguments, the program first.
     pub command_line: Vec<String>,
+    /// `--fail-expected`: `merge` applies it once to the whole suite.
+    pub fail_expected: bool,
+    /// `--shard K/N`, when given.
+    pub shard: Option<Shard>,
+    /// This machine's name: with the shard, where each run ran (kept by `merge`).
+    pub host: String,
+    /// The names of the tests this run was to run (collected, filtered, its shard's), so that
+    /// `merge` and `--rerun-failed` can tell a test that never ran from one that passed.
+    pub planned: Vec<String>,
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`: the UTS namespace's, as `hostname` says;
+/// a pod's or a CI runner's name), or `"unknown"`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Collects the runs from the event stream and writes the document on `finish()`.
@@ -58,12 +80,24 @@ pub struct JsonReport {
     pub seed: Option<u64>,
     /// SIPp's version, when it was looked for.
     pub sipp_version: Option<String>,
+    /// `--fail-expected` (`merge` applies it once to the whole suite).
+    pub fail_expected: bool,
+    /// `--shard K/N`; none without it (and in a merged report, whose runs name theirs).
+    pub shard: Option<ShardInfo>,
+    /// The machine that ran it; none in a merged report (each run names its own).
+    pub host: Option<String>,
+    /// The names of the tests it was to run (collected, filtered, its shard's).
+    pub planned: Vec<String>,
     pub started: String,
     pub finished: String,
     pub elapsed_s: f64,
     pub interrupted: bool,
+    /// It stopped on the tool's own fault (exit status 3).
+    pub fatal: bool,
     pub summary: Summary,
     pub global: Globals,
+    /// What the run cost the machine; `null` when it never told its end.
+    pub usage: Option<Usage>,
     /// Every test run, in run order. Last: a long report is streamed around it.
     pub tests: Vec<JsonRun>,
 }
@@ -88,6 +122,15 @@ impl JsonReport {
     }
 }
 
+/// `--shard K/N` in the report: `{"index": K, "total": N, "mode": "count"|"hash"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub total: u32,
+    pub mode: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Summary {
@@ -96,11 +139,62 @@ pub struct Summary {
     pub failed: u64,
 }
 
+/// sipplauncher's own CPU during the run (all its threads), that of the processes it started
+/// and reaped (SIPp, scripts), and the host's load averages (1, 5, 15 minutes) at start and end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub cpu_user_s: f64,
+    pub cpu_system_s: f64,
+    pub children_cpu_user_s: f64,
+    pub children_cpu_system_s: f64,
+    pub load_start: Option<[f64; 3]>,
+    pub load_end: Option<[f64; 3]>,
+}
+
+impl Usage {
+    fn of(u: &RunUsage) -> Usage {
+        let load = |l: Option<LoadAvg>| l.map(|l| [l.one, l.five, l.fifteen]);
+        Usage {
+            cpu_user_s: micros(u.own.user),
+            cpu_system_s: micros(u.own.system),
+            children_cpu_user_s: micros(u.children.user),
+            children_cpu_system_s: micros(u.children.system),
+            load_start: load(u.load_start),
+            load_end: load(u.load_end),
+        }
+    }
+
+    /// sipplauncher's own CPU, user and system.
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu_user_s + self.cpu_system_s
+    }
+
+    /// Its children's CPU (SIPp, scripts), user and system.
+    pub fn children_cpu_s(&self) -> f64 {
+        self.children_cpu_user_s + self.children_cpu_system_s
+    }
+}
+
+/// What SIPp counted of a run's calls (its UAC instances).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Calls {
+    pub created: u64,
+    pub successful: u64,
+    pub failed: u64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Globals {
     pub before: Option<Global>,
     pub after: Option<Global>,
+    /// GLOBAL's own run (absent without a GLOBAL folder).
+    pub run_id: Option<String>,
+    pub run_folder: Option<String>,
+    /// Its folder stays as evidence (a script failed, `--keep`).
+    pub run_folder_kept: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -131,8 +225,20 @@ pub struct JsonRun {
     pub wall_s: f64,
     /// How long its SIPp processes ran (real runs).
     pub sipp_s: Option<f64>,
+    /// SIPp's counts of the calls of its UACs (real runs whose statistics were read).
+    pub calls: Option<Calls>,
+    /// The call setup time the scenario measures with `rtd` (SIPp's first response-time
+    /// timer, its mean over the calls), in milliseconds; `null` when it measures none.
+    pub setup_ms: Option<f64>,
     pub reason: Option<String>,
     pub run_folder: Option<String>,
+    /// The run folder stays (`--keep`): the evidence is there to look at.
+    pub run_folder_kept: bool,
+    /// `kept`, `removed`, `removed_over_keep_max` (a failure, but `--keep-max` folders were
+    /// kept already); null while the run is not over.
+    pub run_folder_fate: Option<Fate>,
+    /// The run's pcap, in its run folder (there while the folder is kept).
+    pub pcap: Option<String>,
     /// Each instance's label (`uac_ua1`) and address in this run (runs that got past pre-run).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub addresses: BTreeMap<String, Ipv4Addr>,
@@ -142,6 +248,10 @@ pub struct JsonRun {
     /// Why its pcap gave no ladder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ladder_error: Option<String>,
+    /// Its shard's K (`--shard K/N`); none without `--shard`.
+    pub shard: Option<u32>,
+    /// The machine it ran on.
+    pub host: Option<String>,
 }
 
 impl JsonRun {
@@ -164,7 +274,7 @@ impl Json {
     /// Moves the entries of the runs that are over to the spool.
     fn spool_settled(&mut self) {
         for r in self.collected.take_settled() {
-            match serde_json::to_string_pretty(&JsonRun::of(&r)) {
+            match serde_json::to_string_pretty(&JsonRun::of_run(&r, &self.meta)) {
                 Ok(text) => {
                     let lead = if self.spool.count == 0 { "" } else { ",\n" };
                     self.spool.push(&format!("{lead}{}", indent(&text, 4)));
@@ -244,16 +354,33 @@ pub(crate) fn document(meta: &RunMeta, c: &Collector, now: SystemTime) -> JsonRe
         window: meta.window,
         seed: c.seed,
         sipp_version: meta.sipp_version.clone(),
+        fail_expected: meta.fail_expected,
+        shard: meta.shard.map(|s| ShardInfo {
+            index: s.index,
+            total: s.total,
+            mode: s.mode.as_str().into(),
+        }),
+        host: Some(meta.host.clone()),
+        planned: meta.planned.clone(),
         started: rfc3339(c.started.unwrap_or(now)),
         finished: rfc3339(c.end.map_or(now, |e| e.at)),
         elapsed_s: secs(c.elapsed(now)),
         interrupted: c.interrupted(),
+        fatal: c.end.is_some_and(|e| e.outcome.fatal),
         summary,
         global: Globals {
             before: c.global_before.as_ref().map(Global::of),
             after: c.global_after.as_ref().map(Global::of),
+            run_id: c.global_run.as_ref().map(|g| g.run_id.clone()),
+            run_folder: c
+                .global_run
+                .as_ref()
+                .and_then(|g| g.run_folder.as_ref())
+                .map(|p| p.display().to_string()),
+            run_folder_kept: c.global_run.as_ref().is_some_and(RunRecord::folder_kept),
         },
-        tests: c.runs.values().map(JsonRun::of).collect(),
+        usage: c.end.and_then(|e| e.usage).as_ref().map(Usage::of),
+        tests: c.runs.values().map(|r| JsonRun::of_run(r, meta)).collect(),
     }
 }
 
@@ -283,11 +410,34 @@ impl JsonRun {
             cps: r.cps,
             wall_s: secs(r.last.duration_since(r.started).unwrap_or_default()),
             sipp_s: r.sipp_time.map(secs),
+            calls: r.stats.map(|s| Calls {
+                created: s.calls,
+                successful: s.successful,
+                failed: s.failed,
+            }),
+            setup_ms: r
+                .stats
+                .and_then(|s| s.setup_time)
+                .map(|d| micros(d) * 1_000.0),
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            run_folder_kept: r.folder_kept(),
+            run_folder_fate: r.folder_fate,
+            pcap: r.pcap.as_ref().map(|p| p.display().to_string()),
             addresses: evidence.map(|e| e.addresses.clone()).unwrap_or_default(),
             ladder: evidence.and_then(|e| e.ladder.clone()),
             ladder_error: evidence.and_then(|e| e.ladder_error.clone()),
+            shard: None,
+            host: None,
+        }
+    }
+
+    /// [`JsonRun::of`], with the shard and the host of the run it belongs to.
+    pub(crate) fn of_run(r: &RunRecord, meta: &RunMeta) -> JsonRun {
+        JsonRun {
+            shard: meta.shard.map(|s| s.index),
+            host: Some(meta.host.clone()),
+            ..JsonRun::of(r)
         }
     }
 }
@@ -295,6 +445,11 @@ impl JsonRun {
 /// Seconds, to the millisecond (no float noise like 1.0200000000000001).
 pub(crate) fn secs(d: Duration) -> f64 {
     d.as_millis() as f64 / 1_000.0
+}
+
+/// Seconds, to the microsecond (CPU times: a run's own CPU is often a few milliseconds).
+fn micros(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1_000_000.0
 }
 
 impl EventSink for Json {
@@ -349,6 +504,18 @@ mod tests {
             group: 2,
             window: false,
             command_line: vec!["sipplauncher".into(), "--dut".into(), "10.22.22.24".into()],
+            fail_expected: false,
+            shard: Some(Shard {
+                index: 2,
+                total: 3,
+                mode: crate::shard::ShardMode::Count,
+            }),
+            host: "runner-b".into(),
+            planned: vec![
+                "normal-0000".into(),
+                "normal-0001".into(),
+                "tls-0000".into(),
+            ],
         }
     }
 
@@ -381,12 +548,23 @@ mod tests {
         assert_eq!(v["finished"], "2024-03-01T12:00:48.250Z");
         assert_eq!(v["elapsed_s"], 48.25);
         assert_eq!(v["interrupted"], false);
+        assert_eq!(v["fatal"], false);
+        assert_eq!(v["fail_expected"], false);
+        assert_eq!(v["shard"], json!({"index": 2, "total": 3, "mode": "count"}));
+        assert_eq!(v["host"], "runner-b");
+        assert_eq!(
+            v["planned"],
+            json!(["normal-0000", "normal-0001", "tls-0000"])
+        );
         assert_eq!(v["summary"], json!({"total": 4, "success": 2, "failed": 2}));
         assert_eq!(
             v["global"],
             json!({
                 "before": {"ok": true, "error": null, "took_s": 0.03},
                 "after": {"ok": false, "error": "after.sh exited with status 1", "took_s": 0.07},
+                "run_id": "global",
+                "run_folder": "/var/tmp/sipplauncher/GLOBAL/global",
+                "run_folder_kept": true,
             })
         );
         let tests = v["tests"].as_array().expect("tests");
@@ -406,10 +584,33 @@ mod tests {
                 "cps": 1.0234,
                 "wall_s": 5.21,
                 "sipp_s": null,
+                "calls": {"created": 2, "successful": 2, "failed": 0},
+                "setup_ms": 14.0,
                 "reason": null,
                 "run_folder": "/var/tmp/sipplauncher/normal-0000/kqzvxa",
+                "run_folder_kept": false,
+                "run_folder_fate": "removed",
+                "pcap": "/var/tmp/sipplauncher/normal-0000/kqzvxa/sipp-kqzvxa.pcap",
+                "shard": 2,
+                "host": "runner-b",
             })
         );
+        assert_eq!(tests[1]["calls"], Value::Null, "no statistics read");
+        assert_eq!(tests[1]["setup_ms"], Value::Null);
+        assert_eq!(
+            v["usage"],
+            json!({
+                "cpu_user_s": 0.12,
+                "cpu_system_s": 0.03,
+                "children_cpu_user_s": 0.8,
+                "children_cpu_system_s": 0.2,
+                "load_start": [0.5, 0.25, 0.125],
+                "load_end": [1.5, 0.75, 0.25],
+            })
+        );
+        // The evidence of a failure is kept, and said so.
+        assert_eq!(tests[1]["run_folder_kept"], true);
+        assert_eq!(tests[1]["run_folder_fate"], "kept");
         assert_eq!(tests[1]["result"], "FAIL");
         assert_eq!(tests[1]["state"], "DIRTY");
         assert_eq!(tests[1]["passed"], false);
@@ -447,12 +648,18 @@ mod tests {
             "window",
             "seed",
             "sipp_version",
+            "fail_expected",
+            "shard",
+            "host",
+            "planned",
             "started",
             "finished",
             "elapsed_s",
             "interrupted",
+            "fatal",
             "summary",
             "global",
+            "usage",
             "tests",
         ];
         expected.sort_unstable();
@@ -488,7 +695,12 @@ mod tests {
         assert_eq!(v["finished"], "2024-03-01T12:00:02.500Z");
         assert_eq!(v["elapsed_s"], 2.5);
         assert_eq!(v["summary"], json!({"total": 1, "success": 0, "failed": 1}));
-        assert_eq!(v["global"], json!({"before": null, "after": null}));
+        assert_eq!(
+            v["global"],
+            json!({"before": null, "after": null, "run_id": null, "run_folder": null,
+                   "run_folder_kept": false})
+        );
+        assert_eq!(v["usage"], Value::Null, "no end, no usage");
         assert_eq!(v["tests"][0]["result"], "FAIL");
         assert_eq!(v["tests"][0]["state"], "CLEAN");
         assert_eq!(v["tests"][0]["took_s"], 0.0);

@@ -1,5 +1,7 @@
 //! The JUnit XML report (`--junit FILE`) for CI (GitLab, Jenkins): one testcase per test run,
-//! in run order, plus a `GLOBAL` testcase when a GLOBAL script failed; written at the end.
+//! in run order; written at the end. GLOBAL is not a test case (as on the console, whose
+//! `TOTAL` the `tests` count equals): its scripts are the suite's properties, and a failing one
+//! is the suite's `<system-err>`.
 //! Streamed: each test run's testcase goes to a spool file once the run is over, so a run of
 //! days holds only its running tests in memory; the counts of the header are kept as numbers.
 
@@ -8,6 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use sipplauncher_actors::events::{Event, EventSink};
+use sipplauncher_actors::sys::keep::Fate;
 
 use super::{
     junit_timestamp, write_atomic_with, Collector, GlobalRecord, RunRecord, RunResult, Spool,
@@ -20,8 +23,7 @@ pub struct JUnit {
     /// The testcases of the runs that are over.
     spool: Spool,
     /// Of the spooled testcases.
-    failures: usize,
-    errors: usize,
+    spooled: Counts,
 }
 
 impl JUnit {
@@ -30,8 +32,7 @@ impl JUnit {
             spool: Spool::beside(&path),
             path,
             collected: Collector::default(),
-            failures: 0,
-            errors: 0,
+            spooled: Counts::default(),
         }
     }
 
@@ -46,11 +47,7 @@ impl JUnit {
     fn spool_settled(&mut self) {
         for r in self.collected.take_settled() {
             let case = Case::of_run(&r);
-            match case.verdict {
-                Verdict::Failure { .. } => self.failures += 1,
-                Verdict::Error { .. } => self.errors += 1,
-                Verdict::Passed => {}
-            }
+            self.spooled.add(&case);
             let mut x = String::new();
             case.write(&mut x);
             self.spool.push(&x);
@@ -58,59 +55,143 @@ impl JUnit {
     }
 
     /// What goes before the spooled testcases, and after them (the runs still going, the
-    /// GLOBAL testcase, the end tags).
+    /// GLOBAL scripts' errors, the end tags).
     fn head_and_tail(&self, now: SystemTime) -> (String, String) {
         let c = &self.collected;
-        let cases: Vec<Case> = c
-            .runs
-            .values()
-            .map(Case::of_run)
-            .chain(Case::of_global(
-                c.global_before.as_ref(),
-                c.global_after.as_ref(),
-            ))
-            .collect();
-        let tests = cases.len() + self.spool.count as usize;
-        let failures = self.failures
-            + cases
-                .iter()
-                .filter(|k| matches!(k.verdict, Verdict::Failure { .. }))
-                .count();
-        let errors = self.errors
-            + cases
-                .iter()
-                .filter(|k| matches!(k.verdict, Verdict::Error { .. }))
-                .count();
-        let time = seconds(c.elapsed(now));
-        let timestamp = junit_timestamp(c.started.unwrap_or(now));
-
-        let mut x = String::new();
-        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        // `write!` to a String cannot fail; its Result is dropped with `let _`.
-        let _ = writeln!(
-            x,
-            "<testsuites name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
-             errors=\"{errors}\" time=\"{time}\">"
-        );
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
-             errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
-        );
-        if let Some(seed) = c.seed {
-            let _ = writeln!(
-                x,
-                "    <properties>\n      <property name=\"seed\" value=\"{seed}\"/>\n    \
-                 </properties>"
-            );
-        }
+        let cases: Vec<Case> = c.runs.values().map(Case::of_run).collect();
+        let globals = [c.global_before.as_ref(), c.global_after.as_ref()];
+        let mut counts = self.spooled;
         let mut tail = String::new();
         for case in &cases {
+            counts.add(case);
             case.write(&mut tail);
         }
-        tail.push_str("  </testsuite>\n</testsuites>\n");
-        (x, tail)
+        tail.push_str(&end(globals));
+        let head = header(
+            counts,
+            c.elapsed(now),
+            c.started.unwrap_or(now),
+            c.seed,
+            globals,
+        );
+        (head, tail)
     }
+}
+
+/// The numbers of a `<testsuite>`'s header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub tests: usize,
+    pub failures: usize,
+    pub errors: usize,
+}
+
+impl Counts {
+    /// Counts `case` in.
+    pub fn add(&mut self, case: &Case) {
+        self.tests += 1;
+        match case.verdict {
+            Verdict::Failure { .. } => self.failures += 1,
+            Verdict::Error { .. } => self.errors += 1,
+            Verdict::Passed => {}
+        }
+    }
+}
+
+/// What comes before the testcases: the XML declaration, `<testsuites>`, `<testsuite>` and its
+/// properties (the seed, the GLOBAL scripts `[before, after]`).
+fn header(
+    counts: Counts,
+    time: Duration,
+    started: SystemTime,
+    seed: Option<u64>,
+    globals: [Option<&GlobalRecord>; 2],
+) -> String {
+    let Counts {
+        tests,
+        failures,
+        errors,
+    } = counts;
+    let time = seconds(time);
+    let timestamp = junit_timestamp(started);
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    // `write!` to a String cannot fail; its Result is dropped with `let _`.
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\" time=\"{time}\">"
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"sipplauncher\" tests=\"{tests}\" failures=\"{failures}\" \
+         errors=\"{errors}\" skipped=\"0\" time=\"{time}\" timestamp=\"{timestamp}\">"
+    );
+    let mut properties: Vec<(&str, String)> = Vec::new();
+    if let Some(seed) = seed {
+        properties.push(("seed", seed.to_string()));
+    }
+    for (name, g) in ["global_before", "global_after"].into_iter().zip(globals) {
+        if let Some(g) = g {
+            properties.push((name, global_value(g)));
+        }
+    }
+    if !properties.is_empty() {
+        x.push_str("    <properties>\n");
+        for (name, value) in &properties {
+            let _ = writeln!(
+                x,
+                "      <property name=\"{name}\" value=\"{}\"/>",
+                attr(value)
+            );
+        }
+        x.push_str("    </properties>\n");
+    }
+    x
+}
+
+/// What comes after the testcases: the GLOBAL scripts' errors (`[before, after]`), the end tags.
+fn end(globals: [Option<&GlobalRecord>; 2]) -> String {
+    let mut tail = String::new();
+    let global_errors: Vec<String> = ["before", "after"]
+        .into_iter()
+        .zip(globals)
+        .filter_map(|(script, g)| {
+            g.and_then(|g| g.error.as_ref())
+                .map(|e| format!("GLOBAL {script}.sh failed: {e}"))
+        })
+        .collect();
+    if !global_errors.is_empty() {
+        let _ = writeln!(
+            tail,
+            "    <system-err>{}</system-err>",
+            text(&global_errors.join("\n"))
+        );
+    }
+    tail.push_str("  </testsuite>\n</testsuites>\n");
+    tail
+}
+
+/// A whole document of `cases` (e.g. `merge`'s, from the runs of several JSON reports): the
+/// same header, testcases and end as a run's own report.
+pub fn document(
+    cases: &[Case],
+    time: Duration,
+    started: SystemTime,
+    seed: Option<u64>,
+    globals: [Option<&GlobalRecord>; 2],
+) -> String {
+    let mut counts = Counts::default();
+    let mut body = String::new();
+    for case in cases {
+        counts.add(case);
+        case.write(&mut body);
+    }
+    format!(
+        "{}{body}{}",
+        header(counts, time, started, seed, globals),
+        end(globals)
+    )
 }
 
 impl EventSink for JUnit {
@@ -148,27 +229,84 @@ enum Verdict {
     },
 }
 
-struct Case {
+/// One `<testcase>`.
+pub struct Case {
     name: String,
     time: Duration,
     verdict: Verdict,
     out: Option<String>,
 }
 
+/// What a testcase tells of one test run: taken from the event stream (a run's own report) or
+/// from a run of a JSON report (`merge`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunCase<'a> {
+    pub name: &'a str,
+    pub index: u64,
+    pub run_id: &'a str,
+    pub run_id_number: &'a str,
+    /// SUCCESS, FAIL or NOT READY ([`RunResult::as_str`]).
+    pub result: &'a str,
+    /// The last state it reached ([`sipplauncher_actors::core::state::StateName::as_str`]).
+    pub state: &'a str,
+    /// SUCCESS and CLEAN.
+    pub passed: bool,
+    pub took: Duration,
+    /// Why it did not pass, on one line.
+    pub reason: Option<String>,
+    pub run_folder: Option<String>,
+    /// More lines for its `<system-out>` (e.g. which shard and host ran it).
+    pub more: Vec<String>,
+}
+
+/// Where a run's evidence is, for its `<system-out>`: whether its folder stayed, and its pcap
+/// when it is there to open.
+fn evidence_lines(r: &RunRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(fate) = r.folder_fate {
+        lines.push(format!(
+            "run folder kept: {}",
+            if fate == Fate::Kept { "yes" } else { "no" }
+        ));
+    }
+    if let (true, Some(pcap)) = (r.folder_kept(), &r.pcap) {
+        lines.push(format!("pcap: {}", pcap.display()));
+    }
+    lines
+}
+
 impl Case {
     fn of_run(r: &RunRecord) -> Case {
-        let verdict = if r.passed() {
+        Case::of(RunCase {
+            name: &r.name,
+            index: r.index,
+            run_id: &r.run_id,
+            run_id_number: &r.run_id_number,
+            result: r.result().as_str(),
+            state: r.state.as_str(),
+            passed: r.passed(),
+            took: r.took(),
+            reason: r.reason(),
+            run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            more: evidence_lines(r),
+        })
+    }
+
+    /// The testcase of one test run.
+    pub fn of(r: RunCase<'_>) -> Case {
+        let verdict = if r.passed {
             Verdict::Passed
         } else {
-            let result = r.result();
-            let kind = match result {
-                RunResult::Fail | RunResult::NotReady => result.as_str(),
+            let not_ready = r.result == RunResult::NotReady.as_str();
+            let kind = if not_ready || r.result == RunResult::Fail.as_str() {
+                r.result
+            } else {
                 // It ran fine but cleanup did not: DIRTY (or cut short while CLEANING).
-                RunResult::Success => r.state.as_str(),
+                r.state
             }
             .to_string();
-            let message = r.reason().unwrap_or_else(|| kind.clone());
-            if result == RunResult::NotReady {
+            let message = r.reason.clone().unwrap_or_else(|| kind.clone());
+            if not_ready {
                 Verdict::Error { kind, message }
             } else {
                 Verdict::Failure { kind, message }
@@ -179,51 +317,17 @@ impl Case {
             r.index, r.run_id, r.run_id_number, r.state
         );
         if let Some(folder) = &r.run_folder {
-            let _ = write!(out, "\nrun folder: {}", folder.display());
+            let _ = write!(out, "\nrun folder: {folder}");
+        }
+        for line in &r.more {
+            let _ = write!(out, "\n{line}");
         }
         Case {
-            name: r.name.clone(),
-            time: r.took(),
+            name: r.name.to_string(),
+            time: r.took,
             verdict,
             out: Some(out),
         }
-    }
-
-    /// A failing GLOBAL before.sh is an error (the tests could not run, like a test's NOT
-    /// READY), a failing after.sh a failure (like a test's after.sh); none when they passed.
-    fn of_global(before: Option<&GlobalRecord>, after: Option<&GlobalRecord>) -> Option<Case> {
-        let failed = |script: &str, g: Option<&GlobalRecord>| {
-            g.and_then(|g| g.error.as_ref().map(|e| format!("{script}: {e}")))
-        };
-        let before_error = failed("before.sh", before);
-        let after_error = failed("after.sh", after);
-        let message = [before_error.clone(), after_error]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
-        if message.is_empty() {
-            return None;
-        }
-        let verdict = if before_error.is_some() {
-            Verdict::Error {
-                kind: "GLOBAL before.sh".into(),
-                message,
-            }
-        } else {
-            Verdict::Failure {
-                kind: "GLOBAL after.sh".into(),
-                message,
-            }
-        };
-        let time =
-            before.map(|g| g.took).unwrap_or_default() + after.map(|g| g.took).unwrap_or_default();
-        Some(Case {
-            name: "GLOBAL".into(),
-            time,
-            verdict,
-            out: None,
-        })
     }
 
     fn write(&self, x: &mut String) {
@@ -258,6 +362,14 @@ impl Case {
             let _ = writeln!(x, "      <system-out>{}</system-out>", text(out));
         }
         x.push_str("    </testcase>\n");
+    }
+}
+
+/// A GLOBAL script's property: `ok (0.030s)` or `failed (0.070s): why`.
+fn global_value(g: &GlobalRecord) -> String {
+    match &g.error {
+        None => format!("ok ({}s)", seconds(g.took)),
+        Some(e) => format!("failed ({}s): {e}", seconds(g.took)),
     }
 }
 
@@ -315,7 +427,6 @@ mod tests {
     use crate::report::fixture;
     use sipplauncher_actors::core::dispatch::CancelReason;
     use sipplauncher_actors::core::state::StateName;
-    use sipplauncher_actors::events::GlobalScript;
     use sipplauncher_actors::messages::SignalKind;
 
     fn junit_of(events: &[Event]) -> JUnit {
@@ -329,40 +440,45 @@ mod tests {
     #[test]
     fn snapshot() {
         let expected = r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="sipplauncher" tests="5" failures="2" errors="1" time="48.250">
-  <testsuite name="sipplauncher" tests="5" failures="2" errors="1" skipped="0" time="48.250" timestamp="2024-03-01T12:00:00">
+<testsuites name="sipplauncher" tests="4" failures="1" errors="1" time="48.250">
+  <testsuite name="sipplauncher" tests="4" failures="1" errors="1" skipped="0" time="48.250" timestamp="2024-03-01T12:00:00">
     <properties>
       <property name="seed" value="42"/>
+      <property name="global_before" value="ok (0.030s)"/>
+      <property name="global_after" value="failed (0.070s): after.sh exited with status 1"/>
     </properties>
     <testcase name="normal-0000" classname="sipplauncher.normal-0000" time="1.020">
       <system-out>run: 0-kqzvxa
 run id number: 000000000000
 final state: CLEAN
-run folder: /var/tmp/sipplauncher/normal-0000/kqzvxa</system-out>
+run folder: /var/tmp/sipplauncher/normal-0000/kqzvxa
+run folder kept: no</system-out>
     </testcase>
     <testcase name="normal-0001" classname="sipplauncher.normal-0001" time="5.000">
       <failure message="uac ua1 exited with status 1; cleanup: after.sh exited with status 2" type="FAIL">uac ua1 exited with status 1; cleanup: after.sh exited with status 2</failure>
       <system-out>run: 1-bcdefg
 run id number: 000000000001
 final state: DIRTY
-run folder: /var/tmp/sipplauncher/normal-0001/bcdefg</system-out>
+run folder: /var/tmp/sipplauncher/normal-0001/bcdefg
+run folder kept: yes
+pcap: /var/tmp/sipplauncher/normal-0001/bcdefg/sipp-bcdefg.pcap</system-out>
     </testcase>
     <testcase name="tls-0000" classname="sipplauncher.tls-0000" time="0.012">
       <error message="before.sh exited with status 1 &lt;&amp;&quot;&apos;&gt;" type="NOT READY">before.sh exited with status 1 &lt;&amp;"'&gt;</error>
       <system-out>run: 2-hijklm
 run id number: 000000000002
 final state: NOT READY
-run folder: /var/tmp/sipplauncher/tls-0000/hijklm</system-out>
+run folder: /var/tmp/sipplauncher/tls-0000/hijklm
+run folder kept: yes</system-out>
     </testcase>
     <testcase name="normal-0000" classname="sipplauncher.normal-0000" time="42.000">
       <system-out>run: 3-nopqrs
 run id number: 000000000003
 final state: CLEAN
-run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
+run folder: /var/tmp/sipplauncher/normal-0000/nopqrs
+run folder kept: no</system-out>
     </testcase>
-    <testcase name="GLOBAL" classname="sipplauncher.GLOBAL" time="0.100">
-      <failure message="after.sh: after.sh exited with status 1" type="GLOBAL after.sh">after.sh: after.sh exited with status 1</failure>
-    </testcase>
+    <system-err>GLOBAL after.sh failed: after.sh exited with status 1</system-err>
   </testsuite>
 </testsuites>
 "#;
@@ -379,37 +495,39 @@ run folder: /var/tmp/sipplauncher/normal-0000/nopqrs</system-out>
     }
 
     #[test]
-    fn a_failing_global_before_is_an_error() {
+    fn a_failing_global_before_is_no_test_case() {
         let mut j = junit_of(&[
-            Event::Global {
-                script: GlobalScript::Before,
-                error: Some("exit status 3".into()),
-                took: Duration::from_millis(5),
-            },
+            fixture::global(StateName::Preparing, 0, None, None),
+            fixture::global(StateName::NotReady, 5, Some(5), Some("exit status 3")),
             Event::Interrupted {
                 signal: SignalKind::Interrupt,
                 reason: CancelReason::Signal,
             },
         ]);
         let xml = j.render(fixture::at(0));
+        // The counts are the console's: GLOBAL is not a test run.
         assert!(xml
-            .contains("<testsuites name=\"sipplauncher\" tests=\"1\" failures=\"0\" errors=\"1\""));
+            .contains("<testsuites name=\"sipplauncher\" tests=\"0\" failures=\"0\" errors=\"0\""));
+        assert!(!xml.contains("<testcase"));
         assert!(xml.contains(
-            "    <testcase name=\"GLOBAL\" classname=\"sipplauncher.GLOBAL\" time=\"0.005\">\n      \
-             <error message=\"before.sh: exit status 3\" type=\"GLOBAL before.sh\">"
+            "      <property name=\"global_before\" value=\"failed (0.005s): exit status 3\"/>"
+        ));
+        assert!(xml.contains(
+            "    <system-err>GLOBAL before.sh failed: exit status 3</system-err>\n  </testsuite>"
         ));
     }
 
     #[test]
     fn a_passing_global_and_no_tests() {
-        let mut j = junit_of(&[Event::Global {
-            script: GlobalScript::Before,
-            error: None,
-            took: Duration::from_millis(5),
-        }]);
+        let mut j = junit_of(&[
+            fixture::global(StateName::Preparing, 0, None, None),
+            fixture::global(StateName::Ready, 5, Some(5), None),
+        ]);
         let xml = j.render(fixture::at(0));
         assert!(xml.contains("tests=\"0\" failures=\"0\" errors=\"0\""));
+        assert!(xml.contains("<property name=\"global_before\" value=\"ok (0.005s)\"/>"));
         assert!(!xml.contains("<testcase"));
+        assert!(!xml.contains("<system-err>"));
     }
 
     #[test]

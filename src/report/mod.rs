@@ -8,41 +8,26 @@ pub mod evidence;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod recap;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sipplauncher_actors::core::dispatch::Outcome;
-use sipplauncher_actors::core::plan::Attachment;
+use sipplauncher_actors::core::plan::{Attachment, HandTo};
 use sipplauncher_actors::core::state::StateName;
-use sipplauncher_actors::events::{Event, GlobalScript, TestStateEvent};
+use sipplauncher_actors::events::{Event, TestStateEvent};
+use sipplauncher_actors::sipp::stats::SippStats;
+use sipplauncher_actors::sys::keep::Fate;
+use sipplauncher_actors::sys::usage::RunUsage;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-/// A duration for people: `12ms` under a second, `1.25s` under 10 s, `42s` under 2 minutes,
-/// then `2m05s`, and `1h02m03s` from an hour on (soak runs last days). Truncated, never rounded
-/// up (9.999 s is `9.99s`, not `10.00s`).
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1_000 {
-        return format!("{ms}ms");
-    }
-    if ms < 10_000 {
-        let cs = ms / 10;
-        return format!("{}.{:02}s", cs / 100, cs % 100);
-    }
-    let s = d.as_secs();
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 3_600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m{:02}s", s / 3_600, s % 3_600 / 60, s % 60)
-    }
-}
+pub use sipplauncher_actors::events::format_duration;
 
 /// `SystemTime` as RFC 3339 in UTC with milliseconds: `2024-03-01T12:34:56.789Z`.
 pub fn rfc3339(t: SystemTime) -> String {
@@ -97,11 +82,32 @@ pub fn write_atomic_with(
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = write_new(&tmp, fill).and_then(|()| fs::rename(&tmp, path));
+    let result = write_new(&tmp, fill)
+        .and_then(|()| hand_over(&tmp))
+        .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The user report files are handed to: the one who ran sudo (see [`hand_reports_to`]).
+static REPORTS_TO: OnceLock<HandTo> = OnceLock::new();
+
+/// Run through sudo: every report file written from now on belongs to `to`, so that they read
+/// it (and open its pcaps' report) without root. Set once, at start.
+pub fn hand_reports_to(to: Option<HandTo>) {
+    if let Some(to) = to {
+        let _ = REPORTS_TO.set(to);
+    }
+}
+
+/// A freshly written report file to the sudo user, when there is one.
+fn hand_over(path: &Path) -> io::Result<()> {
+    match REPORTS_TO.get() {
+        Some(to) => std::os::unix::fs::lchown(path, Some(to.uid), Some(to.gid)),
+        None => Ok(()),
+    }
 }
 
 fn write_new(
@@ -226,6 +232,88 @@ pub fn one_line(s: &str) -> String {
         .collect()
 }
 
+/// SIPp's words before the reason of an aborted call: the Call-ID adds nothing on a terminal
+/// (it is in the test's log and the reports).
+const SIPP_ABORT_PREFIX: &str = "Aborting call on unexpected message for Call-Id '";
+
+/// A reason as the terminal shows it: one line, and a SIP message quoted in it (SIPp's
+/// `received '...'`) cut to its first line, its status or request line:
+/// `received 'SIP/2.0 404 Not Here'`, not the whole message. The full text stays in the test's
+/// log and the reports.
+pub fn short_reason(reason: &str) -> String {
+    let mut text = one_line(reason);
+    // `Aborting call on unexpected message for Call-Id '<id>': while expecting ...`
+    if let Some(at) = text.find(SIPP_ABORT_PREFIX) {
+        if let Some(end) = text[at + SIPP_ABORT_PREFIX.len()..].find("': ") {
+            text.replace_range(at..at + SIPP_ABORT_PREFIX.len() + end + 3, "");
+        }
+    }
+    const RECEIVED: &str = "received '";
+    let Some(at) = text.find(RECEIVED) else {
+        return text;
+    };
+    let start = at + RECEIVED.len();
+    // Multi-line messages were flattened by `one_line`: find the first line's end by its shape.
+    let first = first_sip_line(&reason[reason.find(RECEIVED).map_or(0, |r| r + RECEIVED.len())..])
+        .or_else(|| first_sip_line(&text[start..]));
+    match first {
+        Some(line) => format!("{}{line}'", &text[..start]),
+        None => text,
+    }
+}
+
+/// The start line of the SIP message at the start of `text` (a status line `SIP/2.0 404 Not
+/// Here` or a request line `INVITE sip:x@y SIP/2.0`), when `text` starts with one.
+fn first_sip_line(text: &str) -> Option<String> {
+    // Not flattened: the line ends where the line does.
+    let line = text.split(['\r', '\n']).next().unwrap_or("");
+    let line = line.trim_end_matches('\'');
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let is_header = |w: &str| {
+        w.len() > 1
+            && w.ends_with(':')
+            && w[..w.len() - 1]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let kept: Vec<&str> = if words.first() == Some(&"SIP/2.0") {
+        // Status line: the version, the code, then the phrase up to the first header.
+        let code = words.get(1)?;
+        if code.len() != 3 || !code.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        words
+            .iter()
+            .copied()
+            .take_while(|w| !is_header(w))
+            .collect()
+    } else {
+        // Request line: METHOD URI SIP/2.0.
+        let method = words.first()?;
+        if !method.chars().all(|c| c.is_ascii_uppercase() || c == '-')
+            || words.get(2) != Some(&"SIP/2.0")
+        {
+            return None;
+        }
+        words[..3].to_vec()
+    };
+    let kept = kept.join(" ");
+    Some(kept.trim_end_matches('\'').to_string())
+}
+
+/// `text` cut to `width` characters, an ellipsis marking the cut; whole when it fits or when
+/// there is no width (not a terminal).
+pub fn fit(text: &str, width: Option<usize>) -> String {
+    match width {
+        Some(w) if text.chars().count() > w => {
+            let mut out: String = text.chars().take(w.saturating_sub(1)).collect();
+            out.push('…');
+            out
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// What a test run came to, as the reports say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunResult {
@@ -264,6 +352,8 @@ pub struct RunRecord {
     pub cps: Option<f64>,
     /// How long its SIPp processes ran.
     pub sipp_time: Option<Duration>,
+    /// What SIPp counted: calls, setup time.
+    pub stats: Option<SippStats>,
     /// Its last event: with `started`, the run's wall time.
     pub last: SystemTime,
     /// Of that end state.
@@ -271,6 +361,10 @@ pub struct RunRecord {
     /// Why cleanup left it DIRTY.
     pub cleanup_reason: Option<String>,
     pub run_folder: Option<PathBuf>,
+    /// Its pcap, when its packets were captured.
+    pub pcap: Option<PathBuf>,
+    /// Whether its folder stayed as evidence or went, once it is over.
+    pub folder_fate: Option<Fate>,
     /// What the front end made of the run in post-run (its addresses, maybe its ladder).
     pub evidence: Option<Attachment>,
 }
@@ -289,10 +383,13 @@ impl RunRecord {
             took: None,
             cps: None,
             sipp_time: None,
+            stats: None,
             last: e.at,
             reason: None,
             cleanup_reason: None,
             run_folder: None,
+            pcap: None,
+            folder_fate: None,
             evidence: None,
         }
     }
@@ -302,6 +399,12 @@ impl RunRecord {
         self.last = e.at;
         if e.run_folder.is_some() {
             self.run_folder.clone_from(&e.run_folder);
+        }
+        if e.pcap.is_some() {
+            self.pcap.clone_from(&e.pcap);
+        }
+        if e.folder_fate.is_some() {
+            self.folder_fate = e.folder_fate;
         }
         if e.evidence.is_some() {
             self.evidence.clone_from(&e.evidence);
@@ -326,6 +429,7 @@ impl RunRecord {
             self.took = e.took;
             self.cps = e.cps;
             self.sipp_time = e.sipp_time;
+            self.stats = e.stats;
             self.reason = e.reason.as_deref().map(one_line);
         }
         if e.state == StateName::Dirty {
@@ -356,6 +460,11 @@ impl RunRecord {
     /// Succeeded and cleaned up, as `Outcome::passed` counts it.
     pub fn passed(&self) -> bool {
         self.result == Some(RunResult::Success) && self.state == StateName::Clean
+    }
+
+    /// Its folder is there to look at (kept as evidence, `--keep`).
+    pub fn folder_kept(&self) -> bool {
+        self.folder_fate == Some(Fate::Kept)
     }
 
     /// The run's time: that of its end state, zero when it never got one.
@@ -399,7 +508,7 @@ impl RunRecord {
     }
 }
 
-/// A GLOBAL script's end.
+/// The end of GLOBAL's pre-run (its before.sh) or post-run (its after.sh).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GlobalRecord {
     pub error: Option<String>,
@@ -412,6 +521,7 @@ pub struct RunEnd {
     pub outcome: Outcome,
     pub elapsed: Duration,
     pub at: SystemTime,
+    pub usage: Option<RunUsage>,
 }
 
 /// What the report files need from the event stream, kept until `finish()`.
@@ -424,6 +534,8 @@ pub struct Collector {
     pub end: Option<RunEnd>,
     pub global_before: Option<GlobalRecord>,
     pub global_after: Option<GlobalRecord>,
+    /// The GLOBAL pseudo-test's own record (run id, folder, its fate), when there is one.
+    pub global_run: Option<RunRecord>,
     /// By run index: the runs not yet taken by [`Collector::take_settled`].
     pub runs: BTreeMap<u64, RunRecord>,
     /// The next run index to hand out as settled: reports keep run order.
@@ -441,18 +553,18 @@ impl Collector {
                 self.seed = *seed;
             }
             Event::GroupStarted { .. } => {}
-            Event::Global {
-                script,
-                error,
-                took,
-            } => {
+            Event::Global(e) => {
+                self.global_run
+                    .get_or_insert_with(|| RunRecord::new(e))
+                    .update(e);
                 let record = Some(GlobalRecord {
-                    error: error.as_deref().map(one_line),
-                    took: *took,
+                    error: e.reason.as_deref().map(one_line),
+                    took: e.took.unwrap_or_default(),
                 });
-                match script {
-                    GlobalScript::Before => self.global_before = record,
-                    GlobalScript::After => self.global_after = record,
+                match e.state {
+                    StateName::Ready | StateName::NotReady => self.global_before = record,
+                    StateName::Clean | StateName::Dirty => self.global_after = record,
+                    _ => {}
                 }
             }
             Event::Test(e) => self
@@ -461,16 +573,18 @@ impl Collector {
                 .or_insert_with(|| RunRecord::new(e))
                 .update(e),
             Event::Interrupted { .. } => self.interrupted = true,
-            Event::Progress { .. } => {}
+            Event::Progress { .. } | Event::DryRun(_) => {}
             Event::RunFinished {
                 outcome,
                 elapsed,
                 at,
+                usage,
             } => {
                 self.end = Some(RunEnd {
                     outcome: *outcome,
                     elapsed: *elapsed,
                     at: *at,
+                    usage: *usage,
                 });
             }
         }
@@ -545,10 +659,56 @@ pub(crate) mod fixture {
             took: took_ms.map(Duration::from_millis),
             cps,
             sipp_time: None,
+            stats: None,
             reason: reason.map(str::to_string),
             run_folder: Some(PathBuf::from(format!(
                 "/var/tmp/sipplauncher/{name}/{run_id}"
             ))),
+            pcap: (!matches!(
+                state,
+                StateName::Created | StateName::Preparing | StateName::NotReady
+            ))
+            .then(|| {
+                PathBuf::from(format!(
+                    "/var/tmp/sipplauncher/{name}/{run_id}/sipp-{run_id}.pcap"
+                ))
+            }),
+            // A failed run's folder is kept, a passing run's removed (`--keep failed`).
+            folder_fate: match state {
+                StateName::Clean => Some(Fate::Removed),
+                StateName::NotReady | StateName::Dirty => Some(Fate::Kept),
+                _ => None,
+            },
+            evidence: None,
+        })
+    }
+
+    /// The GLOBAL pseudo-test's state event.
+    pub fn global(
+        state: StateName,
+        at_ms: u64,
+        took_ms: Option<u64>,
+        reason: Option<&str>,
+    ) -> Event {
+        Event::Global(TestStateEvent {
+            index: 0,
+            name: TestName("GLOBAL".into()),
+            run_id: RunId("global".into()),
+            run_id_number: "000000000042".into(),
+            state,
+            at: at(at_ms),
+            took: took_ms.map(Duration::from_millis),
+            cps: None,
+            sipp_time: None,
+            stats: None,
+            reason: reason.map(str::to_string),
+            run_folder: Some(PathBuf::from("/var/tmp/sipplauncher/GLOBAL/global")),
+            pcap: None,
+            folder_fate: match state {
+                StateName::Clean => Some(Fate::Removed),
+                StateName::NotReady | StateName::Dirty => Some(Fate::Kept),
+                _ => None,
+            },
             evidence: None,
         })
     }
@@ -568,11 +728,8 @@ pub(crate) mod fixture {
                 dry_run: false,
                 at: at(0),
             },
-            Event::Global {
-                script: GlobalScript::Before,
-                error: None,
-                took: Duration::from_millis(30),
-            },
+            global(Preparing, 0, None, None),
+            global(Ready, 30, Some(30), None),
             Event::GroupStarted { number: 1, size: 2 },
             test(0, "normal-0000", "kqzvxa", Created, 40, None, None, None),
             test(0, "normal-0000", "kqzvxa", Preparing, 40, None, None, None),
@@ -581,15 +738,23 @@ pub(crate) mod fixture {
             test(1, "normal-0001", "bcdefg", Ready, 140, None, None, None),
             test(0, "normal-0000", "kqzvxa", Starting, 140, None, None, None),
             test(1, "normal-0001", "bcdefg", Starting, 140, None, None, None),
-            test(
-                0,
-                "normal-0000",
-                "kqzvxa",
-                Success,
-                1160,
-                Some(1020),
-                Some(1.0234),
-                None,
+            with_stats(
+                test(
+                    0,
+                    "normal-0000",
+                    "kqzvxa",
+                    Success,
+                    1160,
+                    Some(1020),
+                    Some(1.0234),
+                    None,
+                ),
+                SippStats {
+                    calls: 2,
+                    successful: 2,
+                    failed: 0,
+                    setup_time: Some(Duration::from_millis(14)),
+                },
             ),
             test(
                 1,
@@ -677,11 +842,13 @@ pub(crate) mod fixture {
                 None,
                 None,
             ),
-            Event::Global {
-                script: GlobalScript::After,
-                error: Some("after.sh exited with status 1".into()),
-                took: Duration::from_millis(70),
-            },
+            global(Cleaning, 48_180, None, None),
+            global(
+                Dirty,
+                48_250,
+                Some(70),
+                Some("after.sh exited with status 1"),
+            ),
             Event::RunFinished {
                 outcome: Outcome {
                     total: 4,
@@ -691,8 +858,42 @@ pub(crate) mod fixture {
                 },
                 elapsed: Duration::from_millis(48_250),
                 at: at(48_250),
+                usage: Some(usage()),
             },
         ]
+    }
+
+    /// `event` (a test's) with SIPp's statistics.
+    pub fn with_stats(mut event: Event, stats: SippStats) -> Event {
+        if let Event::Test(e) = &mut event {
+            e.stats = Some(stats);
+        }
+        event
+    }
+
+    /// What the fixture's run cost.
+    pub fn usage() -> RunUsage {
+        use sipplauncher_actors::sys::usage::{CpuTimes, LoadAvg};
+        RunUsage {
+            own: CpuTimes {
+                user: Duration::from_millis(120),
+                system: Duration::from_millis(30),
+            },
+            children: CpuTimes {
+                user: Duration::from_millis(800),
+                system: Duration::from_millis(200),
+            },
+            load_start: Some(LoadAvg {
+                one: 0.5,
+                five: 0.25,
+                fifteen: 0.125,
+            }),
+            load_end: Some(LoadAvg {
+                one: 1.5,
+                five: 0.75,
+                fifteen: 0.25,
+            }),
+        }
     }
 }
 
@@ -757,6 +958,43 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("report.xml")]);
         let missing = dir.path().join("nope").join("r.xml");
         assert!(write_atomic(&missing, b"x").is_err());
+    }
+
+    #[test]
+    fn short_reasons_show_a_sip_messages_first_line() {
+        let full = "ua0 (uac) call failed, exit status 1: Aborting call on unexpected message for \
+                    Call-Id '1-2345@10.99.0.7': while expecting '200' (index 1), received \
+                    'SIP/2.0 404 Not Here\r\nVia: SIP/2.0/UDP 10.99.0.7:5060;branch=z9hG4bK-1\r\n\
+                    From: <sip:a@b>;tag=1\r\nContent-Length: 0\r\n\r\n'";
+        let short = "ua0 (uac) call failed, exit status 1: while expecting '200' (index 1), \
+                     received 'SIP/2.0 404 Not Here'";
+        assert_eq!(short_reason(full), short);
+        // Flattened already (SIPp's error file, read into one line).
+        assert_eq!(short_reason(&one_line(&full.replace("\r\n", " "))), short);
+        assert_eq!(
+            short_reason("x: received 'INVITE sip:bob@10.0.0.1:5060 SIP/2.0 Via: SIP/2.0/UDP h'"),
+            "x: received 'INVITE sip:bob@10.0.0.1:5060 SIP/2.0'"
+        );
+        assert_eq!(
+            short_reason("received 'SIP/2.0 180 Ringing'"),
+            "received 'SIP/2.0 180 Ringing'"
+        );
+        // Nothing SIP-shaped: the reason on one line, as it is.
+        for plain in [
+            "before.sh exited with status 1: oops",
+            "received 'garbage here'",
+            "multi\nline",
+        ] {
+            assert_eq!(short_reason(plain), one_line(plain), "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn fit_cuts_to_the_width() {
+        assert_eq!(fit("abcdef", Some(4)), "abc…");
+        assert_eq!(fit("abcd", Some(4)), "abcd");
+        assert_eq!(fit("abcdef", None), "abcdef");
+        assert_eq!(fit("ééééé", Some(3)), "éé…");
     }
 
     #[test]

@@ -2,9 +2,14 @@
 //! state lines.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sipplauncher");
 
@@ -148,13 +153,45 @@ pub struct StateLine {
     pub rest: String,
 }
 
+/// The state lines of test runs (not GLOBAL's: see [`global_lines`]).
 pub fn state_lines(stdout: &str) -> Vec<StateLine> {
+    all_state_lines(stdout)
+        .into_iter()
+        .filter(|l| l.test != "GLOBAL")
+        .collect()
+}
+
+/// The GLOBAL pseudo-test's state lines (`   PREPARING   GLOBAL (0-abcdef)`).
+pub fn global_lines(stdout: &str) -> Vec<StateLine> {
+    all_state_lines(stdout)
+        .into_iter()
+        .filter(|l| l.test == "GLOBAL")
+        .collect()
+}
+
+/// The state lines of the run, before its closing lines (the recap after them has the same
+/// shape: see [`recap`]).
+fn all_state_lines(stdout: &str) -> Vec<StateLine> {
+    parse_state_lines(stdout.lines().take_while(|l| !l.starts_with("TOTAL: ")))
+}
+
+/// The failure recap after the closing lines: (its state lines, every line of it).
+pub fn recap(stdout: &str) -> (Vec<StateLine>, Vec<String>) {
+    let lines: Vec<String> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Total time elapsed "))
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    (parse_state_lines(lines.iter().map(String::as_str)), lines)
+}
+
+fn parse_state_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<StateLine> {
     let re = regex::Regex::new(
         r"^\s*(PREPARING|NOT READY|DRY-RUNNING|STARTING|SUCCESS|FAIL|CLEANING|DIRTY)\s+(\S+) \((\d+)-([a-z]{6})\)(.*)$",
     )
     .unwrap();
-    stdout
-        .lines()
+    lines
         .filter_map(|l| re.captures(l))
         .map(|c| StateLine {
             state: c[1].to_string(),
@@ -173,6 +210,45 @@ pub fn states_of(lines: &[StateLine], index: u64) -> Vec<String> {
         .filter(|l| l.index == index)
         .map(|l| l.state.clone())
         .collect()
+}
+
+/// The original's closing lines: 80 `=`, `TOTAL: N`, (`SUCCESS: N`, `FAILED: N` but in a dry
+/// run), 80 `=`, `Total time elapsed Ns`; checked line by line, exactly, at the first `TOTAL:`
+/// line (our own lines may follow them). Returns (total, success, failed).
+pub fn closing_lines(stdout: &str, dry_run: bool) -> (u64, Option<u64>, Option<u64>) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("TOTAL: "))
+        .unwrap_or_else(|| panic!("no TOTAL line:\n{stdout}"));
+    let sep = "=".repeat(80);
+    assert_eq!(lines[at - 1], sep, "{stdout}");
+    let number = |line: &str, key: &str| -> u64 {
+        let re = regex::Regex::new(&format!("^{key}: (0|[1-9][0-9]*)$")).unwrap();
+        let c = re
+            .captures(line)
+            .unwrap_or_else(|| panic!("{line:?} is not the original's {key} line:\n{stdout}"));
+        c[1].parse().unwrap()
+    };
+    let total = number(lines[at], "TOTAL");
+    let (success, failed, next) = if dry_run {
+        (None, None, at + 1)
+    } else {
+        (
+            Some(number(lines[at + 1], "SUCCESS")),
+            Some(number(lines[at + 2], "FAILED")),
+            at + 3,
+        )
+    };
+    assert_eq!(lines[next], sep, "{stdout}");
+    assert!(
+        regex::Regex::new(r"^Total time elapsed (0|[1-9][0-9]*)s$")
+            .unwrap()
+            .is_match(lines[next + 1]),
+        "{:?} is not the original's elapsed line:\n{stdout}",
+        lines[next + 1]
+    );
+    (total, success, failed)
 }
 
 /// The value of a summary line such as `TOTAL: 5`.
@@ -196,4 +272,111 @@ pub fn expect_usage_error(sb: &Sandbox, cmd: Command, label: &str, expect: &[&st
         assert!(err.contains(e), "{label}: {err:?} should contain {e:?}");
     }
     assert!(!sb.run_root().exists(), "{label} made the run root");
+}
+
+/// sipplauncher started, its stdout read line by line in a thread (and its stderr kept), so that
+/// a test can act when a line shows up instead of sleeping.
+pub struct Spawned {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    /// Reads stderr to its end; gives it back.
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Spawned {
+    pub fn spawn(cmd: &mut Command) -> Spawned {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sipplauncher");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err_pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut buf = String::new();
+            let _ = err_pipe.read_to_string(&mut buf);
+            buf
+        });
+        Spawned {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// Reads lines until one contains `what`; panics after `timeout`.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(what);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "no line with {what:?} within {timeout:?}; stdout so far:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Waits for the exit (at most `timeout`, else kills it and panics); the whole stdout.
+    pub fn finish(self, timeout: Duration) -> (i32, String, Duration) {
+        let (status, stdout, _, took) = self.finish_all(timeout);
+        (status, stdout, took)
+    }
+
+    /// As [`Spawned::finish`], with stderr: `(status, stdout, stderr, took)`.
+    pub fn finish_all(mut self, timeout: Duration) -> (i32, String, String, Duration) {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                break st;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "sipplauncher still running {timeout:?} after the signal; stdout:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let took = start.elapsed();
+        // The reader thread ends at EOF.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(line);
+        }
+        let mut stdout = self.seen.join("\n");
+        stdout.push('\n');
+        let stderr = self.stderr.join().unwrap_or_default();
+        (status.code().unwrap_or(-1), stdout, stderr, took)
+    }
 }

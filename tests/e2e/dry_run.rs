@@ -2,6 +2,7 @@
 //! the reports, and the run folders with `--leave-temp`.
 
 use std::fs;
+use std::process::Command;
 
 use crate::common::*;
 
@@ -16,6 +17,275 @@ fn three_test_suite(sb: &Sandbox) {
             ("c-0000/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
+}
+
+/// The original's frame around the state lines, line for line: the start, `=` around GLOBAL's
+/// pre-run and post-run, `-` between groups, the closing counts (no SUCCESS/FAILED in a dry
+/// run) and the elapsed time; nothing on standard error.
+#[test]
+fn the_console_lines_are_the_originals() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/before.sh", "exit 0\n"),
+            ("a-0000/uac_ua0.xml", OPTIONS_UAC),
+            ("b-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let r = run(sb.cmd());
+    assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr, "");
+    let ids = regex::Regex::new(r"\((\d+)-[a-z]{6}\)").unwrap();
+    let took = regex::Regex::new(r" - took \S+$").unwrap();
+    // The dry run's own lines (addresses, SIPp command lines) are indented by 13: not the
+    // original's, checked in `list.rs`.
+    let plan = " ".repeat(13);
+    let text: Vec<String> = r
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with(&plan))
+        .map(|l| {
+            took.replace(&ids.replace(l, "($1-id)"), " - took T")
+                .into_owned()
+        })
+        .collect();
+    let eq = "=".repeat(80);
+    let dash = "-".repeat(80);
+    let expected = [
+        "Ready to run 2 tests (in groups of 1)",
+        "Dry run: no SIPp, no scripts, no change to the network",
+        &eq,
+        "   PREPARING                   GLOBAL (0-id)",
+        &eq,
+        "   PREPARING                   a-0000 (0-id)",
+        " DRY-RUNNING                   a-0000 (0-id)",
+        "     SUCCESS                   a-0000 (0-id) - took T",
+        "    CLEANING                   a-0000 (0-id)",
+        &dash,
+        "   PREPARING                   b-0000 (1-id)",
+        " DRY-RUNNING                   b-0000 (1-id)",
+        "     SUCCESS                   b-0000 (1-id) - took T",
+        "    CLEANING                   b-0000 (1-id)",
+        &eq,
+        "    CLEANING                   GLOBAL (0-id)",
+        &eq,
+        "TOTAL: 2",
+        &eq,
+        "Total time elapsed 0s",
+    ];
+    assert_eq!(text, expected, "{}", r.stdout);
+    // One group for all: the original's other wording.
+    let mut cmd = sb.cmd();
+    cmd.args(["--group", "2"]);
+    let r = run(cmd);
+    assert!(
+        r.stdout.starts_with("Ready to run 2 tests in one group\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// `--keep`: failed runs' folders stay (at most `--keep-max`), passing runs' go; the recap
+/// and the JSON report list every failure and say which folders are kept; kept folders are
+/// left alone by later runs; `--keep none` and `--keep all` (`--leave-temp`).
+#[test]
+fn failed_runs_keep_their_folders_up_to_keep_max() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            (
+                "bad-0000/uac_ua0.xml",
+                "<scenario>{{ nosuch }}</scenario>\n",
+            ),
+            ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["--total", "6", "--keep-max", "2", "--json"])
+        .arg(sb.path("r.json"));
+    let r = run(cmd);
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    let folders = sb.run_folders();
+    let bad = sb.run_root().join("bad-0000");
+    assert_eq!(folders.len(), 2, "{folders:?}");
+    assert!(folders.iter().all(|f| f.starts_with(&bad)), "{folders:?}");
+    for f in &folders {
+        assert!(!f.join(".sipplauncher-owner").exists());
+        assert!(f.join("sipplauncher.log").exists());
+    }
+    // Every failure recapped: the first two kept, the third over --keep-max.
+    let (failed, lines) = recap(&r.stdout);
+    assert_eq!(lines[0], "Did not pass: 3 of 6 test runs", "{}", r.stdout);
+    let ids: Vec<(u64, &str)> = failed.iter().map(|l| (l.index, l.state.as_str())).collect();
+    assert_eq!(ids, [(0, "NOT READY"), (2, "NOT READY"), (4, "NOT READY")]);
+    for (i, l) in failed.iter().enumerate().take(2) {
+        assert_eq!(
+            lines[2 + 2 * i].trim(),
+            format!("kept: {}", bad.join(&l.run_id).display()),
+            "{}",
+            r.stdout
+        );
+    }
+    assert_eq!(
+        lines[6].trim(),
+        "folder removed: --keep-max 2 failed runs' folders are kept already"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    let fates: Vec<(&str, bool)> = json["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["run_folder_fate"].as_str().unwrap(),
+                t["run_folder_kept"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fates,
+        [
+            ("kept", true),
+            ("removed", false),
+            ("kept", true),
+            ("removed", false),
+            ("removed_over_keep_max", false),
+            ("removed", false)
+        ]
+    );
+
+    // A later run leaves them alone; --keep none keeps nothing of its own.
+    let mut cmd = sb.cmd();
+    cmd.args(["--keep", "none"]);
+    let none = run(cmd);
+    assert_eq!(none.status, 1);
+    assert_eq!(sb.run_folders(), folders);
+    assert_eq!(
+        crate::common::recap(&none.stdout).1[2].trim(),
+        "folder removed (--keep none)"
+    );
+
+    // --keep all and --leave-temp keep every folder, passing or not, beyond --keep-max.
+    for keep in [&["--keep", "all"][..], &["--leave-temp"][..]] {
+        let sb = Sandbox::new();
+        write_suite(
+            &sb.suite(),
+            &[
+                (
+                    "bad-0000/uac_ua0.xml",
+                    "<scenario>{{ nosuch }}</scenario>\n",
+                ),
+                ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+            ],
+        );
+        let mut cmd = sb.cmd();
+        cmd.args(["--total", "4", "--keep-max", "1"]).args(keep);
+        assert_eq!(run(cmd).status, 1);
+        assert_eq!(sb.run_folders().len(), 4, "{keep:?}");
+    }
+}
+
+/// Run through sudo (SUDO_UID/SUDO_GID): a kept folder, everything in it and the report files
+/// go to that user, who can reach the folder (search, not list, on the run root and `<test>`);
+/// without sudo, ownership and modes stay as they are.
+#[test]
+fn kept_evidence_and_reports_go_to_the_sudo_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65_534;
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the tests as root"
+        );
+        eprintln!("note: skipped, it needs root (to hand files to another user)");
+        return;
+    }
+    let run_with = |sudo: bool| {
+        let sb = Sandbox::new();
+        std::fs::set_permissions(sb.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_suite(
+            &sb.suite(),
+            &[
+                (
+                    "bad-0000/uac_ua0.xml",
+                    "<scenario>{{ nosuch }}</scenario>\n",
+                ),
+                ("good-0000/uac_ua0.xml", OPTIONS_UAC),
+            ],
+        );
+        let mut cmd = sb.cmd();
+        cmd.arg("--json").arg(sb.path("r.json"));
+        if sudo {
+            cmd.env("SUDO_UID", NOBODY.to_string())
+                .env("SUDO_GID", NOBODY.to_string());
+        } else {
+            cmd.env_remove("SUDO_UID").env_remove("SUDO_GID");
+        }
+        assert_eq!(run(cmd).status, 1);
+        sb
+    };
+    let owners = |p: &std::path::Path| {
+        let mut all = vec![p.to_path_buf()];
+        let mut i = 0;
+        while i < all.len() {
+            if all[i].is_dir() {
+                let more: Vec<_> = fs::read_dir(&all[i])
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path())
+                    .collect();
+                all.extend(more);
+            }
+            i += 1;
+        }
+        all.iter()
+            .map(|f| {
+                let m = fs::symlink_metadata(f).unwrap();
+                (m.uid(), m.gid())
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().mode() & 0o777;
+
+    let sb = run_with(true);
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let kept = &folders[0];
+    assert_eq!(owners(kept), [(NOBODY, NOBODY)].into());
+    assert_eq!(mode(&sb.run_root()), 0o711);
+    assert_eq!(mode(&sb.run_root().join("bad-0000")), 0o711);
+    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), NOBODY);
+    // nobody reads its log, but lists no run folder.
+    let as_nobody = |args: &[&std::path::Path]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap()
+    };
+    let log = kept.join("sipplauncher.log");
+    let cat = as_nobody(&[std::path::Path::new("cat"), &log]);
+    assert!(
+        cat.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cat.stderr)
+    );
+    assert!(String::from_utf8_lossy(&cat.stdout).contains("nosuch"));
+    let root = sb.run_root();
+    assert!(!as_nobody(&[std::path::Path::new("ls"), &root])
+        .status
+        .success());
+
+    let sb = run_with(false);
+    let kept = &sb.run_folders()[0];
+    assert_eq!(owners(kept), [(0, 0)].into());
+    assert_eq!(mode(&sb.run_root()), 0o700);
+    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), 0);
 }
 
 #[test]
@@ -54,9 +324,14 @@ fn example_suite_passes_with_reports_and_rendered_folders() {
     for i in 0..4 {
         assert_eq!(states_of(&lines, i), DRY_SEQUENCE, "{}", r.stdout);
     }
-    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(4));
-    assert_eq!(summary(&r.stdout, "FAILED"), Some(0));
+    // The original's closing lines: a dry run has no SUCCESS/FAILED lines.
+    assert_eq!(closing_lines(&r.stdout, true), (4, None, None));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.path("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"total": 4, "success": 4, "failed": 0})
+    );
 
     // Every run folder kept, every file rendered: no template syntax left, keywords in place.
     let folders = sb.run_folders();
@@ -263,9 +538,9 @@ fn window_runs_every_test_without_groups() {
         "{}",
         r.stdout
     );
-    // One separator line: before the summary, none between groups.
+    // No group, so no separator between groups.
     let separators = r.stdout.lines().filter(|l| l.starts_with("-----")).count();
-    assert_eq!(separators, 1, "{}", r.stdout);
+    assert_eq!(separators, 0, "{}", r.stdout);
     let lines = state_lines(&r.stdout);
     for index in 0..5 {
         assert_eq!(
@@ -344,18 +619,28 @@ fn definition_and_template_errors_are_not_ready_and_the_run_goes_on() {
         "{}",
         reason(2)
     );
-    assert_eq!(summary(&r.stdout, "TOTAL"), Some(4));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1));
-    assert_eq!(summary(&r.stdout, "FAILED"), Some(3));
+    assert_eq!(closing_lines(&r.stdout, true), (4, None, None));
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(sb.path("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["summary"],
+        serde_json::json!({"total": 4, "success": 1, "failed": 3})
+    );
     assert_eq!(json["tests"][2]["result"], "NOT READY");
     assert!(json["tests"][2]["reason"]
         .as_str()
         .unwrap()
         .contains("nosuch.thing"));
-    // A NOT READY test's folder is rolled back.
-    assert!(sb.run_folders().is_empty());
+    // The NOT READY runs whose folder was made (the template error's) keep it as evidence,
+    // with the reason in its log; those refused before (definition errors) made none.
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].parent().unwrap().ends_with("c-keyword"));
+    let log = fs::read_to_string(folders[0].join("sipplauncher.log")).unwrap();
+    assert!(log.contains("nosuch.thing"), "{log}");
+    assert!(!folders[0].join(".sipplauncher-owner").exists());
+    assert_eq!(json["tests"][2]["run_folder_kept"], true);
+    assert_eq!(json["tests"][3]["run_folder_kept"], false);
 }
 
 #[test]

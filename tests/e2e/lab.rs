@@ -80,12 +80,27 @@ pub struct Lab {
     hint: String,
     /// The first three octets of the lab's /24.
     net: [u8; 3],
+    /// Runner namespaces (1 but in a scale-out lab).
+    runners: u32,
 }
 
 impl Lab {
     /// Brings a lab up, or returns `None` after printing why it can't be done here (not root;
     /// outside CI, a tool missing). Panics when `lab.sh up` fails.
     pub fn try_up(name_hint: &str) -> Option<Lab> {
+        Lab::try_up_with(name_hint, 1, None)
+    }
+
+    /// [`Lab::try_up`] for a scale-out lab of `runners` runner namespaces on one bridge with the
+    /// DUT (`LAB_RUNNERS`), as that many machines on the DUT's link.
+    pub fn try_up_runners(name_hint: &str, runners: u32) -> Option<Lab> {
+        Lab::try_up_with(name_hint, runners, None)
+    }
+
+    /// [`Lab::try_up`] with `runners` runner namespaces and a DUT that carries at most
+    /// `call_limit` calls at once (the next INVITEs get 503: `LAB_CALL_LIMIT` of lab.sh), or no
+    /// limit.
+    pub fn try_up_with(name_hint: &str, runners: u32, call_limit: Option<u32>) -> Option<Lab> {
         if let Some(why) = unavailable() {
             if is_root() && std::env::var_os("CI").is_some() {
                 panic!("{name_hint}: no lab can be made in CI: {why}");
@@ -93,12 +108,16 @@ impl Lab {
             eprintln!("note: {name_hint}: skipped, it needs a lab (network namespaces, Kamailio, SIPp): {why}");
             return None;
         }
-        Some(Lab::up(name_hint))
+        Some(Lab::up_with(name_hint, runners, call_limit))
     }
 
     /// Brings a lab up (root only: see [`Lab::try_up`]). `name_hint` only appears in messages;
     /// the lab's name is `sl` + 6 random letters. Panics, with lab.sh's output, when it fails.
     pub fn up(name_hint: &str) -> Lab {
+        Lab::up_with(name_hint, 1, None)
+    }
+
+    fn up_with(name_hint: &str, runners: u32, call_limit: Option<u32>) -> Lab {
         sweep_orphans();
         let seq = LABS.fetch_add(1, Ordering::Relaxed);
         let n = 1 + ((std::process::id() % 254) + seq * 37) % 254;
@@ -106,10 +125,16 @@ impl Lab {
             name: unique_name(seq),
             hint: name_hint.to_string(),
             net: [10, 99, n as u8],
+            runners,
         };
         let out = Command::new(lab_script())
             .args(["up", &lab.name])
             .env("LAB_NET", lab.net_prefix())
+            .env("LAB_RUNNERS", runners.to_string())
+            .env(
+                "LAB_CALL_LIMIT",
+                call_limit.map(|n| n.to_string()).unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .output()
             .expect("run lab/lab.sh");
@@ -139,6 +164,21 @@ impl Lab {
     /// The runner's namespace, where sipplauncher and SIPp run.
     pub fn run_ns(&self) -> String {
         format!("{}-run", self.name)
+    }
+
+    /// Runner `k`'s namespace (1..=runners; runner 1 is [`Lab::run_ns`]).
+    pub fn runner_ns(&self, k: u32) -> String {
+        assert!((1..=self.runners).contains(&k), "no runner {k}");
+        if k == 1 {
+            self.run_ns()
+        } else {
+            format!("{}-run{k}", self.name)
+        }
+    }
+
+    /// Runner `k`'s own address (runner 1's is [`Lab::runner`]).
+    pub fn runner_addr(&self, k: u32) -> Ipv4Addr {
+        self.addr(1 + k as u8)
     }
 
     /// The DUT's namespace, where Kamailio runs.
@@ -176,9 +216,18 @@ impl Lab {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.command_in(1, program, args)
+    }
+
+    /// `program args...` to be run in runner `k`'s namespace.
+    pub fn command_in<I, S>(&self, k: u32, program: impl AsRef<OsStr>, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut c = Command::new("ip");
         c.args(["netns", "exec"])
-            .arg(self.run_ns())
+            .arg(self.runner_ns(k))
             .arg(program)
             .args(args);
         c
@@ -187,11 +236,16 @@ impl Lab {
     /// `cmd` (program, arguments, environment changes, working folder) to be run in the
     /// runner's namespace instead (e.g. a sipplauncher command line built as usual).
     pub fn wrap(&self, cmd: &Command) -> Command {
-        let mut c = self.command(cmd.get_program(), cmd.get_args());
-        for (k, v) in cmd.get_envs() {
+        self.wrap_in(1, cmd)
+    }
+
+    /// [`Lab::wrap`] into runner `k`'s namespace.
+    pub fn wrap_in(&self, k: u32, cmd: &Command) -> Command {
+        let mut c = self.command_in(k, cmd.get_program(), cmd.get_args());
+        for (key, v) in cmd.get_envs() {
             match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
+                Some(v) => c.env(key, v),
+                None => c.env_remove(key),
             };
         }
         if let Some(d) = cmd.get_current_dir() {
@@ -309,6 +363,7 @@ impl Drop for Lab {
         match Command::new(lab_script())
             .args(["down", &self.name])
             .env("LAB_NET", self.net_prefix())
+            .env("LAB_RUNNERS", self.runners.to_string())
             .stdin(Stdio::null())
             .output()
         {
@@ -440,7 +495,7 @@ pub fn options_then(name: &str, then: &[&str]) -> String {
 /// A call through SIPp's remote host (the DUT) to `CALLEE` (an `ip:port`): the DUT relays the
 /// INVITE to the host of the Request-URI; no Record-Route, so ACK and BYE carry the callee's
 /// Contact as Request-URI and are relayed the same way.
-const CALL_THROUGH_DUT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub const CALL_THROUGH_DUT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="call CALLEE through the DUT">
   <send retrans="500">
     <![CDATA[
@@ -497,7 +552,7 @@ const CALL_THROUGH_DUT: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 "#;
 
 /// The answering side of [`CALL_THROUGH_DUT`] (SIPp's built-in `uas` would wait 4 s at its end).
-const ANSWER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub const ANSWER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="answer a call">
   <recv request="INVITE"/>
   <send>

@@ -10,31 +10,35 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 
 use crate::common::*;
 use crate::lab::{options_then, wait_with_timeout, Lab, OPTIONS_SEND};
 
 /// The example suite's macros (`options`, `answer_call`, `place_call`), copied into every suite
 /// written here.
-fn sip_macros() -> String {
+pub(crate) fn sip_macros() -> String {
     fs::read_to_string(repo().join("tmp-testsuite/TEMPLATES/sip.jinja2"))
         .expect("tmp-testsuite/TEMPLATES/sip.jinja2")
 }
 
+/// `nobody`, standing for the user who ran sudo.
+const NOBODY: u32 = 65_534;
+
 /// The macros use `[field0]` and `[field1]`: every suite gets an injection file.
-const USERS: &str = "SEQUENTIAL\nalice;bob\n";
+pub(crate) const USERS: &str = "SEQUENTIAL\nalice;bob\n";
 
 /// An OPTIONS ping to the DUT itself (Kamailio answers 200).
-const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+pub(crate) const OPTIONS_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 {% import 'sip.jinja2' as sip -%}
 <scenario name="{{ test.name }}: OPTIONS to {{ dut.host }}">
   {{ sip.options('sip:ping@' ~ dut.host ~ ':5060') }}
@@ -72,7 +76,7 @@ fn waits_for_a_bye() -> String {
 }
 
 /// An OPTIONS ping, then 20 s of nothing: SIPp is still running when the test interrupts it.
-fn long_uac() -> String {
+pub(crate) fn long_uac() -> String {
     options_then(
         "long",
         &[
@@ -145,14 +149,14 @@ pub(crate) fn show(r: &Run) -> String {
     )
 }
 
-fn json_report(path: &Path) -> serde_json::Value {
+pub(crate) fn json_report(path: &Path) -> serde_json::Value {
     let text = fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read the json report {}: {e}", path.display()));
     serde_json::from_str(&text).expect("the json report parses")
 }
 
 /// The JSON report's entry of test `name` (the first run of it).
-fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["tests"]
         .as_array()
         .expect("tests: an array")
@@ -162,7 +166,7 @@ fn json_test<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
 }
 
 /// The line of `test` in state `state`.
-fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
+pub(crate) fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine {
     lines
         .iter()
         .find(|l| l.test == test && l.state == state)
@@ -170,7 +174,7 @@ fn line_of<'a>(lines: &'a [StateLine], test: &str, state: &str) -> &'a StateLine
 }
 
 /// The printed states of test `name` (its only run).
-fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
+pub(crate) fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     let index = lines
         .iter()
         .find(|l| l.test == name)
@@ -179,7 +183,7 @@ fn states_named(lines: &[StateLine], name: &str) -> Vec<String> {
     states_of(lines, index)
 }
 
-const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
+pub(crate) const REAL_SEQUENCE: [&str; 4] = ["PREPARING", "STARTING", "SUCCESS", "CLEANING"];
 
 /// The run folders kept for test `name`.
 fn folders_of(sb: &Sandbox, name: &str) -> Vec<PathBuf> {
@@ -272,7 +276,7 @@ fn address_in(log: &Path) -> Ipv4Addr {
     addrs.into_iter().next().unwrap()
 }
 
-fn sipp_links(lab: &Lab) -> Vec<String> {
+pub(crate) fn sipp_links(lab: &Lab) -> Vec<String> {
     lab.links()
         .into_iter()
         .filter(|l| l.starts_with("sipp-"))
@@ -281,7 +285,7 @@ fn sipp_links(lab: &Lab) -> Vec<String> {
 
 /// The SIPp processes inside the lab's runner namespace (`ip netns pids`: `pgrep` would also
 /// see the SIPp of other labs, the pid namespace being shared).
-fn sipp_pids(lab: &Lab) -> Vec<i32> {
+pub(crate) fn sipp_pids(lab: &Lab) -> Vec<i32> {
     let out = Command::new("ip")
         .args(["netns", "pids", &lab.run_ns()])
         .output()
@@ -294,7 +298,7 @@ fn sipp_pids(lab: &Lab) -> Vec<i32> {
 }
 
 /// Waits until `cond` holds, at most `timeout`.
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
@@ -307,99 +311,15 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// sipplauncher started in the lab, its stdout read line by line in a thread.
-struct Spawned {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
 impl Spawned {
-    fn start(lab: &Lab, cmd: &Command) -> Spawned {
-        let mut child = lab
-            .wrap(cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sipplauncher in the lab");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Spawned {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one contains `what`; panics after `timeout`.
-    fn wait_for(&mut self, what: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let found = line.contains(what);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    panic!(
-                        "no line with {what:?} within {timeout:?}; stdout so far:\n{}",
-                        self.seen.join("\n")
-                    );
-                }
-            }
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    /// Waits for the exit (at most `timeout`, else kills it and panics); the whole stdout.
-    fn finish(mut self, timeout: Duration) -> (i32, String, Duration) {
-        let start = Instant::now();
-        let deadline = start + timeout;
-        let status = loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                break st;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "sipplauncher still running {timeout:?} after the signal; stdout:\n{}",
-                    self.seen.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let took = start.elapsed();
-        // The reader thread ends at EOF.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        let mut stdout = self.seen.join("\n");
-        stdout.push('\n');
-        (status.code().unwrap_or(-1), stdout, took)
+    /// sipplauncher started in the lab.
+    pub(crate) fn start(lab: &Lab, cmd: &Command) -> Spawned {
+        Spawned::spawn(&mut lab.wrap(cmd))
     }
 }
 
 /// `ip netns exec` execs the program: the child's pid is sipplauncher's own.
-fn assert_is_sipplauncher(pid: Pid) {
+pub(crate) fn assert_is_sipplauncher(pid: Pid) {
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     assert_eq!(
         comm.trim(),
@@ -569,6 +489,40 @@ fn call_through_the_dut() {
     let json = json_report(&sb.path("report.json"));
     let t = json_test(&json, "call-0000");
     assert!(t["cps"].as_f64().is_some_and(|c| c > 0.0), "{t:#}");
+    // SIPp's statistics: the UAC's one call, and its INVITE-to-200 timer (`rtd` in
+    // place_call), as it reads in the UAC's own statistics file.
+    assert_eq!(
+        t["calls"],
+        serde_json::json!({"created": 1, "successful": 1, "failed": 0}),
+        "{t:#}"
+    );
+    let stat = read(&folder.join("uac_ua1_trace.csv"));
+    let header: Vec<&str> = stat.lines().next().unwrap_or_default().split(';').collect();
+    let row: Vec<&str> = stat.lines().last().unwrap_or_default().split(';').collect();
+    let col = header.iter().position(|h| *h == "ResponseTime1(C)");
+    let ms = col
+        .and_then(|i| row.get(i))
+        .map(|v| v.split(':').map(|n| n.parse::<f64>().unwrap_or(f64::NAN)))
+        .map(|hmsu| {
+            hmsu.zip([3_600_000.0, 60_000.0, 1_000.0, 0.001])
+                .map(|(n, ms)| n * ms)
+                .sum::<f64>()
+        });
+    assert_eq!(t["setup_ms"].as_f64(), ms, "{t:#}\n{stat}");
+    // What the run cost: its own CPU, SIPp's (its reaped children), the host's load.
+    let usage = &json["usage"];
+    assert!(usage["cpu_user_s"].as_f64().is_some(), "{usage:#}");
+    assert!(
+        usage["children_cpu_user_s"].as_f64().unwrap_or(0.0)
+            + usage["children_cpu_system_s"].as_f64().unwrap_or(0.0)
+            > 0.0,
+        "SIPp's CPU counts as the children's: {usage:#}"
+    );
+    assert_eq!(
+        usage["load_end"].as_array().map(Vec::len),
+        Some(3),
+        "{usage:#}"
+    );
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
 
@@ -633,6 +587,219 @@ fn missing_response_fails_with_sipps_reason() {
         assert!(log.contains(sipp_says), "{test}'s sipplauncher.log:\n{log}");
     }
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
+}
+
+/// Issue 11, items 1-3: by default a failed run's folder stays with its pcap and SIPp's files
+/// (no longer marked for removal), a passing run's goes; the FAIL line gives the received
+/// message's status line only, while the run's log and the reports keep the whole message; the
+/// recap after the original's closing lines names the run, its reason and its folder.
+#[test]
+fn a_failed_runs_evidence_is_kept_and_recapped() {
+    let Some(lab) = Lab::try_up("a_failed_runs_evidence_is_kept_and_recapped") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let unexpected = expects_180();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("fail-0000/uac_ua0.xml", unexpected.as_str()),
+            ("pass-0000/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    // As if run through sudo by `nobody`: the evidence is theirs to open (item 6).
+    cmd.arg("--json")
+        .arg(sb.path("report.json"))
+        .arg("--junit")
+        .arg(sb.path("junit.xml"))
+        .env("SUDO_UID", NOBODY.to_string())
+        .env("SUDO_GID", NOBODY.to_string());
+    fs::set_permissions(sb.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    assert_eq!(closing_lines(&r.stdout, false), (2, Some(1), Some(1)));
+    let lines = state_lines(&r.stdout);
+    let fail = line_of(&lines, "fail-0000", "FAIL");
+    assert!(
+        fail.rest
+            .ends_with("while expecting '180' (index 1), received 'SIP/2.0 200 OK'"),
+        "{fail:?}"
+    );
+    // The evidence: the failed run's folder, whole; the passing run's folder gone.
+    let folders = sb.run_folders();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = &folders[0];
+    assert_eq!(folder, &sb.run_root().join("fail-0000").join(&fail.run_id));
+    let pcap = folder.join(format!("sipp-{}.pcap", fail.run_id));
+    assert!(
+        pcap_sip_messages(&pcap).len() >= 2,
+        "the OPTIONS and its 200 in {}",
+        pcap.display()
+    );
+    assert!(!folder.join(".sipplauncher-owner").exists());
+    // nobody (the sudo user) reads the pcap without root, through the run root it may search.
+    assert_eq!(fs::metadata(&pcap).unwrap().uid(), NOBODY);
+    let as_nobody = Command::new("cat")
+        .arg(&pcap)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert!(
+        as_nobody.status.success() && as_nobody.stdout == fs::read(&pcap).unwrap(),
+        "{}",
+        String::from_utf8_lossy(&as_nobody.stderr)
+    );
+    assert_eq!(fs::metadata(sb.path("report.json")).unwrap().uid(), NOBODY);
+    let log = read(&folder.join("sipplauncher.log"));
+    assert!(
+        log.contains("received 'SIP/2.0 200 OK") && log.contains("Via: SIP/2.0/UDP"),
+        "the whole message in the run's log:\n{log}"
+    );
+    // The recap: the run, its short reason, where its evidence is.
+    let (recapped, recap) = recap(&r.stdout);
+    assert_eq!(recap[0], "Did not pass: 1 of 2 test runs", "{}", show(&r));
+    assert_eq!(recapped.len(), 1, "{}", show(&r));
+    assert_eq!(
+        (recapped[0].state.as_str(), recapped[0].run_id.as_str()),
+        ("FAIL", fail.run_id.as_str())
+    );
+    assert!(recapped[0].rest.ends_with("received 'SIP/2.0 200 OK'"));
+    assert_eq!(
+        recap[2].trim(),
+        format!(
+            "kept: {} (pcap sipp-{}.pcap)",
+            folder.display(),
+            fail.run_id
+        )
+    );
+    // The reports: the whole reason, the folder, the pcap and that they are kept.
+    let json = json_report(&sb.path("report.json"));
+    let t = json_test(&json, "fail-0000");
+    assert!(
+        t["reason"].as_str().unwrap().contains("Via: SIP/2.0/UDP"),
+        "{t:#}"
+    );
+    assert_eq!(t["run_folder"], folder.display().to_string());
+    assert_eq!(t["run_folder_kept"], true);
+    assert_eq!(t["pcap"], pcap.display().to_string());
+    let junit = read(&sb.path("junit.xml"));
+    assert!(
+        junit.contains(&format!(
+            "run folder: {}\nrun folder kept: yes\npcap: {}</system-out>",
+            folder.display(),
+            pcap.display()
+        )),
+        "{junit}"
+    );
+    let p = json_test(&json, "pass-0000");
+    assert_eq!(
+        (&p["run_folder_kept"], &p["run_folder_fate"]),
+        (&false.into(), &"removed".into())
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
+    assert_eq!(sipp_links(&lab), Vec::<String>::new());
+}
+
+/// ua0 REGISTERs `alice-<run_id>` at the DUT (run group part0), then ua1 calls that address
+/// of record at the DUT and the DUT relays the call to ua0's registered contact (part1).
+const REGISTER_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="register alice at {{ dut.host }}">
+  <send retrans="500">
+    <![CDATA[
+
+      REGISTER sip:{{ dut.host }} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:alice-{{ test.run_id }}@{{ dut.host }}>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:alice-{{ test.run_id }}@{{ dut.host }}>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:alice-{{ test.run_id }}@[local_ip]:[local_port]>
+      Expires: 60
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#;
+
+const CALL_ALICE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+{% import 'sip.jinja2' as sip -%}
+<scenario name="call alice through {{ dut.host }}">
+  {{ sip.place_call('sip:alice-' ~ test.run_id ~ '@' ~ dut.host, test.name) }}
+</scenario>
+"#;
+
+/// A call to a user nobody registered: the registrar has no contact, 404.
+const CALL_NOBODY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="call bob, not registered, at {{ dut.host }}">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:bob-{{ test.run_id }}@{{ dut.host }} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:lab@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:bob-{{ test.run_id }}@{{ dut.host }}>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:lab@[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="404"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:bob-{{ test.run_id }}@{{ dut.host }} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      Max-Forwards: 70
+      From: <sip:lab@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:bob-{{ test.run_id }}@{{ dut.host }}>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"#;
+
+/// The lab's DUT is also a registrar (issue 11.7): a REGISTER, then a call to the registered
+/// address of record reaches the registered contact through it; an unregistered user is 404.
+#[test]
+fn the_labs_dut_is_a_registrar() {
+    let Some(lab) = Lab::try_up("the_labs_dut_is_a_registrar") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("register-0000/part0_uac_ua0.xml", REGISTER_UAC),
+            ("register-0000/part1_uas_ua0.xml", CALL_UAS),
+            ("register-0000/part1_uac_ua1.xml", CALL_ALICE),
+            ("unregistered-0000/uac_ua0.xml", CALL_NOBODY),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--keep", "all"]);
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    assert_eq!(closing_lines(&r.stdout, false), (2, Some(2), Some(0)));
+    // The INVITE for alice reached ua0 at the contact it registered, relayed by the DUT.
+    let folder = folder_of(&sb, "register-0000");
+    let ua0 = address_in(&sipp_trace(&folder, "part0_uac_ua0", "messages.log"));
+    let uas = read(&sipp_trace(&folder, "part1_uas_ua0", "messages.log"));
+    let run_id = folder.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        uas.contains(&format!("INVITE sip:alice-{run_id}@{ua0}:5060 SIP/2.0")),
+        "{uas}"
+    );
 }
 
 /// A failing before.sh: NOT READY, SIPp never started. A failing after.sh: DIRTY.
@@ -1283,8 +1450,16 @@ fn leftover_link_from_a_killed_run_is_removed() {
     kill(killed, Signal::SIGKILL).unwrap();
     let (status, _, _) = run.finish(Duration::from_secs(5));
     assert_eq!(status, -1, "killed by a signal");
-    let left = sipp_links(&lab);
+    // Its test's link, and the link that held its reserve of probed addresses (`sipp-+...`).
+    let (reserve, left): (Vec<String>, Vec<String>) = sipp_links(&lab)
+        .into_iter()
+        .partition(|l| l.starts_with("sipp-+"));
     assert_eq!(left.len(), 1, "the killed run's link: {left:?}");
+    assert_eq!(
+        reserve.len(),
+        1,
+        "the killed run's reserve link: {reserve:?}"
+    );
     let alias = lab.run_ok("ip", ["-j", "link", "show", &left[0]]);
     let alias: serde_json::Value = serde_json::from_slice(&alias.stdout).unwrap();
     let alias = alias[0]["ifalias"].as_str().unwrap_or_default().to_string();
@@ -1414,13 +1589,26 @@ fn failing_global_before_sh_stops_the_run() {
     let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
     assert_eq!(r.status, 1, "{}", show(&r));
     assert!(state_lines(&r.stdout).is_empty(), "{}", show(&r));
+    // Told once, on GLOBAL's own NOT READY line, in the tool's words: no log record on the
+    // terminal.
+    let global = global_lines(&r.stdout);
+    let states: Vec<&str> = global.iter().map(|l| l.state.as_str()).collect();
+    assert_eq!(states, ["PREPARING", "NOT READY"], "{}", show(&r));
     assert!(
-        r.stdout.contains("GLOBAL before.sh")
-            && r.stdout.contains("exited with status 3")
-            && r.stdout.contains("provisioning failed"),
+        global[1].rest.contains("before.sh")
+            && global[1].rest.contains("exited with status 3")
+            && global[1].rest.contains("provisioning failed"),
         "{}",
         show(&r)
     );
+    assert_eq!(
+        r.stdout.matches("provisioning failed").count(),
+        1,
+        "{}",
+        show(&r)
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
+    assert_eq!(closing_lines(&r.stdout, false), (0, Some(0), Some(0)));
     assert!(
         !marker.exists(),
         "GLOBAL after.sh ran after a failed before.sh"
@@ -1446,8 +1634,22 @@ fn failing_global_after_sh_fails_the_run() {
     cmd.arg("--json").arg(sb.path("r.json"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
-    assert_eq!(summary(&r.stdout, "SUCCESS"), Some(1), "{}", show(&r));
-    assert!(r.stdout.contains("GLOBAL after.sh"), "{}", show(&r));
+    // The original's closing lines, exactly.
+    assert_eq!(
+        closing_lines(&r.stdout, false),
+        (1, Some(1), Some(0)),
+        "{}",
+        show(&r)
+    );
+    let global = global_lines(&r.stdout);
+    let states: Vec<&str> = global.iter().map(|l| l.state.as_str()).collect();
+    assert_eq!(states, ["PREPARING", "CLEANING", "DIRTY"], "{}", show(&r));
+    assert!(
+        global[2].rest.contains("after.sh exited with status 1"),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(r.stderr, "", "{}", show(&r));
     let json = json_report(&sb.path("r.json"));
     assert_eq!(json["global"]["after"]["ok"], false);
     // --fail-expected turns it into the expected outcome.
@@ -1493,18 +1695,24 @@ fn hanging_before_sh_times_out() {
     assert!(sipp_links(&lab).is_empty());
 }
 
-/// A second SIGINT while a before.sh provisions (and would for 30 s): it is killed at once,
-/// the run ends within a second or two, and the test's link is still removed.
+/// A second SIGINT while a before.sh provisions (and would for 30 s, deaf to the SIGTERM of
+/// the first): it is killed at once, the run ends within a second or two, and the test's link
+/// is still removed.
 #[test]
 fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     let Some(lab) = Lab::try_up("second_sigint") else {
         return;
     };
     let sb = Sandbox::new();
+    let deaf = sb.path("deaf");
+    let before = format!(
+        "trap '' TERM\ntouch {}\necho provisioning\nsleep 30\n",
+        deaf.display()
+    );
     write_real_suite(
         &sb.suite(),
         &[
-            ("slow/before.sh", "echo provisioning\nsleep 30\n"),
+            ("slow/before.sh", before.as_str()),
             ("slow/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
@@ -1512,10 +1720,12 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     let mut s = Spawned::start(&lab, &cmd);
     s.wait_for("PREPARING", Duration::from_secs(20));
     assert!(wait_until(Duration::from_secs(10), || !sipp_links(&lab).is_empty()));
+    // The script ignores SIGTERM from now on.
+    assert!(wait_until(Duration::from_secs(10), || deaf.exists()));
     let pid = s.pid();
     assert_is_sipplauncher(pid);
     kill(pid, Signal::SIGINT).unwrap();
-    // The first one lets the script finish its provisioning...
+    // The first one sends it SIGTERM, which it ignores: it has a grace of a second...
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         s.child.try_wait().unwrap().is_none(),
@@ -2159,4 +2369,109 @@ fn window_keeps_the_group_busy_while_a_slow_test_runs() {
         assert_eq!(sipp_links(&lab), Vec::<String>::new());
         assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
     }
+}
+
+/// A TestActor that dies mid-run (a panic: test-only fault injection, `SIPPLAUNCHER_FAULT`, in
+/// builds with the `fault-injection` feature that only these tests turn on) is cleaned up by its
+/// parent at once: before the next group's pre-run, its SIPp is gone, and its link, addresses,
+/// DNS records, capture and run folder; the run goes on and reports it DIRTY.
+#[test]
+fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
+    let Some(lab) = Lab::try_up("dead_test_actor") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let seen = sb.path("seen");
+    // The next group's before.sh looks at what the dead run left, in the runner's namespace.
+    let look = format!(
+        "ip -o link show > {o}.links\n\
+         ip -o -4 addr show > {o}.addrs\n\
+         dig +tries=1 +time=2 @127.0.0.1 dies.example.com A > {o}.dns 2>&1\n\
+         ls -A {root}/a-dies > {o}.folders 2>/dev/null\n\
+         for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sipp ] && readlink $p/cwd; done | grep a-dies > {o}.sipp\n\
+         true\n",
+        o = seen.display(),
+        root = sb.run_root().display()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("a-dies/dns.txt", "dies.example.com  A  {{ ua0.host }}\n"),
+            ("a-dies/uac_ua0.xml", long_uac().as_str()),
+            ("b-next/before.sh", look.as_str()),
+            ("b-next/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--group", "1", "--json"])
+        .arg(sb.path("report.json"))
+        .env("SIPPLAUNCHER_FAULT", "panic-mid-run:a-dies");
+    let r = run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    assert_eq!(
+        states_named(&lines, "a-dies"),
+        ["PREPARING", "STARTING", "DIRTY"],
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        states_named(&lines, "b-next"),
+        REAL_SEQUENCE,
+        "{}",
+        r.stdout
+    );
+    let report = json_report(&sb.path("report.json"));
+    let dead = json_test(&report, "a-dies");
+    let reason = dead["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("its test actor died")
+            && reason.contains(
+                "gave back its SIPp (killed), its capture, its DNS records, its link and \
+                 addresses, its run folder"
+            )
+            && !reason.contains("except"),
+        "{reason}"
+    );
+    // What b-next's before.sh saw: only its own link (and its address on it), no record of
+    // the dead run, no folder of it, no SIPp of it (one running in its folder).
+    let links: Vec<String> = read(&sb.path("seen.links"))
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|n| {
+            n.trim_end_matches(':')
+                .split('@')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        // A run's link (not a spare, `sipp-_…`, nor the ARP reserve's, `sipp-+…`).
+        .filter(|n| n.starts_with("sipp-") && !n.starts_with("sipp-_") && !n.starts_with("sipp-+"))
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    let own = &links[0];
+    for line in read(&sb.path("seen.addrs")).lines() {
+        if line.contains("sipp-") && !line.contains("sipp-+") {
+            assert!(
+                line.contains(own.as_str()),
+                "an address of the dead run: {line}"
+            );
+        }
+    }
+    let dns = read(&sb.path("seen.dns"));
+    assert!(dns.contains("status: REFUSED"), "{dns}");
+    assert_eq!(
+        read(&sb.path("seen.folders")).trim(),
+        "",
+        "the dead run's folder"
+    );
+    assert_eq!(
+        read(&sb.path("seen.sipp")).trim(),
+        "",
+        "the dead run's SIPp"
+    );
+    // And nothing at the end.
+    assert_eq!(sipp_links(&lab), Vec::<String>::new());
+    assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
 }

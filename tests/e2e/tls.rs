@@ -125,7 +125,7 @@ fn tls_dry_run(sb: &Sandbox, extra: &[&str]) -> Run {
 /// The key log library, as `cargo test --workspace` builds it (`keylog/`): beside the binary
 /// after `cargo build`, in `deps/` after `cargo test`; built here when neither is there (e.g.
 /// `cargo test --test e2e`).
-fn keylog_library() -> PathBuf {
+pub(crate) fn keylog_library() -> PathBuf {
     let bin_dir = Path::new(BIN).parent().unwrap();
     let candidates = [
         bin_dir.join("libsipplauncher_keylog.so"),

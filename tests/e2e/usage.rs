@@ -67,6 +67,11 @@ fn each_bad_input_gets_one_line_and_status_2() {
             vec!["--keyword-replacement-values", "JSON"],
         ),
         (with(&["--group", "0"]), vec!["--group"]),
+        (
+            with(&["--shard", "4/3"]),
+            vec!["--shard", "no shard 4 of 3"],
+        ),
+        (with(&["--shard", "2"]), vec!["--shard", "\"2\" is not K/N"]),
         (with(&["--pattern-only", "zzz"]), vec!["No tests found"]),
         (
             with(&["--template-folder", "/nonexistent/tpl"]),

@@ -26,7 +26,8 @@ pub enum CancelReason {
     /// stops, every cleanup runs in full (after.sh included). Not a signal: the user's first
     /// Ctrl+C after it is still a first signal and kills nothing.
     Fatal,
-    /// The first signal: as [`CancelReason::Fatal`], and the run counts as interrupted.
+    /// The first signal: as [`CancelReason::Fatal`], a running before.sh is stopped too (TERM,
+    /// grace, KILL), and the run counts as interrupted.
     Signal,
     /// The second signal: whatever runs is killed at once (scripts, SIPp, also in its stop
     /// grace); cleanups skip after.sh but still remove what they can; no GLOBAL after.sh.
@@ -98,10 +99,14 @@ pub enum Command {
     Run {
         slots: Vec<usize>,
     },
-    /// First signal: stop the runs of these slots (they still answer `RunDone`).
+    /// First signal: stop the runs of these slots (they still answer `RunDone`), or the
+    /// before.sh of the slot being prepared (it still answers `Prepared`).
     Abort {
         slots: Vec<usize>,
     },
+    /// First signal during the GLOBAL before.sh: stop it (it still answers
+    /// `GlobalBeforeDone`; its after.sh is then owed).
+    AbortGlobal,
     /// Second signal: kill whatever runs now (scripts, SIPp); what follows skips the scripts.
     Kill,
     Cleanup {
@@ -203,7 +208,9 @@ pub struct Dispatcher {
     group_failed: bool,
     /// Why the run winds down, once it does.
     cancel: Option<CancelReason>,
-    global_before_ok: bool,
+    /// The GLOBAL after.sh is to run at the end: its before.sh succeeded, or was stopped by a
+    /// signal.
+    global_after_owed: bool,
     outcome: Outcome,
     /// `--window` mode's state; `None` in group mode.
     window: Option<Window>,
@@ -228,7 +235,7 @@ impl Dispatcher {
             to_clean: Vec::new(),
             group_failed: false,
             cancel: None,
-            global_before_ok: false,
+            global_after_owed: false,
             outcome: Outcome::default(),
             window: None,
             width: 1,
@@ -257,6 +264,11 @@ impl Dispatcher {
         self.cancel.is_some()
     }
 
+    /// Winding down on a signal (not on a fatal error alone).
+    fn signalled(&self) -> bool {
+        self.cancel >= Some(CancelReason::Signal)
+    }
+
     fn hard(&self) -> bool {
         self.cancel >= Some(CancelReason::SecondSignal)
     }
@@ -265,7 +277,10 @@ impl Dispatcher {
         let mut out = Vec::new();
         match (self.phase.clone(), input) {
             (Phase::Init, Input::Start) => {
-                if self.has_global {
+                if self.interrupted() {
+                    // Signalled before the start: nothing at all is run.
+                    self.finish(&mut out);
+                } else if self.has_global {
                     self.phase = Phase::GlobalBefore;
                     out.push(Command::RunGlobalBefore);
                 } else {
@@ -274,10 +289,13 @@ impl Dispatcher {
             }
             (Phase::GlobalBefore, Input::GlobalBeforeDone { ok }) => {
                 if ok {
-                    self.global_before_ok = true;
+                    self.global_after_owed = true;
                     self.first_tests(&mut out);
                 } else {
                     self.outcome.global_failed = true;
+                    // Stopped by the first signal, it may have changed the DUT halfway: its
+                    // after.sh restores it (SPEC §4.2).
+                    self.global_after_owed = self.interrupted();
                     self.finish(&mut out);
                 }
             }
@@ -383,8 +401,9 @@ impl Dispatcher {
     }
 
     /// The first reason to wind down (a first signal, or a fatal error): nothing more starts,
-    /// running SIPp stops; a script under way is never cut halfway: its answer sees the
-    /// reason.
+    /// running SIPp stops; on a signal a running before.sh stops too (a test's or GLOBAL's;
+    /// after a fatal error the failing pre-run is the one under way); an after.sh under way is
+    /// never cut halfway: its answer sees the reason.
     fn wind_down(&mut self, phase: Phase, out: &mut Vec<Command>) {
         match phase {
             Phase::Pausing => self.finish(out),
@@ -395,6 +414,10 @@ impl Dispatcher {
                     .collect();
                 out.push(Command::Abort { slots });
             }
+            Phase::Preparing { slot } if self.signalled() => {
+                out.push(Command::Abort { slots: vec![slot] })
+            }
+            Phase::GlobalBefore if self.signalled() => out.push(Command::AbortGlobal),
             _ => {}
         }
     }
@@ -474,10 +497,13 @@ impl Dispatcher {
         let Some(w) = self.window.as_ref() else {
             return;
         };
-        if !w.running.is_empty() {
-            out.push(Command::Abort {
-                slots: w.running.iter().copied().collect(),
-            });
+        // The running tests, and the one whose before.sh may be running.
+        let mut slots: Vec<usize> = w.running.iter().copied().collect();
+        if let (Some(Lane::Preparing(slot)), true) = (w.lane, self.signalled()) {
+            slots.push(slot);
+        }
+        if !slots.is_empty() {
+            out.push(Command::Abort { slots });
         }
         // Maybe nothing was under way (all places pausing): then this is the end.
         self.pump(out);
@@ -566,7 +592,7 @@ impl Dispatcher {
     /// The tests are over: GLOBAL after.sh if its before.sh ran (and no second signal), then
     /// the end.
     fn finish(&mut self, out: &mut Vec<Command>) {
-        if self.global_before_ok && !self.hard() {
+        if self.global_after_owed && !self.hard() {
             self.phase = Phase::GlobalAfter;
             out.push(Command::RunGlobalAfter);
         } else {
@@ -606,7 +632,7 @@ mod tests {
         kills: usize,
         /// Kill commands before a second signal (a fatal error or one signal kill nothing).
         early_kills: usize,
-        /// Tests started or prepared after a signal or a fatal error.
+        /// GLOBAL before.sh or tests started or prepared after a signal or a fatal error.
         started_after_cancel: usize,
         /// Commands after the Finish.
         after_finish: usize,
@@ -622,7 +648,9 @@ mod tests {
         third_before_finish: bool,
         /// A second signal came before the GLOBAL after.sh was asked for (or the Finish).
         second_before_global_after: bool,
-        global_before_ok: bool,
+        /// The GLOBAL before.sh succeeded, or failed once the run was winding down (a signal
+        /// stopped it): its after.sh is owed.
+        global_after_owed: bool,
         global_after: usize,
         finish: Vec<Outcome>,
     }
@@ -644,7 +672,9 @@ mod tests {
                     self.fatal = true;
                     self.fatal_before_finish |= !ended;
                 }
-                Input::GlobalBeforeDone { ok: true } => self.global_before_ok = true,
+                Input::GlobalBeforeDone { ok } => {
+                    self.global_after_owed = *ok || self.signals > 0 || self.fatal
+                }
                 _ => {}
             }
         }
@@ -668,7 +698,8 @@ mod tests {
                         self.early_kills += 1;
                     }
                 }
-                Command::StartGroup { .. }
+                Command::RunGlobalBefore
+                | Command::StartGroup { .. }
                 | Command::StartTest { .. }
                 | Command::Prepare { .. }
                     if cancelled =>
@@ -696,7 +727,7 @@ mod tests {
             prop_assert!(self.global_after <= 1);
             // The GLOBAL after.sh (which restores the DUT) runs after a fatal error and a
             // first signal; only a second signal skips it.
-            if self.global_before_ok && !self.second_before_global_after {
+            if self.global_after_owed && !self.second_before_global_after {
                 prop_assert_eq!(self.global_after, 1);
             }
             let o = self.finish[0];
@@ -736,6 +767,10 @@ mod tests {
         let mut queue: VecDeque<Input> = VecDeque::from([Input::Start]);
         let mut luck = luck.iter().copied().cycle();
         let mut inject = inject.iter().cloned().peekable();
+        // Those due at 0 come before the start (signals caught before the run was under way).
+        while let Some((_, input)) = inject.next_if(|(after, _)| *after == 0) {
+            queue.insert(queue.len() - 1, input);
+        }
         let mut group_no = 0u64;
         let mut steps = 0usize;
         while let Some(input) = queue.pop_front() {
@@ -762,6 +797,7 @@ mod tests {
                     Command::Finish(o) => trace.finish.push(o),
                     Command::Run { .. }
                     | Command::Abort { .. }
+                    | Command::AbortGlobal
                     | Command::Kill
                     | Command::Pause(_) => {}
                 }
@@ -808,6 +844,7 @@ mod tests {
             Command::StartGroup { .. }
             | Command::StartTest { .. }
             | Command::Abort { .. }
+            | Command::AbortGlobal
             | Command::Kill
             | Command::Finish(_) => Vec::new(),
         }
@@ -947,6 +984,51 @@ mod tests {
         assert_eq!(d.cancel_reason(), Some(CancelReason::ThirdSignal));
     }
 
+    /// The first signal stops a running before.sh: a test's (the slot being prepared is
+    /// aborted) or GLOBAL's, whose after.sh then still runs.
+    #[test]
+    fn signal_during_pre_run_stops_before_sh() {
+        let schedule = Schedule::new(3, 3, None, None, false);
+        let mut d = Dispatcher::new(schedule, false, Duration::ZERO, false);
+        d.handle(Input::Start);
+        d.handle(Input::Prepared {
+            slot: 0,
+            ready: true,
+        });
+        assert_eq!(
+            d.handle(Input::Signal),
+            vec![Command::Abort { slots: vec![1] }]
+        );
+        // Stopped: NOT READY; nothing more is prepared, the READY one is cleaned.
+        assert_eq!(
+            d.handle(Input::Prepared {
+                slot: 1,
+                ready: false
+            }),
+            vec![Command::Cleanup { slot: 0 }]
+        );
+
+        let schedule = Schedule::new(3, 1, None, None, false);
+        let mut d = Dispatcher::new(schedule, true, Duration::ZERO, false);
+        assert_eq!(d.handle(Input::Start), vec![Command::RunGlobalBefore]);
+        assert_eq!(d.handle(Input::Signal), vec![Command::AbortGlobal]);
+        assert_eq!(
+            d.handle(Input::GlobalBeforeDone { ok: false }),
+            vec![Command::RunGlobalAfter]
+        );
+        let end = d.handle(Input::GlobalAfterDone { ok: true });
+        let Command::Finish(o) = &end[0] else {
+            panic!("{end:?}")
+        };
+        assert!(o.interrupted && o.global_failed && o.total == 0);
+        // A GLOBAL before.sh that fails on its own owes no after.sh.
+        let schedule = Schedule::new(3, 1, None, None, false);
+        let mut d = Dispatcher::new(schedule, true, Duration::ZERO, false);
+        d.handle(Input::Start);
+        let end = d.handle(Input::GlobalBeforeDone { ok: false });
+        assert!(matches!(end[..], [Command::Finish(_)]), "{end:?}");
+    }
+
     #[test]
     fn signal_while_running_aborts_the_running_tests() {
         let schedule = Schedule::new(3, 3, None, None, false);
@@ -1049,7 +1131,12 @@ mod tests {
         let mut under_way = BTreeSet::new();
         let mut lane = 0usize;
         let mut steps = 0usize;
-        let mut next = Some(Input::Start);
+        let mut early: VecDeque<Input> = VecDeque::new();
+        while let Some((_, input)) = inject.next_if(|(after, _)| *after == 0) {
+            early.push_back(input);
+        }
+        early.push_back(Input::Start);
+        let mut next = early.pop_front();
         while let Some(input) = next.take() {
             steps += 1;
             assert!(steps < 100_000, "no end");
@@ -1099,12 +1186,15 @@ mod tests {
                     // The runs' answers are in the pool already.
                     Command::Run { .. }
                     | Command::Abort { .. }
+                    | Command::AbortGlobal
                     | Command::Kill
                     | Command::Pause(_) => {}
                 }
                 pool.extend(answers);
             }
-            if let Some((_, input)) = inject.next_if(|(after, _)| *after <= steps) {
+            if let Some(input) = early.pop_front() {
+                next = Some(input);
+            } else if let Some((_, input)) = inject.next_if(|(after, _)| *after <= steps) {
                 next = Some(input);
             } else if !pool.is_empty() {
                 let i = picks.next().unwrap() % pool.len();
@@ -1138,8 +1228,9 @@ mod tests {
             // Test 1 ends while test 0 runs on: post-run, then test 2 takes its place.
             (ran(1, true), vec![cleanup(1)]),
             (cleaned(1, true), start(2)),
-            // A signal: the running test stops; the one being prepared is cleaned without a run.
-            (Input::Signal, vec![Command::Abort { slots: vec![0] }]),
+            // A signal: the running test stops, and the before.sh of the one being prepared;
+            // that one, READY all the same (its script was over), is cleaned without a run.
+            (Input::Signal, vec![Command::Abort { slots: vec![0, 2] }]),
             (ready(2), vec![cleanup(2)]),
             (ran(0, false), vec![]),
             (cleaned(2, true), vec![cleanup(0)]),
@@ -1203,8 +1294,8 @@ mod tests {
             pause in any::<bool>(),
             luck in proptest::collection::vec(any::<bool>(), 1..20),
             picks in proptest::collection::vec(0usize..8, 1..20),
-            fatal_after in proptest::option::of(1usize..30),
-            signals_after in proptest::collection::vec(1usize..40, 0..4),
+            fatal_after in proptest::option::of(0usize..30),
+            signals_after in proptest::collection::vec(0usize..40, 0..4),
         ) {
             let inject = injections(fatal_after, &signals_after);
             let t = simulate_window(
@@ -1249,8 +1340,8 @@ mod tests {
             global in any::<bool>(),
             stop in any::<bool>(),
             luck in proptest::collection::vec(any::<bool>(), 1..20),
-            fatal_after in proptest::option::of(1usize..30),
-            signals_after in proptest::collection::vec(1usize..40, 0..4),
+            fatal_after in proptest::option::of(0usize..30),
+            signals_after in proptest::collection::vec(0usize..40, 0..4),
         ) {
             let inject = injections(fatal_after, &signals_after);
             let t = simulate(tests, group, total, global, stop, &luck, &inject);

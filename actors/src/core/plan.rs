@@ -114,6 +114,44 @@ pub struct GlobalPlan {
     pub folder: PathBuf,
 }
 
+/// Which run folders stay once their test is over (issue 11: the evidence of a failure is kept
+/// by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every run folder is removed.
+    None,
+    /// The folder of a run that did not pass (NOT READY, FAIL, DIRTY) stays, up to
+    /// `--keep-max`; a passing run's folder is removed.
+    Failed,
+    /// Every run folder stays (`--leave-temp`).
+    All,
+}
+
+impl Keep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keep::None => "none",
+            Keep::Failed => "failed",
+            Keep::All => "all",
+        }
+    }
+
+    /// As `--keep` spells it.
+    pub fn parse(s: &str) -> Option<Keep> {
+        [Keep::None, Keep::Failed, Keep::All]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// The user kept evidence is handed to: the one who ran sudo (`SUDO_UID`, `SUDO_GID`), so that
+/// they open a kept pcap without root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandTo {
+    pub uid: u32,
+    pub gid: u32,
+}
+
 /// Run-wide options the runtime needs; validated by the front end.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -132,7 +170,12 @@ pub struct RunConfig {
     pub repeat: bool,
     pub dry_run: bool,
     pub fail_expected: bool,
-    pub leave_temp: bool,
+    /// Which run folders stay once their test is over (`--keep`; `--leave-temp` is `All`).
+    pub keep: Keep,
+    /// With `Keep::Failed`: at most this many failed runs' folders are kept (`--keep-max`).
+    pub keep_max: u64,
+    /// Run through sudo: kept run folders are handed to that user once their test is over.
+    pub hand_to: Option<HandTo>,
     /// Where run folders are made: `<run_root>/<test>/<run_id>/`.
     pub run_root: PathBuf,
     pub script_timeout: Duration,

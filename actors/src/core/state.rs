@@ -12,8 +12,9 @@
 //! STARTING (SIPp refused its scenario, injection file or options before its first call) still
 //! owes the cleanup of everything pre-run made, after.sh included.
 //!
-//! [`Lifecycle`] holds whichever state a test is in, for an actor to store; its
-//! [`Lifecycle::apply`] dispatches a [`Step`] to the typed transitions and refuses the rest.
+//! [`Lifecycle`] holds whichever state a test is in, with what the run holds there, for an actor
+//! to store; [`Lifecycle::step`], [`Lifecycle::ready`] and [`Lifecycle::clean`] dispatch to the
+//! typed transitions and refuse the rest.
 
 use std::fmt;
 
@@ -89,24 +90,29 @@ impl fmt::Display for StateName {
     }
 }
 
-// Each state is a zero-sized (or small) type with a private field: outside this module the only
-// way to get one is `Created::new()` followed by the transitions below.
+// Each state is a small type with private fields: outside this module the only way to get one
+// is `Created::new()` followed by the transitions below. The states of a run that holds
+// something (READY, DRY-RUNNING, STARTING, and SUCCESS / FAIL until post-run) carry it, as
+// `R`: what pre-run made comes in with READY and goes out to post-run with CLEANING, so that no
+// other state can reach it. Tests of the transitions alone use `R = ()`.
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Created(());
 #[derive(Debug, PartialEq, Eq)]
 pub struct Preparing(());
+/// Carries what pre-run made.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Ready(());
+pub struct Ready<R>(R);
 #[derive(Debug, PartialEq, Eq)]
 pub struct NotReady(());
 #[derive(Debug, PartialEq, Eq)]
-pub struct DryRunning(());
+pub struct DryRunning<R>(R);
 #[derive(Debug, PartialEq, Eq)]
-pub struct Starting(());
+pub struct Starting<R>(R);
 /// SUCCESS, FAIL, or NOT READY when SIPp could not start: the run is over, cleanup is still due.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Finished {
+pub struct Finished<R> {
+    held: R,
     success: bool,
     /// SIPp started (SUCCESS or FAIL); `false`: it refused to (NOT READY).
     started: bool,
@@ -134,60 +140,67 @@ impl Created {
 }
 
 impl Preparing {
-    pub fn ready(self) -> Ready {
-        Ready(())
+    pub fn ready<R>(self, held: R) -> Ready<R> {
+        Ready(held)
     }
     pub fn not_ready(self) -> NotReady {
         NotReady(())
     }
 }
 
-impl Ready {
-    pub fn start(self) -> Starting {
-        Starting(())
+impl<R> Ready<R> {
+    pub fn start(self) -> Starting<R> {
+        Starting(self.0)
     }
-    pub fn dry_run(self) -> DryRunning {
-        DryRunning(())
+    pub fn dry_run(self) -> DryRunning<R> {
+        DryRunning(self.0)
     }
     /// Interrupted before it ran: straight to cleanup, and the test did not succeed.
-    pub fn interrupt(self) -> Cleaning {
-        Cleaning { success: false }
+    pub fn interrupt(self) -> (Cleaning, R) {
+        (Cleaning { success: false }, self.0)
     }
 }
 
-impl DryRunning {
-    pub fn succeed(self) -> Finished {
+impl<R> DryRunning<R> {
+    pub fn succeed(self) -> Finished<R> {
         Finished {
+            held: self.0,
             success: true,
             started: true,
         }
     }
 }
 
-impl Starting {
-    pub fn finish(self, success: bool) -> Finished {
+impl<R> Starting<R> {
+    pub fn finish(self, success: bool) -> Finished<R> {
         Finished {
+            held: self.0,
             success,
             started: true,
         }
     }
     /// SIPp exited before its first call on a setup error of the test's (NOT READY).
-    pub fn not_started(self) -> Finished {
+    pub fn not_started(self) -> Finished<R> {
         Finished {
+            held: self.0,
             success: false,
             started: false,
         }
     }
 }
 
-impl Finished {
+impl<R> Finished<R> {
     pub fn success(&self) -> bool {
         self.success
     }
-    pub fn clean(self) -> Cleaning {
-        Cleaning {
-            success: self.success,
-        }
+    /// Post-run: what the run held goes to the cleanup.
+    pub fn clean(self) -> (Cleaning, R) {
+        (
+            Cleaning {
+                success: self.success,
+            },
+            self.held,
+        )
     }
 }
 
@@ -210,21 +223,23 @@ impl Cleaned {
     }
 }
 
-/// Whichever state a test is in.
+/// Whichever state a test is in, with what the run holds there.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lifecycle {
+pub enum Lifecycle<R = ()> {
     Created(Created),
     Preparing(Preparing),
-    Ready(Ready),
+    Ready(Ready<R>),
     NotReady(NotReady),
-    DryRunning(DryRunning),
-    Starting(Starting),
-    Finished(Finished),
+    DryRunning(DryRunning<R>),
+    Starting(Starting<R>),
+    Finished(Finished<R>),
     Cleaning(Cleaning),
     Cleaned(Cleaned),
 }
 
-/// What happened to a test; [`Lifecycle::apply`] turns it into a transition.
+/// What happened to a test; [`Lifecycle::apply`] turns it into a transition. The two steps
+/// that move what the run holds in and out are [`Lifecycle::ready`] and [`Lifecycle::clean`];
+/// as plain steps (`Prepared { ok: true }`, `Clean`) they are for runs that hold nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Prepare,
@@ -246,6 +261,9 @@ pub enum Step {
     },
 }
 
+/// A transition done: the new state, and what the run held when it went out (to CLEANING).
+type Moved<R> = (Lifecycle<R>, Option<R>);
+
 /// A step that the current state does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid transition: {step:?} in state {from}")]
@@ -254,13 +272,13 @@ pub struct InvalidTransition {
     pub step: Step,
 }
 
-impl Default for Lifecycle {
+impl<R> Default for Lifecycle<R> {
     fn default() -> Self {
         Lifecycle::Created(Created::new())
     }
 }
 
-impl Lifecycle {
+impl<R> Lifecycle<R> {
     pub fn name(&self) -> StateName {
         match self {
             Lifecycle::Created(_) => StateName::Created,
@@ -278,22 +296,52 @@ impl Lifecycle {
         }
     }
 
-    /// The transition that `step` means in this state; on a step the state does not allow, the
-    /// state is handed back unchanged with the error.
-    pub fn apply(self, step: Step) -> Result<Lifecycle, (Lifecycle, InvalidTransition)> {
+    /// What the run holds, in the states that hold it (READY up to post-run).
+    pub fn held(&self) -> Option<&R> {
+        match self {
+            Lifecycle::Ready(Ready(r))
+            | Lifecycle::DryRunning(DryRunning(r))
+            | Lifecycle::Starting(Starting(r))
+            | Lifecycle::Finished(Finished { held: r, .. }) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The data-free transitions; on a step the state does not allow (or one that moves data,
+    /// see [`Lifecycle::ready`] and [`Lifecycle::clean`]), the state is handed back unchanged
+    /// with the error.
+    fn apply_moving(
+        self,
+        step: Step,
+        held: impl FnOnce() -> Option<R>,
+    ) -> Result<Moved<R>, (Lifecycle<R>, InvalidTransition)> {
         use Lifecycle as L;
         Ok(match (self, step) {
-            (L::Created(s), Step::Prepare) => L::Preparing(s.prepare()),
-            (L::Preparing(s), Step::Prepared { ok: true }) => L::Ready(s.ready()),
-            (L::Preparing(s), Step::Prepared { ok: false }) => L::NotReady(s.not_ready()),
-            (L::Ready(s), Step::Run { dry: true }) => L::DryRunning(s.dry_run()),
-            (L::Ready(s), Step::Run { dry: false }) => L::Starting(s.start()),
-            (L::Ready(s), Step::Clean) => L::Cleaning(s.interrupt()),
-            (L::DryRunning(s), Step::RunEnded { success: true }) => L::Finished(s.succeed()),
-            (L::Starting(s), Step::RunEnded { success }) => L::Finished(s.finish(success)),
-            (L::Starting(s), Step::NotStarted) => L::Finished(s.not_started()),
-            (L::Finished(s), Step::Clean) => L::Cleaning(s.clean()),
-            (L::Cleaning(s), Step::Cleaned { clean }) => L::Cleaned(s.done(clean)),
+            (L::Created(s), Step::Prepare) => (L::Preparing(s.prepare()), None),
+            (L::Preparing(s), Step::Prepared { ok: true }) => match held() {
+                Some(r) => (L::Ready(s.ready(r)), None),
+                None => {
+                    let from = StateName::Preparing;
+                    return Err((L::Preparing(s), InvalidTransition { from, step }));
+                }
+            },
+            (L::Preparing(s), Step::Prepared { ok: false }) => (L::NotReady(s.not_ready()), None),
+            (L::Ready(s), Step::Run { dry: true }) => (L::DryRunning(s.dry_run()), None),
+            (L::Ready(s), Step::Run { dry: false }) => (L::Starting(s.start()), None),
+            (L::Ready(s), Step::Clean) => {
+                let (c, r) = s.interrupt();
+                (L::Cleaning(c), Some(r))
+            }
+            (L::DryRunning(s), Step::RunEnded { success: true }) => {
+                (L::Finished(s.succeed()), None)
+            }
+            (L::Starting(s), Step::RunEnded { success }) => (L::Finished(s.finish(success)), None),
+            (L::Starting(s), Step::NotStarted) => (L::Finished(s.not_started()), None),
+            (L::Finished(s), Step::Clean) => {
+                let (c, r) = s.clean();
+                (L::Cleaning(c), Some(r))
+            }
+            (L::Cleaning(s), Step::Cleaned { clean }) => (L::Cleaned(s.done(clean)), None),
             (state, step) => {
                 let from = state.name();
                 return Err((state, InvalidTransition { from, step }));
@@ -301,18 +349,53 @@ impl Lifecycle {
         })
     }
 
-    /// Applies `step` in place; on an invalid step the state stays as it was.
-    pub fn step(&mut self, step: Step) -> Result<StateName, InvalidTransition> {
+    /// Applies `step` in place, with `held` for READY; gives out what the run held on CLEANING.
+    fn step_moving(
+        &mut self,
+        step: Step,
+        held: impl FnOnce() -> Option<R>,
+    ) -> Result<(StateName, Option<R>), InvalidTransition> {
         let current = std::mem::take(self);
-        match current.apply(step) {
-            Ok(next) => {
+        match current.apply_moving(step, held) {
+            Ok((next, out)) => {
                 *self = next;
-                Ok(self.name())
+                Ok((self.name(), out))
             }
             Err((unchanged, err)) => {
                 *self = unchanged;
                 Err(err)
             }
+        }
+    }
+
+    /// Applies a step that moves no data in place; on an invalid step (READY and CLEANING
+    /// included: see [`Lifecycle::ready`], [`Lifecycle::clean`]) the state stays as it was.
+    pub fn step(&mut self, step: Step) -> Result<StateName, InvalidTransition> {
+        if matches!(step, Step::Clean) {
+            return Err(InvalidTransition {
+                from: self.name(),
+                step,
+            });
+        }
+        self.step_moving(step, || None).map(|(name, _)| name)
+    }
+
+    /// PREPARING → READY, holding what pre-run made.
+    pub fn ready(&mut self, held: R) -> Result<StateName, InvalidTransition> {
+        self.step_moving(Step::Prepared { ok: true }, || Some(held))
+            .map(|(name, _)| name)
+    }
+
+    /// READY or SUCCESS / FAIL (or NOT READY after STARTING) → CLEANING: what the run held, for
+    /// post-run to give back.
+    pub fn clean(&mut self) -> Result<R, InvalidTransition> {
+        match self.step_moving(Step::Clean, || None)? {
+            (_, Some(held)) => Ok(held),
+            // Every transition to CLEANING gives out what the run held.
+            (from, None) => Err(InvalidTransition {
+                from,
+                step: Step::Clean,
+            }),
         }
     }
 
@@ -331,6 +414,18 @@ impl Lifecycle {
                 | Lifecycle::Finished(_)
                 | Lifecycle::Cleaning(_)
         )
+    }
+}
+
+impl Lifecycle<()> {
+    /// Any step, for a run that holds nothing: READY holds `()`, CLEANING gives it back.
+    pub fn apply(self, step: Step) -> Result<Lifecycle<()>, (Lifecycle<()>, InvalidTransition)> {
+        self.apply_moving(step, || Some(())).map(|(next, _)| next)
+    }
+
+    /// Applies any step in place (see [`Lifecycle::apply`]).
+    pub fn step_any(&mut self, step: Step) -> Result<StateName, InvalidTransition> {
+        self.step_moving(step, || Some(())).map(|(name, _)| name)
     }
 }
 
@@ -387,7 +482,7 @@ mod tests {
             Step::Clean,
             Step::Cleaned { clean: true },
         ] {
-            s.step(step).unwrap();
+            s.step_any(step).unwrap();
         }
         assert_eq!(s.name(), StateName::Clean);
         assert!(s.passed());
@@ -396,19 +491,19 @@ mod tests {
     #[test]
     fn dry_run_cannot_fail_and_interrupted_ready_does_not_pass() {
         let mut s = Lifecycle::default();
-        s.step(Step::Prepare).unwrap();
-        s.step(Step::Prepared { ok: true }).unwrap();
-        s.step(Step::Run { dry: true }).unwrap();
-        let err = s.step(Step::RunEnded { success: false }).unwrap_err();
+        s.step_any(Step::Prepare).unwrap();
+        s.step_any(Step::Prepared { ok: true }).unwrap();
+        s.step_any(Step::Run { dry: true }).unwrap();
+        let err = s.step_any(Step::RunEnded { success: false }).unwrap_err();
         assert_eq!(err.from, StateName::DryRunning);
         assert_eq!(s.name(), StateName::DryRunning);
 
         let mut s = Lifecycle::default();
-        s.step(Step::Prepare).unwrap();
-        s.step(Step::Prepared { ok: true }).unwrap();
-        assert_eq!(s.step(Step::Clean).unwrap(), StateName::Cleaning);
+        s.step_any(Step::Prepare).unwrap();
+        s.step_any(Step::Prepared { ok: true }).unwrap();
+        assert_eq!(s.step_any(Step::Clean).unwrap(), StateName::Cleaning);
         assert_eq!(
-            s.step(Step::Cleaned { clean: true }).unwrap(),
+            s.step_any(Step::Cleaned { clean: true }).unwrap(),
             StateName::Clean
         );
         assert!(
@@ -420,10 +515,10 @@ mod tests {
     #[test]
     fn not_ready_is_terminal() {
         let mut s = Lifecycle::default();
-        s.step(Step::Prepare).unwrap();
-        s.step(Step::Prepared { ok: false }).unwrap();
+        s.step_any(Step::Prepare).unwrap();
+        s.step_any(Step::Prepared { ok: false }).unwrap();
         for step in ALL_STEPS {
-            assert!(s.step(step).is_err());
+            assert!(s.step_any(step).is_err());
             assert_eq!(s.name(), StateName::NotReady);
         }
         assert!(!s.owes_cleanup());
@@ -437,17 +532,17 @@ mod tests {
             Step::Prepared { ok: true },
             Step::Run { dry: false },
         ] {
-            s.step(step).unwrap();
+            s.step_any(step).unwrap();
         }
-        assert_eq!(s.step(Step::NotStarted).unwrap(), StateName::NotReady);
+        assert_eq!(s.step_any(Step::NotStarted).unwrap(), StateName::NotReady);
         assert!(
             s.owes_cleanup(),
             "pre-run's folder, link and after.sh are still due"
         );
-        assert!(s.step(Step::RunEnded { success: true }).is_err());
-        assert_eq!(s.step(Step::Clean).unwrap(), StateName::Cleaning);
+        assert!(s.step_any(Step::RunEnded { success: true }).is_err());
+        assert_eq!(s.step_any(Step::Clean).unwrap(), StateName::Cleaning);
         assert_eq!(
-            s.step(Step::Cleaned { clean: true }).unwrap(),
+            s.step_any(Step::Cleaned { clean: true }).unwrap(),
             StateName::Clean
         );
         assert!(!s.passed());
@@ -458,9 +553,9 @@ mod tests {
             Step::Prepared { ok: true },
             Step::Run { dry: true },
         ] {
-            s.step(step).unwrap();
+            s.step_any(step).unwrap();
         }
-        assert!(s.step(Step::NotStarted).is_err());
+        assert!(s.step_any(Step::NotStarted).is_err());
     }
 
     proptest! {
@@ -470,7 +565,7 @@ mod tests {
             let mut s = Lifecycle::default();
             for i in steps {
                 let before = s.name();
-                if let Ok(after) = s.step(ALL_STEPS[i]) {
+                if let Ok(after) = s.step_any(ALL_STEPS[i]) {
                     prop_assert!(allowed(before, after), "{before} -> {after}");
                 } else {
                     prop_assert_eq!(s.name(), before);
@@ -491,7 +586,7 @@ mod tests {
         ) {
             let mut s = Lifecycle::default();
             let mut trace = vec![s.name()];
-            let mut push = |s: &mut Lifecycle, step| { let n = s.step(step).unwrap(); trace.push(n); };
+            let mut push = |s: &mut Lifecycle, step| { let n = s.step_any(step).unwrap(); trace.push(n); };
             push(&mut s, Step::Prepare);
             push(&mut s, Step::Prepared { ok: true });
             if interrupt_at > 0 {
@@ -510,5 +605,27 @@ mod tests {
             prop_assert!(matches!(s.name(), StateName::Clean | StateName::Dirty));
             prop_assert!(!s.owes_cleanup());
         }
+    }
+
+    #[test]
+    fn what_pre_run_made_is_held_until_post_run_takes_it() {
+        let mut s: Lifecycle<&str> = Lifecycle::default();
+        s.step(Step::Prepare).unwrap();
+        assert_eq!(s.held(), None);
+        // READY needs what pre-run made: the plain step is refused.
+        assert!(s.step(Step::Prepared { ok: true }).is_err());
+        assert_eq!(s.ready("folder").unwrap(), StateName::Ready);
+        assert_eq!(s.held(), Some(&"folder"));
+        s.step(Step::Run { dry: false }).unwrap();
+        assert_eq!(s.held(), Some(&"folder"));
+        s.step(Step::RunEnded { success: true }).unwrap();
+        // Only `clean` gives it out.
+        assert!(s.step(Step::Clean).is_err());
+        assert_eq!(s.clean().unwrap(), "folder");
+        assert_eq!(s.name(), StateName::Cleaning);
+        assert_eq!(s.held(), None);
+        assert!(s.clean().is_err());
+        s.step(Step::Cleaned { clean: true }).unwrap();
+        assert!(s.passed());
     }
 }

@@ -33,28 +33,58 @@ pub enum ArpError {
     Other(String),
 }
 
+/// What a probe heard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probed {
+    /// Candidates someone answered for, or announced (RFC 5227): in use, not to be given.
+    pub taken: HashSet<Ipv4Addr>,
+    /// Candidates another host asked for while we probed: another machine probing for the same
+    /// address (a sipplauncher sharing the DUT's link), or someone looking for it. Not to be
+    /// given now; they may be tried again later.
+    pub wanted: HashSet<Ipv4Addr>,
+}
+
+impl Probed {
+    /// Taken or wanted: not to be given now.
+    pub fn refused(&self, a: &Ipv4Addr) -> bool {
+        self.taken.contains(a) || self.wanted.contains(a)
+    }
+}
+
 /// Sends an ARP request for each candidate on every interface that is up, running, not
 /// loopback, does ARP, has a MAC and an IPv4 address and is not one of our `sipp-*` links;
 /// collects answers for `timeout`, then asks again (`retries` times) for the candidates
-/// nobody answered. Returns the candidates someone answered for, or announced or probed
-/// themselves (RFC 5227): those are taken. The sender address of a request is the
-/// interface's own IPv4 address in the candidate's subnet, else 0.0.0.0 (an RFC 5227 probe).
+/// nobody answered. Returns the candidates someone answered for or announced (taken), and those
+/// another host asked for meanwhile (wanted: when two machines probe for one address at the
+/// same time, each hears the other and neither takes it). The sender address of a request is
+/// the interface's own IPv4 address in the candidate's subnet, else 0.0.0.0 (an RFC 5227
+/// probe).
 ///
 /// All candidates are asked together and interfaces in parallel: a probe with nobody
 /// answering costs `(1 + retries) * timeout`, however many candidates and interfaces.
-pub fn probe(
-    candidates: &[Ipv4Addr],
-    timeout: Duration,
-    retries: u32,
-) -> Result<HashSet<Ipv4Addr>, ArpError> {
+pub fn probe(candidates: &[Ipv4Addr], timeout: Duration, retries: u32) -> Result<Probed, ArpError> {
     if candidates.is_empty() {
+        return Ok(Probed::default());
+    }
+    let all = datalink::interfaces();
+    // Requests from any interface of this host are our own (several interfaces probe at once).
+    let ours: Vec<MacAddr> = all.iter().filter_map(|i| i.mac).collect();
+    let interfaces: Vec<NetworkInterface> = all.into_iter().filter(eligible).collect();
+    probe_on(&interfaces, &ours, candidates, false, timeout, retries)
+}
+
+/// Asks once more, for `timeout`, for addresses this host has just put on a link: those another
+/// host answers for too are taken (it put them on its own link between our probe and our
+/// taking them; its own check sees ours, so one of the two gives them up, never neither).
+/// Answers from this host's own interfaces are ours and do not count.
+pub fn probe_held(held: &[Ipv4Addr], timeout: Duration) -> Result<HashSet<Ipv4Addr>, ArpError> {
+    if held.is_empty() {
         return Ok(HashSet::new());
     }
-    let interfaces: Vec<NetworkInterface> = datalink::interfaces()
-        .into_iter()
-        .filter(eligible)
-        .collect();
-    probe_on(&interfaces, candidates, timeout, retries)
+    let all = datalink::interfaces();
+    let ours: Vec<MacAddr> = all.iter().filter_map(|i| i.mac).collect();
+    let interfaces: Vec<NetworkInterface> = all.into_iter().filter(eligible).collect();
+    Ok(probe_on(&interfaces, &ours, held, true, timeout, 0)?.taken)
 }
 
 fn eligible(i: &NetworkInterface) -> bool {
@@ -69,13 +99,15 @@ fn eligible(i: &NetworkInterface) -> bool {
 
 fn probe_on(
     interfaces: &[NetworkInterface],
+    ours: &[MacAddr],
     candidates: &[Ipv4Addr],
+    held: bool,
     timeout: Duration,
     retries: u32,
-) -> Result<HashSet<Ipv4Addr>, ArpError> {
-    let taken = Mutex::new(HashSet::new());
+) -> Result<Probed, ArpError> {
+    let heard = Mutex::new(Probed::default());
     if candidates.is_empty() || interfaces.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(Probed::default());
     }
     // Channels first, all of them, so that one refused interface fails before any request.
     let mut channels = Vec::new();
@@ -87,9 +119,14 @@ fn probe_on(
         let handles: Vec<_> = channels
             .into_iter()
             .map(|(iface, (tx, rx))| {
-                let taken = &taken;
+                let heard = &heard;
                 s.spawn(move || {
-                    probe_interface(iface, tx, rx, candidates, taken, start, timeout, retries)
+                    let asked = Asked {
+                        ours,
+                        candidates,
+                        held,
+                    };
+                    probe_interface(iface, tx, rx, &asked, heard, start, timeout, retries)
                 })
             })
             .collect();
@@ -102,7 +139,16 @@ fn probe_on(
             .collect()
     });
     results.into_iter().collect::<Result<(), _>>()?;
-    Ok(taken.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok(heard.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// What one probe asks about.
+struct Asked<'a> {
+    /// The MACs of every interface of this host.
+    ours: &'a [MacAddr],
+    candidates: &'a [Ipv4Addr],
+    /// The candidates are on a link of ours already ([`probe_held`]).
+    held: bool,
 }
 
 type Pair = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
@@ -134,8 +180,8 @@ fn probe_interface(
     iface: &NetworkInterface,
     mut tx: Box<dyn DataLinkSender>,
     mut rx: Box<dyn DataLinkReceiver>,
-    candidates: &[Ipv4Addr],
-    taken: &Mutex<HashSet<Ipv4Addr>>,
+    asked: &Asked<'_>,
+    heard: &Mutex<Probed>,
     start: Instant,
     timeout: Duration,
     retries: u32,
@@ -150,7 +196,8 @@ fn probe_interface(
     };
     // `eligible` keeps only interfaces with a MAC; a missing one would be a bug there.
     let mac = iface.mac.ok_or_else(|| fail("no MAC address", None))?;
-    let is_taken = |a: &Ipv4Addr| taken.lock().map(|t| t.contains(a)).unwrap_or(false);
+    let candidates = asked.candidates;
+    let is_taken = |a: &Ipv4Addr| heard.lock().map(|t| t.refused(a)).unwrap_or(false);
     for round in 0..=retries {
         let open: Vec<Ipv4Addr> = candidates
             .iter()
@@ -172,9 +219,12 @@ fn probe_interface(
         while Instant::now() < deadline {
             match rx.next() {
                 Ok(frame) => {
-                    if let Some(addr) = answer(frame, mac, candidates) {
-                        if let Ok(mut t) = taken.lock() {
-                            t.insert(addr);
+                    if let Some((addr, seen)) = answer(frame, mac, asked) {
+                        if let Ok(mut h) = heard.lock() {
+                            match seen {
+                                Seen::InUse => h.taken.insert(addr),
+                                Seen::Wanted => h.wanted.insert(addr),
+                            };
                         }
                     }
                 }
@@ -223,28 +273,44 @@ fn request(mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> [u8; FRAME_LEN] 
     frame
 }
 
-/// The candidate a frame shows in use: an ARP packet (reply, or someone else's request)
-/// whose sender address is a candidate, not sent by us.
-fn answer(frame: &[u8], mac: MacAddr, candidates: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+/// What a frame says of a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Someone has it: an ARP reply or request whose sender address is the candidate.
+    InUse,
+    /// Someone else asks for it: a request whose target is the candidate.
+    Wanted,
+}
+
+/// The candidate an ARP frame is about, if any: in use when its sender address is one (not
+/// our own request from `mac`: an answer from another interface of this host counts, unless
+/// the candidates are held by this host already); wanted when it is a request for one from
+/// another host (not from any of `ours`: our requests on one interface reach the others).
+fn answer(frame: &[u8], mac: MacAddr, asked: &Asked<'_>) -> Option<(Ipv4Addr, Seen)> {
     let eth = EthernetPacket::new(frame)?;
     if eth.get_ethertype() != EtherTypes::Arp {
         return None;
     }
     let arp = ArpPacket::new(eth.payload())?;
     let op = arp.get_operation();
-    if (op != ArpOperations::Reply && op != ArpOperations::Request)
-        || arp.get_sender_hw_addr() == mac
-    {
+    let from = arp.get_sender_hw_addr();
+    if (op != ArpOperations::Reply && op != ArpOperations::Request) || from == mac {
         return None;
     }
+    let ours = asked.ours.contains(&from);
     let sender = arp.get_sender_proto_addr();
-    candidates.contains(&sender).then_some(sender)
+    if asked.candidates.contains(&sender) && !(asked.held && ours) {
+        return Some((sender, Seen::InUse));
+    }
+    let target = arp.get_target_proto_addr();
+    (op == ArpOperations::Request && asked.candidates.contains(&target) && !ours && !asked.held)
+        .then_some((target, Seen::Wanted))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::netlink::testns;
+    use crate::net::netlink::{testns, Netlink};
 
     #[test]
     fn request_frame_layout() {
@@ -258,22 +324,46 @@ mod tests {
         assert_eq!(arp.get_target_proto_addr(), Ipv4Addr::new(10, 0, 0, 9));
         assert_eq!(arp.get_sender_proto_addr(), Ipv4Addr::UNSPECIFIED);
         // Our own request is never an answer, even for a candidate.
-        assert_eq!(answer(&f, mac, &[Ipv4Addr::UNSPECIFIED]), None);
+        let nine = Ipv4Addr::new(10, 0, 0, 9);
         let other = MacAddr::new(2, 0, 0, 0, 0, 2);
-        let g = request(
-            other,
-            Ipv4Addr::new(10, 0, 0, 9),
-            Ipv4Addr::new(10, 0, 0, 1),
-        );
+        const CANDIDATES: &[Ipv4Addr] = &[Ipv4Addr::new(10, 0, 0, 9)];
+        let asked = |ours: &'static [MacAddr], held| Asked {
+            ours,
+            candidates: CANDIDATES,
+            held,
+        };
+        const MINE: &[MacAddr] = &[MacAddr(2, 0, 0, 0, 0, 1)];
+        const BOTH: &[MacAddr] = &[MacAddr(2, 0, 0, 0, 0, 1), MacAddr(2, 0, 0, 0, 0, 2)];
+        assert_eq!(answer(&f, mac, &asked(MINE, false)), None);
+        // Someone using a candidate (here: asking with it as its own address): in use.
+        let g = request(other, nine, Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(
-            answer(&g, mac, &[Ipv4Addr::new(10, 0, 0, 9)]),
-            Some(Ipv4Addr::new(10, 0, 0, 9))
+            answer(&g, mac, &asked(MINE, false)),
+            Some((nine, Seen::InUse))
         );
+        // Once we hold it, our own other interfaces answering do not count; others do.
+        assert_eq!(answer(&g, mac, &asked(BOTH, true)), None);
+        assert_eq!(
+            answer(&g, mac, &asked(MINE, true)),
+            Some((nine, Seen::InUse))
+        );
+        // Another machine probing (or looking) for a candidate: wanted.
+        let h = request(other, Ipv4Addr::UNSPECIFIED, nine);
+        assert_eq!(
+            answer(&h, mac, &asked(MINE, false)),
+            Some((nine, Seen::Wanted))
+        );
+        // ... unless it is another interface of this host, or we hold it already.
+        assert_eq!(answer(&h, mac, &asked(BOTH, false)), None);
+        assert_eq!(answer(&h, mac, &asked(MINE, true)), None);
     }
 
     #[test]
     fn nothing_to_probe() {
-        assert!(probe(&[], Duration::from_millis(1), 1).unwrap().is_empty());
+        assert_eq!(
+            probe(&[], Duration::from_millis(1), 1).unwrap(),
+            Probed::default()
+        );
     }
 
     /// va in the test's namespace with 10.200.0.1/24 (another subnet: probes from 0.0.0.0);
@@ -299,8 +389,39 @@ mod tests {
             assert!(names.contains(&"va".to_string()), "{names:?}");
             let one = Ipv4Addr::new(10, 123, 0, 1);
             let two = Ipv4Addr::new(10, 123, 0, 2);
-            let taken = probe(&[one, two], Duration::from_millis(50), 1).unwrap();
-            assert_eq!(taken, HashSet::from([one]));
+            let heard = probe(&[one, two], Duration::from_millis(50), 1).unwrap();
+            assert_eq!(heard.taken, HashSet::from([one]));
+            // Our requests reach our other interface: not someone else's.
+            assert!(heard.wanted.is_empty(), "{heard:?}");
+        });
+    }
+
+    /// Once an address is on a link of ours, our own interfaces answering for it do not count;
+    /// another machine answering for it does (it took it too).
+    #[test]
+    fn probe_held_hears_only_other_machines() {
+        testns::in_netns("arp probe of held addresses", || {
+            let rt = testns::runtime();
+            let ip = |d: u8| Ipv4Addr::new(10, 126, 0, d);
+            let peer = rt.block_on(async {
+                // Here: va .3; the other machine: vb .1 and .7 (it took .7).
+                let peer = testns::veth(&[(ip(3), 24)], &[(ip(1), 24), (ip(7), 32)], true).await;
+                testns::wait_running(&["va"]).await;
+                let nl = Netlink::connect().await.unwrap();
+                // We hold .7 and .8 on a link of ours.
+                let link = nl.create_link("sipp-+test", None).await.unwrap();
+                nl.add_address(link.index, "sipp-+test", ip(7), 32)
+                    .await
+                    .unwrap();
+                nl.add_address(link.index, "sipp-+test", ip(8), 32)
+                    .await
+                    .unwrap();
+                nl.set_up(link.index, "sipp-+test").await.unwrap();
+                peer
+            });
+            let clash = probe_held(&[ip(7), ip(8)], Duration::from_millis(50)).unwrap();
+            assert_eq!(clash, HashSet::from([ip(7)]));
+            drop(peer);
         });
     }
 
@@ -318,8 +439,8 @@ mod tests {
                 peer
             });
             let two = Ipv4Addr::new(10, 123, 0, 2);
-            let taken = probe(&[one, two], Duration::from_millis(50), 1).unwrap();
-            assert_eq!(taken, HashSet::from([one]));
+            let heard = probe(&[one, two], Duration::from_millis(50), 1).unwrap();
+            assert_eq!(heard.taken, HashSet::from([one]));
             drop(peer);
         });
     }

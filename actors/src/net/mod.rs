@@ -24,6 +24,7 @@
 //!   the spares with the rest.
 
 pub mod arp;
+pub mod claim;
 pub mod netlink;
 pub mod pool;
 
@@ -37,11 +38,22 @@ use actix::{Actor, AtomicResponse, Context, Handler, WrapFuture};
 use slog::{debug, info, warn, Logger};
 
 use self::arp::ArpError;
+use self::claim::{Claim, ClaimError, CLAIM_TIMEOUT};
 use self::netlink::{alias_owner, owner_alias, Netlink, NetlinkError, LINK_PREFIX};
 use self::pool::{AddressPool, PoolError};
 use crate::core::plan::{RunId, UaName};
 use crate::messages::{Lease, Release, Shutdown, ShutdownError};
+use crate::sys::last_resort;
 use crate::sys::owner::RunOwner;
+
+/// How long an address that someone answered ARP for is not tried again: neighbours may leave
+/// (another sipplauncher on the link gives its test addresses back after each test).
+pub const BUSY_FOR: Duration = Duration::from_secs(10);
+
+/// How long an address that another process of this host holds is not tried again (it is
+/// checked under the address lock each time anyway; this only keeps a lease from picking it
+/// again and again).
+pub const HOST_BUSY_FOR: Duration = Duration::from_secs(1);
 
 /// How many rounds of pick-and-probe a lease tries before it gives up.
 pub const MAX_ROUNDS: u32 = 10;
@@ -66,6 +78,8 @@ pub enum NetError {
     Netlink(#[from] NetlinkError),
     #[error(transparent)]
     Arp(#[from] ArpError),
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
     #[error("no free address in {network}/{prefix} after {tries} tries: addresses answer ARP")]
     NoFreeAddress {
         network: Ipv4Addr,
@@ -118,6 +132,11 @@ struct Shared {
     refilling: Cell<bool>,
     /// Woken when a refill ends (its candidates are held by the pool meanwhile).
     refilled: tokio::sync::Notify,
+    /// The link that holds the reserve's addresses, `sipp-+<letters>` (made with the actor),
+    /// so that they answer ARP: another machine probing for one of them hears that it is taken.
+    reserve_link: RefCell<Option<(String, u32)>>,
+    /// The addresses on the reserve link.
+    on_reserve_link: RefCell<HashSet<Ipv4Addr>>,
 }
 
 struct Real {
@@ -152,6 +171,8 @@ impl NetActor {
                 spares: RefCell::new(Vec::new()),
                 refilling: Cell::new(false),
                 refilled: tokio::sync::Notify::new(),
+                reserve_link: RefCell::new(None),
+                on_reserve_link: RefCell::new(HashSet::new()),
             }),
             real: None,
             log,
@@ -167,9 +188,22 @@ impl NetActor {
     /// every IPv4 address of this host and every gateway from the pool. Call it inside the
     /// runtime the actor will run on (the netlink connection is a task of it).
     pub async fn real(dut: Ipv4Addr, prefix: u8, log: Logger) -> Result<NetActor, NetError> {
-        let nl = Netlink::connect().await?;
         let me = RunOwner::current()
             .map_err(|e| NetlinkError::Connect(format!("name our links: /proc/self: {e}")))?;
+        Self::real_owned(dut, prefix, log, me).await
+    }
+
+    /// [`NetActor::real`] for links owned by `me` (tests play two processes in one).
+    async fn real_owned(
+        dut: Ipv4Addr,
+        prefix: u8,
+        log: Logger,
+        me: RunOwner,
+    ) -> Result<NetActor, NetError> {
+        let nl = Netlink::connect().await?;
+        // Under the address lock: another sipplauncher making a link (made first, its alias
+        // set next) is never caught without its alias and taken for a leftover.
+        let claim = Claim::take(CLAIM_TIMEOUT).await?;
         for link in nl.links().await? {
             if !link.name.starts_with(LINK_PREFIX) {
                 continue;
@@ -192,20 +226,46 @@ impl NetActor {
         }
         let hosts = nl.ipv4_addresses().await?;
         let gateways = nl.gateways().await?;
+        // Addresses on other sipplaunchers' links come and go with their tests: busy for now,
+        // not excluded for good (the check under the address lock keeps them out meanwhile).
+        let theirs: HashSet<u32> = nl
+            .links()
+            .await?
+            .into_iter()
+            .filter(|l| l.name.starts_with(LINK_PREFIX))
+            .map(|l| l.index)
+            .collect();
         let mut actor = NetActor::dry(dut, prefix, log);
         {
             let mut pool = actor.shared.pool.borrow_mut();
             for host in hosts {
-                pool.exclude(host.addr);
+                if theirs.contains(&host.index) {
+                    pool.set_busy(host.addr, HOST_BUSY_FOR);
+                } else {
+                    pool.exclude(host.addr);
+                }
             }
             for gw in gateways {
                 pool.exclude(gw);
             }
         }
-        actor.real = Some(Real {
-            nl,
-            alias: owner_alias(&me),
-        });
+        // The link that holds the reserve's addresses (see `Shared::reserve_link`).
+        let alias = owner_alias(&me);
+        let name = format!("{LINK_PREFIX}+{}", RunId::random());
+        let made = nl.create_link(&name, Some(&alias)).await?;
+        actor
+            .shared
+            .links
+            .borrow_mut()
+            .insert(name.clone(), made.index);
+        if let Err(e) = nl.set_up(made.index, &name).await {
+            let _ = nl.delete_link(&name).await;
+            return Err(e.into());
+        }
+        debug!(actor.log, "reserve link added"; "link" => &name, "kind" => ?made.kind);
+        drop(claim);
+        *actor.shared.reserve_link.borrow_mut() = Some((name, made.index));
+        actor.real = Some(Real { nl, alias });
         Ok(actor)
     }
 
@@ -259,59 +319,71 @@ impl LeaseJob {
         if uas.is_empty() {
             return Ok(BTreeMap::new());
         }
-        // Addresses this host got since start (another sipplauncher's links): our own probe
-        // would not hear them answer. Those on our own links are leased already.
-        let hosts = self.nl.ipv4_addresses().await?;
-        {
-            let ours: HashSet<u32> = self.shared.links.borrow().values().copied().collect();
-            let mut pool = self.shared.pool.borrow_mut();
-            for h in hosts.into_iter().filter(|h| !ours.contains(&h.index)) {
-                pool.exclude(h.addr);
-            }
+        let mut chosen: Vec<Ipv4Addr> = Vec::with_capacity(uas.len());
+        let mut res = self.choose(&run, uas.len(), &mut chosen).await;
+        if res.is_ok() {
+            // Off the reserve link and onto the run's, under the lock: other processes of
+            // this host never see them free.
+            res = match Claim::take(CLAIM_TIMEOUT).await {
+                Ok(_claim) => self.make_link(&name, &chosen).await,
+                Err(e) => Err(e.into()),
+            };
         }
-        let addrs = match self.choose(&run, uas.len()).await {
-            Ok(a) => a,
-            Err(e) => {
-                self.shared.pool.borrow_mut().release(&run);
-                return Err(e);
-            }
-        };
-        if let Err(e) = self.make_link(&name, &addrs).await {
-            self.shared.pool.borrow_mut().release(&run);
+        if let Err(e) = res {
+            self.give_back(&run, &chosen);
             return Err(e);
         }
-        let out: BTreeMap<UaName, Ipv4Addr> = uas.into_iter().zip(addrs).collect();
+        let out: BTreeMap<UaName, Ipv4Addr> = uas.into_iter().zip(chosen).collect();
         debug!(self.log, "addresses leased"; "run_id" => %run, "link" => &name, "addresses" => ?out);
         Ok(out)
     }
 
-    /// `need` addresses nobody answers ARP for, leased in the pool under `run`.
-    async fn choose(&self, run: &RunId, need: usize) -> Result<Vec<Ipv4Addr>, NetError> {
-        let (network, prefix) = {
-            let pool = self.shared.pool.borrow();
-            (pool.network(), pool.prefix())
-        };
-        let mut chosen: Vec<Ipv4Addr> = Vec::with_capacity(need);
+    /// After a failed lease: the addresses still on the reserve link go back to the reserve,
+    /// the others (taken off the host with the failed link) back to the pool.
+    fn give_back(&self, run: &RunId, chosen: &[Ipv4Addr]) {
+        let mut reserve = self.shared.reserve.borrow_mut();
+        let mut pool = self.shared.pool.borrow_mut();
+        for &a in chosen {
+            if self.shared.on_reserve_link.borrow().contains(&a) {
+                pool.unlease(a);
+                pool.lease(a, &reserve_id());
+                reserve.push_front((a, Instant::now()));
+            }
+        }
+        pool.release(run);
+    }
+
+    /// Fills `chosen` up to `need` addresses held on the reserve link (and leased in the pool
+    /// under `run`): from the reserve first, else acquired now.
+    async fn choose(
+        &self,
+        run: &RunId,
+        need: usize,
+        chosen: &mut Vec<Ipv4Addr>,
+    ) -> Result<(), NetError> {
         loop {
             // Made before looking, so that a refill ending in between is not missed.
             let refilled = self.shared.refilled.notified();
+            let mut expired = Vec::new();
             {
                 let mut reserve = self.shared.reserve.borrow_mut();
                 let mut pool = self.shared.pool.borrow_mut();
                 while chosen.len() < need {
-                    let Some((a, probed)) = reserve.pop_front() else {
+                    let Some((a, held)) = reserve.pop_front() else {
                         break;
                     };
-                    if probed.elapsed() < RESERVE_TTL {
+                    if held.elapsed() < RESERVE_TTL {
+                        pool.unlease(a);
                         pool.lease(a, run);
                         chosen.push(a);
                     } else {
-                        pool.unlease(a);
+                        expired.push(a);
                     }
                 }
             }
+            retire_reserved(&self.shared, &self.nl, &expired, &self.log).await;
             if chosen.len() == need {
-                return Ok(chosen);
+                return Ok(());
             }
             // A refill under way holds candidates that may be all the network has left.
             if !self.shared.refilling.get() {
@@ -319,58 +391,30 @@ impl LeaseJob {
             }
             refilled.await;
         }
+        let acquire = Acquire {
+            shared: &self.shared,
+            nl: &self.nl,
+            log: &self.log,
+            timeout: self.arp_timeout,
+            retries: self.arp_retries,
+        };
         for _ in 0..MAX_ROUNDS {
-            let fresh = {
-                let mut pool = self.shared.pool.borrow_mut();
-                let mut rng = rand::rng();
-                let mut fresh = Vec::with_capacity(need - chosen.len());
-                for _ in chosen.len()..need {
-                    let a = pool.pick(&mut rng)?;
-                    pool.lease(a, run);
-                    fresh.push(a);
-                }
-                fresh
-            };
-            let taken = if is_loopback_network(network) {
-                HashSet::new()
-            } else {
-                let candidates = fresh.clone();
-                let (timeout, retries) = (self.arp_timeout, self.arp_retries);
-                tokio::task::spawn_blocking(move || arp::probe(&candidates, timeout, retries))
-                    .await
-                    .map_err(|e| ArpError::Other(format!("the probe thread failed: {e}")))??
-            };
-            {
-                let mut pool = self.shared.pool.borrow_mut();
-                for a in fresh {
-                    if taken.contains(&a) {
-                        debug!(self.log, "address answers ARP: skipped"; "address" => %a, "run_id" => %run);
-                        pool.exclude(a);
-                    } else {
-                        chosen.push(a);
-                    }
-                }
-            }
+            let got = acquire.run(need - chosen.len(), run).await?;
+            chosen.extend(got);
             if chosen.len() == need {
-                // The pool holds exactly the chosen addresses for `run` (not the answered).
-                let mut pool = self.shared.pool.borrow_mut();
-                for a in pool_leased_of(&pool, run, &chosen) {
-                    pool.unlease(a);
-                }
-                for a in &chosen {
-                    pool.lease(*a, run);
-                }
-                return Ok(chosen);
+                return Ok(());
             }
         }
+        let pool = self.shared.pool.borrow();
         Err(NetError::NoFreeAddress {
-            network,
-            prefix,
+            network: pool.network(),
+            prefix: pool.prefix(),
             tries: MAX_ROUNDS,
         })
     }
 
-    /// Makes `name`, sets it up, adds the addresses as /32s; on failure removes it again.
+    /// Makes `name`, sets it up and moves the addresses from the reserve link onto it as /32s;
+    /// on failure removes it again. Called under the address lock.
     async fn make_link(&self, name: &str, addrs: &[Ipv4Addr]) -> Result<(), NetError> {
         let spare = self.shared.spares.borrow_mut().pop();
         let index = match spare {
@@ -393,9 +437,17 @@ impl LeaseJob {
             .borrow_mut()
             .insert(name.to_string(), index);
         let made_index = index;
+        let reserve_link = self.shared.reserve_link.borrow().clone();
         let configured = async {
             self.nl.set_up(made_index, name).await?;
             for &a in addrs {
+                if let Some((rname, rindex)) = &reserve_link {
+                    // Off the reserve link first: an address is never on two of our links.
+                    if self.shared.on_reserve_link.borrow().contains(&a) {
+                        self.nl.delete_address(*rindex, rname, a, 32).await?;
+                        self.shared.on_reserve_link.borrow_mut().remove(&a);
+                    }
+                }
                 // A /32: no connected route for the DUT network on this link, so traffic
                 // to the DUT still leaves by the real interface.
                 self.nl.add_address(made_index, name, a, 32).await?;
@@ -418,83 +470,271 @@ impl LeaseJob {
     }
 }
 
-/// The addresses `pool` holds for `run` that are not in `keep` (candidates that answered).
-fn pool_leased_of(pool: &AddressPool, run: &RunId, keep: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
-    pool.leased_by(run)
-        .into_iter()
-        .filter(|a| !keep.contains(a))
-        .collect()
+/// Takes fresh addresses of the DUT network for this process, so that no other process (of
+/// this host or another machine on the link) has them at the same time:
+/// 1. picks candidates from the pool and ARP-probes them: those someone answers for are
+///    excluded; those another host asks for meanwhile (it is probing them too) are skipped;
+/// 2. under the network namespace's address lock, puts the others on the reserve link (so that
+///    from now on this host answers ARP for them), but not those another process of this host
+///    put on a link meanwhile (its answers do not reach our probe);
+/// 3. probes them once more from there: another machine that took one between our probe and
+///    our taking it answers now, and it is given up (that machine's own check hears us, so one
+///    of the two gives it up, never neither).
+///
+/// A DUT network in 127/8 is on no wire: no ARP there, steps 2 only.
+struct Acquire<'a> {
+    shared: &'a Shared,
+    nl: &'a Netlink,
+    log: &'a Logger,
+    timeout: Duration,
+    retries: u32,
 }
 
-/// Probes up to `size` fresh candidates in one round and keeps those nobody answered for in the
-/// reserve. Runs in the background after a lease; one at a time.
-async fn refill_reserve(shared: Rc<Shared>, timeout: Duration, size: usize, log: Logger) {
+impl Acquire<'_> {
+    /// Up to `n` addresses, held on the reserve link and leased in the pool under `holder`;
+    /// an error when the pool has none left at all.
+    async fn run(&self, n: usize, holder: &RunId) -> Result<Vec<Ipv4Addr>, NetError> {
+        // Made before the probe, so that holding what it found is quick (see `hold`).
+        let (link, index) = self.reserve_link()?;
+        let (candidates, loopback) = {
+            let mut pool = self.shared.pool.borrow_mut();
+            let mut rng = rand::rng();
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                match pool.pick(&mut rng) {
+                    Ok(a) => {
+                        pool.lease(a, holder);
+                        out.push(a);
+                    }
+                    Err(e) if out.is_empty() => return Err(e.into()),
+                    Err(_) => break,
+                }
+            }
+            (out, is_loopback_network(pool.network()))
+        };
+        let mut probed = Instant::now();
+        let free = if loopback {
+            candidates
+        } else {
+            let probe = candidates.clone();
+            let (timeout, retries) = (self.timeout, self.retries);
+            let heard = tokio::task::spawn_blocking(move || arp::probe(&probe, timeout, retries))
+                .await
+                .map_err(|e| ArpError::Other(format!("the probe thread failed: {e}")))
+                .and_then(|r| r);
+            probed = Instant::now();
+            let heard = match heard {
+                Ok(h) => h,
+                Err(e) => {
+                    let mut pool = self.shared.pool.borrow_mut();
+                    candidates.iter().for_each(|a| pool.unlease(*a));
+                    return Err(e.into());
+                }
+            };
+            let mut pool = self.shared.pool.borrow_mut();
+            let mut free = Vec::with_capacity(candidates.len());
+            for a in candidates {
+                if heard.taken.contains(&a) {
+                    debug!(self.log, "address answers ARP: skipped"; "address" => %a);
+                    pool.unlease(a);
+                    pool.set_busy(a, BUSY_FOR);
+                } else if heard.wanted.contains(&a) {
+                    debug!(self.log, "address asked for by another host: skipped"; "address" => %a);
+                    pool.unlease(a);
+                } else {
+                    free.push(a);
+                }
+            }
+            free
+        };
+        let held = match self.hold(&free, &link, index, probed).await {
+            Ok(h) => h,
+            Err(e) => {
+                retire_reserved(self.shared, self.nl, &free, self.log).await;
+                return Err(e);
+            }
+        };
+        if loopback || held.is_empty() {
+            return Ok(held);
+        }
+        let probe = held.clone();
+        let timeout = self.timeout;
+        let clash = tokio::task::spawn_blocking(move || arp::probe_held(&probe, timeout))
+            .await
+            .map_err(|e| ArpError::Other(format!("the probe thread failed: {e}")))
+            .and_then(|r| r);
+        let clash = match clash {
+            Ok(c) => c,
+            Err(e) => {
+                retire_reserved(self.shared, self.nl, &held, self.log).await;
+                return Err(e.into());
+            }
+        };
+        if clash.is_empty() {
+            return Ok(held);
+        }
+        let (gone, kept): (Vec<Ipv4Addr>, Vec<Ipv4Addr>) =
+            held.into_iter().partition(|a| clash.contains(a));
+        for a in &gone {
+            debug!(self.log, "address taken by another machine meanwhile: given up"; "address" => %a);
+        }
+        retire_reserved(self.shared, self.nl, &gone, self.log).await;
+        let mut pool = self.shared.pool.borrow_mut();
+        gone.iter().for_each(|a| pool.set_busy(*a, BUSY_FOR));
+        Ok(kept)
+    }
+
+    /// The reserve link (made with the actor, see [`NetActor::real`]).
+    fn reserve_link(&self) -> Result<(String, u32), NetError> {
+        self.shared
+            .reserve_link
+            .borrow()
+            .clone()
+            .ok_or_else(|| NetError::Netlink(NetlinkError::Connect("no reserve link".into())))
+    }
+
+    /// Puts `addrs` on the reserve link under the address lock; those another process of this
+    /// host holds now are busy instead. Returns those put.
+    ///
+    /// Only while the probe that found them free (ended at `probed`) is recent: two machines
+    /// that probe one address with two rounds each, one after the other, hear each other
+    /// unless the first one takes it more than two rounds after its last request, i.e. more
+    /// than a round after its probe ended. A probe older than that (a loaded machine) is not
+    /// trusted: its candidates go back to the pool and are probed again.
+    async fn hold(
+        &self,
+        addrs: &[Ipv4Addr],
+        name: &str,
+        index: u32,
+        probed: Instant,
+    ) -> Result<Vec<Ipv4Addr>, NetError> {
+        if addrs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _claim = Claim::take(CLAIM_TIMEOUT).await?;
+        if self.shared.closed.get() {
+            return Err(NetError::ShutDown);
+        }
+        let foreign = foreign_addresses(self.shared, self.nl).await?;
+        if probed.elapsed() > self.timeout {
+            debug!(self.log, "probe too old to take its addresses: probed again"; "age" => ?probed.elapsed());
+            let mut pool = self.shared.pool.borrow_mut();
+            addrs.iter().for_each(|a| pool.unlease(*a));
+            return Ok(Vec::new());
+        }
+        let mut held = Vec::with_capacity(addrs.len());
+        for &a in addrs {
+            if foreign.contains(&a) {
+                debug!(self.log, "address taken by another process of this host: skipped"; "address" => %a);
+                let mut pool = self.shared.pool.borrow_mut();
+                pool.unlease(a);
+                pool.set_busy(a, HOST_BUSY_FOR);
+                continue;
+            }
+            self.nl.add_address(index, name, a, 32).await?;
+            self.shared.on_reserve_link.borrow_mut().insert(a);
+            held.push(a);
+        }
+        Ok(held)
+    }
+}
+
+/// The IPv4 addresses of this network namespace that are on links not ours (another process's,
+/// the host's own).
+async fn foreign_addresses(shared: &Shared, nl: &Netlink) -> Result<HashSet<Ipv4Addr>, NetError> {
+    let hosts = nl.ipv4_addresses().await?;
+    let ours: HashSet<u32> = shared.links.borrow().values().copied().collect();
+    Ok(hosts
+        .into_iter()
+        .filter(|h| !ours.contains(&h.index))
+        .map(|h| h.addr)
+        .collect())
+}
+
+/// Takes addresses off the reserve link (if there) and gives them back to the pool. Best
+/// effort: one that cannot be taken off stays excluded.
+async fn retire_reserved(shared: &Shared, nl: &Netlink, addrs: &[Ipv4Addr], log: &Logger) {
+    let link = shared.reserve_link.borrow().clone();
+    for &a in addrs {
+        let off = match &link {
+            Some((name, index)) if shared.on_reserve_link.borrow().contains(&a) => {
+                nl.delete_address(*index, name, a, 32).await
+            }
+            _ => Ok(()),
+        };
+        let mut pool = shared.pool.borrow_mut();
+        pool.unlease(a);
+        match off {
+            Ok(()) => {
+                shared.on_reserve_link.borrow_mut().remove(&a);
+            }
+            Err(e) => {
+                debug!(log, "{e}");
+                pool.exclude(a);
+            }
+        }
+    }
+}
+
+/// Acquires up to `size` fresh addresses into the reserve (see [`Acquire`]), so that the next
+/// leases take them without waiting for ARP. Runs in the background after a lease; one at a
+/// time.
+async fn refill_reserve(
+    shared: Rc<Shared>,
+    nl: Netlink,
+    timeout: Duration,
+    size: usize,
+    log: Logger,
+) {
     if shared.refilling.replace(true) || shared.closed.get() {
         return;
     }
-    let candidates: Vec<Ipv4Addr> = {
-        let mut pool = shared.pool.borrow_mut();
+    let expired: Vec<Ipv4Addr> = {
+        let mut reserve = shared.reserve.borrow_mut();
+        let mut out = Vec::new();
+        reserve.retain(|(a, t)| {
+            let keep = t.elapsed() < RESERVE_TTL;
+            if !keep {
+                out.push(*a);
+            }
+            keep
+        });
+        out
+    };
+    retire_reserved(&shared, &nl, &expired, &log).await;
+    let want = {
+        let pool = shared.pool.borrow();
         let reserve = shared.reserve.borrow();
         let fresh = reserve
             .iter()
             .filter(|(_, t)| t.elapsed() < RESERVE_TTL / 2)
             .count();
         // Leave half of the free addresses to the synchronous path of a nearly full network.
-        let room = (pool.free() / 2).min(size);
-        let mut rng = rand::rng();
-        let mut out = Vec::new();
-        for _ in fresh..room {
-            match pool.pick(&mut rng) {
-                Ok(a) => {
-                    pool.lease(a, &reserve_id());
-                    out.push(a);
-                }
-                Err(_) => break,
-            }
-        }
-        out
+        (pool.free() / 2).min(size).saturating_sub(fresh)
     };
-    if candidates.is_empty() {
-        shared.refilling.set(false);
-        shared.refilled.notify_waiters();
-        return;
-    }
-    let probe = candidates.clone();
-    // One round, no retry: a candidate that is missed here is probed again when it is used
-    // after its time in the reserve ran out.
-    let taken = tokio::task::spawn_blocking(move || arp::probe(&probe, timeout, 1)).await;
-    let now = Instant::now();
-    {
-        let mut pool = shared.pool.borrow_mut();
-        let mut reserve = shared.reserve.borrow_mut();
-        reserve.retain(|(a, t)| {
-            let keep = t.elapsed() < RESERVE_TTL;
-            if !keep {
-                pool.unlease(*a);
+    if want > 0 {
+        let acquire = Acquire {
+            shared: &shared,
+            nl: &nl,
+            log: &log,
+            timeout,
+            // Two rounds: another machine probing for a candidate at the same time hears our
+            // second request if we did not hear its first (each then gives it up), so that
+            // two machines never put one address on a link at once; the check from the
+            // reserve link catches what is left (a take within the last milliseconds).
+            retries: 1,
+        };
+        match acquire.run(want, &reserve_id()).await {
+            Ok(held) => {
+                let now = Instant::now();
+                shared
+                    .reserve
+                    .borrow_mut()
+                    .extend(held.into_iter().map(|a| (a, now)));
             }
-            keep
-        });
-        match taken {
-            Ok(Ok(taken)) => {
-                for a in candidates {
-                    if taken.contains(&a) {
-                        pool.unlease(a);
-                        pool.exclude(a);
-                    } else {
-                        reserve.push_back((a, now));
-                    }
-                }
-            }
-            Ok(Err(e)) => {
-                debug!(log, "reserve probe failed: {e}");
-                candidates.into_iter().for_each(|a| pool.unlease(a));
-            }
-            Err(e) => {
-                debug!(log, "reserve probe failed: {e}");
-                candidates.into_iter().for_each(|a| pool.unlease(a));
-            }
+            Err(e) => debug!(log, "reserve not refilled: {e}"),
         }
-        debug!(log, "address reserve refilled"; "size" => reserve.len());
+        debug!(log, "address reserve refilled"; "size" => shared.reserve.borrow().len());
     }
     shared.refilling.set(false);
     shared.refilled.notify_waiters();
@@ -576,9 +816,11 @@ impl Actor for NetActor {
 
     fn started(&mut self, _: &mut Context<Self>) {
         // Probe ahead from the start, so that the first test does not wait for ARP either.
-        if self.real.is_some() && !is_loopback_network(self.shared.pool.borrow().network()) {
+        let Some(real) = &self.real else { return };
+        if !is_loopback_network(self.shared.pool.borrow().network()) {
             actix_rt::spawn(refill_reserve(
                 self.shared.clone(),
+                real.nl.clone(),
                 self.arp_timeout,
                 self.reserve_size,
                 self.log.clone(),
@@ -588,8 +830,9 @@ impl Actor for NetActor {
 }
 
 impl Drop for NetActor {
-    /// A last resort when the actor goes without a [`Shutdown`]: remove our links on a
-    /// thread of its own (made from this one, so in the same network namespace).
+    /// A last resort when the actor goes without a [`Shutdown`]: our links are removed on a
+    /// thread of its own (made from this one, so in the same network namespace), which
+    /// [`crate::run`] waits for; never joined here, on the actor thread.
     fn drop(&mut self) {
         if self.real.is_none() {
             return;
@@ -602,7 +845,7 @@ impl Drop for NetActor {
             return;
         }
         let log = self.log.clone();
-        let worker = std::thread::spawn(move || {
+        last_resort::spawn("remove links", move || {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -623,7 +866,6 @@ impl Drop for NetActor {
                 }
             });
         });
-        let _ = worker.join();
     }
 }
 
@@ -648,8 +890,9 @@ impl Handler<Lease> for NetActor {
             arp_retries: self.arp_retries,
         };
         let probes = !is_loopback_network(self.shared.pool.borrow().network());
-        let (shared, timeout, size, log) = (
+        let refill = refill_reserve(
             self.shared.clone(),
+            real.nl.clone(),
             self.arp_timeout,
             self.reserve_size,
             self.log.clone(),
@@ -657,7 +900,7 @@ impl Handler<Lease> for NetActor {
         let work = async move {
             let res = job.lease(msg.run_id, msg.uas).await;
             if probes {
-                actix_rt::spawn(refill_reserve(shared, timeout, size, log));
+                actix_rt::spawn(refill);
             }
             res
         };
@@ -760,8 +1003,18 @@ mod tests {
         net.send(Release { run_id: run(id) }).await.unwrap()
     }
 
-    /// The `sipp-*` links of the namespace and the IPv4 addresses on each.
+    /// The `sipp-*` links of the namespace and the IPv4 addresses on each, but the reserve
+    /// link (see [`all_sipp_links`]).
     async fn sipp_links(
+        nl: &Netlink,
+    ) -> BTreeMap<String, (crate::net::netlink::Link, Vec<(Ipv4Addr, u8)>)> {
+        let mut links = all_sipp_links(nl).await;
+        links.retain(|name, _| !name.starts_with("sipp-+"));
+        links
+    }
+
+    /// Every `sipp-*` link of the namespace, the reserve link `sipp-+...` too.
+    async fn all_sipp_links(
         nl: &Netlink,
     ) -> BTreeMap<String, (crate::net::netlink::Link, Vec<(Ipv4Addr, u8)>)> {
         let addrs = nl.ipv4_addresses().await.unwrap();
@@ -836,7 +1089,7 @@ mod tests {
                 assert_eq!(links["sipp-ghijkl"].0.index, index, "the spare was reused");
                 assert_eq!(links.len(), 1);
                 net.send(Shutdown).await.unwrap().unwrap();
-                assert!(sipp_links(&nl).await.is_empty());
+                assert!(all_sipp_links(&nl).await.is_empty());
             });
         });
     }
@@ -870,8 +1123,114 @@ mod tests {
                 assert_eq!(links.len(), 2);
                 assert!(links.keys().all(|n| n.starts_with("sipp-_")), "{links:?}");
                 net.send(Shutdown).await.unwrap().unwrap();
-                assert!(sipp_links(&nl).await.is_empty());
+                assert!(all_sipp_links(&nl).await.is_empty());
             });
+        });
+    }
+
+    /// Two sipplauncher processes in one network namespace (two actors here: each knows only
+    /// its own links, they share the namespace's address lock) lease 3 addresses each at the
+    /// same time from a network of 13, 10 times: never one address twice (random picks would
+    /// share one in 58% of the rounds), and what one gives back is the other's again later
+    /// (busy for a moment, not excluded for good).
+    #[test]
+    fn two_processes_in_one_namespace_never_share_an_address() {
+        testns::in_netns("two processes, one namespace", || {
+            actix_rt::System::new().block_on(async {
+                let dut = Ipv4Addr::new(127, 0, 0, 1);
+                let a = NetActor::real(dut, 28, log()).await.unwrap().start();
+                // Another live sipplauncher: its links name our parent (alive, not us).
+                let other = RunOwner::of_process(nix::unistd::getppid().as_raw()).unwrap();
+                let b = NetActor::real_owned(dut, 28, log(), other)
+                    .await
+                    .unwrap()
+                    .start();
+                let mut b_got = HashSet::new();
+                for round in 0..10 {
+                    let (x, y) =
+                        futures_util::join!(lease(&a, "aaaaaa", 3), lease(&b, "bbbbbb", 3));
+                    let (x, y) = (x.unwrap(), y.unwrap());
+                    let (x, y): (HashSet<Ipv4Addr>, HashSet<Ipv4Addr>) =
+                        (x.into_values().collect(), y.into_values().collect());
+                    assert!(x.is_disjoint(&y), "round {round}: {x:?} {y:?}");
+                    b_got.extend(y);
+                    release(&a, "aaaaaa").await.unwrap();
+                    release(&b, "bbbbbb").await.unwrap();
+                }
+                assert!(b_got.len() > 3, "{b_got:?}");
+                for net in [a, b] {
+                    net.send(Shutdown).await.unwrap().unwrap();
+                }
+                let nl = Netlink::connect().await.unwrap();
+                assert!(all_sipp_links(&nl).await.is_empty());
+            });
+        });
+    }
+
+    /// The reserve's addresses are on the reserve link, so this host answers ARP for them:
+    /// another machine on the wire probing for one hears that it is taken.
+    #[test]
+    fn reserve_addresses_answer_another_machines_probe() {
+        testns::in_netns("reserve answers arp", || {
+            let rt = testns::runtime();
+            let ip = |d: u8| Ipv4Addr::new(10, 125, 0, d);
+            let peer = rt
+                .block_on(async {
+                    let peer = testns::veth(&[(ip(3), 24)], &[(ip(1), 24)], true).await;
+                    testns::wait_running(&["va"]).await;
+                    peer
+                })
+                .unwrap();
+            drop(rt);
+            let held: Vec<Ipv4Addr> = actix_rt::System::new().block_on(async {
+                let nl = Netlink::connect().await.unwrap();
+                let mut actor = NetActor::real(ip(1), 24, log()).await.unwrap();
+                actor.arp_timeout = Duration::from_millis(20);
+                actor.reserve_size = 4;
+                let net = actor.start();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let held = loop {
+                    let links = all_sipp_links(&nl).await;
+                    let held: Vec<Ipv4Addr> = links
+                        .iter()
+                        .filter(|(n, _)| n.starts_with("sipp-+"))
+                        .flat_map(|(_, (_, on))| on.iter().map(|(a, _)| *a))
+                        .collect();
+                    if held.len() == 4 || Instant::now() > deadline {
+                        break held;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                };
+                assert_eq!(held.len(), 4, "the reserve link holds the reserve");
+                // The other machine asks while we hold them.
+                let asked = held.clone();
+                let heard =
+                    peer.run(move || arp::probe(&asked, Duration::from_millis(100), 1).unwrap());
+                assert_eq!(heard.taken, held.iter().copied().collect::<HashSet<_>>());
+                // A lease takes from the reserve: its addresses leave the reserve link.
+                let got: HashSet<Ipv4Addr> = lease(&net, "aaaaaa", 2)
+                    .await
+                    .unwrap()
+                    .into_values()
+                    .collect();
+                assert!(
+                    got.iter().all(|a| held.contains(a)),
+                    "{got:?} from {held:?}"
+                );
+                let links = all_sipp_links(&nl).await;
+                let on_run: HashSet<Ipv4Addr> =
+                    links["sipp-aaaaaa"].1.iter().map(|(a, _)| *a).collect();
+                assert_eq!(on_run, got);
+                for (name, (_, on)) in &links {
+                    if name.starts_with("sipp-+") {
+                        assert!(on.iter().all(|(a, _)| !got.contains(a)), "{links:?}");
+                    }
+                }
+                net.send(Shutdown).await.unwrap().unwrap();
+                assert!(all_sipp_links(&nl).await.is_empty());
+                held
+            });
+            assert_eq!(held.len(), 4);
         });
     }
 
@@ -899,7 +1258,20 @@ mod tests {
                     ("sipp-uuuuuu", Some(owner_alias(&elsewhere))),
                     ("other", None),
                 ] {
-                    nl.create_link(name, alias.as_deref()).await.unwrap();
+                    // Made as their owners would: in their own link group (not ours).
+                    let made = nl.create_link(name, None).await.unwrap();
+                    if let Some(alias) = alias {
+                        nl.handle()
+                            .link()
+                            .set(
+                                rtnetlink::LinkUnspec::new_with_index(made.index)
+                                    .alias(&alias)
+                                    .build(),
+                            )
+                            .execute()
+                            .await
+                            .unwrap();
+                    }
                 }
                 let net = NetActor::real(Ipv4Addr::new(127, 0, 0, 1), 24, log())
                     .await
@@ -910,7 +1282,7 @@ mod tests {
                     .unwrap()
                     .into_iter()
                     .map(|l| l.name)
-                    .filter(|n| n != "lo")
+                    .filter(|n| n != "lo" && !n.starts_with("sipp-+"))
                     .collect();
                 assert_eq!(left, ["sipp-xxxxxx", "sipp-uuuuuu", "other"]);
                 // Not ours: neither Shutdown nor the actor's end removes it.
@@ -1005,7 +1377,7 @@ mod tests {
                 // sipp-aaaaaa and bbbbbb's link, now a spare.
                 assert_eq!(sipp_links(&nl).await.len(), 2);
                 net.send(Shutdown).await.unwrap().unwrap();
-                assert!(sipp_links(&nl).await.is_empty());
+                assert!(all_sipp_links(&nl).await.is_empty());
                 assert_eq!(lease(&net, "dddddd", 1).await, Err(NetError::ShutDown));
                 release(&net, "aaaaaa").await.unwrap();
             });
@@ -1022,10 +1394,11 @@ mod tests {
                     .start();
                 lease(&net, "aaaaaa", 1).await.unwrap();
             });
-            // The System is gone, and the actor with it.
+            // The System is gone, and the actor with it; its last resort is waited for.
+            last_resort::wait();
             testns::runtime().block_on(async {
                 let nl = Netlink::connect().await.unwrap();
-                assert!(sipp_links(&nl).await.is_empty());
+                assert!(all_sipp_links(&nl).await.is_empty());
             });
         });
     }

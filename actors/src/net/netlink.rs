@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage};
 use rtnetlink::packet_route::AddressFamily;
@@ -446,6 +446,30 @@ impl Netlink {
             .map_err(|e| NetlinkError::op(format!("add address {addr}/{prefix} to {name}"), e))
     }
 
+    /// Takes `addr/prefix` off link `index` (`name` is for the message); one request.
+    pub async fn delete_address(
+        &self,
+        index: u32,
+        name: &str,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<(), NetlinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.attributes
+            .push(AddressAttribute::Local(IpAddr::V4(addr)));
+        msg.attributes
+            .push(AddressAttribute::Address(IpAddr::V4(addr)));
+        self.handle
+            .address()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(|e| NetlinkError::op(format!("remove address {addr}/{prefix} from {name}"), e))
+    }
+
     /// Deletes the link `name` (its addresses go with it). `Ok(false)` when there was no
     /// such link.
     pub async fn delete_link(&self, name: &str) -> Result<bool, NetlinkError> {
@@ -757,6 +781,25 @@ pub(crate) mod testns {
     pub struct PeerNs {
         stop: Option<mpsc::Sender<()>>,
         thread: Option<JoinHandle<()>>,
+        /// The peer namespace's file descriptor (held open by `thread`).
+        fd: std::os::fd::RawFd,
+    }
+
+    impl PeerNs {
+        /// Runs `f` on a thread of its own in the peer namespace (as another machine on the
+        /// wire would).
+        pub fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+            let fd = self.fd;
+            std::thread::spawn(move || {
+                // SAFETY: the peer thread holds the descriptor open until `self` is dropped,
+                // which cannot happen while this borrow of `self` lasts.
+                let ns = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                nix::sched::setns(ns, CloneFlags::CLONE_NEWNET).expect("setns into the peer");
+                f()
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        }
     }
 
     impl Drop for PeerNs {
@@ -833,6 +876,7 @@ pub(crate) mod testns {
         Some(PeerNs {
             stop: Some(stop_tx),
             thread: Some(thread),
+            fd,
         })
     }
 

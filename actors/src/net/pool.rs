@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, RngExt};
 
@@ -25,8 +26,11 @@ pub enum PoolError {
 pub struct AddressPool {
     network: u32,
     prefix: u8,
-    /// Never given out: the DUT, this host's addresses, gateways, addresses someone answered for.
+    /// Never given out: the DUT, this host's own addresses, gateways.
     excluded: HashSet<Ipv4Addr>,
+    /// Not given out until the time given: addresses someone answered ARP for, or another
+    /// sipplauncher holds (it gives them back after its test; a neighbour may leave).
+    busy: HashMap<Ipv4Addr, Instant>,
     /// Given to a running test.
     leased: HashMap<Ipv4Addr, RunId>,
 }
@@ -41,6 +45,7 @@ impl AddressPool {
             network: u32::from(dut) & mask,
             prefix,
             excluded,
+            busy: HashMap::new(),
             leased: HashMap::new(),
         }
     }
@@ -67,8 +72,25 @@ impl AddressPool {
         self.excluded.insert(addr);
     }
 
+    /// Not to be given out for `how_long` (see `busy`).
+    pub fn set_busy(&mut self, addr: Ipv4Addr, how_long: Duration) {
+        self.busy.insert(addr, Instant::now() + how_long);
+        // Forget the ones whose time is over, so that the map stays small over long runs.
+        let now = Instant::now();
+        self.busy.retain(|_, until| *until > now);
+    }
+
+    fn is_busy(&self, addr: &Ipv4Addr) -> bool {
+        self.busy
+            .get(addr)
+            .is_some_and(|until| *until > Instant::now())
+    }
+
     pub fn is_free(&self, addr: Ipv4Addr) -> bool {
-        self.contains(addr) && !self.excluded.contains(&addr) && !self.leased.contains_key(&addr)
+        self.contains(addr)
+            && !self.excluded.contains(&addr)
+            && !self.leased.contains_key(&addr)
+            && !self.is_busy(&addr)
     }
 
     /// A random free address (not leased, not excluded), or an error when none is left.
@@ -123,14 +145,24 @@ impl AddressPool {
         (self.usable() as usize).saturating_sub(self.taken())
     }
 
-    /// Usable addresses that are excluded or leased.
+    /// Usable addresses that are excluded, busy or leased.
     fn taken(&self) -> usize {
         let excluded = self
             .excluded
             .iter()
             .filter(|a| self.contains(**a) && !self.leased.contains_key(a))
             .count();
-        excluded + self.leased.len()
+        let busy = self
+            .busy
+            .keys()
+            .filter(|a| {
+                self.contains(**a)
+                    && self.is_busy(a)
+                    && !self.excluded.contains(a)
+                    && !self.leased.contains_key(a)
+            })
+            .count();
+        excluded + busy + self.leased.len()
     }
 
     pub fn leased(&self) -> usize {
@@ -173,6 +205,20 @@ mod tests {
         pool.exclude(Ipv4Addr::new(192, 0, 2, 9));
         let mut rng = StdRng::seed_from_u64(1);
         assert!(pool.pick(&mut rng).is_err());
+    }
+
+    #[test]
+    fn busy_addresses_come_back_when_their_time_is_over() {
+        let mut pool = AddressPool::new(Ipv4Addr::new(192, 0, 2, 10), 30); // .9 .10 usable
+        let nine = Ipv4Addr::new(192, 0, 2, 9);
+        let mut rng = StdRng::seed_from_u64(1);
+        pool.set_busy(nine, Duration::from_millis(50));
+        assert!(!pool.is_free(nine));
+        assert_eq!(pool.free(), 0);
+        assert!(pool.pick(&mut rng).is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(pool.is_free(nine));
+        assert_eq!(pool.pick(&mut rng), Ok(nine));
     }
 
     #[test]

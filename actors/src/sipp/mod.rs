@@ -4,7 +4,9 @@
 //! sockets (read from /proc/net, no fixed sleep). Every SIPp runs in its own process group in
 //! the run folder and is reaped. When one fails, the others of its stage are stopped (SIGUSR1,
 //! then SIGTERM, then SIGKILL after short grace periods); the same on `--test-timeout` and on an
-//! interrupt.
+//! interrupt. [`stats`]: what SIPp counted (calls, setup time), read from its statistics.
+
+pub mod stats;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use crate::core::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
 
 pub mod sockets;
 use crate::messages::{RunSipp, StopSipp};
+use stats::SippStats;
 
 /// Grace periods between SIGUSR1, SIGTERM and SIGKILL when stopping instances.
 pub const STOP_GRACE: Duration = Duration::from_millis(200);
@@ -49,27 +52,29 @@ pub struct SippOutcome {
     pub cps: Option<f64>,
     /// From the first SIPp's start to the last one's exit, summed over stages.
     pub sipp_time: Duration,
+    /// SIPp's own statistics of the instances that ran, when any could be read.
+    pub stats: Option<SippStats>,
 }
 
+/// A test run's SIPp runner: made by the Supervisor for each TestActor and handed to it, idle
+/// until [`RunSipp`]; [`StopSipp`] stops what runs, gently or hard.
 pub struct SippActor {
-    plan: LaunchPlan,
-    folder: PathBuf,
-    timeout: Duration,
     /// Between SIGUSR1, SIGTERM and SIGKILL when stopping ([`STOP_GRACE`]).
     grace: Duration,
-    log: Logger,
-    /// Tells the running plan to stop, and how hard.
+    /// Tells the running plan to stop, and how hard (a fresh one for each run).
     stop: watch::Sender<StopLevel>,
 }
 
+impl Default for SippActor {
+    fn default() -> Self {
+        SippActor::with_grace(STOP_GRACE)
+    }
+}
+
 impl SippActor {
-    pub fn new(plan: LaunchPlan, folder: PathBuf, timeout: Duration, log: Logger) -> Self {
+    pub fn with_grace(grace: Duration) -> Self {
         SippActor {
-            plan,
-            folder,
-            timeout,
-            grace: STOP_GRACE,
-            log,
+            grace,
             stop: watch::channel(StopLevel::Running).0,
         }
     }
@@ -82,13 +87,14 @@ impl Actor for SippActor {
 impl Handler<RunSipp> for SippActor {
     type Result = ResponseActFuture<Self, SippOutcome>;
 
-    fn handle(&mut self, _: RunSipp, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: RunSipp, _: &mut Context<Self>) -> Self::Result {
+        self.stop = watch::channel(StopLevel::Running).0;
         let fut = run_plan(
-            self.plan.clone(),
-            self.folder.clone(),
-            self.timeout,
+            msg.plan,
+            msg.folder,
+            msg.timeout,
             self.grace,
-            self.log.clone(),
+            msg.log,
             self.stop.subscribe(),
         );
         Box::pin(fut.into_actor(self).map(|outcome, _, _| outcome))
@@ -171,6 +177,7 @@ pub async fn run_plan(
         reason: None,
         cps: None,
         sipp_time,
+        stats: None,
     };
     for (n, stage) in plan.stages.iter().enumerate() {
         debug!(log, "stage {} (run group {:?})", n + 1, stage.run_group);
@@ -205,7 +212,39 @@ pub async fn run_plan(
     if let Some(uac) = plan.first_uac() {
         outcome.cps = read_cps(&folder.join(&uac.stat_file)).await;
     }
+    outcome.stats = read_stats(&plan, &folder).await;
     outcome
+}
+
+/// SIPp's statistics of every instance of the plan (those that did not run have no file). A
+/// file is read once, also when its stage is repeated (`-m` over several run groups).
+async fn read_stats(plan: &LaunchPlan, folder: &Path) -> Option<SippStats> {
+    let mut instances = Vec::new();
+    let mut seen = HashSet::new();
+    for inst in plan.stages.iter().flat_map(|s| s.instances.iter()) {
+        if !seen.insert(&inst.stat_file) {
+            continue;
+        }
+        let text = tokio::fs::read_to_string(folder.join(&inst.stat_file)).await;
+        let Some(found) = text.ok().as_deref().and_then(stats::parse) else {
+            instances.push((inst.role == Role::Uac, None));
+            continue;
+        };
+        // The scenario tells whether its timer means anything (SIPp prints one regardless).
+        let scenario = inst
+            .argv
+            .iter()
+            .position(|a| a == "-sf")
+            .and_then(|i| inst.argv.get(i + 1));
+        let measures = match scenario {
+            Some(f) => tokio::fs::read_to_string(folder.join(f))
+                .await
+                .is_ok_and(|xml| stats::measures_rtd(&xml)),
+            None => false,
+        };
+        instances.push((inst.role == Role::Uac, Some(found.timed(measures))));
+    }
+    stats::combine(&instances)
 }
 
 async fn run_stage(

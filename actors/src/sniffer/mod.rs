@@ -919,9 +919,13 @@ impl SnifferActor {
 }
 
 impl Drop for SnifferActor {
-    /// Without a [`Shutdown`] (the System went away): the thread still ends, unwaited.
+    /// Without a [`Shutdown`] (the System went away): the thread is told to end, and
+    /// [`crate::run`] waits for it (never joined here, on the actor thread).
     fn drop(&mut self) {
         let _ = self.send(Command::Stop { reply: None });
+        if let Some(thread) = self.thread.take() {
+            crate::sys::last_resort::adopt(thread);
+        }
     }
 }
 

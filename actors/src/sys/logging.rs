@@ -1,4 +1,4 @@
-//! slog plumbing: the root logger (terminal + general log file) and each test run's own logger,
+//! slog plumbing: the root logger (the general log file) and each test run's own logger,
 //! which also writes `sipplauncher.log` in the run folder.
 //!
 //! A record is formatted where it is logged (into memory) and written by one writer thread
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use slog::{o, Drain, Level, Logger, OwnedKVList, Record};
+use slog::{o, Drain, Logger, OwnedKVList, Record};
 
 /// Lines the writer may be behind before a logging thread waits for it.
 pub const QUEUE: usize = 65_536;
@@ -124,7 +124,6 @@ impl RotatingFile {
 enum Sink {
     General(Arc<Mutex<RotatingFile>>),
     File(Arc<File>),
-    Stderr,
 }
 
 impl Sink {
@@ -136,7 +135,6 @@ impl Sink {
                 Err(_) => Ok(()),
             },
             Sink::File(f) => (&**f).write_all(line),
-            Sink::Stderr => io::stderr().write_all(line),
         };
     }
 }
@@ -299,16 +297,16 @@ pub fn open_log(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// The root logger: records at `term_level` and above go to standard error; everything at debug
-/// and above goes to the general log file when there is one.
-pub fn root(general: Option<RotatingFile>, term_level: Level) -> Logger {
-    let term = Queued::new(Sink::Stderr).filter_level(term_level).fuse();
+/// The root logger: everything at debug and above goes to the general log file when there is
+/// one. Nothing goes to the terminal: what a user must see is told by the console reporter, in
+/// the tool's own words, once (a raw record such as `ERRO ...` never reaches the terminal).
+pub fn root(general: Option<RotatingFile>) -> Logger {
     match general {
-        Some(file) => {
-            let file = Queued::new(Sink::General(Arc::new(Mutex::new(file))));
-            Logger::root(slog::Duplicate::new(term, file).fuse(), o!())
-        }
-        None => Logger::root(term, o!()),
+        Some(file) => Logger::root(
+            Queued::new(Sink::General(Arc::new(Mutex::new(file)))).fuse(),
+            o!(),
+        ),
+        None => Logger::root(slog::Discard, o!()),
     }
 }
 
@@ -435,7 +433,7 @@ mod tests {
             Rotation::default(),
         )
         .unwrap();
-        let root = root(Some(file), Level::Critical);
+        let root = root(Some(file));
         let run = test_logger(&root, &dir.path().join("sipplauncher.log")).unwrap();
         for i in 0..1000 {
             info!(run, "record {i}"; "n" => i);

@@ -816,6 +816,20 @@ pub fn mark_owner(dir: &Path) -> Result<(), RunDirError> {
         })
 }
 
+/// Removes [`OWNER_FILE`] from the run folder `dir`: the folder is kept, no run is to remove
+/// it. A folder without the file is fine.
+pub fn unmark_owner(dir: &Path) -> Result<(), RunDirError> {
+    match std::fs::remove_file(dir.join(OWNER_FILE)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(RunDirError::Remove {
+            run: dir.to_path_buf(),
+            step: format!("unlink {}", dir.join(OWNER_FILE).display()),
+            source,
+        }),
+    }
+}
+
 /// What [`remove_dead_runs`] did.
 #[derive(Debug, Default)]
 pub struct DeadRuns {

@@ -3,13 +3,18 @@
 //! with the calls of a dead one.
 //!
 //! A stray is a process named `sipp` whose working directory is a run folder under our run root
-//! and whose parent is not a live sipplauncher (its launcher died, so it was re-parented).
+//! and whose parent is not a live sipplauncher (its launcher died, so it was re-parented),
+//! unless it is the helper of a live run: a `sipp -bg` that a running test's `before.sh` started
+//! carries that run's mark ([`crate::sys::marks`]). Helpers of dead runs go with the other
+//! leftovers of their scripts.
 
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use slog::{info, Logger};
+
+use crate::sys::marks::{self, Mark};
 
 /// One process seen in /proc.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +24,8 @@ pub struct Proc {
     pub pgid: i32,
     pub comm: String,
     pub cwd: Option<PathBuf>,
+    /// The mark of the scripts that started it (read for `sipp` processes only).
+    pub mark: Option<Mark>,
 }
 
 /// `(pid, ppid, pgid)` and the command name from the text of `/proc/<pid>/stat`.
@@ -47,23 +54,29 @@ pub fn processes() -> Vec<Proc> {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let (pid, ppid, pgid, comm) = parse_stat(&stat)?;
             let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+            let mark = (comm == "sipp")
+                .then(|| std::fs::read(format!("/proc/{pid}/environ")).ok())
+                .flatten()
+                .and_then(|e| marks::mark_in_environ(&e));
             Some(Proc {
                 pid,
                 ppid,
                 pgid,
                 comm,
                 cwd,
+                mark,
             })
         })
         .collect()
 }
 
 /// The strays among `procs`: `sipp` processes working under `run_root` whose parent is not a
-/// live `sipplauncher`.
+/// live `sipplauncher`, and that are not the helper of a run that still goes.
 pub fn strays(procs: &[Proc], run_root: &Path) -> Vec<Proc> {
     procs
         .iter()
         .filter(|p| p.comm == "sipp")
+        .filter(|p| p.mark.as_ref().is_none_or(|m| m.owner.is_gone()))
         .filter(|p| p.cwd.as_deref().is_some_and(|c| c.starts_with(run_root)))
         .filter(|p| {
             !procs
@@ -118,6 +131,15 @@ mod tests {
             pgid: pid,
             comm: comm.into(),
             cwd: cwd.map(PathBuf::from),
+            mark: None,
+        };
+        let (me, dead) = crate::sys::owner::tests::me_and_a_dead_run();
+        let marked = |pid, owner| Proc {
+            mark: Some(Mark {
+                owner,
+                run: "abcdef".into(),
+            }),
+            ..p(pid, 1, "sipp", Some("/var/tmp/sipplauncher/GLOBAL/abcdef"))
         };
         let procs = vec![
             p(10, 1, "sipplauncher", Some("/home")),
@@ -132,8 +154,12 @@ mod tests {
             // Parent alive but not a launcher (e.g. a subreaper shell): stray.
             p(15, 16, "sipp", Some("/var/tmp/sipplauncher/u/mnopqr")),
             p(16, 1, "bash", None),
+            // A live run's before.sh started it with `sipp -bg`: its helper, not a stray.
+            marked(17, me),
+            // The helper of a run that was killed: stray.
+            marked(18, dead),
         ];
         let pids: Vec<i32> = strays(&procs, root).iter().map(|p| p.pid).collect();
-        assert_eq!(pids, vec![12, 15]);
+        assert_eq!(pids, vec![12, 15, 18]);
     }
 }

@@ -32,6 +32,7 @@ fn meta() -> RunMeta {
             "--keyword-replacement-values".into(),
             r#"{"a": "<b>"}"#.into(),
         ],
+        ..RunMeta::default()
     }
 }
 

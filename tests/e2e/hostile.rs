@@ -1,0 +1,389 @@
+//! Hostile inputs and untimely signals (issue 13, and issue 10 item 6): the cases an adversary
+//! tried against the tool, kept so that they stay fixed. Each checks the promise, not a
+//! figure: interrupts assert a generous bound on the exit time (3 s) to catch a hang.
+//!
+//! `SIPPLAUNCHER_BIN=/path/to/sipplauncher` runs the cases against another build (how the
+//! "before" column of the closing table was measured).
+//!
+//! - scripts: what `before.sh` starts lives until `after.sh` (GLOBAL's: the end of the run) and
+//!   is then stopped; the first signal stops a running `before.sh`; a running `after.sh` is
+//!   waited for until a second; a killed run's scripts are stopped by the next run.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::common::*;
+use crate::lab::{Lab, ANSWER, CALL_THROUGH_DUT};
+use crate::real::{
+    assert_is_sipplauncher, long_uac, real_cmd, run_in, show, sipp_links, sipp_pids, states_named,
+    wait_until, write_real_suite, OPTIONS_UAC, REAL_SEQUENCE,
+};
+
+/// What an interrupted run may take to exit: generous, to catch a hang, not to benchmark.
+const EXIT_BOUND: Duration = Duration::from_secs(3);
+
+/// The binary under test: this build's, or `SIPPLAUNCHER_BIN`'s.
+fn bin() -> PathBuf {
+    std::env::var_os("SIPPLAUNCHER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(BIN))
+}
+
+/// `cmd` with [`bin`] as its program.
+fn with_bin(cmd: &Command) -> Command {
+    let mut c = Command::new(bin());
+    c.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+/// A real run of `sb`'s suite in `lab`, with [`bin`].
+fn real(lab: &Lab, sb: &Sandbox) -> Command {
+    with_bin(&real_cmd(lab, sb, &sb.suite()))
+}
+
+/// The pid a script's helper wrote into `path` (waits up to 10 s for it).
+fn pid_in(path: &Path) -> Pid {
+    assert!(
+        wait_until(Duration::from_secs(10), || fs::read_to_string(path)
+            .is_ok_and(|s| s.ends_with('\n'))),
+        "{} was not written",
+        path.display()
+    );
+    Pid::from_raw(fs::read_to_string(path).unwrap().trim().parse().unwrap())
+}
+
+/// Whether `pid` runs (a zombie waiting for a negligent init does not).
+fn running(pid: Pid) -> bool {
+    kill(pid, None).is_ok()
+        && !fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+}
+
+/// Waits up to 5 s for `pid` to be gone.
+fn gone(pid: Pid) -> bool {
+    wait_until(Duration::from_secs(5), || !running(pid))
+}
+
+/// The processes that carry a `SIPPLAUNCHER_RUN` mark naming sipplauncher `pid` (what its
+/// scripts left running).
+fn marked_by(pid: Pid) -> Vec<i32> {
+    let want = format!("SIPPLAUNCHER_RUN=pid={pid} ");
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            fs::read(format!("/proc/{p}/environ")).is_ok_and(|e| {
+                e.split(|b| *b == 0)
+                    .any(|kv| kv.starts_with(want.as_bytes()))
+            })
+        })
+        .filter(|p| running(Pid::from_raw(*p)))
+        .collect()
+}
+
+/// Issue 10 item 6: a GLOBAL before.sh starts the UAS the tests call with `sipp -bg`; it serves
+/// every test (it would die with before.sh's process group before), and nothing of it is left
+/// after the run.
+#[test]
+fn a_global_sipp_bg_serves_the_tests_and_is_gone_after() {
+    let Some(lab) = Lab::try_up("global_sipp_bg") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let callee = format!("{}:5070", lab.runner());
+    let call = CALL_THROUGH_DUT.replace("CALLEE", &callee);
+    let before = format!(
+        // `sipp -bg` exits 99 in the parent: the script goes on to say so.
+        "sipp -sf uas.xml -i {} -p 5070 -bg -nostdin -trace_err {{{{ dut.host }}}}\n\
+         echo the UAS runs in the background\n",
+        lab.runner()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/before.sh", before.as_str()),
+            ("GLOBAL/uas.xml", ANSWER),
+            ("call-1/uac_ua0.xml", call.as_str()),
+            ("call-2/uac_ua0.xml", call.as_str()),
+        ],
+    );
+    let r = run_in(&lab, &real(&lab, &sb));
+    assert_eq!(r.status, 0, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    for t in ["call-1", "call-2"] {
+        assert_eq!(states_named(&lines, t), REAL_SEQUENCE, "{}", show(&r));
+    }
+    assert_eq!(sipp_pids(&lab), Vec::<i32>::new(), "the GLOBAL UAS is left");
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}
+
+/// A test's before.sh starts helpers three ways (in its group, in a session of its own, by a
+/// double fork): its after.sh finds them running; after the run none is left, nor what after.sh
+/// started in the background.
+#[test]
+fn a_tests_helpers_live_until_its_after_sh() {
+    let Some(lab) = Lab::try_up("helpers_until_after") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let p = |n: &str| sb.path(n).display().to_string();
+    let before = format!(
+        "sleep 60 &\necho $! > {g}\n\
+         setsid sh -c 'echo $$ > {s}; exec sleep 60' &\n\
+         sh -c 'sh -c \"echo \\$\\$ > {d}; exec sleep 60\" &'\n\
+         while [ ! -s {s} ] || [ ! -s {d} ]; do sleep 0.05; done\n",
+        g = p("in-group"),
+        s = p("own-session"),
+        d = p("double-fork"),
+    );
+    let after = format!(
+        "for f in {g} {s} {d}; do kill -0 $(cat $f) || exit 7; done\n\
+         echo alive > {ok}\nsleep 60 &\necho $! > {a}\n",
+        g = p("in-group"),
+        s = p("own-session"),
+        d = p("double-fork"),
+        ok = p("after-saw-them"),
+        a = p("after-child"),
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("helped/before.sh", before.as_str()),
+            ("helped/after.sh", after.as_str()),
+            ("helped/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let r = run_in(&lab, &real(&lab, &sb));
+    assert_eq!(r.status, 0, "{}", show(&r));
+    assert!(sb.path("after-saw-them").exists(), "{}", show(&r));
+    for f in ["in-group", "own-session", "double-fork", "after-child"] {
+        assert!(gone(pid_in(&sb.path(f))), "{f} left running");
+    }
+}
+
+/// Issue 13 item 2: the first SIGINT stops a test's before.sh that would provision for 30 s
+/// (and ignores SIGTERM): the run ends within the bound, the helper it started is gone, the
+/// GLOBAL after.sh ran.
+#[test]
+fn sigint_stops_a_tests_before_sh() {
+    let Some(lab) = Lab::try_up("sigint_test_before") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let helper = sb.path("helper");
+    let before = format!(
+        "trap '' TERM\nsetsid sh -c 'echo $$ > {}; exec sleep 60' &\necho provisioning\nsleep 30\n",
+        helper.display()
+    );
+    let global_after = format!("touch {}\n", sb.path("global-after").display());
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/after.sh", global_after.as_str()),
+            ("slow/before.sh", before.as_str()),
+            ("slow/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut s = Spawned::start(&lab, &real(&lab, &sb));
+    s.wait_for("PREPARING", Duration::from_secs(20));
+    let helper = pid_in(&helper);
+    assert_is_sipplauncher(s.pid());
+    kill(s.pid(), Signal::SIGINT).unwrap();
+    let (status, stdout, took) = s.finish(Duration::from_secs(40));
+    assert!(took < EXIT_BOUND, "exit took {took:?}:\n{stdout}");
+    assert_eq!(status, 1, "{stdout}");
+    let lines = state_lines(&stdout);
+    assert_eq!(
+        states_named(&lines, "slow"),
+        ["PREPARING", "NOT READY"],
+        "{stdout}"
+    );
+    assert!(gone(helper), "the helper of before.sh is left");
+    assert!(
+        sb.path("global-after").exists(),
+        "GLOBAL after.sh did not run"
+    );
+    assert!(sipp_links(&lab).is_empty());
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}
+
+/// Issue 13 item 2: the first SIGINT stops the GLOBAL before.sh; the GLOBAL after.sh still runs
+/// (it restores what before.sh began), then the run ends within the bound.
+#[test]
+fn sigint_stops_the_global_before_sh_and_after_sh_still_runs() {
+    let Some(lab) = Lab::try_up("sigint_global_before") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let global_after = format!("touch {}\n", sb.path("global-after").display());
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("GLOBAL/before.sh", "echo provisioning\nsleep 30\n"),
+            ("GLOBAL/after.sh", global_after.as_str()),
+            ("t/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let s = Spawned::start(&lab, &real(&lab, &sb));
+    // GLOBAL's folder is made, its before.sh is running.
+    assert!(wait_until(Duration::from_secs(20), || sb
+        .run_root()
+        .join("GLOBAL")
+        .is_dir()));
+    std::thread::sleep(Duration::from_millis(300));
+    kill(s.pid(), Signal::SIGINT).unwrap();
+    let (status, stdout, took) = s.finish(Duration::from_secs(40));
+    assert!(took < EXIT_BOUND, "exit took {took:?}:\n{stdout}");
+    assert_eq!(status, 1, "{stdout}");
+    assert!(state_lines(&stdout).is_empty(), "a test ran: {stdout}");
+    assert!(
+        sb.path("global-after").exists(),
+        "GLOBAL after.sh did not run"
+    );
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}
+
+/// Issue 13 item 2: a running after.sh restores the DUT: the first SIGINT waits for it; a
+/// second kills it and the run ends within the bound.
+#[test]
+fn sigint_waits_for_after_sh_and_a_second_kills_it() {
+    let Some(lab) = Lab::try_up("sigint_after") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let after = format!(
+        "echo restoring\nsleep 1.5\ntouch {}\n",
+        sb.path("restored").display()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("restores/after.sh", after.as_str()),
+            ("restores/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut s = Spawned::start(&lab, &real(&lab, &sb));
+    s.wait_for("CLEANING", Duration::from_secs(20));
+    kill(s.pid(), Signal::SIGINT).unwrap();
+    let (status, stdout, _) = s.finish(Duration::from_secs(20));
+    assert!(sb.path("restored").exists(), "after.sh was cut: {stdout}");
+    assert_eq!(status, 1, "{stdout}");
+
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("hangs/after.sh", "echo restoring\nsleep 30\n"),
+            ("hangs/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut s = Spawned::start(&lab, &real(&lab, &sb));
+    s.wait_for("CLEANING", Duration::from_secs(20));
+    kill(s.pid(), Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "after.sh cut by the first signal"
+    );
+    let sent = Instant::now();
+    kill(s.pid(), Signal::SIGINT).unwrap();
+    let (status, stdout, _) = s.finish(Duration::from_secs(40));
+    let took = sent.elapsed();
+    assert!(took < EXIT_BOUND, "exit took {took:?}:\n{stdout}");
+    assert_ne!(status, 0, "{stdout}");
+    assert!(sipp_links(&lab).is_empty());
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}
+
+/// Issue 13 item 6 (and 10.6): sipplauncher SIGKILLed while a before.sh runs (with a helper in
+/// a session of its own): the next run stops the script and its helper, before it removes their
+/// folder.
+#[test]
+fn a_killed_runs_scripts_are_stopped_by_the_next_run() {
+    let Some(lab) = Lab::try_up("killed_run_scripts") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let before = format!(
+        "echo $$ > {s}\nsetsid sh -c 'echo $$ > {h}; exec sleep 60' &\nsleep 60\n",
+        s = sb.path("script").display(),
+        h = sb.path("helper").display(),
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("a-slow/before.sh", before.as_str()),
+            ("a-slow/uac_ua0.xml", OPTIONS_UAC),
+            ("b-fine/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut s = Spawned::start(&lab, &real(&lab, &sb));
+    s.wait_for("PREPARING", Duration::from_secs(20));
+    let (script, helper) = (pid_in(&sb.path("script")), pid_in(&sb.path("helper")));
+    let killed = s.pid();
+    assert_is_sipplauncher(killed);
+    kill(killed, Signal::SIGKILL).unwrap();
+    let _ = s.finish(Duration::from_secs(10));
+    assert!(
+        running(script) && running(helper),
+        "gone with sipplauncher already"
+    );
+    assert!(!sb.run_folders().is_empty());
+
+    let mut next = real(&lab, &sb);
+    next.args(["--pattern-only", "b-"]);
+    let r = run_in(&lab, &next);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    assert!(gone(script), "the killed run's before.sh is left");
+    assert!(gone(helper), "its helper is left");
+    assert_eq!(marked_by(killed), Vec::<i32>::new());
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}
+
+/// An interrupt while SIPp runs: cleanup runs after.sh, and the helpers of before.sh go with it.
+#[test]
+fn sigint_while_sipp_runs_stops_the_helpers() {
+    let Some(lab) = Lab::try_up("sigint_helpers") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let before = format!(
+        "setsid sh -c 'echo $$ > {}; exec sleep 60' &\n",
+        sb.path("helper").display()
+    );
+    let uac = long_uac();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("long/before.sh", before.as_str()),
+            ("long/uac_ua0.xml", uac.as_str()),
+        ],
+    );
+    let mut s = Spawned::start(&lab, &real(&lab, &sb));
+    s.wait_for("STARTING", Duration::from_secs(20));
+    let helper = pid_in(&sb.path("helper"));
+    assert!(running(helper));
+    kill(s.pid(), Signal::SIGINT).unwrap();
+    let (status, stdout, took) = s.finish(Duration::from_secs(40));
+    assert!(took < EXIT_BOUND, "exit took {took:?}:\n{stdout}");
+    assert_eq!(status, 1, "{stdout}");
+    assert!(gone(helper), "the helper is left");
+    assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
+}
