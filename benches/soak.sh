@@ -15,7 +15,8 @@
 # taken once sipplauncher has exited.
 #
 # Environment: REPORTS=1 adds --json and --junit (their memory is then part of the RSS; the
-# failures are counted from the JSON); OUT (a fresh temporary folder); BIN
+# failures are counted from the JSON); HTML=1 adds --html (the page is watched every 2 s: its
+# size and each rewrite while the run goes on); OUT (a fresh temporary folder); BIN
 # (target/release/sipplauncher, copied first); WARMUP (runs before the first sample that counts,
 # default RUNS/10); EVERY (print a sample row every EVERY runs, default 500); WINDOW=1 runs with
 # --window (no groups: --group tests under way, each test that ends making room for the next).
@@ -40,6 +41,14 @@ python3 benches/gen_suite.py "$OUT/suite" --call 4 --dns 2 --scripted 2 --option
 extra=()
 [ "$REPORTS" = 1 ] && extra=(--json "$OUT/report.json" --junit "$OUT/report.xml")
 [ "${WINDOW:-0}" = 1 ] && extra+=(--window)
+watch_html=
+if [ "${HTML:-0}" = 1 ]; then
+    extra+=(--html "$OUT/report.html")
+    # Each rewrite of the page while the run goes on: its time and size, every 2 s.
+    ( while :; do stat -c '%Y %s' "$OUT/report.html" 2>/dev/null || true; sleep 2; done ) \
+        >>"$OUT/html_writes.txt" &
+    watch_html=$!
+fi
 echo "soak: $RUNS runs at --group $GROUP, reports: $REPORTS, window: ${WINDOW:-0}, output in $OUT" >&2
 start=$(date +%s)
 status=0
@@ -49,6 +58,18 @@ bash lab/lab.sh run "soak$$" -- python3 "$OUT/procwatch.py" --out "$OUT/watch" -
     --group-pause 0 --sipp-call-rate 1000 --run-root "$OUT/runs" --log-file "$OUT/sipplauncher.log" \
     "${extra[@]}" >"$OUT/lab.log" 2>&1 || status=$?
 echo "soak: sipplauncher exited with status $status after $(($(date +%s) - start)) s (lab up/down included)" >&2
+if [ -n "$watch_html" ]; then
+    sleep 2
+    kill "$watch_html" 2>/dev/null || true
+    python3 - "$OUT/html_writes.txt" <<'PY' >&2
+import sys
+w = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+t = sorted({m for m, _ in w})
+gaps = [b - a for a, b in zip(t, t[1:])]
+print(f"soak: report.html written {len(t)} times (seen every 2 s), the longest gap {max(gaps, default=0)} s, "
+      f"final size {w[-1][1] / 1e6:.2f} MB" if w else "soak: report.html never written")
+PY
+fi
 
 python3 - "$OUT" "$RUNS" "$GROUP" "$WARMUP" "$EVERY" "$REPORTS" <<'PY'
 import csv, json, os, re, sys

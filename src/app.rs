@@ -116,7 +116,7 @@ fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     let log = open_log(&config)?;
     let ca = check_ca(&config)?;
     let suite = collect(&config, &log)?;
-    let (suite, notes) = select(&config, suite, &log);
+    let (suite, notes) = select(&config, suite, &log)?;
     if suite.tests.is_empty() {
         return Ok(nothing_to_run(
             &config,
@@ -133,10 +133,44 @@ fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     exit_status(&config, &result)
 }
 
-/// The part of the collected tests this process runs (`--shard`), and what the console says
-/// of it.
-fn select(config: &Config, mut suite: Suite, log: &Logger) -> (Suite, Vec<String>) {
+/// The part of the collected tests this process runs (`--rerun-failed`, then `--shard`), and
+/// what the console says of it; none of the tests to run again in the suite is a usage error.
+fn select(config: &Config, mut suite: Suite, log: &Logger) -> Result<(Suite, Vec<String>), Stop> {
     let mut notes = Vec::new();
+    if let Some((report, rerun)) = &config.rerun {
+        let report = report.display();
+        let collected: Vec<&str> = suite.tests.iter().map(|t| t.name.0.as_str()).collect();
+        let missing: Vec<&str> = rerun
+            .tests
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !collected.contains(n))
+            .collect();
+        if !rerun.tests.is_empty() && missing.len() == rerun.tests.len() {
+            return Err(usage_stop(&format!(
+                "--rerun-failed: none of the {} tests that did not pass in {report} is in the                  suite (after --pattern-only/--pattern-exclude): {}",
+                missing.len(),
+                missing.join(", ")
+            )));
+        }
+        suite.tests.retain(|t| rerun.tests.contains(&t.name.0));
+        let mut line = match suite.tests.len() {
+            0 => format!("Nothing to run again: every test of {report} passed"),
+            n => format!(
+                "Running again the {n} {} that did not pass in {report}",
+                if n == 1 { "test" } else { "tests" }
+            ),
+        };
+        if !missing.is_empty() {
+            line.push_str(&format!(
+                " ({} not in the suite: {})",
+                missing.len(),
+                missing.join(", ")
+            ));
+        }
+        info!(log, "{line}");
+        notes.push(line);
+    }
     if let Some(shard) = config.shard {
         let collected = suite.tests.len();
         suite.tests = shard_of(suite.tests, shard);
@@ -148,7 +182,7 @@ fn select(config: &Config, mut suite: Suite, log: &Logger) -> (Suite, Vec<String
         info!(log, "{line}");
         notes.push(line);
     }
-    (suite, notes)
+    Ok((suite, notes))
 }
 
 /// The tests of `shard`, in suite order; a test with a `dns.txt` belongs to shard 1.
@@ -439,8 +473,12 @@ fn build_plan(
 }
 
 /// Which runs get a SIP ladder in the reports.
-fn ladder_policy(_config: &Config) -> LadderPolicy {
-    LadderPolicy::default()
+/// Which runs get a SIP ladder in the reports: as many failed runs as `--keep-max` keeps
+/// folders of (whatever `--keep`: a ladder is in the report, not on the disk).
+fn ladder_policy(config: &Config) -> LadderPolicy {
+    LadderPolicy {
+        failed_max: usize::try_from(config.run.keep_max).unwrap_or(usize::MAX),
+    }
 }
 
 /// What the reports say of the run beyond its events.

@@ -231,6 +231,10 @@ pub struct Cli {
     )]
     pub test_timeout: String,
 
+    /// Run only the tests that did not pass in that JSON report (a run's --json, or a merge's)
+    #[arg(long, value_name = "REPORT.json")]
+    pub rerun_failed: Option<PathBuf>,
+
     /// Run only part K of N of the tests (count:K/N even in size, hash:K/N stable by name; tests
     /// with dns.txt in part 1), for one of N CI jobs or pods; join the reports with `merge`
     #[arg(long, value_name = "K/N")]

@@ -14,6 +14,7 @@ use sipplauncher_actors::core::plan::{HandTo, Keep, RunConfig};
 use sipplauncher_actors::sys::logging::Rotation;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
+use crate::rerun::Rerun;
 use crate::shard::{Shard, ShardError};
 use crate::tls::KeyType;
 
@@ -154,6 +155,8 @@ pub struct Config {
     pub seed: Option<u64>,
     /// `--shard K/N`: run only that part of the collected tests.
     pub shard: Option<Shard>,
+    /// `--rerun-failed`: the report, and the tests that did not pass in it.
+    pub rerun: Option<(PathBuf, Rerun)>,
     pub sipp: SippOptions,
 }
 
@@ -240,6 +243,8 @@ pub enum UsageError {
     TlsVersionWithoutTls,
     #[error("--shard: {0}")]
     BadShard(#[from] ShardError),
+    #[error("--rerun-failed: {0}")]
+    BadRerun(String),
     #[error("--leave-temp keeps every run folder, but --keep {0} was given: give one of them")]
     LeaveTempWithKeep(&'static str),
     #[error("--tls-key-type needs a TLS transport (l1 or ln)")]
@@ -408,6 +413,14 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     let script_timeout = parse_seconds("--script-timeout", &cli.script_timeout, false)?;
     let test_timeout = parse_seconds("--test-timeout", &cli.test_timeout, false)?;
     let shard = cli.shard.as_deref().map(Shard::parse).transpose()?;
+    let rerun = cli
+        .rerun_failed
+        .map(|p| {
+            Rerun::read(&p)
+                .map(|r| (p, r))
+                .map_err(UsageError::BadRerun)
+        })
+        .transpose()?;
     let junit = cli
         .junit
         .map(|p| writable_file_path("--junit", p))
@@ -496,6 +509,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         tls_key_type: tls_key_type.unwrap_or_default(),
         seed,
         shard,
+        rerun,
         sipp: SippOptions {
             transport,
             info_file,

@@ -11,6 +11,7 @@
 //! - [`template`]: rendering run folders with minijinja.
 //! - [`sipp_args`]: each test run's SIPp command lines (stages, argv, waves).
 //! - [`dns_zone`]: `dns.txt` parsed into the records the embedded DNS server serves.
+//! - [`rerun`]: `--rerun-failed`, the tests that did not pass in a JSON report.
 //! - [`shard`]: `--shard K/N`, the part of the suite one machine runs.
 //! - [`tls`]: the run's CA and each UA's certificate (SPEC §8).
 //! - [`preflight`]: the checks made once at start (SIPp there, its version and TLS, open files).
@@ -34,6 +35,7 @@ pub mod merge;
 pub mod preflight;
 pub mod report;
 pub mod report_cmd;
+pub mod rerun;
 pub mod scenario;
 pub mod shard;
 pub mod sipp_args;

@@ -14,6 +14,7 @@ use sipplauncher_actors::core::plan::TestPlan;
 use crate::cli::{Cli, DEFAULT_TESTSUITE};
 use crate::config::{compile_patterns, existing_folder, UsageError};
 use crate::exit_code;
+use crate::report::{printable, printable_path};
 use crate::suite::{self, CollectOptions, Suite};
 
 /// The files of a test folder worth naming beside its scenarios.
@@ -137,7 +138,7 @@ pub fn listing(suite: &Suite) -> String {
     out.push_str(&format!(
         "{n} {} in {}",
         if n == 1 { "test" } else { "tests" },
-        suite.root.display()
+        printable_path(&suite.root)
     ));
     if runnable < n {
         out.push_str(&format!(" ({} not runnable)", n - runnable));
@@ -147,7 +148,7 @@ pub fn listing(suite: &Suite) -> String {
             let scripts = present(&g.folder, &["before.sh", "after.sh"]);
             out.push_str(&format!(
                 "; GLOBAL {}{}",
-                g.folder.display(),
+                printable_path(&g.folder),
                 if scripts.is_empty() {
                     String::new()
                 } else {
@@ -163,7 +164,7 @@ pub fn listing(suite: &Suite) -> String {
 
 fn test_lines(t: &TestPlan, out: &mut String) {
     let extras = present(&t.folder, &EXTRA_FILES);
-    out.push_str(&t.name.0);
+    out.push_str(&printable(&t.name.0));
     if !extras.is_empty() {
         out.push_str(&format!(" ({})", extras.join(", ")));
     }

@@ -656,7 +656,12 @@ fn run(cli: &MergeCli) -> Result<i32, (i32, String)> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(usage)?;
     check(&parts).map_err(usage)?;
-    let merged = merge(parts, std::env::args().collect());
+    let merged = merge(
+        parts,
+        std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    );
     let internal = |what: &str, path: &Path, e: std::io::Error| {
         (
             exit_code::INTERNAL,

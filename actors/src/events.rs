@@ -1,11 +1,9 @@
 //! The event stream of a run: every state line, the GLOBAL scripts, the start and the end.
 //! The terminal output, the JUnit and the JSON reports are all fed from it (front end sinks).
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use crate::core::dispatch::{CancelReason, Outcome};
@@ -139,8 +137,10 @@ pub enum Event {
     },
 }
 
-/// Something that consumes the event stream (the terminal, a report file).
-pub trait EventSink {
+/// Something that consumes the event stream (the terminal, a report file). Sinks run on a
+/// thread of their own (see [`EventBus`]): a sink may block (a full pipe, a slow disk) without
+/// holding up the run.
+pub trait EventSink: Send {
     fn event(&mut self, event: &Event);
     /// The run is over: write out what is kept until the end. The error is one line.
     fn finish(&mut self) -> Result<(), String> {
@@ -148,32 +148,72 @@ pub trait EventSink {
     }
 }
 
-/// Hands each event to every sink, in order. Shared by the actors of the run, which all live on
-/// the System's one thread, so the order of lines is the order of events.
-#[derive(Clone, Default)]
+/// What the sinks' thread is asked to do. (Almost every job is an event: boxing them to make
+/// the rare `Finish` smaller would cost an allocation each.)
+#[allow(clippy::large_enum_variant)]
+enum Job {
+    Event(Event),
+    Finish(tokio::sync::oneshot::Sender<Vec<String>>),
+}
+
+/// Hands each event to every sink, in order, on the sinks' own thread: the actors only queue
+/// events, so a terminal whose reader stopped reading, or a report on a slow disk, never stalls
+/// them (nor the handling of signals). One queue for all the actors: the order of lines is the
+/// order of events.
+#[derive(Clone)]
 pub struct EventBus {
-    sinks: Rc<RefCell<Vec<Box<dyn EventSink>>>>,
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new(Vec::new())
+    }
 }
 
 impl EventBus {
-    pub fn new(sinks: Vec<Box<dyn EventSink>>) -> Self {
-        EventBus {
-            sinks: Rc::new(RefCell::new(sinks)),
-        }
+    /// Starts the sinks' thread; it ends once every clone of the bus is gone.
+    pub fn new(mut sinks: Vec<Box<dyn EventSink>>) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel();
+        let run = move || {
+            while let Ok(job) = queue.recv() {
+                match job {
+                    Job::Event(event) => {
+                        for sink in sinks.iter_mut() {
+                            sink.event(&event);
+                        }
+                    }
+                    Job::Finish(reply) => {
+                        let errors = sinks.iter_mut().filter_map(|s| s.finish().err()).collect();
+                        let _ = reply.send(errors);
+                    }
+                }
+            }
+        };
+        // Without a thread of their own (none can be made) the sinks get nothing: a run
+        // without its reports is better than no run; `finish` says so.
+        let _ = std::thread::Builder::new().name("events".into()).spawn(run);
+        EventBus { jobs }
     }
 
     pub fn emit(&self, event: Event) {
-        for sink in self.sinks.borrow_mut().iter_mut() {
-            sink.event(&event);
-        }
+        // The sinks' thread ends only when the bus does, or when a sink panicked: `finish`
+        // tells then.
+        let _ = self.jobs.send(Job::Event(event));
     }
 
-    /// Finishes every sink; returns the errors, one line each.
-    pub fn finish(&self) -> Vec<String> {
-        self.sinks
-            .borrow_mut()
-            .iter_mut()
-            .filter_map(|s| s.finish().err())
-            .collect()
+    /// Finishes every sink, after every event emitted before; resolves to the errors, one line
+    /// each. Never blocks the calling thread.
+    pub fn finish(&self) -> impl std::future::Future<Output = Vec<String>> + 'static {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = self.jobs.send(Job::Finish(reply)).is_ok();
+        async move {
+            let gone =
+                || vec!["reports: the thread writing them stopped (see the log)".to_string()];
+            if !sent {
+                return gone();
+            }
+            answer.await.unwrap_or_else(|_| gone())
+        }
     }
 }

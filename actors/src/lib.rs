@@ -49,7 +49,8 @@
 //!   after.sh), [`sys::strays`] (SIPp left by killed runs), [`sys::owner`] (who made a link or a
 //!   folder), [`sys::signal`] (signals, caught first thing), [`sys::logging`] (slog drains).
 //! - [`messages`]: every message between the actors, grouped by receiver; [`events`]: the run's
-//!   event stream, which the front end's console and reports consume.
+//!   event stream, which the front end's console and reports consume on a thread of their own
+//!   (a stdout nobody reads, a slow disk never stall the actors).
 //! - `testkit` (tests only): a front end that renders nothing, throw-away suites, a recording
 //!   sink that can signal the run when a state shows up.
 

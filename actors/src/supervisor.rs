@@ -514,24 +514,34 @@ impl Supervisor {
             at: SystemTime::now(),
             usage: Some(usage::Snapshot::now().since(&self.started_usage)),
         });
-        let mut report_errors = self.bus.finish();
-        for e in &report_errors {
-            error!(self.log, "report: {e}");
-        }
-        for e in self.leftovers.drain(..) {
-            error!(self.log, "{e}");
-            report_errors.push(e);
-        }
-        if let Some(done) = self.done.take() {
-            let _ = done.send(RunResult {
-                outcome,
-                report_errors,
-                fatal: self.fatal.clone(),
-                start_error: None,
-            });
-        }
-        self.tests.clear();
-        actix::ActorContext::stop(ctx);
+        info!(self.log, "run over: writing the reports";
+            "runs" => outcome.total, "passed" => outcome.passed,
+            "interrupted" => outcome.interrupted);
+        // The reports are written on the sinks' thread; the run ends once they are.
+        let written = self.bus.finish();
+        ctx.wait(
+            written
+                .into_actor(self)
+                .map(move |mut report_errors, act, ctx| {
+                    for e in &report_errors {
+                        error!(act.log, "report: {e}");
+                    }
+                    for e in act.leftovers.drain(..) {
+                        error!(act.log, "{e}");
+                        report_errors.push(e);
+                    }
+                    if let Some(done) = act.done.take() {
+                        let _ = done.send(RunResult {
+                            outcome,
+                            report_errors,
+                            fatal: act.fatal.clone(),
+                            start_error: None,
+                        });
+                    }
+                    act.tests.clear();
+                    actix::ActorContext::stop(ctx);
+                }),
+        );
     }
 }
 
@@ -827,24 +837,26 @@ mod tests {
         let plan = testkit::dry_plan(dir.path(), 4, 2, true);
         let run_root = plan.config.run_root.clone();
         let (tx, interrupts) = Interrupts::channel();
-        // The user presses Ctrl+C while the second test of the first group is being prepared.
-        let (sink, states) = Recorder::new(Some(Box::new(move |&(index, state)| {
-            let now = index == 1 && state == StateName::Preparing;
-            if now {
+        let (sink, told) = Recorder::new();
+        // The user presses Ctrl+C while the second test of the first group is being prepared
+        // (its rendering waits until the Supervisor has handled it).
+        let waiting = told.clone();
+        let front = testkit::front_end_rendering(move |ctx| {
+            if ctx.test_name.0 == "test-1" {
                 tx.send(SignalKind::Interrupt).unwrap();
+                waiting.wait_interrupted();
             }
-            now
-        })));
+        });
         let result = run(
             plan,
-            testkit::front_end(),
+            front,
             vec![Box::new(sink)],
             testkit::log(),
             interrupts,
         );
         assert!(result.outcome.interrupted, "{result:?}");
         assert_eq!((result.outcome.total, result.outcome.passed), (2, 0));
-        let states = states.lock().unwrap();
+        let states = told.states();
         // Both tests past PREPARING are cleaned (in reverse order); nothing else started.
         for index in [0, 1] {
             assert_eq!(
@@ -964,7 +976,7 @@ mod tests {
         let run_root = plan.config.run_root.clone();
         let (tx, interrupts) = Interrupts::channel();
         tx.send(SignalKind::Terminate).unwrap();
-        let (sink, states) = Recorder::new(None);
+        let (sink, told) = Recorder::new();
         let result = run(
             plan,
             testkit::front_end(),
@@ -974,7 +986,7 @@ mod tests {
         );
         assert!(result.outcome.interrupted);
         assert_eq!(result.outcome.total, 0);
-        assert!(states.lock().unwrap().is_empty());
+        assert!(told.states().is_empty());
         // Not even GLOBAL's run folder was made.
         assert!(std::fs::read_dir(&run_root).unwrap().next().is_none());
     }

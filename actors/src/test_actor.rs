@@ -739,6 +739,9 @@ impl Handler<Cleanup> for TestActor {
             }
         };
         self.announce(StateName::Cleaning, None);
+        if fault::hangs_in_cleanup(&self.id.plan.name) {
+            return Box::pin(actix::fut::wrap_future(std::future::pending()));
+        }
 
         let config = self.config.clone();
         let keeper = self.keeper.clone();
@@ -901,15 +904,24 @@ impl Handler<Cleanup> for TestActor {
 /// Test-only fault injection, in builds with the `fault-injection` feature, which only the
 /// end-to-end tests turn on (a dev-dependency of the front end): a build for users has none of
 /// it. `SIPPLAUNCHER_FAULT=panic-mid-run:<test>` makes that test's TestActor panic while its
-/// SIPp runs, so that the tests can check the Supervisor gives back what it held.
+/// SIPp runs, so that the tests can check the Supervisor gives back what it held;
+/// `hang-in-cleanup:<test>` makes its post-run never end (what a third signal is for).
 #[cfg(feature = "fault-injection")]
 mod fault {
     use super::*;
     use actix::AsyncContext;
 
-    pub fn while_sipp_runs(test: &crate::core::plan::TestName, ctx: &mut Context<TestActor>) {
+    fn asked(fault: &str, test: &crate::core::plan::TestName) -> bool {
         let asked = std::env::var("SIPPLAUNCHER_FAULT").ok();
-        if asked.as_deref() == Some(format!("panic-mid-run:{test}").as_str()) {
+        asked.as_deref() == Some(format!("{fault}:{test}").as_str())
+    }
+
+    pub fn hangs_in_cleanup(test: &crate::core::plan::TestName) -> bool {
+        asked("hang-in-cleanup", test)
+    }
+
+    pub fn while_sipp_runs(test: &crate::core::plan::TestName, ctx: &mut Context<TestActor>) {
+        if asked("panic-mid-run", test) {
             ctx.run_later(Duration::from_millis(300), |act, _| {
                 panic!("fault injection: {} panics mid-run", act.id.plan.name)
             });
@@ -920,6 +932,10 @@ mod fault {
 #[cfg(not(feature = "fault-injection"))]
 mod fault {
     use super::*;
+
+    pub fn hangs_in_cleanup(_: &crate::core::plan::TestName) -> bool {
+        false
+    }
 
     pub fn while_sipp_runs(_: &crate::core::plan::TestName, _: &mut Context<TestActor>) {}
 }

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use slog::Logger;
@@ -159,46 +159,70 @@ pub fn run_folders(run_root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A front end whose rendering calls `hook` with each run's keywords first (on the blocking
+/// pool, in the middle of that run's pre-run).
+pub fn front_end_rendering(hook: impl Fn(&RenderContext) + Send + Sync + 'static) -> FrontEnd {
+    struct Hooked<F>(F);
+    impl<F: Fn(&RenderContext) + Send + Sync + 'static> Render for Hooked<F> {
+        fn render(&self, _: &Path, ctx: &RenderContext) -> Result<(), String> {
+            (self.0)(ctx);
+            Ok(())
+        }
+    }
+    FrontEnd {
+        render: Arc::new(Hooked(hook)),
+        ..front_end()
+    }
+}
+
 /// One test state as a sink saw it: `(run index, state)`.
 pub type SeenState = (u64, StateName);
 
-/// An action a [`Recorder`] takes when it sees a state, once.
-pub type OnState = Box<dyn FnMut(&SeenState) -> bool>;
-
-/// Records every event's gist; calls `on_state` for each test state until it returns `true`.
+/// Records the test states and counts the interrupts a run told; a test can wait until the run
+/// has told an interrupt ([`Told::wait_interrupted`]).
 pub struct Recorder {
-    pub states: Arc<Mutex<Vec<SeenState>>>,
-    pub interrupts: Arc<Mutex<usize>>,
-    on_state: Option<OnState>,
+    told: Arc<Told>,
+}
+
+#[derive(Default)]
+pub struct Told {
+    states: Mutex<Vec<SeenState>>,
+    interrupts: Mutex<usize>,
+    interrupted: Condvar,
+}
+
+impl Told {
+    pub fn states(&self) -> Vec<SeenState> {
+        self.states.lock().unwrap().clone()
+    }
+
+    /// Blocks until the run told an interrupt (the Supervisor handled a signal); panics after
+    /// 10 s (a hang).
+    pub fn wait_interrupted(&self) {
+        let told = self.interrupts.lock().unwrap();
+        let (told, timeout) = self
+            .interrupted
+            .wait_timeout_while(told, Duration::from_secs(10), |n| *n == 0)
+            .unwrap();
+        assert!(*told > 0 && !timeout.timed_out(), "no interrupt told");
+    }
 }
 
 impl Recorder {
-    pub fn new(on_state: Option<OnState>) -> (Recorder, Arc<Mutex<Vec<SeenState>>>) {
-        let states = Arc::new(Mutex::new(Vec::new()));
-        (
-            Recorder {
-                states: states.clone(),
-                interrupts: Arc::new(Mutex::new(0)),
-                on_state,
-            },
-            states,
-        )
+    pub fn new() -> (Recorder, Arc<Told>) {
+        let told = Arc::new(Told::default());
+        (Recorder { told: told.clone() }, told)
     }
 }
 
 impl EventSink for Recorder {
     fn event(&mut self, event: &Event) {
         match event {
-            Event::Test(e) => {
-                let seen = (e.index, e.state);
-                self.states.lock().unwrap().push(seen);
-                if let Some(f) = self.on_state.as_mut() {
-                    if f(&seen) {
-                        self.on_state = None;
-                    }
-                }
+            Event::Test(e) => self.told.states.lock().unwrap().push((e.index, e.state)),
+            Event::Interrupted { .. } => {
+                *self.told.interrupts.lock().unwrap() += 1;
+                self.told.interrupted.notify_all();
             }
-            Event::Interrupted { .. } => *self.interrupts.lock().unwrap() += 1,
             _ => {}
         }
     }

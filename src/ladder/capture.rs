@@ -7,8 +7,8 @@ use std::io::Read;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use pcap_file::pcap::PcapParser;
-use pcap_file::DataLink;
+use pcap_file::pcap::PcapHeader;
+use pcap_file::{DataLink, Endianness, TsResolution};
 
 use super::LadderError;
 
@@ -92,85 +92,152 @@ impl Partial {
     }
 }
 
-/// Reads the IPv4 datagrams of a pcap, in file order. A file cut short (a run killed while its
-/// capture was written) gives the datagrams before the cut. The file is read whole and parsed
-/// where it lies: pcap-file's `PcapReader` zeroes an 8 MB buffer first, whatever the file's size
-/// (a ninth of sipplauncher's CPU per test when every run's ladder was read).
-pub fn datagrams(mut reader: impl Read) -> Result<Vec<Datagram>, LadderError> {
-    let mut data = Vec::new();
-    reader
-        .read_to_end(&mut data)
-        .map_err(|e| LadderError::NotPcap(e.to_string()))?;
-    let (mut rest, pcap) =
-        PcapParser::new(&data).map_err(|e| LadderError::NotPcap(e.to_string()))?;
-    let link = pcap.header().datalink;
+/// The largest packet record read: past it the file is taken as damaged (a capture's snap
+/// length is at most 256 KiB).
+const MAX_RECORD: usize = 256 * 1024;
+
+/// Reads `buf.len()` bytes; `false` at the end of the file, also in the middle of `buf` (a file
+/// cut short).
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> bool {
+    let mut at = 0;
+    while at < buf.len() {
+        match r.read(&mut buf[at..]) {
+            Ok(0) => return false,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Hands the IPv4 datagrams of a pcap to `each`, in file order, one at a time (a test's capture
+/// may be large: it is never all in memory). A file cut short (a run killed while its capture
+/// was written) gives the datagrams before the cut.
+///
+/// The records are read here rather than with pcap-file's reader, which holds an 8 MB buffer
+/// per file.
+pub fn for_each_datagram(
+    mut reader: impl Read,
+    mut each: impl FnMut(Datagram),
+) -> Result<(), LadderError> {
+    let mut head = [0u8; 24];
+    if !read_full(&mut reader, &mut head) {
+        return Err(LadderError::NotPcap("shorter than a pcap header".into()));
+    }
+    let (_, header) =
+        PcapHeader::from_slice(&head).map_err(|e| LadderError::NotPcap(e.to_string()))?;
+    let link = header.datalink;
     if !supported(link) {
         return Err(LadderError::LinkType(format!("{link:?}")));
     }
-    let mut out = Vec::new();
-    let mut partial: VecDeque<Partial> = VecDeque::new();
-    // The end of the file, or a record cut short, ends the reading.
-    while let Ok((next, packet)) = pcap.next_packet(rest) {
-        rest = next;
-        let Some(ip) = ip_offset(link, &packet.data).and_then(|o| packet.data.get(o..)) else {
-            continue;
-        };
-        if ip.len() < 20 || ip[0] >> 4 != 4 {
-            continue;
-        }
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-        if ihl < 20 || total_len < ihl || ip.len() < ihl {
-            continue;
-        }
-        // Ethernet pads short frames; a snap length may cut long ones.
-        let payload = &ip[ihl..total_len.min(ip.len())];
-        let id = u16::from_be_bytes([ip[4], ip[5]]);
-        let flags_offset = u16::from_be_bytes([ip[6], ip[7]]);
-        let more = flags_offset & 0x2000 != 0;
-        let offset = usize::from(flags_offset & 0x1fff) * 8;
-        let protocol = ip[9];
-        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        let payload = if more || offset > 0 {
-            let key = (src, dst, id, protocol);
-            let at = match partial.iter().position(|p| p.key == key) {
-                Some(i) => i,
-                None => {
-                    if partial.len() == MAX_PARTIAL {
-                        partial.pop_front();
-                    }
-                    partial.push_back(Partial {
-                        key,
-                        parts: Vec::new(),
-                        total: None,
-                    });
-                    partial.len() - 1
-                }
-            };
-            let p = &mut partial[at];
-            p.parts.push((offset, payload.to_vec()));
-            if !more {
-                p.total = Some(offset + payload.len());
-            }
-            match p.assemble() {
-                Some(whole) => {
-                    partial.remove(at);
-                    whole
-                }
-                None => continue,
-            }
+    let big = header.endianness == Endianness::Big;
+    let nanos = header.ts_resolution == TsResolution::NanoSecond;
+    let field = |b: &[u8]| {
+        let b = [b[0], b[1], b[2], b[3]];
+        if big {
+            u32::from_be_bytes(b)
         } else {
-            payload.to_vec()
+            u32::from_le_bytes(b)
+        }
+    };
+    let mut partial: VecDeque<Partial> = VecDeque::new();
+    let mut record = [0u8; 16];
+    let mut frame = Vec::new();
+    while read_full(&mut reader, &mut record) {
+        let (secs, frac, len) = (
+            field(&record[0..]),
+            field(&record[4..]),
+            field(&record[8..]),
+        );
+        let len = len as usize;
+        if len > MAX_RECORD {
+            break;
+        }
+        frame.resize(len, 0);
+        if !read_full(&mut reader, &mut frame) {
+            break;
+        }
+        let sub = if nanos {
+            frac
+        } else {
+            frac.saturating_mul(1_000)
         };
-        out.push(Datagram {
-            at: packet.timestamp,
-            src,
-            dst,
-            protocol,
-            payload,
-        });
+        let at = Duration::new(u64::from(secs), sub.min(999_999_999));
+        if let Some(d) = datagram(link, &frame, at, &mut partial) {
+            each(d);
+        }
     }
+    Ok(())
+}
+
+/// The IPv4 datagram of one frame, once whole (`None` for another protocol, or a fragment of a
+/// datagram still missing others).
+fn datagram(
+    link: DataLink,
+    frame: &[u8],
+    at: Duration,
+    partial: &mut VecDeque<Partial>,
+) -> Option<Datagram> {
+    let ip = frame.get(ip_offset(link, frame)?..)?;
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ihl < 20 || total_len < ihl || ip.len() < ihl {
+        return None;
+    }
+    // Ethernet pads short frames; a snap length may cut long ones.
+    let payload = &ip[ihl..total_len.min(ip.len())];
+    let id = u16::from_be_bytes([ip[4], ip[5]]);
+    let flags_offset = u16::from_be_bytes([ip[6], ip[7]]);
+    let more = flags_offset & 0x2000 != 0;
+    let offset = usize::from(flags_offset & 0x1fff) * 8;
+    let protocol = ip[9];
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let payload = if more || offset > 0 {
+        let key = (src, dst, id, protocol);
+        let at = match partial.iter().position(|p| p.key == key) {
+            Some(i) => i,
+            None => {
+                if partial.len() == MAX_PARTIAL {
+                    partial.pop_front();
+                }
+                partial.push_back(Partial {
+                    key,
+                    parts: Vec::new(),
+                    total: None,
+                });
+                partial.len() - 1
+            }
+        };
+        let p = &mut partial[at];
+        p.parts.push((offset, payload.to_vec()));
+        if !more {
+            p.total = Some(offset + payload.len());
+        }
+        let whole = p.assemble()?;
+        partial.remove(at);
+        whole
+    } else {
+        payload.to_vec()
+    };
+    Some(Datagram {
+        at,
+        src,
+        dst,
+        protocol,
+        payload,
+    })
+}
+
+/// Every datagram of a pcap (tests and small files).
+#[cfg(test)]
+pub fn datagrams(reader: impl Read) -> Result<Vec<Datagram>, LadderError> {
+    let mut out = Vec::new();
+    for_each_datagram(reader, |d| out.push(d))?;
     Ok(out)
 }
 
@@ -191,6 +258,30 @@ mod tests {
             assert_eq!(&d[0].payload[8..], b"hello", "{link:?}");
             assert_eq!(d[0].at, Duration::from_micros(1_000));
         }
+    }
+
+    #[test]
+    fn nanosecond_and_big_endian_files() {
+        let udp = udp_datagram([10, 0, 0, 1], 5060, [10, 0, 0, 2], 5060, b"hi", 7);
+        for (res, end) in [
+            (TsResolution::NanoSecond, Endianness::Little),
+            (TsResolution::MicroSecond, Endianness::Big),
+            (TsResolution::NanoSecond, Endianness::Big),
+        ] {
+            let pcap = write_pcap_as(Link::Sll, res, end, &[(1_500_000, frame(Link::Sll, &udp))]);
+            let d = datagrams(&pcap[..]).expect("read");
+            assert_eq!(d.len(), 1, "{res:?} {end:?}");
+            assert_eq!(d[0].at, Duration::from_micros(1_500_000), "{res:?} {end:?}");
+            assert_eq!(&d[0].payload[8..], b"hi");
+        }
+        // A record claiming more than any snap length: the file is damaged from there.
+        let mut pcap = write_pcap(Link::Sll, &[(1, frame(Link::Sll, &udp))]);
+        pcap.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
+        assert_eq!(datagrams(&pcap[..]).expect("read").len(), 1);
+        assert!(matches!(
+            datagrams(&b"short"[..]),
+            Err(LadderError::NotPcap(_))
+        ));
     }
 
     #[test]

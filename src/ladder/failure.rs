@@ -3,13 +3,18 @@
 //! unexpected message for Call-Id '1-2@x': while expecting '200' (index 2), received 'SIP/2.0
 //! 404 Not Found Via: ...'`).
 //!
-//! The rule, in order:
+//! The rule, in order ("the failure" is the time SIPp wrote the error, from its error file,
+//! when the ladder knows it: [`Ladder::failure_t`]):
 //! 1. SIPp named the message it did not expect (`received '...'`, or `unexpected BYE/CANCEL for
-//!    call: ID`): the first message to the failed instance with that start line (and that CSeq,
-//!    and that Call-ID, when the reason gives them) is highlighted as **unexpected**.
+//!    call: ID`): of the messages to the failed instance with that start line (and that CSeq,
+//!    and that Call-ID, when the reason gives them), the last one captured before the failure
+//!    (the first one, when the failure's time is not known) is highlighted as **unexpected**.
+//!    (The same message may come twice: a DUT retransmits an INVITE the instance already
+//!    answered; the copy that came while SIPp expected something else is the unexpected one.)
 //! 2. Otherwise (a timeout, a failed send, a killed SIPp), or when no such message is in the
-//!    capture: the last message the failed instance sent or received (in the named call, when
-//!    the reason names one) is highlighted as **the last message before the failure**.
+//!    capture: the last message the failed instance sent or received before the failure (in
+//!    the named call, when the reason names one) is highlighted as **the last message before
+//!    the failure**.
 //! 3. When the reason names no instance: the last message of the named call, else of the
 //!    ladder.
 
@@ -24,6 +29,8 @@ use super::Ladder;
 pub struct Clue {
     /// The instance that failed (`ua1`).
     pub ua: Option<String>,
+    /// Its scenario (`part1_uac_ua1`): its SIPp's files start with it.
+    pub scenario: Option<String>,
     pub call_id: Option<String>,
     /// The unexpected message as SIPp printed it, whitespace folded (`SIP/2.0 404 Not Found
     /// Via: ...`).
@@ -59,7 +66,7 @@ pub struct Highlight {
 
 // The patterns are literals: compiling them cannot fail.
 static INSTANCE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|: )(?:[A-Za-z0-9]+_)?(?:uac|uas)_(ua[0-9]+)(?:\.[0-9]+)? \((?:uac|uas)\)")
+    Regex::new(r"(?:^|: )((?:[A-Za-z0-9]+_)?(?:uac|uas)_(ua[0-9]+))(?:\.[0-9]+)? \((?:uac|uas)\)")
         .expect("a valid pattern")
 });
 static CALL_ID: LazyLock<Regex> = LazyLock::new(|| {
@@ -73,8 +80,10 @@ static CSEQ: LazyLock<Regex> =
 
 /// Reads a failure reason.
 pub fn clue(reason: &str) -> Clue {
+    let instance = INSTANCE.captures(reason);
     let mut c = Clue {
-        ua: INSTANCE.captures(reason).map(|m| m[1].to_string()),
+        ua: instance.as_ref().map(|m| m[2].to_string()),
+        scenario: instance.as_ref().map(|m| m[1].to_string()),
         ..Clue::default()
     };
     if let Some(m) = UNEXPECTED.captures(reason) {
@@ -110,15 +119,31 @@ pub fn highlight(ladder: &Ladder, reason: &str) -> Option<Highlight> {
             .is_none_or(|id| ladder.messages[i].call_id.as_deref() == Some(id))
     };
     let to_ua = |i: usize| ua.is_none_or(|u| ladder.messages[i].to == u);
-    let n = ladder.messages.len();
+    // Captured before SIPp wrote the error (a millisecond of slack for the clocks' rounding).
+    let n = match ladder.failure_t {
+        Some(t) => ladder
+            .messages
+            .iter()
+            .take_while(|m| m.t <= t + 0.001)
+            .count(),
+        None => ladder.messages.len(),
+    };
+    // With the failure's time, the latest match before it; else the first match.
+    let pick = |found: &mut dyn Iterator<Item = usize>| {
+        if ladder.failure_t.is_some() {
+            found.last()
+        } else {
+            found.next()
+        }
+    };
     let unexpected = if let Some(method) = &c.unexpected_method {
-        (0..n).find(|&i| {
+        pick(&mut (0..n).filter(|&i| {
             let m = &ladder.messages[i];
             m.first_line.split(' ').next() == Some(method.as_str()) && to_ua(i) && in_call(i)
-        })
+        }))
     } else if let Some(received) = &c.received {
         let cseq = CSEQ.captures(received).map(|m| fold(&m[1]));
-        (0..n).find(|&i| {
+        pick(&mut (0..n).filter(|&i| {
             let m = &ladder.messages[i];
             let first = fold(&m.first_line);
             let starts = received
@@ -130,7 +155,7 @@ pub fn highlight(ladder: &Ladder, reason: &str) -> Option<Highlight> {
                 && cseq
                     .as_deref()
                     .is_none_or(|cs| m.cseq.as_deref().map(fold).as_deref() == Some(cs))
-        })
+        }))
     } else {
         None
     };
@@ -181,6 +206,7 @@ mod tests {
             messages,
             omitted: 0,
             call_id: None,
+            failure_t: None,
         }
     }
 
@@ -189,6 +215,7 @@ mod tests {
         let r = "run group part1: part1_uac_ua1 (uac) call failed, exit status 1: Aborting call on unexpected message for Call-Id '1-2@x': while expecting '200' (index 2), received 'SIP/2.0 404 Not Found Via: SIP/2.0/UDP 10.0.0.2;branch=z CSeq: 1 INVITE '; cleanup: after.sh exited with status 1";
         let c = clue(r);
         assert_eq!(c.ua.as_deref(), Some("ua1"));
+        assert_eq!(c.scenario.as_deref(), Some("part1_uac_ua1"));
         assert_eq!(c.call_id.as_deref(), Some("1-2@x"));
         assert!(c
             .received
@@ -196,6 +223,7 @@ mod tests {
             .is_some_and(|t| t.starts_with("SIP/2.0 404 Not Found Via:")));
         let c = clue("uas_ua0.2 (uas) call failed, exit status 1: Call-Id: 5-6@y, receive timeout on message uas_ua0.xml:3 without label to jump to (ontimeout attribute): aborting call");
         assert_eq!(c.ua.as_deref(), Some("ua0"));
+        assert_eq!(c.scenario.as_deref(), Some("uas_ua0"));
         assert_eq!(c.call_id.as_deref(), Some("5-6@y"));
         assert_eq!(c.received, None);
         let c = clue("uac_ua1 (uac) call failed, exit status 1: Aborting call on an unexpected BYE for call: 7-8@z");
@@ -263,5 +291,42 @@ mod tests {
                 why: Why::Unexpected
             })
         );
+    }
+
+    /// The DUT retransmits an INVITE the UAS answered already; the copy that came while SIPp
+    /// expected the ACK is the unexpected one, not the first (which SIPp took).
+    #[test]
+    fn the_copy_before_the_failure_when_its_time_is_known() {
+        let at = |t: f64, mut m: Message| {
+            m.t = t;
+            m
+        };
+        let mut l = ladder(vec![
+            at(0.0, m(0, 1, "INVITE sip:x SIP/2.0", "c", "1 INVITE")),
+            at(0.027, m(1, 2, "INVITE sip:x SIP/2.0", "c", "1 INVITE")),
+            at(0.028, m(2, 1, "SIP/2.0 180 Ringing", "c", "1 INVITE")),
+            at(0.029, m(2, 1, "SIP/2.0 200 OK", "c", "1 INVITE")),
+            at(0.4957, m(1, 2, "INVITE sip:x SIP/2.0", "c", "1 INVITE")),
+            at(0.53, m(1, 2, "ACK sip:x SIP/2.0", "c", "1 ACK")),
+            at(0.9, m(1, 2, "INVITE sip:x SIP/2.0", "c", "1 INVITE")),
+        ]);
+        let r = "uas_ua0 (uas) call failed, exit status 1: Aborting call on unexpected message for Call-Id 'c': while expecting 'ACK' (index 3), received 'INVITE sip:x SIP/2.0 Via: y CSeq: 1 INVITE '";
+        assert_eq!(
+            highlight(&l, r).map(|h| h.index),
+            Some(1),
+            "no time: the first"
+        );
+        l.failure_t = Some(0.4958);
+        assert_eq!(
+            highlight(&l, r),
+            Some(Highlight {
+                index: 4,
+                why: Why::Unexpected
+            })
+        );
+        // A timeout: the instance's last message before the failure, not SIPp's own after it.
+        let timeout = "uas_ua0 (uas) call failed, exit status 1: Call-Id: c, receive timeout on message uas_ua0.xml:3 without label to jump to (ontimeout attribute): aborting call";
+        l.failure_t = Some(0.6);
+        assert_eq!(highlight(&l, timeout).map(|h| h.index), Some(5));
     }
 }

@@ -64,20 +64,19 @@ pub struct Captured {
     pub sip: sip::Parsed,
 }
 
-/// The SIP messages of a pcap, in time order (a TCP message at the time of the segment that
-/// completed it, as Wireshark shows it). Packets that are not SIP are skipped.
-pub fn read_messages(reader: impl Read) -> Result<Vec<Captured>, LadderError> {
-    let mut out = Vec::new();
+/// Hands the SIP messages of a pcap to `each`, in file order (a TCP message at the time of
+/// the segment that completed it, as Wireshark shows it). Packets that are not SIP are skipped.
+pub fn for_each_message(
+    reader: impl Read,
+    mut each: impl FnMut(Captured),
+) -> Result<(), LadderError> {
     let mut streams: BTreeMap<(SocketAddrV4, SocketAddrV4), (tcp::Stream, Vec<u8>)> =
         BTreeMap::new();
-    for d in capture::datagrams(reader)? {
-        match d.protocol {
-            17 if d.payload.len() >= 8 => {
-                let p = &d.payload;
-                let Some(sip) = sip::parse_datagram(&p[8..]) else {
-                    continue;
-                };
-                out.push(Captured {
+    capture::for_each_datagram(reader, |d| match d.protocol {
+        17 if d.payload.len() >= 8 => {
+            let p = &d.payload;
+            if let Some(sip) = sip::parse_datagram(&p[8..]) {
+                each(Captured {
                     at: d.at,
                     src: SocketAddrV4::new(d.src, u16::from_be_bytes([p[0], p[1]])),
                     dst: SocketAddrV4::new(d.dst, u16::from_be_bytes([p[2], p[3]])),
@@ -85,48 +84,139 @@ pub fn read_messages(reader: impl Read) -> Result<Vec<Captured>, LadderError> {
                     sip,
                 });
             }
-            6 => {
-                let Some(h) = tcp::header(&d.payload) else {
-                    continue;
-                };
-                let src = SocketAddrV4::new(d.src, h.src_port);
-                let dst = SocketAddrV4::new(d.dst, h.dst_port);
-                let (stream, buf) = streams.entry((src, dst)).or_default();
-                let bytes = stream.segment(&h, &d.payload[h.data_offset..]);
-                if h.syn {
-                    buf.clear();
-                }
-                buf.extend_from_slice(&bytes);
-                loop {
-                    match sip::take_message(buf) {
-                        sip::Take::Message(m) => out.push(Captured {
-                            at: d.at,
-                            src,
-                            dst,
-                            transport: Transport::Tcp,
-                            sip: sip::parse(&m),
-                        }),
-                        sip::Take::Lost => continue,
-                        sip::Take::NeedMore => break,
-                    }
+        }
+        6 => {
+            let Some(h) = tcp::header(&d.payload) else {
+                return;
+            };
+            let src = SocketAddrV4::new(d.src, h.src_port);
+            let dst = SocketAddrV4::new(d.dst, h.dst_port);
+            let (stream, buf) = streams.entry((src, dst)).or_default();
+            let bytes = stream.segment(&h, &d.payload[h.data_offset..]);
+            if h.syn {
+                buf.clear();
+            }
+            buf.extend_from_slice(&bytes);
+            loop {
+                match sip::take_message(buf) {
+                    sip::Take::Message(m) => each(Captured {
+                        at: d.at,
+                        src,
+                        dst,
+                        transport: Transport::Tcp,
+                        sip: sip::parse(&m),
+                    }),
+                    sip::Take::Lost => continue,
+                    sip::Take::NeedMore => break,
                 }
             }
-            _ => {}
         }
-    }
-    // Captures are in time order already but for a rare kernel reordering; stable keeps a TCP
-    // segment's messages in stream order.
-    out.sort_by_key(|c| c.at);
+        _ => {}
+    })
+}
+
+/// Every SIP message of a pcap (tests and small files).
+#[cfg(test)]
+pub fn read_messages(reader: impl Read) -> Result<Vec<Captured>, LadderError> {
+    let mut out = Vec::new();
+    for_each_message(reader, |c| out.push(c))?;
     Ok(out)
 }
 
-/// [`read_messages`] of a file.
-pub fn read_pcap(path: &Path) -> Result<Vec<Captured>, LadderError> {
-    let f = File::open(path).map_err(|source| LadderError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_messages(BufReader::new(f))
+/// What a ladder shows of a stream of messages, kept in bounded memory: the first
+/// [`MAX_MESSAGES`], and the first [`MAX_MESSAGES`] of the call to focus on.
+struct Keep {
+    focus: Option<String>,
+    first: Vec<Captured>,
+    focused: Vec<Captured>,
+    total: u64,
+}
+
+impl Keep {
+    fn new(focus: Option<&str>) -> Keep {
+        Keep {
+            focus: focus.map(str::to_string),
+            first: Vec::new(),
+            focused: Vec::new(),
+            total: 0,
+        }
+    }
+
+    fn push(&mut self, c: Captured) {
+        self.total += 1;
+        if self.focus.is_some() && c.sip.call_id == self.focus && self.focused.len() < MAX_MESSAGES
+        {
+            self.focused.push(c.clone());
+        }
+        if self.first.len() < MAX_MESSAGES {
+            self.first.push(c);
+        }
+    }
+
+    /// The ladder: the focused call when there were too many messages to show them all.
+    /// `failure_at`: when SIPp wrote the error, since the epoch.
+    fn ladder(self, parties: &[Endpoint], pcap: &str, failure_at: Option<Duration>) -> Ladder {
+        let (mut shown, call_id) = if self.total > MAX_MESSAGES as u64 && !self.focused.is_empty() {
+            (self.focused, self.focus)
+        } else {
+            (self.first, None)
+        };
+        // Captures are in time order but for a rare kernel reordering; stable keeps a TCP
+        // segment's messages in stream order.
+        shown.sort_by_key(|c| c.at);
+        // A retransmission's first sending came before it, so it is among those kept too.
+        let retransmission = retransmissions(&shown);
+        let mut endpoints = parties.to_vec();
+        let mut column = |addr: Ipv4Addr| match endpoints.iter().position(|e| e.address == addr) {
+            Some(i) => i,
+            None => {
+                endpoints.push(Endpoint {
+                    label: String::new(),
+                    address: addr,
+                    ua: None,
+                });
+                endpoints.len() - 1
+            }
+        };
+        let first = shown.first().map(|c| c.at);
+        let messages = shown
+            .iter()
+            .zip(retransmission)
+            .map(|(c, retransmission)| {
+                let t = c.at.saturating_sub(first.unwrap_or_default());
+                Message {
+                    t: t.as_micros() as f64 / 1e6,
+                    from: column(*c.src.ip()),
+                    to: column(*c.dst.ip()),
+                    src_port: c.src.port(),
+                    dst_port: c.dst.port(),
+                    transport: c.transport,
+                    first_line: c.sip.first_line.clone(),
+                    call_id: c.sip.call_id.clone(),
+                    cseq: c.sip.cseq.clone(),
+                    branch: c.sip.branch.clone(),
+                    retransmission,
+                    text: cut(&c.sip.text),
+                }
+            })
+            .collect::<Vec<_>>();
+        Ladder {
+            pcap: pcap.to_string(),
+            started: first.map(|at| rfc3339(UNIX_EPOCH + at)),
+            endpoints,
+            omitted: self.total - messages.len() as u64,
+            messages,
+            call_id,
+            failure_t: failure_at.zip(first).map(|(f, first)| {
+                let since = if f >= first {
+                    (f - first).as_micros() as f64
+                } else {
+                    -((first - f).as_micros() as f64)
+                };
+                since / 1e6
+            }),
+        }
+    }
 }
 
 /// A column of the ladder: a SIPp instance, the DUT, or another address.
@@ -202,86 +292,50 @@ pub struct Ladder {
     /// Only this call's messages are shown (a capture with more than [`MAX_MESSAGES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_id: Option<String>,
+    /// When SIPp wrote the error that failed the run (from its error file), in seconds since
+    /// the first message: what [`failure::highlight`] looks before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_t: Option<f64>,
 }
 
 impl Ladder {
-    /// The ladder of `captured` (in time order). `parties` are the run's known columns, in the
-    /// order shown (UACs, the DUT, UASes); an address the run did not know gets a column of its
-    /// own after them. When there are more than [`MAX_MESSAGES`] messages and `focus_call` (the
-    /// failed call's Call-ID) is among them, only that call is shown; else the first ones.
+    /// The ladder of `captured` (in file order). `parties` are the run's known columns, in
+    /// the order shown (UACs, the DUT, UASes); an address the run did not know gets a column of
+    /// its own after them. When there are more than [`MAX_MESSAGES`] messages and `focus_call`
+    /// (the failed call's Call-ID) is among them, only that call is shown; else the first ones.
     pub fn build(
-        captured: &[Captured],
+        captured: impl IntoIterator<Item = Captured>,
         parties: &[Endpoint],
         focus_call: Option<&str>,
         pcap: &str,
     ) -> Ladder {
-        let retransmission = retransmissions(captured);
-        let focus = focus_call.filter(|c| {
-            captured.len() > MAX_MESSAGES
-                && captured
-                    .iter()
-                    .any(|m| m.sip.call_id.as_deref() == Some(*c))
-        });
-        let shown: Vec<usize> = (0..captured.len())
-            .filter(|&i| focus.is_none_or(|c| captured[i].sip.call_id.as_deref() == Some(c)))
-            .take(MAX_MESSAGES)
-            .collect();
-        let mut endpoints = parties.to_vec();
-        let mut column = |addr: Ipv4Addr| match endpoints.iter().position(|e| e.address == addr) {
-            Some(i) => i,
-            None => {
-                endpoints.push(Endpoint {
-                    label: String::new(),
-                    address: addr,
-                    ua: None,
-                });
-                endpoints.len() - 1
-            }
-        };
-        let first = shown.first().map(|&i| captured[i].at);
-        let messages = shown
-            .iter()
-            .map(|&i| {
-                let c = &captured[i];
-                let t = c.at.saturating_sub(first.unwrap_or_default());
-                Message {
-                    t: t.as_micros() as f64 / 1e6,
-                    from: column(*c.src.ip()),
-                    to: column(*c.dst.ip()),
-                    src_port: c.src.port(),
-                    dst_port: c.dst.port(),
-                    transport: c.transport,
-                    first_line: c.sip.first_line.clone(),
-                    call_id: c.sip.call_id.clone(),
-                    cseq: c.sip.cseq.clone(),
-                    branch: c.sip.branch.clone(),
-                    retransmission: retransmission[i],
-                    text: cut(&c.sip.text),
-                }
-            })
-            .collect();
-        Ladder {
-            pcap: pcap.to_string(),
-            started: first.map(|at| rfc3339(UNIX_EPOCH + at)),
-            endpoints,
-            messages,
-            omitted: (captured.len() - shown.len()) as u64,
-            call_id: focus.map(str::to_string),
+        let mut keep = Keep::new(focus_call);
+        for c in captured {
+            keep.push(c);
         }
+        keep.ladder(parties, pcap, None)
     }
 
-    /// Reads `pcap` and builds its ladder (see [`Ladder::build`]).
+    /// Reads `pcap` and builds its ladder (see [`Ladder::build`]), in bounded memory whatever
+    /// the size of the capture. `failure_at`: when SIPp wrote the error that failed the run
+    /// (since the epoch), when known.
     pub fn from_pcap(
         pcap: &Path,
         parties: &[Endpoint],
         focus_call: Option<&str>,
+        failure_at: Option<Duration>,
     ) -> Result<Ladder, LadderError> {
-        let captured = read_pcap(pcap)?;
+        let f = File::open(pcap).map_err(|source| LadderError::Open {
+            path: pcap.to_path_buf(),
+            source,
+        })?;
+        let mut keep = Keep::new(focus_call);
+        for_each_message(BufReader::new(f), |c| keep.push(c))?;
         let name = pcap
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(Ladder::build(&captured, parties, focus_call, &name))
+        Ok(keep.ladder(parties, &name, failure_at))
     }
 }
 
@@ -360,7 +414,7 @@ mod tests {
             .map(|(t, ip)| (*t, frame(link, ip)))
             .collect();
         let captured = read_messages(&write_pcap(link, &framed)[..]).expect("read");
-        Ladder::build(&captured, &parties(), None, "sipp-abcdef.pcap")
+        Ladder::build(captured, &parties(), None, "sipp-abcdef.pcap")
     }
 
     /// A call over UDP through the DUT, with a retransmitted INVITE and a DNS packet between.
@@ -511,18 +565,18 @@ mod tests {
             .map(|(t, ip)| (*t, frame(Link::Sll, ip)))
             .collect();
         let captured = read_messages(&write_pcap(Link::Sll, &framed)[..]).expect("read");
-        let l = Ladder::build(&captured, &parties(), None, "p");
+        let l = Ladder::build(captured.clone(), &parties(), None, "p");
         assert_eq!(l.messages.len(), MAX_MESSAGES);
         assert_eq!(l.omitted, 10);
         assert_eq!(l.endpoints.len(), 4);
         assert_eq!(l.endpoints[3].address, Ipv4Addr::from(other));
         assert_eq!(l.endpoints[3].label, "");
-        let l = Ladder::build(&captured, &parties(), Some("bad"), "p");
+        let l = Ladder::build(captured.clone(), &parties(), Some("bad"), "p");
         assert_eq!(l.messages.len(), 1);
         assert_eq!(l.call_id.as_deref(), Some("bad"));
         assert_eq!(l.omitted, MAX_MESSAGES as u64 + 9);
         // A small capture shows everything, whatever the focus.
-        let l = Ladder::build(&captured[..5], &parties(), Some("c1"), "p");
+        let l = Ladder::build(captured[..5].to_vec(), &parties(), Some("c1"), "p");
         assert_eq!((l.messages.len(), l.call_id.as_deref()), (5, None));
     }
 
@@ -546,7 +600,8 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_named() {
-        let e = read_pcap(Path::new("/nonexistent/x.pcap")).expect_err("missing");
+        let e = Ladder::from_pcap(Path::new("/nonexistent/x.pcap"), &[], None, None)
+            .expect_err("missing");
         assert!(
             e.to_string().starts_with("open /nonexistent/x.pcap: "),
             "{e}"

@@ -2,7 +2,7 @@
 //! Ethernet frames), so that the ladder builder's tests read files shaped like real captures.
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-use pcap_file::{DataLink, TsResolution};
+use pcap_file::{DataLink, Endianness, TsResolution};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,12 +16,24 @@ pub enum Link {
 
 /// A pcap file of `packets` (microseconds since the epoch, frame).
 pub fn write_pcap(link: Link, packets: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    write_pcap_as(link, TsResolution::MicroSecond, Endianness::Little, packets)
+}
+
+/// [`write_pcap`] with nanosecond times (as sipplauncher's sniffer writes) or big-endian
+/// fields (as a capture made on another machine may have).
+pub fn write_pcap_as(
+    link: Link,
+    ts_resolution: TsResolution,
+    endianness: Endianness,
+    packets: &[(u64, Vec<u8>)],
+) -> Vec<u8> {
     let header = PcapHeader {
         datalink: match link {
             Link::Sll => DataLink::LINUX_SLL,
             Link::Ethernet | Link::EthernetVlan => DataLink::ETHERNET,
         },
-        ts_resolution: TsResolution::MicroSecond,
+        ts_resolution,
+        endianness,
         ..PcapHeader::default()
     };
     let mut w = PcapWriter::with_header(Vec::new(), header).expect("pcap header");

@@ -13,7 +13,7 @@ use sipplauncher_actors::events::{DryRunPlan, Event, EventSink, TestStateEvent};
 use sipplauncher_actors::core::plan::Keep;
 
 use super::recap::Recap;
-use super::{fit, format_duration, short_reason};
+use super::{fit, format_duration, printable, printable_path, short_reason};
 
 /// The recap's screenful when the output is no terminal (a CI log): the reports have the rest.
 const RECAP_LINES_WITHOUT_TERMINAL: usize = 50;
@@ -31,7 +31,7 @@ const RESET: &str = "\x1b[0m";
 
 /// Writes the run's lines to a terminal (or any writer).
 pub struct Console {
-    out: Box<dyn Write>,
+    out: Box<dyn Write + Send>,
     /// ANSI colours: only for a terminal, and not when `NO_COLOR` asks not to.
     color: bool,
     /// Groups started so far: a separator goes before every group but the first.
@@ -49,7 +49,7 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(out: Box<dyn Write>, color: bool) -> Self {
+    pub fn new(out: Box<dyn Write + Send>, color: bool) -> Self {
         Console {
             out,
             color,
@@ -225,7 +225,7 @@ impl Console {
             "{:>12} {:>24} ({}-{})",
             e.state.as_str(),
             // `TestName`'s Display ignores the width: pad the string itself.
-            e.name.0,
+            printable(&e.name.0),
             e.index,
             e.run_id
         );
@@ -273,7 +273,7 @@ fn dry_run_lines(p: &DryRunPlan) -> Vec<String> {
         .collect();
     let mut lines = vec![
         format!("{pad}addresses: {}", hosts.join(", ")),
-        format!("{pad}in {}:", p.run_folder.display()),
+        format!("{pad}in {}:", printable_path(&p.run_folder)),
     ];
     // With several run groups and --sipp-max-calls N the stages repeat: shown once.
     let mut seen = std::collections::BTreeSet::new();
@@ -313,6 +313,25 @@ fn shell_word(word: &str) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@+%".contains(c));
     if safe {
         word.to_string()
+    } else if word.chars().any(char::is_control) {
+        // bash's $'...': control characters as escapes, never raw on the terminal.
+        let mut out = String::from("$'");
+        for c in word.chars() {
+            match c {
+                '\\' | '\'' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if c.is_control() => {
+                    for b in c.to_string().bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
@@ -760,6 +779,16 @@ GLOBAL did not pass (NOT READY, see above); kept: /var/tmp/sipplauncher/GLOBAL/g
             out.text(),
             "\x1b[31m        FAIL\x1b[0m                call-0000 (0-abcdef) - took 1.00s - ua1 (…\n"
         );
+    }
+
+    #[test]
+    fn shell_words_quote_what_a_shell_would_split_or_show() {
+        assert_eq!(shell_word("-sf"), "-sf");
+        assert_eq!(shell_word("/a/b.xml"), "/a/b.xml");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("a\u{1b}[31m'\n"), r"$'a\x1b[31m\'\x0a'");
     }
 
     #[test]

@@ -9,7 +9,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Duration;
+
+use regex::Regex;
 
 use slog::{debug, warn, Logger};
 
@@ -153,15 +156,59 @@ pub fn parties(addresses: &BTreeMap<String, Ipv4Addr>, dut: Ipv4Addr) -> Vec<End
     left
 }
 
-/// Reads the ladder of a run's pcap, focused on the failed call when the capture is large.
+/// Reads the ladder of a run's pcap (in its run folder), focused on the failed call when the
+/// capture is large; for a failed run, with the time SIPp wrote its error (from the failed
+/// instance's error file beside the pcap), which tells the unexpected message from an earlier
+/// copy of it.
 pub fn read_ladder(
     pcap: &Path,
     addresses: &BTreeMap<String, Ipv4Addr>,
     dut: Ipv4Addr,
     reason: Option<&str>,
 ) -> Result<Ladder, String> {
-    let focus = reason.and_then(|r| failure::clue(r).call_id);
-    Ladder::from_pcap(pcap, &parties(addresses, dut), focus.as_deref()).map_err(|e| e.to_string())
+    let clue = reason.map(failure::clue).unwrap_or_default();
+    let failure_at = reason.and_then(|_| failure_time(pcap.parent()?, clue.scenario.as_deref()));
+    Ladder::from_pcap(
+        pcap,
+        &parties(addresses, dut),
+        clue.call_id.as_deref(),
+        failure_at,
+    )
+    .map_err(|e| e.to_string())
+}
+
+// A literal: compiling it cannot fail.
+static ERROR_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\d{4}-\d{2}-\d{2}\t\d{2}:\d{2}:\d{2}\.\d+\t(\d+)\.(\d{1,9}): ")
+        .expect("a valid pattern")
+});
+
+/// When SIPp wrote its last error, since the epoch: the latest entry of the error files
+/// (`<scenario>_<pid>_errors.log`, entries `DATE\tTIME\tEPOCH: message`) of `scenario` (the
+/// failed instance), or of every instance when it is not known.
+pub fn failure_time(folder: &Path, scenario: Option<&str>) -> Option<Duration> {
+    let mut latest = None;
+    for entry in std::fs::read_dir(folder).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = scenario.is_none_or(|s| {
+            name.strip_prefix(s)
+                .is_some_and(|rest| rest.starts_with('_') || rest.starts_with('.'))
+        });
+        if !ours || !name.ends_with("_errors.log") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        for c in ERROR_TIME.captures_iter(&text) {
+            let secs: u64 = c[1].parse().unwrap_or(0);
+            let frac = format!("{:0<9}", &c[2]);
+            let nanos: u32 = frac.parse().unwrap_or(0);
+            let at = Duration::new(secs, nanos);
+            latest = latest.max(Some(at));
+        }
+    }
+    latest
 }
 
 /// The runtime's `Evidence` hook: labels each run's addresses, and reads the ladders the
@@ -303,6 +350,7 @@ mod tests {
                 .collect(),
             omitted: 0,
             call_id: None,
+            failure_t: None,
         };
         assert!(t.wants(&policy, "a", true));
         // A pcap without SIP: tried again, up to PASSING_TRIES times.
@@ -319,5 +367,35 @@ mod tests {
             t.got("a", false, Some(&ladder(1)));
         }
         assert!(!t.wants(&policy, "c", false), "two failed ladders at most");
+    }
+
+    #[test]
+    fn failure_time_from_the_failed_instances_error_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write =
+            |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+        write(
+            "uas_ua0_4242_errors.log",
+            "The following events occurred:\n2026-11-26\t13:03:10.184404\t1795698190.184404: Unable to x2026-11-26\t13:03:10.284404\t1795698190.2844: Aborting call\n",
+        );
+        write(
+            "uac_ua1_4243_errors.log",
+            "2026-11-26\t13:03:11.000000\t1795698191.000000: other\n",
+        );
+        write(
+            "uas_ua0_4242_messages.log",
+            "2026-11-26\t13:03:12.000000\t1795698192.000000: no\n",
+        );
+        assert_eq!(
+            failure_time(dir.path(), Some("uas_ua0")),
+            Some(Duration::new(1_795_698_190, 284_400_000))
+        );
+        assert_eq!(
+            failure_time(dir.path(), None),
+            Some(Duration::new(1_795_698_191, 0)),
+            "any instance's, the latest"
+        );
+        assert_eq!(failure_time(dir.path(), Some("uac_ua9")), None);
+        assert_eq!(failure_time(&dir.path().join("gone"), None), None);
     }
 }

@@ -224,6 +224,31 @@ impl Drop for Spool {
     }
 }
 
+/// A name from the suite (a test's folder name) as a terminal line shows it: control characters
+/// (an escape sequence, a line break) written as Rust escapes (`\u{1b}`), so that a hostile
+/// folder name can neither drive the terminal nor forge a line; anything else as it is.
+pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    std::borrow::Cow::Owned(
+        name.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A path as a terminal line shows it: see [`printable`].
+pub fn printable_path(path: &Path) -> String {
+    printable(&path.display().to_string()).into_owned()
+}
+
 /// `s` on one line: line breaks and other control characters become spaces.
 pub fn one_line(s: &str) -> String {
     s.trim_end()
@@ -987,6 +1012,13 @@ mod tests {
         ] {
             assert_eq!(short_reason(plain), one_line(plain), "{plain:?}");
         }
+    }
+
+    #[test]
+    fn names_are_printable() {
+        assert_eq!(printable("call-0000"), "call-0000");
+        assert_eq!(printable("a\u{1b}[31mb\nc"), "a\\u{1b}[31mb\\nc");
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

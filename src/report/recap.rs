@@ -11,7 +11,7 @@ use sipplauncher_actors::core::state::StateName;
 use sipplauncher_actors::events::{Event, TestStateEvent};
 use sipplauncher_actors::sys::keep::Fate;
 
-use super::{fit, short_reason, RunRecord, RunResult};
+use super::{fit, printable, printable_path, short_reason, RunRecord, RunResult};
 
 /// How many lines a run takes in the recap: its state line and its evidence line.
 const LINES_PER_RUN: usize = 2;
@@ -194,7 +194,12 @@ impl Recap {
                 break;
             }
             out.push(Line::plain(fit(
-                &format!("{name}: {} of {} runs did not pass", t.failed, t.runs),
+                &format!(
+                    "{}: {} of {} runs did not pass",
+                    printable(name),
+                    t.failed,
+                    t.runs
+                ),
                 width,
             )));
             for r in [&t.first, &t.last].into_iter().flatten() {
@@ -217,7 +222,12 @@ impl Recap {
         width: Option<usize>,
         out: &mut Vec<Line>,
     ) {
-        let mut line = format!("{state:>12} {:>24} ({}-{})", r.name, r.index, r.run_id);
+        let mut line = format!(
+            "{state:>12} {:>24} ({}-{})",
+            printable(&r.name),
+            r.index,
+            r.run_id
+        );
         if let Some(reason) = reason {
             line.push_str(" - ");
             line.push_str(&short_reason(&reason));
@@ -236,7 +246,7 @@ impl Recap {
         };
         match r.folder_fate {
             Some(Fate::Kept) => {
-                let mut s = format!("kept: {}", folder.display());
+                let mut s = format!("kept: {}", printable_path(folder));
                 if let Some(pcap) = r.pcap.as_ref().and_then(|p| p.file_name()) {
                     s.push_str(&format!(" (pcap {})", pcap.to_string_lossy()));
                 }
@@ -253,7 +263,7 @@ impl Recap {
                 Some((Keep::None, _)) => "folder removed (--keep none)".into(),
                 _ => "folder removed (the run was cut short)".into(),
             },
-            None => format!("folder: {}", folder.display()),
+            None => format!("folder: {}", printable_path(folder)),
         }
     }
 }

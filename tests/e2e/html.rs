@@ -130,7 +130,7 @@ fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
 
     // busy (run 0): INVITE to the DUT, relayed to the callee, its 486 relayed back: the 486
     // that reached the UAC is the message SIPp did not expect.
-    let busy = between(&dom, r#"<div class="ladder" id="ladder-0""#, "</svg>");
+    let busy = between(&dom, r#"<div class="ladder FAIL" id="ladder-0""#, "</svg>");
     assert!(
         busy.contains(">uac_ua1</text>")
             && busy.contains(">DUT</text>")
@@ -167,7 +167,11 @@ fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
     assert!(dom.contains("highlighted: the message SIPp did not expect"));
 
     // call (run 1), the passing run: the whole call through the DUT, nothing highlighted.
-    let call = between(&dom, r#"<div class="ladder" id="ladder-1""#, "</svg>");
+    let call = between(
+        &dom,
+        r#"<div class="ladder SUCCESS" id="ladder-1""#,
+        "</svg>",
+    );
     assert!(dom.contains("A passing run: 1 (1-"));
     let a = arrows(call);
     let labels: Vec<&str> = a.iter().map(|(_, l)| l.as_str()).collect();
@@ -201,6 +205,22 @@ fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
         !row(0).contains("hidden"),
         "the failed run shown: {}",
         row(0)
+    );
+
+    // The JSON carries the ladders, with the time SIPp wrote its error (from its error file):
+    // after the 486 reached the UAC.
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).expect("json")).expect("a JSON report");
+    let ladder = &report["tests"][0]["ladder"];
+    let failure_t = ladder["failure_t"].as_f64().expect("failure_t");
+    let msgs = ladder["messages"].as_array().expect("messages");
+    assert!(failure_t >= msgs[hl]["t"].as_f64().expect("t"), "{ladder}");
+    assert!(report["tests"][1]["ladder"]["messages"]
+        .as_array()
+        .is_some_and(|m| m.len() >= 12));
+    assert_eq!(
+        report["tests"][1]["ladder"]["failure_t"],
+        serde_json::Value::Null
     );
 
     // A screenshot, for people (CI keeps it when it fails).

@@ -89,3 +89,67 @@ fn a_signal_at_the_first_instant_ends_the_run_with_nothing_made() {
     assert!(!stdout.contains("PREPARING"), "{stdout}");
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
 }
+
+/// A terminal (here a pipe) that stops reading does not stall the run: the console and the
+/// reports are written on a thread of their own, so while stdout is full a signal still winds
+/// the run down to its end (told in the general log); the summary comes once stdout is read.
+#[test]
+fn a_stdout_nobody_reads_does_not_stall_signal_handling() {
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::process::Stdio;
+
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("a/uac_ua0.xml", OPTIONS_UAC),
+            ("b/uac_ua0.xml", OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = sb.cmd();
+    cmd.args(["--loop", "--group", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // A small pipe, never read until the end: it fills after a few dozen lines.
+    let size = fcntl(&stdout, FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let queued = || {
+        let mut n: nix::libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int, the bytes waiting in the pipe.
+        unsafe { nix::libc::ioctl(stdout.as_raw_fd(), nix::libc::FIONREAD, &mut n) };
+        n
+    };
+    let started = std::time::Instant::now();
+    // Full: less room left than a line needs (a write of a line waits for room for all of it).
+    while queued() + 256 < size {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "stdout never filled"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(pid, Signal::SIGINT).unwrap();
+    // The run winds down and ends while nobody reads its stdout.
+    let log = sb.log();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("run over: writing the reports"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the run did not wind down while stdout was full"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+    let mut text = String::new();
+    stdout.read_to_string(&mut text).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("Interrupted"), "{text}");
+    assert!(summary(&text, "TOTAL").is_some(), "{text}");
+}

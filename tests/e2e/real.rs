@@ -2475,3 +2475,46 @@ fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
     assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
 }
+
+/// Three signals while a post-run hangs (test-only fault injection, see above): the first and
+/// the second cannot end it, the third ends the run at once, the links removed first; what is
+/// left (the hung run's folder) is removed by the next run.
+#[test]
+fn a_third_sigint_exits_at_once_after_removing_the_links() {
+    let Some(lab) = Lab::try_up("third_sigint") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    write_real_suite(&sb.suite(), &[("hangs/uac_ua0.xml", OPTIONS_UAC)]);
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.env("SIPPLAUNCHER_FAULT", "hang-in-cleanup:hangs");
+    let mut s = Spawned::start(&lab, &cmd);
+    s.wait_for("CLEANING", Duration::from_secs(20));
+    assert!(!sipp_links(&lab).is_empty());
+    let pid = s.pid();
+    assert_is_sipplauncher(pid);
+    for line in [
+        "Interrupted: cleaning up",
+        "Interrupted again: stopping at once",
+    ] {
+        kill(pid, Signal::SIGINT).unwrap();
+        s.wait_for(line, Duration::from_secs(10));
+    }
+    assert!(s.child.try_wait().unwrap().is_none(), "the post-run hangs");
+    kill(pid, Signal::SIGINT).unwrap();
+    let (status, stdout, _) = s.finish(Duration::from_secs(10));
+    assert_eq!(status, 1, "{stdout}");
+    assert!(
+        stdout.contains("Interrupted a third time: exiting now"),
+        "{stdout}"
+    );
+    assert!(summary(&stdout, "TOTAL").is_some(), "{stdout}");
+    assert_eq!(sipp_links(&lab), Vec::<String>::new());
+    // The hung run's folder is the next run's to remove (its owner is gone).
+    assert_eq!(sb.run_folders().len(), 1);
+    let mut next = real_cmd(&lab, &sb, &sb.suite());
+    next.arg("--dry-run");
+    let r = run_in(&lab, &next);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}

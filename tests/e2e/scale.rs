@@ -239,3 +239,98 @@ fn merge_joins_the_shards_reports_and_refuses_a_missing_or_truncated_one() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn rerun_failed_runs_only_what_did_not_pass() {
+    let sb = Sandbox::new();
+    sharded_suite(&sb, 4, &[]);
+    // t-2 has no scenario: NOT READY.
+    fs::remove_file(sb.suite().join("t-2/uac_ua0.xml")).unwrap();
+    write_suite(&sb.suite(), &[("t-2/readme.txt", "")]);
+    let json = |n: &str| sb.path(&format!("{n}.json"));
+    let run_with = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = sb.cmd();
+        cmd.args(args);
+        run(cmd)
+    };
+    let r = run_with(&["--json".as_ref(), json("first").as_os_str()]);
+    assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+
+    // Only t-2 runs again (still NOT READY).
+    let r = run_with(&[
+        "--rerun-failed".as_ref(),
+        json("first").as_os_str(),
+        "--json".as_ref(),
+        json("second").as_os_str(),
+    ]);
+    assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "Running again the 1 test that did not pass in {}",
+            json("first").display()
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(run_names(&read_json(&json("second"))), ["t-2"]);
+
+    // Mended, it passes; a report of nothing but passes leaves nothing to run again.
+    write_suite(&sb.suite(), &[("t-2/uac_ua0.xml", OPTIONS_UAC)]);
+    let r = run_with(&[
+        "--rerun-failed".as_ref(),
+        json("second").as_os_str(),
+        "--json".as_ref(),
+        json("third").as_os_str(),
+    ]);
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(run_names(&read_json(&json("third"))), ["t-2"]);
+    let r = run_with(&[
+        "--rerun-failed".as_ref(),
+        json("third").as_os_str(),
+        "--json".as_ref(),
+        json("fourth").as_os_str(),
+    ]);
+    assert_eq!(r.status, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Nothing to run again: every test of"),
+        "{}",
+        r.stdout
+    );
+    assert!(run_names(&read_json(&json("fourth"))).is_empty());
+
+    // A merged report of shards (t-2 fails in shard 1, t-1 in shard 2): what failed in any
+    // shard; with --shard, split again.
+    fs::remove_file(sb.suite().join("t-2/uac_ua0.xml")).unwrap();
+    fs::remove_file(sb.suite().join("t-1/uac_ua0.xml")).unwrap();
+    for k in 1..=2 {
+        let r = run_with(&[
+            "--shard".as_ref(),
+            format!("{k}/2").as_ref(),
+            "--json".as_ref(),
+            json(&format!("s{k}")).as_os_str(),
+        ]);
+        assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+    }
+    let r = merge(&[
+        "--json".as_ref(),
+        json("merged").as_os_str(),
+        json("s1").as_os_str(),
+        json("s2").as_os_str(),
+    ]);
+    assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+    let mut ran = Vec::new();
+    for k in 1..=2 {
+        let r = run_with(&[
+            "--rerun-failed".as_ref(),
+            json("merged").as_os_str(),
+            "--shard".as_ref(),
+            format!("{k}/2").as_ref(),
+            "--json".as_ref(),
+            json(&format!("r{k}")).as_os_str(),
+        ]);
+        assert_eq!(r.status, 1, "{}{}", r.stdout, r.stderr);
+        ran.extend(run_names(&read_json(&json(&format!("r{k}")))));
+    }
+    ran.sort();
+    assert_eq!(ran, ["t-1", "t-2"]);
+}

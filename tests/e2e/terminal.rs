@@ -116,3 +116,47 @@ fn no_color_means_no_colour_even_on_a_terminal() {
     assert!(r.stdout.contains("   PREPARING"), "{}", r.stdout);
     assert!(!r.stdout.contains('\x1b'), "{:?}", r.stdout);
 }
+
+/// A test folder whose name holds an escape sequence and a line break: the state lines, the
+/// recap and `list` show it escaped, so it neither colours the terminal nor forges a line.
+#[test]
+fn a_hostile_test_name_cannot_drive_the_terminal() {
+    let sb = Sandbox::new();
+    let evil = "evil\u{1b}[31m\nFAILED: 0-0000";
+    write_suite(
+        &sb.suite(),
+        &[(
+            format!("{evil}/uac_ua0.xml"),
+            "<scenario>{{ nosuch }}</scenario>\n".to_string(),
+        )],
+    );
+    let r = run(sb.cmd());
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains('\x1b'), "{:?}", r.stdout);
+    let shown = "evil\\u{1b}[31m\\nFAILED: 0-0000";
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("   NOT READY") && l.contains(shown)),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout
+            .lines()
+            .filter(|l| l.starts_with("FAILED:"))
+            .count(),
+        0,
+        "a dry run has no FAILED line; none forged: {}",
+        r.stdout
+    );
+    let mut list = std::process::Command::new(BIN);
+    list.arg("list").arg("--testsuite").arg(sb.suite());
+    let l = run(list);
+    assert_eq!(l.status, 0, "{}", l.stderr);
+    assert!(
+        l.stdout.starts_with(&format!("{shown}\n")),
+        "{:?}",
+        l.stdout
+    );
+}

@@ -50,11 +50,6 @@ use crate::sys::owner::RunOwner;
 /// (another sipplauncher on the link gives its test addresses back after each test).
 pub const BUSY_FOR: Duration = Duration::from_secs(10);
 
-/// How long an address that another process of this host holds is not tried again (it is
-/// checked under the address lock each time anyway; this only keeps a lease from picking it
-/// again and again).
-pub const HOST_BUSY_FOR: Duration = Duration::from_secs(1);
-
 /// How many rounds of pick-and-probe a lease tries before it gives up.
 pub const MAX_ROUNDS: u32 = 10;
 
@@ -137,6 +132,8 @@ struct Shared {
     reserve_link: RefCell<Option<(String, u32)>>,
     /// The addresses on the reserve link.
     on_reserve_link: RefCell<HashSet<Ipv4Addr>>,
+    /// Probes found too old to trust when their addresses were to be taken, so far.
+    stale: Cell<u64>,
 }
 
 struct Real {
@@ -173,6 +170,7 @@ impl NetActor {
                 refilled: tokio::sync::Notify::new(),
                 reserve_link: RefCell::new(None),
                 on_reserve_link: RefCell::new(HashSet::new()),
+                stale: Cell::new(0),
             }),
             real: None,
             log,
@@ -226,8 +224,6 @@ impl NetActor {
         }
         let hosts = nl.ipv4_addresses().await?;
         let gateways = nl.gateways().await?;
-        // Addresses on other sipplaunchers' links come and go with their tests: busy for now,
-        // not excluded for good (the check under the address lock keeps them out meanwhile).
         let theirs: HashSet<u32> = nl
             .links()
             .await?
@@ -239,9 +235,9 @@ impl NetActor {
         {
             let mut pool = actor.shared.pool.borrow_mut();
             for host in hosts {
-                if theirs.contains(&host.index) {
-                    pool.set_busy(host.addr, HOST_BUSY_FOR);
-                } else {
+                // Other sipplaunchers' test addresses come and go: each pick avoids those
+                // held at that moment (see `Acquire::run`); the rest is this host's own.
+                if !theirs.contains(&host.index) {
                     pool.exclude(host.addr);
                 }
             }
@@ -398,11 +394,21 @@ impl LeaseJob {
             timeout: self.arp_timeout,
             retries: self.arp_retries,
         };
-        for _ in 0..MAX_ROUNDS {
+        // Rounds whose probe was too old to trust (a loaded machine) do not count: they say
+        // nothing of the network. A bound all the same.
+        let mut rounds = 0;
+        for _ in 0..MAX_ROUNDS * 10 {
+            let stale = self.shared.stale.get();
             let got = acquire.run(need - chosen.len(), run).await?;
             chosen.extend(got);
             if chosen.len() == need {
                 return Ok(());
+            }
+            if self.shared.stale.get() == stale {
+                rounds += 1;
+                if rounds == MAX_ROUNDS {
+                    break;
+                }
             }
         }
         let pool = self.shared.pool.borrow();
@@ -496,12 +502,14 @@ impl Acquire<'_> {
     async fn run(&self, n: usize, holder: &RunId) -> Result<Vec<Ipv4Addr>, NetError> {
         // Made before the probe, so that holding what it found is quick (see `hold`).
         let (link, index) = self.reserve_link()?;
+        // What other processes of this host hold now is not picked (checked again in `hold`).
+        let others = foreign_addresses(self.shared, self.nl).await?;
         let (candidates, loopback) = {
             let mut pool = self.shared.pool.borrow_mut();
             let mut rng = rand::rng();
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
-                match pool.pick(&mut rng) {
+                match pool.pick_avoiding(&mut rng, &others) {
                     Ok(a) => {
                         pool.lease(a, holder);
                         out.push(a);
@@ -512,7 +520,8 @@ impl Acquire<'_> {
             }
             (out, is_loopback_network(pool.network()))
         };
-        let mut probed = Instant::now();
+        // When the probe ended (none on a loopback network: nothing to trust or distrust).
+        let mut probed = None;
         let free = if loopback {
             candidates
         } else {
@@ -522,7 +531,7 @@ impl Acquire<'_> {
                 .await
                 .map_err(|e| ArpError::Other(format!("the probe thread failed: {e}")))
                 .and_then(|r| r);
-            probed = Instant::now();
+            probed = Some(Instant::now());
             let heard = match heard {
                 Ok(h) => h,
                 Err(e) => {
@@ -606,7 +615,7 @@ impl Acquire<'_> {
         addrs: &[Ipv4Addr],
         name: &str,
         index: u32,
-        probed: Instant,
+        probed: Option<Instant>,
     ) -> Result<Vec<Ipv4Addr>, NetError> {
         if addrs.is_empty() {
             return Ok(Vec::new());
@@ -616,8 +625,12 @@ impl Acquire<'_> {
             return Err(NetError::ShutDown);
         }
         let foreign = foreign_addresses(self.shared, self.nl).await?;
-        if probed.elapsed() > self.timeout {
-            debug!(self.log, "probe too old to take its addresses: probed again"; "age" => ?probed.elapsed());
+        if let Some(age) = probed
+            .map(|p| p.elapsed())
+            .filter(|age| *age > self.timeout)
+        {
+            debug!(self.log, "probe too old to take its addresses: probed again"; "age" => ?age);
+            self.shared.stale.set(self.shared.stale.get() + 1);
             let mut pool = self.shared.pool.borrow_mut();
             addrs.iter().for_each(|a| pool.unlease(*a));
             return Ok(Vec::new());
@@ -626,9 +639,7 @@ impl Acquire<'_> {
         for &a in addrs {
             if foreign.contains(&a) {
                 debug!(self.log, "address taken by another process of this host: skipped"; "address" => %a);
-                let mut pool = self.shared.pool.borrow_mut();
-                pool.unlease(a);
-                pool.set_busy(a, HOST_BUSY_FOR);
+                self.shared.pool.borrow_mut().unlease(a);
                 continue;
             }
             self.nl.add_address(index, name, a, 32).await?;
@@ -724,15 +735,23 @@ async fn refill_reserve(
             // reserve link catches what is left (a take within the last milliseconds).
             retries: 1,
         };
-        match acquire.run(want, &reserve_id()).await {
-            Ok(held) => {
-                let now = Instant::now();
-                shared
-                    .reserve
-                    .borrow_mut()
-                    .extend(held.into_iter().map(|a| (a, now)));
+        // A round whose probe went stale before its addresses could be taken (a loaded
+        // machine) is tried again, a few times.
+        for _ in 0..3 {
+            let stale = shared.stale.get();
+            match acquire.run(want, &reserve_id()).await {
+                Ok(held) => {
+                    let now = Instant::now();
+                    shared
+                        .reserve
+                        .borrow_mut()
+                        .extend(held.into_iter().map(|a| (a, now)));
+                }
+                Err(e) => debug!(log, "reserve not refilled: {e}"),
             }
-            Err(e) => debug!(log, "reserve not refilled: {e}"),
+            if shared.stale.get() == stale || shared.closed.get() {
+                break;
+            }
         }
         debug!(log, "address reserve refilled"; "size" => shared.reserve.borrow().len());
     }

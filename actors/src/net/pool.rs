@@ -95,23 +95,33 @@ impl AddressPool {
 
     /// A random free address (not leased, not excluded), or an error when none is left.
     pub fn pick(&self, rng: &mut impl Rng) -> Result<Ipv4Addr, PoolError> {
+        self.pick_avoiding(rng, &HashSet::new())
+    }
+
+    /// [`AddressPool::pick`], not one of `avoid` either (addresses others hold right now).
+    pub fn pick_avoiding(
+        &self,
+        rng: &mut impl Rng,
+        avoid: &HashSet<Ipv4Addr>,
+    ) -> Result<Ipv4Addr, PoolError> {
+        let free = |a: Ipv4Addr| self.is_free(a) && !avoid.contains(&a);
         let usable = self.usable();
         // Random tries first; a nearly full pool falls back to a scan from a random start.
         for _ in 0..64 {
             let addr = Ipv4Addr::from(self.network + rng.random_range(1..=usable) as u32);
-            if self.is_free(addr) {
+            if free(addr) {
                 return Ok(addr);
             }
         }
         let start = rng.random_range(0..usable);
         (0..usable)
             .map(|i| Ipv4Addr::from(self.network + 1 + ((start + i) % usable) as u32))
-            .find(|&a| self.is_free(a))
-            .ok_or(PoolError::Exhausted {
+            .find(|&a| free(a))
+            .ok_or_else(|| PoolError::Exhausted {
                 network: self.network(),
                 prefix: self.prefix,
                 usable,
-                taken: self.taken(),
+                taken: self.taken() + avoid.iter().filter(|a| self.is_free(**a)).count(),
             })
     }
 

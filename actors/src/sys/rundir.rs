@@ -31,8 +31,10 @@ pub const MAX_SYMLINK_DEPTH: usize = 16;
 const STUB_MAX_LEN: usize = 1024;
 
 /// How often `create` retries when a concurrent run of the same test removes the emptied
-/// `<test>` folder between our opening it and making `<run_id>` in it.
-const RACE_RETRIES: usize = 5;
+/// `<test>` folder between our opening it and making `<run_id>` in it. Each try is a few
+/// system calls; 5 were seen to lose in a row on a loaded 2-core machine with four threads
+/// making and removing runs of one test, so the bound only has to stop a livelock.
+const RACE_RETRIES: usize = 1000;
 
 /// Why a run folder could not be made, filled or removed. Every message names the path.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +138,12 @@ pub fn create(run_root: &Path, test: &TestName, run_id: &RunId) -> Result<PathBu
         match mkdirat(test_fd.as_fd(), run_id.0.as_str(), Mode::S_IRWXU) {
             Ok(()) => {}
             Err(Errno::EEXIST) => return Err(RunDirError::Exists { path: run }),
-            // `<test>` was emptied and removed by a concurrent run of the same test.
-            Err(Errno::ENOENT) => continue,
+            // `<test>` was emptied and removed by a concurrent run of the same test: let it
+            // finish before trying again.
+            Err(Errno::ENOENT) => {
+                std::thread::yield_now();
+                continue;
+            }
             Err(e) => return Err(create_err(&run, format!("mkdir {}", run.display()), e)),
         }
         let fd = open_dir_at(test_fd.as_fd(), OsStr::new(&run_id.0), false)

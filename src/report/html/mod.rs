@@ -41,6 +41,7 @@ const REASON_CUT: usize = 240;
 
 const PAGE: &str = include_str!("page.html");
 const LADDER: &str = include_str!("ladder.html");
+const ROW: &str = include_str!("row.html");
 
 /// An extra section of the page (e.g. a capacity curve), after the tests' table.
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +138,9 @@ struct TestDigest {
     took_ms: Vec<u32>,
     first_failure: Option<FailureRef>,
     last_failure: Option<FailureRef>,
-    rows: Vec<Row>,
+    /// The listed runs' rows, rendered.
+    rows_html: String,
+    rows_listed: u64,
     rows_omitted: u64,
     /// Rendered ladder fragments; the passing run's first.
     ladders: Vec<String>,
@@ -148,6 +151,9 @@ struct TestDigest {
 pub struct Digest {
     policy: LadderPolicy,
     tally: LadderTally,
+    /// Read the ladders of failed runs without one from their kept pcaps (not while a run
+    /// goes on: its ladders come with its events, and no file is read on its thread).
+    read_pcaps: bool,
     /// For ladders read from kept pcaps (the report's `dut`).
     dut: Option<Ipv4Addr>,
     /// In the order of their first run.
@@ -160,15 +166,18 @@ pub struct Digest {
 }
 
 impl Digest {
+    /// `dut`: to read ladders from kept pcaps (`None`: none is read).
     pub fn new(policy: LadderPolicy, dut: Option<Ipv4Addr>) -> Digest {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| AutoEscape::Html);
         // Both are compiled in: a syntax error is caught by the tests.
         let _ = env.add_template("page.html", PAGE);
         let _ = env.add_template("ladder.html", LADDER);
+        let _ = env.add_template("row.html", ROW);
         Digest {
             policy,
             tally: LadderTally::default(),
+            read_pcaps: dut.is_some(),
             dut,
             tests: Vec::new(),
             by_name: BTreeMap::new(),
@@ -202,8 +211,43 @@ impl Digest {
         let ladder_anchor = format!("ladder-{}", run.index);
         let label = format!("{} ({}-{})", run.index, run.index, run.run_id);
         let ladder_block = self.ladder_block(run, &keys, &label, &ladder_anchor);
-
+        let (ladder, ladder_note) = match &ladder_block {
+            LadderBlock::Shown(_) => (Some(ladder_anchor.clone()), None),
+            LadderBlock::Note(n) => (None, Some(n.clone())),
+            LadderBlock::Omitted | LadderBlock::None => (None, None),
+        };
         let listed = self.listed < MAX_ROWS || (!run.passed && self.listed_not_passed < MAX_ROWS);
+        // Rendered once, here: a rewrite of the page only strings the rows together.
+        let row = listed.then(|| {
+            let reason_full = run.reason.clone();
+            let row = Row {
+                index: run.index,
+                run_id: run.run_id.clone(),
+                result: run.result.clone(),
+                result_key: key(&run.result).to_string(),
+                state: run.state.clone(),
+                state_key: key(&run.state).to_string(),
+                keys: keys.clone(),
+                time: time_of(&run.started),
+                took: format_duration(Duration::from_secs_f64(run.took_s.max(0.0))),
+                wall: format_duration(Duration::from_secs_f64(run.wall_s.max(0.0))),
+                reason: reason_full.as_deref().map(|r| cut(r, REASON_CUT)),
+                reason_full: reason_full.filter(|r| r.chars().count() > REASON_CUT),
+                // Where its evidence stays (a removed folder is not worth a line).
+                folder: run
+                    .run_folder
+                    .clone()
+                    .filter(|f| !run.passed && Path::new(f).is_dir()),
+                ladder,
+                ladder_note,
+            };
+            self.env
+                .get_template("row.html")
+                .and_then(|t| t.render(context! { r => row }))
+                // Plain data into a template of ours: cannot fail; the row is left out if it did.
+                .unwrap_or_default()
+        });
+
         let t = &mut self.tests[at];
         t.runs += 1;
         if run.passed {
@@ -215,12 +259,8 @@ impl Digest {
         }
         if !run.passed {
             let f = FailureRef {
-                anchor: if listed {
-                    anchor
-                } else {
-                    ladder_anchor.clone()
-                },
-                label: label.clone(),
+                anchor: if listed { anchor } else { ladder_anchor },
+                label,
                 key: key(&run.result).to_string(),
                 state: if run.state == run.result {
                     run.state.clone()
@@ -234,57 +274,30 @@ impl Digest {
             }
             t.last_failure = Some(f);
         }
-        let (ladder, ladder_note) = match &ladder_block {
-            LadderBlock::Shown(html) => {
-                if run.succeeded() {
-                    // The passing run's ladder goes first.
-                    t.ladders.insert(0, html.clone());
-                } else {
-                    t.ladders.push(html.clone());
+        match ladder_block {
+            // The passing run's ladder goes first.
+            LadderBlock::Shown(html) if run.succeeded() => t.ladders.insert(0, html),
+            LadderBlock::Shown(html) => t.ladders.push(html),
+            LadderBlock::Omitted => t.ladders_omitted += 1,
+            LadderBlock::Note(_) | LadderBlock::None => {}
+        }
+        match row {
+            Some(row) => {
+                t.rows_html.push_str(&row);
+                t.rows_html.push('\n');
+                t.rows_listed += 1;
+                self.listed += 1;
+                if !run.passed {
+                    self.listed_not_passed += 1;
                 }
-                (Some(ladder_anchor), None)
             }
-            LadderBlock::Omitted => {
-                t.ladders_omitted += 1;
-                (None, None)
-            }
-            LadderBlock::Note(n) => (None, Some(n.clone())),
-            LadderBlock::None => (None, None),
-        };
-        if !listed {
-            t.rows_omitted += 1;
-            return;
+            None => t.rows_omitted += 1,
         }
-        self.listed += 1;
-        if !run.passed {
-            self.listed_not_passed += 1;
-        }
-        let reason_full = run.reason.clone();
-        t.rows.push(Row {
-            index: run.index,
-            run_id: run.run_id.clone(),
-            result: run.result.clone(),
-            result_key: key(&run.result).to_string(),
-            state: run.state.clone(),
-            state_key: key(&run.state).to_string(),
-            keys,
-            time: time_of(&run.started),
-            took: format_duration(Duration::from_secs_f64(run.took_s.max(0.0))),
-            wall: format_duration(Duration::from_secs_f64(run.wall_s.max(0.0))),
-            reason: reason_full.as_deref().map(|r| cut(r, REASON_CUT)),
-            reason_full: reason_full.filter(|r| r.chars().count() > REASON_CUT),
-            // Where its evidence stays (a removed folder is not worth a line).
-            folder: run
-                .run_folder
-                .clone()
-                .filter(|f| !run.passed && Path::new(f).is_dir()),
-            ladder,
-            ladder_note,
-        });
     }
 
-    /// The run's ladder, drawn, when the policy wants one; read from its kept pcap when the
-    /// report holds none.
+    /// The run's ladder, drawn. A ladder the run came with is drawn (the policy chose it when
+    /// the run was made; a passing one only when its test has none yet); a failed run without
+    /// one gets it from its kept pcap, when pcaps are read, as long as the policy wants more.
     fn ladder_block(
         &mut self,
         run: &JsonRun,
@@ -293,21 +306,25 @@ impl Digest {
         anchor: &str,
     ) -> LadderBlock {
         let succeeded = run.succeeded();
-        if !self.tally.wants(&self.policy, &run.name, succeeded) {
-            return match (&run.ladder, succeeded) {
-                (Some(_), false) => LadderBlock::Omitted,
-                _ => LadderBlock::None,
-            };
-        }
+        let wanted = self.tally.wants(&self.policy, &run.name, succeeded);
         let mut ladder: Option<Arc<Ladder>> = run.ladder.clone();
         let mut error = run.ladder_error.clone();
-        if ladder.is_none() && error.is_none() {
-            if let (Some(folder), Some(dut)) = (&run.run_folder, self.dut) {
-                let pcap = Path::new(folder).join(format!("sipp-{}.pcap", run.run_id));
-                if pcap.is_file() {
-                    match read_ladder(&pcap, &run.addresses, dut, run.reason.as_deref()) {
-                        Ok(l) => ladder = Some(Arc::new(l)),
-                        Err(e) => error = Some(e),
+        match (&ladder, wanted, succeeded) {
+            // One passing ladder a test.
+            (Some(_), false, true) => return LadderBlock::None,
+            (Some(_), _, _) => {}
+            (None, false, false) => return LadderBlock::Omitted,
+            (None, false, true) => return LadderBlock::None,
+            (None, true, _) => {
+                if let (Some(folder), Some(dut), None, true) =
+                    (&run.run_folder, self.dut, &error, self.read_pcaps)
+                {
+                    let pcap = Path::new(folder).join(format!("sipp-{}.pcap", run.run_id));
+                    if pcap.is_file() {
+                        match read_ladder(&pcap, &run.addresses, dut, run.reason.as_deref()) {
+                            Ok(l) => ladder = Some(Arc::new(l)),
+                            Err(e) => error = Some(e),
+                        }
                     }
                 }
             }
@@ -436,8 +453,9 @@ impl Digest {
                     p95 => pct(0.95),
                     first_failure => t.first_failure,
                     last_failure => t.last_failure,
-                    open => t.passed < t.runs || t.rows.len() <= 20,
-                    rows => t.rows,
+                    open => t.passed < t.runs || t.rows_listed <= 20,
+                    rows_html => t.rows_html,
+                    rows_listed => t.rows_listed,
                     rows_omitted => t.rows_omitted,
                     ladders => t.ladders,
                     ladders_omitted => t.ladders_omitted,
@@ -623,14 +641,13 @@ pub struct Html {
 
 impl Html {
     pub fn new(path: PathBuf, meta: RunMeta, policy: LadderPolicy) -> Html {
-        let dut = meta.dut.parse().ok();
         Html {
             writer: Writer::start(path.clone()),
             path,
             meta,
             collected: Collector::default(),
             // Ladders come with the runs' events; no pcap is read here.
-            digest: Digest::new(policy, dut),
+            digest: Digest::new(policy, None),
         }
     }
 

@@ -180,6 +180,7 @@ mod tests {
             ],
             omitted: 0,
             call_id: None,
+            failure_t: None,
         };
         let v = layout(
             &ladder,
