@@ -127,7 +127,7 @@ pub struct Supervisor {
     /// The GLOBAL pseudo-test, when the suite has one.
     global: Option<Addr<GlobalActor>>,
     /// Which run folders stay once their test is over; shared by the test runs and GLOBAL.
-    evidence: Arc<Keeper>,
+    keeper: Arc<Keeper>,
     bus: EventBus,
     log: Logger,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
@@ -410,7 +410,7 @@ impl Supervisor {
             self.front.clone(),
             with,
             self.bus.clone(),
-            self.evidence.clone(),
+            self.keeper.clone(),
             &self.log,
         )
         .start();
@@ -443,7 +443,7 @@ impl Supervisor {
             child.holds.clone(),
             child.sipp,
             &self.services,
-            self.evidence.clone(),
+            self.keeper.clone(),
             self.log.new(o!("run_id" => child.id.run_id.0.clone())),
         );
         let state = match then {
@@ -655,14 +655,13 @@ impl Supervisor {
             core = core.windowed(config.group);
         }
         // Which run folders stay once their test is over: one account for the whole run.
-        let evidence =
-            Arc::new(Keeper::new(config.keep, config.keep_max).handing_to(config.hand_to));
+        let keeper = Arc::new(Keeper::new(config.keep, config.keep_max).handing_to(config.hand_to));
         let global = plan.global.clone().map(|g| {
             GlobalActor::new(
                 g,
                 config.clone(),
                 front.render.clone(),
-                evidence.clone(),
+                keeper.clone(),
                 bus.clone(),
                 &log,
             )
@@ -674,7 +673,7 @@ impl Supervisor {
             front,
             services,
             global,
-            evidence,
+            keeper,
             bus,
             log,
             tests: HashMap::new(),
