@@ -1726,7 +1726,7 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     assert_is_sipplauncher(pid);
     kill(pid, Signal::SIGINT).unwrap();
     // The first one sends it SIGTERM, which it ignores: it has a grace of a second...
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_for("Interrupted: cleaning up", Duration::from_secs(10));
     assert!(
         s.child.try_wait().unwrap().is_none(),
         "ended on the first signal"
