@@ -2148,7 +2148,7 @@ fn test_timeout_stops_sipp_and_fails() {
         ["PREPARING", "STARTING", "FAIL", "CLEANING"]
     );
     let why = &line_of(&lines, "stuck", "FAIL").rest;
-    assert!(why.contains("timed out after 1s"), "{why}");
+    assert!(why.contains("timed out after 1.00s"), "{why}");
     assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
     assert!(sipp_links(&lab).is_empty());
 }
