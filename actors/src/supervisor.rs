@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::{
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle, WrapFuture,
+    Actor, ActorFutureExt, Addr, Arbiter, AsyncContext, Context, Handler, Recipient, SpawnHandle,
+    WrapFuture,
 };
 use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
@@ -792,8 +793,14 @@ async fn start_services(plan: &RunPlan, log: &Logger) -> Result<Services, String
     } else {
         None
     };
-    let dns =
-        (!config.dry_run).then(|| DnsActor::new(RUN_ADDR, log.new(o!("actor" => "dns"))).start());
+    // The DNS server on a thread of its own: adding or removing the records of a large
+    // dns.txt, or a flood of questions, never holds up the Supervisor's answer to a signal.
+    let dns = (!config.dry_run).then(|| {
+        let dns_log = log.new(o!("actor" => "dns"));
+        DnsActor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+            DnsActor::new(RUN_ADDR, dns_log)
+        })
+    });
     Ok(Services { net, dns, sniffer })
 }
 
