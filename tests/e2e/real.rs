@@ -2269,6 +2269,7 @@ fn too_small_an_open_files_limit_is_a_clear_error() {
         err.contains("open-files limit (24)") && err.contains("ulimit -n"),
         "{err}"
     );
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
 }
 
@@ -2332,6 +2333,7 @@ fn no_sipp_on_path_is_a_clear_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no sipp executable on PATH"), "{err}");
     assert!(state_lines(&r.stdout).is_empty());
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
     assert!(sb.run_folders().is_empty());
 }
