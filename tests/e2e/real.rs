@@ -821,10 +821,10 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
             ("b-after-fails/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
+    // By default (--keep failed) both runs' folders stay: the evidence of a NOT READY after
+    // its folder was made and of a DIRTY (issue 11.1).
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--leave-temp")
-        .arg("--json")
-        .arg(sb.path("report.json"));
+    cmd.arg("--json").arg(sb.path("report.json"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     let lines = state_lines(&r.stdout);
@@ -848,7 +848,8 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
             .is_some_and(|r| r.contains("before.sh")),
         "{a:#}"
     );
-    // --leave-temp keeps its folder: before.sh's output is in its log, no file of SIPp's.
+    // Its folder is kept: before.sh's output is in its log, no file of SIPp's.
+    assert_eq!(a["run_folder_kept"], true, "{a:#}");
     let a_folders = folders_of(&sb, "a-before-fails");
     assert_eq!(a_folders.len(), 1, "{:?}", sb.run_folders());
     let a_log = read(&a_folders[0].join("sipplauncher.log"));
@@ -883,6 +884,14 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
     assert_eq!(bj["state"], "DIRTY", "{bj:#}");
     assert_eq!(bj["passed"], false, "{bj:#}");
     assert!(bj["sipp_s"].as_f64().is_some_and(|s| s > 0.0), "{bj:#}");
+    assert_eq!(bj["run_folder_kept"], true, "{bj:#}");
+    let b_folders = folders_of(&sb, "b-after-fails");
+    assert_eq!(b_folders.len(), 1, "{:?}", sb.run_folders());
+    assert!(
+        read(&b_folders[0].join("sipplauncher.log")).contains("cannot undo"),
+        "{}",
+        b_folders[0].display()
+    );
     assert_eq!(summary(&r.stdout, "SUCCESS"), Some(0), "{}", r.stdout);
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
