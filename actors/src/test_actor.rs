@@ -295,6 +295,7 @@ fn prepare_folder(
     front: &FrontEnd,
     ctx: RenderContext,
     log: &Logger,
+    kill: &KillSwitch,
 ) -> Result<Prepared, PrepareFailure> {
     let made = run_folder::prepare(
         &plan.folder,
@@ -329,16 +330,18 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    let zone = front
-        .zone
-        .records(&made.path)
-        .map_err(undo)?
-        .map(|records| {
-            // Grouped here, off the actor threads: adding it to the server is then a merge.
-            let zone = RunZone::new(records);
+    // A dns.txt of many records is read and grouped in a while: an interrupt does not wait for
+    // the end. Grouped here, off the actor threads: adding it to the server is then a merge.
+    let cancelled = || kill.is_killed();
+    let zone = match front.zone.records(&made.path, &cancelled).map_err(undo)? {
+        None => None,
+        Some(records) => {
+            let zone = RunZone::new_until(records, &cancelled)
+                .ok_or_else(|| undo("interrupted while grouping the dns.txt records".into()))?;
             crate::dns::log_zone(&made.log, &made.path.join("dns.txt"), &zone);
-            zone
-        });
+            Some(zone)
+        }
+    };
     Ok(Prepared {
         run_id: made.run_id,
         folder: made.path,
@@ -401,15 +404,16 @@ impl PreRun {
             ua_hosts: hosts.clone(),
             ..self.ctx.clone()
         };
-        let (plan, config, keeper, front, log) = (
+        let (plan, config, keeper, front, log, kill) = (
             self.plan.clone(),
             self.config.clone(),
             self.keeper.clone(),
             self.front.clone(),
             self.log.clone(),
+            self.kill.clone(),
         );
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare_folder(&plan, &config, &keeper, &front, ctx, &log)
+            prepare_folder(&plan, &config, &keeper, &front, ctx, &log, &kill)
         })
         .await
         .unwrap_or_else(|e| Err(PrepareFailure::new(format!("pre-run panicked: {e}"), true)));
