@@ -233,21 +233,22 @@ fn sigint_stops_the_global_before_sh_and_after_sh_still_runs() {
     };
     let sb = Sandbox::new();
     let global_after = format!("touch {}\n", sb.path("global-after").display());
+    let provisioning = sb.path("provisioning");
+    let global_before = format!(
+        "echo provisioning\ntouch {}\nsleep 30\n",
+        provisioning.display()
+    );
     write_real_suite(
         &sb.suite(),
         &[
-            ("GLOBAL/before.sh", "echo provisioning\nsleep 30\n"),
+            ("GLOBAL/before.sh", global_before.as_str()),
             ("GLOBAL/after.sh", global_after.as_str()),
             ("t/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
     let s = Spawned::start(&lab, &real(&lab, &sb));
-    // GLOBAL's folder is made, its before.sh is running.
-    assert!(wait_until(Duration::from_secs(20), || sb
-        .run_root()
-        .join("GLOBAL")
-        .is_dir()));
-    std::thread::sleep(Duration::from_millis(300));
+    // GLOBAL's before.sh is running (signals are caught from the start: no need to wait more).
+    assert!(wait_until(Duration::from_secs(20), || provisioning.exists()));
     kill(s.pid(), Signal::SIGINT).unwrap();
     let (status, stdout, took) = s.finish(Duration::from_secs(40));
     assert!(took < EXIT_BOUND, "exit took {took:?}:\n{stdout}");
@@ -297,7 +298,8 @@ fn sigint_waits_for_after_sh_and_a_second_kills_it() {
     let mut s = Spawned::start(&lab, &real(&lab, &sb));
     s.wait_for("CLEANING", Duration::from_secs(20));
     kill(s.pid(), Signal::SIGINT).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The first signal is taken (two sent at once could be one to the kernel) and waits.
+    s.wait_for("Interrupted: cleaning up", Duration::from_secs(10));
     assert!(
         s.child.try_wait().unwrap().is_none(),
         "after.sh cut by the first signal"

@@ -214,63 +214,73 @@ pub async fn flushed() {
     }
 }
 
-/// A growable buffer the formatter writes into.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
+/// A record's line, as slog-term's plain full format writes it with the keys in the order they
+/// were given: `Nov 30 06:19:10.134 INFO message, key: value, ...`, local time, the loggers' keys
+/// (root first) before the record's own. Written here rather than through slog-term, which
+/// needs a decorator behind a lock and looks up the time zone for each record.
+fn format_line(record: &Record, values: &OwnedKVList) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(128);
+    timestamp(&mut line, std::time::SystemTime::now());
+    let _ = write!(line, " {} {}", record.level().as_short_str(), record.msg());
+    let mut kv = Pairs(Vec::new());
+    // slog hands both lists out last key first: the whole is read backwards.
+    let _ = slog::KV::serialize(&record.kv(), record, &mut kv);
+    let _ = slog::KV::serialize(values, record, &mut kv);
+    for (key, value) in kv.0.iter().rev() {
+        let _ = write!(line, ", {key}: {value}");
     }
-    fn flush(&mut self) -> io::Result<()> {
+    line.push('\n');
+    line.into_bytes()
+}
+
+/// `Nov 30 06:19:10.134`, in the local time zone (UTC when it cannot be had).
+fn timestamp(out: &mut String, now: std::time::SystemTime) {
+    use std::fmt::Write as _;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(libc::time_t::MAX);
+    // SAFETY: all-zero is a valid `tm`, which localtime_r fills; it is thread-safe.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live values of the right types.
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        // SAFETY: as above; gmtime_r only fails for years beyond an int.
+        unsafe { libc::gmtime_r(&secs, &mut tm) };
+    }
+    let month = MONTHS[usize::try_from(tm.tm_mon).unwrap_or(0).min(11)];
+    let _ = write!(
+        out,
+        "{month} {:02} {:02}:{:02}:{:02}.{:03}",
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        since.subsec_millis()
+    );
+}
+
+/// The key-values of a record, as slog serializes them (last first).
+struct Pairs(Vec<(slog::Key, String)>);
+
+impl slog::Serializer for Pairs {
+    fn emit_arguments(&mut self, key: slog::Key, val: &std::fmt::Arguments) -> slog::Result {
+        self.0.push((key, val.to_string()));
         Ok(())
-    }
-}
-
-/// slog-term's plain format (a line per record, the key-values in the order given), written
-/// into memory.
-struct Format {
-    inner: Mutex<(
-        slog_term::FullFormat<slog_term::PlainDecorator<Buffer>>,
-        Buffer,
-    )>,
-}
-
-impl Format {
-    fn new() -> Format {
-        let buffer = Buffer::default();
-        let format = slog_term::FullFormat::new(slog_term::PlainDecorator::new(buffer.clone()))
-            .use_original_order()
-            .build();
-        Format {
-            inner: Mutex::new((format, buffer)),
-        }
-    }
-
-    fn line(&self, record: &Record, values: &OwnedKVList) -> Option<Vec<u8>> {
-        let inner = self.inner.lock().ok()?;
-        let (format, buffer) = &*inner;
-        format.log(record, values).ok()?;
-        let mut b = buffer.0.lock().ok()?;
-        Some(std::mem::take(&mut *b))
     }
 }
 
 /// Formats each record here and hands its line to the writer thread for `sink`.
 struct Queued {
-    format: Format,
     sink: Sink,
 }
 
 impl Queued {
     fn new(sink: Sink) -> Queued {
-        Queued {
-            format: Format::new(),
-            sink,
-        }
+        Queued { sink }
     }
 }
 
@@ -279,9 +289,7 @@ impl Drain for Queued {
     type Err = slog::Never;
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
-        if let Some(line) = self.format.line(record, values) {
-            submit(&self.sink, line);
-        }
+        submit(&self.sink, format_line(record, values));
         Ok(())
     }
 }
@@ -332,6 +340,64 @@ mod tests {
             .collect();
         n.sort();
         n
+    }
+
+    /// The line is slog-term's plain full format with the keys in the order given (what the
+    /// logs were before): the same text after the timestamp, for keys of the loggers at two
+    /// levels and of the record, of every kind.
+    #[test]
+    fn lines_read_as_slog_term_wrote_them() {
+        struct Both(Mutex<Vec<(String, String)>>);
+        impl Drain for Both {
+            type Ok = ();
+            type Err = slog::Never;
+            fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+                let ours = String::from_utf8(format_line(r, v)).unwrap();
+                let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
+                struct W(std::sync::Arc<Mutex<Vec<u8>>>);
+                impl Write for W {
+                    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                        self.0.lock().unwrap().extend_from_slice(b);
+                        Ok(b.len())
+                    }
+                    fn flush(&mut self) -> io::Result<()> {
+                        Ok(())
+                    }
+                }
+                let term =
+                    slog_term::FullFormat::new(slog_term::PlainDecorator::new(W(buf.clone())))
+                        .use_original_order()
+                        .build();
+                term.log(r, v).unwrap();
+                let theirs = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+                self.0.lock().unwrap().push((ours, theirs));
+                Ok(())
+            }
+        }
+        let both = std::sync::Arc::new(Both(Mutex::new(Vec::new())));
+        let root = Logger::root(both.clone().fuse(), o!("actor" => "net"));
+        let run = root.new(o!("test" => "call-0000", "run_id" => "abcdef"));
+        let addr = std::net::Ipv4Addr::new(10, 0, 0, 1);
+        slog::info!(run, "state {} (took {:.3}s)", "CLEAN", 0.008);
+        slog::debug!(run, "started uac_ua1"; "pid" => 42, "argv" => "sipp -i x", "ip" => %addr, "cps" => ?Some(1.5));
+        slog::warn!(root, "no keys of its own");
+        let lines = both.0.lock().unwrap();
+        assert_eq!(lines.len(), 3);
+        for (ours, theirs) in lines.iter() {
+            // "Nov 30 06:19:10.134 " is 20 characters.
+            assert_eq!(ours.len(), theirs.len(), "{ours}{theirs}");
+            assert_eq!(ours[19..], theirs[19..]);
+            assert_eq!(&ours[3..4], " ");
+            assert_eq!(&ours[15..16], ".");
+        }
+        assert!(
+            lines[1].0.ends_with(
+                " DEBG started uac_ua1, actor: net, test: call-0000, run_id: abcdef, pid: 42, \
+             argv: sipp -i x, ip: 10.0.0.1, cps: Some(1.5)\n"
+            ),
+            "{}",
+            lines[1].0
+        );
     }
 
     #[test]
