@@ -1141,7 +1141,11 @@ mod tests {
         };
         let id = Identity {
             slot: 0,
-            run: ScheduledRun { index: 0, test: 0 },
+            run: ScheduledRun {
+                index: 0,
+                test: 0,
+                attempt: 0,
+            },
             plan: Arc::new(TestPlan {
                 name: TestName("t".into()),
                 folder,
