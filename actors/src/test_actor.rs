@@ -235,6 +235,7 @@ impl TestActor {
         let last = matches!(state, StateName::Clean | StateName::Dirty);
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.id.run.index,
+            attempt: self.id.run.attempt,
             name: self.id.plan.name.clone(),
             run_id: self.run_id.clone(),
             run_id_number: self.id.run_id_number.clone(),

@@ -887,9 +887,17 @@ mod tests {
                     "run {}: tries in order",
                     index
                 );
-                prop_assert!(tries.len() as u32 <= retries + 1, "run {}: too many tries", index);
+                prop_assert!(
+                    tries.len() as u32 <= retries + 1,
+                    "run {}: too many tries",
+                    index
+                );
                 let (last, before) = tries.split_last().expect("one try at least");
-                prop_assert!(before.iter().all(|t| !t.1), "run {}: retried after a pass", index);
+                prop_assert!(
+                    before.iter().all(|t| !t.1),
+                    "run {}: retried after a pass",
+                    index
+                );
                 if last.1 {
                     passed += 1;
                     flaky += u64::from(last.0 > 0);
@@ -915,7 +923,16 @@ mod tests {
         luck: &[bool],
         inject: Injections,
     ) -> Trace {
-        simulate_retries(tests, group, total, global, stop_first_fail, luck, inject, 0)
+        simulate_retries(
+            tests,
+            group,
+            total,
+            global,
+            stop_first_fail,
+            luck,
+            inject,
+            0,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
