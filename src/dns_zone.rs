@@ -20,8 +20,9 @@
 //!
 //! Parsing is linear in the lines (identical records are found by hashing).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Display;
+use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::str::FromStr;
@@ -62,59 +63,105 @@ pub struct ZoneError {
 }
 
 /// Parses the whole text of a `dns.txt`: its records in the order of the lines, identical
-/// records once. Linear in the lines: the checks look records and names up in hash sets.
+/// records once. Linear in the lines: records and names are looked up by hash.
 pub fn parse(text: &str) -> Result<Vec<Record>, ZoneError> {
-    let mut records: Vec<Record> = Vec::new();
-    // Record equality (RFC 2136) is owner, class and data, not the TTL: the first line's TTL
-    // wins. Names hash without case.
-    let mut seen: HashSet<(Name, RData)> = HashSet::new();
-    // The line of each owner name's CNAME, and of its first other record (RFC 1034 §3.6.2:
+    parse_until(text, &|| false)
+}
+
+/// How many lines are read between two looks at `cancelled`.
+const LINES_BETWEEN_LOOKS: usize = 4096;
+
+/// [`parse`], giving up (an error naming the line reached) once `cancelled()` says so: a
+/// run interrupted while it reads a file of 200,000 records does not wait for the end.
+pub fn parse_until(text: &str, cancelled: &dyn Fn() -> bool) -> Result<Vec<Record>, ZoneError> {
+    // A record per line at most.
+    let lines = memchr_count(text.as_bytes(), b'\n') + 1;
+    let mut records: Vec<Record> = Vec::with_capacity(lines);
+    // Record equality (RFC 2136) is owner (without case), class and data, not the TTL: the
+    // first line's TTL wins. Each record's hash points to the first record that had it.
+    let hashes = std::collections::hash_map::RandomState::new();
+    let mut seen: HashMap<u64, usize> = HashMap::with_capacity(lines);
+    // Per owner name, the line of its CNAME and of its first other record (RFC 1034 §3.6.2:
     // a name with a CNAME has no other data).
-    let mut cnames: HashMap<Name, usize> = HashMap::new();
-    let mut others: HashMap<Name, usize> = HashMap::new();
+    let mut owners: HashMap<Name, Owner> = HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         let err = |problem: String| ZoneError { line: n, problem };
+        if i % LINES_BETWEEN_LOOKS == 0 && i > 0 && cancelled() {
+            return Err(err("interrupted while reading dns.txt".into()));
+        }
         let Some(record) = parse_line(line).map_err(err)? else {
             continue;
         };
-        let key = (record.name.clone(), record.data.clone());
-        if seen.contains(&key) {
+        let hash = hashes.hash_one((&record.name, &record.data));
+        let repeat = match seen.get(&hash) {
+            Some(&at) if records[at] == record => true,
+            // Another record with the same hash (as good as never): look at them all.
+            Some(_) => records.contains(&record),
+            None => false,
+        };
+        if repeat {
             continue;
         }
         let is_cname = record.record_type() == RecordType::CNAME;
-        let name = &record.name;
-        let clash = if is_cname {
-            cnames.get(name).or_else(|| others.get(name))
-        } else {
-            cnames.get(name)
+        let owner = match owners.get_mut(&record.name) {
+            Some(o) => o,
+            None => owners.entry(record.name.clone()).or_default(),
         };
-        if let Some(&other) = clash {
+        let clash = if is_cname {
+            owner.cname.or(owner.other)
+        } else {
+            owner.cname
+        };
+        if let Some(other) = clash {
             return Err(err(format!(
-                "{name} has a CNAME, so it can have no other record (line {other})"
+                "{} has a CNAME, so it can have no other record (line {other})",
+                record.name
             )));
         }
         if is_cname {
-            cnames.entry(name.clone()).or_insert(n);
+            owner.cname = Some(n);
         } else {
-            others.entry(name.clone()).or_insert(n);
+            owner.other.get_or_insert(n);
         }
-        seen.insert(key);
+        seen.entry(hash).or_insert(records.len());
         records.push(record);
     }
     Ok(records)
 }
 
+/// The lines of an owner name's CNAME and of its first other record.
+#[derive(Debug, Default)]
+struct Owner {
+    cname: Option<usize>,
+    other: Option<usize>,
+}
+
+/// How many times `byte` occurs in `bytes`.
+fn memchr_count(bytes: &[u8], byte: u8) -> usize {
+    bytes.iter().filter(|&&b| b == byte).count()
+}
+
 /// The records of the `dns.txt` in `run_folder` (rendered already); `None` when there is no
 /// such file. An error is one line naming the file and, for a bad line, the line.
 pub fn parse_file(run_folder: &Path) -> Result<Option<Vec<Record>>, String> {
+    parse_file_until(run_folder, &|| false)
+}
+
+/// [`parse_file`], giving up once `cancelled()` says so (see [`parse_until`]).
+pub fn parse_file_until(
+    run_folder: &Path,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<Vec<Record>>, String> {
     let path = run_folder.join(FILE_NAME);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("read {}: {e}", path.display())),
     };
-    parse(&text).map(Some).map_err(|e| e.to_string())
+    parse_until(&text, cancelled)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1001,8 +1048,12 @@ fn character_string(s: &[u8]) -> Result<Box<[u8]>, String> {
 pub struct ZoneFiles;
 
 impl sipplauncher_actors::core::plan::Zone for ZoneFiles {
-    fn records(&self, run_folder: &Path) -> Result<Option<Vec<Record>>, String> {
-        parse_file(run_folder)
+    fn records(
+        &self,
+        run_folder: &Path,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<Record>>, String> {
+        parse_file_until(run_folder, cancelled)
     }
 }
 

@@ -36,7 +36,7 @@ pub struct GlobalActor {
     /// The front end's templates (GLOBAL's files are rendered like a test's).
     render: Arc<dyn Render>,
     /// Which run folders stay; shared with the test runs.
-    evidence: Arc<Keeper>,
+    keeper: Arc<Keeper>,
     /// The GLOBAL lines of the terminal and the reports.
     bus: EventBus,
     /// The general log, with `test => GLOBAL`.
@@ -61,7 +61,7 @@ impl GlobalActor {
         plan: GlobalPlan,
         config: Arc<RunConfig>,
         render: Arc<dyn Render>,
-        evidence: Arc<Keeper>,
+        keeper: Arc<Keeper>,
         bus: EventBus,
         log: &Logger,
     ) -> Self {
@@ -69,7 +69,7 @@ impl GlobalActor {
             plan,
             config,
             render,
-            evidence,
+            keeper,
             bus,
             log: log.new(o!("test" => GLOBAL_NAME)),
             kill: KillSwitch::new(),
@@ -139,7 +139,7 @@ impl Handler<GlobalBefore> for GlobalActor {
         let source = self.plan.folder.clone();
         let config = self.config.clone();
         let render = self.render.clone();
-        let evidence = self.evidence.clone();
+        let keeper = self.keeper.clone();
         let log = self.log.clone();
         let kill = self.kill.clone();
         let ctx = RenderContext {
@@ -151,13 +151,13 @@ impl Handler<GlobalBefore> for GlobalActor {
         };
         let work = async move {
             let blocking_config = config.clone();
-            let blocking_evidence = evidence.clone();
+            let blocking_keeper = keeper.clone();
             let made = tokio::task::spawn_blocking(move || {
                 run_folder::prepare(
                     &source,
                     &ctx.test_name.clone(),
                     &blocking_config,
-                    &blocking_evidence,
+                    &blocking_keeper,
                     render.as_ref(),
                     ctx,
                     &log,
@@ -202,7 +202,7 @@ impl Handler<GlobalBefore> for GlobalActor {
                     let failed = !kill.is_interrupted();
                     let path = made.path.clone();
                     let fate = tokio::task::spawn_blocking(move || {
-                        run_folder::settle(&made.path, &evidence, failed, &made.log)
+                        run_folder::settle(&made.path, &keeper, failed, &made.log)
                     })
                     .await
                     .unwrap_or(Fate::Removed);
@@ -252,7 +252,7 @@ impl Handler<GlobalAfter> for GlobalActor {
         self.emit(StateName::Cleaning, None, None);
         let started = Instant::now();
         let config = self.config.clone();
-        let evidence = self.evidence.clone();
+        let keeper = self.keeper.clone();
         let kill = self.kill.clone();
         let left = self.leftovers.take();
         // Every step tried, as a test's post-run: after.sh, then what before.sh left running,
@@ -276,7 +276,7 @@ impl Handler<GlobalAfter> for GlobalActor {
             let failed = !problems.is_empty() && !kill.is_killed();
             let log = made.log.clone();
             let settled =
-                tokio::task::spawn_blocking(move || evidence.settle(&made.path, failed)).await;
+                tokio::task::spawn_blocking(move || keeper.settle(&made.path, failed)).await;
             let fate = match settled {
                 Ok(s) => {
                     if let Some(w) = &s.warning {
@@ -314,7 +314,7 @@ impl Handler<GlobalCleanup> for GlobalActor {
     fn handle(&mut self, _: GlobalCleanup, _: &mut Context<Self>) -> Self::Result {
         let made = self.folder.take();
         let left = self.leftovers.take();
-        let evidence = self.evidence.clone();
+        let keeper = self.keeper.clone();
         let kill = self.kill.clone();
         let log = self.log.clone();
         Box::pin(
@@ -323,8 +323,8 @@ impl Handler<GlobalCleanup> for GlobalActor {
                     left.stop(&log, &kill).await;
                 }
                 if let Some(made) = made {
-                    let _ = tokio::task::spawn_blocking(move || evidence.settle(&made.path, false))
-                        .await;
+                    let _ =
+                        tokio::task::spawn_blocking(move || keeper.settle(&made.path, false)).await;
                 }
             }
             .into_actor(self),

@@ -43,7 +43,7 @@ pub fn prepare(
     source: &Path,
     name: &TestName,
     config: &RunConfig,
-    evidence: &Keeper,
+    keeper: &Keeper,
     render: &dyn Render,
     ctx: RenderContext,
     log: &Logger,
@@ -71,7 +71,7 @@ pub fn prepare(
     };
     // The run did not get ready: its folder is evidence of why (its log, its rendered files).
     let undo = |reason: String, fatal: bool, run_log: Option<Logger>| {
-        let fate = settle(&path, evidence, true, run_log.as_ref().unwrap_or(log));
+        let fate = settle(&path, keeper, true, run_log.as_ref().unwrap_or(log));
         FolderFailure {
             reason,
             fatal,
@@ -81,7 +81,7 @@ pub fn prepare(
     };
     // A folder that may be removed names its run, so that the next run removes it if this one
     // is killed before it can.
-    if evidence.marks_owner() {
+    if keeper.marks_owner() {
         if let Err(e) = rundir::mark_owner(&path) {
             let fatal = e.is_storage_full();
             return Err(undo(e.to_string(), fatal, None));
@@ -125,8 +125,8 @@ pub fn prepare(
 
 /// Keeps the run folder `path` as evidence or removes it (`failed`: see [`Keeper::settle`]);
 /// a problem is logged. Blocking.
-pub fn settle(path: &Path, evidence: &Keeper, failed: bool, log: &Logger) -> Fate {
-    let settled = evidence.settle(path, failed);
+pub fn settle(path: &Path, keeper: &Keeper, failed: bool, log: &Logger) -> Fate {
+    let settled = keeper.settle(path, failed);
     for p in settled.problem.iter().chain(&settled.warning) {
         warn!(log, "{p}");
     }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::{
-    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Recipient, SpawnHandle, WrapFuture,
+    Actor, ActorFutureExt, Addr, Arbiter, AsyncContext, Context, Handler, Recipient, SpawnHandle,
+    WrapFuture,
 };
 use slog::{debug, error, info, o, warn, Logger};
 use tokio::sync::oneshot;
@@ -127,7 +128,7 @@ pub struct Supervisor {
     /// The GLOBAL pseudo-test, when the suite has one.
     global: Option<Addr<GlobalActor>>,
     /// Which run folders stay once their test is over; shared by the test runs and GLOBAL.
-    evidence: Arc<Keeper>,
+    keeper: Arc<Keeper>,
     bus: EventBus,
     log: Logger,
     /// The TestActors under way, by slot (the current group's, or `--window`'s).
@@ -411,7 +412,7 @@ impl Supervisor {
             self.front.clone(),
             with,
             self.bus.clone(),
-            self.evidence.clone(),
+            self.keeper.clone(),
             &self.log,
         )
         .start();
@@ -444,7 +445,7 @@ impl Supervisor {
             child.holds.clone(),
             child.sipp,
             &self.services,
-            self.evidence.clone(),
+            self.keeper.clone(),
             self.log.new(o!("run_id" => child.id.run_id.0.clone())),
         );
         let state = match then {
@@ -658,14 +659,13 @@ impl Supervisor {
         }
         core = core.with_retries(config.retries);
         // Which run folders stay once their test is over: one account for the whole run.
-        let evidence =
-            Arc::new(Keeper::new(config.keep, config.keep_max).handing_to(config.hand_to));
+        let keeper = Arc::new(Keeper::new(config.keep, config.keep_max).handing_to(config.hand_to));
         let global = plan.global.clone().map(|g| {
             GlobalActor::new(
                 g,
                 config.clone(),
                 front.render.clone(),
-                evidence.clone(),
+                keeper.clone(),
                 bus.clone(),
                 &log,
             )
@@ -677,7 +677,7 @@ impl Supervisor {
             front,
             services,
             global,
-            evidence,
+            keeper,
             bus,
             log,
             tests: HashMap::new(),
@@ -796,8 +796,14 @@ async fn start_services(plan: &RunPlan, log: &Logger) -> Result<Services, String
     } else {
         None
     };
-    let dns =
-        (!config.dry_run).then(|| DnsActor::new(RUN_ADDR, log.new(o!("actor" => "dns"))).start());
+    // The DNS server on a thread of its own: adding or removing the records of a large
+    // dns.txt, or a flood of questions, never holds up the Supervisor's answer to a signal.
+    let dns = (!config.dry_run).then(|| {
+        let dns_log = log.new(o!("actor" => "dns"));
+        DnsActor::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+            DnsActor::new(RUN_ADDR, dns_log)
+        })
+    });
     Ok(Services { net, dns, sniffer })
 }
 

@@ -296,6 +296,7 @@ fn prepare_folder(
     front: &FrontEnd,
     ctx: RenderContext,
     log: &Logger,
+    kill: &KillSwitch,
 ) -> Result<Prepared, PrepareFailure> {
     let made = run_folder::prepare(
         &plan.folder,
@@ -330,16 +331,18 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    let zone = front
-        .zone
-        .records(&made.path)
-        .map_err(undo)?
-        .map(|records| {
-            // Grouped here, off the actor threads: adding it to the server is then a merge.
-            let zone = RunZone::new(records);
+    // A dns.txt of many records is read and grouped in a while: an interrupt does not wait for
+    // the end. Grouped here, off the actor threads: adding it to the server is then a merge.
+    let cancelled = || kill.is_killed();
+    let zone = match front.zone.records(&made.path, &cancelled).map_err(undo)? {
+        None => None,
+        Some(records) => {
+            let zone = RunZone::new_until(records, &cancelled)
+                .ok_or_else(|| undo("interrupted while grouping the dns.txt records".into()))?;
             crate::dns::log_zone(&made.log, &made.path.join("dns.txt"), &zone);
-            zone
-        });
+            Some(zone)
+        }
+    };
     Ok(Prepared {
         run_id: made.run_id,
         folder: made.path,
@@ -402,15 +405,16 @@ impl PreRun {
             ua_hosts: hosts.clone(),
             ..self.ctx.clone()
         };
-        let (plan, config, keeper, front, log) = (
+        let (plan, config, keeper, front, log, kill) = (
             self.plan.clone(),
             self.config.clone(),
             self.keeper.clone(),
             self.front.clone(),
             self.log.clone(),
+            self.kill.clone(),
         );
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare_folder(&plan, &config, &keeper, &front, ctx, &log)
+            prepare_folder(&plan, &config, &keeper, &front, ctx, &log, &kill)
         })
         .await
         .unwrap_or_else(|e| Err(PrepareFailure::new(format!("pre-run panicked: {e}"), true)));
@@ -1316,12 +1320,25 @@ mod tests {
         assert!(testkit::run_folders(&s.run_root).is_empty());
     }
 
-    #[actix_rt::test]
-    async fn abort_then_kill_stop_a_sipp_that_ignores_usr1_and_term() {
-        // The SIPp runner is a real SippActor (with a grace long enough that SIGTERM would be
-        // sent only if the Kill waited for it), and "sipp" a stand-in that ignores SIGUSR1
-        // and SIGTERM.
+    /// Runs test `t` with a real SippActor (grace `grace`) handed to the TestActor, its "sipp"
+    /// a script named `sipp` that ignores SIGUSR1 and SIGTERM; once it is up, sends the
+    /// TestActor Abort and, when `kill`, a Kill after the first signal went out. Returns the
+    /// signals the runner sent, in order, and the run's log.
+    async fn stop_a_stubborn_sipp(grace: Duration, kill: bool) -> (Vec<String>, String) {
+        let bin = tempfile::tempdir().unwrap();
+        let sipp_path = bin.path().join("sipp");
         let ready_file = "ready";
+        // Ignored signals stay ignored across exec: `sleep` ignores them too.
+        std::fs::write(
+            &sipp_path,
+            format!("#!/bin/sh\ntrap '' USR1 TERM\n: > {ready_file}\nexec sleep 60\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &sipp_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let launch = LaunchPlan {
             stages: vec![Stage {
                 run_group: String::new(),
@@ -1329,11 +1346,7 @@ mod tests {
                     label: "uac_ua0".into(),
                     role: Role::Uac,
                     wave: 1,
-                    argv: vec![
-                        "sh".into(),
-                        "-c".into(),
-                        format!("trap '' USR1 TERM; : > {ready_file}; exec sleep 60"),
-                    ],
+                    argv: vec![sipp_path.display().to_string()],
                     listen: Vec::new(),
                     error_file: "uac_ua0_errors.log".into(),
                     stat_file: "uac_ua0_trace.csv".into(),
@@ -1342,7 +1355,7 @@ mod tests {
                 }],
             }],
         };
-        let sipp = SippActor::with_grace(Duration::from_secs(3)).start();
+        let sipp = SippActor::with_grace(grace).start();
         let runner = SippRecipients {
             run: sipp.clone().recipient(),
             stop: sipp.clone().recipient(),
@@ -1356,22 +1369,52 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10), "never started");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let log_file = folder.join("sipplauncher.log");
+        let sent = |what: &str| {
+            let line = format!("{what} to uac_ua0");
+            std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains(&line))
+        };
         s.actor.do_send(Abort);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        s.actor.do_send(Kill);
+        if kill {
+            // The Kill comes during the grace that follows SIGUSR1.
+            let started = Instant::now();
+            loop {
+                crate::sys::logging::flushed().await;
+                if sent("SIGUSR1") {
+                    break;
+                }
+                assert!(started.elapsed() < Duration::from_secs(10), "no SIGUSR1");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            s.actor.do_send(Kill);
+        }
         let reply = ran.await.unwrap().unwrap();
         assert!(!reply.success);
         crate::sys::logging::flushed().await;
-        let log = std::fs::read_to_string(folder.join("sipplauncher.log")).unwrap();
-        let signals: Vec<&str> = log
+        let log = std::fs::read_to_string(&log_file).unwrap();
+        let signals = log
             .lines()
             .filter(|l| l.ends_with(" to uac_ua0"))
             .filter_map(|l| l.split_whitespace().rev().nth(2))
+            .map(str::to_string)
             .collect();
-        assert_eq!(signals, ["SIGUSR1", "SIGKILL"], "{log}");
-        assert!(log.contains("interrupted: SIPp stopped"), "{log}");
         // Post-run skips after.sh after a Kill, and still gives everything back.
         assert!(!s.actor.send(Cleanup).await.unwrap().passed);
         assert!(testkit::run_folders(&s.run_root).is_empty());
+        (signals, log)
+    }
+
+    #[actix_rt::test]
+    async fn an_abort_stops_a_sipp_that_ignores_usr1_and_term_by_escalating() {
+        let (signals, log) = stop_a_stubborn_sipp(Duration::from_millis(200), false).await;
+        assert_eq!(signals, ["SIGUSR1", "SIGTERM", "SIGKILL"], "{log}");
+    }
+
+    #[actix_rt::test]
+    async fn abort_then_kill_stop_a_sipp_that_ignores_usr1_and_term() {
+        // A grace long enough that SIGTERM would be sent only if the Kill waited for it.
+        let (signals, log) = stop_a_stubborn_sipp(Duration::from_secs(3), true).await;
+        assert_eq!(signals, ["SIGUSR1", "SIGKILL"], "{log}");
+        assert!(log.contains("interrupted: SIPp stopped"), "{log}");
     }
 }

@@ -32,7 +32,11 @@ impl Launch for Inert {
 }
 
 impl Zone for Inert {
-    fn records(&self, _: &Path) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String> {
+    fn records(
+        &self,
+        _: &Path,
+        _: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String> {
         Ok(None)
     }
 }
@@ -64,6 +68,7 @@ pub fn front_end_with(launch: LaunchPlan) -> FrontEnd {
         fn records(
             &self,
             _: &Path,
+            _: &dyn Fn() -> bool,
         ) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String> {
             use hickory_server::proto::rr::{rdata::A, Name, RData, Record};
             let name = Name::from_ascii("t.example.com.").map_err(|e| e.to_string())?;

@@ -10,10 +10,12 @@
 //! - [`tls`]: certificates, handshakes and the TLS key log (SPEC §8) without a TLS SIPp.
 //! - [`list`]: `list`/`--list`, the dry run's addresses and command lines, its group pause.
 //! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
+//! - [`dns`]: the DNS server beside another sipplauncher in one network namespace.
 //! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 //! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
 mod common;
+mod dns;
 mod dry_run;
 mod examples;
 mod hostile;

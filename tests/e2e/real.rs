@@ -960,11 +960,13 @@ fn two_run_groups_keep_ua0s_address() {
         "part1_uac_ua0.1",
         "part1_uac_ua0",
     ] {
-        for file in ["_log_file", "_screen_file", "_trace.csv", "_output.log"] {
+        for file in ["_log_file", "_screen_file", "_trace.csv"] {
             assert!(f.join(format!("{stem}{file}")).is_file(), "{stem}{file}");
         }
     }
     assert!(!f.join("part0_uas_ua0.2_trace.csv").exists());
+    // SIPp said nothing but "Resolving remote host": no output file.
+    assert!(!f.join("part0_uas_ua0_output.log").exists());
     let mut ua0s = BTreeSet::new();
     for stem in ["part0_uas_ua0", "part1_uac_ua0"] {
         let passes = sipp_traces(&f, stem, "messages.log");
@@ -1724,7 +1726,7 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     assert_is_sipplauncher(pid);
     kill(pid, Signal::SIGINT).unwrap();
     // The first one sends it SIGTERM, which it ignores: it has a grace of a second...
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_for("Interrupted: cleaning up", Duration::from_secs(10));
     assert!(
         s.child.try_wait().unwrap().is_none(),
         "ended on the first signal"
@@ -2176,6 +2178,7 @@ fn too_small_an_open_files_limit_is_a_clear_error() {
         err.contains("open-files limit (24)") && err.contains("ulimit -n"),
         "{err}"
     );
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
 }
 
@@ -2239,6 +2242,7 @@ fn no_sipp_on_path_is_a_clear_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no sipp executable on PATH"), "{err}");
     assert!(state_lines(&r.stdout).is_empty());
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
     assert!(sb.run_folders().is_empty());
 }

@@ -556,8 +556,13 @@ fn sweep_interrupted_keeps_the_sizes_done_and_the_run_s_two_signal_meaning() {
         Duration::from_secs(20),
     );
     kill(sweep.pid(), Signal::SIGINT).unwrap();
-    // The first signal waits for after.sh (it restores the DUT).
-    std::thread::sleep(Duration::from_millis(500));
+    // The first signal is taken (two sent at once could be one to the kernel) and waits for
+    // after.sh (it restores the DUT).
+    wait_for_in(
+        &out.join("group-1.log"),
+        "Interrupted: cleaning up",
+        Duration::from_secs(10),
+    );
     assert!(
         fs::read_to_string(out.join("group-1.log")).is_ok_and(|t| !t.contains("TOTAL")),
         "the run waits for after.sh after one signal"

@@ -276,10 +276,12 @@ impl LaunchPlan {
 /// The front end's part of the DNS records of a test run: its rendered `dns.txt`, parsed.
 /// Called off the actix thread after rendering.
 pub trait Zone: Send + Sync + 'static {
-    /// `None` when the run folder has no `dns.txt`; the error names the file and line.
+    /// `None` when the run folder has no `dns.txt`; the error names the file and line. Gives up
+    /// (an error) once `cancelled()` says so: the run was interrupted.
     fn records(
         &self,
         run_folder: &std::path::Path,
+        cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<hickory_server::proto::rr::Record>>, String>;
 }
 

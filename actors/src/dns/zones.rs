@@ -17,6 +17,8 @@
 //! records is added in one pass.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hickory_server::proto::rr::rdata::SOA;
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
@@ -25,6 +27,9 @@ use crate::core::plan::{RunId, TestName};
 
 /// CNAMEs followed for one answer at most (a loop ends there too).
 pub const MAX_CNAME_CHAIN: usize = 8;
+
+/// How many records [`RunZone::new_until`] groups between two looks at its `cancelled`.
+const LOOK_EVERY: usize = 4096;
 
 /// The SOA made up for a domain no run gave one for: serial, refresh, retry and expire as a
 /// zone file would have them; TTL and minimum 0 (no negative caching).
@@ -112,27 +117,50 @@ pub struct RunZone {
 
 impl RunZone {
     pub fn new(records: Vec<Record>) -> Self {
+        Self::new_until(records, &|| false).unwrap_or_default()
+    }
+
+    /// [`RunZone::new`], giving up (`None`) once `cancelled()` says so: the run was
+    /// interrupted while it grouped many records.
+    pub fn new_until(records: Vec<Record>, cancelled: &dyn Fn() -> bool) -> Option<Self> {
         let mut index: HashMap<Key, usize> = HashMap::new();
         let mut names: Vec<(Key, Vec<Record>)> = Vec::new();
-        // Record equality ignores the TTL (RFC 2136): the first one's wins.
-        let mut seen: HashSet<(usize, RData)> = HashSet::with_capacity(records.len());
+        // Record equality ignores the TTL (RFC 2136): the first one's wins. A record's hash
+        // (its name's index and its data) points to the first record that had it.
+        let hashes = std::collections::hash_map::RandomState::new();
+        let mut seen: HashMap<u64, (usize, usize)> = HashMap::with_capacity(records.len());
         let mut count = 0;
-        for mut r in records {
+        for (i, mut r) in records.into_iter().enumerate() {
+            if i % LOOK_EVERY == LOOK_EVERY - 1 && cancelled() {
+                return None;
+            }
             let k = key(&r.name);
             let at = match index.get(&k) {
                 Some(&at) => at,
                 None => {
                     index.insert(k.clone(), names.len());
-                    names.push((k, Vec::new()));
+                    // Most names hold one record: no room for four (272 bytes each) per name.
+                    names.push((k, Vec::with_capacity(1)));
                     names.len() - 1
                 }
             };
-            if !seen.insert((at, r.data.clone())) {
+            let group = &mut names[at].1;
+            let hash = hashes.hash_one((at, &r.data));
+            let repeat = match seen.get(&hash) {
+                Some(&(g, i)) if g == at && group[i].data == r.data => true,
+                // Another record with the same hash (as good as never): look at the name's.
+                Some(_) => group.iter().any(|held| held.data == r.data),
+                None => false,
+            };
+            if repeat {
                 continue;
             }
+            seen.entry(hash).or_insert((at, group.len()));
             count += 1;
-            r.name = r.name.to_lowercase();
-            names[at].1.push(r);
+            if r.name.iter().any(|l| l.iter().any(u8::is_ascii_uppercase)) {
+                r.name = r.name.to_lowercase();
+            }
+            group.push(r);
         }
         let soa_owners: HashSet<&[u8]> = names
             .iter()
@@ -154,11 +182,11 @@ impl RunZone {
                 }
             }
         }
-        RunZone {
+        Some(RunZone {
             names,
             domains,
             records: count,
-        }
+        })
     }
 
     /// How many records (identical ones once).
@@ -214,7 +242,8 @@ impl Authoritative {
 /// The records of one owner name and the run that serves them.
 #[derive(Debug, Clone)]
 struct Held {
-    run: RunId,
+    /// Shared by all the run's names: one allocation a run, not one a name.
+    run: Arc<RunId>,
     records: Vec<Record>,
 }
 
@@ -280,7 +309,7 @@ impl Zones {
                     test: test.clone(),
                     name,
                     holder,
-                    holder_run: held.run.clone(),
+                    holder_run: (*held.run).clone(),
                 });
             }
         }
@@ -295,6 +324,8 @@ impl Zones {
             return Ok(());
         }
         let mut names = Vec::with_capacity(zone.names.len());
+        self.names.reserve(zone.names.len());
+        let shared = Arc::new(run.clone());
         for (k, records) in zone.names {
             for above in up(&k).skip(1) {
                 match self.below.get_mut(above) {
@@ -308,7 +339,7 @@ impl Zones {
             self.names.insert(
                 k,
                 Held {
-                    run: run.clone(),
+                    run: shared.clone(),
                     records,
                 },
             );

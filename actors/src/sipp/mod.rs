@@ -20,6 +20,8 @@ use slog::{debug, info, warn, Logger};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
+
+pub mod sockets;
 use crate::messages::{RunSipp, StopSipp};
 use stats::SippStats;
 
@@ -125,8 +127,16 @@ struct Running {
     pgid: Pid,
     /// `None` while it runs.
     status: Option<ExitStatus>,
+    /// What it printed on standard error (the end of it), once it exited.
+    stderr: Vec<u8>,
     launch: InstanceLaunch,
 }
+
+/// An instance's end: its index in the stage, its exit status, its standard error.
+type Exit = (usize, std::io::Result<ExitStatus>, Vec<u8>);
+
+/// The end of SIPp's standard error that is kept in memory: its last lines say why it stopped.
+const STDERR_KEPT: usize = 256 * 1024;
 
 /// Why a stage failed, one line; `not_started`: SIPp refused to start (see [`SippOutcome`]).
 struct StageFailure {
@@ -246,13 +256,14 @@ async fn run_stage(
     log: &Logger,
     stop: &mut watch::Receiver<StopLevel>,
 ) -> Result<(), StageFailure> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, std::io::Result<ExitStatus>)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Exit>();
     let mut running: Vec<Running> = Vec::new();
     let mut waves: Vec<u8> = instances.iter().map(|i| i.wave).collect();
     waves.sort();
     waves.dedup();
 
     let mut cut: Option<Cut> = None;
+    let mut probe = Probe::Untried;
     'waves: for wave in waves {
         for inst in instances.iter().filter(|i| i.wave == wave) {
             match spawn(inst, folder, running.len(), tx.clone()).await {
@@ -263,6 +274,7 @@ async fn run_stage(
                         role: inst.role,
                         pgid,
                         status: None,
+                        stderr: Vec::new(),
                         launch: inst.clone(),
                     });
                 }
@@ -286,12 +298,12 @@ async fn run_stage(
         }
         let listen_deadline = tokio::time::Instant::now() + LISTEN_DEADLINE;
         loop {
-            if listening(&wanted).await {
+            if listening(&wanted, &mut probe).await {
                 break;
             }
             tokio::select! {
-                Some((i, st)) = rx.recv() => {
-                    record(&mut running[i], st);
+                Some((i, st, err)) = rx.recv() => {
+                    record(&mut running[i], st, err);
                     if !running[i].status.is_some_and(|s| s.success()) || running[i].role == Role::Uas {
                         // A server that ends before the clients start cannot serve them.
                         cut = Some(Cut::Failed);
@@ -312,8 +324,8 @@ async fn run_stage(
     // Wait for every instance to exit; stop the others at the first failure.
     while cut.is_none() && running.iter().any(|r| r.status.is_none()) {
         tokio::select! {
-            Some((i, st)) = rx.recv() => {
-                record(&mut running[i], st);
+            Some((i, st, err)) = rx.recv() => {
+                record(&mut running[i], st, err);
                 if !running[i].status.is_some_and(|s| s.success()) {
                     cut = Some(Cut::Failed);
                 }
@@ -358,7 +370,8 @@ async fn run_stage(
     }
 }
 
-fn record(r: &mut Running, st: std::io::Result<ExitStatus>) {
+fn record(r: &mut Running, st: std::io::Result<ExitStatus>, stderr: Vec<u8>) {
+    r.stderr = stderr;
     r.status = Some(st.unwrap_or_else(|_| {
         // The wait itself failed: count it as a failure (exit status 255 like SIPp's fatal).
         std::os::unix::process::ExitStatusExt::from_raw(255 << 8)
@@ -373,18 +386,17 @@ fn describe(wanted: &[Listen]) -> String {
         .join(", ")
 }
 
-/// Starts one SIPp in its own process group; a task reaps it and reports its exit as `(idx, status)`.
+/// Starts one SIPp in its own process group; a task reaps it and reports its exit as
+/// [`Exit`]. Its standard output (its screen, which `-screen_file` has too) goes nowhere, as in
+/// the original; its standard error is read into memory and written to its output file only
+/// when it failed or said more than the usual "Resolving remote host" (one file fewer per
+/// instance: files made were most of the tool's CPU).
 async fn spawn(
     inst: &InstanceLaunch,
     folder: &Path,
     idx: usize,
-    tx: mpsc::UnboundedSender<(usize, std::io::Result<ExitStatus>)>,
+    tx: mpsc::UnboundedSender<Exit>,
 ) -> std::io::Result<Pid> {
-    let out = tokio::fs::File::create(folder.join(&inst.output_file))
-        .await?
-        .into_std()
-        .await;
-    let err = out.try_clone()?;
     let (program, args) = inst
         .argv
         .split_first()
@@ -394,8 +406,8 @@ async fn spawn(
         .envs(inst.env.iter().map(|(k, v)| (k, v)))
         .current_dir(folder)
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true)
         .spawn()?;
@@ -403,11 +415,58 @@ async fn spawn(
         .id()
         .map(|p| Pid::from_raw(p as i32))
         .ok_or_else(|| std::io::Error::other("SIPp exited at once"))?;
+    let stderr = child.stderr.take();
+    let output = folder.join(&inst.output_file);
     actix_rt::spawn(async move {
-        let st = child.wait().await;
-        let _ = tx.send((idx, st));
+        let mut kept = Vec::new();
+        let st = match stderr {
+            Some(pipe) => {
+                let read = read_tail(pipe, &mut kept);
+                tokio::pin!(read);
+                tokio::select! {
+                    st = child.wait() => {
+                        // What SIPp wrote before it exited is in the pipe already; a child of
+                        // SIPp that kept the pipe open is not waited for.
+                        let _ = tokio::time::timeout(Duration::from_millis(100), read).await;
+                        st
+                    }
+                    () = &mut read => child.wait().await,
+                }
+            }
+            None => child.wait().await,
+        };
+        let failed = !st.as_ref().is_ok_and(|s| s.success());
+        if failed || says_something(&kept) {
+            let _ = tokio::fs::write(&output, &kept).await;
+        }
+        let _ = tx.send((idx, st, kept));
     });
     Ok(pid)
+}
+
+/// Reads `pipe` to its end, keeping its last [`STDERR_KEPT`] bytes in `kept`.
+async fn read_tail(mut pipe: tokio::process::ChildStderr, kept: &mut Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > 2 * STDERR_KEPT {
+                    kept.drain(..kept.len() - STDERR_KEPT);
+                }
+            }
+        }
+    }
+}
+
+/// Whether SIPp's standard error holds more than the line it always prints.
+fn says_something(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with("Resolving remote host"))
 }
 
 /// Stops every instance still running: SIGUSR1, then SIGTERM, then SIGKILL, each after a
@@ -415,7 +474,7 @@ async fn spawn(
 /// waits until all are reaped.
 async fn stop_all(
     running: &mut [Running],
-    rx: &mut mpsc::UnboundedReceiver<(usize, std::io::Result<ExitStatus>)>,
+    rx: &mut mpsc::UnboundedReceiver<Exit>,
     level: StopLevel,
     grace: Duration,
     stop: &mut watch::Receiver<StopLevel>,
@@ -448,7 +507,7 @@ async fn stop_all(
             };
         while running.iter().any(|r| r.status.is_none()) {
             tokio::select! {
-                Some((i, st)) = rx.recv() => record(&mut running[i], st),
+                Some((i, st, err)) = rx.recv() => record(&mut running[i], st, err),
                 _ = tokio::time::sleep_until(until) => break,
                 // A second interrupt during the grace: no more waiting.
                 Ok(()) = stop.changed(), if !killing => {
@@ -476,8 +535,41 @@ async fn stop_all(
     }
 }
 
+/// How the sockets of this namespace are looked at: asked of the kernel (sock_diag), opened at
+/// the first wait of a stage; `/proc/net` when the kernel refuses that (no inet_diag).
+enum Probe {
+    Untried,
+    Kernel(sockets::SockDiag),
+    ProcNet,
+}
+
 /// Whether every wanted socket is open (bound, and listening for TCP) in this namespace.
-async fn listening(wanted: &[Listen]) -> bool {
+async fn listening(wanted: &[Listen], probe: &mut Probe) -> bool {
+    if matches!(probe, Probe::Untried) {
+        *probe = match sockets::SockDiag::open() {
+            Ok(d) => Probe::Kernel(d),
+            Err(_) => Probe::ProcNet,
+        };
+    }
+    if let Probe::Kernel(d) = probe {
+        let mut all = true;
+        for l in wanted {
+            match d.is_open(l.tcp, l.addr) {
+                Ok(true) => {}
+                Ok(false) => {
+                    all = false;
+                    break;
+                }
+                Err(_) => {
+                    *probe = Probe::ProcNet;
+                    break;
+                }
+            }
+        }
+        if !matches!(probe, Probe::ProcNet) {
+            return all;
+        }
+    }
     let mut open = HashSet::new();
     for (tcp, path) in [(false, "/proc/net/udp"), (true, "/proc/net/tcp")] {
         if !wanted.iter().any(|l| l.tcp == tcp) {
@@ -529,7 +621,7 @@ async fn failure_reason(r: &Running, folder: &Path) -> StageFailure {
         Some(path) => read_lossy(&path).await,
         None => String::new(),
     };
-    let output = read_lossy(&folder.join(&r.launch.output_file)).await;
+    let output = String::from_utf8_lossy(&r.stderr).into_owned();
     let stat_file = folder.join(&r.launch.stat_file);
     let stat = |column: &'static str| read_stat(&stat_file, column);
     let code = r.status.and_then(|s| s.code());
@@ -757,11 +849,16 @@ mod tests {
     }
 
     fn exited(code: i32, pid: i32, stem: &str) -> Running {
+        exited_saying(code, pid, stem, b"")
+    }
+
+    fn exited_saying(code: i32, pid: i32, stem: &str, stderr: &[u8]) -> Running {
         Running {
             label: stem.into(),
             role: Role::Uac,
             pgid: Pid::from_raw(pid),
             status: Some(std::os::unix::process::ExitStatusExt::from_raw(code << 8)),
+            stderr: stderr.to_vec(),
             launch: instance(stem),
         }
     }
@@ -825,8 +922,7 @@ mod tests {
         // Printed only (SIPp had no error file yet), quoting a binary injection file.
         let mut out = b"2026-11-30\t06:07:39.159111\t1796018859.159111: Unknown file type (valid values are RANDOM, SEQUENTIAL, and USER) for bin.csv:\xffELF\n".to_vec();
         out.extend_from_slice(&out.clone());
-        std::fs::write(d.join("uas_ua0_output.log"), &out).unwrap();
-        let f = failure_reason(&exited(1, 7, "uas_ua0"), d).await;
+        let f = failure_reason(&exited_saying(1, 7, "uas_ua0", &out), d).await;
         assert!(f.not_started);
         assert!(
             f.reason.ends_with(": Unknown file type (valid values are RANDOM, SEQUENTIAL, and USER) for bin.csv:\u{fffd}ELF"),
@@ -857,16 +953,58 @@ mod tests {
         let f = failure_reason(&exited(1, 999, "uac_ua1"), d).await;
         assert!(f.reason.ends_with(": new"), "{}", f.reason);
         // Nothing but SIPp's screen: no rule or table line is taken for a reason.
-        std::fs::write(
-            d.join("uac_ua2_output.log"),
-            "Resolving remote host '10.0.0.1'... Done.\nWarning: something odd\n------------------------------ Test Terminated --------------------------------\n  Counter | x\n",
-        )
-        .unwrap();
-        let f = failure_reason(&exited(99, 1, "uac_ua2"), d).await;
+        let screen = b"Resolving remote host '10.0.0.1'... Done.\nWarning: something odd\n------------------------------ Test Terminated --------------------------------\n  Counter | x\n";
+        let f = failure_reason(&exited_saying(99, 1, "uac_ua2", screen), d).await;
         assert_eq!(
             f.reason,
             "uac_ua2 (uac) no call processed, exit status 99: Warning: something odd"
         );
+    }
+
+    #[test]
+    fn what_sipp_says_on_stderr_is_kept_when_it_says_something() {
+        assert!(!says_something(b""));
+        assert!(!says_something(
+            b"Resolving remote host '10.99.0.1'... Done.\n"
+        ));
+        assert!(says_something(
+            b"Resolving remote host '10.99.0.1'... Done.\n2026-11-30\t07:46:10.8\t1.8: Call-Id: 1-28188@127.0.0.1, receive timeout\n"
+        ));
+    }
+
+    /// A real process: its standard error reaches the outcome, and its file is written when it
+    /// failed; a quiet success leaves no file.
+    #[actix_rt::test]
+    async fn stderr_is_read_and_written_only_when_worth_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut loud = instance("loud");
+        loud.argv = ["sh", "-c", "echo out; echo 'it broke' >&2; exit 3"]
+            .map(String::from)
+            .to_vec();
+        let mut quiet = instance("quiet");
+        quiet.argv = [
+            "sh",
+            "-c",
+            "echo out; echo 'Resolving remote host x... Done.' >&2",
+        ]
+        .map(String::from)
+        .to_vec();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        spawn(&loud, dir.path(), 0, tx.clone()).await.unwrap();
+        spawn(&quiet, dir.path(), 1, tx).await.unwrap();
+        let mut ends = Vec::new();
+        while let Some((i, st, err)) = rx.recv().await {
+            ends.push((i, st.unwrap().code(), err));
+        }
+        ends.sort();
+        assert_eq!(ends[0], (0, Some(3), b"it broke\n".to_vec()));
+        assert_eq!(ends[1].1, Some(0));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("loud_output.log")).unwrap(),
+            "it broke\n",
+            "standard output goes nowhere"
+        );
+        assert!(!dir.path().join("quiet_output.log").exists());
     }
 
     #[test]

@@ -214,63 +214,73 @@ pub async fn flushed() {
     }
 }
 
-/// A growable buffer the formatter writes into.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        if let Ok(mut b) = self.0.lock() {
-            b.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
+/// A record's line, as slog-term's plain full format writes it with the keys in the order they
+/// were given: `Nov 30 06:19:10.134 INFO message, key: value, ...`, local time, the loggers' keys
+/// (root first) before the record's own. Written here rather than through slog-term, which
+/// needs a decorator behind a lock and looks up the time zone for each record.
+fn format_line(record: &Record, values: &OwnedKVList) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(128);
+    timestamp(&mut line, std::time::SystemTime::now());
+    let _ = write!(line, " {} {}", record.level().as_short_str(), record.msg());
+    let mut kv = Pairs(Vec::new());
+    // slog hands both lists out last key first: the whole is read backwards.
+    let _ = slog::KV::serialize(&record.kv(), record, &mut kv);
+    let _ = slog::KV::serialize(values, record, &mut kv);
+    for (key, value) in kv.0.iter().rev() {
+        let _ = write!(line, ", {key}: {value}");
     }
-    fn flush(&mut self) -> io::Result<()> {
+    line.push('\n');
+    line.into_bytes()
+}
+
+/// `Nov 30 06:19:10.134`, in the local time zone (UTC when it cannot be had).
+fn timestamp(out: &mut String, now: std::time::SystemTime) {
+    use std::fmt::Write as _;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(libc::time_t::MAX);
+    // SAFETY: all-zero is a valid `tm`, which localtime_r fills; it is thread-safe.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live values of the right types.
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        // SAFETY: as above; gmtime_r only fails for years beyond an int.
+        unsafe { libc::gmtime_r(&secs, &mut tm) };
+    }
+    let month = MONTHS[usize::try_from(tm.tm_mon).unwrap_or(0).min(11)];
+    let _ = write!(
+        out,
+        "{month} {:02} {:02}:{:02}:{:02}.{:03}",
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        since.subsec_millis()
+    );
+}
+
+/// The key-values of a record, as slog serializes them (last first).
+struct Pairs(Vec<(slog::Key, String)>);
+
+impl slog::Serializer for Pairs {
+    fn emit_arguments(&mut self, key: slog::Key, val: &std::fmt::Arguments) -> slog::Result {
+        self.0.push((key, val.to_string()));
         Ok(())
-    }
-}
-
-/// slog-term's plain format (a line per record, the key-values in the order given), written
-/// into memory.
-struct Format {
-    inner: Mutex<(
-        slog_term::FullFormat<slog_term::PlainDecorator<Buffer>>,
-        Buffer,
-    )>,
-}
-
-impl Format {
-    fn new() -> Format {
-        let buffer = Buffer::default();
-        let format = slog_term::FullFormat::new(slog_term::PlainDecorator::new(buffer.clone()))
-            .use_original_order()
-            .build();
-        Format {
-            inner: Mutex::new((format, buffer)),
-        }
-    }
-
-    fn line(&self, record: &Record, values: &OwnedKVList) -> Option<Vec<u8>> {
-        let inner = self.inner.lock().ok()?;
-        let (format, buffer) = &*inner;
-        format.log(record, values).ok()?;
-        let mut b = buffer.0.lock().ok()?;
-        Some(std::mem::take(&mut *b))
     }
 }
 
 /// Formats each record here and hands its line to the writer thread for `sink`.
 struct Queued {
-    format: Format,
     sink: Sink,
 }
 
 impl Queued {
     fn new(sink: Sink) -> Queued {
-        Queued {
-            format: Format::new(),
-            sink,
-        }
+        Queued { sink }
     }
 }
 
@@ -279,11 +289,148 @@ impl Drain for Queued {
     type Err = slog::Never;
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), slog::Never> {
-        if let Some(line) = self.format.line(record, values) {
-            submit(&self.sink, line);
-        }
+        submit(&self.sink, format_line(record, values));
         Ok(())
     }
+}
+
+/// Why a file the tool appends to outside its run folders (the general log) is refused: in a
+/// world-writable folder such as /tmp, anyone may have planted something at the name. One
+/// line, naming the path.
+#[derive(Debug, thiserror::Error)]
+pub enum LogFileError {
+    #[error("{} is a symlink", .0.display())]
+    Symlink(PathBuf),
+    #[error("{} is {kind}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("{} is owned by uid {uid}, neither by us nor by root", path.display())]
+    Owner { path: PathBuf, uid: u32 },
+    #[error("{} is writable by others", .0.display())]
+    WritableByOthers(PathBuf),
+    /// Another name of the same file may be someone else's choice (a hard link to a file of
+    /// root's, made where protected_hardlinks is off).
+    #[error("{} has {links} hard links", path.display())]
+    HardLinked { path: PathBuf, links: u64 },
+    #[error("{} was replaced while being opened", .0.display())]
+    Replaced(PathBuf),
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl LogFileError {
+    /// Only that the file cannot be opened (no permission, say): not something planted.
+    pub fn is_open_failure(&self) -> bool {
+        matches!(self, LogFileError::Open { .. })
+    }
+}
+
+/// What a file type is called in a message.
+fn kind_of(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a folder"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "not a file"
+    }
+}
+
+/// Refuses what is at `path` unless it is a regular file of ours or root's, writable by nobody
+/// else, with one name; nothing there is fine. Looks without opening (opening a FIFO or a
+/// device could block or act).
+pub fn check_log_file(path: &Path) -> Result<(), LogFileError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(LogFileError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    check_meta(path, &meta)
+}
+
+fn check_meta(path: &Path, meta: &fs::Metadata) -> Result<(), LogFileError> {
+    use std::os::unix::fs::MetadataExt;
+    let ft = meta.file_type();
+    let path = path.to_path_buf();
+    if ft.is_symlink() {
+        return Err(LogFileError::Symlink(path));
+    }
+    if !ft.is_file() {
+        return Err(LogFileError::NotRegular {
+            path,
+            kind: kind_of(&ft),
+        });
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid && meta.uid() != 0 {
+        return Err(LogFileError::Owner {
+            path,
+            uid: meta.uid(),
+        });
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Err(LogFileError::WritableByOthers(path));
+    }
+    if meta.nlink() > 1 {
+        return Err(LogFileError::HardLinked {
+            path,
+            links: meta.nlink(),
+        });
+    }
+    Ok(())
+}
+
+/// Opens the general log for appending (made, mode 0600, if missing) as [`check_log_file`]
+/// wants it: without following a symlink, without blocking (a FIFO would hang the open), and
+/// checked again once open, so that nothing swapped in meanwhile is written to.
+pub fn open_general(path: &Path) -> Result<File, LogFileError> {
+    use std::os::unix::fs::MetadataExt;
+    check_log_file(path)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::ELOOP) => LogFileError::Symlink(path.to_path_buf()),
+            // A FIFO nobody reads (O_NONBLOCK|O_WRONLY).
+            Some(libc::ENXIO) => LogFileError::NotRegular {
+                path: path.to_path_buf(),
+                kind: "a FIFO",
+            },
+            _ => LogFileError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+    let open_err = |source| LogFileError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    check_meta(path, &file.metadata().map_err(open_err)?)?;
+    // The name still leads to what was opened (not a file put there in between).
+    let now = fs::symlink_metadata(path).map_err(open_err)?;
+    let opened = file.metadata().map_err(open_err)?;
+    if (now.dev(), now.ino()) != (opened.dev(), opened.ino()) {
+        return Err(LogFileError::Replaced(path.to_path_buf()));
+    }
+    Ok(file)
 }
 
 /// Opens a log file for appending without following a symlink (logs live in world-writable
@@ -325,6 +472,54 @@ mod tests {
     use super::*;
     use slog::info;
 
+    /// The general log is refused, in one line, unless it is a regular file of ours (or
+    /// root's) that only its owner can write, with one name; opening never blocks (a FIFO).
+    #[test]
+    fn the_general_log_is_refused_unless_it_is_safe() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        // Missing: made, 0600; then appended to.
+        let log = p("general.log");
+        open_general(&log).unwrap();
+        assert_eq!(
+            fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        open_general(&log).unwrap();
+        nix::unistd::mkfifo(&p("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::os::unix::fs::symlink(&log, p("link")).unwrap();
+        fs::write(p("open"), "").unwrap();
+        fs::set_permissions(p("open"), fs::Permissions::from_mode(0o666)).unwrap();
+        fs::write(p("linked"), "").unwrap();
+        fs::hard_link(p("linked"), p("linked-too")).unwrap();
+        fs::create_dir(p("folder")).unwrap();
+        let mut cases = vec![
+            ("fifo", "is a FIFO, not a regular file"),
+            ("link", "is a symlink"),
+            ("open", "is writable by others"),
+            ("linked", "has 2 hard links"),
+            ("folder", "is a folder, not a regular file"),
+        ];
+        if nix::unistd::geteuid().is_root() {
+            fs::write(p("theirs"), "").unwrap();
+            nix::unistd::chown(&p("theirs"), Some(nix::unistd::Uid::from_raw(1001)), None).unwrap();
+            cases.push(("theirs", "is owned by uid 1001, neither by us nor by root"));
+        }
+        for (name, why) in cases {
+            for err in [
+                check_log_file(&p(name)).unwrap_err(),
+                open_general(&p(name)).unwrap_err(),
+            ] {
+                assert!(!err.is_open_failure(), "{name}: {err}");
+                assert_eq!(err.to_string(), format!("{} {why}", p(name).display()));
+            }
+        }
+        // Nothing was written through the symlink or into the others' file.
+        assert_eq!(fs::read(&log).unwrap().len(), 0);
+        assert_eq!(fs::read(p("open")).unwrap().len(), 0);
+    }
+
     fn names(dir: &Path) -> Vec<String> {
         let mut n: Vec<String> = fs::read_dir(dir)
             .unwrap()
@@ -332,6 +527,64 @@ mod tests {
             .collect();
         n.sort();
         n
+    }
+
+    /// The line is slog-term's plain full format with the keys in the order given (what the
+    /// logs were before): the same text after the timestamp, for keys of the loggers at two
+    /// levels and of the record, of every kind.
+    #[test]
+    fn lines_read_as_slog_term_wrote_them() {
+        struct Both(Mutex<Vec<(String, String)>>);
+        impl Drain for Both {
+            type Ok = ();
+            type Err = slog::Never;
+            fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+                let ours = String::from_utf8(format_line(r, v)).unwrap();
+                let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
+                struct W(std::sync::Arc<Mutex<Vec<u8>>>);
+                impl Write for W {
+                    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                        self.0.lock().unwrap().extend_from_slice(b);
+                        Ok(b.len())
+                    }
+                    fn flush(&mut self) -> io::Result<()> {
+                        Ok(())
+                    }
+                }
+                let term =
+                    slog_term::FullFormat::new(slog_term::PlainDecorator::new(W(buf.clone())))
+                        .use_original_order()
+                        .build();
+                term.log(r, v).unwrap();
+                let theirs = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+                self.0.lock().unwrap().push((ours, theirs));
+                Ok(())
+            }
+        }
+        let both = std::sync::Arc::new(Both(Mutex::new(Vec::new())));
+        let root = Logger::root(both.clone().fuse(), o!("actor" => "net"));
+        let run = root.new(o!("test" => "call-0000", "run_id" => "abcdef"));
+        let addr = std::net::Ipv4Addr::new(10, 0, 0, 1);
+        slog::info!(run, "state {} (took {:.3}s)", "CLEAN", 0.008);
+        slog::debug!(run, "started uac_ua1"; "pid" => 42, "argv" => "sipp -i x", "ip" => %addr, "cps" => ?Some(1.5));
+        slog::warn!(root, "no keys of its own");
+        let lines = both.0.lock().unwrap();
+        assert_eq!(lines.len(), 3);
+        for (ours, theirs) in lines.iter() {
+            // "Nov 30 06:19:10.134 " is 20 characters.
+            assert_eq!(ours.len(), theirs.len(), "{ours}{theirs}");
+            assert_eq!(ours[19..], theirs[19..]);
+            assert_eq!(&ours[3..4], " ");
+            assert_eq!(&ours[15..16], ".");
+        }
+        assert!(
+            lines[1].0.ends_with(
+                " DEBG started uac_ua1, actor: net, test: call-0000, run_id: abcdef, pid: 42, \
+             argv: sipp -i x, ip: 10.0.0.1, cps: Some(1.5)\n"
+            ),
+            "{}",
+            lines[1].0
+        );
     }
 
     #[test]
