@@ -313,9 +313,11 @@ fn prepare_folder(
         test_log: f.log,
         folder: f.folder,
     })?;
-    // NOT READY: the folder stays as evidence (`--keep`).
+    // NOT READY: the folder stays as evidence (`--keep`), unless a signal cut the pre-run
+    // short (Ctrl+C leaves nothing behind, as for a before.sh it stops).
     let undo = |reason: String| {
-        let fate = run_folder::settle(&made.path, keeper, true, &made.log);
+        let failed = !kill.is_interrupted();
+        let fate = run_folder::settle(&made.path, keeper, failed, &made.log);
         PrepareFailure {
             reason,
             fatal: false,
@@ -331,9 +333,10 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    // A dns.txt of many records is read and grouped in a while: an interrupt does not wait for
-    // the end. Grouped here, off the actor threads: adding it to the server is then a merge.
-    let cancelled = || kill.is_killed();
+    // A dns.txt of many records is read and grouped in a while: the first signal does not wait
+    // for the end (the test would not run anyway). Grouped here, off the actor threads: adding
+    // it to the server is then a merge.
+    let cancelled = || kill.is_interrupted();
     let zone = match front.zone.records(&made.path, &cancelled).map_err(undo)? {
         None => None,
         Some(records) => {
