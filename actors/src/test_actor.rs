@@ -235,6 +235,7 @@ impl TestActor {
         let last = matches!(state, StateName::Clean | StateName::Dirty);
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.id.run.index,
+            attempt: self.id.run.attempt,
             name: self.id.plan.name.clone(),
             run_id: self.run_id.clone(),
             run_id_number: self.id.run_id_number.clone(),
@@ -1148,7 +1149,11 @@ mod tests {
         };
         let id = Identity {
             slot: 0,
-            run: ScheduledRun { index: 0, test: 0 },
+            run: ScheduledRun {
+                index: 0,
+                test: 0,
+                attempt: 0,
+            },
             plan: Arc::new(TestPlan {
                 name: TestName("t".into()),
                 folder,
