@@ -292,18 +292,22 @@ fn three_shards_then_merge(lab: &Lab, hint: &str, runner: impl Fn(u32) -> u32) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_shards_in_three_runner_namespaces_then_merge() {
-    let Some(lab) = Lab::try_up_runners("three_shards_in_three_runner_namespaces", 3) else {
-        return;
-    };
+    let lab = Lab::up_runners("three_shards_in_three_runner_namespaces", 3);
     watch_sees_a_conflict(&lab);
     three_shards_then_merge(&lab, "three runner namespaces", |k| k);
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_shards_in_one_namespace_then_merge() {
-    let Some(lab) = Lab::try_up("three_shards_in_one_namespace") else {
-        return;
-    };
+    let lab = Lab::up("three_shards_in_one_namespace");
     three_shards_then_merge(&lab, "one namespace", |_| 1);
 }
