@@ -607,14 +607,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 pub fn main(args: Vec<OsString>) -> i32 {
     let cli = match MergeCli::try_parse_from(std::iter::once(OsString::from("merge")).chain(args)) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::SUCCESS
-            };
-        }
+        Err(e) => return crate::app::clap_exit(&e),
     };
     match run(&cli) {
         Ok(status) => status,

@@ -836,10 +836,10 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
             ("b-after-fails/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
+    // By default (--keep failed) both runs' folders stay: the evidence of a NOT READY after
+    // its folder was made and of a DIRTY (issue 11.1).
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--leave-temp")
-        .arg("--json")
-        .arg(sb.path("report.json"));
+    cmd.arg("--json").arg(sb.path("report.json"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     let lines = state_lines(&r.stdout);
@@ -863,7 +863,8 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
             .is_some_and(|r| r.contains("before.sh")),
         "{a:#}"
     );
-    // --leave-temp keeps its folder: before.sh's output is in its log, no file of SIPp's.
+    // Its folder is kept: before.sh's output is in its log, no file of SIPp's.
+    assert_eq!(a["run_folder_kept"], true, "{a:#}");
     let a_folders = folders_of(&sb, "a-before-fails");
     assert_eq!(a_folders.len(), 1, "{:?}", sb.run_folders());
     let a_log = read(&a_folders[0].join("sipplauncher.log"));
@@ -898,6 +899,14 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
     assert_eq!(bj["state"], "DIRTY", "{bj:#}");
     assert_eq!(bj["passed"], false, "{bj:#}");
     assert!(bj["sipp_s"].as_f64().is_some_and(|s| s > 0.0), "{bj:#}");
+    assert_eq!(bj["run_folder_kept"], true, "{bj:#}");
+    let b_folders = folders_of(&sb, "b-after-fails");
+    assert_eq!(b_folders.len(), 1, "{:?}", sb.run_folders());
+    assert!(
+        read(&b_folders[0].join("sipplauncher.log")).contains("cannot undo"),
+        "{}",
+        b_folders[0].display()
+    );
     assert_eq!(summary(&r.stdout, "SUCCESS"), Some(0), "{}", r.stdout);
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
@@ -1400,9 +1409,15 @@ fn sigint_while_sipp_runs_cleans_everything() {
         "exit took {took:?}:\n{stdout}"
     );
     assert_eq!(status, 1, "{stdout}");
-    assert!(stdout.contains("Interrupted"), "{stdout}");
-    assert_eq!(summary(&stdout, "TOTAL"), Some(1), "{stdout}");
-    assert_eq!(summary(&stdout, "FAILED"), Some(1), "{stdout}");
+    // The original's closing lines, then (a line of its own after them) why the run ended.
+    assert_eq!(closing_lines(&stdout, false), (1, Some(0), Some(1)));
+    let (_, after) = recap(&stdout);
+    assert!(
+        after
+            .iter()
+            .any(|l| l.starts_with("Interrupted before the end")),
+        "{stdout}"
+    );
     let lines = state_lines(&stdout);
     assert_eq!(
         states_named(&lines, "long-0000"),
@@ -1621,7 +1636,12 @@ fn failing_global_before_sh_stops_the_run() {
             ("options-0000/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
-    let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--json")
+        .arg(sb.path("r.json"))
+        .arg("--junit")
+        .arg(sb.path("junit.xml"));
+    let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     assert!(state_lines(&r.stdout).is_empty(), "{}", show(&r));
     // Told once, on GLOBAL's own NOT READY line, in the tool's words: no log record on the
@@ -1644,6 +1664,36 @@ fn failing_global_before_sh_stops_the_run() {
     );
     assert_eq!(r.stderr, "", "{}", show(&r));
     assert_eq!(closing_lines(&r.stdout, false), (0, Some(0), Some(0)));
+    // After the closing lines, the recap points at GLOBAL's kept folder (its reason is above).
+    let global_folder = sb.run_root().join("GLOBAL").join(&global[0].run_id);
+    assert_eq!(
+        recap(&r.stdout).1,
+        [format!(
+            "GLOBAL did not pass (NOT READY, see above); kept: {}",
+            global_folder.display()
+        )],
+        "{}",
+        show(&r)
+    );
+    assert!(global_folder.join("sipplauncher.log").exists());
+    // The reports count as the console does: GLOBAL is no test case; its failure is theirs.
+    let counts = report_counts(&sb.path("r.json"), &sb.path("junit.xml"));
+    assert_eq!(
+        (counts.json, counts.junit),
+        ((0, 0, 0), (0, 0)),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        (counts.json_global_before_ok, counts.json_global_after_ok),
+        (Some(false), None)
+    );
+    assert!(
+        counts
+            .junit_global_error
+            .starts_with("GLOBAL before.sh failed: before.sh exited with status 3"),
+        "{counts:?}"
+    );
     assert!(
         !marker.exists(),
         "GLOBAL after.sh ran after a failed before.sh"
@@ -1651,7 +1701,9 @@ fn failing_global_before_sh_stops_the_run() {
     assert!(sipp_links(&lab).is_empty());
 }
 
-/// A failing GLOBAL after.sh makes the exit status 1 although every test passed.
+/// A failing GLOBAL after.sh makes the exit status 1 (also when every test passed); the console,
+/// the JSON and the JUnit report count alike (GLOBAL is no test run in any of them) and each
+/// tells GLOBAL's failure once.
 #[test]
 #[cfg_attr(
     not(feature = "lab"),
@@ -1660,21 +1712,26 @@ fn failing_global_before_sh_stops_the_run() {
 fn failing_global_after_sh_fails_the_run() {
     let lab = Lab::up("failing_global_after_sh");
     let sb = Sandbox::new();
+    let unexpected = expects_180();
     write_real_suite(
         &sb.suite(),
         &[
-            ("GLOBAL/after.sh", "exit 1\n"),
+            ("GLOBAL/after.sh", "echo 'cannot restore' >&2\nexit 1\n"),
+            ("fail-0000/uac_ua0.xml", unexpected.as_str()),
             ("options-0000/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--json").arg(sb.path("r.json"));
+    cmd.arg("--json")
+        .arg(sb.path("r.json"))
+        .arg("--junit")
+        .arg(sb.path("junit.xml"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     // The original's closing lines, exactly.
     assert_eq!(
         closing_lines(&r.stdout, false),
-        (1, Some(1), Some(0)),
+        (2, Some(1), Some(1)),
         "{}",
         show(&r)
     );
@@ -1686,10 +1743,59 @@ fn failing_global_after_sh_fails_the_run() {
         "{}",
         show(&r)
     );
+    // Told once on the terminal, in the tool's words; no log record there.
+    assert_eq!(
+        r.stdout.matches("cannot restore").count(),
+        1,
+        "{}",
+        show(&r)
+    );
+    assert!(
+        !r.stdout.lines().any(|l| ["ERRO ", "WARN ", "INFO "]
+            .iter()
+            .any(|level| l.contains(level))),
+        "{}",
+        show(&r)
+    );
     assert_eq!(r.stderr, "", "{}", show(&r));
-    let json = json_report(&sb.path("r.json"));
-    assert_eq!(json["global"]["after"]["ok"], false);
-    // --fail-expected turns it into the expected outcome.
+    // The recap: GLOBAL first (its reason is on its line above), then the failed test run.
+    let (recapped, recap_lines) = recap(&r.stdout);
+    assert!(
+        recap_lines[0].starts_with("GLOBAL did not pass (DIRTY, see above); kept: "),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        recap_lines[1],
+        "Did not pass: 1 of 2 test runs",
+        "{}",
+        show(&r)
+    );
+    let failed: Vec<&str> = recapped.iter().map(|l| l.test.as_str()).collect();
+    assert_eq!(failed, ["fail-0000"], "{}", show(&r));
+    let counts = report_counts(&sb.path("r.json"), &sb.path("junit.xml"));
+    assert_eq!(
+        (counts.json, counts.junit),
+        ((2, 1, 1), (2, 1)),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        (counts.json_global_before_ok, counts.json_global_after_ok),
+        (Some(true), Some(false))
+    );
+    assert!(
+        counts
+            .junit_global_error
+            .starts_with("GLOBAL after.sh failed: after.sh exited with status 1"),
+        "{counts:?}"
+    );
+    // Every test passing, GLOBAL's after.sh alone fails the run: exit 1, which --fail-expected
+    // turns into the expected outcome.
+    cmd.args(["--pattern-only", "options"]);
+    let passing = run_in(&lab, &cmd);
+    assert_eq!(passing.status, 1, "{}", show(&passing));
+    assert_eq!(closing_lines(&passing.stdout, false), (1, Some(1), Some(0)));
     cmd.arg("--fail-expected");
     assert_eq!(run_in(&lab, &cmd).status, 0);
 }
@@ -2196,7 +2302,7 @@ fn test_timeout_stops_sipp_and_fails() {
         ["PREPARING", "STARTING", "FAIL", "CLEANING"]
     );
     let why = &line_of(&lines, "stuck", "FAIL").rest;
-    assert!(why.contains("timed out after 1s"), "{why}");
+    assert!(why.contains("timed out after 1.00s"), "{why}");
     assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
     assert!(sipp_links(&lab).is_empty());
 }
@@ -2226,6 +2332,7 @@ fn too_small_an_open_files_limit_is_a_clear_error() {
         err.contains("open-files limit (24)") && err.contains("ulimit -n"),
         "{err}"
     );
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
 }
 
@@ -2293,6 +2400,7 @@ fn no_sipp_on_path_is_a_clear_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no sipp executable on PATH"), "{err}");
     assert!(state_lines(&r.stdout).is_empty());
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
     assert!(sb.run_folders().is_empty());
 }
@@ -2577,4 +2685,67 @@ fn a_third_sigint_exits_at_once_after_removing_the_links() {
     let r = run_in(&lab, &next);
     assert_eq!(r.status, 0, "{}", show(&r));
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}
+
+/// What a run's JSON and JUnit reports count: JSON `(total, success, failed)` from its
+/// `summary`, checked against its `tests`; JUnit `(tests, failures + errors)`, checked against
+/// its `<testcase>`s; how each tells GLOBAL.
+#[derive(Debug)]
+struct ReportCounts {
+    json: (u64, u64, u64),
+    junit: (u64, u64),
+    json_global_before_ok: Option<bool>,
+    json_global_after_ok: Option<bool>,
+    /// The JUnit suite's `<system-err>` (GLOBAL's failures), unescaped enough to compare.
+    junit_global_error: String,
+}
+
+fn report_counts(json: &Path, junit: &Path) -> ReportCounts {
+    let j = json_report(json);
+    let s = &j["summary"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{j:#}"));
+    let counts = (n(&s["total"]), n(&s["success"]), n(&s["failed"]));
+    let tests = j["tests"].as_array().unwrap();
+    assert_eq!(tests.len() as u64, counts.0, "{j:#}");
+    assert_eq!(
+        tests.iter().filter(|t| t["passed"] == false).count() as u64,
+        counts.2,
+        "{j:#}"
+    );
+    assert!(
+        tests.iter().all(|t| t["name"] != "GLOBAL"),
+        "GLOBAL is no test run: {j:#}"
+    );
+    let x = read(junit);
+    let attr = |name: &str| -> u64 {
+        let re = regex::Regex::new(&format!(
+            r#"<testsuite name="sipplauncher"[^>]* {name}="(\d+)""#
+        ))
+        .unwrap();
+        re.captures(&x)
+            .unwrap_or_else(|| panic!("no {name}= in\n{x}"))[1]
+            .parse()
+            .unwrap()
+    };
+    let cases = x.matches("<testcase ").count() as u64;
+    assert_eq!(cases, attr("tests"), "{x}");
+    assert!(!x.contains("<testcase name=\"GLOBAL\""), "{x}");
+    let global_error = x
+        .split("<system-err>")
+        .nth(1)
+        .map(|e| {
+            e.split("</system-err>")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let ok = |k: &str| j["global"][k]["ok"].as_bool();
+    ReportCounts {
+        json: counts,
+        junit: (cases, attr("failures") + attr("errors")),
+        json_global_before_ok: ok("before"),
+        json_global_after_ok: ok("after"),
+        junit_global_error: global_error,
+    }
 }

@@ -577,6 +577,7 @@ fn sipp_without_tls_is_an_error_at_start_and_a_warning_in_a_dry_run() {
     }
     assert!(state_lines(&r.stdout).is_empty());
     assert!(!sb.run_root().exists(), "nothing is made");
+    assert!(!sb.log().exists(), "the general log was made");
 
     let mut cmd = sb.cmd();
     cmd.args(["--leave-temp", "--sipp-transport", "l1"])

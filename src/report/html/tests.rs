@@ -247,6 +247,15 @@ fn a_page_from_the_event_stream() {
     );
     assert!(normal.contains("A passing run: 0 (0-kqzvxa)"));
     assert!(page.contains("<a href=\"#ladder-1\">ladder</a>"));
+    // The passing run's ladder folded (its link unfolds it), the failed one's open.
+    let passing = {
+        let at = page
+            .find("id=\"ladder-0\"")
+            .expect("the passing run's ladder");
+        &page[at..at + page[at..].find("</svg>").expect("svg end")]
+    };
+    assert!(passing.contains("<details class=\"fold\"><summary>the ladder: "));
+    assert!(!ladder.contains("details"), "a failed run's ladder is open");
     assert!(
         external_references(&page).is_empty(),
         "{:?}",
