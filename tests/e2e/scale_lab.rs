@@ -317,10 +317,12 @@ fn three_shards_in_one_namespace_then_merge() {
 /// every try, `good` passes. FLAKY counts as passed; every try is a fresh run named in every
 /// report; a suite whose only failure is flaky exits 0.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn retries_name_every_try_and_a_flaky_test_passes() {
-    let Some(lab) = Lab::try_up("retries_name_every_try_and_a_flaky_test_passes") else {
-        return;
-    };
+    let lab = Lab::up("retries_name_every_try_and_a_flaky_test_passes");
     let sb = Sandbox::new();
     let count = sb.path("flaky.count");
     let before = format!(
