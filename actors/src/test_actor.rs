@@ -235,6 +235,7 @@ impl TestActor {
         let last = matches!(state, StateName::Clean | StateName::Dirty);
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.id.run.index,
+            attempt: self.id.run.attempt,
             name: self.id.plan.name.clone(),
             run_id: self.run_id.clone(),
             run_id_number: self.id.run_id_number.clone(),
@@ -312,9 +313,11 @@ fn prepare_folder(
         test_log: f.log,
         folder: f.folder,
     })?;
-    // NOT READY: the folder stays as evidence (`--keep`).
+    // NOT READY: the folder stays as evidence (`--keep`), unless a signal cut the pre-run
+    // short (Ctrl+C leaves nothing behind, as for a before.sh it stops).
     let undo = |reason: String| {
-        let fate = run_folder::settle(&made.path, keeper, true, &made.log);
+        let failed = !kill.is_interrupted();
+        let fate = run_folder::settle(&made.path, keeper, failed, &made.log);
         PrepareFailure {
             reason,
             fatal: false,
@@ -330,9 +333,10 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    // A dns.txt of many records is read and grouped in a while: an interrupt does not wait for
-    // the end. Grouped here, off the actor threads: adding it to the server is then a merge.
-    let cancelled = || kill.is_killed();
+    // A dns.txt of many records is read and grouped in a while: the first signal does not wait
+    // for the end (the test would not run anyway). Grouped here, off the actor threads: adding
+    // it to the server is then a merge.
+    let cancelled = || kill.is_interrupted();
     let zone = match front.zone.records(&made.path, &cancelled).map_err(undo)? {
         None => None,
         Some(records) => {
@@ -1145,7 +1149,11 @@ mod tests {
         };
         let id = Identity {
             slot: 0,
-            run: ScheduledRun { index: 0, test: 0 },
+            run: ScheduledRun {
+                index: 0,
+                test: 0,
+                attempt: 0,
+            },
             plan: Arc::new(TestPlan {
                 name: TestName("t".into()),
                 folder,
