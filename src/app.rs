@@ -242,6 +242,7 @@ fn nothing_to_run(config: &Config, meta: RunMeta, notes: Vec<String>) -> i32 {
             window: config.run.window,
             seed: config.seed,
             dry_run: config.run.dry_run,
+            retries: config.run.retries,
             at: now,
         },
         Event::RunFinished {

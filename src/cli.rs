@@ -245,6 +245,16 @@ pub struct Cli {
     )]
     pub test_timeout: String,
 
+    /// Try a test run that did not pass again, up to N more times (a fresh run each time); one
+    /// that passes on a retry is FLAKY and counts as passed
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub retries: u32,
+
     /// Run only the tests that did not pass in that JSON report (a run's --json, or a merge's)
     #[arg(long, value_name = "REPORT.json")]
     pub rerun_failed: Option<PathBuf>,

@@ -500,6 +500,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             group,
             group_pause,
             group_stop_first_fail: cli.group_stop_first_fail,
+            retries: cli.retries,
             window: cli.window,
             total,
             random_seed: seed,

@@ -236,6 +236,7 @@ impl TestActor {
         let last = matches!(state, StateName::Clean | StateName::Dirty);
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.id.run.index,
+            attempt: self.id.run.attempt,
             name: self.id.plan.name.clone(),
             run_id: self.run_id.clone(),
             run_id_number: self.id.run_id_number.clone(),
@@ -316,7 +317,8 @@ fn prepare_folder(
         test_log: f.log,
         folder: f.folder,
     })?;
-    // NOT READY: the folder stays as evidence (`--keep`), unless an interrupt cut it short.
+    // NOT READY: the folder stays as evidence (`--keep`), unless a signal cut the pre-run
+    // short (Ctrl+C leaves nothing behind, as for a before.sh it stops).
     let undo = |reason: String| {
         let fate = run_folder::settle(&made.path, keeper, !interrupted(), &made.log);
         PrepareFailure {
@@ -334,8 +336,9 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    // A dns.txt of many records is read and grouped in a while: an interrupt does not wait for
-    // the end. Grouped here, off the actor threads: adding it to the server is then a merge.
+    // A dns.txt of many records is read and grouped in a while: the first signal does not wait
+    // for the end (the test would not run anyway). Grouped here, off the actor threads: adding
+    // it to the server is then a merge.
     let zone = match front.zone.records(&made.path, &interrupted).map_err(undo)? {
         None => None,
         Some(records) => {
@@ -1156,7 +1159,11 @@ mod tests {
         };
         let id = Identity {
             slot: 0,
-            run: ScheduledRun { index: 0, test: 0 },
+            run: ScheduledRun {
+                index: 0,
+                test: 0,
+                attempt: 0,
+            },
             plan: Arc::new(TestPlan {
                 name: TestName("t".into()),
                 folder,

@@ -192,18 +192,18 @@ fn failed_runs_keep_their_folders_up_to_keep_max() {
 /// go to that user, who can reach the folder (search, not list, on the run root and `<test>`);
 /// without sudo, ownership and modes stay as they are.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root (to hand files to another user): cargo test --features lab"
+)]
 fn kept_evidence_and_reports_go_to_the_sudo_user() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::os::unix::process::CommandExt;
     const NOBODY: u32 = 65_534;
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the tests as root"
-        );
-        eprintln!("note: skipped, it needs root (to hand files to another user)");
-        return;
-    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root (to hand files to another user)"
+    );
     let run_with = |sudo: bool| {
         let sb = Sandbox::new();
         std::fs::set_permissions(sb.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

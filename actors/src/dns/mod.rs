@@ -34,6 +34,7 @@ use slog::{debug, info, warn, Logger};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+use crate::events::format_duration;
 use crate::messages::{AddRecords, LocalAddr, RemoveRecords, Shutdown, ShutdownError};
 use crate::sys::sockets::{self, Holder, Proto};
 use server::{Served, ZoneHandler};
@@ -450,7 +451,7 @@ impl Handler<ServerEnded> for DnsActor {
             .unwrap_or_else(PoisonError::into_inner)
             .zones
             .runs();
-        warn!(self.log, "dns server ended unexpectedly after {lived:?}: {why}; restarting it on {}", self.addr;
+        warn!(self.log, "dns server ended unexpectedly after {}: {why}; restarting it on {}", format_duration(lived), self.addr;
             "runs" => runs);
         self.restart(ctx);
     }
