@@ -218,7 +218,12 @@ fn kept_evidence_and_reports_go_to_the_sudo_user() {
             ],
         );
         let mut cmd = sb.cmd();
-        cmd.arg("--json").arg(sb.path("r.json"));
+        cmd.arg("--json")
+            .arg(sb.path("r.json"))
+            .arg("--junit")
+            .arg(sb.path("r.xml"))
+            .arg("--html")
+            .arg(sb.path("r.html"));
         if sudo {
             cmd.env("SUDO_UID", NOBODY.to_string())
                 .env("SUDO_GID", NOBODY.to_string());
@@ -258,7 +263,13 @@ fn kept_evidence_and_reports_go_to_the_sudo_user() {
     assert_eq!(owners(kept), [(NOBODY, NOBODY)].into());
     assert_eq!(mode(&sb.run_root()), 0o711);
     assert_eq!(mode(&sb.run_root().join("bad-0000")), 0o711);
-    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), NOBODY);
+    for report in ["r.json", "r.xml", "r.html"] {
+        assert_eq!(
+            fs::metadata(sb.path(report)).unwrap().uid(),
+            NOBODY,
+            "{report}"
+        );
+    }
     // nobody reads its log, but lists no run folder.
     let as_nobody = |args: &[&std::path::Path]| {
         Command::new(args[0])
@@ -285,7 +296,9 @@ fn kept_evidence_and_reports_go_to_the_sudo_user() {
     let kept = &sb.run_folders()[0];
     assert_eq!(owners(kept), [(0, 0)].into());
     assert_eq!(mode(&sb.run_root()), 0o700);
-    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), 0);
+    for report in ["r.json", "r.xml", "r.html"] {
+        assert_eq!(fs::metadata(sb.path(report)).unwrap().uid(), 0, "{report}");
+    }
 }
 
 #[test]
