@@ -7,6 +7,7 @@
 //! the process.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -18,7 +19,7 @@ pub enum DetachedError {
     #[error("it panicked")]
     Panicked,
     /// No longer waited for (see [`run_until`]); it may still run.
-    #[error("given up while it still ran")]
+    #[error("not waited for any more (a second interrupt) while it still ran")]
     GivenUp,
 }
 
@@ -30,13 +31,18 @@ pub async fn run<T: Send + 'static>(
     run_until(name, work, std::future::pending()).await
 }
 
-/// [`run`], no longer waited for once `give_up` resolves (the job is left to end on its own).
+/// How long a job still gets once `give_up` resolved: work that gives up itself on the same
+/// signal answers within it (and undoes what it made); only stuck work is left.
+pub const GIVE_UP_GRACE: Duration = Duration::from_millis(300);
+
+/// [`run`], no longer waited for [`GIVE_UP_GRACE`] after `give_up` resolves (the job is then
+/// left to end on its own).
 pub async fn run_until<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
     give_up: impl Future<Output = ()>,
 ) -> Result<T, DetachedError> {
-    let (tx, rx) = oneshot::channel();
+    let (tx, mut rx) = oneshot::channel();
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
@@ -46,15 +52,19 @@ pub async fn run_until<T: Send + 'static>(
         .map_err(DetachedError::Spawn)?;
     tokio::select! {
         biased;
-        answer = rx => answer.map_err(|_| DetachedError::Panicked),
-        () = give_up => Err(DetachedError::GivenUp),
+        answer = &mut rx => return answer.map_err(|_| DetachedError::Panicked),
+        () = give_up => {}
+    }
+    match tokio::time::timeout(GIVE_UP_GRACE, rx).await {
+        Ok(answer) => answer.map_err(|_| DetachedError::Panicked),
+        Err(_) => Err(DetachedError::GivenUp),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     #[tokio::test]
     async fn answers_and_panics() {
@@ -63,8 +73,9 @@ mod tests {
         assert!(matches!(panicked, Err(DetachedError::Panicked)));
     }
 
-    /// A job that never ends is given up when asked, and the runtime's end does not wait for
-    /// it (on the blocking pool, the drop of the runtime would hang here).
+    /// A job that never ends is given up when asked (after the grace), and the runtime's end
+    /// does not wait for it (on the blocking pool, the drop of the runtime would hang here); a
+    /// job that ends within the grace gives its answer.
     #[test]
     fn a_stuck_job_is_given_up_and_does_not_hold_the_runtime() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -78,6 +89,15 @@ mod tests {
             async { tokio::time::sleep(Duration::from_millis(50)).await },
         ));
         assert!(matches!(answer, Err(DetachedError::GivenUp)));
+        let answer = rt.block_on(run_until(
+            "quick",
+            || {
+                std::thread::sleep(Duration::from_millis(100));
+                5
+            },
+            async {},
+        ));
+        assert_eq!(answer.unwrap(), 5);
         drop(rt);
         assert!(started.elapsed() < Duration::from_secs(10));
     }
