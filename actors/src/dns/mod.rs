@@ -316,7 +316,11 @@ impl DnsActor {
         if let Err(e) = self.start_server(ctx) {
             // The old sockets may still be closing: soon again.
             self.restart_delay = RESTART_DELAY_MIN;
-            warn!(self.log, "{e}: trying again in {:?}", self.restart_delay);
+            warn!(
+                self.log,
+                "{e}: trying again in {}",
+                format_duration(self.restart_delay)
+            );
             self.retry_pending = true;
             ctx.notify_later(RetryStart, self.restart_delay);
         }
@@ -468,7 +472,11 @@ impl Handler<RetryStart> for DnsActor {
         if let Err(e) = self.start_server(ctx) {
             self.restart_delay =
                 (self.restart_delay * 2).clamp(RESTART_DELAY_MIN, RESTART_DELAY_MAX);
-            warn!(self.log, "{e}: trying again in {:?}", self.restart_delay);
+            warn!(
+                self.log,
+                "{e}: trying again in {}",
+                format_duration(self.restart_delay)
+            );
             self.retry_pending = true;
             ctx.notify_later(RetryStart, self.restart_delay);
         }
