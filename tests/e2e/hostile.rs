@@ -667,6 +667,11 @@ fn a_template_that_renders_for_ever_neither_hangs_nor_deafens() {
     write_suite(&sb.suite(), &[("a/uac_ua0.xml", RENDERS_FOR_EVER)]);
     let mut s = Spawned::spawn(&mut with_bin(&sb.cmd()));
     s.wait_for("PREPARING", Duration::from_secs(20));
+    // The run's log is opened once the folder is copied, just before the rendering.
+    assert!(wait_until(Duration::from_secs(20), || sb
+        .run_folders()
+        .iter()
+        .any(|f| f.join("sipplauncher.log").exists())));
     kill(s.pid(), Signal::SIGINT).unwrap();
     let (status, stdout, took) = s.finish(Duration::from_secs(40));
     assert!(took < EXIT_BOUND, "exit took {took:?}:\n{stdout}");
