@@ -125,6 +125,7 @@ fn main() {
             total: n,
             success: n - 10,
             failed: 10,
+            flaky: 0,
         },
         ..JsonReport::default()
     };

@@ -2,6 +2,7 @@
 //! run it on the actor runtime, turn the outcome into an exit status.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -66,15 +67,7 @@ pub fn main() -> i32 {
     };
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            // clap's own help/version output, or a usage error it caught.
-            let _ = e.print();
-            return if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::SUCCESS
-            };
-        }
+        Err(e) => return clap_exit(&e),
     };
     // `--list`: the listing of this command line's suite, not a run (no --dut needed).
     if cli.list {
@@ -85,6 +78,35 @@ pub fn main() -> i32 {
         Err(e) => return usage(&e.to_string()),
     };
     run(config, interrupts)
+}
+
+/// clap's help or version (printed as clap has them, exit 0), or a usage error it caught: one
+/// line, with its tip when it has one (a similar option), exit 2.
+pub fn clap_exit(e: &clap::Error) -> i32 {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return exit_code::SUCCESS;
+    }
+    usage(&clap_one_line(e))
+}
+
+/// clap's message of a usage error on one line: `unexpected argument '--grop' found (a similar
+/// argument exists: '--group'); see --help`.
+pub fn clap_one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines
+        .next()
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .unwrap_or("bad command line");
+    let tip = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("tip: "));
+    match tip {
+        Some(tip) => format!("{first} ({tip}); see --help"),
+        None => format!("{first}; see --help"),
+    }
 }
 
 fn usage(msg: &str) -> i32 {
@@ -113,21 +135,26 @@ pub fn run(config: Config, interrupts: Interrupts) -> i32 {
 
 fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
     crate::report::hand_reports_to(config.run.hand_to);
-    let log = open_log(&config)?;
+    // Every check first: a usage error leaves nothing behind, not even the general log.
     let ca = check_ca(&config)?;
-    let suite = collect(&config, &log)?;
-    let (suite, notes) = select(&config, suite, &log)?;
+    let suite = collect(&config)?;
+    let (suite, notes) = select(&config, suite)?;
     if suite.tests.is_empty() {
+        let log = open_log(&config)?;
+        note(&log, &suite, None, &notes);
         return Ok(nothing_to_run(
             &config,
             run_meta(&config, &suite, None),
             notes,
         ));
     }
-    let sipp = preflight(&config, &suite, &log)?;
+    let sipp = preflight(&config, &suite)?;
+    let info_file = info_file(&config, &suite)?;
+    let log = open_log(&config)?;
+    note(&log, &suite, Some(&sipp), &notes);
     let sipp_version = sipp.found.as_ref().map(|f| f.version.clone());
     let meta = run_meta(&config, &suite, sipp_version);
-    let (plan, front) = build_plan(&config, suite, sipp, ca, &log)?;
+    let (plan, front) = build_plan(&config, suite, sipp, info_file, ca, &log)?;
     let sinks = sinks(&config, meta, notes);
     let result = sipplauncher_actors::run(plan, front, sinks, log, interrupts);
     exit_status(&config, &result)
@@ -135,7 +162,7 @@ fn run_steps(config: Config, interrupts: Interrupts) -> Result<i32, Stop> {
 
 /// The part of the collected tests this process runs (`--rerun-failed`, then `--shard`), and
 /// what the console says of it; none of the tests to run again in the suite is a usage error.
-fn select(config: &Config, mut suite: Suite, log: &Logger) -> Result<(Suite, Vec<String>), Stop> {
+fn select(config: &Config, mut suite: Suite) -> Result<(Suite, Vec<String>), Stop> {
     let mut notes = Vec::new();
     if let Some((report, rerun)) = &config.rerun {
         let report = report.display();
@@ -148,7 +175,8 @@ fn select(config: &Config, mut suite: Suite, log: &Logger) -> Result<(Suite, Vec
             .collect();
         if !rerun.tests.is_empty() && missing.len() == rerun.tests.len() {
             return Err(usage_stop(&format!(
-                "--rerun-failed: none of the {} tests that did not pass in {report} is in the                  suite (after --pattern-only/--pattern-exclude): {}",
+                "--rerun-failed: none of the {} tests that did not pass in {report} is in the \
+                 suite (after --pattern-only/--pattern-exclude): {}",
                 missing.len(),
                 missing.join(", ")
             )));
@@ -168,7 +196,6 @@ fn select(config: &Config, mut suite: Suite, log: &Logger) -> Result<(Suite, Vec
                 missing.join(", ")
             ));
         }
-        info!(log, "{line}");
         notes.push(line);
     }
     if let Some(shard) = config.shard {
@@ -179,7 +206,6 @@ fn select(config: &Config, mut suite: Suite, log: &Logger) -> Result<(Suite, Vec
             shard.mode.as_str(),
             suite.tests.len()
         );
-        info!(log, "{line}");
         notes.push(line);
     }
     Ok((suite, notes))
@@ -216,6 +242,7 @@ fn nothing_to_run(config: &Config, meta: RunMeta, notes: Vec<String>) -> i32 {
             window: config.run.window,
             seed: config.seed,
             dry_run: config.run.dry_run,
+            retries: config.run.retries,
             at: now,
         },
         Event::RunFinished {
@@ -242,19 +269,22 @@ fn nothing_to_run(config: &Config, meta: RunMeta, notes: Vec<String>) -> i32 {
 /// The general log: a default path that cannot be opened (e.g. made by another user) is not
 /// worth stopping a run for; an explicit one is.
 fn open_log(config: &Config) -> Result<Logger, Stop> {
-    let general = match logging::open_log(&config.log_file) {
+    // Never through a symlink, never blocking on a FIFO, never into a file of someone else's:
+    // such a one is refused even as the default; one only not ours to open is skipped then.
+    let general = match logging::open_general(&config.log_file) {
         Ok(f) => Some(f),
-        Err(e) if config.log_file_explicit => {
-            return Err(usage_stop(&format!(
-                "--log-file: cannot open {}: {e}",
-                config.log_file.display()
-            )))
+        Err(e) if config.log_file_explicit || !e.is_open_failure() => {
+            let default = if config.log_file_explicit {
+                ""
+            } else {
+                " (the default; give another with --log-file)"
+            };
+            return Err(usage_stop(&format!("--log-file: {e}{default}")));
         }
         Err(e) => {
             let _ = writeln!(
                 std::io::stderr(),
-                "sipplauncher: warning: no general log: cannot open {}: {e}",
-                config.log_file.display()
+                "sipplauncher: warning: no general log: {e}"
             );
             None
         }
@@ -290,8 +320,21 @@ fn check_ca(config: &Config) -> Result<Option<Arc<Ca>>, Stop> {
         .map_err(|e| usage_stop(&e.to_string()))
 }
 
+/// What the checks found, into the general log once it is open.
+fn note(log: &Logger, suite: &Suite, sipp: Option<&SippCheck>, notes: &[String]) {
+    for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {
+        warn!(log, "test {} is not runnable", t.name; "why" => t.definition_error.as_deref());
+    }
+    if let Some(f) = sipp.and_then(|s| s.found.as_ref()) {
+        info!(log, "SIPp {} at {}", f.version, f.path.display());
+    }
+    for line in notes {
+        info!(log, "{line}");
+    }
+}
+
 /// The tests of the suite, after `--pattern-only` / `--pattern-exclude`; none is a usage error.
-fn collect(config: &Config, log: &Logger) -> Result<Suite, Stop> {
+fn collect(config: &Config) -> Result<Suite, Stop> {
     let suite = suite::collect(&CollectOptions {
         testsuite: config.testsuite.clone(),
         template_folder: config.template_folder.clone(),
@@ -307,10 +350,21 @@ fn collect(config: &Config, log: &Logger) -> Result<Suite, Stop> {
             filtered,
         )));
     }
-    for t in suite.tests.iter().filter(|t| t.definition_error.is_some()) {
-        warn!(log, "test {} is not runnable", t.name; "why" => t.definition_error.as_deref());
-    }
     Ok(suite)
+}
+
+/// SIPp's injection file (`--sipp-info-file`, else the suite's `users.csv`), named absolutely:
+/// SIPp runs in the run folder.
+fn info_file(config: &Config, suite: &Suite) -> Result<Option<PathBuf>, Stop> {
+    config
+        .sipp
+        .info_file
+        .clone()
+        .or_else(|| suite.info_file.clone())
+        .as_ref()
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|e| usage_stop(&format!("--sipp-info-file: {e}")))
 }
 
 /// What the preflight found out about SIPp.
@@ -325,7 +379,7 @@ struct SippCheck {
 
 /// SIPp is there (with TLS when the run needs it) and the open-files limit carries `--group`;
 /// a dry run only warns about what a real run would stop on.
-fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, Stop> {
+fn preflight(config: &Config, suite: &Suite) -> Result<SippCheck, Stop> {
     let sipp = &config.sipp;
     let transport = sipp.transport;
     if config.run.dry_run {
@@ -341,7 +395,6 @@ fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, 
             _ => None,
         };
         if let Some(f) = found.as_ref().filter(|f| !f.has_tls()) {
-            warn!(log, "SIPp {} has no TLS", f.version);
             let _ = writeln!(
                 std::io::stderr(),
                 "sipplauncher: warning: {}; a real run would stop here",
@@ -355,7 +408,6 @@ fn preflight(config: &Config, suite: &Suite, log: &Logger) -> Result<SippCheck, 
         });
     }
     let found = preflight::find_sipp().map_err(|e| usage_stop(&e))?;
-    info!(log, "SIPp {} at {}", found.version, found.path.display());
     if transport.is_tls() && !found.has_tls() {
         return Err(usage_stop(&format!(
             "{}, or use --dry-run",
@@ -428,20 +480,12 @@ fn build_plan(
     config: &Config,
     suite: Suite,
     sipp: SippCheck,
+    info_file: Option<PathBuf>,
     ca: Option<Arc<Ca>>,
     log: &Logger,
 ) -> Result<(RunPlan, FrontEnd), Stop> {
     let mut opts = config.sipp.clone();
-    if opts.info_file.is_none() {
-        opts.info_file = suite.info_file.clone();
-    }
-    // SIPp runs in the run folder: the injection file must be named absolutely.
-    let info_file = opts
-        .info_file
-        .as_ref()
-        .map(std::path::absolute)
-        .transpose()
-        .map_err(|e| usage_stop(&format!("--sipp-info-file: {e}")))?;
+    opts.info_file.clone_from(&info_file);
     let tls = ca.map(|ca| tls_setup(config, ca, sipp.found.as_ref(), log));
     let launch = Arc::new(SippLauncher {
         program: sipp.program,

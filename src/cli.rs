@@ -14,12 +14,26 @@ pub const DEFAULT_RUN_ROOT: &str = "/var/tmp/sipplauncher";
 /// The default `--log-file`.
 pub const DEFAULT_LOG_FILE: &str = "/tmp/sipplauncher.log";
 
+/// The subcommands, one line each, as the top-level `--help` shows them (each is a first
+/// argument with its own parser and `--help`: `app::main` dispatches on it).
+pub const COMMANDS_HELP: &str = "\
+Commands (a first argument; `sipplauncher <COMMAND> --help` for each):
+  list    List the tests a run would collect, with their run groups, instances and roles
+  report  Make the HTML report of a run again from its JSON report
+  merge   Join the JSON reports of a suite's shards into one report of each kind
+  sweep   Benchmark a DUT: run the suite at each group size, draw its capacity curve
+Without a command: a run of the suite, with the options below.";
+
 /// Run a suite of SIPp tests against a SIP device under test (DUT).
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "sipplauncher",
     version,
     about = "Run a suite of SIPp tests against a SIP device under test (DUT) with one command",
+    override_usage = "sipplauncher [OPTIONS]\n       sipplauncher <list|report|merge|sweep> [ARGS]",
+    before_help = COMMANDS_HELP,
+    // The commands after the usage, before the run's options.
+    help_template = "{about-with-newline}\n{usage-heading} {usage}\n\n{before-help}{all-args}{after-help}",
     // `-v` is the version, as in the original; clap's own `-V` is replaced below.
     disable_version_flag = true,
     // As argparse in the original: an option given twice keeps its last value.
@@ -231,6 +245,16 @@ pub struct Cli {
     )]
     pub test_timeout: String,
 
+    /// Try a test run that did not pass again, up to N more times (a fresh run each time); one
+    /// that passes on a retry is FLAKY and counts as passed
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub retries: u32,
+
     /// Run only the tests that did not pass in that JSON report (a run's --json, or a merge's)
     #[arg(long, value_name = "REPORT.json")]
     pub rerun_failed: Option<PathBuf>,
@@ -440,6 +464,26 @@ mod tests {
     fn unknown_options_and_missing_values_are_clap_errors() {
         assert!(parse(&["--nope"]).is_err());
         assert!(parse(&["--dut"]).is_err());
+    }
+
+    #[test]
+    fn help_lists_each_subcommand_in_one_line() {
+        let help = Cli::command().render_help().to_string();
+        for name in ["list", "report", "merge", "sweep"] {
+            let lines: Vec<&str> = help
+                .lines()
+                .filter(|l| l.trim_start().starts_with(&format!("{name}  ")))
+                .collect();
+            assert_eq!(lines.len(), 1, "{name} not listed once in:\n{help}");
+        }
+        // Before the options, after the usage.
+        let at = |what: &str| help.find(what).unwrap_or_else(|| panic!("{what}:\n{help}"));
+        assert!(at("Usage:") < at("Commands") && at("Commands") < at("Options:"));
+        // The long help shows them too.
+        assert!(Cli::command()
+            .render_long_help()
+            .to_string()
+            .contains(COMMANDS_HELP));
     }
 
     #[test]

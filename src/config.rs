@@ -11,7 +11,8 @@ use std::time::Duration;
 use regex::Regex;
 use serde_json::Value;
 use sipplauncher_actors::core::plan::{HandTo, Keep, RunConfig};
-use sipplauncher_actors::sys::logging::Rotation;
+use sipplauncher_actors::sys::logging::{self, Rotation};
+use sipplauncher_actors::sys::rundir;
 
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
 use crate::rerun::Rerun;
@@ -210,6 +211,24 @@ pub enum UsageError {
         folder: PathBuf,
         path: PathBuf,
     },
+    #[error("--dut: {dut} is the {what} address of {network}/{mask}: no device can have it")]
+    DutNotAHost {
+        dut: Ipv4Addr,
+        network: Ipv4Addr,
+        mask: u8,
+        what: &'static str,
+    },
+    #[error(
+        "--default_behaviors: {} is not a behavior SIPp knows (a list of all, none, bye, \
+         abortunexp, pingreply, cseq, each maybe after - or +)",
+        Quoted(.0)
+    )]
+    BadBehavior(String),
+    #[error("--run-root: {0}")]
+    RunRoot(String),
+    /// The general log: `--log-file`, or the default one.
+    #[error("--log-file: {why}{}", if *explicit { "" } else { " (the default; give another with --log-file)" })]
+    UnsafeLog { why: String, explicit: bool },
     #[error("{option}: {} is the same file as {other}", path.display())]
     SameFile {
         option: &'static str,
@@ -287,6 +306,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     let exclude = compile_patterns("--pattern-exclude", &cli.pattern_exclude)?;
 
     let network_mask = parse_mask(&cli.network_mask)?;
+    check_dut_is_a_host(dut, network_mask)?;
     let group = parse_count("--group", &cli.group, 1)?;
     let group = usize::try_from(group).map_err(|_| UsageError::OutOfRange {
         option: "--group",
@@ -433,21 +453,6 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         .html
         .map(|p| writable_file_path("--html", p))
         .transpose()?;
-    // Two reports in one file would overwrite each other.
-    let reports = [("--junit", &junit), ("--json", &json), ("--html", &html)];
-    for (i, (option, path)) in reports.iter().enumerate() {
-        for (other, earlier) in &reports[..i] {
-            if let (Some(p), Some(e)) = (path, earlier) {
-                if p == e {
-                    return Err(UsageError::SameFile {
-                        option,
-                        other,
-                        path: p.to_path_buf(),
-                    });
-                }
-            }
-        }
-    }
     let log_keep = parse_count("--log-keep", &cli.log_keep, 0)?;
     let log_rotation = Rotation {
         // At least a byte: a smaller size would rotate before every line all the same.
@@ -466,6 +471,27 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
         Some(path) => writable_file_path("--log-file", path)?,
         None => PathBuf::from(DEFAULT_LOG_FILE),
     };
+    // Something planted at the log's name is refused; a log that is only not ours to open is
+    // told when it is opened (the default one is then skipped).
+    if let Err(e) = logging::check_log_file(&log_file) {
+        if log_file_explicit || !e.is_open_failure() {
+            return Err(UsageError::UnsafeLog {
+                why: e.to_string(),
+                explicit: log_file_explicit,
+            });
+        }
+    }
+    // Two of them in one file would overwrite each other, however the path is spelt.
+    check_distinct_outputs(&[
+        ("--junit", junit.as_deref()),
+        ("--json", json.as_deref()),
+        ("--html", html.as_deref()),
+        ("--log-file", Some(log_file.as_path())),
+    ])?;
+    check_run_root(&cli.run_root)?;
+    if let Some(b) = &cli.default_behaviors {
+        check_behaviors(b)?;
+    }
 
     Ok(Config {
         run: RunConfig {
@@ -474,6 +500,7 @@ pub fn validate(cli: Cli) -> Result<Config, UsageError> {
             group,
             group_pause,
             group_stop_first_fail: cli.group_stop_first_fail,
+            retries: cli.retries,
             window: cli.window,
             total,
             random_seed: seed,
@@ -534,6 +561,104 @@ fn parse_dut(raw: Option<&str>) -> Result<Ipv4Addr, UsageError> {
         return Err(UsageError::UnusableDut(dut));
     }
     Ok(dut)
+}
+
+/// The DUT is a host of its network: not the network's own address, nor its broadcast one
+/// (every test would fail, each in its own words).
+fn check_dut_is_a_host(dut: Ipv4Addr, mask: u8) -> Result<(), UsageError> {
+    let bits = u32::MAX.checked_shl(32 - u32::from(mask)).unwrap_or(0);
+    let addr = u32::from(dut);
+    let what = if addr == addr & bits {
+        "network"
+    } else if addr == addr | !bits {
+        "broadcast"
+    } else {
+        return Ok(());
+    };
+    Err(UsageError::DutNotAHost {
+        dut,
+        network: Ipv4Addr::from(addr & bits),
+        mask,
+        what,
+    })
+}
+
+/// `-default_behaviors` as SIPp reads it: comma-separated, each `none`, or one of its behaviors
+/// with an optional `-` (off) or `+` (on) in front; an unknown one would make every SIPp exit.
+fn check_behaviors(raw: &str) -> Result<(), UsageError> {
+    let known = ["all", "bye", "abortunexp", "pingreply", "cseq"];
+    let mut tokens = raw.split(',').filter(|t| !t.is_empty()).peekable();
+    if tokens.peek().is_none() {
+        return Err(UsageError::BadBehavior(raw.to_string()));
+    }
+    for token in tokens {
+        let name = token
+            .strip_prefix('-')
+            .or_else(|| token.strip_prefix('+'))
+            .unwrap_or(token);
+        if token != "none" && !known.contains(&name) {
+            return Err(UsageError::BadBehavior(token.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The run root can hold run folders (checked as they will be made, without making anything).
+fn check_run_root(root: &Path) -> Result<(), UsageError> {
+    let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    if absolute.file_name().is_none() {
+        return Err(UsageError::RunRoot(format!(
+            "{} cannot be the run root: give a folder of its own, e.g. {}",
+            root.display(),
+            crate::cli::DEFAULT_RUN_ROOT
+        )));
+    }
+    rundir::check_run_root(root).map_err(|e| {
+        UsageError::RunRoot(match e {
+            rundir::RunDirError::Unsafe { why, .. } => why,
+            rundir::RunDirError::Create { step, source, .. } => format!("{step}: {source}"),
+            other => other.to_string(),
+        })
+    })
+}
+
+/// How a file is told apart from others: its device and inode once it exists, else its
+/// absolute path with the folder resolved (two spellings of one new file meet there).
+#[derive(Debug, PartialEq, Eq)]
+enum FileKey {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_key(path: &Path) -> FileKey {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = fs::metadata(path) {
+        return FileKey::Inode(m.dev(), m.ino());
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let folder = absolute
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .unwrap_or_else(|| absolute.parent().unwrap_or(Path::new("/")).to_path_buf());
+    FileKey::Path(folder.join(absolute.file_name().unwrap_or_default()))
+}
+
+/// No two of the files the run writes (reports, the general log) are one file.
+fn check_distinct_outputs(outputs: &[(&'static str, Option<&Path>)]) -> Result<(), UsageError> {
+    let keyed: Vec<(&'static str, &Path, FileKey)> = outputs
+        .iter()
+        .filter_map(|(o, p)| p.map(|p| (*o, p, file_key(p))))
+        .collect();
+    for (i, (option, path, key)) in keyed.iter().enumerate() {
+        if let Some((other, _, _)) = keyed[..i].iter().find(|(_, _, k)| k == key) {
+            return Err(UsageError::SameFile {
+                option,
+                other,
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parse_mask(raw: &str) -> Result<u8, UsageError> {
@@ -1028,6 +1153,9 @@ mod tests {
             (f.p("suite"), f.p("ca.pem"), f.p("ca.key"), f.p("users.csv"));
         let nope = f.p("nope");
         let nope_xml = format!("{nope}/r.xml");
+        let (dot_spelt, plain, log) = (f.p("tpl/../r.xml"), f.p("r.xml"), f.p("l.log"));
+        let fifo = f.p("fifo");
+        nix::unistd::mkfifo(fifo.as_str(), nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
         let table: Vec<(Vec<&str>, String)> = vec![
             (vec!["--dut", "10.0.0"], r#"--dut: "10.0.0" is not an IPv4 address"#.into()),
             (vec!["--dut", "::1"], r#"--dut: "::1" is not an IPv4 address"#.into()),
@@ -1156,9 +1284,57 @@ mod tests {
                 vec!["--junit", "same", "--json", "same"],
                 "--json: same is the same file as --junit".into(),
             ),
+            (
+                vec!["--junit", &dot_spelt, "--json", &plain],
+                format!("--json: {plain} is the same file as --junit"),
+            ),
+            (
+                vec!["--json", &log],
+                format!("--log-file: {log} is the same file as --json"),
+            ),
+            (
+                vec!["--log-file", &fifo],
+                format!("--log-file: {fifo} is a FIFO, not a regular file"),
+            ),
+            (
+                vec!["--dut", "10.0.0.0"],
+                "--dut: 10.0.0.0 is the network address of 10.0.0.0/24: no device can have it"
+                    .into(),
+            ),
+            (
+                vec!["--dut", "10.0.0.3", "--network-mask", "30"],
+                "--dut: 10.0.0.3 is the broadcast address of 10.0.0.0/30: no device can have it"
+                    .into(),
+            ),
+            (
+                vec!["--default_behaviors", "all,-byee"],
+                r#"--default_behaviors: "-byee" is not a behavior SIPp knows (a list of all, none, bye, abortunexp, pingreply, cseq, each maybe after - or +)"#.into(),
+            ),
+            (vec!["--run-root", &csv], format!("--run-root: {csv} is not a folder")),
+            (
+                vec!["--run-root", "/"],
+                "--run-root: / cannot be the run root: give a folder of its own, e.g. /var/tmp/sipplauncher".into(),
+            ),
         ];
         for (args, expected) in table {
             assert_eq!(f.err(&args), expected, "for {args:?}");
+        }
+    }
+
+    #[test]
+    fn default_behaviors_as_sipp_reads_them() {
+        for ok in [
+            "all",
+            "none",
+            "all,-bye",
+            "+pingreply,abortunexp",
+            "cseq,",
+            "none,bye",
+        ] {
+            check_behaviors(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["", ",", "al", "all,-", "BYE", "all;bye"] {
+            assert!(check_behaviors(bad).is_err(), "{bad:?}");
         }
     }
 

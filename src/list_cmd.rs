@@ -69,14 +69,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let argv = std::iter::once(OsString::from("sipplauncher list")).chain(args);
     match ListCli::try_parse_from(argv) {
         Ok(cli) => list(&cli),
-        Err(e) => {
-            let _ = e.print();
-            if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::SUCCESS
-            }
-        }
+        Err(e) => crate::app::clap_exit(&e),
     }
 }
 

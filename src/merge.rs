@@ -362,6 +362,7 @@ pub fn merge(mut parts: Vec<Part>, command_line: Vec<String>) -> Merged {
         };
         outcome.total += part.count("total");
         outcome.passed += part.count("success");
+        outcome.flaky += part.count("flaky");
         outcome.interrupted |= part.flag("interrupted");
         outcome.fatal |= part.flag("fatal");
         for (i, which) in ["before", "after"].into_iter().enumerate() {
@@ -466,14 +467,17 @@ pub fn merge(mut parts: Vec<Part>, command_line: Vec<String>) -> Merged {
     doc.insert("elapsed_s".into(), secs(elapsed).into());
     doc.insert("interrupted".into(), outcome.interrupted.into());
     doc.insert("fatal".into(), outcome.fatal.into());
-    doc.insert(
-        "summary".into(),
-        json!({
+    doc.insert("summary".into(), {
+        let mut summary = json!({
             "total": outcome.total,
             "success": outcome.passed,
             "failed": outcome.failed(),
-        }),
-    );
+        });
+        if outcome.flaky > 0 {
+            summary["flaky"] = outcome.flaky.into();
+        }
+        summary
+    });
     doc.insert(
         "global".into(),
         json!({"before": global(&globals[0]), "after": global(&globals[1])}),
@@ -561,6 +565,13 @@ fn run_case(run: &Value) -> RunCase<'_> {
         reason: s("reason").map(str::to_string),
         run_folder: s("run_folder").map(str::to_string),
         more,
+        tries: run
+            .get("tries")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(run_case)
+            .collect(),
     }
 }
 
@@ -607,14 +618,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 pub fn main(args: Vec<OsString>) -> i32 {
     let cli = match MergeCli::try_parse_from(std::iter::once(OsString::from("merge")).chain(args)) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::SUCCESS
-            };
-        }
+        Err(e) => return crate::app::clap_exit(&e),
     };
     match run(&cli) {
         Ok(status) => status,
@@ -779,6 +783,57 @@ mod tests {
 
     fn part(name: &str, text: &str) -> Part {
         Part::parse(Path::new(name), text).expect(name)
+    }
+
+    /// `--retries`: FLAKY runs add up, and the merged JUnit has their tries as Surefire does.
+    #[test]
+    fn flaky_runs_and_their_tries_are_merged() {
+        let with_tries = |text: String, flaky: bool| -> String {
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            let run = &mut v["tests"][0];
+            run["tries"] = json!([{
+                "index": 0, "name": run["name"].clone(), "run_id": "firstt",
+                "run_id_number": "000000000001", "result": "FAIL", "state": "CLEAN",
+                "passed": false, "reason": "received 'SIP/2.0 503 Busy'",
+            }]);
+            run["attempt"] = 1.into();
+            if flaky {
+                run["flaky"] = true.into();
+                v["summary"]["flaky"] = 1.into();
+            }
+            v.to_string()
+        };
+        let parts = vec![
+            part(
+                "1.json",
+                &with_tries(report(Some((1, 2)), "a", &[("x", true)]), true),
+            ),
+            part(
+                "2.json",
+                &with_tries(report(Some((2, 2)), "b", &[("y", false)]), false),
+            ),
+        ];
+        let m = merge(parts, vec!["sipplauncher".into(), "merge".into()]);
+        let d = Value::Object(m.doc.clone());
+        assert_eq!(
+            d["summary"],
+            json!({"total": 2, "success": 1, "failed": 1, "flaky": 1})
+        );
+        assert_eq!(d["tests"][0]["tries"][0]["run_id"], "firstt");
+        let x = m.junit();
+        assert!(
+            x.contains(
+                "<flakyFailure message=\"received &apos;SIP/2.0 503 Busy&apos;\" type=\"FAIL\">"
+            ),
+            "{x}"
+        );
+        assert!(
+            x.contains(
+                "<rerunFailure message=\"received &apos;SIP/2.0 503 Busy&apos;\" type=\"FAIL\">"
+            ),
+            "{x}"
+        );
+        assert_eq!(m.status(), 1, "y never passed");
     }
 
     #[test]

@@ -37,14 +37,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let argv = std::iter::once(OsString::from("sipplauncher report")).chain(args);
     let cli = match ReportCli::try_parse_from(argv) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::SUCCESS
-            };
-        }
+        Err(e) => return crate::app::clap_exit(&e),
     };
     let html = match writable_file_path("--html", cli.html) {
         Ok(p) => p,

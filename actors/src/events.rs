@@ -45,6 +45,9 @@ pub fn format_duration(d: Duration) -> String {
 pub struct TestStateEvent {
     /// Counts runs from 0 across the whole run; printed as `(<index>-<run_id>)`.
     pub index: u64,
+    /// `--retries`: which try of the run this is, from 0 (a retry has the index of its run,
+    /// and a run id, folder and addresses of its own).
+    pub attempt: u32,
     pub name: TestName,
     pub run_id: RunId,
     pub run_id_number: String,
@@ -102,6 +105,8 @@ pub enum Event {
         /// `--random`'s seed.
         seed: Option<u64>,
         dry_run: bool,
+        /// `--retries`: more tries a run that did not pass gets.
+        retries: u32,
         at: SystemTime,
     },
     /// A new group of test runs starts (numbered from 1).

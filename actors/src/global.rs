@@ -90,6 +90,7 @@ impl GlobalActor {
         }
         self.bus.emit(Event::Global(TestStateEvent {
             index: 0,
+            attempt: 0,
             name: TestName(GLOBAL_NAME.into()),
             run_id: self.run_id.clone(),
             run_id_number: self.run_id_number.clone(),

@@ -163,6 +163,7 @@ impl Actor for Supervisor {
             window: cfg.window,
             seed: cfg.random_seed,
             dry_run: cfg.dry_run,
+            retries: cfg.retries,
             at: SystemTime::now(),
         });
         ctx.run_interval(PROGRESS_EVERY, |act, _| {
@@ -461,6 +462,7 @@ impl Supervisor {
             info!(log, "what the test actor of {name} held is given back"; "given" => &given);
             act.bus.emit(Event::Test(TestStateEvent {
                 index: child.id.run.index,
+                attempt: child.id.run.attempt,
                 name: name.clone(),
                 run_id: child
                     .holds
@@ -655,6 +657,7 @@ impl Supervisor {
         if config.window {
             core = core.windowed(config.group);
         }
+        core = core.with_retries(config.retries);
         // Which run folders stay once their test is over: one account for the whole run.
         let keeper = Arc::new(Keeper::new(config.keep, config.keep_max).handing_to(config.hand_to));
         let global = plan.global.clone().map(|g| {

@@ -235,6 +235,7 @@ impl TestActor {
         let last = matches!(state, StateName::Clean | StateName::Dirty);
         self.bus.emit(Event::Test(TestStateEvent {
             index: self.id.run.index,
+            attempt: self.id.run.attempt,
             name: self.id.plan.name.clone(),
             run_id: self.run_id.clone(),
             run_id_number: self.id.run_id_number.clone(),
@@ -312,9 +313,11 @@ fn prepare_folder(
         test_log: f.log,
         folder: f.folder,
     })?;
-    // NOT READY: the folder stays as evidence (`--keep`).
+    // NOT READY: the folder stays as evidence (`--keep`), unless a signal cut the pre-run
+    // short (Ctrl+C leaves nothing behind, as for a before.sh it stops).
     let undo = |reason: String| {
-        let fate = run_folder::settle(&made.path, keeper, true, &made.log);
+        let failed = !kill.is_interrupted();
+        let fate = run_folder::settle(&made.path, keeper, failed, &made.log);
         PrepareFailure {
             reason,
             fatal: false,
@@ -330,9 +333,10 @@ fn prepare_folder(
         .launch
         .launch_plan(plan, &made.path, &ctx)
         .map_err(undo)?;
-    // A dns.txt of many records is read and grouped in a while: an interrupt does not wait for
-    // the end. Grouped here, off the actor threads: adding it to the server is then a merge.
-    let cancelled = || kill.is_killed();
+    // A dns.txt of many records is read and grouped in a while: the first signal does not wait
+    // for the end (the test would not run anyway). Grouped here, off the actor threads: adding
+    // it to the server is then a merge.
+    let cancelled = || kill.is_interrupted();
     let zone = match front.zone.records(&made.path, &cancelled).map_err(undo)? {
         None => None,
         Some(records) => {
@@ -1145,7 +1149,11 @@ mod tests {
         };
         let id = Identity {
             slot: 0,
-            run: ScheduledRun { index: 0, test: 0 },
+            run: ScheduledRun {
+                index: 0,
+                test: 0,
+                attempt: 0,
+            },
             plan: Arc::new(TestPlan {
                 name: TestName("t".into()),
                 folder,
@@ -1315,12 +1323,25 @@ mod tests {
         assert!(testkit::run_folders(&s.run_root).is_empty());
     }
 
-    #[actix_rt::test]
-    async fn abort_then_kill_stop_a_sipp_that_ignores_usr1_and_term() {
-        // The SIPp runner is a real SippActor (with a grace long enough that SIGTERM would be
-        // sent only if the Kill waited for it), and "sipp" a stand-in that ignores SIGUSR1
-        // and SIGTERM.
+    /// Runs test `t` with a real SippActor (grace `grace`) handed to the TestActor, its "sipp"
+    /// a script named `sipp` that ignores SIGUSR1 and SIGTERM; once it is up, sends the
+    /// TestActor Abort and, when `kill`, a Kill after the first signal went out. Returns the
+    /// signals the runner sent, in order, and the run's log.
+    async fn stop_a_stubborn_sipp(grace: Duration, kill: bool) -> (Vec<String>, String) {
+        let bin = tempfile::tempdir().unwrap();
+        let sipp_path = bin.path().join("sipp");
         let ready_file = "ready";
+        // Ignored signals stay ignored across exec: `sleep` ignores them too.
+        std::fs::write(
+            &sipp_path,
+            format!("#!/bin/sh\ntrap '' USR1 TERM\n: > {ready_file}\nexec sleep 60\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &sipp_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let launch = LaunchPlan {
             stages: vec![Stage {
                 run_group: String::new(),
@@ -1328,11 +1349,7 @@ mod tests {
                     label: "uac_ua0".into(),
                     role: Role::Uac,
                     wave: 1,
-                    argv: vec![
-                        "sh".into(),
-                        "-c".into(),
-                        format!("trap '' USR1 TERM; : > {ready_file}; exec sleep 60"),
-                    ],
+                    argv: vec![sipp_path.display().to_string()],
                     listen: Vec::new(),
                     error_file: "uac_ua0_errors.log".into(),
                     stat_file: "uac_ua0_trace.csv".into(),
@@ -1341,12 +1358,12 @@ mod tests {
                 }],
             }],
         };
-        let sipp = SippActor::with_grace(Duration::from_secs(3)).start();
+        let sipp = SippActor::with_grace(grace).start();
         let runner = SippRecipients {
             run: sipp.clone().recipient(),
             stop: sipp.clone().recipient(),
         };
-        let s = setup(&[], &[], launch, Some(runner));
+        let s = setup(&[("after.sh", "true")], &[], launch, Some(runner));
         assert!(s.actor.send(Prepare).await.unwrap().ready);
         let folder = testkit::run_folders(&s.run_root).pop().unwrap();
         let ran = actix_rt::spawn(s.actor.send(Run));
@@ -1355,22 +1372,56 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10), "never started");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let log_file = folder.join("sipplauncher.log");
+        let sent = |what: &str| {
+            let line = format!("{what} to uac_ua0");
+            std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains(&line))
+        };
         s.actor.do_send(Abort);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        s.actor.do_send(Kill);
+        if kill {
+            // The Kill comes during the grace that follows SIGUSR1.
+            let started = Instant::now();
+            loop {
+                crate::sys::logging::flushed().await;
+                if sent("SIGUSR1") {
+                    break;
+                }
+                assert!(started.elapsed() < Duration::from_secs(10), "no SIGUSR1");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            s.actor.do_send(Kill);
+        }
         let reply = ran.await.unwrap().unwrap();
         assert!(!reply.success);
         crate::sys::logging::flushed().await;
-        let log = std::fs::read_to_string(folder.join("sipplauncher.log")).unwrap();
-        let signals: Vec<&str> = log
+        let log = std::fs::read_to_string(&log_file).unwrap();
+        let signals = log
             .lines()
             .filter(|l| l.ends_with(" to uac_ua0"))
             .filter_map(|l| l.split_whitespace().rev().nth(2))
+            .map(str::to_string)
             .collect();
+        // Post-run gives everything back in reverse; after.sh (it restores the DUT) runs after
+        // a first signal and is skipped after a Kill.
+        let _ = s.actor.send(Cleanup).await.unwrap();
+        let after: &[&str] = if kill { &[] } else { &["after.sh"] };
+        let given_back = [after, &["Unregister", "RemoveRecords", "Release"]].concat();
+        assert_eq!(order(&s.order)[3..], given_back, "{log}");
+        assert!(testkit::run_folders(&s.run_root).is_empty());
+        (signals, log)
+    }
+
+    #[actix_rt::test]
+    async fn an_abort_stops_a_sipp_that_ignores_usr1_and_term_by_escalating() {
+        let (signals, log) = stop_a_stubborn_sipp(Duration::from_millis(200), false).await;
+        assert_eq!(signals, ["SIGUSR1", "SIGTERM", "SIGKILL"], "{log}");
+    }
+
+    #[actix_rt::test]
+    async fn abort_then_kill_stop_a_sipp_that_ignores_usr1_and_term() {
+        // A grace long enough that SIGTERM would be sent only if the Kill waited for it.
+        let (signals, log) = stop_a_stubborn_sipp(Duration::from_secs(3), true).await;
         assert_eq!(signals, ["SIGUSR1", "SIGKILL"], "{log}");
         assert!(log.contains("interrupted: SIPp stopped"), "{log}");
-        // Post-run skips after.sh after a Kill, and still gives everything back.
-        assert!(!s.actor.send(Cleanup).await.unwrap().passed);
-        assert!(testkit::run_folders(&s.run_root).is_empty());
     }
 }

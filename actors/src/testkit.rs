@@ -94,6 +94,7 @@ pub fn log() -> Logger {
 /// A dry run's options: groups of `group`, run folders under `run_root`.
 pub fn dry_config(run_root: &Path, group: usize) -> RunConfig {
     RunConfig {
+        retries: 0,
         dut: Ipv4Addr::new(10, 0, 0, 1),
         network_mask: 24,
         group,

@@ -27,6 +27,7 @@ const SEPARATOR: &str =
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
 /// Writes the run's lines to a terminal (or any writer).
@@ -46,6 +47,10 @@ pub struct Console {
     width: Option<usize>,
     /// The runs that did not pass, for the recap after the closing lines.
     recap: Recap,
+    /// `--retries`: more tries a run that did not pass gets (its lines name the try).
+    retries: u32,
+    /// The runs under way whose SIPp part succeeded (a CLEAN after it is a pass).
+    succeeded: std::collections::BTreeSet<u64>,
 }
 
 impl Console {
@@ -59,6 +64,8 @@ impl Console {
             dry_run: false,
             width: None,
             recap: Recap::new(RECAP_LINES_WITHOUT_TERMINAL),
+            retries: 0,
+            succeeded: std::collections::BTreeSet::new(),
         }
     }
 
@@ -118,9 +125,11 @@ impl Console {
                 window,
                 seed,
                 dry_run,
+                retries,
                 ..
             } => {
                 self.dry_run = *dry_run;
+                self.retries = *retries;
                 // The original's words: "1 test", "N tests in one group", "N tests (in groups
                 // of G)".
                 let what = if *runs == 1 {
@@ -165,8 +174,29 @@ impl Console {
                 s if s.shown() => vec![self.state_line(e)],
                 _ => Vec::new(),
             },
-            Event::Test(e) if e.state.shown() => vec![self.state_line(e)],
-            Event::Test(_) => Vec::new(),
+            Event::Test(e) => {
+                let mut lines = Vec::new();
+                if e.state.shown() {
+                    lines.push(self.state_line(e));
+                }
+                match e.state {
+                    StateName::Success => {
+                        self.succeeded.insert(e.index);
+                    }
+                    StateName::Fail | StateName::NotReady | StateName::Dirty => {
+                        self.succeeded.remove(&e.index);
+                    }
+                    StateName::Clean => {
+                        // A pass (SUCCESS, then CLEAN) on a retry: FLAKY.
+                        let passed = self.succeeded.remove(&e.index);
+                        if passed && e.attempt > 0 {
+                            lines.push(self.flaky_line(e));
+                        }
+                    }
+                    _ => {}
+                }
+                lines
+            }
             Event::DryRun(p) => dry_run_lines(p),
             Event::Progress { outcome, elapsed } if self.progress => {
                 vec![progress_line(outcome, *elapsed)]
@@ -217,6 +247,27 @@ impl Console {
         }
     }
 
+    /// `       FLAKY              normal-0000 (3-kqzvxa) - passed on try 2 of 3`: a run that
+    /// passed on a retry (counts as passed).
+    fn flaky_line(&self, e: &TestStateEvent) -> String {
+        let line = fit(
+            &format!(
+                "{:>12} {:>24} ({}-{}) - passed on try {} of {} (counts as passed)",
+                "FLAKY",
+                printable(&e.name.0),
+                e.index,
+                e.run_id,
+                e.attempt + 1,
+                self.retries + 1
+            ),
+            self.width,
+        );
+        match line.get(..12) {
+            Some(state) if self.color => format!("{}{}", self.paint(state, YELLOW), &line[12..]),
+            _ => line,
+        }
+    }
+
     /// `     SUCCESS              normal-0000 (0-kqzvxa) - took 1.02s (1.02 cps)`; a reason
     /// short (a SIP message's first line), the line cut to the terminal's width.
     fn state_line(&self, e: &TestStateEvent) -> String {
@@ -229,6 +280,10 @@ impl Console {
             e.index,
             e.run_id
         );
+        // `--retries`: which try this is, on a retry's lines and where a try did not pass.
+        if e.attempt > 0 || (self.retries > 0 && e.state.is_error()) {
+            line.push_str(&format!(" [try {}/{}]", e.attempt + 1, self.retries + 1));
+        }
         if is_end_state(e.state) {
             if let Some(took) = e.took {
                 line.push_str(&format!(" - took {}", format_duration(took)));
@@ -480,6 +535,46 @@ mod tests {
         out.text()
     }
 
+    /// `--retries`: the tries are named on their lines, a pass on a retry is FLAKY, and the
+    /// recap names the FLAKY runs apart from those that did not pass.
+    #[test]
+    fn tries_and_flaky_on_the_console() {
+        let text = render(&fixture::retried_events(), false);
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+                .to_string()
+        };
+        assert!(
+            line("(0-flakya) [try 1/3]").starts_with("        FAIL"),
+            "{text}"
+        );
+        assert!(
+            !line("(0-flakya)").contains("[try"),
+            "the first try's lines before a failure"
+        );
+        assert_eq!(
+            line("       FLAKY"),
+            "       FLAKY                    flaky (0-flakyb) - passed on try 2 of 3 (counts as passed)"
+        );
+        assert!(line("(1-brokec)").contains("[try 3/3]"));
+        // The original's counts: runs, FLAKY ones passed.
+        assert!(
+            text.contains("\nTOTAL: 2\nSUCCESS: 1\nFAILED: 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("FLAKY (passed on a retry, counted as passed): 1 of 2 test runs"));
+        assert!(line("passed on try 2 of 3;").contains(
+            "flaky (0-flakyb) - passed on try 2 of 3; try 1 FAIL (flakya): received 'SIP/2.0 503 Busy'"
+        ));
+        assert!(text.contains("Did not pass: 1 of 2 test runs"), "{text}");
+        assert!(
+            line("(1-brokec) - uac").ends_with("cleanup: after.sh exited with status 2"),
+            "the recap has the last try of a run that never passed"
+        );
+    }
+
     #[test]
     fn snapshot_without_colour() {
         let expected = "\
@@ -598,6 +693,7 @@ Did not pass: 2 of 4 test runs
                 window: false,
                 seed: None,
                 dry_run: true,
+                retries: 0,
                 at: fixture::at(0),
             },
             Event::GroupStarted { number: 1, size: 1 },
@@ -662,6 +758,7 @@ Did not pass: 1 of 1 test run
             window,
             seed: None,
             dry_run: false,
+            retries: 0,
             at: fixture::at(0),
         }
     }

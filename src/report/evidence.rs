@@ -398,4 +398,91 @@ mod tests {
         assert_eq!(failure_time(dir.path(), Some("uac_ua9")), None);
         assert_eq!(failure_time(&dir.path().join("gone"), None), None);
     }
+
+    /// From a run folder as a failed run leaves it (its pcap, the failed instance's error
+    /// file): the DUT retransmits an INVITE the UAS answered already; SIPp took the first copy
+    /// and failed on the copy that came while it expected the ACK. That copy is highlighted,
+    /// not the first (which it is when the error file is gone).
+    #[test]
+    fn the_unexpected_copy_from_a_pcap_and_the_error_file() {
+        use crate::ladder::failure::{highlight, Highlight, Why};
+        use crate::ladder::testing::{frame, udp_datagram, write_pcap, Link};
+        let (uac, dut, uas) = ([10, 99, 0, 37], [10, 99, 0, 1], [10, 99, 0, 12]);
+        let sip = |first: &str, cseq: &str, branch: &str| {
+            format!(
+                "{first}\r\nVia: SIP/2.0/UDP 10.99.0.1:5060;branch={branch}\r\nCall-ID: 7-42@10.99.0.37\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_bytes()
+        };
+        let invite = |b: &str| sip("INVITE sip:bob@10.99.0.12 SIP/2.0", "1 INVITE", b);
+        let t0 = 1_795_698_190_000_000u64;
+        let packets = [
+            (0, uac, dut, invite("z9hG4bK-1")),
+            (27_000, dut, uas, invite("z9hG4bK-2")),
+            (
+                28_000,
+                uas,
+                dut,
+                sip("SIP/2.0 180 Ringing", "1 INVITE", "z9hG4bK-2"),
+            ),
+            (
+                29_000,
+                uas,
+                dut,
+                sip("SIP/2.0 200 OK", "1 INVITE", "z9hG4bK-2"),
+            ),
+            (495_700, dut, uas, invite("z9hG4bK-2")),
+            (
+                530_000,
+                dut,
+                uas,
+                sip("ACK sip:bob@10.99.0.12 SIP/2.0", "1 ACK", "z9hG4bK-3"),
+            ),
+            (900_000, dut, uas, invite("z9hG4bK-2")),
+        ];
+        let framed: Vec<(u64, Vec<u8>)> = packets
+            .iter()
+            .enumerate()
+            .map(|(i, (us, src, dst, m))| {
+                let ip = udp_datagram(*src, 5060, *dst, 5060, m, i as u16);
+                (t0 + us, frame(Link::Sll, &ip))
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pcap = dir.path().join("sipp-abcdef.pcap");
+        std::fs::write(&pcap, write_pcap(Link::Sll, &framed)).expect("pcap");
+        let error_file = dir.path().join("uas_ua0_4242_errors.log");
+        std::fs::write(
+            &error_file,
+            "2026-11-26\t13:03:10.495800\t1795698190.495800: Aborting call on unexpected message for Call-Id '7-42@10.99.0.37': while expecting 'ACK' (index 3), received 'INVITE sip:bob@10.99.0.12 SIP/2.0 ...'\n",
+        )
+        .expect("error file");
+        let addresses: BTreeMap<String, Ipv4Addr> = [
+            ("uac_ua1".to_string(), Ipv4Addr::from(uac)),
+            ("uas_ua0".to_string(), Ipv4Addr::from(uas)),
+        ]
+        .into();
+        let reason = "uas_ua0 (uas) call failed, exit status 1: Aborting call on unexpected message for Call-Id '7-42@10.99.0.37': while expecting 'ACK' (index 3), received 'INVITE sip:bob@10.99.0.12 SIP/2.0 Via: SIP/2.0/UDP 10.99.0.1:5060;branch=z9hG4bK-2 Call-ID: 7-42@10.99.0.37 CSeq: 1 INVITE Content-Length: 0 '";
+        let l = read_ladder(&pcap, &addresses, dut.into(), Some(reason)).expect("ladder");
+        assert_eq!(l.messages.len(), 7);
+        let labels: Vec<&str> = l.endpoints.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(labels, ["uac_ua1", "DUT", "uas_ua0"]);
+        assert_eq!(l.failure_t, Some(0.4958));
+        assert!(l.messages[4].retransmission && l.messages[6].retransmission);
+        assert_eq!(
+            highlight(&l, reason),
+            Some(Highlight {
+                index: 4,
+                why: Why::Unexpected
+            })
+        );
+        // A passing run's ladder is read without the error time.
+        let passing = read_ladder(&pcap, &addresses, dut.into(), None).expect("ladder");
+        assert_eq!(passing.failure_t, None);
+        // Without the error file: the first copy to the UAS.
+        std::fs::remove_file(&error_file).expect("remove");
+        let l = read_ladder(&pcap, &addresses, dut.into(), Some(reason)).expect("ladder");
+        assert_eq!(l.failure_t, None);
+        assert_eq!(highlight(&l, reason).map(|h| h.index), Some(1));
+    }
 }

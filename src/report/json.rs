@@ -135,8 +135,20 @@ pub struct ShardInfo {
 #[serde(default)]
 pub struct Summary {
     pub total: u64,
+    /// FLAKY runs included.
     pub success: u64,
     pub failed: u64,
+    /// `--retries`: runs that passed on a retry (in `success` too); absent when none did.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flaky: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// sipplauncher's own CPU during the run (all its threads), that of the processes it started
@@ -252,6 +264,20 @@ pub struct JsonRun {
     pub shard: Option<u32>,
     /// The machine it ran on.
     pub host: Option<String>,
+    /// `--retries`: it passed on a retry (and `passed` is true).
+    #[serde(skip_serializing_if = "is_false")]
+    pub flaky: bool,
+    /// `--retries`: which try this entry is, from 0 (the run's last in `tests`).
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub attempt: u32,
+    /// `--retries`: the run's earlier tries, which did not pass, first try first: each with
+    /// its own run id, result, reason, run folder.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tries: Vec<JsonRun>,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 impl JsonRun {
@@ -331,15 +357,18 @@ pub(crate) fn document(meta: &RunMeta, c: &Collector, now: SystemTime) -> JsonRe
             total: end.outcome.total,
             success: end.outcome.passed,
             failed: end.outcome.failed(),
+            flaky: end.outcome.flaky,
         },
         // Cut short before its end: count what the records say.
         None => {
             let total = c.runs.len() as u64 + c.settled;
             let success = c.runs.values().filter(|r| r.passed()).count() as u64 + c.settled_passed;
+            let flaky = c.runs.values().filter(|r| r.flaky()).count() as u64 + c.settled_flaky;
             Summary {
                 total,
                 success,
                 failed: total - success,
+                flaky,
             }
         }
     };
@@ -429,16 +458,22 @@ impl JsonRun {
             ladder_error: evidence.and_then(|e| e.ladder_error.clone()),
             shard: None,
             host: None,
+            flaky: r.flaky(),
+            attempt: r.attempt,
+            tries: r.earlier.iter().map(JsonRun::of).collect(),
         }
     }
 
     /// [`JsonRun::of`], with the shard and the host of the run it belongs to.
     pub(crate) fn of_run(r: &RunRecord, meta: &RunMeta) -> JsonRun {
-        JsonRun {
-            shard: meta.shard.map(|s| s.index),
-            host: Some(meta.host.clone()),
-            ..JsonRun::of(r)
+        let shard = meta.shard.map(|s| s.index);
+        let host = Some(meta.host.clone());
+        let mut run = JsonRun::of(r);
+        for t in &mut run.tries {
+            t.shard = shard;
+            t.host.clone_from(&host);
         }
+        JsonRun { shard, host, ..run }
     }
 }
 
@@ -525,6 +560,75 @@ mod tests {
             j.event(e);
         }
         j
+    }
+
+    /// `--retries`: a run is one entry with its earlier tries; FLAKY counts as passed.
+    #[test]
+    fn every_try_with_its_reason() {
+        let mut j = json_of(&fixture::retried_events());
+        let text = j.render(SystemTime::now()).expect("serializes");
+        let v: Value = serde_json::from_str(&text).expect("one JSON document");
+        assert_eq!(
+            v["summary"],
+            json!({"total": 2, "success": 1, "failed": 1, "flaky": 1})
+        );
+        let tests = v["tests"].as_array().expect("tests");
+        assert_eq!(tests.len(), 2, "one entry a run, not a try");
+        let flaky = &tests[0];
+        assert_eq!(flaky["name"], "flaky");
+        assert_eq!(flaky["run_id"], "flakyb");
+        assert_eq!(
+            (flaky["passed"].clone(), flaky["flaky"].clone()),
+            (json!(true), json!(true))
+        );
+        assert_eq!(flaky["attempt"], 1);
+        let tries = flaky["tries"].as_array().expect("tries");
+        assert_eq!(tries.len(), 1);
+        assert_eq!(tries[0]["run_id"], "flakya");
+        assert_eq!(tries[0]["result"], "FAIL");
+        assert_eq!(tries[0]["reason"], "received 'SIP/2.0 503 Busy'");
+        assert_eq!(tries[0]["shard"], 2, "a try names its shard too");
+        let broken = &tests[1];
+        assert_eq!(broken["passed"], false);
+        assert!(broken.get("flaky").is_none());
+        assert_eq!(broken["attempt"], 2);
+        assert_eq!(broken["state"], "DIRTY");
+        let tries: Vec<(&str, &str)> = broken["tries"]
+            .as_array()
+            .expect("tries")
+            .iter()
+            .map(|t| (t["run_id"].as_str().unwrap(), t["result"].as_str().unwrap()))
+            .collect();
+        assert_eq!(tries, [("brokea", "NOT READY"), ("brokeb", "FAIL")]);
+        // What `report` and `merge` read back.
+        let back: JsonReport = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back.summary.flaky, 1);
+        assert_eq!(
+            back.tests[1].tries[0].reason.as_deref(),
+            Some("before.sh exited with status 1")
+        );
+    }
+
+    /// A try that did not pass stays in memory until its retry: the entry is written whole.
+    #[test]
+    fn a_try_waits_for_its_retry_before_it_is_spooled() {
+        let events = fixture::retried_events();
+        let mut j = Json::new(PathBuf::from("unused.json"), meta());
+        for e in &events {
+            j.event(e);
+            if let Event::Test(t) = e {
+                if t.run_id.0 == "flakya" && t.state == StateName::Clean {
+                    assert_eq!(
+                        j.collected.take_settled().len(),
+                        0,
+                        "run 0 waits for its retry"
+                    );
+                }
+            }
+        }
+        let settled = j.collected.take_settled();
+        assert!(j.collected.runs.is_empty());
+        let _ = settled;
     }
 
     #[test]
@@ -677,6 +781,7 @@ mod tests {
                 window: false,
                 seed: None,
                 dry_run: false,
+                retries: 0,
                 at: fixture::at(0),
             },
             fixture::test(0, "a", "aaaaaa", StateName::Preparing, 10, None, None, None),

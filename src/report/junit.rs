@@ -235,6 +235,19 @@ pub struct Case {
     time: Duration,
     verdict: Verdict,
     out: Option<String>,
+    /// `--retries`: the earlier tries that did not pass, as Maven Surefire writes reruns:
+    /// `<flakyFailure>`/`<flakyError>` in a case that passed on a retry, `<rerunFailure>`/
+    /// `<rerunError>` beside the `<failure>`/`<error>` (the last try's) of one that never did.
+    reruns: Vec<Rerun>,
+}
+
+/// One earlier try of a testcase's run (see [`Case`]).
+struct Rerun {
+    /// `flakyFailure`, `flakyError`, `rerunFailure` or `rerunError`.
+    tag: &'static str,
+    kind: String,
+    message: String,
+    out: String,
 }
 
 /// What a testcase tells of one test run: taken from the event stream (a run's own report) or
@@ -257,6 +270,9 @@ pub struct RunCase<'a> {
     pub run_folder: Option<String>,
     /// More lines for its `<system-out>` (e.g. which shard and host ran it).
     pub more: Vec<String>,
+    /// `--retries`: its earlier tries, which did not pass, first first (with no `tries` of
+    /// their own).
+    pub tries: Vec<RunCase<'a>>,
 }
 
 /// Where a run's evidence is, for its `<system-out>`: whether its folder stayed, and its pcap
@@ -289,44 +305,71 @@ impl Case {
             reason: r.reason(),
             run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
             more: evidence_lines(r),
+            tries: r.earlier.iter().map(Case::run_case).collect(),
         })
+    }
+
+    /// An earlier try's part of the testcase.
+    fn run_case(r: &RunRecord) -> RunCase<'_> {
+        RunCase {
+            name: &r.name,
+            index: r.index,
+            run_id: &r.run_id,
+            run_id_number: &r.run_id_number,
+            result: r.result().as_str(),
+            state: r.state.as_str(),
+            passed: r.passed(),
+            took: r.took(),
+            reason: r.reason(),
+            run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
+            more: evidence_lines(r),
+            tries: Vec::new(),
+        }
     }
 
     /// The testcase of one test run.
     pub fn of(r: RunCase<'_>) -> Case {
-        let verdict = if r.passed {
-            Verdict::Passed
-        } else {
-            let not_ready = r.result == RunResult::NotReady.as_str();
-            let kind = if not_ready || r.result == RunResult::Fail.as_str() {
-                r.result
+        let own = verdict(&r);
+        let tries = r.tries.len() + 1;
+        let mut out = system_out(&r);
+        if !r.tries.is_empty() {
+            let _ = if r.passed {
+                write!(out, "\nFLAKY: passed on try {tries}")
             } else {
-                // It ran fine but cleanup did not: DIRTY (or cut short while CLEANING).
-                r.state
-            }
-            .to_string();
-            let message = r.reason.clone().unwrap_or_else(|| kind.clone());
-            if not_ready {
-                Verdict::Error { kind, message }
-            } else {
-                Verdict::Failure { kind, message }
-            }
-        };
-        let mut out = format!(
-            "run: {}-{}\nrun id number: {}\nfinal state: {}",
-            r.index, r.run_id, r.run_id_number, r.state
-        );
-        if let Some(folder) = &r.run_folder {
-            let _ = write!(out, "\nrun folder: {folder}");
+                write!(out, "\ndid not pass in {tries} tries")
+            };
         }
-        for line in &r.more {
-            let _ = write!(out, "\n{line}");
-        }
+        let reruns = r
+            .tries
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let (error, kind, message) = match verdict(t) {
+                    Verdict::Error { kind, message } => (true, kind, message),
+                    Verdict::Failure { kind, message } => (false, kind, message),
+                    // A try that passed is never retried; told as a failure if it were.
+                    Verdict::Passed => (false, t.state.to_string(), t.state.to_string()),
+                };
+                let tag = match (r.passed, error) {
+                    (true, false) => "flakyFailure",
+                    (true, true) => "flakyError",
+                    (false, false) => "rerunFailure",
+                    (false, true) => "rerunError",
+                };
+                Rerun {
+                    tag,
+                    kind,
+                    message,
+                    out: format!("try {} of {tries}\n{}", i + 1, system_out(t)),
+                }
+            })
+            .collect();
         Case {
             name: r.name.to_string(),
             time: r.took,
-            verdict,
+            verdict: own,
             out: Some(out),
+            reruns,
         }
     }
 
@@ -358,11 +401,60 @@ impl Case {
                 );
             }
         }
+        // As Surefire: the try's reason as its stack trace, its own system-out.
+        for r in &self.reruns {
+            let _ = writeln!(
+                x,
+                "      <{tag} message=\"{}\" type=\"{}\">\n        <stackTrace>{}</stackTrace>\n        \
+                 <system-out>{}</system-out>\n      </{tag}>",
+                attr(&r.message),
+                attr(&r.kind),
+                text(&r.message),
+                text(&r.out),
+                tag = r.tag,
+            );
+        }
         if let Some(out) = &self.out {
             let _ = writeln!(x, "      <system-out>{}</system-out>", text(out));
         }
         x.push_str("    </testcase>\n");
     }
+}
+
+/// A run's verdict: passed, or its failure (FAIL, DIRTY, cut short) or error (NOT READY).
+fn verdict(r: &RunCase<'_>) -> Verdict {
+    if r.passed {
+        return Verdict::Passed;
+    }
+    let not_ready = r.result == RunResult::NotReady.as_str();
+    let kind = if not_ready || r.result == RunResult::Fail.as_str() {
+        r.result
+    } else {
+        // It ran fine but cleanup did not: DIRTY (or cut short while CLEANING).
+        r.state
+    }
+    .to_string();
+    let message = r.reason.clone().unwrap_or_else(|| kind.clone());
+    if not_ready {
+        Verdict::Error { kind, message }
+    } else {
+        Verdict::Failure { kind, message }
+    }
+}
+
+/// A run's `<system-out>`: which run it was, its final state, where its folder is.
+fn system_out(r: &RunCase<'_>) -> String {
+    let mut out = format!(
+        "run: {}-{}\nrun id number: {}\nfinal state: {}",
+        r.index, r.run_id, r.run_id_number, r.state
+    );
+    if let Some(folder) = &r.run_folder {
+        let _ = write!(out, "\nrun folder: {folder}");
+    }
+    for line in &r.more {
+        let _ = write!(out, "\n{line}");
+    }
+    out
 }
 
 /// A GLOBAL script's property: `ok (0.030s)` or `failed (0.070s): why`.
@@ -435,6 +527,39 @@ mod tests {
             j.event(e);
         }
         j
+    }
+
+    /// `--retries`, as Maven Surefire: a FLAKY case passes with a `<flakyFailure>` a failed
+    /// try; one that never passed has its last try's `<failure>` and a `<rerunError>` /
+    /// `<rerunFailure>` an earlier try.
+    #[test]
+    fn flaky_and_rerun_failures_as_surefire() {
+        let x = junit_of(&fixture::retried_events()).render(SystemTime::now());
+        assert!(x.contains("tests=\"2\" failures=\"1\" errors=\"0\""), "{x}");
+        let flaky = &x[x.find("name=\"flaky\"").unwrap()..];
+        let flaky = &flaky[..flaky.find("</testcase>").unwrap()];
+        assert!(!flaky.contains("<failure"), "{flaky}");
+        assert!(flaky.contains(
+            "<flakyFailure message=\"received &apos;SIP/2.0 503 Busy&apos;\" type=\"FAIL\">\n        \
+             <stackTrace>received 'SIP/2.0 503 Busy'</stackTrace>\n        \
+             <system-out>try 1 of 2\nrun: 0-flakya"
+        ), "{flaky}");
+        assert!(flaky.contains("FLAKY: passed on try 2"), "{flaky}");
+        let broken = &x[x.find("name=\"broken\"").unwrap()..];
+        let broken = &broken[..broken.find("</testcase>").unwrap()];
+        let tags: Vec<&str> = broken
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('<'))
+            .filter_map(|l| l.split([' ', '>']).next())
+            .filter(|t| {
+                t.starts_with("failure") || t.starts_with("rerun") || t.starts_with("flaky")
+            })
+            .collect();
+        assert_eq!(tags, ["failure", "rerunError", "rerunFailure"], "{broken}");
+        assert!(broken.contains(
+            "<rerunError message=\"before.sh exited with status 1\" type=\"NOT READY\">"
+        ));
+        assert!(broken.contains("did not pass in 3 tries"));
     }
 
     #[test]

@@ -361,6 +361,11 @@ impl RunResult {
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub index: u64,
+    /// `--retries`: which try this is (from 0).
+    pub attempt: u32,
+    /// `--retries`: the run's earlier tries, which did not pass, first try first (each with no
+    /// `earlier` of its own).
+    pub earlier: Vec<RunRecord>,
     pub name: String,
     pub run_id: String,
     pub run_id_number: String,
@@ -398,6 +403,8 @@ impl RunRecord {
     fn new(e: &TestStateEvent) -> Self {
         RunRecord {
             index: e.index,
+            attempt: e.attempt,
+            earlier: Vec::new(),
             name: e.name.0.clone(),
             run_id: e.run_id.0.clone(),
             run_id_number: e.run_id_number.clone(),
@@ -487,6 +494,34 @@ impl RunRecord {
         self.result == Some(RunResult::Success) && self.state == StateName::Clean
     }
 
+    /// Passed on a retry (`--retries`): FLAKY.
+    pub fn flaky(&self) -> bool {
+        self.passed() && !self.earlier.is_empty()
+    }
+
+    /// Settled, and no retry of it is to come: it passed, or it had all its tries
+    /// (`retries` more after the first), or the run is `ended`. (A run that winds down asks
+    /// no retry; the last try of a run cut short is final once the run ends.)
+    pub fn over(&self, retries: u32, ended: bool) -> bool {
+        self.settled() && (ended || self.passed() || self.attempt >= retries)
+    }
+
+    /// Takes the event of a new try of this run (`e.attempt` above this record's): this
+    /// record becomes the new try, the old one goes to `earlier`.
+    fn next_try(&mut self, e: &TestStateEvent) {
+        let mut old = std::mem::replace(self, RunRecord::new(e));
+        self.earlier = std::mem::take(&mut old.earlier);
+        self.earlier.push(old);
+    }
+
+    /// Takes one event of this run: of this try, or of a new one.
+    fn take(&mut self, e: &TestStateEvent) {
+        if e.attempt > self.attempt {
+            self.next_try(e);
+        }
+        self.update(e);
+    }
+
     /// Its folder is there to look at (kept as evidence, `--keep`).
     pub fn folder_kept(&self) -> bool {
         self.folder_fate == Some(Fate::Kept)
@@ -553,6 +588,8 @@ pub struct RunEnd {
 #[derive(Debug, Default)]
 pub struct Collector {
     pub started: Option<SystemTime>,
+    /// `--retries`: a run that did not pass is over only once its last try is.
+    pub retries: u32,
     pub seed: Option<u64>,
     /// An `Interrupted` event came (also known from the outcome, when the run got to its end).
     pub interrupted: bool,
@@ -568,13 +605,18 @@ pub struct Collector {
     /// Runs handed out as settled, and how many of them passed.
     pub settled: u64,
     pub settled_passed: u64,
+    /// Of those, how many were FLAKY.
+    pub settled_flaky: u64,
 }
 
 impl Collector {
     pub fn event(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { seed, at, .. } => {
+            Event::RunStarted {
+                seed, at, retries, ..
+            } => {
                 self.started = Some(*at);
+                self.retries = *retries;
                 self.seed = *seed;
             }
             Event::GroupStarted { .. } => {}
@@ -596,7 +638,7 @@ impl Collector {
                 .runs
                 .entry(e.index)
                 .or_insert_with(|| RunRecord::new(e))
-                .update(e),
+                .take(e),
             Event::Interrupted { .. } => self.interrupted = true,
             Event::Progress { .. } | Event::DryRun(_) => {}
             Event::RunFinished {
@@ -620,13 +662,16 @@ impl Collector {
     pub fn take_settled(&mut self) -> Vec<RunRecord> {
         let mut out = Vec::new();
         while let Some(r) = self.runs.get(&self.next_settled) {
-            if !r.settled() {
+            if !r.over(self.retries, self.end.is_some()) {
                 break;
             }
             if let Some(r) = self.runs.remove(&self.next_settled) {
                 self.settled += 1;
                 if r.passed() {
                     self.settled_passed += 1;
+                }
+                if r.flaky() {
+                    self.settled_flaky += 1;
                 }
                 out.push(r);
             }
@@ -676,6 +721,7 @@ pub(crate) mod fixture {
     ) -> Event {
         Event::Test(TestStateEvent {
             index,
+            attempt: 0,
             name: TestName(name.into()),
             run_id: RunId(run_id.into()),
             run_id_number: format!("00000000000{index}"),
@@ -717,6 +763,7 @@ pub(crate) mod fixture {
     ) -> Event {
         Event::Global(TestStateEvent {
             index: 0,
+            attempt: 0,
             name: TestName("GLOBAL".into()),
             run_id: RunId("global".into()),
             run_id_number: "000000000042".into(),
@@ -751,6 +798,7 @@ pub(crate) mod fixture {
                 window: false,
                 seed: Some(42),
                 dry_run: false,
+                retries: 0,
                 at: at(0),
             },
             global(Preparing, 0, None, None),
@@ -886,6 +934,113 @@ pub(crate) mod fixture {
                 usage: Some(usage()),
             },
         ]
+    }
+
+    /// `--retries 2`, two runs in one group: run 0 (`flaky`) fails its first try and passes
+    /// its second (FLAKY); run 1 (`broken`) is NOT READY, then FAILs, then FAILs and is left
+    /// DIRTY: it never passes. The retries come after the first tries, as the dispatcher
+    /// orders them.
+    pub fn retried_events() -> Vec<Event> {
+        use StateName::*;
+        let t = |index, attempt, run_id: &str, state, at_ms, reason: Option<&str>| {
+            let name = if index == 0 { "flaky" } else { "broken" };
+            let took = matches!(state, NotReady | Success | Fail | Dirty).then_some(10);
+            let mut e = test(index, name, run_id, state, at_ms, took, None, reason);
+            if let Event::Test(e) = &mut e {
+                e.attempt = attempt;
+            }
+            e
+        };
+        let mut events = vec![Event::RunStarted {
+            tests: 2,
+            runs: 2,
+            repeat: false,
+            group: 2,
+            window: false,
+            seed: None,
+            dry_run: false,
+            retries: 2,
+            at: at(0),
+        }];
+        events.extend([
+            t(0, 0, "flakya", Preparing, 0, None),
+            t(0, 0, "flakya", Ready, 10, None),
+            t(1, 0, "brokea", Preparing, 10, None),
+            t(
+                1,
+                0,
+                "brokea",
+                NotReady,
+                20,
+                Some("before.sh exited with status 1"),
+            ),
+            t(0, 0, "flakya", Starting, 20, None),
+            t(
+                0,
+                0,
+                "flakya",
+                Fail,
+                1000,
+                Some("received 'SIP/2.0 503 Busy'"),
+            ),
+            t(0, 0, "flakya", Cleaning, 1000, None),
+            t(0, 0, "flakya", Clean, 1010, None),
+        ]);
+        for (i, (index, run_id)) in [(1, "brokeb"), (0, "flakyb")].into_iter().enumerate() {
+            let at0 = 2000 + i as u64 * 10;
+            events.push(t(index, 1, run_id, Preparing, at0, None));
+            events.push(t(index, 1, run_id, Ready, at0 + 5, None));
+        }
+        events.extend([
+            t(1, 1, "brokeb", Starting, 2020, None),
+            t(0, 1, "flakyb", Starting, 2020, None),
+            t(
+                1,
+                1,
+                "brokeb",
+                Fail,
+                3000,
+                Some("uac ua0 exited with status 1"),
+            ),
+            t(0, 1, "flakyb", Success, 3000, None),
+            t(0, 1, "flakyb", Cleaning, 3000, None),
+            t(0, 1, "flakyb", Clean, 3010, None),
+            t(1, 1, "brokeb", Cleaning, 3010, None),
+            t(1, 1, "brokeb", Clean, 3020, None),
+            t(1, 2, "brokec", Preparing, 4000, None),
+            t(1, 2, "brokec", Ready, 4010, None),
+            t(1, 2, "brokec", Starting, 4010, None),
+            t(
+                1,
+                2,
+                "brokec",
+                Fail,
+                5000,
+                Some("uac ua0 exited with status 1"),
+            ),
+            t(1, 2, "brokec", Cleaning, 5000, None),
+            t(
+                1,
+                2,
+                "brokec",
+                Dirty,
+                5010,
+                Some("after.sh exited with status 2"),
+            ),
+            Event::RunFinished {
+                outcome: Outcome {
+                    total: 2,
+                    passed: 1,
+                    flaky: 1,
+                    retried: 3,
+                    ..Outcome::default()
+                },
+                elapsed: Duration::from_millis(5010),
+                at: at(5010),
+                usage: None,
+            },
+        ]);
+        events
     }
 
     /// `event` (a test's) with SIPp's statistics.

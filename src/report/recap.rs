@@ -16,6 +16,9 @@ use super::{fit, printable, printable_path, short_reason, RunRecord, RunResult};
 /// How many lines a run takes in the recap: its state line and its evidence line.
 const LINES_PER_RUN: usize = 2;
 
+/// The most FLAKY runs the recap names one by one (the reports have them all).
+const MAX_FLAKY_LISTED: usize = 10;
+
 /// One line of the recap: its text, and how many leading characters are the state (to colour).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -57,6 +60,11 @@ pub struct Recap {
     tallies: BTreeMap<String, Tally>,
     /// The run's `--keep` and `--keep-max` (for the words of a removed failure's folder).
     keep: Option<(Keep, u64)>,
+    /// `--retries`: a run that did not pass is over once its last try is.
+    retries: u32,
+    /// Runs that passed on a retry (FLAKY), the first [`MAX_FLAKY_LISTED`] of them.
+    flaky: Vec<RunRecord>,
+    flaky_count: u64,
 }
 
 impl Recap {
@@ -71,6 +79,9 @@ impl Recap {
             failed: 0,
             tallies: BTreeMap::new(),
             keep: None,
+            retries: 0,
+            flaky: Vec::new(),
+            flaky_count: 0,
         }
     }
 
@@ -82,6 +93,7 @@ impl Recap {
 
     pub fn event(&mut self, event: &Event) {
         match event {
+            Event::RunStarted { retries, .. } => self.retries = *retries,
             Event::Test(e) => {
                 let over = self.update(e);
                 if let Some(r) = over {
@@ -109,8 +121,8 @@ impl Recap {
             .running
             .entry(e.index)
             .or_insert_with(|| RunRecord::new(e));
-        r.update(e);
-        if r.settled() {
+        r.take(e);
+        if r.over(self.retries, false) {
             self.running.remove(&e.index)
         } else {
             None
@@ -120,6 +132,13 @@ impl Recap {
     fn settle(&mut self, r: RunRecord) {
         let tally = self.tallies.entry(r.name.clone()).or_default();
         tally.runs += 1;
+        if r.flaky() {
+            self.flaky_count += 1;
+            if self.flaky.len() < MAX_FLAKY_LISTED {
+                self.flaky.push(r);
+            }
+            return;
+        }
         if r.passed() {
             return;
         }
@@ -148,6 +167,60 @@ impl Recap {
     /// The recap's lines (none when everything passed), each cut to `width` but the evidence
     /// lines (paths are given whole); `total`: the runs of the whole run.
     pub fn lines(&self, total: u64, width: Option<usize>) -> Vec<Line> {
+        let mut out = self.failure_lines(total, width);
+        self.flaky_lines(total, width, &mut out);
+        out
+    }
+
+    /// `--retries`: the runs that passed on a retry, each with what its earlier tries were.
+    fn flaky_lines(&self, total: u64, width: Option<usize>, out: &mut Vec<Line>) {
+        if self.flaky_count == 0 {
+            return;
+        }
+        let runs = if total == 1 { "run" } else { "runs" };
+        out.push(Line::plain(format!(
+            "FLAKY (passed on a retry, counted as passed): {} of {total} test {runs}",
+            self.flaky_count
+        )));
+        for r in &self.flaky {
+            let tries = r.earlier.len() + 1;
+            let before: Vec<String> = r
+                .earlier
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut s = format!("try {} {} ({})", i + 1, shown_state(t), t.run_id);
+                    if let Some(reason) = t.reason() {
+                        s.push_str(": ");
+                        s.push_str(&short_reason(&reason));
+                    }
+                    s
+                })
+                .collect();
+            let line = format!(
+                "{:>12} {:>24} ({}-{}) - passed on try {tries} of {}; {}",
+                "FLAKY",
+                printable(&r.name),
+                r.index,
+                r.run_id,
+                self.retries + 1,
+                before.join("; ")
+            );
+            out.push(Line {
+                text: fit(&line, width),
+                state: Some(12),
+            });
+        }
+        if self.flaky_count > self.flaky.len() as u64 {
+            out.push(Line::plain(format!(
+                "... and {} more FLAKY runs (see the reports)",
+                self.flaky_count - self.flaky.len() as u64
+            )));
+        }
+    }
+
+    /// Every run that did not pass, or per test on a long run.
+    fn failure_lines(&self, total: u64, width: Option<usize>) -> Vec<Line> {
         let mut out = Vec::new();
         if let Some(g) = &self.global {
             // Its reason is on its own state line above: told once.

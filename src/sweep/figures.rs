@@ -408,6 +408,7 @@ mod tests {
                 total: 1000,
                 success: (pass_rate * 1000.0).round() as u64,
                 failed: 1000 - (pass_rate * 1000.0).round() as u64,
+                flaky: 0,
             },
             ..JsonReport::default()
         };
@@ -502,6 +503,7 @@ mod tests {
                 total: 4,
                 success: 2,
                 failed: 2,
+                flaky: 0,
             },
             usage: Some(Usage {
                 cpu_user_s: 0.3,

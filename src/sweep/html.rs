@@ -73,6 +73,7 @@ mod tests {
                     total: 10,
                     success: passed,
                     failed: 10 - passed,
+                    flaky: 0,
                 },
                 ..JsonReport::default()
             };

@@ -374,6 +374,7 @@ mod tests {
                 total: 100,
                 success: (rate * 100.0) as u64,
                 failed: 100 - (rate * 100.0) as u64,
+                flaky: 0,
             },
             ..JsonReport::default()
         };

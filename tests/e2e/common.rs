@@ -272,6 +272,7 @@ pub fn expect_usage_error(sb: &Sandbox, cmd: Command, label: &str, expect: &[&st
         assert!(err.contains(e), "{label}: {err:?} should contain {e:?}");
     }
     assert!(!sb.run_root().exists(), "{label} made the run root");
+    assert!(!sb.log().exists(), "{label} made the general log");
 }
 
 /// sipplauncher started, its stdout read line by line in a thread (and its stderr kept), so that

@@ -96,10 +96,12 @@ fn arrows(svg: &str) -> Vec<(String, String)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
-    let Some(lab) = Lab::try_up("html_report") else {
-        return;
-    };
+    let lab = Lab::up("html_report");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -192,6 +194,23 @@ fn html_report_of_a_failing_and_a_passing_test_in_chromium() {
     }
     assert!(labels.len() >= 12, "both legs of each message: {labels:?}");
     assert!(a.iter().all(|(c, _)| !c.contains("failed")));
+    // Folded (the failures stand out); a link to it (the runs table's) unfolds it.
+    let fold = |dom: &str| between(dom, r#"id="ladder-1""#, "</summary>").to_string();
+    assert!(
+        fold(&dom).contains(r#"<details class="fold">"#),
+        "{}",
+        fold(&dom)
+    );
+    let linked = chromium(&format!("{url}#ladder-1"), profile.path(), &["--dump-dom"]);
+    assert!(
+        fold(&linked).contains(r#"<details class="fold" open="#),
+        "{}",
+        fold(&linked)
+    );
+    assert!(
+        !between(&dom, r#"id="ladder-0""#, "</svg>").contains("<details"),
+        "a failed run's ladder is open"
+    );
 
     // The filter from the address: only failures.
     let filtered = chromium(&format!("{url}#show=FAIL"), profile.path(), &["--dump-dom"]);

@@ -1,7 +1,8 @@
 //! Real runs (no `--dry-run`) against a real DUT: Kamailio in a lab of two network namespaces
 //! (see [`crate::lab`]). sipplauncher and SIPp run in the lab's runner namespace; nothing
 //! reaches the host's own network. Each test brings up a lab of its own and takes it down on
-//! drop (also when it fails); without root they print a note and pass (see `Lab::try_up`).
+//! drop (also when it fails); they need root and are ignored without `--features lab` (see
+//! `Lab::up`).
 //!
 //! Checked here: the printed states, exit statuses, the JSON and JUnit reports, SIPp's own
 //! files in the run folders kept with `--leave-temp` (the addresses each UA really used, read
@@ -331,10 +332,12 @@ pub(crate) fn assert_is_sipplauncher(pid: Pid) {
 /// The example suite against Kamailio: every test passes and is cleaned up, the GLOBAL scripts
 /// ran, the report has SIPp's time.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn example_suite_against_kamailio() {
-    let Some(lab) = Lab::try_up("example_suite_against_kamailio") else {
-        return;
-    };
+    let lab = Lab::up("example_suite_against_kamailio");
     let sb = Sandbox::new();
     let mut cmd = real_cmd(&lab, &sb, &repo().join("tmp-testsuite"));
     cmd.arg("--json")
@@ -393,10 +396,12 @@ fn example_suite_against_kamailio() {
 
 /// An OPTIONS ping from a UA of the test to the DUT: Kamailio's 200 is in SIPp's log.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn options_ping_to_the_dut() {
-    let Some(lab) = Lab::try_up("options_ping_to_the_dut") else {
-        return;
-    };
+    let lab = Lab::up("options_ping_to_the_dut");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("ping-0000/uac_ua0.xml", OPTIONS_UAC)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -428,10 +433,12 @@ fn options_ping_to_the_dut() {
 
 /// ua1 calls ua0 through the DUT: the INVITE reaches ua0 relayed by Kamailio (its Via on top).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn call_through_the_dut() {
-    let Some(lab) = Lab::try_up("call_through_the_dut") else {
-        return;
-    };
+    let lab = Lab::up("call_through_the_dut");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -530,10 +537,12 @@ fn call_through_the_dut() {
 /// vain: both FAIL with SIPp's own reason, on the console, in the JSON and JUnit reports and in
 /// the test's log.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn missing_response_fails_with_sipps_reason() {
-    let Some(lab) = Lab::try_up("missing_response_fails_with_sipps_reason") else {
-        return;
-    };
+    let lab = Lab::up("missing_response_fails_with_sipps_reason");
     let sb = Sandbox::new();
     let unexpected = expects_180();
     let waits = waits_for_a_bye();
@@ -594,10 +603,12 @@ fn missing_response_fails_with_sipps_reason() {
 /// message's status line only, while the run's log and the reports keep the whole message; the
 /// recap after the original's closing lines names the run, its reason and its folder.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_failed_runs_evidence_is_kept_and_recapped() {
-    let Some(lab) = Lab::try_up("a_failed_runs_evidence_is_kept_and_recapped") else {
-        return;
-    };
+    let lab = Lab::up("a_failed_runs_evidence_is_kept_and_recapped");
     let sb = Sandbox::new();
     let unexpected = expects_180();
     write_real_suite(
@@ -772,10 +783,12 @@ const CALL_NOBODY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 /// The lab's DUT is also a registrar (issue 11.7): a REGISTER, then a call to the registered
 /// address of record reaches the registered contact through it; an unregistered user is 404.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn the_labs_dut_is_a_registrar() {
-    let Some(lab) = Lab::try_up("the_labs_dut_is_a_registrar") else {
-        return;
-    };
+    let lab = Lab::up("the_labs_dut_is_a_registrar");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -804,10 +817,12 @@ fn the_labs_dut_is_a_registrar() {
 
 /// A failing before.sh: NOT READY, SIPp never started. A failing after.sh: DIRTY.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
-    let Some(lab) = Lab::try_up("failing_before_sh_is_not_ready_and_runs_no_sipp") else {
-        return;
-    };
+    let lab = Lab::up("failing_before_sh_is_not_ready_and_runs_no_sipp");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -821,10 +836,10 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
             ("b-after-fails/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
+    // By default (--keep failed) both runs' folders stay: the evidence of a NOT READY after
+    // its folder was made and of a DIRTY (issue 11.1).
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--leave-temp")
-        .arg("--json")
-        .arg(sb.path("report.json"));
+    cmd.arg("--json").arg(sb.path("report.json"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     let lines = state_lines(&r.stdout);
@@ -848,7 +863,8 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
             .is_some_and(|r| r.contains("before.sh")),
         "{a:#}"
     );
-    // --leave-temp keeps its folder: before.sh's output is in its log, no file of SIPp's.
+    // Its folder is kept: before.sh's output is in its log, no file of SIPp's.
+    assert_eq!(a["run_folder_kept"], true, "{a:#}");
     let a_folders = folders_of(&sb, "a-before-fails");
     assert_eq!(a_folders.len(), 1, "{:?}", sb.run_folders());
     let a_log = read(&a_folders[0].join("sipplauncher.log"));
@@ -883,6 +899,14 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
     assert_eq!(bj["state"], "DIRTY", "{bj:#}");
     assert_eq!(bj["passed"], false, "{bj:#}");
     assert!(bj["sipp_s"].as_f64().is_some_and(|s| s > 0.0), "{bj:#}");
+    assert_eq!(bj["run_folder_kept"], true, "{bj:#}");
+    let b_folders = folders_of(&sb, "b-after-fails");
+    assert_eq!(b_folders.len(), 1, "{:?}", sb.run_folders());
+    assert!(
+        read(&b_folders[0].join("sipplauncher.log")).contains("cannot undo"),
+        "{}",
+        b_folders[0].display()
+    );
     assert_eq!(summary(&r.stdout, "SUCCESS"), Some(0), "{}", r.stdout);
     assert_eq!(sipp_links(&lab), Vec::<String>::new());
 }
@@ -890,10 +914,12 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
 /// Two run groups: ua0 answers in part0 and calls in part1 with the same address;
 /// `--sipp-max-calls 2` repeats the sequence of run groups.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn two_run_groups_keep_ua0s_address() {
-    let Some(lab) = Lab::try_up("two_run_groups_keep_ua0s_address") else {
-        return;
-    };
+    let lab = Lab::up("two_run_groups_keep_ua0s_address");
     let call_ua1 = CALL_UAC.replace("ua0.host", "ua1.host");
     let files = [
         ("twogroups-0000/part0_uas_ua0.xml", CALL_UAS),
@@ -988,10 +1014,12 @@ fn two_run_groups_keep_ua0s_address() {
 /// `<scenario>_log_file`, the last screen is `<scenario>_screen_file`, the statistics
 /// `<scenario>_trace.csv`, and SIPp names its traces itself (`<scenario>_<pid>_messages.log`...).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn log_actions_write_to_the_originals_log_file() {
-    let Some(lab) = Lab::try_up("log_actions_write_to_the_originals_log_file") else {
-        return;
-    };
+    let lab = Lab::up("log_actions_write_to_the_originals_log_file");
     let sb = Sandbox::new();
     let scenario = options_then(
         "logs",
@@ -1030,10 +1058,12 @@ fn log_actions_write_to_the_originals_log_file() {
 /// cannot parse and an injection file it cannot read stop SIPp before its first call, and
 /// the test is still cleaned up (after.sh runs). The run goes on.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_test_sipp_cannot_start_is_not_ready_with_sipps_reason() {
-    let Some(lab) = Lab::try_up("a_test_sipp_cannot_start_is_not_ready") else {
-        return;
-    };
+    let lab = Lab::up("a_test_sipp_cannot_start_is_not_ready");
     let sb = Sandbox::new();
     let field = options_then("field", &[r#"<recv response="200"/>"#])
         .replace("sip:lab@[local_ip]", "sip:[field0]@[local_ip]");
@@ -1142,10 +1172,12 @@ fn a_test_sipp_cannot_start_is_not_ready_with_sipps_reason() {
 
 /// The suite's users.csv is SIPp's injection file: `[field0]` and `[field1]` come from it.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn users_csv_fields_reach_sipp() {
-    let Some(lab) = Lab::try_up("users_csv_fields_reach_sipp") else {
-        return;
-    };
+    let lab = Lab::up("users_csv_fields_reach_sipp");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -1180,10 +1212,12 @@ fn users_csv_fields_reach_sipp() {
 /// 3PCC extended: ua1 is a slave, ua0 the master; they exchange commands over SIPp's twin
 /// sockets (TCP). The slave starts first, the master once the slave listens.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_pcc_extended() {
-    let Some(lab) = Lab::try_up("three_pcc_extended") else {
-        return;
-    };
+    let lab = Lab::up("three_pcc_extended");
     // SIPp needs a SIP message in every scenario ("Unable to determine send mode of the tool"
     // without one): both ping the DUT.
     let master = format!(
@@ -1272,10 +1306,12 @@ fn three_pcc_extended() {
 
 /// Ten call tests at once: twenty distinct addresses, all cleaned up.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn group_of_ten_gets_distinct_addresses() {
-    let Some(lab) = Lab::try_up("group_of_ten_gets_distinct_addresses") else {
-        return;
-    };
+    let lab = Lab::up("group_of_ten_gets_distinct_addresses");
     let sb = Sandbox::new();
     let names: Vec<String> = (0..10).map(|i| format!("call-{i:04}")).collect();
     let files = each_test(
@@ -1343,10 +1379,12 @@ fn long_suite(sb: &Sandbox) {
 /// Ctrl+C while SIPp runs: SIPp stopped, after.sh and GLOBAL after.sh run, the summary printed,
 /// exit status 1, nothing left behind.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sigint_while_sipp_runs_cleans_everything() {
-    let Some(lab) = Lab::try_up("sigint_while_sipp_runs_cleans_everything") else {
-        return;
-    };
+    let lab = Lab::up("sigint_while_sipp_runs_cleans_everything");
     let sb = Sandbox::new();
     long_suite(&sb);
     let marker = sb.path("after-ran");
@@ -1371,9 +1409,15 @@ fn sigint_while_sipp_runs_cleans_everything() {
         "exit took {took:?}:\n{stdout}"
     );
     assert_eq!(status, 1, "{stdout}");
-    assert!(stdout.contains("Interrupted"), "{stdout}");
-    assert_eq!(summary(&stdout, "TOTAL"), Some(1), "{stdout}");
-    assert_eq!(summary(&stdout, "FAILED"), Some(1), "{stdout}");
+    // The original's closing lines, then (a line of its own after them) why the run ended.
+    assert_eq!(closing_lines(&stdout, false), (1, Some(0), Some(1)));
+    let (_, after) = recap(&stdout);
+    assert!(
+        after
+            .iter()
+            .any(|l| l.starts_with("Interrupted before the end")),
+        "{stdout}"
+    );
     let lines = state_lines(&stdout);
     assert_eq!(
         states_named(&lines, "long-0000"),
@@ -1406,10 +1450,12 @@ fn sigint_while_sipp_runs_cleans_everything() {
 /// Links of dead runs (ours, by the alias, or unmarked) are removed by the next run; so is the
 /// link of a run killed with SIGKILL while SIPp ran.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn leftover_link_from_a_killed_run_is_removed() {
-    let Some(lab) = Lab::try_up("leftover_link_from_a_killed_run_is_removed") else {
-        return;
-    };
+    let lab = Lab::up("leftover_link_from_a_killed_run_is_removed");
     assert!(
         !Path::new("/proc/999999").exists(),
         "pid 999999 exists: the leftover's owner must be dead"
@@ -1526,10 +1572,12 @@ fn leftover_link_from_a_killed_run_is_removed() {
 /// The example suite's DNS test: the DUT resolves the Request-URI's domain with the records of
 /// dns.txt, served by sipplauncher's DNS server on the runner's address.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn dns_test_of_the_example_suite() {
-    let Some(lab) = Lab::try_up("dns_test_of_the_example_suite") else {
-        return;
-    };
+    let lab = Lab::up("dns_test_of_the_example_suite");
     let sb = Sandbox::new();
     let mut cmd = real_cmd(&lab, &sb, &repo().join("tmp-testsuite"));
     cmd.args(["--pattern-only", "dns", "--leave-temp"])
@@ -1571,10 +1619,12 @@ fn dns_test_of_the_example_suite() {
 /// A failing GLOBAL before.sh stops the run cleanly: no test is prepared, its after.sh does not
 /// run, one clear line says why, exit status 1.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn failing_global_before_sh_stops_the_run() {
-    let Some(lab) = Lab::try_up("failing_global_before_sh") else {
-        return;
-    };
+    let lab = Lab::up("failing_global_before_sh");
     let sb = Sandbox::new();
     let marker = sb.path("global-after-ran");
     let after = format!("touch {}\n", marker.display());
@@ -1586,7 +1636,12 @@ fn failing_global_before_sh_stops_the_run() {
             ("options-0000/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
-    let r = run_in(&lab, &real_cmd(&lab, &sb, &sb.suite()));
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.arg("--json")
+        .arg(sb.path("r.json"))
+        .arg("--junit")
+        .arg(sb.path("junit.xml"));
+    let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     assert!(state_lines(&r.stdout).is_empty(), "{}", show(&r));
     // Told once, on GLOBAL's own NOT READY line, in the tool's words: no log record on the
@@ -1609,6 +1664,36 @@ fn failing_global_before_sh_stops_the_run() {
     );
     assert_eq!(r.stderr, "", "{}", show(&r));
     assert_eq!(closing_lines(&r.stdout, false), (0, Some(0), Some(0)));
+    // After the closing lines, the recap points at GLOBAL's kept folder (its reason is above).
+    let global_folder = sb.run_root().join("GLOBAL").join(&global[0].run_id);
+    assert_eq!(
+        recap(&r.stdout).1,
+        [format!(
+            "GLOBAL did not pass (NOT READY, see above); kept: {}",
+            global_folder.display()
+        )],
+        "{}",
+        show(&r)
+    );
+    assert!(global_folder.join("sipplauncher.log").exists());
+    // The reports count as the console does: GLOBAL is no test case; its failure is theirs.
+    let counts = report_counts(&sb.path("r.json"), &sb.path("junit.xml"));
+    assert_eq!(
+        (counts.json, counts.junit),
+        ((0, 0, 0), (0, 0)),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        (counts.json_global_before_ok, counts.json_global_after_ok),
+        (Some(false), None)
+    );
+    assert!(
+        counts
+            .junit_global_error
+            .starts_with("GLOBAL before.sh failed: before.sh exited with status 3"),
+        "{counts:?}"
+    );
     assert!(
         !marker.exists(),
         "GLOBAL after.sh ran after a failed before.sh"
@@ -1616,28 +1701,37 @@ fn failing_global_before_sh_stops_the_run() {
     assert!(sipp_links(&lab).is_empty());
 }
 
-/// A failing GLOBAL after.sh makes the exit status 1 although every test passed.
+/// A failing GLOBAL after.sh makes the exit status 1 (also when every test passed); the console,
+/// the JSON and the JUnit report count alike (GLOBAL is no test run in any of them) and each
+/// tells GLOBAL's failure once.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn failing_global_after_sh_fails_the_run() {
-    let Some(lab) = Lab::try_up("failing_global_after_sh") else {
-        return;
-    };
+    let lab = Lab::up("failing_global_after_sh");
     let sb = Sandbox::new();
+    let unexpected = expects_180();
     write_real_suite(
         &sb.suite(),
         &[
-            ("GLOBAL/after.sh", "exit 1\n"),
+            ("GLOBAL/after.sh", "echo 'cannot restore' >&2\nexit 1\n"),
+            ("fail-0000/uac_ua0.xml", unexpected.as_str()),
             ("options-0000/uac_ua0.xml", OPTIONS_UAC),
         ],
     );
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.arg("--json").arg(sb.path("r.json"));
+    cmd.arg("--json")
+        .arg(sb.path("r.json"))
+        .arg("--junit")
+        .arg(sb.path("junit.xml"));
     let r = run_in(&lab, &cmd);
     assert_eq!(r.status, 1, "{}", show(&r));
     // The original's closing lines, exactly.
     assert_eq!(
         closing_lines(&r.stdout, false),
-        (1, Some(1), Some(0)),
+        (2, Some(1), Some(1)),
         "{}",
         show(&r)
     );
@@ -1649,20 +1743,71 @@ fn failing_global_after_sh_fails_the_run() {
         "{}",
         show(&r)
     );
+    // Told once on the terminal, in the tool's words; no log record there.
+    assert_eq!(
+        r.stdout.matches("cannot restore").count(),
+        1,
+        "{}",
+        show(&r)
+    );
+    assert!(
+        !r.stdout.lines().any(|l| ["ERRO ", "WARN ", "INFO "]
+            .iter()
+            .any(|level| l.contains(level))),
+        "{}",
+        show(&r)
+    );
     assert_eq!(r.stderr, "", "{}", show(&r));
-    let json = json_report(&sb.path("r.json"));
-    assert_eq!(json["global"]["after"]["ok"], false);
-    // --fail-expected turns it into the expected outcome.
+    // The recap: GLOBAL first (its reason is on its line above), then the failed test run.
+    let (recapped, recap_lines) = recap(&r.stdout);
+    assert!(
+        recap_lines[0].starts_with("GLOBAL did not pass (DIRTY, see above); kept: "),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        recap_lines[1],
+        "Did not pass: 1 of 2 test runs",
+        "{}",
+        show(&r)
+    );
+    let failed: Vec<&str> = recapped.iter().map(|l| l.test.as_str()).collect();
+    assert_eq!(failed, ["fail-0000"], "{}", show(&r));
+    let counts = report_counts(&sb.path("r.json"), &sb.path("junit.xml"));
+    assert_eq!(
+        (counts.json, counts.junit),
+        ((2, 1, 1), (2, 1)),
+        "{}",
+        show(&r)
+    );
+    assert_eq!(
+        (counts.json_global_before_ok, counts.json_global_after_ok),
+        (Some(true), Some(false))
+    );
+    assert!(
+        counts
+            .junit_global_error
+            .starts_with("GLOBAL after.sh failed: after.sh exited with status 1"),
+        "{counts:?}"
+    );
+    // Every test passing, GLOBAL's after.sh alone fails the run: exit 1, which --fail-expected
+    // turns into the expected outcome.
+    cmd.args(["--pattern-only", "options"]);
+    let passing = run_in(&lab, &cmd);
+    assert_eq!(passing.status, 1, "{}", show(&passing));
+    assert_eq!(closing_lines(&passing.stdout, false), (1, Some(1), Some(0)));
     cmd.arg("--fail-expected");
     assert_eq!(run_in(&lab, &cmd).status, 0);
 }
 
 /// A before.sh that hangs is killed after --script-timeout: NOT READY, and the run goes on.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn hanging_before_sh_times_out() {
-    let Some(lab) = Lab::try_up("hanging_before_sh") else {
-        return;
-    };
+    let lab = Lab::up("hanging_before_sh");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -1699,10 +1844,12 @@ fn hanging_before_sh_times_out() {
 /// the first): it is killed at once, the run ends within a second or two, and the test's link
 /// is still removed.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
-    let Some(lab) = Lab::try_up("second_sigint") else {
-        return;
-    };
+    let lab = Lab::up("second_sigint");
     let sb = Sandbox::new();
     let deaf = sb.path("deaf");
     let before = format!(
@@ -1726,7 +1873,7 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
     assert_is_sipplauncher(pid);
     kill(pid, Signal::SIGINT).unwrap();
     // The first one sends it SIGTERM, which it ignores: it has a grace of a second...
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_for("Interrupted: cleaning up", Duration::from_secs(10));
     assert!(
         s.child.try_wait().unwrap().is_none(),
         "ended on the first signal"
@@ -1745,10 +1892,12 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
 /// Two tests running at once that define the same DNS name: the later one is NOT READY with a
 /// message naming both tests and the name; the earlier one runs and its name resolves.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn dns_name_defined_by_two_tests_at_once_conflicts() {
-    let Some(lab) = Lab::try_up("dns_conflict") else {
-        return;
-    };
+    let lab = Lab::up("dns_conflict");
     let sb = Sandbox::new();
     let zone = "shared.example.com.  A  {{ ua0.host }}\n";
     write_real_suite(
@@ -1788,23 +1937,16 @@ fn dns_name_defined_by_two_tests_at_once_conflicts() {
 /// is NODATA, both with the domain's SOA; a foreign zone is REFUSED (no open resolver, no
 /// recursion); after the run, no answer for the test's names.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn the_dut_resolves_a_tests_records_during_it_only() {
-    let Some(lab) = Lab::try_up("dns_from_the_dut") else {
-        return;
-    };
-    if std::process::Command::new("dig")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        // CI installs it (.ci/run): there, a missing dig is a failure, not a skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no dig: .ci/run installs bind9-dnsutils"
-        );
-        eprintln!("skipped: no dig (apt-get install bind9-dnsutils)");
-        return;
-    }
+    let lab = Lab::up("dns_from_the_dut");
+    assert!(
+        std::process::Command::new("dig").arg("-v").output().is_ok(),
+        "no dig: .ci/run installs bind9-dnsutils"
+    );
     let sb = Sandbox::new();
     let out = sb.path("answers");
     let dig = format!(
@@ -1981,10 +2123,12 @@ fn traced_sip_messages(log: &str) -> Vec<(String, String, String)> {
 /// A call through the DUT: the test's pcap holds every SIP message that SIPp's own message
 /// traces show for both UAs, the first and the last included.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn pcap_holds_every_sip_message_of_both_uas() {
-    let Some(lab) = Lab::try_up("pcap_every_message") else {
-        return;
-    };
+    let lab = Lab::up("pcap_every_message");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -2028,10 +2172,12 @@ fn pcap_holds_every_sip_message_of_both_uas() {
 
 /// Two tests at once: each pcap holds only packets of its own addresses.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn two_tests_at_once_each_get_only_their_own_packets() {
-    let Some(lab) = Lab::try_up("pcap_two_tests") else {
-        return;
-    };
+    let lab = Lab::up("pcap_two_tests");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -2071,10 +2217,12 @@ fn two_tests_at_once_each_get_only_their_own_packets() {
 
 /// --no-pcap: no capture, no pcap file.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn no_pcap_writes_no_pcap() {
-    let Some(lab) = Lab::try_up("no_pcap") else {
-        return;
-    };
+    let lab = Lab::up("no_pcap");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -2103,10 +2251,12 @@ fn no_pcap_writes_no_pcap() {
 
 /// Without the privilege to capture: one clear line at start, exit status 2, nothing done.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn capture_without_privilege_is_a_clear_error_at_start() {
-    let Some(lab) = Lab::try_up("capture_no_privilege") else {
-        return;
-    };
+    let lab = Lab::up("capture_no_privilege");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let inner = real_cmd(&lab, &sb, &sb.suite());
@@ -2131,10 +2281,12 @@ fn capture_without_privilege_is_a_clear_error_at_start() {
 /// A test whose SIPp instances neither end nor fail is stopped after --test-timeout and FAILs,
 /// with the reason; its SIPp processes are gone.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn test_timeout_stops_sipp_and_fails() {
-    let Some(lab) = Lab::try_up("test_timeout") else {
-        return;
-    };
+    let lab = Lab::up("test_timeout");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("stuck/uas_ua0.xml", WAITING_UAS)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -2150,17 +2302,19 @@ fn test_timeout_stops_sipp_and_fails() {
         ["PREPARING", "STARTING", "FAIL", "CLEANING"]
     );
     let why = &line_of(&lines, "stuck", "FAIL").rest;
-    assert!(why.contains("timed out after 1s"), "{why}");
+    assert!(why.contains("timed out after 1.00s"), "{why}");
     assert_eq!(sipp_pids(&lab), Vec::<i32>::new());
     assert!(sipp_links(&lab).is_empty());
 }
 
 /// An open-files limit too small for SIPp is one clear line at start (exit status 2).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn too_small_an_open_files_limit_is_a_clear_error() {
-    let Some(lab) = Lab::try_up("nofile_limit") else {
-        return;
-    };
+    let lab = Lab::up("nofile_limit");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let inner = real_cmd(&lab, &sb, &sb.suite());
@@ -2178,6 +2332,7 @@ fn too_small_an_open_files_limit_is_a_clear_error() {
         err.contains("open-files limit (24)") && err.contains("ulimit -n"),
         "{err}"
     );
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
 }
 
@@ -2185,10 +2340,12 @@ fn too_small_an_open_files_limit_is_a_clear_error() {
 /// 2), not tests failing one by one with "Too many open files"; a smaller group runs under
 /// the same limit.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_group_too_large_for_the_open_files_limit_is_a_clear_error() {
-    let Some(lab) = Lab::try_up("nofile_group") else {
-        return;
-    };
+    let lab = Lab::up("nofile_group");
     let sb = Sandbox::new();
     let files = each_test(
         ["t0", "t1", "t2"],
@@ -2223,10 +2380,12 @@ fn a_group_too_large_for_the_open_files_limit_is_a_clear_error() {
 
 /// No `sipp` on PATH: one clear line at start (exit status 2), nothing done.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn no_sipp_on_path_is_a_clear_error() {
-    let Some(lab) = Lab::try_up("no_sipp") else {
-        return;
-    };
+    let lab = Lab::up("no_sipp");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let inner = real_cmd(&lab, &sb, &sb.suite());
@@ -2241,6 +2400,7 @@ fn no_sipp_on_path_is_a_clear_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no sipp executable on PATH"), "{err}");
     assert!(state_lines(&r.stdout).is_empty());
+    assert!(!sb.log().exists(), "the general log was made");
     assert!(sipp_links(&lab).is_empty());
     assert!(sb.run_folders().is_empty());
 }
@@ -2250,10 +2410,12 @@ fn no_sipp_on_path_is_a_clear_error() {
 /// each, 13 MB in all: more than the capture holds in memory for a run, so a chunk goes to the
 /// pcap file during the run.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_burst_of_20000_packets_lands_in_the_pcap_whole() {
-    let Some(lab) = Lab::try_up("pcap_burst") else {
-        return;
-    };
+    let lab = Lab::up("pcap_burst");
     let sb = Sandbox::new();
     let sent = sb.path("sent");
     let before = format!(
@@ -2317,10 +2479,12 @@ fn a_burst_of_20000_packets_lands_in_the_pcap_whole() {
 /// pings wait for the slow test to end; in window mode the four pings run one after another
 /// beside it and are done before it ends, and every test still gets its whole post-run.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn window_keeps_the_group_busy_while_a_slow_test_runs() {
-    let Some(lab) = Lab::try_up("window_keeps_the_group_busy_while_a_slow_test_runs") else {
-        return;
-    };
+    let lab = Lab::up("window_keeps_the_group_busy_while_a_slow_test_runs");
     let sb = Sandbox::new();
     let slow = options_then(
         "slow",
@@ -2376,10 +2540,12 @@ fn window_keeps_the_group_busy_while_a_slow_test_runs() {
 /// parent at once: before the next group's pre-run, its SIPp is gone, and its link, addresses,
 /// DNS records, capture and run folder; the run goes on and reports it DIRTY.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
-    let Some(lab) = Lab::try_up("dead_test_actor") else {
-        return;
-    };
+    let lab = Lab::up("dead_test_actor");
     let sb = Sandbox::new();
     let seen = sb.path("seen");
     // The next group's before.sh looks at what the dead run left, in the runner's namespace.
@@ -2480,10 +2646,12 @@ fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
 /// the second cannot end it, the third ends the run at once, the links removed first; what is
 /// left (the hung run's folder) is removed by the next run.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_third_sigint_exits_at_once_after_removing_the_links() {
-    let Some(lab) = Lab::try_up("third_sigint") else {
-        return;
-    };
+    let lab = Lab::up("third_sigint");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("hangs/uac_ua0.xml", OPTIONS_UAC)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -2517,4 +2685,67 @@ fn a_third_sigint_exits_at_once_after_removing_the_links() {
     let r = run_in(&lab, &next);
     assert_eq!(r.status, 0, "{}", show(&r));
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}
+
+/// What a run's JSON and JUnit reports count: JSON `(total, success, failed)` from its
+/// `summary`, checked against its `tests`; JUnit `(tests, failures + errors)`, checked against
+/// its `<testcase>`s; how each tells GLOBAL.
+#[derive(Debug)]
+struct ReportCounts {
+    json: (u64, u64, u64),
+    junit: (u64, u64),
+    json_global_before_ok: Option<bool>,
+    json_global_after_ok: Option<bool>,
+    /// The JUnit suite's `<system-err>` (GLOBAL's failures), unescaped enough to compare.
+    junit_global_error: String,
+}
+
+fn report_counts(json: &Path, junit: &Path) -> ReportCounts {
+    let j = json_report(json);
+    let s = &j["summary"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{j:#}"));
+    let counts = (n(&s["total"]), n(&s["success"]), n(&s["failed"]));
+    let tests = j["tests"].as_array().unwrap();
+    assert_eq!(tests.len() as u64, counts.0, "{j:#}");
+    assert_eq!(
+        tests.iter().filter(|t| t["passed"] == false).count() as u64,
+        counts.2,
+        "{j:#}"
+    );
+    assert!(
+        tests.iter().all(|t| t["name"] != "GLOBAL"),
+        "GLOBAL is no test run: {j:#}"
+    );
+    let x = read(junit);
+    let attr = |name: &str| -> u64 {
+        let re = regex::Regex::new(&format!(
+            r#"<testsuite name="sipplauncher"[^>]* {name}="(\d+)""#
+        ))
+        .unwrap();
+        re.captures(&x)
+            .unwrap_or_else(|| panic!("no {name}= in\n{x}"))[1]
+            .parse()
+            .unwrap()
+    };
+    let cases = x.matches("<testcase ").count() as u64;
+    assert_eq!(cases, attr("tests"), "{x}");
+    assert!(!x.contains("<testcase name=\"GLOBAL\""), "{x}");
+    let global_error = x
+        .split("<system-err>")
+        .nth(1)
+        .map(|e| {
+            e.split("</system-err>")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let ok = |k: &str| j["global"][k]["ok"].as_bool();
+    ReportCounts {
+        json: counts,
+        junit: (cases, attr("failures") + attr("errors")),
+        json_global_before_ok: ok("before"),
+        json_global_after_ok: ok("after"),
+        junit_global_error: global_error,
+    }
 }

@@ -292,18 +292,170 @@ fn three_shards_then_merge(lab: &Lab, hint: &str, runner: impl Fn(u32) -> u32) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_shards_in_three_runner_namespaces_then_merge() {
-    let Some(lab) = Lab::try_up_runners("three_shards_in_three_runner_namespaces", 3) else {
-        return;
-    };
+    let lab = Lab::up_runners("three_shards_in_three_runner_namespaces", 3);
     watch_sees_a_conflict(&lab);
     three_shards_then_merge(&lab, "three runner namespaces", |k| k);
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_shards_in_one_namespace_then_merge() {
-    let Some(lab) = Lab::try_up("three_shards_in_one_namespace") else {
-        return;
-    };
+    let lab = Lab::up("three_shards_in_one_namespace");
     three_shards_then_merge(&lab, "one namespace", |_| 1);
+}
+
+/// `--retries` for real: `flaky` fails its first try only (its before.sh, counting its tries in
+/// a file, turns the first try's OPTIONS into one that waits for a 180), `broken` is NOT READY
+/// every try, `good` passes. FLAKY counts as passed; every try is a fresh run named in every
+/// report; a suite whose only failure is flaky exits 0.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
+fn retries_name_every_try_and_a_flaky_test_passes() {
+    let lab = Lab::up("retries_name_every_try_and_a_flaky_test_passes");
+    let sb = Sandbox::new();
+    let count = sb.path("flaky.count");
+    let before = format!(
+        "f='{}'\nn=$(cat \"$f\" 2>/dev/null || echo 0)\necho $((n + 1)) > \"$f\"\n\
+         if [ \"$n\" = 0 ]; then sed -i 's/response=\"200\"/response=\"180\"/' uac_ua0.xml; fi\n",
+        count.display()
+    );
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("broken/before.sh", "echo 'the DUT is not set up'\nexit 1\n"),
+            ("broken/uac_ua0.xml", crate::real::OPTIONS_UAC),
+            ("flaky/before.sh", before.as_str()),
+            ("flaky/uac_ua0.xml", crate::real::OPTIONS_UAC),
+            ("good/uac_ua0.xml", crate::real::OPTIONS_UAC),
+        ],
+    );
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--retries", "2", "--group", "3", "--json"])
+        .arg(sb.path("r.json"))
+        .arg("--junit")
+        .arg(sb.path("r.xml"))
+        .arg("--html")
+        .arg(sb.path("r.html"));
+    let r = crate::real::run_in(&lab, &cmd);
+    assert_eq!(r.status, 1, "broken never passes: {}", show(&r));
+    assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2");
+    let flaky_line = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("FLAKY ") && l.contains("flaky ("))
+        .unwrap_or_else(|| panic!("no FLAKY line: {}", show(&r)));
+    assert!(
+        flaky_line.ends_with("- passed on try 2 of 3 (counts as passed)"),
+        "{flaky_line}"
+    );
+    assert!(
+        r.stdout.contains("\nTOTAL: 3\nSUCCESS: 2\nFAILED: 1\n"),
+        "{}",
+        show(&r)
+    );
+    assert!(r
+        .stdout
+        .contains("FLAKY (passed on a retry, counted as passed): 1 of 3 test runs"));
+    assert!(r.stdout.contains("[try 3/3]"), "{}", show(&r));
+
+    let v = read_json(&sb.path("r.json"));
+    assert_eq!(v["summary"]["flaky"], 1, "{}", v["summary"]);
+    assert_eq!(v["summary"]["total"], 3);
+    assert_eq!(v["summary"]["success"], 2);
+    let mut names = run_names(&v);
+    names.sort();
+    assert_eq!(names, ["broken", "flaky", "good"], "one entry a run");
+    let test = |name: &str| -> serde_json::Value {
+        v["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let flaky = test("flaky");
+    assert_eq!(flaky["passed"], true, "{flaky:#}");
+    assert_eq!(flaky["flaky"], true, "{flaky:#}");
+    assert_eq!(flaky["attempt"], 1, "{flaky:#}");
+    let first = &flaky["tries"][0];
+    assert_eq!(first["result"], "FAIL", "{flaky:#}");
+    assert!(
+        first["reason"].as_str().is_some_and(|r| r.contains("180")),
+        "SIPp's reason: {flaky:#}"
+    );
+    // A fresh run: its own run id and folder.
+    assert_ne!(first["run_id"], flaky["run_id"]);
+    assert_ne!(first["run_folder"], flaky["run_folder"]);
+    assert_eq!(
+        first["index"], flaky["index"],
+        "a retry keeps its run's index"
+    );
+    // The failed try's evidence stays (--keep failed), the passing try's folder went.
+    assert_eq!(first["run_folder_kept"], true, "{flaky:#}");
+    assert!(Path::new(first["run_folder"].as_str().unwrap()).is_dir());
+    assert!(!Path::new(flaky["run_folder"].as_str().unwrap()).exists());
+    let broken = test("broken");
+    assert_eq!(broken["attempt"], 2, "{broken:#}");
+    let tries: Vec<&str> = broken["tries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(tries, ["NOT READY", "NOT READY"], "{broken:#}");
+    assert!(test("good")["tries"].is_null());
+
+    let xml = std::fs::read_to_string(sb.path("r.xml")).unwrap();
+    assert!(
+        xml.contains("tests=\"3\" failures=\"0\" errors=\"1\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<flakyFailure ").count(), 1, "{xml}");
+    assert_eq!(xml.matches("<rerunError ").count(), 2, "{xml}");
+    let html = std::fs::read_to_string(sb.path("r.html")).unwrap();
+    assert!(html.contains("1 FLAKY</span>"), "the HTML summary");
+
+    // --rerun-failed takes FLAKY as passed: only broken again.
+    let mut again = Command::new(BIN);
+    again
+        .args(["--dut", "10.99.0.1", "--dry-run", "--testsuite"])
+        .arg(sb.suite())
+        .arg("--rerun-failed")
+        .arg(sb.path("r.json"))
+        .arg("--run-root")
+        .arg(sb.run_root())
+        .arg("--log-file")
+        .arg(sb.path("dry.log"));
+    let d = run(again);
+    assert_eq!(d.status, 0, "{}", show(&d));
+    assert!(
+        d.stdout
+            .contains("Running again the 1 test that did not pass"),
+        "{}",
+        show(&d)
+    );
+
+    // A suite whose only failure was flaky passes.
+    std::fs::remove_file(&count).unwrap();
+    let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+    cmd.args(["--retries", "1", "--pattern-only", "flaky"]);
+    let r = crate::real::run_in(&lab, &cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    assert!(
+        r.stdout.contains("\nTOTAL: 1\nSUCCESS: 1\nFAILED: 0\n"),
+        "{}",
+        show(&r)
+    );
 }

@@ -1,5 +1,6 @@
 //! The console on a real terminal (a pseudo-terminal the test opens): colours only there and
-//! never with `NO_COLOR`; lines with a reason cut to the terminal's width.
+//! never with `NO_COLOR`; lines with a reason cut to the terminal's width; the recap of a long
+//! run a screenful.
 
 use std::fs::File;
 use std::io::Read;
@@ -77,7 +78,10 @@ fn suite(sb: &Sandbox) {
 fn colours_on_a_terminal_and_lines_cut_to_its_width() {
     let sb = Sandbox::new();
     suite(&sb);
-    let (status, text) = on_terminal(sb.cmd(), 60);
+    // An empty NO_COLOR asks for nothing (https://no-color.org).
+    let mut cmd = sb.cmd();
+    cmd.env("NO_COLOR", "");
+    let (status, text) = on_terminal(cmd, 60);
     assert_eq!(status, 1, "{text}");
     assert!(
         text.contains("\x1b[32m   PREPARING\x1b[0m"),
@@ -158,5 +162,84 @@ fn a_hostile_test_name_cannot_drive_the_terminal() {
         l.stdout.starts_with(&format!("{shown}\n")),
         "{:?}",
         l.stdout
+    );
+}
+
+/// Issue 11.3 on a long run (a soak whose tests keep failing): the recap takes a screenful,
+/// per test how many of its runs did not pass with the first and the last, and counts what does
+/// not fit; a screenful is the terminal's rows, or 50 lines in a pipe (a CI log).
+#[test]
+fn a_long_run_is_recapped_per_test_in_a_screenful() {
+    let sb = Sandbox::new();
+    let bad = ["a", "b", "c", "d", "e"];
+    let mut files = vec![("good-0000/uac_ua0.xml".to_string(), OPTIONS_UAC.to_string())];
+    for t in bad {
+        files.push((
+            format!("{t}-bad-0000/uac_ua0.xml"),
+            "<scenario>{{ nosuch }}</scenario>\n".to_string(),
+        ));
+    }
+    write_suite(&sb.suite(), &files);
+    // 60 runs: each failing test 10 times (indices t, t + 6, ... t + 54), good 10 times.
+    let cmd = || {
+        let mut c = sb.cmd();
+        c.args(["--total", "60", "--keep-max", "2"]);
+        c
+    };
+    let per_test = |lines: &[String], shown: usize| {
+        assert_eq!(
+            lines[0],
+            "Did not pass: 50 of 60 test runs; per test, the first and the last (every run is in \
+             the JSON and JUnit reports)",
+            "{lines:#?}"
+        );
+        let mut at = 1;
+        for (i, t) in bad.iter().take(shown).enumerate() {
+            let name = format!("{t}-bad-0000");
+            assert_eq!(lines[at], format!("{name}: 10 of 10 runs did not pass"));
+            for (k, index) in [i, i + 54].into_iter().enumerate() {
+                let state = &lines[at + 1 + 2 * k];
+                assert!(
+                    state.starts_with("   NOT READY")
+                        && state.contains(&format!("{name} ({index}-"))
+                        && state.contains("nosuch"),
+                    "{state:?} in {lines:#?}"
+                );
+                let evidence = lines[at + 2 + 2 * k].trim();
+                // --keep-max 2: only the first two failures' folders (runs 0 and 1) stay.
+                if index < 2 {
+                    assert!(evidence.starts_with("kept: "), "{evidence:?}");
+                } else {
+                    assert_eq!(
+                        evidence,
+                        "folder removed: --keep-max 2 failed runs' folders are kept already"
+                    );
+                }
+            }
+            at += 5;
+        }
+        at
+    };
+
+    // In a pipe: 50 lines at most; the five tests' blocks fit (26 lines).
+    let r = run(cmd());
+    assert_eq!(r.status, 1, "{}\n{}", r.stdout, r.stderr);
+    let (_, lines) = crate::common::recap(&r.stdout);
+    assert_eq!(per_test(&lines, bad.len()), lines.len(), "{lines:#?}");
+    assert_eq!(sb.run_folders().len(), 2, "{:?}", sb.run_folders());
+
+    // On a terminal of 24 rows (uncoloured, to read it): four blocks, then what did not fit,
+    // counted.
+    let mut c = cmd();
+    c.env("NO_COLOR", "1");
+    let (status, text) = on_terminal(c, 200);
+    assert_eq!(status, 1, "{text}");
+    let (_, lines) = crate::common::recap(&text);
+    assert!(lines.len() <= 24, "{lines:#?}");
+    let at = per_test(&lines, 4);
+    assert_eq!(
+        lines[at..],
+        ["... and 1 more tests with runs that did not pass (see the reports)"],
+        "{lines:#?}"
     );
 }

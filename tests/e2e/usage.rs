@@ -72,6 +72,8 @@ fn each_bad_input_gets_one_line_and_status_2() {
             vec!["--shard", "no shard 4 of 3"],
         ),
         (with(&["--shard", "2"]), vec!["--shard", "\"2\" is not K/N"]),
+        (with(&["--retries", "-1"]), vec!["--retries", "'-1'"]),
+        (with(&["--retries", "two"]), vec!["--retries", "'two'"]),
         (
             with(&["--rerun-failed", "/nonexistent/report.json"]),
             vec!["--rerun-failed", "/nonexistent/report.json: no such file"],

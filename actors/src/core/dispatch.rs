@@ -14,6 +14,13 @@
 //! goes to the next test (after `--group-pause`). Pre-runs and post-runs still take turns one
 //! at a time (never two scripts at once), post-runs first and in the order the runs ended. The
 //! other invariants hold as above, and never more than `--group` tests are under way.
+//!
+//! With `--retries N` a try that did not pass (NOT READY, FAIL, DIRTY) is tried again, up to N
+//! more times, as a fresh run with the same index and the next attempt, before any new run
+//! (in group mode the retries make the next group). A retry is never asked once the run winds
+//! down; one asked and not started then counts as a run that did not pass. [`Outcome`] counts
+//! runs, not tries: a run that passed on a retry is FLAKY and counts as passed. A try that is
+//! to be tried again is no failure for `--group-stop-first-fail`.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
@@ -131,6 +138,10 @@ pub struct Outcome {
     pub stopped_on_failure: bool,
     /// The run stopped on the tool's own fault.
     pub fatal: bool,
+    /// `--retries`: runs that passed on a retry (FLAKY; counted in `passed` too).
+    pub flaky: u64,
+    /// `--retries`: tries that did not pass and were tried again (not counted in `total`).
+    pub retried: u64,
 }
 
 impl Outcome {
@@ -216,6 +227,12 @@ pub struct Dispatcher {
     window: Option<Window>,
     /// `--group`, the most tests under way at once in `--window` mode.
     width: usize,
+    /// `--retries`: how many more tries a run that did not pass gets.
+    retries: u32,
+    /// Tries to make before any new run, in the order their runs ended.
+    retry: VecDeque<ScheduledRun>,
+    /// The run of each slot under way (slots of the group, or the window's).
+    runs: std::collections::BTreeMap<usize, ScheduledRun>,
 }
 
 impl Dispatcher {
@@ -239,7 +256,67 @@ impl Dispatcher {
             outcome: Outcome::default(),
             window: None,
             width: 1,
+            retries: 0,
+            retry: VecDeque::new(),
+            runs: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// `--retries N`: a run that did not pass is tried again, up to `retries` more times.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Whether the try of `slot`, if it does not pass, is to be tried again: it has tries
+    /// left and the run does not wind down.
+    fn may_retry(&self, slot: usize) -> bool {
+        self.cancel.is_none()
+            && self
+                .runs
+                .get(&slot)
+                .is_some_and(|r| r.attempt < self.retries)
+    }
+
+    /// The try of `slot` is over: counts it, or asks for its retry. Whether the run is over
+    /// and did not pass (a failure for `--group-stop-first-fail`).
+    fn settle(&mut self, slot: usize, passed: bool) -> bool {
+        let run = self.runs.remove(&slot);
+        if passed {
+            self.outcome.total += 1;
+            self.outcome.passed += 1;
+            if run.is_some_and(|r| r.attempt > 0) {
+                self.outcome.flaky += 1;
+            }
+            return false;
+        }
+        match run {
+            Some(r) if self.cancel.is_none() && r.attempt < self.retries => {
+                self.outcome.retried += 1;
+                self.retry.push_back(r.retry());
+                false
+            }
+            _ => {
+                self.outcome.total += 1;
+                true
+            }
+        }
+    }
+
+    /// Retries asked and never started or prepared (the run wound down first): runs that did
+    /// not pass, and tries that were not tried again after all.
+    fn drop_retries(&mut self) {
+        let unprepared = self.runs.values().filter(|r| r.attempt > 0).count();
+        let dropped = (self.retry.len() + unprepared) as u64;
+        self.outcome.total += dropped;
+        self.outcome.retried -= dropped;
+        self.retry.clear();
+        self.runs.clear();
+    }
+
+    /// No run is left to start: the schedule is done and no retry waits.
+    fn nothing_to_start(&self) -> bool {
+        self.schedule.is_done() && self.retry.is_empty()
     }
 
     /// `--window` mode: up to `width` tests under way at once, without groups.
@@ -303,8 +380,7 @@ impl Dispatcher {
                 if ready {
                     self.slots[slot].ready = true;
                     self.to_clean.push(slot);
-                } else {
-                    self.outcome.total += 1;
+                } else if self.settle(slot, false) {
                     self.group_failed = true;
                 }
                 if self.interrupted() {
@@ -333,7 +409,7 @@ impl Dispatcher {
                 if self.slots.get(slot).is_some_and(|s| s.running) =>
             {
                 self.slots[slot].running = false;
-                if !success {
+                if !success && !self.may_retry(slot) {
                     self.group_failed = true;
                 }
                 if pending == 1 {
@@ -345,10 +421,7 @@ impl Dispatcher {
                 }
             }
             (Phase::Cleaning { slot }, Input::Cleaned { slot: s, passed }) if s == slot => {
-                self.outcome.total += 1;
-                if passed {
-                    self.outcome.passed += 1;
-                } else {
+                if self.settle(slot, passed) {
                     self.group_failed = true;
                 }
                 self.clean_next(&mut out);
@@ -389,6 +462,7 @@ impl Dispatcher {
                     CancelReason::SecondSignal => out.push(Command::Kill),
                     // The end now, without waiting for the tests' cleanups.
                     CancelReason::ThirdSignal => {
+                        self.drop_retries();
                         self.phase = Phase::Done;
                         out.push(Command::Finish(self.outcome));
                     }
@@ -437,16 +511,33 @@ impl Dispatcher {
     /// `--window`: a test's answer.
     fn window_input(&mut self, input: Input, out: &mut Vec<Command>) {
         let interrupted = self.interrupted();
+        // Whether the try of the slot answering would be tried again, were it to fail.
+        let may_retry = match &input {
+            Input::Prepared { slot, .. }
+            | Input::RunDone { slot, .. }
+            | Input::Cleaned { slot, .. } => self.may_retry(*slot),
+            _ => false,
+        };
+        let lane = self.window.as_ref().and_then(|w| w.lane);
+        // A try that ends here (NOT READY, or cleaned up): counted, or its retry asked.
+        let failed = match input {
+            Input::Prepared { slot, ready: false } if lane == Some(Lane::Preparing(slot)) => {
+                self.settle(slot, false)
+            }
+            Input::Cleaned { slot, passed } if lane == Some(Lane::Cleaning(slot)) => {
+                self.settle(slot, passed)
+            }
+            _ => false,
+        };
         let Some(w) = self.window.as_mut() else {
             return;
         };
+        w.failed |= failed;
         let mut freed = false;
         match input {
             Input::Prepared { slot, ready } if w.lane == Some(Lane::Preparing(slot)) => {
                 w.lane = None;
                 if !ready {
-                    self.outcome.total += 1;
-                    w.failed = true;
                     freed = true;
                 } else if interrupted {
                     // READY → CLEANING: interrupted before its run.
@@ -457,17 +548,11 @@ impl Dispatcher {
                 }
             }
             Input::RunDone { slot, success } if w.running.remove(&slot) => {
-                w.failed |= !success;
+                w.failed |= !success && !may_retry;
                 w.to_clean.push_back(slot);
             }
-            Input::Cleaned { slot, passed } if w.lane == Some(Lane::Cleaning(slot)) => {
+            Input::Cleaned { slot, .. } if w.lane == Some(Lane::Cleaning(slot)) => {
                 w.lane = None;
-                self.outcome.total += 1;
-                if passed {
-                    self.outcome.passed += 1;
-                } else {
-                    w.failed = true;
-                }
                 freed = true;
             }
             Input::PauseOver if w.pausing > 0 => {
@@ -527,19 +612,21 @@ impl Dispatcher {
         }
         let failed_stop = stop_on_failure && w.failed;
         if !stopping && !failed_stop && w.free > 0 {
-            if let Some(run) = self.schedule.next_run() {
+            if let Some(run) = self.retry.pop_front().or_else(|| self.schedule.next_run()) {
                 w.free -= 1;
                 let slot = w.next_slot;
                 w.next_slot += 1;
+                self.runs.insert(slot, run);
                 w.lane = Some(Lane::Preparing(slot));
                 out.push(Command::StartTest { slot, run });
                 out.push(Command::Prepare { slot });
                 return;
             }
         }
-        let nothing_left = stopping || failed_stop || self.schedule.is_done();
+        let nothing_left =
+            stopping || failed_stop || (self.schedule.is_done() && self.retry.is_empty());
         if w.running.is_empty() && nothing_left {
-            if failed_stop && !stopping && !self.schedule.is_done() {
+            if failed_stop && !stopping && !self.nothing_to_start() {
                 self.outcome.stopped_on_failure = true;
             }
             self.finish(out);
@@ -550,9 +637,15 @@ impl Dispatcher {
         if self.interrupted() {
             return self.finish(out);
         }
-        match self.schedule.next_group() {
+        // Retries first, as a group of their own.
+        let retries = (!self.retry.is_empty()).then(|| {
+            let n = self.retry.len().min(self.schedule.group());
+            self.retry.drain(..n).collect::<Vec<_>>()
+        });
+        match retries.or_else(|| self.schedule.next_group()) {
             None => self.finish(out),
             Some(runs) => {
+                self.runs = runs.iter().copied().enumerate().collect();
                 self.slots = vec![Slot::default(); runs.len()];
                 self.to_clean.clear();
                 self.group_failed = false;
@@ -574,7 +667,7 @@ impl Dispatcher {
     }
 
     fn group_done(&mut self, out: &mut Vec<Command>) {
-        if self.interrupted() || self.schedule.is_done() {
+        if self.interrupted() || self.nothing_to_start() {
             return self.finish(out);
         }
         if self.stop_first_fail && self.group_failed {
@@ -592,6 +685,7 @@ impl Dispatcher {
     /// The tests are over: GLOBAL after.sh if its before.sh ran (and no second signal), then
     /// the end.
     fn finish(&mut self, out: &mut Vec<Command>) {
+        self.drop_retries();
         if self.global_after_owed && !self.hard() {
             self.phase = Phase::GlobalAfter;
             out.push(Command::RunGlobalAfter);
@@ -606,7 +700,7 @@ impl Dispatcher {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::VecDeque;
+    use std::collections::{BTreeMap, VecDeque};
 
     /// Signals and fatal errors a harness injects: each after so many inputs.
     type Injections<'a> = &'a [(usize, Input)];
@@ -749,6 +843,74 @@ mod tests {
         global_after: usize,
         finish: Vec<Outcome>,
         wind_down: WindDown,
+        tries: Tries,
+    }
+
+    /// The tries of the runs as they ended: run index, attempt, passed.
+    #[derive(Default, Debug)]
+    struct Tries {
+        /// The run of each slot under way.
+        runs: BTreeMap<usize, ScheduledRun>,
+        ended: Vec<(u64, u32, bool)>,
+    }
+
+    impl Tries {
+        fn start(&mut self, slot: usize, run: ScheduledRun) {
+            self.runs.insert(slot, run);
+        }
+
+        /// The answer to a command: the try of its slot ends on NOT READY and on cleanup.
+        fn answered(&mut self, input: &Input) {
+            let (slot, passed) = match *input {
+                Input::Prepared { slot, ready: false } => (slot, false),
+                Input::Cleaned { slot, passed } => (slot, passed),
+                _ => return,
+            };
+            let run = self.runs.remove(&slot).expect("a slot under way");
+            self.ended.push((run.index, run.attempt, passed));
+        }
+
+        /// What holds of the tries and the outcome's counts, for `--retries retries`; `all`:
+        /// the run was neither cut short nor stopped on a failure, so every failed run used
+        /// all its tries.
+        fn check(&self, o: &Outcome, retries: u32, all: bool) -> Result<(), TestCaseError> {
+            let mut by_run: BTreeMap<u64, Vec<(u32, bool)>> = BTreeMap::new();
+            for &(index, attempt, passed) in &self.ended {
+                by_run.entry(index).or_default().push((attempt, passed));
+            }
+            let (mut passed, mut flaky) = (0, 0);
+            for (index, tries) in &by_run {
+                let attempts: Vec<u32> = tries.iter().map(|t| t.0).collect();
+                prop_assert_eq!(
+                    &attempts,
+                    &(0..tries.len() as u32).collect::<Vec<_>>(),
+                    "run {}: tries in order",
+                    index
+                );
+                prop_assert!(
+                    tries.len() as u32 <= retries + 1,
+                    "run {}: too many tries",
+                    index
+                );
+                let (last, before) = tries.split_last().expect("one try at least");
+                prop_assert!(
+                    before.iter().all(|t| !t.1),
+                    "run {}: retried after a pass",
+                    index
+                );
+                if last.1 {
+                    passed += 1;
+                    flaky += u64::from(last.0 > 0);
+                } else if all {
+                    prop_assert_eq!(last.0, retries, "run {}: tries left unused", index);
+                }
+            }
+            prop_assert_eq!(o.total, by_run.len() as u64, "total counts runs, not tries");
+            prop_assert_eq!(o.passed, passed);
+            prop_assert_eq!(o.flaky, flaky);
+            prop_assert_eq!(o.retried, self.ended.len() as u64 - by_run.len() as u64);
+            Ok(())
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -761,8 +923,32 @@ mod tests {
         luck: &[bool],
         inject: Injections,
     ) -> Trace {
+        simulate_retries(
+            tests,
+            group,
+            total,
+            global,
+            stop_first_fail,
+            luck,
+            inject,
+            0,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn simulate_retries(
+        tests: usize,
+        group: usize,
+        total: Option<u64>,
+        global: bool,
+        stop_first_fail: bool,
+        luck: &[bool],
+        inject: Injections,
+        retries: u32,
+    ) -> Trace {
         let schedule = Schedule::new(tests, group, total, None, false);
-        let mut d = Dispatcher::new(schedule, global, Duration::from_millis(5), stop_first_fail);
+        let mut d = Dispatcher::new(schedule, global, Duration::from_millis(5), stop_first_fail)
+            .with_retries(retries);
         let mut trace = Trace::default();
         let mut queue: VecDeque<Input> = VecDeque::from([Input::Start]);
         let mut luck = luck.iter().copied().cycle();
@@ -782,9 +968,17 @@ mod tests {
             for cmd in commands {
                 trace.wind_down.command(&cmd);
                 let answers = answer(&cmd, &mut luck, trace.wind_down.signals);
+                for a in &answers {
+                    trace.tries.answered(a);
+                }
                 match cmd {
                     Command::RunGlobalBefore => trace.global_before += 1,
-                    Command::StartGroup { .. } => group_no += 1,
+                    Command::StartGroup { runs } => {
+                        group_no += 1;
+                        for (slot, run) in runs.into_iter().enumerate() {
+                            trace.tries.start(slot, run);
+                        }
+                    }
                     Command::StartTest { .. } => panic!("StartTest in group mode"),
                     Command::Prepare { slot } => {
                         trace.prepared.push((group_no, slot));
@@ -1098,6 +1292,7 @@ mod tests {
         global_after: usize,
         finish: Vec<Outcome>,
         wind_down: WindDown,
+        tries: Tries,
     }
 
     /// Plays the Supervisor's shell in `--window` mode: every answer waits in a pool and the
@@ -1115,6 +1310,7 @@ mod tests {
         luck: &[bool],
         picks: &[usize],
         inject: Injections,
+        retries: u32,
     ) -> WindowTrace {
         let schedule = Schedule::new(tests, width, total, None, false);
         let pause = if pause {
@@ -1122,7 +1318,9 @@ mod tests {
         } else {
             Duration::ZERO
         };
-        let mut d = Dispatcher::new(schedule, global, pause, stop_first_fail).windowed(width);
+        let mut d = Dispatcher::new(schedule, global, pause, stop_first_fail)
+            .windowed(width)
+            .with_retries(retries);
         let mut t = WindowTrace::default();
         let mut pool: Vec<Input> = Vec::new();
         let mut luck = luck.iter().copied().cycle();
@@ -1140,6 +1338,7 @@ mod tests {
         while let Some(input) = next.take() {
             steps += 1;
             assert!(steps < 100_000, "no end");
+            t.tries.answered(&input);
             match input {
                 Input::Prepared { slot, ready } => {
                     lane -= 1;
@@ -1163,7 +1362,8 @@ mod tests {
                 match cmd {
                     Command::RunGlobalBefore => t.global_before += 1,
                     Command::StartGroup { .. } => panic!("StartGroup in window mode"),
-                    Command::StartTest { slot, .. } => {
+                    Command::StartTest { slot, run } => {
+                        t.tries.start(slot, run);
                         assert!(!t.started.contains(&slot), "slot {slot} reused");
                         t.started.push(slot);
                         under_way.insert(slot);
@@ -1212,6 +1412,7 @@ mod tests {
             let run = ScheduledRun {
                 index: slot as u64,
                 test: slot,
+                attempt: 0,
             };
             vec![Command::StartTest { slot, run }, Command::Prepare { slot }]
         };
@@ -1296,10 +1497,11 @@ mod tests {
             picks in proptest::collection::vec(0usize..8, 1..20),
             fatal_after in proptest::option::of(0usize..30),
             signals_after in proptest::collection::vec(0usize..40, 0..4),
+            retries in 0u32..3,
         ) {
             let inject = injections(fatal_after, &signals_after);
             let t = simulate_window(
-                tests, width, total, global, stop, pause, &luck, &picks, &inject,
+                tests, width, total, global, stop, pause, &luck, &picks, &inject, retries,
             );
             t.wind_down.check()?;
             // Exactly one Cleanup for every READY test, none for the others (a third signal
@@ -1325,10 +1527,13 @@ mod tests {
             prop_assert!(t.ran.starts_with(&ran_cleaned));
             if !third {
                 prop_assert_eq!(&ran_cleaned, &t.ran);
-                prop_assert_eq!(t.finish[0].total as usize, t.started.len());
+                let o = t.finish[0];
+                prop_assert_eq!((o.total + o.retried) as usize, t.started.len());
+                let all = inject.is_empty() && !stop;
+                t.tries.check(&o, retries, all)?;
             }
             if inject.is_empty() && !stop && !(global && t.finish[0].global_failed) {
-                prop_assert_eq!(t.started.len() as u64, total.unwrap_or(tests as u64));
+                prop_assert_eq!(t.finish[0].total, total.unwrap_or(tests as u64));
             }
         }
 
@@ -1342,9 +1547,12 @@ mod tests {
             luck in proptest::collection::vec(any::<bool>(), 1..20),
             fatal_after in proptest::option::of(0usize..30),
             signals_after in proptest::collection::vec(0usize..40, 0..4),
+            retries in 0u32..3,
         ) {
             let inject = injections(fatal_after, &signals_after);
-            let t = simulate(tests, group, total, global, stop, &luck, &inject);
+            let t = simulate_retries(
+                tests, group, total, global, stop, &luck, &inject, retries,
+            );
             t.wind_down.check()?;
             let third = t.wind_down.third_before_finish;
             // Exactly one Cleanup for every READY test, none for the others (a third signal
@@ -1374,11 +1582,12 @@ mod tests {
             }
             let o = t.finish[0];
             if !third {
-                prop_assert_eq!(o.total as usize, t.prepared.len());
+                prop_assert_eq!((o.total + o.retried) as usize, t.prepared.len());
+                t.tries.check(&o, retries, inject.is_empty() && !stop)?;
             }
             if inject.is_empty() && !stop {
                 let expected = total.unwrap_or(tests as u64) as usize;
-                prop_assert_eq!(t.prepared.len() + if global && t.global_before == 1 && o.global_failed && t.prepared.is_empty() { expected } else { 0 }, expected);
+                prop_assert_eq!(o.total as usize + if global && t.global_before == 1 && o.global_failed && t.prepared.is_empty() { expected } else { 0 }, expected);
             }
         }
     }

@@ -161,6 +161,8 @@ pub struct RunConfig {
     pub group: usize,
     pub group_pause: Duration,
     pub group_stop_first_fail: bool,
+    /// `--retries`: how many more tries a run that did not pass gets (FLAKY if one passes).
+    pub retries: u32,
     /// `--window`: keep `group` tests under way, no groups behind a barrier.
     pub window: bool,
     /// Test runs in all (wrapping around the list); `None` = one per test.

@@ -7,11 +7,23 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 /// One test run to do: `index` counts runs from 0 across the whole run, `test` indexes the
-/// collected tests.
+/// collected tests, `attempt` counts the tries of the run from 0 (`--retries`: a try that did
+/// not pass is tried again as a fresh run with the same index and the next attempt).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScheduledRun {
     pub index: u64,
     pub test: usize,
+    pub attempt: u32,
+}
+
+impl ScheduledRun {
+    /// The next try of this run.
+    pub fn retry(self) -> ScheduledRun {
+        ScheduledRun {
+            attempt: self.attempt + 1,
+            ..self
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -67,6 +79,11 @@ impl Schedule {
         self.per_round
     }
 
+    /// `--group`: the most runs a group takes.
+    pub fn group(&self) -> usize {
+        self.group
+    }
+
     /// Whether no group is left.
     pub fn is_done(&self) -> bool {
         !self.repeat && self.done_in_round >= self.per_round
@@ -112,6 +129,7 @@ impl Schedule {
         let run = ScheduledRun {
             index: self.next_index,
             test: self.pass[self.pass_pos],
+            attempt: 0,
         };
         self.pass_pos += 1;
         self.next_index += 1;

@@ -29,7 +29,7 @@ use crate::core::plan::{RunId, TestName};
 pub const MAX_CNAME_CHAIN: usize = 8;
 
 /// How many records [`RunZone::new_until`] groups between two looks at its `cancelled`.
-const LOOK_EVERY: usize = 4096;
+const LOOK_EVERY: usize = 1024;
 
 /// The SOA made up for a domain no run gave one for: serial, refresh, retry and expire as a
 /// zone file would have them; TTL and minimum 0 (no negative caching).

@@ -1067,6 +1067,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn real_lease_on_loopback_makes_the_link_and_release_removes_it() {
         testns::in_netns("real lease on loopback", || {
             actix_rt::System::new().block_on(async {
@@ -1114,6 +1118,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn concurrent_leases_never_share_an_address() {
         testns::in_netns("concurrent leases", || {
             actix_rt::System::new().block_on(async {
@@ -1153,6 +1161,10 @@ mod tests {
     /// share one in 58% of the rounds), and what one gives back is the other's again later
     /// (busy for a moment, not excluded for good).
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn two_processes_in_one_namespace_never_share_an_address() {
         testns::in_netns("two processes, one namespace", || {
             actix_rt::System::new().block_on(async {
@@ -1189,6 +1201,10 @@ mod tests {
     /// The reserve's addresses are on the reserve link, so this host answers ARP for them:
     /// another machine on the wire probing for one hears that it is taken.
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn reserve_addresses_answer_another_machines_probe() {
         testns::in_netns("reserve answers arp", || {
             let rt = testns::runtime();
@@ -1254,6 +1270,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn leftover_links_are_removed_unless_their_owner_runs() {
         testns::in_netns("leftover links", || {
             actix_rt::System::new().block_on(async {
@@ -1313,6 +1333,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn an_address_that_answers_arp_is_never_given() {
         testns::in_netns("arp on a veth", || {
             actix_rt::System::new().block_on(async {
@@ -1359,6 +1383,10 @@ mod tests {
     /// Our links carry the run's own link group, and one request deletes them all (and
     /// nothing else: a link of ours without it, a foreign one).
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn our_links_go_in_one_group_delete() {
         testns::in_netns("group delete", || {
             actix_rt::System::new().block_on(async {
@@ -1379,6 +1407,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn shutdown_removes_the_links_not_released() {
         testns::in_netns("shutdown", || {
             actix_rt::System::new().block_on(async {
@@ -1404,6 +1436,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn links_left_when_the_actor_goes_are_removed() {
         testns::in_netns("actor dropped", || {
             actix_rt::System::new().block_on(async {
@@ -1423,6 +1459,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn not_permitted_is_one_clear_line() {
         testns::in_netns("not permitted", || {
             testns::drop_capability(12); // CAP_NET_ADMIN

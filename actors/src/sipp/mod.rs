@@ -20,6 +20,7 @@ use slog::{debug, info, warn, Logger};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::plan::{InstanceLaunch, LaunchPlan, Listen, Role};
+use crate::events::format_duration;
 
 pub mod sockets;
 use crate::messages::{RunSipp, StopSipp};
@@ -360,8 +361,8 @@ async fn run_stage(
             stop_all(&mut running, &mut rx, level, grace, stop, log).await;
             match c {
                 Cut::Timeout => Err(StageFailure::failed(format!(
-                    "timed out after {}s (--test-timeout): SIPp stopped",
-                    timeout.as_secs_f64()
+                    "timed out after {} (--test-timeout): SIPp stopped",
+                    format_duration(timeout)
                 ))),
                 Cut::Stopped(_) => Err(StageFailure::failed("interrupted: SIPp stopped".into())),
                 Cut::Failed => {

@@ -356,6 +356,145 @@ impl Drain for Queued {
     }
 }
 
+/// Why a file the tool appends to outside its run folders (the general log) is refused: in a
+/// world-writable folder such as /tmp, anyone may have planted something at the name. One
+/// line, naming the path.
+#[derive(Debug, thiserror::Error)]
+pub enum LogFileError {
+    #[error("{} is a symlink", .0.display())]
+    Symlink(PathBuf),
+    #[error("{} is {kind}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("{} is owned by uid {uid}, neither by us nor by root", path.display())]
+    Owner { path: PathBuf, uid: u32 },
+    #[error("{} is writable by others", .0.display())]
+    WritableByOthers(PathBuf),
+    /// Another name of the same file may be someone else's choice (a hard link to a file of
+    /// root's, made where protected_hardlinks is off).
+    #[error("{} has {links} hard links", path.display())]
+    HardLinked { path: PathBuf, links: u64 },
+    #[error("{} was replaced while being opened", .0.display())]
+    Replaced(PathBuf),
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl LogFileError {
+    /// Only that the file cannot be opened (no permission, say): not something planted.
+    pub fn is_open_failure(&self) -> bool {
+        matches!(self, LogFileError::Open { .. })
+    }
+}
+
+/// What a file type is called in a message.
+fn kind_of(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a folder"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "not a file"
+    }
+}
+
+/// Refuses what is at `path` unless it is a regular file of ours or root's, writable by nobody
+/// else, with one name; nothing there is fine. Looks without opening (opening a FIFO or a
+/// device could block or act).
+pub fn check_log_file(path: &Path) -> Result<(), LogFileError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(LogFileError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    check_meta(path, &meta)
+}
+
+fn check_meta(path: &Path, meta: &fs::Metadata) -> Result<(), LogFileError> {
+    use std::os::unix::fs::MetadataExt;
+    let ft = meta.file_type();
+    let path = path.to_path_buf();
+    if ft.is_symlink() {
+        return Err(LogFileError::Symlink(path));
+    }
+    if !ft.is_file() {
+        return Err(LogFileError::NotRegular {
+            path,
+            kind: kind_of(&ft),
+        });
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid && meta.uid() != 0 {
+        return Err(LogFileError::Owner {
+            path,
+            uid: meta.uid(),
+        });
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Err(LogFileError::WritableByOthers(path));
+    }
+    if meta.nlink() > 1 {
+        return Err(LogFileError::HardLinked {
+            path,
+            links: meta.nlink(),
+        });
+    }
+    Ok(())
+}
+
+/// Opens the general log for appending (made, mode 0600, if missing) as [`check_log_file`]
+/// wants it: without following a symlink, without blocking (a FIFO would hang the open), and
+/// checked again once open, so that nothing swapped in meanwhile is written to.
+pub fn open_general(path: &Path) -> Result<File, LogFileError> {
+    use std::os::unix::fs::MetadataExt;
+    check_log_file(path)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::ELOOP) => LogFileError::Symlink(path.to_path_buf()),
+            // A FIFO nobody reads (O_NONBLOCK|O_WRONLY).
+            Some(libc::ENXIO) => LogFileError::NotRegular {
+                path: path.to_path_buf(),
+                kind: "a FIFO",
+            },
+            _ => LogFileError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+    let open_err = |source| LogFileError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    check_meta(path, &file.metadata().map_err(open_err)?)?;
+    // The name still leads to what was opened (not a file put there in between).
+    let now = fs::symlink_metadata(path).map_err(open_err)?;
+    let opened = file.metadata().map_err(open_err)?;
+    if (now.dev(), now.ino()) != (opened.dev(), opened.ino()) {
+        return Err(LogFileError::Replaced(path.to_path_buf()));
+    }
+    Ok(file)
+}
+
 /// Opens a log file for appending without following a symlink (logs live in world-writable
 /// folders such as /tmp).
 pub fn open_log(path: &Path) -> io::Result<File> {
@@ -394,6 +533,54 @@ pub fn test_logger(parent: &Logger, path: &Path) -> io::Result<Logger> {
 mod tests {
     use super::*;
     use slog::info;
+
+    /// The general log is refused, in one line, unless it is a regular file of ours (or
+    /// root's) that only its owner can write, with one name; opening never blocks (a FIFO).
+    #[test]
+    fn the_general_log_is_refused_unless_it_is_safe() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        // Missing: made, 0600; then appended to.
+        let log = p("general.log");
+        open_general(&log).unwrap();
+        assert_eq!(
+            fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        open_general(&log).unwrap();
+        nix::unistd::mkfifo(&p("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::os::unix::fs::symlink(&log, p("link")).unwrap();
+        fs::write(p("open"), "").unwrap();
+        fs::set_permissions(p("open"), fs::Permissions::from_mode(0o666)).unwrap();
+        fs::write(p("linked"), "").unwrap();
+        fs::hard_link(p("linked"), p("linked-too")).unwrap();
+        fs::create_dir(p("folder")).unwrap();
+        let mut cases = vec![
+            ("fifo", "is a FIFO, not a regular file"),
+            ("link", "is a symlink"),
+            ("open", "is writable by others"),
+            ("linked", "has 2 hard links"),
+            ("folder", "is a folder, not a regular file"),
+        ];
+        if nix::unistd::geteuid().is_root() {
+            fs::write(p("theirs"), "").unwrap();
+            nix::unistd::chown(&p("theirs"), Some(nix::unistd::Uid::from_raw(1001)), None).unwrap();
+            cases.push(("theirs", "is owned by uid 1001, neither by us nor by root"));
+        }
+        for (name, why) in cases {
+            for err in [
+                check_log_file(&p(name)).unwrap_err(),
+                open_general(&p(name)).unwrap_err(),
+            ] {
+                assert!(!err.is_open_failure(), "{name}: {err}");
+                assert_eq!(err.to_string(), format!("{} {why}", p(name).display()));
+            }
+        }
+        // Nothing was written through the symlink or into the others' file.
+        assert_eq!(fs::read(&log).unwrap().len(), 0);
+        assert_eq!(fs::read(p("open")).unwrap().len(), 0);
+    }
 
     fn names(dir: &Path) -> Vec<String> {
         let mut n: Vec<String> = fs::read_dir(dir)

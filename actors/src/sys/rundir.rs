@@ -132,7 +132,8 @@ pub fn create(run_root: &Path, test: &TestName, run_id: &RunId) -> Result<PathBu
     let test_path = root.join(&test.0);
     let run = test_path.join(&run_id.0);
 
-    let root_fd = open_run_root(&root, &run)?;
+    let root_fd = walk_to_run_root(&root, &run, Walk::Make)?
+        .ok_or_else(|| create_err(&run, format!("mkdir {}", root.display()), Errno::ENOENT))?;
     for _ in 0..RACE_RETRIES {
         let test_fd = open_owned_dir(root_fd.as_fd(), OsStr::new(&test.0), &test_path, &run)?;
         match mkdirat(test_fd.as_fd(), run_id.0.as_str(), Mode::S_IRWXU) {
@@ -336,8 +337,30 @@ struct Pending {
     given: bool,
 }
 
-/// Walks the absolute `root` from `/` name by name and returns the opened run root.
-fn open_run_root(root: &Path, run: &Path) -> Result<OwnedFd, RunDirError> {
+/// Whether a walk to the run root makes what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Make,
+    /// Only looks: a missing folder ends the walk (it would be made), nothing is made.
+    Look,
+}
+
+/// Checks, before anything is made, that run folders can be made under `run_root` (as
+/// [`create`] will): every name on the way a folder or a trusted symlink, and the run root, if
+/// it exists, a folder of ours that nobody else can write. A missing run root is fine (it will
+/// be made). Reads only.
+pub fn check_run_root(run_root: &Path) -> Result<(), RunDirError> {
+    let root = std::path::absolute(run_root).map_err(|source| RunDirError::Create {
+        run: run_root.to_path_buf(),
+        step: "find the current folder".to_string(),
+        source,
+    })?;
+    walk_to_run_root(&root, &root, Walk::Look).map(|_| ())
+}
+
+/// Walks the absolute `root` from `/` name by name and returns the opened run root; `None`
+/// when looking only and a name on the way is missing.
+fn walk_to_run_root(root: &Path, run: &Path, walk: Walk) -> Result<Option<OwnedFd>, RunDirError> {
     let mut pending: VecDeque<Pending> = VecDeque::new();
     for comp in root.components() {
         match comp {
@@ -383,10 +406,18 @@ fn open_run_root(root: &Path, run: &Path) -> Result<OwnedFd, RunDirError> {
             continue;
         }
         if step.is_root {
-            return open_owned_dir(cur.as_fd(), &step.name, &shown, run);
+            if walk == Walk::Look {
+                return match open_dir_at(cur.as_fd(), &step.name, false) {
+                    Ok(fd) => check_owned(&fd, &shown, run).map(|()| Some(fd)),
+                    Err(Errno::ENOENT) => Ok(None),
+                    Err(e) => Err(not_dir_or_io(cur.as_fd(), &step.name, &shown, run, e)),
+                };
+            }
+            return open_owned_dir(cur.as_fd(), &step.name, &shown, run).map(Some);
         }
         match open_dir_at(cur.as_fd(), &step.name, true) {
             Ok(fd) => cur = fd,
+            Err(Errno::ENOENT) if walk == Walk::Look => return Ok(None),
             Err(Errno::ENOENT) => {
                 match mkdirat(cur.as_fd(), step.name.as_os_str(), Mode::S_IRWXU) {
                     Ok(()) => {
@@ -860,7 +891,8 @@ pub fn remove_dead_runs(run_root: &Path) -> Result<DeadRuns, RunDirError> {
     if std::fs::symlink_metadata(&root).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
         return Ok(done);
     }
-    let root_fd = open_run_root(&root, &root)?;
+    let root_fd = walk_to_run_root(&root, &root, Walk::Make)?
+        .ok_or_else(|| create_err(&root, format!("open {}", root.display()), Errno::ENOENT))?;
     let list_err = |path: &Path, e: Errno| RunDirError::Remove {
         run: path.to_path_buf(),
         step: format!("list {}", path.display()),
@@ -1294,6 +1326,47 @@ mod tests {
             )),
             "{err}"
         );
+    }
+
+    /// What `create` would refuse is told before anything is made; a missing root is fine and
+    /// stays missing.
+    #[test]
+    fn the_run_root_is_checked_without_making_anything() {
+        let tmp = private_tempdir();
+        let missing = tmp.path().join("a/b/runs");
+        check_run_root(&missing).unwrap();
+        assert!(!tmp.path().join("a").exists());
+        let ours = tmp.path().join("ours");
+        fs::create_dir(&ours).unwrap();
+        fs::set_permissions(&ours, fs::Permissions::from_mode(0o700)).unwrap();
+        check_run_root(&ours).unwrap();
+        let file = tmp.path().join("file");
+        fs::write(&file, "").unwrap();
+        let open = tmp.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&ours, &link).unwrap();
+        let bad = |p: &Path| check_run_root(p).unwrap_err().to_string();
+        assert!(bad(&file).ends_with("is not a folder"), "{}", bad(&file));
+        assert!(
+            bad(&open).ends_with("is writable by others"),
+            "{}",
+            bad(&open)
+        );
+        assert!(bad(&link).ends_with("is a symlink"), "{}", bad(&link));
+        assert!(bad(&file.join("below")).contains("is not a folder"));
+        assert!(
+            bad(Path::new("/")).contains("does not end in a folder name"),
+            "{}",
+            bad(Path::new("/"))
+        );
+        if geteuid().is_root() {
+            let theirs = tmp.path().join("theirs");
+            fs::create_dir(&theirs).unwrap();
+            nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(1001)), None).unwrap();
+            assert!(bad(&theirs).ends_with("is owned by uid 1001, not by us"));
+        }
     }
 
     #[test]

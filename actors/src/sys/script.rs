@@ -23,6 +23,7 @@ use tokio::process::{ChildStderr, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio::time::sleep_until;
 
+use crate::events::format_duration;
 use crate::sys::marks::{self, Mark, ProcId, MARK_VAR};
 
 /// After SIGTERM on timeout, how long the script gets to clean up before SIGKILL; also what
@@ -190,7 +191,7 @@ pub enum ScriptError {
         signal: i32,
         tail: Vec<String>,
     },
-    #[error("{name} timed out after {} and was killed", seconds(*after))]
+    #[error("{name} timed out after {} and was killed", format_duration(*after))]
     Timeout { name: String, after: Duration },
     /// The first interrupt stopped it (`before.sh` only).
     #[error("{name} was stopped (interrupted)")]
@@ -207,11 +208,6 @@ fn signal_name(signal: i32) -> String {
     Signal::try_from(signal)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| signal.to_string())
-}
-
-/// `60s`, `0.3s`.
-fn seconds(d: Duration) -> String {
-    format!("{}s", d.as_millis() as f64 / 1000.0)
 }
 
 /// What a test run's scripts left running, found by the run's [`Mark`]; stopped by
@@ -991,7 +987,7 @@ mod tests {
         assert!(matches!(err, ScriptError::Timeout { .. }), "{err:?}");
         assert_eq!(
             err.to_string(),
-            "before.sh timed out after 0.3s and was killed"
+            "before.sh timed out after 300ms and was killed"
         );
         assert!(gone(read_pid(&dir.path().join("pid"))).await);
         assert!(gone(read_pid(&dir.path().join("child"))).await);
@@ -1466,9 +1462,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_naturally() {
-        assert_eq!(seconds(Duration::from_secs(60)), "60s");
-        assert_eq!(seconds(Duration::from_millis(300)), "0.3s");
+    fn signals_are_named() {
         assert_eq!(signal_name(15), "SIGTERM");
         assert_eq!(signal_name(99), "99");
     }

@@ -78,6 +78,9 @@ fn keys(run: &JsonRun) -> String {
     if run.state == "DIRTY" {
         k.push_str(" DIRTY");
     }
+    if run.flaky {
+        k.push_str(" FLAKY");
+    }
     k
 }
 
@@ -90,12 +93,30 @@ fn key(s: &str) -> &str {
 }
 
 /// The filters, in the order shown.
-const CATEGORIES: [(&str, &str); 4] = [
+const CATEGORIES: [(&str, &str); 5] = [
     ("SUCCESS", "SUCCESS"),
     ("FAIL", "FAIL"),
     ("NOT_READY", "NOT READY"),
     ("DIRTY", "DIRTY"),
+    // Passed on a retry (`--retries`): SUCCESS too.
+    ("FLAKY", "FLAKY"),
 ];
+
+/// A FLAKY run's words: on which try it passed, and what its earlier tries were.
+fn flaky_reason(run: &JsonRun) -> String {
+    let mut s = format!("FLAKY: passed on try {}", run.tries.len() + 1);
+    for (i, t) in run.tries.iter().enumerate() {
+        s.push_str(&format!("; try {} {} ({})", i + 1, t.result, t.run_id));
+        if t.state == "DIRTY" && t.result == "SUCCESS" {
+            s.push_str(" DIRTY");
+        }
+        if let Some(r) = &t.reason {
+            s.push_str(": ");
+            s.push_str(r);
+        }
+    }
+    s
+}
 
 #[derive(Debug, Clone, Serialize)]
 struct Row {
@@ -219,7 +240,11 @@ impl Digest {
         let listed = self.listed < MAX_ROWS || (!run.passed && self.listed_not_passed < MAX_ROWS);
         // Rendered once, here: a rewrite of the page only strings the rows together.
         let row = listed.then(|| {
-            let reason_full = run.reason.clone();
+            let reason_full = if run.flaky {
+                Some(flaky_reason(run))
+            } else {
+                run.reason.clone()
+            };
             let row = Row {
                 index: run.index,
                 run_id: run.run_id.clone(),
@@ -382,6 +407,9 @@ impl Digest {
                 note => note,
                 view => view,
                 has_retrans => has_retrans,
+                // A passing run's ladder is there to compare with: folded, so that the
+                // failures stand out; its link in the runs table unfolds it.
+                folded => succeeded,
             })
         });
         match rendered {

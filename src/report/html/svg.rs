@@ -8,15 +8,16 @@ use crate::ladder::failure::{Highlight, Why};
 use crate::ladder::{Ladder, Transport};
 
 /// Space between two columns.
-const COLUMN: u32 = 220;
+const COLUMN: u32 = 240;
 /// The times' gutter on the left.
 const GUTTER: u32 = 80;
 /// Height of the column heads.
 const HEAD: u32 = 64;
 /// Height of one message's row.
 const ROW: u32 = 32;
-/// The most characters of an arrow's label: what fits between two columns (the whole start
-/// line is in the arrow's tooltip and its message).
+/// The most characters of an arrow's label: what fits between two columns with room to spare
+/// at both ends (12 px monospace: ~7.2 px a character; the whole start line is in the arrow's
+/// tooltip and its message).
 const LABEL: usize = 28;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -101,7 +102,7 @@ pub fn layout(ladder: &Ladder, highlight: Option<Highlight>) -> LadderView {
                 x2,
                 y: HEAD + 24 + n as u32 * ROW,
                 label_x: if to_self { x1 + 40 } else { (x1 + x2) / 2 },
-                label: cut(&m.label(), LABEL),
+                label: fit(&m.label(), LABEL),
                 time: since_first(m.t),
                 route: format!(
                     "{} → {} {transport}",
@@ -144,7 +145,23 @@ fn since_first(t: f64) -> String {
     }
 }
 
-/// `s` cut to `n` characters, ending with `…` when cut.
+/// An arrow's label in `n` characters: a long response's reason phrase is cut, not the method
+/// of its CSeq (`100 trying -- your… (INVITE)`).
+fn fit(label: &str, n: usize) -> String {
+    if label.chars().count() <= n {
+        return label.to_string();
+    }
+    if let Some(open) = label.rfind(" (").filter(|_| label.ends_with(')')) {
+        let method = &label[open..];
+        let room = n.saturating_sub(method.chars().count() + 1);
+        if room >= 8 {
+            return format!("{}{method}", cut(&label[..open], room));
+        }
+    }
+    cut(label, n.saturating_sub(1))
+}
+
+/// `s` cut to `n` characters, then `…`, when it is longer.
 fn cut(s: &str, n: usize) -> String {
     match s.char_indices().nth(n) {
         Some((at, _)) => format!("{}…", &s[..at].trim_end()),
@@ -191,16 +208,16 @@ mod tests {
         );
         assert_eq!(
             v.columns.iter().map(|c| c.x).collect::<Vec<_>>(),
-            vec![190, 410]
+            vec![200, 440]
         );
         assert_eq!(v.columns[0].address, "10.0.0.2");
-        assert_eq!(v.width, 80 + 2 * 220);
+        assert_eq!(v.width, 80 + 2 * 240);
         let a = &v.arrows;
         assert_eq!(
             (a[0].x1, a[0].x2, a[0].label.as_str()),
-            (190, 410, "INVITE")
+            (200, 440, "INVITE")
         );
-        assert_eq!((a[2].x1, a[2].x2), (410, 190), "right to left");
+        assert_eq!((a[2].x1, a[2].x2), (440, 200), "right to left");
         assert_eq!(a[2].label, "404 Not Found (INVITE)");
         assert!(a[1].retransmission && !a[0].retransmission);
         assert_eq!(a[1].time, "+500.0ms");
@@ -208,9 +225,26 @@ mod tests {
         assert_eq!(since_first(1.23456), "+1.235s");
         assert_eq!(since_first(0.000711), "+0.7ms");
         assert_eq!(
-            cut("100 trying -- your call is important to us (INVITE)", LABEL),
-            "100 trying -- your call is i…"
+            fit("100 trying -- your call is important to us (INVITE)", LABEL),
+            "100 trying -- your… (INVITE)"
         );
+        assert_eq!(
+            fit("183 Session Progress (INVITE)", LABEL),
+            "183 Session Progre… (INVITE)"
+        );
+        assert_eq!(fit("200 OK (INVITE)", LABEL), "200 OK (INVITE)");
+        assert_eq!(
+            fit("SUBSCRIBE-WITH-A-VERY-LONG-METHOD-NAME", LABEL),
+            "SUBSCRIBE-WITH-A-VERY-LONG-…"
+        );
+        assert_eq!(
+            fit("200 OK (SUBSCRIBE-WITH-A-VERY-LONG-METHOD)", LABEL),
+            "200 OK (SUBSCRIBE-WITH-A-VE…",
+            "no room for the status: cut at the end"
+        );
+        assert!(a
+            .iter()
+            .all(|a| a.label.trim_end_matches(" ↻").chars().count() <= LABEL));
         assert!(a[2].highlighted && a.iter().filter(|a| a.highlighted).count() == 1);
         assert!(a[3].to_self);
         assert!(a[1].y > a[0].y && a[2].y > a[1].y, "time goes down");

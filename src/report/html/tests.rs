@@ -172,6 +172,25 @@ fn external_references(page: &str) -> Vec<String> {
         .collect()
 }
 
+/// `--retries`: a FLAKY run is a pass, filtered as FLAKY too, with its earlier tries' words.
+#[test]
+fn flaky_runs_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = html_of(&fixture::retried_events(), dir.path());
+    assert!(
+        page.contains("1 FLAKY</span> (passed on a retry, counted as passed)"),
+        "summary"
+    );
+    assert!(
+        page.contains("class=\"SUCCESS FLAKY\""),
+        "the row's filter keys"
+    );
+    assert!(page.contains("value=\"FLAKY\""), "a filter");
+    assert!(page.contains(&esc(
+        "FLAKY: passed on try 2; try 1 FAIL (flakya): received 'SIP/2.0 503 Busy'"
+    )));
+}
+
 #[test]
 fn a_page_from_the_event_stream() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -247,6 +266,15 @@ fn a_page_from_the_event_stream() {
     );
     assert!(normal.contains("A passing run: 0 (0-kqzvxa)"));
     assert!(page.contains("<a href=\"#ladder-1\">ladder</a>"));
+    // The passing run's ladder folded (its link unfolds it), the failed one's open.
+    let passing = {
+        let at = page
+            .find("id=\"ladder-0\"")
+            .expect("the passing run's ladder");
+        &page[at..at + page[at..].find("</svg>").expect("svg end")]
+    };
+    assert!(passing.contains("<details class=\"fold\"><summary>the ladder: "));
+    assert!(!ladder.contains("details"), "a failed run's ladder is open");
     assert!(
         external_references(&page).is_empty(),
         "{:?}",
@@ -408,6 +436,7 @@ fn ladders_from_kept_run_folders() {
             total: 2,
             success: 0,
             failed: 2,
+            flaky: 0,
         },
         tests: vec![run, missing],
         ..JsonReport::default()
@@ -458,6 +487,7 @@ fn long_runs_stay_bounded() {
             total: 12_000,
             success: 11_850,
             failed: 150,
+            flaky: 0,
         },
         ..JsonReport::default()
     };
