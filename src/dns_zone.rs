@@ -664,19 +664,24 @@ fn rdata(rtype: &str, value: &Value) -> Result<RData, String> {
             }
             _ => return shape("one IPv6 address"),
         },
-        "CNAME" | "NS" | "PTR" => match args.as_slice() {
-            [n] => {
-                let n = domain_name(&text("domain name", n)?)?;
-                match rtype {
-                    "CNAME" => RData::CNAME(CNAME(n)),
-                    "NS" => RData::NS(NS(n)),
-                    _ => RData::PTR(PTR(n)),
-                }
+        "CNAME" | "NS" | "PTR" => {
+            let n = match (plain, args.as_slice()) {
+                (_, [n]) => domain_name(&text("domain name", n)?)?,
+                // dnslib's default: `CNAME()` names the root.
+                (None, []) => Name::root(),
+                _ => return shape("one domain name"),
+            };
+            match rtype {
+                "CNAME" => RData::CNAME(CNAME(n)),
+                "NS" => RData::NS(NS(n)),
+                _ => RData::PTR(PTR(n)),
             }
-            _ => return shape("one domain name"),
-        },
+        }
         "MX" => {
+            let root = Py::Str(".".into());
             let (pref, exchange) = match args.as_slice() {
+                // dnslib's defaults: `MX()` is the root, preference 10.
+                [] if plain.is_none() => (None, &root),
                 [exchange] => (None, exchange),
                 // The zone file's order, or a list in it.
                 [pref, exchange] if is_number(pref) => (Some(pref), exchange),
@@ -712,10 +717,16 @@ fn rdata(rtype: &str, value: &Value) -> Result<RData, String> {
             }
         },
         "SOA" => {
+            let root = Py::Str(".".into());
+            // dnslib's defaults for what a list leaves out (`SOA(mname)`, or the rest of the
+            // line as its one argument): the root and five zeros.
+            let zeros = || vec![Py::Int(0); 5];
             let (mname, rname, times): (&Py, &Py, Vec<Py>) = match args.as_slice() {
                 [m, r, Py::Seq(times)] => (m, r, times.clone()),
                 [m, r] => (m, r, Vec::new()),
                 [m, r, times @ ..] if times.len() == 5 => (m, r, times.to_vec()),
+                [m] => (m, &root, zeros()),
+                [] if plain.is_none() => (&root, &root, zeros()),
                 _ => {
                     return shape(
                         r#"["MNAME", "RNAME", [SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM]] or MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM"#,
@@ -746,15 +757,23 @@ fn rdata(rtype: &str, value: &Value) -> Result<RData, String> {
             };
             RData::SOA(soa)
         }
-        "SRV" => match args.as_slice() {
-            [priority, weight, port, target] => RData::SRV(SRV::new(
-                number_of("SRV priority", priority)?,
-                number_of("SRV weight", weight)?,
-                number_of("SRV port", port)?,
-                domain_name(&text("SRV target", target)?)?,
-            )),
-            _ => return shape(r#"[priority, weight, port, "target"]"#),
-        },
+        "SRV" => {
+            // A list may leave out the last ones: dnslib's defaults are 0 and the root.
+            let (zero, root) = (Py::Int(0), Py::Str(".".into()));
+            let given = args.len();
+            // (A name among fewer than four is a left-out number, not a defaulted target.)
+            let short = plain.is_none() && given < 4 && args.iter().all(is_number);
+            if !(given == 4 || short) {
+                return shape(r#"[priority, weight, port, "target"]"#);
+            }
+            let arg = |i: usize, default| args.get(i).unwrap_or(default);
+            RData::SRV(SRV::new(
+                number_of("SRV priority", arg(0, &zero))?,
+                number_of("SRV weight", arg(1, &zero))?,
+                number_of("SRV port", arg(2, &zero))?,
+                domain_name(&text("SRV target", arg(3, &root))?)?,
+            ))
+        }
         "TXT" | "SPF" => {
             let strings: Vec<Vec<u8>> = match (plain, args.as_slice()) {
                 (_, []) => return shape(r#"one or more "strings""#),
@@ -1203,6 +1222,8 @@ mod tests {
                 r#"5.0.0.10.in-addr.arpa PTR [b"ep1.example.com."]"#,
                 RData::PTR(PTR(name("ep1.example.com."))),
             ),
+            // An empty list: dnslib's default, the root.
+            ("alias.example.com CNAME []", RData::CNAME(CNAME(Name::root()))),
             // DNSKEY: dnslib's arguments (a str key is its bytes, as dnslib took it); zone file
             (
                 r#"example.com DNSKEY [257, 3, 8, b"\x03\x01\x00\x01"]"#,
@@ -1231,6 +1252,7 @@ mod tests {
                 mx(20, "mail.example.com."),
             ),
             ("example.com MX 30 mail.example.com.", mx(30, "mail.example.com.")),
+            ("example.com MX []", mx(10, ".")),
             // NAPTR: dnslib's arguments (bytes, or str), replacement optional; zone file
             (
                 r#"example.com NAPTR [100, 10, b"S", b"SIP+D2U", b"", "_sip._udp.example.com."]"#,
@@ -1293,6 +1315,16 @@ mod tests {
                 "example.com. SOA ns1.example.com. admin.example.com. 1 3600 600 86400 60",
                 soa("ns1.example.com.", "admin.example.com.", [1, 3600, 600, 86400, 60]),
             ),
+            // What dnslib filled in: the root and zeros.
+            (
+                "example.com. SOA ns1.example.com.",
+                soa("ns1.example.com.", ".", [0; 5]),
+            ),
+            (
+                r#"example.com. SOA ["ns1.example.com."]"#,
+                soa("ns1.example.com.", ".", [0; 5]),
+            ),
+            ("example.com. SOA []", soa(".", ".", [0; 5])),
             // SRV
             (
                 r#"_sip._udp.example.com.         SRV [10, 60, 5060, "ep1.example.com."]"#,
@@ -1310,6 +1342,10 @@ mod tests {
                 "_sip._tcp.example.com SRV 10 60 5060 ep1.example.com. # plain form",
                 srv(10, 60, 5060, "ep1.example.com."),
             ),
+            // A short list: dnslib's defaults, 0 and the root.
+            ("_sip._udp.example.com SRV [10, 60, 5060]", srv(10, 60, 5060, ".")),
+            ("_sip._udp.example.com SRV [10]", srv(10, 0, 0, ".")),
+            ("_sip._udp.example.com SRV []", srv(0, 0, 0, ".")),
             // TXT and SPF (served as TXT): the rest of the line as one string; dnslib's one
             // string or list of strings; the zone file's quoted strings
             ("example.com TXT some text here", txt(&[b"some text here"])),

@@ -1363,7 +1363,7 @@ mod tests {
             run: sipp.clone().recipient(),
             stop: sipp.clone().recipient(),
         };
-        let s = setup(&[], &[], launch, Some(runner));
+        let s = setup(&[("after.sh", "true")], &[], launch, Some(runner));
         assert!(s.actor.send(Prepare).await.unwrap().ready);
         let folder = testkit::run_folders(&s.run_root).pop().unwrap();
         let ran = actix_rt::spawn(s.actor.send(Run));
@@ -1401,8 +1401,12 @@ mod tests {
             .filter_map(|l| l.split_whitespace().rev().nth(2))
             .map(str::to_string)
             .collect();
-        // Post-run skips after.sh after a Kill, and still gives everything back.
-        assert!(!s.actor.send(Cleanup).await.unwrap().passed);
+        // Post-run gives everything back in reverse; after.sh (it restores the DUT) runs after
+        // a first signal and is skipped after a Kill.
+        let _ = s.actor.send(Cleanup).await.unwrap();
+        let after: &[&str] = if kill { &[] } else { &["after.sh"] };
+        let given_back = [after, &["Unregister", "RemoveRecords", "Release"]].concat();
+        assert_eq!(order(&s.order)[3..], given_back, "{log}");
         assert!(testkit::run_folders(&s.run_root).is_empty());
         (signals, log)
     }

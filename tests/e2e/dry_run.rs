@@ -192,18 +192,18 @@ fn failed_runs_keep_their_folders_up_to_keep_max() {
 /// go to that user, who can reach the folder (search, not list, on the run root and `<test>`);
 /// without sudo, ownership and modes stay as they are.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root (to hand files to another user): cargo test --features lab"
+)]
 fn kept_evidence_and_reports_go_to_the_sudo_user() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::os::unix::process::CommandExt;
     const NOBODY: u32 = 65_534;
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the tests as root"
-        );
-        eprintln!("note: skipped, it needs root (to hand files to another user)");
-        return;
-    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root (to hand files to another user)"
+    );
     let run_with = |sudo: bool| {
         let sb = Sandbox::new();
         std::fs::set_permissions(sb.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -218,7 +218,12 @@ fn kept_evidence_and_reports_go_to_the_sudo_user() {
             ],
         );
         let mut cmd = sb.cmd();
-        cmd.arg("--json").arg(sb.path("r.json"));
+        cmd.arg("--json")
+            .arg(sb.path("r.json"))
+            .arg("--junit")
+            .arg(sb.path("r.xml"))
+            .arg("--html")
+            .arg(sb.path("r.html"));
         if sudo {
             cmd.env("SUDO_UID", NOBODY.to_string())
                 .env("SUDO_GID", NOBODY.to_string());
@@ -258,7 +263,13 @@ fn kept_evidence_and_reports_go_to_the_sudo_user() {
     assert_eq!(owners(kept), [(NOBODY, NOBODY)].into());
     assert_eq!(mode(&sb.run_root()), 0o711);
     assert_eq!(mode(&sb.run_root().join("bad-0000")), 0o711);
-    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), NOBODY);
+    for report in ["r.json", "r.xml", "r.html"] {
+        assert_eq!(
+            fs::metadata(sb.path(report)).unwrap().uid(),
+            NOBODY,
+            "{report}"
+        );
+    }
     // nobody reads its log, but lists no run folder.
     let as_nobody = |args: &[&std::path::Path]| {
         Command::new(args[0])
@@ -285,7 +296,9 @@ fn kept_evidence_and_reports_go_to_the_sudo_user() {
     let kept = &sb.run_folders()[0];
     assert_eq!(owners(kept), [(0, 0)].into());
     assert_eq!(mode(&sb.run_root()), 0o700);
-    assert_eq!(fs::metadata(sb.path("r.json")).unwrap().uid(), 0);
+    for report in ["r.json", "r.xml", "r.html"] {
+        assert_eq!(fs::metadata(sb.path(report)).unwrap().uid(), 0, "{report}");
+    }
 }
 
 #[test]

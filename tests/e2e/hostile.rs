@@ -102,10 +102,12 @@ fn marked_by(pid: Pid) -> Vec<i32> {
 /// every test (it would die with before.sh's process group before), and nothing of it is left
 /// after the run.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_global_sipp_bg_serves_the_tests_and_is_gone_after() {
-    let Some(lab) = Lab::try_up("global_sipp_bg") else {
-        return;
-    };
+    let lab = Lab::up("global_sipp_bg");
     let sb = Sandbox::new();
     let callee = format!("{}:5070", lab.runner());
     let call = CALL_THROUGH_DUT.replace("CALLEE", &callee);
@@ -138,10 +140,12 @@ fn a_global_sipp_bg_serves_the_tests_and_is_gone_after() {
 /// double fork): its after.sh finds them running; after the run none is left, nor what after.sh
 /// started in the background.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_tests_helpers_live_until_its_after_sh() {
-    let Some(lab) = Lab::try_up("helpers_until_after") else {
-        return;
-    };
+    let lab = Lab::up("helpers_until_after");
     let sb = Sandbox::new();
     let p = |n: &str| sb.path(n).display().to_string();
     let before = format!(
@@ -182,10 +186,12 @@ fn a_tests_helpers_live_until_its_after_sh() {
 /// (and ignores SIGTERM): the run ends within the bound, the helper it started is gone, the
 /// GLOBAL after.sh ran.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sigint_stops_a_tests_before_sh() {
-    let Some(lab) = Lab::try_up("sigint_test_before") else {
-        return;
-    };
+    let lab = Lab::up("sigint_test_before");
     let sb = Sandbox::new();
     let helper = sb.path("helper");
     let before = format!(
@@ -227,10 +233,12 @@ fn sigint_stops_a_tests_before_sh() {
 /// Issue 13 item 2: the first SIGINT stops the GLOBAL before.sh; the GLOBAL after.sh still runs
 /// (it restores what before.sh began), then the run ends within the bound.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sigint_stops_the_global_before_sh_and_after_sh_still_runs() {
-    let Some(lab) = Lab::try_up("sigint_global_before") else {
-        return;
-    };
+    let lab = Lab::up("sigint_global_before");
     let sb = Sandbox::new();
     let global_after = format!("touch {}\n", sb.path("global-after").display());
     let provisioning = sb.path("provisioning");
@@ -264,10 +272,12 @@ fn sigint_stops_the_global_before_sh_and_after_sh_still_runs() {
 /// Issue 13 item 2: a running after.sh restores the DUT: the first SIGINT waits for it; a
 /// second kills it and the run ends within the bound.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sigint_waits_for_after_sh_and_a_second_kills_it() {
-    let Some(lab) = Lab::try_up("sigint_after") else {
-        return;
-    };
+    let lab = Lab::up("sigint_after");
     let sb = Sandbox::new();
     let after = format!(
         "echo restoring\nsleep 1.5\ntouch {}\n",
@@ -318,10 +328,12 @@ fn sigint_waits_for_after_sh_and_a_second_kills_it() {
 /// a session of its own): the next run stops the script and its helper, before it removes their
 /// folder.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_killed_runs_scripts_are_stopped_by_the_next_run() {
-    let Some(lab) = Lab::try_up("killed_run_scripts") else {
-        return;
-    };
+    let lab = Lab::up("killed_run_scripts");
     let sb = Sandbox::new();
     let before = format!(
         "echo $$ > {s}\nsetsid sh -c 'echo $$ > {h}; exec sleep 60' &\nsleep 60\n",
@@ -361,10 +373,12 @@ fn a_killed_runs_scripts_are_stopped_by_the_next_run() {
 
 /// An interrupt while SIPp runs: cleanup runs after.sh, and the helpers of before.sh go with it.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sigint_while_sipp_runs_stops_the_helpers() {
-    let Some(lab) = Lab::try_up("sigint_helpers") else {
-        return;
-    };
+    let lab = Lab::up("sigint_helpers");
     let sb = Sandbox::new();
     let before = format!(
         "setsid sh -c 'echo $$ > {}; exec sleep 60' &\n",

@@ -3,7 +3,7 @@
 //! where sipplauncher and SIPp run, joined by one veth pair and connected to nothing else.
 //!
 //! ```ignore
-//! let Some(lab) = Lab::try_up("call_through_kamailio") else { return };
+//! let lab = Lab::up("call_through_kamailio");
 //! let mut cmd = Command::new(common::BIN);
 //! cmd.args(["--dut", &lab.dut().to_string(), "--testsuite", "..."]);
 //! let out = lab.wrap(&cmd).output().unwrap(); // runs in the runner's namespace
@@ -11,11 +11,12 @@
 //! // dropping `lab` takes it down
 //! ```
 //!
-//! Root only. Tests that need a lab start with
-//! `let Some(lab) = Lab::try_up("what") else { return };`: without root (or, outside CI,
-//! without `kamailio`/`sipp`) they print why and pass without doing anything. CI runs as root
-//! with both installed (`.ci/run`), so there they do run; with `CI` set a missing tool is a
-//! failure, not a skip.
+//! Root only. A test that needs a lab is marked
+//! `#[cfg_attr(not(feature = "lab"), ignore = "needs root and a lab: ...")]` and starts with
+//! `let lab = Lab::up("what");`: without `--features lab` it is ignored (libtest shows it so),
+//! never passed without doing anything; with it, a lab that cannot be made (not root, no
+//! `kamailio`/`sipp`) fails the test with the reason. CI runs as root with the feature and the
+//! tools (`.ci/run`), and fails if any test was ignored but the measurements.
 //!
 //! Each lab gets a unique short name (`sl` + 6 letters) and its own subnet `10.99.<n>.0/24`
 //! (DUT `.1`, runner `.2`), so that labs of tests running in parallel threads (or processes)
@@ -85,39 +86,27 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Brings a lab up, or returns `None` after printing why it can't be done here (not root;
-    /// outside CI, a tool missing). Panics when `lab.sh up` fails.
-    pub fn try_up(name_hint: &str) -> Option<Lab> {
-        Lab::try_up_with(name_hint, 1, None)
-    }
-
-    /// [`Lab::try_up`] for a scale-out lab of `runners` runner namespaces on one bridge with the
-    /// DUT (`LAB_RUNNERS`), as that many machines on the DUT's link.
-    pub fn try_up_runners(name_hint: &str, runners: u32) -> Option<Lab> {
-        Lab::try_up_with(name_hint, runners, None)
-    }
-
-    /// [`Lab::try_up`] with `runners` runner namespaces and a DUT that carries at most
-    /// `call_limit` calls at once (the next INVITEs get 503: `LAB_CALL_LIMIT` of lab.sh), or no
-    /// limit.
-    pub fn try_up_with(name_hint: &str, runners: u32, call_limit: Option<u32>) -> Option<Lab> {
-        if let Some(why) = unavailable() {
-            if is_root() && std::env::var_os("CI").is_some() {
-                panic!("{name_hint}: no lab can be made in CI: {why}");
-            }
-            eprintln!("note: {name_hint}: skipped, it needs a lab (network namespaces, Kamailio, SIPp): {why}");
-            return None;
-        }
-        Some(Lab::up_with(name_hint, runners, call_limit))
-    }
-
-    /// Brings a lab up (root only: see [`Lab::try_up`]). `name_hint` only appears in messages;
-    /// the lab's name is `sl` + 6 random letters. Panics, with lab.sh's output, when it fails.
+    /// Brings a lab up; `name_hint` only appears in messages; the lab's name is `sl` + 6
+    /// random letters. Panics with the reason when no lab can be made here (not root, a tool
+    /// missing: tests that call this are ignored in builds without `--features lab`, so that
+    /// one that cannot run is never counted as passed), or with lab.sh's output when it fails.
     pub fn up(name_hint: &str) -> Lab {
         Lab::up_with(name_hint, 1, None)
     }
 
-    fn up_with(name_hint: &str, runners: u32, call_limit: Option<u32>) -> Lab {
+    /// [`Lab::up`] for a scale-out lab of `runners` runner namespaces on one bridge with the
+    /// DUT (`LAB_RUNNERS`), as that many machines on the DUT's link.
+    pub fn up_runners(name_hint: &str, runners: u32) -> Lab {
+        Lab::up_with(name_hint, runners, None)
+    }
+
+    /// [`Lab::up`] with `runners` runner namespaces and a DUT that carries at most
+    /// `call_limit` calls at once (the next INVITEs get 503: `LAB_CALL_LIMIT` of lab.sh), or no
+    /// limit.
+    pub fn up_with(name_hint: &str, runners: u32, call_limit: Option<u32>) -> Lab {
+        if let Some(why) = unavailable() {
+            panic!("{name_hint}: no lab can be made here: {why}");
+        }
         sweep_orphans();
         let seq = LABS.fetch_add(1, Ordering::Relaxed);
         let n = 1 + ((std::process::id() % 254) + seq * 37) % 254;
@@ -636,10 +625,12 @@ fn show(out: &Output) -> String {
 /// The lab itself works: Kamailio answers an OPTIONS ping, and relays a call from one address
 /// of the runner to another (the way sipplauncher's UAs will use it), with plain SIPp.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn lab_options_ping_and_call_through_kamailio() {
-    let Some(lab) = Lab::try_up("lab_options_ping_and_call_through_kamailio") else {
-        return;
-    };
+    let lab = Lab::up("lab_options_ping_and_call_through_kamailio");
     let name = lab.name().to_string();
     assert!(lab.exists());
     assert!(namespaces().contains(&lab.dut_ns()));

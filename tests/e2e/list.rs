@@ -59,8 +59,15 @@ fn list_needs_no_privilege_and_makes_nothing() {
     if nix::unistd::geteuid().is_root() {
         cmd.uid(NOBODY).gid(NOBODY);
     }
+    let tree = || {
+        let mut all = walk(sb.dir.path());
+        all.sort();
+        all
+    };
+    let before = tree();
     let r = run(cmd);
     assert_eq!(r.status, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(tree(), before, "list made something");
     assert_eq!(
         r.stdout,
         format!(

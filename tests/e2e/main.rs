@@ -11,6 +11,7 @@
 //! - [`list`]: `list`/`--list`, the dry run's addresses and command lines, its group pause.
 //! - [`terminal`]: the console on a pseudo-terminal: colours, `NO_COLOR`, the width.
 //! - [`dns`]: the DNS server beside another sipplauncher in one network namespace.
+//! - [`house`]: each `lib.rs` map names every module of its crate.
 //! - [`html`]: the HTML report of a real run in the lab, opened in headless Chromium.
 //! - [`sweep`]: `sipplauncher sweep`, dry and in a lab with a DUT of limited capacity.
 
@@ -19,6 +20,7 @@ mod dns;
 mod dry_run;
 mod examples;
 mod hostile;
+mod house;
 mod html;
 mod interrupt;
 mod lab;

@@ -1,7 +1,8 @@
 //! Real runs (no `--dry-run`) against a real DUT: Kamailio in a lab of two network namespaces
 //! (see [`crate::lab`]). sipplauncher and SIPp run in the lab's runner namespace; nothing
 //! reaches the host's own network. Each test brings up a lab of its own and takes it down on
-//! drop (also when it fails); without root they print a note and pass (see `Lab::try_up`).
+//! drop (also when it fails); they need root and are ignored without `--features lab` (see
+//! `Lab::up`).
 //!
 //! Checked here: the printed states, exit statuses, the JSON and JUnit reports, SIPp's own
 //! files in the run folders kept with `--leave-temp` (the addresses each UA really used, read
@@ -331,10 +332,12 @@ pub(crate) fn assert_is_sipplauncher(pid: Pid) {
 /// The example suite against Kamailio: every test passes and is cleaned up, the GLOBAL scripts
 /// ran, the report has SIPp's time.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn example_suite_against_kamailio() {
-    let Some(lab) = Lab::try_up("example_suite_against_kamailio") else {
-        return;
-    };
+    let lab = Lab::up("example_suite_against_kamailio");
     let sb = Sandbox::new();
     let mut cmd = real_cmd(&lab, &sb, &repo().join("tmp-testsuite"));
     cmd.arg("--json")
@@ -393,10 +396,12 @@ fn example_suite_against_kamailio() {
 
 /// An OPTIONS ping from a UA of the test to the DUT: Kamailio's 200 is in SIPp's log.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn options_ping_to_the_dut() {
-    let Some(lab) = Lab::try_up("options_ping_to_the_dut") else {
-        return;
-    };
+    let lab = Lab::up("options_ping_to_the_dut");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("ping-0000/uac_ua0.xml", OPTIONS_UAC)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -428,10 +433,12 @@ fn options_ping_to_the_dut() {
 
 /// ua1 calls ua0 through the DUT: the INVITE reaches ua0 relayed by Kamailio (its Via on top).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn call_through_the_dut() {
-    let Some(lab) = Lab::try_up("call_through_the_dut") else {
-        return;
-    };
+    let lab = Lab::up("call_through_the_dut");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -530,10 +537,12 @@ fn call_through_the_dut() {
 /// vain: both FAIL with SIPp's own reason, on the console, in the JSON and JUnit reports and in
 /// the test's log.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn missing_response_fails_with_sipps_reason() {
-    let Some(lab) = Lab::try_up("missing_response_fails_with_sipps_reason") else {
-        return;
-    };
+    let lab = Lab::up("missing_response_fails_with_sipps_reason");
     let sb = Sandbox::new();
     let unexpected = expects_180();
     let waits = waits_for_a_bye();
@@ -594,10 +603,12 @@ fn missing_response_fails_with_sipps_reason() {
 /// message's status line only, while the run's log and the reports keep the whole message; the
 /// recap after the original's closing lines names the run, its reason and its folder.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_failed_runs_evidence_is_kept_and_recapped() {
-    let Some(lab) = Lab::try_up("a_failed_runs_evidence_is_kept_and_recapped") else {
-        return;
-    };
+    let lab = Lab::up("a_failed_runs_evidence_is_kept_and_recapped");
     let sb = Sandbox::new();
     let unexpected = expects_180();
     write_real_suite(
@@ -772,10 +783,12 @@ const CALL_NOBODY: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 /// The lab's DUT is also a registrar (issue 11.7): a REGISTER, then a call to the registered
 /// address of record reaches the registered contact through it; an unregistered user is 404.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn the_labs_dut_is_a_registrar() {
-    let Some(lab) = Lab::try_up("the_labs_dut_is_a_registrar") else {
-        return;
-    };
+    let lab = Lab::up("the_labs_dut_is_a_registrar");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -804,10 +817,12 @@ fn the_labs_dut_is_a_registrar() {
 
 /// A failing before.sh: NOT READY, SIPp never started. A failing after.sh: DIRTY.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
-    let Some(lab) = Lab::try_up("failing_before_sh_is_not_ready_and_runs_no_sipp") else {
-        return;
-    };
+    let lab = Lab::up("failing_before_sh_is_not_ready_and_runs_no_sipp");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -899,10 +914,12 @@ fn failing_before_sh_is_not_ready_and_runs_no_sipp() {
 /// Two run groups: ua0 answers in part0 and calls in part1 with the same address;
 /// `--sipp-max-calls 2` repeats the sequence of run groups.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn two_run_groups_keep_ua0s_address() {
-    let Some(lab) = Lab::try_up("two_run_groups_keep_ua0s_address") else {
-        return;
-    };
+    let lab = Lab::up("two_run_groups_keep_ua0s_address");
     let call_ua1 = CALL_UAC.replace("ua0.host", "ua1.host");
     let files = [
         ("twogroups-0000/part0_uas_ua0.xml", CALL_UAS),
@@ -997,10 +1014,12 @@ fn two_run_groups_keep_ua0s_address() {
 /// `<scenario>_log_file`, the last screen is `<scenario>_screen_file`, the statistics
 /// `<scenario>_trace.csv`, and SIPp names its traces itself (`<scenario>_<pid>_messages.log`...).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn log_actions_write_to_the_originals_log_file() {
-    let Some(lab) = Lab::try_up("log_actions_write_to_the_originals_log_file") else {
-        return;
-    };
+    let lab = Lab::up("log_actions_write_to_the_originals_log_file");
     let sb = Sandbox::new();
     let scenario = options_then(
         "logs",
@@ -1039,10 +1058,12 @@ fn log_actions_write_to_the_originals_log_file() {
 /// cannot parse and an injection file it cannot read stop SIPp before its first call, and
 /// the test is still cleaned up (after.sh runs). The run goes on.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_test_sipp_cannot_start_is_not_ready_with_sipps_reason() {
-    let Some(lab) = Lab::try_up("a_test_sipp_cannot_start_is_not_ready") else {
-        return;
-    };
+    let lab = Lab::up("a_test_sipp_cannot_start_is_not_ready");
     let sb = Sandbox::new();
     let field = options_then("field", &[r#"<recv response="200"/>"#])
         .replace("sip:lab@[local_ip]", "sip:[field0]@[local_ip]");
@@ -1151,10 +1172,12 @@ fn a_test_sipp_cannot_start_is_not_ready_with_sipps_reason() {
 
 /// The suite's users.csv is SIPp's injection file: `[field0]` and `[field1]` come from it.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn users_csv_fields_reach_sipp() {
-    let Some(lab) = Lab::try_up("users_csv_fields_reach_sipp") else {
-        return;
-    };
+    let lab = Lab::up("users_csv_fields_reach_sipp");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -1189,10 +1212,12 @@ fn users_csv_fields_reach_sipp() {
 /// 3PCC extended: ua1 is a slave, ua0 the master; they exchange commands over SIPp's twin
 /// sockets (TCP). The slave starts first, the master once the slave listens.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_pcc_extended() {
-    let Some(lab) = Lab::try_up("three_pcc_extended") else {
-        return;
-    };
+    let lab = Lab::up("three_pcc_extended");
     // SIPp needs a SIP message in every scenario ("Unable to determine send mode of the tool"
     // without one): both ping the DUT.
     let master = format!(
@@ -1281,10 +1306,12 @@ fn three_pcc_extended() {
 
 /// Ten call tests at once: twenty distinct addresses, all cleaned up.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn group_of_ten_gets_distinct_addresses() {
-    let Some(lab) = Lab::try_up("group_of_ten_gets_distinct_addresses") else {
-        return;
-    };
+    let lab = Lab::up("group_of_ten_gets_distinct_addresses");
     let sb = Sandbox::new();
     let names: Vec<String> = (0..10).map(|i| format!("call-{i:04}")).collect();
     let files = each_test(
@@ -1352,10 +1379,12 @@ fn long_suite(sb: &Sandbox) {
 /// Ctrl+C while SIPp runs: SIPp stopped, after.sh and GLOBAL after.sh run, the summary printed,
 /// exit status 1, nothing left behind.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sigint_while_sipp_runs_cleans_everything() {
-    let Some(lab) = Lab::try_up("sigint_while_sipp_runs_cleans_everything") else {
-        return;
-    };
+    let lab = Lab::up("sigint_while_sipp_runs_cleans_everything");
     let sb = Sandbox::new();
     long_suite(&sb);
     let marker = sb.path("after-ran");
@@ -1421,10 +1450,12 @@ fn sigint_while_sipp_runs_cleans_everything() {
 /// Links of dead runs (ours, by the alias, or unmarked) are removed by the next run; so is the
 /// link of a run killed with SIGKILL while SIPp ran.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn leftover_link_from_a_killed_run_is_removed() {
-    let Some(lab) = Lab::try_up("leftover_link_from_a_killed_run_is_removed") else {
-        return;
-    };
+    let lab = Lab::up("leftover_link_from_a_killed_run_is_removed");
     assert!(
         !Path::new("/proc/999999").exists(),
         "pid 999999 exists: the leftover's owner must be dead"
@@ -1541,10 +1572,12 @@ fn leftover_link_from_a_killed_run_is_removed() {
 /// The example suite's DNS test: the DUT resolves the Request-URI's domain with the records of
 /// dns.txt, served by sipplauncher's DNS server on the runner's address.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn dns_test_of_the_example_suite() {
-    let Some(lab) = Lab::try_up("dns_test_of_the_example_suite") else {
-        return;
-    };
+    let lab = Lab::up("dns_test_of_the_example_suite");
     let sb = Sandbox::new();
     let mut cmd = real_cmd(&lab, &sb, &repo().join("tmp-testsuite"));
     cmd.args(["--pattern-only", "dns", "--leave-temp"])
@@ -1586,10 +1619,12 @@ fn dns_test_of_the_example_suite() {
 /// A failing GLOBAL before.sh stops the run cleanly: no test is prepared, its after.sh does not
 /// run, one clear line says why, exit status 1.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn failing_global_before_sh_stops_the_run() {
-    let Some(lab) = Lab::try_up("failing_global_before_sh") else {
-        return;
-    };
+    let lab = Lab::up("failing_global_before_sh");
     let sb = Sandbox::new();
     let marker = sb.path("global-after-ran");
     let after = format!("touch {}\n", marker.display());
@@ -1670,10 +1705,12 @@ fn failing_global_before_sh_stops_the_run() {
 /// the JSON and the JUnit report count alike (GLOBAL is no test run in any of them) and each
 /// tells GLOBAL's failure once.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn failing_global_after_sh_fails_the_run() {
-    let Some(lab) = Lab::try_up("failing_global_after_sh") else {
-        return;
-    };
+    let lab = Lab::up("failing_global_after_sh");
     let sb = Sandbox::new();
     let unexpected = expects_180();
     write_real_suite(
@@ -1765,10 +1802,12 @@ fn failing_global_after_sh_fails_the_run() {
 
 /// A before.sh that hangs is killed after --script-timeout: NOT READY, and the run goes on.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn hanging_before_sh_times_out() {
-    let Some(lab) = Lab::try_up("hanging_before_sh") else {
-        return;
-    };
+    let lab = Lab::up("hanging_before_sh");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -1805,10 +1844,12 @@ fn hanging_before_sh_times_out() {
 /// the first): it is killed at once, the run ends within a second or two, and the test's link
 /// is still removed.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
-    let Some(lab) = Lab::try_up("second_sigint") else {
-        return;
-    };
+    let lab = Lab::up("second_sigint");
     let sb = Sandbox::new();
     let deaf = sb.path("deaf");
     let before = format!(
@@ -1851,10 +1892,12 @@ fn second_sigint_kills_a_hanging_script_and_still_cleans_up() {
 /// Two tests running at once that define the same DNS name: the later one is NOT READY with a
 /// message naming both tests and the name; the earlier one runs and its name resolves.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn dns_name_defined_by_two_tests_at_once_conflicts() {
-    let Some(lab) = Lab::try_up("dns_conflict") else {
-        return;
-    };
+    let lab = Lab::up("dns_conflict");
     let sb = Sandbox::new();
     let zone = "shared.example.com.  A  {{ ua0.host }}\n";
     write_real_suite(
@@ -1894,23 +1937,16 @@ fn dns_name_defined_by_two_tests_at_once_conflicts() {
 /// is NODATA, both with the domain's SOA; a foreign zone is REFUSED (no open resolver, no
 /// recursion); after the run, no answer for the test's names.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn the_dut_resolves_a_tests_records_during_it_only() {
-    let Some(lab) = Lab::try_up("dns_from_the_dut") else {
-        return;
-    };
-    if std::process::Command::new("dig")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        // CI installs it (.ci/run): there, a missing dig is a failure, not a skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no dig: .ci/run installs bind9-dnsutils"
-        );
-        eprintln!("skipped: no dig (apt-get install bind9-dnsutils)");
-        return;
-    }
+    let lab = Lab::up("dns_from_the_dut");
+    assert!(
+        std::process::Command::new("dig").arg("-v").output().is_ok(),
+        "no dig: .ci/run installs bind9-dnsutils"
+    );
     let sb = Sandbox::new();
     let out = sb.path("answers");
     let dig = format!(
@@ -2087,10 +2123,12 @@ fn traced_sip_messages(log: &str) -> Vec<(String, String, String)> {
 /// A call through the DUT: the test's pcap holds every SIP message that SIPp's own message
 /// traces show for both UAs, the first and the last included.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn pcap_holds_every_sip_message_of_both_uas() {
-    let Some(lab) = Lab::try_up("pcap_every_message") else {
-        return;
-    };
+    let lab = Lab::up("pcap_every_message");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -2134,10 +2172,12 @@ fn pcap_holds_every_sip_message_of_both_uas() {
 
 /// Two tests at once: each pcap holds only packets of its own addresses.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn two_tests_at_once_each_get_only_their_own_packets() {
-    let Some(lab) = Lab::try_up("pcap_two_tests") else {
-        return;
-    };
+    let lab = Lab::up("pcap_two_tests");
     let sb = Sandbox::new();
     write_real_suite(
         &sb.suite(),
@@ -2177,10 +2217,12 @@ fn two_tests_at_once_each_get_only_their_own_packets() {
 
 /// --no-pcap: no capture, no pcap file.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn no_pcap_writes_no_pcap() {
-    let Some(lab) = Lab::try_up("no_pcap") else {
-        return;
-    };
+    let lab = Lab::up("no_pcap");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -2209,10 +2251,12 @@ fn no_pcap_writes_no_pcap() {
 
 /// Without the privilege to capture: one clear line at start, exit status 2, nothing done.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn capture_without_privilege_is_a_clear_error_at_start() {
-    let Some(lab) = Lab::try_up("capture_no_privilege") else {
-        return;
-    };
+    let lab = Lab::up("capture_no_privilege");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let inner = real_cmd(&lab, &sb, &sb.suite());
@@ -2237,10 +2281,12 @@ fn capture_without_privilege_is_a_clear_error_at_start() {
 /// A test whose SIPp instances neither end nor fail is stopped after --test-timeout and FAILs,
 /// with the reason; its SIPp processes are gone.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn test_timeout_stops_sipp_and_fails() {
-    let Some(lab) = Lab::try_up("test_timeout") else {
-        return;
-    };
+    let lab = Lab::up("test_timeout");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("stuck/uas_ua0.xml", WAITING_UAS)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
@@ -2263,10 +2309,12 @@ fn test_timeout_stops_sipp_and_fails() {
 
 /// An open-files limit too small for SIPp is one clear line at start (exit status 2).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn too_small_an_open_files_limit_is_a_clear_error() {
-    let Some(lab) = Lab::try_up("nofile_limit") else {
-        return;
-    };
+    let lab = Lab::up("nofile_limit");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let inner = real_cmd(&lab, &sb, &sb.suite());
@@ -2292,10 +2340,12 @@ fn too_small_an_open_files_limit_is_a_clear_error() {
 /// 2), not tests failing one by one with "Too many open files"; a smaller group runs under
 /// the same limit.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_group_too_large_for_the_open_files_limit_is_a_clear_error() {
-    let Some(lab) = Lab::try_up("nofile_group") else {
-        return;
-    };
+    let lab = Lab::up("nofile_group");
     let sb = Sandbox::new();
     let files = each_test(
         ["t0", "t1", "t2"],
@@ -2330,10 +2380,12 @@ fn a_group_too_large_for_the_open_files_limit_is_a_clear_error() {
 
 /// No `sipp` on PATH: one clear line at start (exit status 2), nothing done.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn no_sipp_on_path_is_a_clear_error() {
-    let Some(lab) = Lab::try_up("no_sipp") else {
-        return;
-    };
+    let lab = Lab::up("no_sipp");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("o/uac_ua0.xml", OPTIONS_UAC)]);
     let inner = real_cmd(&lab, &sb, &sb.suite());
@@ -2358,10 +2410,12 @@ fn no_sipp_on_path_is_a_clear_error() {
 /// each, 13 MB in all: more than the capture holds in memory for a run, so a chunk goes to the
 /// pcap file during the run.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_burst_of_20000_packets_lands_in_the_pcap_whole() {
-    let Some(lab) = Lab::try_up("pcap_burst") else {
-        return;
-    };
+    let lab = Lab::up("pcap_burst");
     let sb = Sandbox::new();
     let sent = sb.path("sent");
     let before = format!(
@@ -2425,10 +2479,12 @@ fn a_burst_of_20000_packets_lands_in_the_pcap_whole() {
 /// pings wait for the slow test to end; in window mode the four pings run one after another
 /// beside it and are done before it ends, and every test still gets its whole post-run.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn window_keeps_the_group_busy_while_a_slow_test_runs() {
-    let Some(lab) = Lab::try_up("window_keeps_the_group_busy_while_a_slow_test_runs") else {
-        return;
-    };
+    let lab = Lab::up("window_keeps_the_group_busy_while_a_slow_test_runs");
     let sb = Sandbox::new();
     let slow = options_then(
         "slow",
@@ -2484,10 +2540,12 @@ fn window_keeps_the_group_busy_while_a_slow_test_runs() {
 /// parent at once: before the next group's pre-run, its SIPp is gone, and its link, addresses,
 /// DNS records, capture and run folder; the run goes on and reports it DIRTY.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
-    let Some(lab) = Lab::try_up("dead_test_actor") else {
-        return;
-    };
+    let lab = Lab::up("dead_test_actor");
     let sb = Sandbox::new();
     let seen = sb.path("seen");
     // The next group's before.sh looks at what the dead run left, in the runner's namespace.
@@ -2588,10 +2646,12 @@ fn a_test_actor_that_dies_mid_run_is_cleaned_up_by_the_supervisor() {
 /// the second cannot end it, the third ends the run at once, the links removed first; what is
 /// left (the hung run's folder) is removed by the next run.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn a_third_sigint_exits_at_once_after_removing_the_links() {
-    let Some(lab) = Lab::try_up("third_sigint") else {
-        return;
-    };
+    let lab = Lab::up("third_sigint");
     let sb = Sandbox::new();
     write_real_suite(&sb.suite(), &[("hangs/uac_ua0.xml", OPTIONS_UAC)]);
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());

@@ -292,19 +292,23 @@ fn three_shards_then_merge(lab: &Lab, hint: &str, runner: impl Fn(u32) -> u32) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_shards_in_three_runner_namespaces_then_merge() {
-    let Some(lab) = Lab::try_up_runners("three_shards_in_three_runner_namespaces", 3) else {
-        return;
-    };
+    let lab = Lab::up_runners("three_shards_in_three_runner_namespaces", 3);
     watch_sees_a_conflict(&lab);
     three_shards_then_merge(&lab, "three runner namespaces", |k| k);
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn three_shards_in_one_namespace_then_merge() {
-    let Some(lab) = Lab::try_up("three_shards_in_one_namespace") else {
-        return;
-    };
+    let lab = Lab::up("three_shards_in_one_namespace");
     three_shards_then_merge(&lab, "one namespace", |_| 1);
 }
 
@@ -313,10 +317,12 @@ fn three_shards_in_one_namespace_then_merge() {
 /// every try, `good` passes. FLAKY counts as passed; every try is a fresh run named in every
 /// report; a suite whose only failure is flaky exits 0.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn retries_name_every_try_and_a_flaky_test_passes() {
-    let Some(lab) = Lab::try_up("retries_name_every_try_and_a_flaky_test_passes") else {
-        return;
-    };
+    let lab = Lab::up("retries_name_every_try_and_a_flaky_test_passes");
     let sb = Sandbox::new();
     let count = sb.path("flaky.count");
     let before = format!(

@@ -359,10 +359,12 @@ const CALL_UAC: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 /// each group's four INVITEs get "503 Too Many Calls": 50 % < 95 %, the sweep stops there and
 /// --group 8 never runs. Every figure agrees with the per-size reports.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sweep_stops_below_at_a_dut_s_capacity_and_its_figures_match_the_reports() {
-    let Some(lab) = Lab::try_up_with("sweep_stops_below", 1, Some(2)) else {
-        return;
-    };
+    let lab = Lab::up_with("sweep_stops_below", 1, Some(2));
     let sb = Sandbox::new();
     let macros = macros_holding(1000);
     write_real_suite(
@@ -480,10 +482,12 @@ fn wait_for_in(file: &Path, what: &str, timeout: Duration) {
 /// Then two Ctrl+C while an after.sh sleeps 30 s: the run stops at once, as a run started by
 /// hand does, and nothing is left in the lab either way.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn sweep_interrupted_keeps_the_sizes_done_and_the_run_s_two_signal_meaning() {
-    let Some(lab) = Lab::try_up("sweep_interrupted") else {
-        return;
-    };
+    let lab = Lab::up("sweep_interrupted");
     let sb = Sandbox::new();
     let macros = macros_holding(2000);
     write_real_suite(

@@ -11,7 +11,7 @@
 //! - a real TLS run (in the lab) with a stand-in `sipp` that records its argv and environment.
 //!
 //! Handshakes and captures run in a network namespace of their own (`unshare -n`, loopback only),
-//! so they need root; without it they print a note and pass (in CI, as root, they run).
+//! so they need root: they are ignored without `--features lab` (CI runs them, as root).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -38,36 +38,25 @@ const UAC_UA1: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 /// The conversion the error message of a non-PKCS#8 key tells.
 const TO_PKCS8: &str = "openssl pkcs8 -topk8 -nocrypt -in key.pem -out key8.pem";
 
-/// Whether `tools` are all installed; in CI a missing one fails the test, elsewhere it is a note
-/// and the test passes without doing anything.
-fn need(what: &str, tools: &[&str]) -> bool {
+/// Panics, naming them, when `tools` are not all installed (.ci/run installs them): a test
+/// that cannot run fails rather than pass without doing anything.
+fn need(what: &str, tools: &[&str]) {
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{what}: {} not installed (.ci/run installs them)",
-            missing.join(", ")
-        );
-    }
-    eprintln!(
-        "note: {what}: skipped, {} not installed",
+    assert!(
+        missing.is_empty(),
+        "{what}: {} not installed (.ci/run installs them)",
         missing.join(", ")
     );
-    false
 }
 
-/// Whether a private network namespace can be made (root); see [`need`] for CI.
-fn need_netns(what: &str) -> bool {
-    if is_root() {
-        return need(what, &["unshare", "ip", "openssl"]);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{what}: CI runs as root, this does not");
-    }
-    eprintln!("note: {what}: skipped, it needs root for a network namespace of its own");
-    false
+/// Panics unless a private network namespace can be made (root, the tools); the tests that
+/// call it are ignored in builds without `--features lab`.
+fn need_netns(what: &str) {
+    assert!(
+        is_root(),
+        "{what}: needs root for a network namespace of its own"
+    );
+    need(what, &["unshare", "ip", "openssl"]);
 }
 
 /// Runs `openssl args` in `dir`; panics with its output when it fails.
@@ -192,9 +181,7 @@ fn took(what: &str, since: Instant) {
 /// owner's only. A second run has another CA.
 #[test]
 fn dry_run_makes_ua_certificates_signed_by_the_runs_ephemeral_ca() {
-    if !need("ephemeral CA", &["openssl"]) {
-        return;
-    }
+    need("ephemeral CA", &["openssl"]);
     let t0 = Instant::now();
     let sb = Sandbox::new();
     two_ua_suite(&sb, &["a-tls", "b-tls"]);
@@ -222,9 +209,7 @@ fn dry_run_makes_ua_certificates_signed_by_the_runs_ephemeral_ca() {
 /// with the same IP SAN and validity; openssl verifies them.
 #[test]
 fn rsa_key_type_makes_rsa_2048_certificates() {
-    if !need("RSA certificates", &["openssl"]) {
-        return;
-    }
+    need("RSA certificates", &["openssl"]);
     let t0 = Instant::now();
     let sb = Sandbox::new();
     two_ua_suite(&sb, &["a-tls"]);
@@ -300,9 +285,7 @@ fn openssl_ca(dir: &Path, name: &str, newkey: &[&str], ext: &[&str]) -> (PathBuf
 /// signs the UA certificates; `ca.pem` is the user's certificate.
 #[test]
 fn user_cas_made_with_openssl_sign_the_ua_certificates() {
-    if !need("user CA", &["openssl"]) {
-        return;
-    }
+    need("user CA", &["openssl"]);
     let t0 = Instant::now();
     let keys = tempfile::tempdir().unwrap();
     for (name, newkey, sig) in [
@@ -369,10 +352,12 @@ fn user_cas_made_with_openssl_sign_the_ua_certificates() {
 /// -verify_ip` trusting only `ca.pem` completes the handshake, and fails for another address.
 /// The server also demands a client certificate: ua1's is accepted (SIPp may be either end).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root for a network namespace: cargo test --features lab"
+)]
 fn handshake_with_a_ua_certificate_verifies_its_ip() {
-    if !need_netns("handshake") {
-        return;
-    }
+    need_netns("handshake");
     let t0 = Instant::now();
     let sb = Sandbox::new();
     two_ua_suite(&sb, &["t"]);
@@ -420,10 +405,13 @@ fn handshake_with_a_ua_certificate_verifies_its_ip() {
 /// capture of the session and reads the SIP request sent in it; without it, it reads nothing.
 /// TLS 1.2 (CLIENT_RANDOM lines) and 1.3 (traffic secrets).
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root for a network namespace: cargo test --features lab"
+)]
 fn keylog_library_lets_tshark_decrypt_a_captured_session() {
-    if !need_netns("keylog") || !need("keylog", &["tshark"]) {
-        return;
-    }
+    need_netns("keylog");
+    need("keylog", &["tshark"]);
     let lib = keylog_library();
     let sb = Sandbox::new();
     two_ua_suite(&sb, &["t"]);
@@ -631,9 +619,7 @@ fn bad(sb: &Sandbox, args: &[&str], expect: &[&str]) {
 /// told how to convert it, and the key so converted works.
 #[test]
 fn each_bad_tls_option_gives_its_error() {
-    if !need("bad TLS options", &["openssl"]) {
-        return;
-    }
+    need("bad TLS options", &["openssl"]);
     let t0 = Instant::now();
     let sb = Sandbox::new();
     two_ua_suite(&sb, &["t"]);
@@ -902,10 +888,12 @@ fn each_bad_tls_option_gives_its_error() {
 /// `SSLKEYLOGFILE` in the run folder, and `LD_PRELOAD` of the key log library for a SIPp older
 /// than 3.7.5 only.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
 fn real_tls_run_gives_sipp_its_certificate_and_key_log() {
-    let Some(lab) = Lab::try_up("tls_fake_sipp") else {
-        return;
-    };
+    let lab = Lab::up("tls_fake_sipp");
     let lib = keylog_library();
     for (banner, preload) in [
         ("v3.6.1-TLS-SCTP-PCAP-RTPSTREAM", true),

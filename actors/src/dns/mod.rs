@@ -316,7 +316,11 @@ impl DnsActor {
         if let Err(e) = self.start_server(ctx) {
             // The old sockets may still be closing: soon again.
             self.restart_delay = RESTART_DELAY_MIN;
-            warn!(self.log, "{e}: trying again in {:?}", self.restart_delay);
+            warn!(
+                self.log,
+                "{e}: trying again in {}",
+                format_duration(self.restart_delay)
+            );
             self.retry_pending = true;
             ctx.notify_later(RetryStart, self.restart_delay);
         }
@@ -468,7 +472,11 @@ impl Handler<RetryStart> for DnsActor {
         if let Err(e) = self.start_server(ctx) {
             self.restart_delay =
                 (self.restart_delay * 2).clamp(RESTART_DELAY_MIN, RESTART_DELAY_MAX);
-            warn!(self.log, "{e}: trying again in {:?}", self.restart_delay);
+            warn!(
+                self.log,
+                "{e}: trying again in {}",
+                format_duration(self.restart_delay)
+            );
             self.retry_pending = true;
             ctx.notify_later(RetryStart, self.restart_delay);
         }
@@ -706,6 +714,110 @@ mod tests {
         let m = DnsMessage::from_vec(&buf[..n]).unwrap();
         assert_eq!(authoritative(&m).len(), 1);
         assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(1232));
+        dns.send(Shutdown).await.unwrap().unwrap();
+    }
+
+    /// Every type a `dns.txt` may hold (SPF is served as TXT) goes over the wire and comes
+    /// back as it was given: DNSKEY and RRSIG as the opaque data `dns.txt` makes of them.
+    #[actix_rt::test]
+    async fn every_record_type_is_served_as_given() {
+        use hickory_server::proto::rr::rdata::{AAAA, CAA, CNAME, MX, NS, NULL, PTR, SOA, TXT};
+        let mut caa = CAA::new_issue(false, None, Vec::new());
+        caa.tag = "issue".into();
+        caa.value = b"ca.example.net".to_vec();
+        let opaque = |code, wire: &[u8]| RData::Unknown {
+            code,
+            rdata: NULL::with(wire.to_vec()),
+        };
+        // RRSIG: covered A, algorithm 13, 2 labels, TTL 300, two times, key tag, signer, sig.
+        let mut rrsig = vec![0, 1, 13, 2, 0, 0, 1, 44, 0x70, 0xdb, 0xd8, 0x80];
+        rrsig.extend([0x65, 0x92, 0x00, 0x80, 0x10, 0x92]);
+        rrsig.extend(b"\x07example\x03com\x00\x01\x02");
+        let given: Vec<(&str, RecordType, RData)> = vec![
+            (
+                "ep1.t.example.com.",
+                RecordType::A,
+                RData::A(A(Ipv4Addr::new(10, 0, 0, 5))),
+            ),
+            (
+                "ep1.t.example.com.",
+                RecordType::AAAA,
+                RData::AAAA(AAAA("2001:db8::5".parse().unwrap())),
+            ),
+            ("t.example.com.", RecordType::CAA, RData::CAA(caa)),
+            (
+                "sip.t.example.com.",
+                RecordType::CNAME,
+                RData::CNAME(CNAME(name("ep1.t.example.com."))),
+            ),
+            (
+                "t.example.com.",
+                RecordType::DNSKEY,
+                opaque(RecordType::DNSKEY, &[1, 1, 3, 13, 0x8f, 0x1a]),
+            ),
+            (
+                "t.example.com.",
+                RecordType::MX,
+                RData::MX(MX::new(20, name("mail.t.example.com."))),
+            ),
+            (
+                "t.example.com.",
+                RecordType::NAPTR,
+                naptr("t.example.com.", 100, "SIP+D2U", "_sip._udp.t.example.com.").data,
+            ),
+            (
+                "t.example.com.",
+                RecordType::NS,
+                RData::NS(NS(name("ns1.t.example.com."))),
+            ),
+            (
+                "5.0.0.10.in-addr.arpa.",
+                RecordType::PTR,
+                RData::PTR(PTR(name("ep1.t.example.com."))),
+            ),
+            (
+                "t.example.com.",
+                RecordType::RRSIG,
+                opaque(RecordType::RRSIG, &rrsig),
+            ),
+            (
+                "t.example.com.",
+                RecordType::SOA,
+                RData::SOA(SOA::new(
+                    name("ns1.t.example.com."),
+                    name("admin.t.example.com."),
+                    1,
+                    3600,
+                    600,
+                    86400,
+                    60,
+                )),
+            ),
+            (
+                "_sip._udp.t.example.com.",
+                RecordType::SRV,
+                RData::SRV(SRV::new(10, 60, 5060, name("ep1.t.example.com."))),
+            ),
+            (
+                "t.example.com.",
+                RecordType::TXT,
+                RData::TXT(TXT::new(vec!["v=spf1 -all".into(), "second".into()])),
+            ),
+        ];
+        let records = given
+            .iter()
+            .map(|(owner, _, data)| Record::from_rdata(name(owner), 60, data.clone()))
+            .collect();
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(&dns, "abcdef", "every-type", records).await.unwrap();
+        let at = served_at(&dns).await;
+        for (owner, t, data) in &given {
+            let m = ask_udp(at, owner, *t).await;
+            let answers = authoritative(&m);
+            assert_eq!(answers.len(), 1, "{owner} {t}: {m:?}");
+            assert_eq!(answers[0].record_type(), *t, "{owner} {t}");
+            assert_eq!(&answers[0].data, data, "{owner} {t}");
+        }
         dns.send(Shutdown).await.unwrap().unwrap();
     }
 

@@ -413,6 +413,10 @@ mod tests {
     /// va in the test's namespace with 10.200.0.1/24 (another subnet: probes from 0.0.0.0);
     /// vb in the same namespace with 10.123.0.1/24: the kernel answers for it.
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn probe_on_a_veth_pair_one_namespace() {
         testns::in_netns("arp probe, one namespace", || {
             let rt = testns::runtime();
@@ -443,6 +447,10 @@ mod tests {
     /// Once an address is on a link of ours, our own interfaces answering for it do not count;
     /// another machine answering for it does (it took it too).
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn probe_held_hears_only_other_machines() {
         testns::in_netns("arp probe of held addresses", || {
             let rt = testns::runtime();
@@ -536,6 +544,10 @@ mod tests {
     /// va here with 10.123.0.3/24 (requests from 10.123.0.3); vb in a second namespace with
     /// 10.123.0.1/24: the usual case of a neighbour on the wire.
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn probe_a_neighbour_in_another_namespace() {
         testns::in_netns("arp probe, two namespaces", || {
             let rt = testns::runtime();

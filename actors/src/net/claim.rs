@@ -68,6 +68,10 @@ mod tests {
     use crate::net::netlink::testns;
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn one_holder_per_network_namespace_and_free_again_when_dropped() {
         testns::in_netns("claim lock", || {
             let a = Claim::try_take().unwrap().expect("free at first");

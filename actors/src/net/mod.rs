@@ -1079,6 +1079,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn real_lease_on_loopback_makes_the_link_and_release_removes_it() {
         testns::in_netns("real lease on loopback", || {
             actix_rt::System::new().block_on(async {
@@ -1126,6 +1130,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn concurrent_leases_never_share_an_address() {
         testns::in_netns("concurrent leases", || {
             actix_rt::System::new().block_on(async {
@@ -1165,6 +1173,10 @@ mod tests {
     /// share one in 58% of the rounds), and what one gives back is the other's again later
     /// (busy for a moment, not excluded for good).
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn two_processes_in_one_namespace_never_share_an_address() {
         testns::in_netns("two processes, one namespace", || {
             actix_rt::System::new().block_on(async {
@@ -1201,6 +1213,10 @@ mod tests {
     /// The reserve's addresses are on the reserve link, so this host answers ARP for them:
     /// another machine on the wire probing for one hears that it is taken.
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn reserve_addresses_answer_another_machines_probe() {
         testns::in_netns("reserve answers arp", || {
             let rt = testns::runtime();
@@ -1266,6 +1282,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn leftover_links_are_removed_unless_their_owner_runs() {
         testns::in_netns("leftover links", || {
             actix_rt::System::new().block_on(async {
@@ -1325,6 +1345,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn an_address_that_answers_arp_is_never_given() {
         testns::in_netns("arp on a veth", || {
             actix_rt::System::new().block_on(async {
@@ -1371,6 +1395,10 @@ mod tests {
     /// Our links carry the run's own link group, and one request deletes them all (and
     /// nothing else: a link of ours without it, a foreign one).
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn our_links_go_in_one_group_delete() {
         testns::in_netns("group delete", || {
             actix_rt::System::new().block_on(async {
@@ -1391,6 +1419,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn shutdown_removes_the_links_not_released() {
         testns::in_netns("shutdown", || {
             actix_rt::System::new().block_on(async {
@@ -1416,6 +1448,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn links_left_when_the_actor_goes_are_removed() {
         testns::in_netns("actor dropped", || {
             actix_rt::System::new().block_on(async {
@@ -1435,6 +1471,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn not_permitted_is_one_clear_line() {
         testns::in_netns("not permitted", || {
             testns::drop_capability(12); // CAP_NET_ADMIN

@@ -1405,6 +1405,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn kernel_filter_lets_through_only_what_is_registered() {
         testns::in_netns("kernel filter", || {
             let mut cap = Capture::new(open_socket(&log()).unwrap(), log());
@@ -1464,6 +1468,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn loopback_packets_are_filed_once_and_none_is_lost() {
         testns::in_netns("capture on lo", || {
             actix_rt::System::new().block_on(async {
@@ -1527,6 +1535,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn two_runs_at_once_each_get_their_own_packets() {
         testns::in_netns("two runs", || {
             actix_rt::System::new().block_on(async {
@@ -1600,6 +1612,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn arp_and_traffic_over_a_wire_are_filed() {
         testns::in_netns("capture on a veth", || {
             actix_rt::System::new().block_on(async {
@@ -1650,6 +1666,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn register_twice_unknown_run_and_after_stop() {
         testns::in_netns("capture errors", || {
             actix_rt::System::new().block_on(async {
@@ -1696,6 +1716,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn not_permitted_is_one_clear_line() {
         testns::in_netns("capture not permitted", || {
             const CAP_NET_RAW: u32 = 13;
