@@ -480,6 +480,10 @@ mod tests {
     /// An address another machine had a moment ago: the neighbour's cache (the DUT's) still
     /// has that machine's MAC for it until our announcement, then ours.
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
     fn an_announcement_updates_the_neighbours_cache() {
         testns::in_netns("arp announcement", || {
             let rt = testns::runtime();
