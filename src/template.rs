@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use base64::Engine as _;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
@@ -60,7 +61,24 @@ pub enum RenderError {
         #[source]
         source: io::Error,
     },
+    #[error("interrupted while rendering the templates")]
+    Interrupted,
+    #[error("cannot start a thread to render the templates: {source}")]
+    Thread {
+        #[source]
+        source: io::Error,
+    },
+    #[error("the rendering of the templates panicked")]
+    Panicked,
 }
+
+/// How many steps of the template engine one file may take: a few thousand render a scenario;
+/// five million take about half a second in a release build. A file that needs more is
+/// refused as one that would render for ever.
+pub const FUEL: u64 = 5_000_000;
+
+/// How often a rendering under way asks whether it is still wanted.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 impl Renderer {
     pub fn new(template_folder: Option<PathBuf>, extra: Map<String, Value>) -> Renderer {
@@ -100,7 +118,53 @@ impl Renderer {
     /// Renders the templated files at the top of `run_folder` in place (see [`templated`]).
     /// Every file is rendered before any is written, so includes always see the originals and a
     /// failure leaves the folder as it was. A file is rewritten only when its bytes changed.
-    pub fn render_folder(&self, run_folder: &Path, ctx: &RenderContext) -> Result<(), RenderError> {
+    ///
+    /// The rendering runs on a thread of its own and `cancelled` is asked meanwhile: once it
+    /// says so, the rendering is left to run out (it writes nothing, and its [`FUEL`] bounds
+    /// what it burns) and this returns at once, so that an interrupt never waits for a template.
+    pub fn render_folder(
+        &self,
+        run_folder: &Path,
+        ctx: &RenderContext,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), RenderError> {
+        let files = templated(run_folder)?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = mpsc::channel();
+        let (me, folder, ctx) = (self.clone(), run_folder.to_path_buf(), ctx.clone());
+        std::thread::Builder::new()
+            .name("render".into())
+            .spawn(move || {
+                // The receiver is gone when the rendering was given up: nothing to tell.
+                let _ = tx.send(me.render_all(&folder, &ctx, files));
+            })
+            .map_err(|source| RenderError::Thread { source })?;
+        let changed = loop {
+            match rx.recv_timeout(CANCEL_POLL) {
+                Ok(rendered) => break rendered?,
+                Err(mpsc::RecvTimeoutError::Timeout) if cancelled() => {
+                    return Err(RenderError::Interrupted)
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(RenderError::Panicked),
+            }
+        };
+        for (file, path, out) in changed {
+            replace(&path, &out).map_err(|source| RenderError::Write { file, source })?;
+        }
+        Ok(())
+    }
+
+    /// Every file of `files` rendered in memory: those whose bytes change, with their path and
+    /// new content.
+    fn render_all(
+        &self,
+        run_folder: &Path,
+        ctx: &RenderContext,
+        files: Vec<String>,
+    ) -> Result<Vec<(String, PathBuf, Vec<u8>)>, RenderError> {
         let keywords = Value::Object(self.context(ctx));
         let loads = Arc::new(Mutex::new(Loads::default()));
         let env = self.environment(run_folder, Arc::clone(&loads));
@@ -108,9 +172,8 @@ impl Renderer {
             Some(t) => format!("{} or {}", run_folder.display(), t.display()),
             None => run_folder.display().to_string(),
         };
-
         let mut changed = Vec::new();
-        for file in templated(run_folder)? {
+        for file in files {
             let path = run_folder.join(&file);
             let bytes = fs::read(&path).map_err(|source| RenderError::Read {
                 file: file.clone(),
@@ -130,10 +193,7 @@ impl Renderer {
                 changed.push((file, path, out));
             }
         }
-        for (file, path, out) in changed {
-            replace(&path, &out).map_err(|source| RenderError::Write { file, source })?;
-        }
-        Ok(())
+        Ok(changed)
     }
 
     fn environment(&self, run_folder: &Path, loads: Arc<Mutex<Loads>>) -> Environment<'static> {
@@ -144,6 +204,9 @@ impl Renderer {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_keep_trailing_newline(true);
+        // A template that would render for ever (nested loops over big ranges) fails instead,
+        // naming its file.
+        env.set_fuel(Some(FUEL));
         env.add_filter("b64encode", b64encode);
         env.add_filter("b64decode", b64decode);
         let folders: Vec<PathBuf> = std::iter::once(run_folder.to_path_buf())
@@ -155,8 +218,13 @@ impl Renderer {
 }
 
 impl Render for Renderer {
-    fn render(&self, run_folder: &Path, ctx: &RenderContext) -> Result<(), String> {
-        self.render_folder(run_folder, ctx)
+    fn render(
+        &self,
+        run_folder: &Path,
+        ctx: &RenderContext,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), String> {
+        self.render_folder(run_folder, ctx, cancelled)
             .map_err(|e| e.to_string())
     }
 }
@@ -341,6 +409,10 @@ fn describe(file: &str, err: &Error, loads: &Loads, searched: &str) -> RenderErr
             format!("template '{name}' not found in {searched}")
         }
         ErrorKind::InvalidOperation => err.detail().unwrap_or("invalid operation").to_string(),
+        ErrorKind::OutOfFuel => format!(
+            "the template takes too long to render (more than {FUEL} steps: a loop that does \
+             not end?)"
+        ),
         kind => match err.detail() {
             Some(d) => format!("{kind}: {d}"),
             None => kind.to_string(),
@@ -491,7 +563,48 @@ Content-Length: [len]
     }
 
     fn render(f: &Fixture, extra: Map<String, Value>) -> Result<(), String> {
-        Renderer::new(Some(f.templates.clone()), extra).render(&f.run, &ctx())
+        Renderer::new(Some(f.templates.clone()), extra).render(&f.run, &ctx(), &|| false)
+    }
+
+    /// A template that would render for ever (10^10 loop turns) fails on its fuel, naming the
+    /// file and the line; the folder is left as it was.
+    #[test]
+    fn a_template_that_renders_for_ever_runs_out_of_fuel() {
+        let forever = "<scenario>\n{% for i in range(100000) %}{% for j in range(100000) %}\
+                       {{ i }}{% endfor %}{% endfor %}</scenario>\n";
+        let f = fixture(&[("uac_ua0.xml", forever)], &[]);
+        let err = render(&f, Map::new()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "uac_ua0.xml line 2: the template takes too long to render (more than {FUEL} \
+                 steps: a loop that does not end?)"
+            )
+        );
+        assert_eq!(read(&f, "uac_ua0.xml"), forever);
+    }
+
+    /// An interrupt does not wait for a rendering under way: it is given up at once and
+    /// nothing is written.
+    #[test]
+    fn a_cancelled_rendering_returns_at_once() {
+        let forever = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}\
+                       {% endfor %}{{ dut.host }}";
+        let f = fixture(&[("uac_ua0.xml", forever)], &[]);
+        let asked = std::sync::atomic::AtomicU32::new(0);
+        let cancelled = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 2;
+        let started = std::time::Instant::now();
+        let err = Renderer::new(None, Map::new())
+            .render_folder(&f.run, &ctx(), &cancelled)
+            .unwrap_err();
+        assert!(matches!(err, RenderError::Interrupted), "{err}");
+        // Asked every 20 ms: far less than the fuel's seconds (a debug build).
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(read(&f, "uac_ua0.xml"), forever);
     }
 
     fn read(f: &Fixture, name: &str) -> String {
@@ -780,7 +893,7 @@ Content-Length: [len]
             )
         );
         let err = Renderer::new(None, Map::new())
-            .render(&f.run, &ctx())
+            .render(&f.run, &ctx(), &|| false)
             .unwrap_err();
         assert_eq!(
             err,
@@ -930,7 +1043,7 @@ Content-Length: [len]
         text.extend_from_slice(b"{{ dut.host }}\n");
         fs::write(dir.path().join("uac_ua0.xml"), &text).unwrap();
         let r = Renderer::new(None, Map::new());
-        r.render(dir.path(), &ctx()).unwrap();
+        r.render(dir.path(), &ctx(), &|| false).unwrap();
         let mut want = text[..text.len() - 15].to_vec();
         assert_eq!(fs::read(dir.path().join("uac_ua1.xml")).unwrap(), want);
         want.extend_from_slice(b"10.22.22.24\n");
@@ -938,7 +1051,7 @@ Content-Length: [len]
         // a value latin-1 cannot hold
         fs::write(dir.path().join("uac_ua0.xml"), b"\xe9{{ v }}").unwrap();
         let err = Renderer::new(None, extra(r#"{"v": "€"}"#))
-            .render(dir.path(), &ctx())
+            .render(dir.path(), &ctx(), &|| false)
             .unwrap_err();
         assert!(
             err.starts_with("uac_ua0.xml: the file is not utf-8"),
@@ -964,7 +1077,7 @@ Content-Length: [len]
         std::thread::scope(|s| {
             for f in &folders {
                 let r = Arc::clone(&r);
-                s.spawn(move || r.render(&f.run, &ctx()).unwrap());
+                s.spawn(move || r.render(&f.run, &ctx(), &|| false).unwrap());
             }
         });
         for (i, f) in folders.iter().enumerate() {
@@ -975,7 +1088,7 @@ Content-Length: [len]
     #[test]
     fn bad_run_folder() {
         let err = Renderer::new(None, Map::new())
-            .render(Path::new("/nonexistent/run"), &ctx())
+            .render(Path::new("/nonexistent/run"), &ctx(), &|| false)
             .unwrap_err();
         assert!(err.starts_with("list /nonexistent/run: "), "{err}");
     }
@@ -1037,7 +1150,7 @@ Content-Length: [len]
                 }
                 fs::write(dir.path().join(entry.file_name()), bytes).unwrap();
             }
-            r.render(dir.path(), &ctx())
+            r.render(dir.path(), &ctx(), &|| false)
                 .unwrap_or_else(|e| panic!("{test}: {e}"));
             for entry in fs::read_dir(dir.path()).unwrap() {
                 let text = fs::read_to_string(entry.unwrap().path()).unwrap();

@@ -23,6 +23,7 @@ use crate::core::state::StateName;
 use crate::events::{Event, EventBus, TestStateEvent};
 use crate::messages::{Abort, GlobalAfter, GlobalBefore, GlobalCleanup, GlobalReply, Kill};
 use crate::run_folder::{self, RunFolder};
+use crate::sys::detached;
 use crate::sys::keep::{Fate, Keeper};
 use crate::sys::marks::Mark;
 use crate::sys::script::{self, KillSwitch, Leftovers, Role};
@@ -152,20 +153,29 @@ impl Handler<GlobalBefore> for GlobalActor {
         let work = async move {
             let blocking_config = config.clone();
             let blocking_keeper = keeper.clone();
-            let made = tokio::task::spawn_blocking(move || {
-                run_folder::prepare(
-                    &source,
-                    &ctx.test_name.clone(),
-                    &blocking_config,
-                    &blocking_keeper,
-                    render.as_ref(),
-                    ctx,
-                    &log,
-                )
-                .map_err(|f| (f.reason, f.folder))
-            })
+            let blocking_kill = kill.clone();
+            let given_up = kill.clone();
+            // On a thread the process's end does not wait for; a second interrupt stops
+            // waiting for it (see test_actor).
+            let made = detached::run_until(
+                "GLOBAL pre-run",
+                move || {
+                    run_folder::prepare(
+                        &source,
+                        &ctx.test_name.clone(),
+                        &blocking_config,
+                        &blocking_keeper,
+                        render.as_ref(),
+                        ctx,
+                        &log,
+                        &|| blocking_kill.is_interrupted(),
+                    )
+                    .map_err(|f| (f.reason, f.folder))
+                },
+                async move { given_up.killed().await },
+            )
             .await
-            .unwrap_or_else(|e| Err((format!("GLOBAL pre-run panicked: {e}"), None)));
+            .unwrap_or_else(|e| Err((format!("GLOBAL pre-run: {e}"), None)));
             let made = match made {
                 Ok(m) => m,
                 Err((reason, folder)) => return BeforeEnd::NotReady(reason, folder),

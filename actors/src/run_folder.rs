@@ -38,7 +38,9 @@ pub struct FolderFailure {
 }
 
 /// Makes the run folder of `name` from `source` and renders it with `ctx` (whose run id may be
-/// replaced, see [`RunFolder::run_id`]).
+/// replaced, see [`RunFolder::run_id`]). The copy and the rendering give up soon after
+/// `cancelled` says so (an interrupt: the folder would be undone anyway).
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     source: &Path,
     name: &TestName,
@@ -47,6 +49,7 @@ pub fn prepare(
     render: &dyn Render,
     ctx: RenderContext,
     log: &Logger,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<RunFolder, FolderFailure> {
     let mut run_id = ctx.run_id.clone();
     let mut tries = 0;
@@ -70,8 +73,10 @@ pub fn prepare(
         }
     };
     // The run did not get ready: its folder is evidence of why (its log, its rendered files).
+    // (Not when an interrupt cut it short: the user stopped it, nothing is left behind.)
     let undo = |reason: String, fatal: bool, run_log: Option<Logger>| {
-        let fate = settle(&path, keeper, true, run_log.as_ref().unwrap_or(log));
+        let failed = !cancelled();
+        let fate = settle(&path, keeper, failed, run_log.as_ref().unwrap_or(log));
         FolderFailure {
             reason,
             fatal,
@@ -87,7 +92,7 @@ pub fn prepare(
             return Err(undo(e.to_string(), fatal, None));
         }
     }
-    let report = match rundir::copy_test(source, &path) {
+    let report = match rundir::copy_test(source, &path, cancelled) {
         Ok(r) => r,
         Err(e) => {
             let fatal = e.is_storage_full();
@@ -113,7 +118,7 @@ pub fn prepare(
         run_id: run_id.clone(),
         ..ctx
     };
-    if let Err(e) = render.render(&path, &ctx) {
+    if let Err(e) = render.render(&path, &ctx, cancelled) {
         return Err(undo(e, false, Some(run_log)));
     }
     Ok(RunFolder {

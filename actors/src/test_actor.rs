@@ -31,6 +31,7 @@ use crate::run_folder;
 use crate::sipp::stats::SippStats;
 use crate::sipp::SippOutcome;
 use crate::sniffer::pcap_name;
+use crate::sys::detached;
 use crate::sys::keep::{Fate, Keeper};
 use crate::sys::marks::Mark;
 use crate::sys::script::{self, KillSwitch, Leftovers, Role};
@@ -298,6 +299,8 @@ fn prepare_folder(
     log: &Logger,
     kill: &KillSwitch,
 ) -> Result<Prepared, PrepareFailure> {
+    // An interrupt gives the copy and the rendering up: nothing of this run will run.
+    let interrupted = || kill.is_interrupted();
     let made = run_folder::prepare(
         &plan.folder,
         &plan.name,
@@ -306,6 +309,7 @@ fn prepare_folder(
         front.render.as_ref(),
         ctx.clone(),
         log,
+        &interrupted,
     )
     .map_err(|f| PrepareFailure {
         reason: f.reason,
@@ -316,8 +320,7 @@ fn prepare_folder(
     // NOT READY: the folder stays as evidence (`--keep`), unless a signal cut the pre-run
     // short (Ctrl+C leaves nothing behind, as for a before.sh it stops).
     let undo = |reason: String| {
-        let failed = !kill.is_interrupted();
-        let fate = run_folder::settle(&made.path, keeper, failed, &made.log);
+        let fate = run_folder::settle(&made.path, keeper, !interrupted(), &made.log);
         PrepareFailure {
             reason,
             fatal: false,
@@ -336,11 +339,10 @@ fn prepare_folder(
     // A dns.txt of many records is read and grouped in a while: the first signal does not wait
     // for the end (the test would not run anyway). Grouped here, off the actor threads: adding
     // it to the server is then a merge.
-    let cancelled = || kill.is_interrupted();
-    let zone = match front.zone.records(&made.path, &cancelled).map_err(undo)? {
+    let zone = match front.zone.records(&made.path, &interrupted).map_err(undo)? {
         None => None,
         Some(records) => {
-            let zone = RunZone::new_until(records, &cancelled)
+            let zone = RunZone::new_until(records, &interrupted)
                 .ok_or_else(|| undo("interrupted while grouping the dns.txt records".into()))?;
             crate::dns::log_zone(&made.log, &made.path.join("dns.txt"), &zone);
             Some(zone)
@@ -416,11 +418,19 @@ impl PreRun {
             self.log.clone(),
             self.kill.clone(),
         );
-        let prepared = tokio::task::spawn_blocking(move || {
-            prepare_folder(&plan, &config, &keeper, &front, ctx, &log, &kill)
-        })
+        // On a thread the process's end does not wait for; a second interrupt stops waiting
+        // for it (a folder it still makes is a dead run's for the next run to remove).
+        let kill_given_up = self.kill.clone();
+        let prepared = detached::run_until(
+            "pre-run",
+            move || prepare_folder(&plan, &config, &keeper, &front, ctx, &log, &kill),
+            async move { kill_given_up.killed().await },
+        )
         .await
-        .unwrap_or_else(|e| Err(PrepareFailure::new(format!("pre-run panicked: {e}"), true)));
+        .unwrap_or_else(|e| {
+            let given_up = matches!(e, detached::DetachedError::GivenUp);
+            Err(PrepareFailure::new(format!("pre-run: {e}"), !given_up))
+        });
         let mut prepared = match prepared {
             Ok(p) => p,
             Err(f) => {

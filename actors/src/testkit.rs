@@ -20,7 +20,7 @@ use crate::events::{Event, EventSink};
 struct Inert;
 
 impl Render for Inert {
-    fn render(&self, _: &Path, _: &RenderContext) -> Result<(), String> {
+    fn render(&self, _: &Path, _: &RenderContext, _: &dyn Fn() -> bool) -> Result<(), String> {
         Ok(())
     }
 }
@@ -170,7 +170,12 @@ pub fn run_folders(run_root: &Path) -> Vec<PathBuf> {
 pub fn front_end_rendering(hook: impl Fn(&RenderContext) + Send + Sync + 'static) -> FrontEnd {
     struct Hooked<F>(F);
     impl<F: Fn(&RenderContext) + Send + Sync + 'static> Render for Hooked<F> {
-        fn render(&self, _: &Path, ctx: &RenderContext) -> Result<(), String> {
+        fn render(
+            &self,
+            _: &Path,
+            ctx: &RenderContext,
+            _: &dyn Fn() -> bool,
+        ) -> Result<(), String> {
             (self.0)(ctx);
             Ok(())
         }

@@ -47,6 +47,7 @@ pub fn section(sizes: &[SizeFigures], knee: &Knee, target: f64, svg: &str) -> Se
         id: "capacity".into(),
         title: "DUT capacity (sipplauncher sweep)".into(),
         html: h,
+        first: true,
     }
 }
 

@@ -623,3 +623,62 @@ fn bad_input_is_one_line_and_makes_nothing() {
         &["open-files limit (24)"],
     );
 }
+
+/// A scenario that would render for ever: 10^10 turns of nested loops (it took the tool and
+/// its signals with it before).
+const RENDERS_FOR_EVER: &str = "<scenario>\n{% for i in range(100000) %}\
+                                {% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}\n\
+                                </scenario>\n";
+
+/// Issue 13 item 1: a template that would render for ever fails on the engine's fuel, in one
+/// line naming its file and line (NOT READY, the run goes on to the next test); during such a
+/// rendering a SIGINT is answered at once: the run ends within the bound and leaves nothing.
+#[test]
+fn a_template_that_renders_for_ever_neither_hangs_nor_deafens() {
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[
+            ("a/uac_ua0.xml", RENDERS_FOR_EVER),
+            // (The suite has no macros: the plain scenario, not real.rs's.)
+            ("b/uac_ua0.xml", crate::common::OPTIONS_UAC),
+        ],
+    );
+    let r = run(with_bin(&sb.cmd()));
+    assert_eq!(r.status, 1, "{}", show(&r));
+    let lines = state_lines(&r.stdout);
+    let why = &lines
+        .iter()
+        .find(|l| l.test == "a" && l.state == "NOT READY")
+        .unwrap_or_else(|| panic!("{}", show(&r)))
+        .rest;
+    assert!(
+        why.contains("uac_ua0.xml line 2: the template takes too long to render"),
+        "{why}"
+    );
+    assert_eq!(
+        states_named(&lines, "b").last().unwrap(),
+        "CLEANING",
+        "{}",
+        show(&r)
+    );
+
+    let sb = Sandbox::new();
+    write_suite(&sb.suite(), &[("a/uac_ua0.xml", RENDERS_FOR_EVER)]);
+    let mut s = Spawned::spawn(&mut with_bin(&sb.cmd()));
+    s.wait_for("PREPARING", Duration::from_secs(20));
+    // The run's log is opened once the folder is copied, just before the rendering.
+    assert!(wait_until(Duration::from_secs(20), || sb
+        .run_folders()
+        .iter()
+        .any(|f| f.join("sipplauncher.log").exists())));
+    kill(s.pid(), Signal::SIGINT).unwrap();
+    let (status, stdout, took) = s.finish(Duration::from_secs(40));
+    assert!(took < EXIT_BOUND, "exit took {took:?}:\n{stdout}");
+    assert_eq!(status, 1, "{stdout}");
+    assert!(
+        stdout.contains("interrupted while rendering the templates"),
+        "{stdout}"
+    );
+    assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+}

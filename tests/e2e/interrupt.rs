@@ -40,7 +40,8 @@ fn sigint_during_a_looping_dry_run_exits_cleanly() {
             .any(|l| l.starts_with("Interrupted before the end")),
         "{stdout}"
     );
-    // Every run past PREPARING was cleaned up, also one interrupted before it ran.
+    // Every run past PREPARING was cleaned up, also one interrupted before it ran; one the
+    // signal caught in PREPARING gave its preparation up (issue 13.1: no waiting for it).
     let lines = state_lines(&stdout);
     let last = lines.iter().map(|l| l.index).max().unwrap();
     for i in 0..=last {
@@ -50,10 +51,11 @@ fn sigint_during_a_looping_dry_run_exits_cleanly() {
             Some("PREPARING"),
             "{stdout}"
         );
-        assert_eq!(
-            states.last().map(String::as_str),
-            Some("CLEANING"),
-            "run {i}: {states:?}"
+        let end = lines.iter().rev().find(|l| l.index == i).unwrap();
+        assert!(
+            end.state == "CLEANING"
+                || (states == ["PREPARING", "NOT READY"] && end.rest.contains("interrupted while")),
+            "run {i}: {states:?}\n{stdout}"
         );
     }
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());

@@ -210,8 +210,14 @@ pub struct RenderContext {
 /// Called off the actix thread (it reads and writes files).
 pub trait Render: Send + Sync + 'static {
     /// Render the files of a freshly copied run folder in place. The error is one line naming
-    /// the file, the line and the problem.
-    fn render(&self, run_folder: &std::path::Path, ctx: &RenderContext) -> Result<(), String>;
+    /// the file, the line and the problem. Once `cancelled` says so (an interrupt), give up
+    /// at once with an error, writing nothing more.
+    fn render(
+        &self,
+        run_folder: &std::path::Path,
+        ctx: &RenderContext,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), String>;
 }
 
 /// A socket a SIPp instance must have open before the next wave of its stage starts.

@@ -9,11 +9,14 @@
 //! - [`owner`]: who made a link or a run folder (pid, start time, pid namespace).
 //! - [`signal`]: OS signals, caught from the process's first instant, handed to the run as
 //!   [`signal::Interrupts`] (tests inject their own).
+//! - [`detached`]: blocking work on threads of its own, which the end of the process does not
+//!   wait for (pre-run work a suite controls), given up on the second interrupt.
 //! - [`last_resort`]: what an actor's `Drop` still has to undo, on a thread the run waits for.
 //! - [`logging`]: the general log and each run's `sipplauncher.log`.
 //! - [`sockets`]: which process holds a port (named when the DNS port is taken).
 //! - [`usage`]: what a run cost: its own CPU, its children's, the host's load.
 
+pub mod detached;
 pub mod keep;
 pub mod last_resort;
 pub mod logging;

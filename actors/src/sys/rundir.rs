@@ -69,6 +69,9 @@ pub enum RunDirError {
         #[source]
         source: io::Error,
     },
+    /// An interrupt stopped the copy of the test folder.
+    #[error("interrupted while copying the test folder")]
+    Interrupted,
     /// The test folder holds something that cannot be copied (a loop, a device, a dangling link).
     #[error("copy {}: {why}", path.display())]
     Uncopyable { path: PathBuf, why: String },
@@ -527,6 +530,10 @@ fn check_trusted_symlink(
 // ---------------------------------------------------------------------------------------------
 // copy
 
+/// How much of a file is copied between two looks at whether the copy is still wanted: a
+/// fraction of a second on any disk.
+pub const COPY_CHUNK: u64 = 16 << 20;
+
 /// Copies the content of the test folder `src` into the new, empty run folder `dest`.
 ///
 /// Symlinks are followed (a linked file is copied as its target's content under the link's name;
@@ -535,7 +542,15 @@ fn check_trusted_symlink(
 /// of another file of the test folder) are copied as the content of the file they name. Files
 /// keep their permission bits (without setuid/setgid/sticky; plus owner read and write, since the
 /// run folder's files are rendered in place); folders keep theirs plus owner rwx.
-pub fn copy_test(src: &Path, dest: &Path) -> Result<CopyReport, RunDirError> {
+///
+/// `cancelled` is asked before each entry and each [`COPY_CHUNK`] of a file: once it says so
+/// (an interrupt), the copy stops with [`RunDirError::Interrupted`], so that a huge test folder
+/// does not keep an interrupt waiting.
+pub fn copy_test(
+    src: &Path,
+    dest: &Path,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<CopyReport, RunDirError> {
     // The suite may itself be reached through a symlink: follow it.
     let src_fd = openat(
         AT_FDCWD,
@@ -558,6 +573,7 @@ pub fn copy_test(src: &Path, dest: &Path) -> Result<CopyReport, RunDirError> {
         src_root_fd: root_fd,
         report: CopyReport::default(),
         open_folders: Vec::new(),
+        cancelled,
     };
     copier.copy_dir(src_fd, dest_fd, Path::new(""), 0)?;
     Ok(copier.report)
@@ -596,6 +612,8 @@ struct Copier<'a> {
     /// `(dev, ino)` of the source folders being copied, outermost first: a symlinked folder that
     /// leads back to one of them is a loop.
     open_folders: Vec<(libc::dev_t, libc::ino_t)>,
+    /// Asked between entries and chunks: an interrupt stops the copy.
+    cancelled: &'a dyn Fn() -> bool,
 }
 
 impl Copier<'_> {
@@ -645,6 +663,9 @@ impl Copier<'_> {
         rel: &Path,
         links: usize,
     ) -> Result<(), RunDirError> {
+        if (self.cancelled)() {
+            return Err(RunDirError::Interrupted);
+        }
         let lst =
             fstatat(src_dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| self.err(rel, e))?;
         let linked = is_symlink(&lst);
@@ -729,7 +750,17 @@ impl Copier<'_> {
             .map_err(|e| self.err(rel, e))?;
         let mut out = File::from(out);
         out.write_all(&head).map_err(|e| self.err(rel, e))?;
-        io::copy(&mut file, &mut out).map_err(|e| self.err(rel, e))?;
+        // In chunks (each still copied in the kernel), asking between them.
+        loop {
+            let copied = io::copy(&mut (&mut file).take(COPY_CHUNK), &mut out)
+                .map_err(|e| self.err(rel, e))?;
+            if copied < COPY_CHUNK {
+                break;
+            }
+            if (self.cancelled)() {
+                return Err(RunDirError::Interrupted);
+            }
+        }
         self.report.files += 1;
         Ok(())
     }
@@ -1419,7 +1450,7 @@ mod tests {
         symlink(&outside, src.join("lib")).unwrap();
 
         let run = fresh_run(tmp.path());
-        let report = copy_test(&src, &run).unwrap();
+        let report = copy_test(&src, &run, &|| false).unwrap();
         assert_eq!(
             fs::read_to_string(run.join("uac_ua1.xml")).unwrap(),
             "<scenario/>"
@@ -1454,9 +1485,44 @@ mod tests {
         fs::write(src.join("ro"), "x").unwrap();
         fs::set_permissions(src.join("ro"), fs::Permissions::from_mode(0o444)).unwrap();
         let run = fresh_run(tmp.path());
-        copy_test(&src, &run).unwrap();
+        copy_test(&src, &run, &|| false).unwrap();
         assert_eq!(mode(&run.join("s")), 0o755);
         assert_eq!(mode(&run.join("ro")), 0o644);
+    }
+
+    /// An interrupt stops a copy between files and between chunks of a big file: asked once per
+    /// entry and once per chunk, it stops at the first chunk once it says so.
+    #[test]
+    fn an_interrupt_stops_the_copy_between_chunks() {
+        let tmp = private_tempdir();
+        let src = tmp.path().join("t1");
+        fs::create_dir(&src).unwrap();
+        let big = fs::File::create(src.join("big")).unwrap();
+        big.set_len(3 * COPY_CHUNK).unwrap();
+        let copy = |after: u32| {
+            let asked = std::cell::Cell::new(0);
+            let run_id = RunId(format!("run{after}"));
+            let run = create(&tmp.path().join("runs"), &names().0, &run_id).unwrap();
+            let answer = copy_test(&src, &run, &|| {
+                asked.set(asked.get() + 1);
+                asked.get() > after
+            });
+            (answer, asked.get(), run)
+        };
+        let (answer, asked, run) = copy(0);
+        assert!(matches!(answer, Err(RunDirError::Interrupted)), "{asked}");
+        assert!(!run.join("big").exists());
+        let (answer, asked, run) = copy(1);
+        assert!(matches!(answer, Err(RunDirError::Interrupted)), "{asked}");
+        // Its first bytes (read to tell a git symlink stub) and one chunk.
+        let len = fs::metadata(run.join("big")).unwrap().len();
+        assert!(len > COPY_CHUNK && len < 2 * COPY_CHUNK, "{len}");
+        let (answer, asked, run) = copy(10);
+        assert_eq!(answer.unwrap().files, 1);
+        // Once for the entry, once after each full chunk (the first bytes were read before the
+        // chunks: the third is short).
+        assert_eq!(asked, 3);
+        assert_eq!(fs::metadata(run.join("big")).unwrap().len(), 3 * COPY_CHUNK);
     }
 
     #[test]
@@ -1466,7 +1532,7 @@ mod tests {
         fs::create_dir_all(src.join("sub")).unwrap();
         symlink("..", src.join("sub/up")).unwrap();
         let run = fresh_run(tmp.path());
-        let err = copy_test(&src, &run).unwrap_err();
+        let err = copy_test(&src, &run, &|| false).unwrap_err();
         assert!(matches!(err, RunDirError::Uncopyable { .. }), "{err}");
         assert!(err.to_string().contains("symlink loop"), "{err}");
         assert!(err.to_string().contains("sub/up"), "{err}");
@@ -1480,7 +1546,7 @@ mod tests {
         symlink("b", src.join("a")).unwrap();
         symlink("a", src.join("b")).unwrap();
         let run = fresh_run(tmp.path());
-        let err = copy_test(&src, &run).unwrap_err();
+        let err = copy_test(&src, &run, &|| false).unwrap_err();
         assert!(
             err.to_string().contains("too many levels of symlinks"),
             "{err}"
@@ -1490,7 +1556,7 @@ mod tests {
         fs::create_dir(&src2).unwrap();
         symlink("missing", src2.join("a")).unwrap();
         let run2 = create(&tmp.path().join("runs"), &TestName("t2".into()), &names().1).unwrap();
-        let err = copy_test(&src2, &run2).unwrap_err();
+        let err = copy_test(&src2, &run2, &|| false).unwrap_err();
         assert!(err.to_string().contains("points to nothing"), "{err}");
     }
 
@@ -1508,7 +1574,7 @@ mod tests {
             here = real;
         }
         let run = fresh_run(tmp.path());
-        let err = copy_test(&src, &run).unwrap_err();
+        let err = copy_test(&src, &run, &|| false).unwrap_err();
         assert!(
             err.to_string().contains("nested symlinked folders"),
             "{err}"
@@ -1535,7 +1601,7 @@ mod tests {
         fs::write(src.join("abs.xml"), src.join("a.xml").to_str().unwrap()).unwrap();
 
         let run = fresh_run(tmp.path());
-        let report = copy_test(&src, &run).unwrap();
+        let report = copy_test(&src, &run, &|| false).unwrap();
         for f in ["b.xml", "c.xml", "sub/d.xml", "sub/e.xml"] {
             assert_eq!(
                 fs::read_to_string(run.join(f)).unwrap(),
@@ -1574,7 +1640,7 @@ mod tests {
         fs::set_permissions(src.join("big.sh"), fs::Permissions::from_mode(0o750)).unwrap();
         fs::write(src.join("link.sh"), "big.sh").unwrap();
         let run = fresh_run(tmp.path());
-        copy_test(&src, &run).unwrap();
+        copy_test(&src, &run, &|| false).unwrap();
         assert_eq!(fs::read_to_string(run.join("big.sh")).unwrap(), big);
         assert_eq!(fs::read_to_string(run.join("link.sh")).unwrap(), big);
         assert_eq!(mode(&run.join("link.sh")), 0o750);
@@ -1588,7 +1654,7 @@ mod tests {
         fs::write(src.join("a.xml"), "b.xml").unwrap();
         fs::write(src.join("b.xml"), "a.xml").unwrap();
         let run = fresh_run(tmp.path());
-        let err = copy_test(&src, &run).unwrap_err();
+        let err = copy_test(&src, &run, &|| false).unwrap_err();
         assert!(
             err.to_string().contains("git symlink stubs in a row"),
             "{err}"
@@ -1619,7 +1685,7 @@ mod tests {
         }
         let tmp = private_tempdir();
         let run = fresh_run(tmp.path());
-        let report = copy_test(src, &run).unwrap();
+        let report = copy_test(src, &run, &|| false).unwrap();
         let ua0 = fs::read(src.join("uas_ua0.xml")).unwrap();
         assert_eq!(fs::read(run.join("uac_ua2.xml")).unwrap(), ua0);
         assert_eq!(fs::read(run.join("uas_ua1.xml")).unwrap(), ua0);
@@ -1655,7 +1721,7 @@ mod tests {
         fs::write(src.join("a"), "new").unwrap();
         let run = fresh_run(tmp.path());
         fs::write(run.join("a"), "old").unwrap();
-        let err = copy_test(&src, &run).unwrap_err();
+        let err = copy_test(&src, &run, &|| false).unwrap_err();
         assert!(matches!(err, RunDirError::Copy { .. }), "{err}");
         assert_eq!(fs::read_to_string(run.join("a")).unwrap(), "old");
     }

@@ -43,7 +43,7 @@ const PAGE: &str = include_str!("page.html");
 const LADDER: &str = include_str!("ladder.html");
 const ROW: &str = include_str!("row.html");
 
-/// An extra section of the page (e.g. a capacity curve), after the tests' table.
+/// An extra section of the page (e.g. a capacity curve): after the tests' table, or first.
 #[derive(Debug, Clone, Serialize)]
 pub struct Section {
     /// Its anchor.
@@ -51,6 +51,9 @@ pub struct Section {
     pub title: String,
     /// Its body: HTML (inline SVG and style only: the page stays self-contained).
     pub html: String,
+    /// Shown first, above the summary: the page's headline (a sweep's capacity curve, above
+    /// the report of its last size).
+    pub first: bool,
 }
 
 /// Writes the HTML report of `report` to `out` (atomically). Runs without a ladder in the

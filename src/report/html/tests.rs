@@ -507,26 +507,38 @@ fn long_runs_stay_bounded() {
 }
 
 #[test]
-fn an_extra_section_goes_after_the_tests_table() {
+fn extra_sections_after_the_tests_table_or_first() {
     let d = Digest::new(LadderPolicy::default(), None);
     let page = d
         .render(
             &JsonReport::default(),
             false,
-            &[Section {
-                id: "capacity".into(),
-                title: "Capacity".into(),
-                html: "<svg><circle r=\"3\"/></svg>".into(),
-            }],
+            &[
+                Section {
+                    id: "capacity".into(),
+                    title: "Capacity".into(),
+                    html: "<svg><circle r=\"3\"/></svg>".into(),
+                    first: false,
+                },
+                Section {
+                    id: "headline".into(),
+                    title: "Headline".into(),
+                    html: "<p>first</p>".into(),
+                    first: true,
+                },
+            ],
         )
         .expect("page");
-    let tests = page.find("id=\"tests\"").expect("tests table");
-    let extra = page
-        .find("<section class=\"extra\" id=\"capacity\">")
-        .expect("section");
-    let runs = page.find("<h2>Runs</h2>").expect("runs");
+    let at = |what: &str| page.find(what).unwrap_or_else(|| panic!("{what}"));
+    let tests = at("id=\"tests\"");
+    let extra = at("<section class=\"extra\" id=\"capacity\">");
+    let runs = at("<h2>Runs</h2>");
     assert!(tests < extra && extra < runs);
     assert!(page.contains("<svg><circle r=\"3\"/></svg>"), "as given");
+    let headline = at("<section class=\"extra\" id=\"headline\">");
+    assert!(headline > at("</header>") && headline < at("<h2>Summary</h2>"));
+    assert_eq!(page.matches("<p>first</p>").count(), 1, "once");
+    assert_eq!(page.matches("id=\"capacity\"").count(), 1, "once");
 }
 
 #[test]
