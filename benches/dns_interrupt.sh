@@ -10,6 +10,10 @@
 #         a first signal waited when the reading did not look at it);
 #   one:  SIGINT 100 ms after the PREPARING line: from the signal to the exit;
 #   two:  the same and a second SIGINT 20 ms after the first: from the first to the exit.
+# LAB=1 (root): real runs in a lab (lab/lab.sh: Kamailio as the DUT), where the records go to the
+# embedded DNS server too, and a fourth kind:
+#   add:  SIGINT as soon as the general log says the records were read (`authoritative for`),
+#         so while the DnsActor adds them: from the signal to the exit.
 # Median, min and max per kind, and the test's last state line. BIN: the build to measure
 # (default target/release/sipplauncher); BIN_BEFORE: another build, measured alongside in the
 # same rounds (e.g. the build before a change).
@@ -19,7 +23,13 @@ N="${1:-9}"
 BIN="${BIN:-$PWD/target/release/sipplauncher}"
 [ -x "$BIN" ] || cargo build --release
 OUT="$(mktemp -d /tmp/dns_interrupt.XXXXXX)"
-trap 'rm -rf "$OUT"' EXIT
+LAB_NAME=""
+if [ "${LAB:-0}" = 1 ]; then
+    LAB_NAME="sl$(printf '%06d' $((RANDOM * RANDOM % 1000000)) | tr 0-9 a-j)"
+    export LAB_NET="10.99.$((RANDOM % 250 + 2))"
+    bash lab/lab.sh up "$LAB_NAME" >"$OUT/lab.log" 2>&1 || { cat "$OUT/lab.log"; exit 1; }
+fi
+trap '[ -z "$LAB_NAME" ] || bash lab/lab.sh down "$LAB_NAME" >/dev/null 2>&1; rm -rf "$OUT"' EXIT
 mkdir -p "$OUT/suite/big" "$OUT/runs"
 chmod 700 "$OUT/runs"
 python3 - "$OUT/suite/big/dns.txt" <<'PY'
@@ -30,22 +40,34 @@ with open(sys.argv[1], "w") as f:
 PY
 printf '<scenario name="big">\n<send><![CDATA[\nOPTIONS sip:[remote_ip] SIP/2.0\nContent-Length: 0\n\n]]></send>\n</scenario>\n' \
     >"$OUT/suite/big/uac_ua0.xml"
-python3 - "$OUT" "$N" "$BIN" "${BIN_BEFORE:-}" <<'PY'
+python3 - "$OUT" "$N" "$LAB_NAME" "${LAB_NET:-}" "$BIN" "${BIN_BEFORE:-}" <<'PY'
 import os, signal, statistics, subprocess, sys, time
-out, n, bins = sys.argv[1], int(sys.argv[2]), [b for b in sys.argv[3:] if b]
+out, n, lab, net = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+bins = [b for b in sys.argv[5:] if b]
 names = ["BIN"] + (["BIN_BEFORE"] if len(bins) > 1 else [])
+kinds = ["none", "one", "two"] + (["add"] if lab else [])
 
 def once(binary, kind):
+    log = f"{out}/log-{kind}"
+    if os.path.exists(log):
+        os.remove(log)
+    where = (["ip", "netns", "exec", f"{lab}-run"], f"{net}.1", []) if lab else \
+        ([], "127.0.0.1", ["--dry-run"])
+    # `ip netns exec` execs sipplauncher: the pid signalled is sipplauncher's.
     p = subprocess.Popen(
-        [binary, "--dut", "127.0.0.1", "--testsuite", f"{out}/suite", "--run-root",
-         f"{out}/runs", "--log-file", f"{out}/log", "--group-pause", "0", "--dry-run",
-         "--keep", "none"],
+        where[0] + [binary, "--dut", where[1], "--testsuite", f"{out}/suite", "--run-root",
+         f"{out}/runs", "--log-file", log, "--group-pause", "0", "--keep", "none"] + where[2],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in p.stdout:
         if "PREPARING" in line and " big " in line:
             break
     start = time.monotonic()
-    if kind != "none":
+    if kind == "add":
+        while "authoritative for" not in open(log, errors="replace").read()[-20000:]:
+            time.sleep(0.002)
+        start = time.monotonic()
+        p.send_signal(signal.SIGINT)
+    elif kind != "none":
         time.sleep(0.1)
         start = time.monotonic()
         p.send_signal(signal.SIGINT)
@@ -61,7 +83,7 @@ def once(binary, kind):
 results = {}
 for r in range(n):
     for name, binary in zip(names, bins):
-        for kind in ["none", "one", "two"]:
+        for kind in kinds:
             took, status, last = once(binary, kind)
             results.setdefault((name, kind), []).append((took, status, last))
             print(f"round {r + 1} {name} {kind}: {took * 1000:.0f} ms, exit {status}: {last}",

@@ -21,6 +21,7 @@ use crate::net::NetError;
 use crate::sipp::SippOutcome;
 use crate::sniffer::{PcapStats, SniffError};
 use crate::sys::marks::Mark;
+use crate::sys::script::KillSwitch;
 
 // ---------------------------------------------------------------------------------------------
 // → Supervisor
@@ -196,6 +197,8 @@ pub struct AddRecords {
     pub zone: RunZone,
     /// The run's own log: the questions its records answer are told there.
     pub log: Logger,
+    /// The run's switch: adding many records gives up once the run is interrupted.
+    pub stop: KillSwitch,
 }
 
 /// TestActor → DnsActor, post-run: stop serving the records of a run (none is fine).

@@ -459,6 +459,7 @@ impl PreRun {
                     test: self.plan.name.clone(),
                     zone,
                     log: held.log.clone(),
+                    stop: self.kill.clone(),
                 })
                 .await;
             let failure = match added {

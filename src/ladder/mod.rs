@@ -515,30 +515,33 @@ mod tests {
             (13, seg(a, &invite[a..b])),
             (20, back(0, &both)),
         ];
-        let l = ladder_of(Link::Sll, &packets);
-        let got: Vec<(usize, usize, String, Transport)> = l
-            .messages
-            .iter()
-            .map(|m| (m.from, m.to, m.first_line.clone(), m.transport))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (
-                    0,
-                    1,
-                    "INVITE sip:x@10.99.0.1 SIP/2.0".into(),
-                    Transport::Tcp
-                ),
-                (1, 0, "SIP/2.0 100 Trying".into(), Transport::Tcp),
-                (1, 0, "SIP/2.0 200 OK".into(), Transport::Tcp),
-            ]
-        );
-        assert_eq!(l.messages[0].text.as_bytes(), &invite[..]);
-        assert_eq!(l.messages[2].text.as_bytes(), &ok[..]);
-        assert!(l.messages.iter().all(|m| !m.retransmission));
-        // The INVITE at the time of the segment that completed it.
-        assert_eq!(l.messages[1].t, 0.000007);
+        for link in [Link::Sll, Link::Ethernet] {
+            let l = ladder_of(link, &packets);
+            let got: Vec<(usize, usize, String, Transport)> = l
+                .messages
+                .iter()
+                .map(|m| (m.from, m.to, m.first_line.clone(), m.transport))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    (
+                        0,
+                        1,
+                        "INVITE sip:x@10.99.0.1 SIP/2.0".into(),
+                        Transport::Tcp
+                    ),
+                    (1, 0, "SIP/2.0 100 Trying".into(), Transport::Tcp),
+                    (1, 0, "SIP/2.0 200 OK".into(), Transport::Tcp),
+                ],
+                "{link:?}"
+            );
+            assert_eq!(l.messages[0].text.as_bytes(), &invite[..]);
+            assert_eq!(l.messages[2].text.as_bytes(), &ok[..]);
+            assert!(l.messages.iter().all(|m| !m.retransmission));
+            // The INVITE at the time of the segment that completed it.
+            assert_eq!(l.messages[1].t, 0.000007);
+        }
     }
 
     #[test]

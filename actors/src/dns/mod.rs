@@ -286,8 +286,11 @@ impl DnsActor {
         }
         let n = msg.zone.len();
         let run = msg.run_id.clone();
+        let stop = msg.stop;
         let mut served = self.served();
-        served.zones.add(msg.run_id, msg.test, msg.zone)?;
+        served
+            .zones
+            .add_until(msg.run_id, msg.test, msg.zone, &|| stop.is_interrupted())?;
         served.logs.insert(run.clone(), msg.log);
         drop(served);
         debug!(self.log, "dns records added"; "run_id" => %run, "records" => n);
@@ -520,6 +523,7 @@ impl Handler<Generation> for DnsActor {
 mod tests {
     use super::*;
     use crate::core::plan::{RunId, TestName};
+    use crate::sys::script::KillSwitch;
     use actix::Addr;
     use hickory_server::proto::op::{Edns, Message as DnsMessage, Query, ResponseCode};
     use hickory_server::proto::rr::rdata::{A, NAPTR, SRV};
@@ -651,6 +655,7 @@ mod tests {
             test: TestName(t.into()),
             zone: RunZone::new(records),
             log: log(),
+            stop: KillSwitch::new(),
         })
         .await
         .unwrap()
@@ -818,6 +823,35 @@ mod tests {
             assert_eq!(answers[0].record_type(), *t, "{owner} {t}");
             assert_eq!(&answers[0].data, data, "{owner} {t}");
         }
+        dns.send(Shutdown).await.unwrap().unwrap();
+    }
+
+    /// An interrupted run's records are not added (the add gives up, a large one midway) and
+    /// the run is told so; the server goes on serving the others.
+    #[actix_rt::test]
+    async fn an_interrupted_runs_records_are_not_added() {
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        let at = served_at(&dns).await;
+        let stop = KillSwitch::new();
+        stop.interrupt();
+        let many = (0..5_000u32)
+            .map(|i| a(&format!("h{i}.example.net."), [10, 0, 0, 7]))
+            .collect();
+        let added = dns
+            .send(AddRecords {
+                run_id: run("ghijkl"),
+                test: TestName("big".into()),
+                zone: RunZone::new(many),
+                log: log(),
+                stop,
+            })
+            .await
+            .unwrap();
+        assert_eq!(added, Err(DnsError::Zone(ZoneError::Interrupted)));
+        refused(&ask_udp(at, "h0.example.net.", RecordType::A).await);
+        let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        assert_eq!(authoritative(&m).len(), 1);
         dns.send(Shutdown).await.unwrap().unwrap();
     }
 
@@ -1105,6 +1139,7 @@ mod tests {
             test: TestName("call-0000".into()),
             zone: RunZone::new(example()),
             log: run_log,
+            stop: KillSwitch::new(),
         })
         .await
         .unwrap()

@@ -49,6 +49,8 @@ pub enum ZoneError {
     },
     #[error("dns records of run {0} are served already")]
     AlreadyAdded(RunId),
+    #[error("interrupted while adding the dns.txt records")]
+    Interrupted,
 }
 
 /// A name as the maps hold it: its labels in lowercase, each after its length (the DNS wire
@@ -319,6 +321,19 @@ impl Zones {
     /// Adds the records of a run, all or none (see [`Zones::check`]). An empty zone adds
     /// nothing (the run is not registered).
     pub fn add(&mut self, run: RunId, test: TestName, zone: RunZone) -> Result<(), ZoneError> {
+        self.add_until(run, test, zone, &|| false)
+    }
+
+    /// [`Zones::add`], giving up once `cancelled()` says so (the run was interrupted while it
+    /// added many records): what was added goes again, and the answer is
+    /// [`ZoneError::Interrupted`].
+    pub fn add_until(
+        &mut self,
+        run: RunId,
+        test: TestName,
+        zone: RunZone,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), ZoneError> {
         self.check(&run, &test, &zone)?;
         if zone.is_empty() {
             return Ok(());
@@ -326,7 +341,18 @@ impl Zones {
         let mut names = Vec::with_capacity(zone.names.len());
         self.names.reserve(zone.names.len());
         let shared = Arc::new(run.clone());
-        for (k, records) in zone.names {
+        for (i, (k, records)) in zone.names.into_iter().enumerate() {
+            if i % LOOK_EVERY == LOOK_EVERY - 1 && cancelled() {
+                // Registered with the names added so far, to go the way every run goes.
+                let partial = RunEntry {
+                    test,
+                    names,
+                    domains: Default::default(),
+                };
+                self.runs.insert(run.clone(), partial);
+                self.remove(&run);
+                return Err(ZoneError::Interrupted);
+            }
             for above in up(&k).skip(1) {
                 match self.below.get_mut(above) {
                     Some(n) => *n += 1,
@@ -933,6 +959,40 @@ mod tests {
         nxdomain(&z, "y.sub.example.com.", "example.com.");
         nodata(&z, "sub.example.com.", RecordType::A, "example.com.");
         refused(&z, "example.org.");
+    }
+
+    /// An add the run's interrupt cuts short leaves the zones as they were: the names it had
+    /// added so far go again (also the ancestors they made exist), the other runs stay served.
+    #[test]
+    fn an_interrupted_add_leaves_nothing() {
+        let mut z = zones(&[("keepme", "kept", vec![a("ep.example.org.", [10, 0, 0, 1])])]);
+        let sizes = |z: &Zones| (z.names.len(), z.below.len(), z.runs.len(), z.domains.len());
+        let before = sizes(&z);
+        let records: Vec<Record> = (0..5_000u32)
+            .map(|i| a(&format!("h{i}.s{}.example.com.", i % 7), [10, 0, 0, 2]))
+            .collect();
+        let looks = std::cell::Cell::new(0);
+        // The third look says stop: 3,071 names are in by then.
+        let third = || {
+            looks.set(looks.get() + 1);
+            looks.get() == 3
+        };
+        let cut = z.add_until(
+            run("bigbig"),
+            test("big"),
+            RunZone::new(records.clone()),
+            &third,
+        );
+        assert_eq!(cut, Err(ZoneError::Interrupted));
+        assert_eq!(looks.get(), 3);
+        assert_eq!(sizes(&z), before);
+        refused(&z, "h0.s0.example.com.");
+        refused(&z, "s0.example.com.");
+        found(&z, "ep.example.org.", RecordType::A);
+        // Nothing of it is held: the same run adds in full afterwards.
+        z.add_until(run("bigbig"), test("big"), RunZone::new(records), &|| false)
+            .unwrap();
+        found(&z, "h4999.s1.example.com.", RecordType::A);
     }
 
     /// 20,000 records in one run, 20,000 records of one name, 200 runs of 50: added, asked and
