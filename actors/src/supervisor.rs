@@ -148,6 +148,8 @@ pub struct Supervisor {
     /// What the services could not undo at the end, one line each.
     leftovers: Vec<String>,
     done: Option<oneshot::Sender<RunResult>>,
+    /// Groups started so far (`--retries` makes groups of retries between the scheduled ones).
+    groups: u64,
 }
 
 impl Actor for Supervisor {
@@ -365,9 +367,9 @@ impl Supervisor {
     }
 
     fn start_group(&mut self, runs: Vec<ScheduledRun>, ctx: &mut Context<Self>) {
-        let number = runs.first().map(|r| r.index).unwrap_or(0);
+        self.groups += 1;
         self.bus.emit(Event::GroupStarted {
-            number: number / self.plan.config.group.max(1) as u64 + 1,
+            number: self.groups,
             size: runs.len(),
         });
         // Dropping the previous group's addresses lets those actors stop.
@@ -689,6 +691,7 @@ impl Supervisor {
             fatal: None,
             leftovers: Vec::new(),
             done: Some(done),
+            groups: 0,
         }
     }
 }

@@ -459,3 +459,59 @@ fn retries_name_every_try_and_a_flaky_test_passes() {
         show(&r)
     );
 }
+
+/// An address one machine gives up and another takes a moment later: the DUT must answer the
+/// new one, not the MAC its ARP cache still holds for the address (the machines announce the
+/// addresses they take). `--network-mask 29` leaves 3 free addresses (.4 to .6: the DUT is .1,
+/// the runners .2 and .3), so the second runner's call (2 addresses) takes at least one of the
+/// first runner's again, seconds later, well within the DUT's ARP cache's time.
+#[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root and a lab: cargo test --features lab, as root"
+)]
+fn an_address_another_runner_just_gave_up_reaches_the_dut() {
+    let lab = Lab::up_runners("an_address_another_runner_just_gave_up", 2);
+    let sb = Sandbox::new();
+    write_real_suite(
+        &sb.suite(),
+        &[
+            ("call/uas_ua0.xml", CALL_UAS),
+            ("call/uac_ua1.xml", CALL_UAC),
+        ],
+    );
+    let mut used = Vec::new();
+    for runner in [1, 2] {
+        let json = sb.path(&format!("runner-{runner}.json"));
+        let mut cmd = real_cmd(&lab, &sb, &sb.suite());
+        cmd.args(["--network-mask", "29", "--json"]).arg(&json);
+        let child = lab
+            .wrap_in(runner, &cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sipplauncher");
+        let out = wait_with_timeout(child, Duration::from_secs(60), "sipplauncher");
+        let r = Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_eq!(r.status, 0, "runner {runner}: {}", show(&r));
+        let v = read_json(&json);
+        let mut addrs: Vec<String> = v["tests"][0]["addresses"]
+            .as_object()
+            .expect("addresses")
+            .values()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        addrs.sort();
+        used.push(addrs);
+    }
+    assert!(
+        used[0].iter().any(|a| used[1].contains(a)),
+        "the second runner took one of the first one's addresses (else this proves nothing): \
+         {used:?}"
+    );
+}

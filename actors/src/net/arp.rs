@@ -87,6 +87,50 @@ pub fn probe_held(held: &[Ipv4Addr], timeout: Duration) -> Result<HashSet<Ipv4Ad
     Ok(probe_on(&interfaces, &ours, held, true, timeout, 0)?.taken)
 }
 
+/// Announces addresses this host has just taken (RFC 5227 ARP announcements: a broadcast
+/// request whose sender and target address are the address, from the interface's MAC) on every
+/// interface that [`probe`] uses and whose IPv4 subnet holds the address. A neighbour whose
+/// cache still maps the address to the machine that had it last (the DUT, after another
+/// sipplauncher on its link gave the address up a moment ago) takes our MAC for it at once,
+/// rather than sending the answers to our calls to that machine until its entry expires.
+/// Returns how many announcements went out.
+pub fn announce(held: &[Ipv4Addr]) -> Result<usize, ArpError> {
+    if held.is_empty() {
+        return Ok(0);
+    }
+    let mut sent = 0;
+    for iface in datalink::interfaces().into_iter().filter(eligible) {
+        let on_its_subnet: Vec<Ipv4Addr> = held
+            .iter()
+            .copied()
+            .filter(|&a| {
+                iface.ips.iter().any(|n| match n {
+                    IpNetwork::V4(n) => n.prefix() < 32 && n.contains(a),
+                    IpNetwork::V6(_) => false,
+                })
+            })
+            .collect();
+        // `eligible` keeps only interfaces with a MAC.
+        let (true, Some(mac)) = (!on_its_subnet.is_empty(), iface.mac) else {
+            continue;
+        };
+        let (mut tx, _rx) = open(&iface)?;
+        for a in on_its_subnet {
+            let fail = |reason: String| ArpError::Interface {
+                interface: iface.name.clone(),
+                reason,
+                errno: None,
+            };
+            match tx.send_to(&request(mac, a, a), None) {
+                Some(Ok(())) => sent += 1,
+                Some(Err(e)) => return Err(fail(format!("announce: {e}"))),
+                None => return Err(fail("announce: no buffer".into())),
+            }
+        }
+    }
+    Ok(sent)
+}
+
 fn eligible(i: &NetworkInterface) -> bool {
     i.is_up()
         && i.is_running()
@@ -430,6 +474,74 @@ mod tests {
             let clash = probe_held(&[ip(7), ip(8)], Duration::from_millis(50)).unwrap();
             assert_eq!(clash, HashSet::from([ip(7)]));
             drop(peer);
+        });
+    }
+
+    /// An address another machine had a moment ago: the neighbour's cache (the DUT's) still
+    /// has that machine's MAC for it until our announcement, then ours.
+    #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
+    fn an_announcement_updates_the_neighbours_cache() {
+        testns::in_netns("arp announcement", || {
+            let rt = testns::runtime();
+            let ip = |d: u8| Ipv4Addr::new(10, 128, 0, d);
+            let peer = rt
+                .block_on(async {
+                    let peer = testns::veth(&[(ip(3), 24)], &[(ip(1), 24)], true).await;
+                    testns::wait_running(&["va"]).await;
+                    let nl = Netlink::connect().await.unwrap();
+                    let link = nl.create_link("sipp-+test", None).await.unwrap();
+                    nl.add_address(link.index, "sipp-+test", ip(9), 32)
+                        .await
+                        .unwrap();
+                    nl.set_up(link.index, "sipp-+test").await.unwrap();
+                    peer
+                })
+                .expect("a peer namespace");
+            let neigh = || {
+                let out = std::process::Command::new("ip")
+                    .args(["neigh", "show", "10.128.0.9", "dev", "vb"])
+                    .output()
+                    .expect("ip neigh");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            // The machine that had .9 before us.
+            let before = peer.run(move || {
+                let ok = std::process::Command::new("ip")
+                    .args([
+                        "neigh",
+                        "replace",
+                        "10.128.0.9",
+                        "lladdr",
+                        "02:00:00:00:00:09",
+                    ])
+                    .args(["dev", "vb", "nud", "reachable"])
+                    .status()
+                    .expect("ip neigh replace")
+                    .success();
+                assert!(ok);
+                neigh()
+            });
+            assert!(before.contains("02:00:00:00:00:09"), "{before}");
+            let va_mac = datalink::interfaces()
+                .into_iter()
+                .find(|i| i.name == "va")
+                .and_then(|i| i.mac)
+                .expect("va's MAC");
+            // Not announced on a subnet of no interface of ours.
+            assert_eq!(announce(&[ip(9), Ipv4Addr::new(10, 129, 0, 9)]).unwrap(), 1);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                let after = peer.run(neigh);
+                if after.contains(&va_mac.to_string()) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "not updated: {after}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         });
     }
 

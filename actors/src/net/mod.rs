@@ -568,12 +568,24 @@ impl Acquire<'_> {
         }
         let probe = held.clone();
         let timeout = self.timeout;
-        let clash = tokio::task::spawn_blocking(move || arp::probe_held(&probe, timeout))
-            .await
-            .map_err(|e| ArpError::Other(format!("the probe thread failed: {e}")))
-            .and_then(|r| r);
-        let clash = match clash {
-            Ok(c) => c,
+        // Then the addresses kept are announced: the DUT may still map one of them to the
+        // machine that gave it up a moment ago (another sipplauncher on its link).
+        let checked = tokio::task::spawn_blocking(move || {
+            let clash = arp::probe_held(&probe, timeout)?;
+            let kept: Vec<Ipv4Addr> = probe.into_iter().filter(|a| !clash.contains(a)).collect();
+            Ok((clash, arp::announce(&kept)))
+        })
+        .await
+        .map_err(|e| ArpError::Other(format!("the probe thread failed: {e}")))
+        .and_then(|r| r);
+        let clash = match checked {
+            Ok((c, announced)) => {
+                if let Err(e) = announced {
+                    // Not fatal: the DUT's cache is only slower to learn where they went.
+                    warn!(self.log, "addresses not announced"; "error" => %e);
+                }
+                c
+            }
             Err(e) => {
                 retire_reserved(self.shared, self.nl, &held, self.log).await;
                 return Err(e.into());
