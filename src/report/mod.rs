@@ -12,7 +12,7 @@ pub mod recap;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,18 +77,42 @@ pub fn write_atomic_with(
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = write_new(&tmp, fill)
+    let (tmp, f) = create_hidden(path, &name.to_string_lossy(), "tmp")?;
+    let result = write_new(f, fill)
         .and_then(|()| hand_over(&tmp))
         .and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Makes a new hidden file `.<name>.<random>.<suffix>` beside `path`, mode 0600: created
+/// exclusively at a name nobody can foresee, never through a symlink, so that nothing planted
+/// in the report's folder (others may write there, /tmp) is written to or read back.
+fn create_hidden(path: &Path, name: &str, suffix: &str) -> io::Result<(PathBuf, fs::File)> {
+    use rand::RngExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tries = 0;
+    loop {
+        let tag: String = (0..12)
+            .map(|_| rand::rng().random_range(b'a'..=b'z') as char)
+            .collect();
+        let hidden = path.with_file_name(format!(".{name}.{tag}.{suffix}"));
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&hidden);
+        match opened {
+            Ok(f) => return Ok((hidden, f)),
+            // 26^12 names: a clash is someone's plant, or bad luck once.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 3 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The user report files are handed to: the one who ran sudo (see [`hand_reports_to`]).
@@ -111,23 +135,9 @@ fn hand_over(path: &Path) -> io::Result<()> {
 }
 
 fn write_new(
-    tmp: &Path,
+    f: fs::File,
     fill: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let open = || {
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-    };
-    let f = match open() {
-        // Left over by an earlier process with our pid that died while writing.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(tmp)?;
-            open()?
-        }
-        other => other?,
-    };
     let mut w = io::BufWriter::new(f);
     fill(&mut w)?;
     let f = w.into_inner().map_err(|e| e.into_error())?;
@@ -136,8 +146,10 @@ fn write_new(
 
 /// The settled test runs of a report, written out as they settle: a long run (`--loop` for
 /// days) keeps only its running tests in memory, and the report is put together from this file
-/// at the end. Beside the report, hidden (`.<name>.<pid>.spool`); removed when dropped.
+/// at the end. Beside the report, hidden (`.<name>.<random>.spool`, made as
+/// [`create_hidden`] makes it: exclusively, never through a symlink); removed when dropped.
 pub struct Spool {
+    /// The report's path, until the spool file is made; then the spool file's.
     path: PathBuf,
     file: Option<io::BufWriter<fs::File>>,
     /// The first write error: the report then says so at the end.
@@ -151,9 +163,9 @@ impl Spool {
         let name = report
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+            .unwrap_or_else(|| "report".into());
         Spool {
-            path: report.with_file_name(format!(".{name}.{}.spool", std::process::id())),
+            path: report.with_file_name(name),
             file: None,
             error: None,
             count: 0,
@@ -166,16 +178,18 @@ impl Spool {
             return;
         }
         if self.file.is_none() {
-            match fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&self.path)
-            {
-                Ok(f) => self.file = Some(io::BufWriter::new(f)),
+            let name = self
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match create_hidden(&self.path, &name, "spool") {
+                Ok((path, f)) => {
+                    self.path = path;
+                    self.file = Some(io::BufWriter::new(f));
+                }
                 Err(e) => {
-                    self.error = Some(format!("{}: {e}", self.path.display()));
+                    self.error = Some(format!("beside {}: {e}", self.path.display()));
                     return;
                 }
             }
@@ -196,8 +210,12 @@ impl Spool {
             return Ok(());
         };
         f.flush()?;
-        let mut r = fs::File::open(&self.path)?;
+        // Read back through the file we made (not the name: it could be swapped meanwhile).
+        let mut r = f.get_ref().try_clone()?;
+        r.seek(io::SeekFrom::Start(0))?;
         io::copy(&mut r, w)?;
+        // Appends go on at the end.
+        f.get_mut().seek(io::SeekFrom::End(0))?;
         Ok(())
     }
 
@@ -1308,5 +1326,44 @@ mod tests {
         assert!(!settled[0].passed());
         assert_eq!(settled[1].result(), RunResult::NotReady);
         assert_eq!((c.settled, c.settled_passed), (2, 0));
+    }
+
+    /// Issue 13.3: the spool and the temporary report beside a report in a folder others can
+    /// write are made exclusively, mode 0600, at names nobody can foresee, never through a
+    /// symlink: what was planted at the names they had (`.<name>.<pid>.spool`, `.tmp`) is
+    /// neither written to nor read back, and the report replaces a symlink at its name.
+    #[test]
+    fn spool_and_temporary_files_cannot_be_planted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.json");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        let pid = std::process::id();
+        for planted in [format!(".r.json.{pid}.spool"), format!(".r.json.{pid}.tmp")] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(planted)).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, &report).unwrap();
+        let (mut a, mut b) = (Spool::beside(&report), Spool::beside(&report));
+        a.push("one");
+        b.push("two");
+        assert_ne!(a.path, b.path);
+        assert_eq!(
+            fs::symlink_metadata(&a.path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(a.read_all().unwrap(), "one");
+        a.push(" more");
+        assert_eq!(a.read_all().unwrap(), "one more");
+        write_atomic_with(&report, |w| a.copy_to(w)).unwrap();
+        assert_eq!(fs::read_to_string(&report).unwrap(), "one more");
+        assert!(!fs::symlink_metadata(&report).unwrap().is_symlink());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        let (spool_a, spool_b) = (a.path.clone(), b.path.clone());
+        drop(a);
+        drop(b);
+        assert!(!spool_a.exists() && !spool_b.exists());
+        // Only the plants, the victim and the report are left.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 }
