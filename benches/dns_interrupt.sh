@@ -38,8 +38,23 @@ with open(sys.argv[1], "w") as f:
     for i in range(200_000):
         f.write(f"h{i}.example.com.  A  10.0.{(i >> 8) & 255}.{i & 255}\n")
 PY
-printf '<scenario name="big">\n<send><![CDATA[\nOPTIONS sip:[remote_ip] SIP/2.0\nContent-Length: 0\n\n]]></send>\n</scenario>\n' \
-    >"$OUT/suite/big/uac_ua0.xml"
+cat >"$OUT/suite/big/uac_ua0.xml" <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ping">
+  <send><![CDATA[
+OPTIONS sip:{{ dut.host }} SIP/2.0
+Via: SIP/2.0/[transport] {{ ua0.host }}:[local_port];branch=[branch]
+From: <sip:ping@{{ ua0.host }}>;tag=[call_number]
+To: <sip:{{ dut.host }}>
+Call-ID: [call_id]
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+</scenario>
+XML
 python3 - "$OUT" "$N" "$LAB_NAME" "${LAB_NET:-}" "$BIN" "${BIN_BEFORE:-}" <<'PY'
 import os, signal, statistics, subprocess, sys, time
 out, n, lab, net = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]

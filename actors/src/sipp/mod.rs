@@ -218,34 +218,46 @@ pub async fn run_plan(
 }
 
 /// SIPp's statistics of every instance of the plan (those that did not run have no file). A
-/// file is read once, also when its stage is repeated (`-m` over several run groups).
+/// file is read once, also when its stage is repeated (`-m` over several run groups). The files
+/// are read in one job on the blocking pool (a job per file woke a thread for each).
 async fn read_stats(plan: &LaunchPlan, folder: &Path) -> Option<SippStats> {
-    let mut instances = Vec::new();
+    let mut files = Vec::new();
     let mut seen = HashSet::new();
     for inst in plan.stages.iter().flat_map(|s| s.instances.iter()) {
         if !seen.insert(&inst.stat_file) {
             continue;
         }
-        let text = tokio::fs::read_to_string(folder.join(&inst.stat_file)).await;
-        let Some(found) = text.ok().as_deref().and_then(stats::parse) else {
-            instances.push((inst.role == Role::Uac, None));
-            continue;
-        };
         // The scenario tells whether its timer means anything (SIPp prints one regardless).
         let scenario = inst
             .argv
             .iter()
             .position(|a| a == "-sf")
-            .and_then(|i| inst.argv.get(i + 1));
-        let measures = match scenario {
-            Some(f) => tokio::fs::read_to_string(folder.join(f))
-                .await
-                .is_ok_and(|xml| stats::measures_rtd(&xml)),
-            None => false,
-        };
-        instances.push((inst.role == Role::Uac, Some(found.timed(measures))));
+            .and_then(|i| inst.argv.get(i + 1))
+            .map(|f| folder.join(f));
+        files.push((
+            inst.role == Role::Uac,
+            folder.join(&inst.stat_file),
+            scenario,
+        ));
     }
-    stats::combine(&instances)
+    let read = move || {
+        let instances: Vec<_> = files
+            .into_iter()
+            .map(|(uac, stat_file, scenario)| {
+                let text = std::fs::read_to_string(stat_file).ok();
+                let found = text.as_deref().and_then(stats::parse).map(|found| {
+                    let measures = scenario.is_some_and(|f| {
+                        std::fs::read_to_string(f).is_ok_and(|xml| stats::measures_rtd(&xml))
+                    });
+                    found.timed(measures)
+                });
+                (uac, found)
+            })
+            .collect();
+        stats::combine(&instances)
+    };
+    // A pool that cannot run the job (the runtime is shutting down): no statistics.
+    tokio::task::spawn_blocking(read).await.ok().flatten()
 }
 
 async fn run_stage(

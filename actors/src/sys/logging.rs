@@ -4,9 +4,10 @@
 //! A record is formatted where it is logged (into memory) and written by one writer thread
 //! ("sipplauncher-log"), so that a slow disk or a terminal that stops reading never holds up
 //! the actor thread. The writer's queue is bounded ([`QUEUE`] lines): only a writer that many
-//! lines behind makes a logging thread wait, and no line is ever dropped. [`flushed`] and
-//! [`flush`] wait until every line logged before is written (before a script reads the logs;
-//! at the end of a run). The general log rotates ([`Rotation`]).
+//! lines behind makes a logging thread wait, and no line is ever dropped. The writer takes the
+//! lines in batches ([`LINGER`]): a line logged while it lingers wakes no thread. [`flushed`]
+//! and [`flush`] wake it and wait until every line logged before is written (before a script
+//! reads the logs; at the end of a run). The general log rotates ([`Rotation`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -19,6 +20,12 @@ use slog::{o, Drain, Logger, OwnedKVList, Record};
 
 /// Lines the writer may be behind before a logging thread waits for it.
 pub const QUEUE: usize = 65_536;
+
+/// How long the writer, once woken by a line, lets the next lines gather before it writes them
+/// (and again while lines keep coming). Waking it for every line was a context switch per line
+/// on both threads, a tenth of the tool's CPU per test at `--group 50` (benches/cpu.sh); a line
+/// reaches its file at most this late, a flush at once.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// When the general log rotates: once it would grow past `max_bytes`, `<log>` becomes
 /// `<log>.1`, `<log>.1` becomes `<log>.2`, ... and `<log>.<keep>` is the last one kept.
@@ -141,7 +148,31 @@ impl Sink {
 
 enum Job {
     Line(Sink, Vec<u8>),
+    /// A run's log whose logger is gone: closed by the writer (after its last lines), not by
+    /// the thread that dropped the logger (a close is work for the file system).
+    Close(Sink),
     Flush(Ack),
+}
+
+impl Job {
+    fn run(self) {
+        match self {
+            Job::Line(sink, line) => sink.write(&line),
+            Job::Close(sink) => drop(sink),
+            Job::Flush(Ack::Sync(done)) => {
+                let _ = done.send(());
+            }
+            Job::Flush(Ack::Async(done)) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// The writer thread's queue and the thread, to wake it for a flush.
+struct Writer {
+    queue: SyncSender<Job>,
+    thread: std::thread::Thread,
 }
 
 enum Ack {
@@ -149,54 +180,76 @@ enum Ack {
     Async(tokio::sync::oneshot::Sender<()>),
 }
 
-/// The writer thread's queue: started by the first logged line, shared by every logger of the
-/// process; `None` inside when the thread could not be started (lines are then written where
-/// they are logged).
-static WRITER: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+/// The writer thread: started by the first logged line, shared by every logger of the process;
+/// `None` inside when the thread could not be started (lines are then written where they are
+/// logged).
+static WRITER: OnceLock<Option<Writer>> = OnceLock::new();
 
-fn writer() -> Option<&'static SyncSender<Job>> {
+fn writer() -> Option<&'static Writer> {
     WRITER
         .get_or_init(|| {
             let (tx, rx) = sync_channel::<Job>(QUEUE);
             let spawned = std::thread::Builder::new()
                 .name("sipplauncher-log".into())
-                .spawn(move || {
-                    for job in rx {
-                        match job {
-                            Job::Line(sink, line) => sink.write(&line),
-                            Job::Flush(Ack::Sync(done)) => {
-                                let _ = done.send(());
-                            }
-                            Job::Flush(Ack::Async(done)) => {
-                                let _ = done.send(());
-                            }
-                        }
-                    }
-                });
-            spawned.ok().map(|_| tx)
+                .spawn(move || write_lines(rx));
+            spawned.ok().map(|handle| Writer {
+                queue: tx,
+                thread: handle.thread().clone(),
+            })
         })
         .as_ref()
 }
 
-fn submit(sink: &Sink, line: Vec<u8>) {
-    match writer() {
-        Some(tx) => {
-            if let Err(e) = tx.send(Job::Line(sink.clone(), line)) {
-                // The thread is gone (it never ends while the process lives): write here.
-                if let Job::Line(sink, line) = e.0 {
-                    sink.write(&line);
+/// The writer's loop: waits for a job; then, as long as lines keep coming, sleeps [`LINGER`]
+/// (or until a flush wakes it) and does every job queued meanwhile, in order. While it sleeps,
+/// a logged line only joins the queue (the channel wakes a receiver only when one waits in
+/// `recv`).
+fn write_lines(rx: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        job.run();
+        loop {
+            std::thread::park_timeout(LINGER);
+            let mut any = false;
+            loop {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        job.run();
+                        any = true;
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
                 }
             }
+            if !any {
+                break;
+            }
         }
-        None => sink.write(&line),
+    }
+}
+
+fn submit(sink: &Sink, line: Vec<u8>) {
+    queue(Job::Line(sink.clone(), line));
+}
+
+/// Hands a job to the writer; done here when there is no writer.
+fn queue(job: Job) {
+    match writer() {
+        Some(w) => {
+            if let Err(e) = w.queue.send(job) {
+                // The thread is gone (it never ends while the process lives): do it here.
+                e.0.run();
+            }
+        }
+        None => job.run(),
     }
 }
 
 /// Waits (blocking) until every line logged before is written.
 pub fn flush() {
-    if let Some(Some(tx)) = WRITER.get() {
+    if let Some(Some(w)) = WRITER.get() {
         let (done, wait) = sync_channel(1);
-        if tx.send(Job::Flush(Ack::Sync(done))).is_ok() {
+        if w.queue.send(Job::Flush(Ack::Sync(done))).is_ok() {
+            w.thread.unpark();
             let _ = wait.recv();
         }
     }
@@ -205,10 +258,11 @@ pub fn flush() {
 /// Waits (without blocking the thread) until every line logged before is written: before a
 /// script runs, so that it finds the logs complete.
 pub async fn flushed() {
-    if let Some(Some(tx)) = WRITER.get() {
+    if let Some(Some(w)) = WRITER.get() {
         let (done, wait) = tokio::sync::oneshot::channel();
         // A full queue is the only wait here, as for any logged line.
-        if tx.send(Job::Flush(Ack::Async(done))).is_ok() {
+        if w.queue.send(Job::Flush(Ack::Async(done))).is_ok() {
+            w.thread.unpark();
             let _ = wait.await;
         }
     }
@@ -298,6 +352,14 @@ struct Queued {
 impl Queued {
     fn new(sink: Sink) -> Queued {
         Queued { sink }
+    }
+}
+
+impl Drop for Queued {
+    /// The logger is gone: the writer closes the file once the lines before are written (the
+    /// sink's last owner is then the writer's job).
+    fn drop(&mut self) {
+        queue(Job::Close(self.sink.clone()));
     }
 }
 
@@ -755,5 +817,43 @@ mod tests {
             .last()
             .unwrap()
             .ends_with("INFO the root's own"));
+    }
+
+    /// Whether this process holds `path` open (its /proc/self/fd links).
+    fn held_open(path: &Path) -> bool {
+        fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| fs::read_link(e.unwrap().path()).ok())
+            .any(|target| target == path)
+    }
+
+    /// A run's logger that is dropped leaves its file to the writer, which writes the lines
+    /// logged before and then closes it; lines logged while the writer lingers are all there
+    /// after a flush, which wakes it (a flush that waited for a lingering writer forever would
+    /// hang here: the bound is generous, only there to catch that).
+    #[test]
+    fn a_dropped_run_log_is_written_then_closed_by_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root(None);
+        let path = dir.path().join("sipplauncher.log");
+        let run = test_logger(&root, &path).unwrap();
+        assert!(held_open(&path));
+        for round in 0..3 {
+            for i in 0..10 {
+                info!(run, "round {round} line {i}");
+            }
+            let started = std::time::Instant::now();
+            flush();
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(text.lines().count(), 10 * (round + 1), "{text}");
+        }
+        info!(run, "the last line");
+        drop(run);
+        flush();
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .ends_with(" INFO the last line\n"));
+        assert!(!held_open(&path), "closed once its logger is gone");
     }
 }
