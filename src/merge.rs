@@ -698,7 +698,7 @@ fn run(cli: &MergeCli) -> Result<i32, (i32, String)> {
     let s = &merged.outcome;
     let _ = writeln!(
         std::io::stdout(),
-        "Merged {} reports: TOTAL: {}, SUCCESS: {}, FAILED: {}{}",
+        "Merged {} reports: TOTAL: {}, SUCCESS: {}, FAILED: {}{}{}",
         merged
             .doc
             .get("merged_from")
@@ -707,6 +707,12 @@ fn run(cli: &MergeCli) -> Result<i32, (i32, String)> {
         s.total,
         s.passed,
         s.failed(),
+        // --retries: runs that passed on a retry, counted in SUCCESS.
+        if s.flaky > 0 {
+            format!(" (FLAKY: {}, in SUCCESS)", s.flaky)
+        } else {
+            String::new()
+        },
         match (s.interrupted, s.global_failed, s.fatal) {
             (true, _, _) => " (a part was interrupted)",
             (_, _, true) => " (a part stopped on the tool's own fault)",

@@ -374,7 +374,8 @@ impl Case {
     }
 
     fn write(&self, x: &mut String) {
-        let name = attr(&self.name);
+        // As the terminal shows it: a hostile folder name's control characters escaped.
+        let name = attr(&super::printable(&self.name));
         let _ = write!(
             x,
             "    <testcase name=\"{name}\" classname=\"sipplauncher.{name}\" time=\"{}\"",
@@ -449,7 +450,7 @@ fn system_out(r: &RunCase<'_>) -> String {
         r.index, r.run_id, r.run_id_number, r.state
     );
     if let Some(folder) = &r.run_folder {
-        let _ = write!(out, "\nrun folder: {folder}");
+        let _ = write!(out, "\nrun folder: {}", super::printable(folder));
     }
     for line in &r.more {
         let _ = write!(out, "\n{line}");

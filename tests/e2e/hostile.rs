@@ -682,3 +682,55 @@ fn a_template_that_renders_for_ever_neither_hangs_nor_deafens() {
     );
     assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
 }
+
+/// Issue 13 item 5: a test folder whose name holds a line break, a tab and an escape sequence
+/// (one that would forge a SUCCESS line and colour the terminal) is shown escaped, as `\n`,
+/// `\t`, `\u{1b}`, on the console, in the general log and the run's log, in the JUnit and HTML
+/// reports; the JSON report keeps the name itself (JSON escapes it), so that `--rerun-failed`
+/// and `merge` find the test.
+#[test]
+fn a_hostile_test_name_is_shown_escaped_everywhere() {
+    let name = "a\n     SUCCESS forged (0-aaaaaa)\tb\u{1b}[31mred";
+    let shown = "a\\n     SUCCESS forged (0-aaaaaa)\\tb\\u{1b}[31mred";
+    let sb = Sandbox::new();
+    write_suite(
+        &sb.suite(),
+        &[(format!("{name}/uac_ua0.xml"), crate::common::OPTIONS_UAC)],
+    );
+    let (json, junit, html) = (sb.path("r.json"), sb.path("r.xml"), sb.path("r.html"));
+    let mut cmd = with_bin(&sb.cmd());
+    cmd.args(["--keep", "all", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--html")
+        .arg(&html);
+    let r = run(cmd);
+    assert_eq!(r.status, 0, "{}", show(&r));
+    let folder = &sb.run_folders()[0];
+    let test_log = fs::read_to_string(folder.join("sipplauncher.log")).unwrap();
+    for (what, text) in [
+        ("the console", r.stdout.as_str()),
+        ("the general log", &fs::read_to_string(sb.log()).unwrap()),
+        ("the run's log", &test_log),
+        ("the JUnit report", &fs::read_to_string(&junit).unwrap()),
+        ("the HTML report", &fs::read_to_string(&html).unwrap()),
+    ] {
+        assert!(
+            text.contains(shown),
+            "{what} does not show {shown:?}:\n{text}"
+        );
+        assert!(
+            !text.contains('\u{1b}') && !text.contains("\tb"),
+            "{what} holds the raw name:\n{text}"
+        );
+        // No line of its own for the forged state.
+        assert!(
+            !text.lines().any(|l| l.starts_with("     SUCCESS forged")),
+            "{what}:\n{text}"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["tests"][0]["name"], name, "{report}");
+}

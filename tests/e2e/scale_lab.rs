@@ -427,6 +427,25 @@ fn retries_name_every_try_and_a_flaky_test_passes() {
     let html = std::fs::read_to_string(sb.path("r.html")).unwrap();
     assert!(html.contains("1 FLAKY</span>"), "the HTML summary");
 
+    // A merge keeps the tries and counts the FLAKY run as passed.
+    let mut merge = Command::new(BIN);
+    merge
+        .arg("merge")
+        .arg("--junit")
+        .arg(sb.path("merged.xml"))
+        .arg(sb.path("r.json"));
+    let m = run(merge);
+    assert_eq!(m.status, 1, "{}", show(&m));
+    assert!(
+        m.stdout
+            .contains("TOTAL: 3, SUCCESS: 2, FAILED: 1 (FLAKY: 1, in SUCCESS)"),
+        "{}",
+        show(&m)
+    );
+    let merged = std::fs::read_to_string(sb.path("merged.xml")).unwrap();
+    assert_eq!(merged.matches("<flakyFailure ").count(), 1, "{merged}");
+    assert_eq!(merged.matches("<rerunError ").count(), 2, "{merged}");
+
     // --rerun-failed takes FLAKY as passed: only broken again.
     let mut again = Command::new(BIN);
     again
@@ -447,17 +466,18 @@ fn retries_name_every_try_and_a_flaky_test_passes() {
         show(&d)
     );
 
-    // A suite whose only failure was flaky passes.
+    // A suite whose only failure was flaky passes (with --window: a retry takes a free place).
     std::fs::remove_file(&count).unwrap();
     let mut cmd = real_cmd(&lab, &sb, &sb.suite());
-    cmd.args(["--retries", "1", "--pattern-only", "flaky"]);
+    cmd.args(["--retries", "1", "--window", "--pattern-exclude", "broken"]);
     let r = crate::real::run_in(&lab, &cmd);
     assert_eq!(r.status, 0, "{}", show(&r));
     assert!(
-        r.stdout.contains("\nTOTAL: 1\nSUCCESS: 1\nFAILED: 0\n"),
+        r.stdout.contains("\nTOTAL: 2\nSUCCESS: 2\nFAILED: 0\n"),
         "{}",
         show(&r)
     );
+    assert!(r.stdout.contains("passed on try 2 of 2"), "{}", show(&r));
 }
 
 /// An address one machine gives up and another takes a moment later: the DUT must answer the

@@ -276,16 +276,33 @@ fn format_line(record: &Record, values: &OwnedKVList) -> Vec<u8> {
     use std::fmt::Write as _;
     let mut line = String::with_capacity(128);
     timestamp(&mut line, std::time::SystemTime::now());
-    let _ = write!(line, " {} {}", record.level().as_short_str(), record.msg());
+    let _ = write!(line, " {} ", record.level().as_short_str());
+    push_printable(&mut line, &record.msg().to_string());
     let mut kv = Pairs(Vec::new());
     // slog hands both lists out last key first: the whole is read backwards.
     let _ = slog::KV::serialize(&record.kv(), record, &mut kv);
     let _ = slog::KV::serialize(values, record, &mut kv);
     for (key, value) in kv.0.iter().rev() {
-        let _ = write!(line, ", {key}: {value}");
+        let _ = write!(line, ", {key}: ");
+        push_printable(&mut line, value);
     }
     line.push('\n');
     line.into_bytes()
+}
+
+/// `text` onto `line`, each control character (a line break, a tab, an escape sequence: from a
+/// test folder's name, a script's output) written as a Rust escape (`\n`, `\u{1b}`), as the
+/// terminal shows names: a record stays one line, and the log cannot drive the terminal it is
+/// read on.
+fn push_printable(line: &mut String, text: &str) {
+    use std::fmt::Write as _;
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(line, "{}", c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
 }
 
 /// `Nov 30 06:19:10.134`, in the local time zone (UTC when it cannot be had).
@@ -646,6 +663,38 @@ mod tests {
             ),
             "{}",
             lines[1].0
+        );
+    }
+
+    /// Issue 13.5: a test folder's name (or a script's output) with a line break, a tab or an
+    /// escape sequence is one line in the logs, its control characters escaped as on the
+    /// terminal: it can neither forge a record nor drive the terminal the log is read on.
+    #[test]
+    fn control_characters_are_escaped() {
+        struct Lines(Mutex<Vec<String>>);
+        impl Drain for Lines {
+            type Ok = ();
+            type Err = slog::Never;
+            fn log(&self, r: &Record, v: &OwnedKVList) -> Result<(), slog::Never> {
+                let line = String::from_utf8(format_line(r, v)).unwrap();
+                self.0.lock().unwrap().push(line);
+                Ok(())
+            }
+        }
+        let lines = std::sync::Arc::new(Lines(Mutex::new(Vec::new())));
+        let name = "a\nDec 24 00:00:00.000 INFO forged\tb\x1b[31mred";
+        let run = Logger::root(lines.clone().fuse(), o!("test" => name));
+        slog::info!(run, "test {name} is not runnable"; "why" => "x\ry");
+        let lines = lines.0.lock().unwrap();
+        assert_eq!(lines[0].lines().count(), 1, "{}", lines[0]);
+        assert!(
+            lines[0].ends_with(
+                " INFO test a\\nDec 24 00:00:00.000 INFO forged\\tb\\u{1b}[31mred is not \
+                 runnable, test: a\\nDec 24 00:00:00.000 INFO forged\\tb\\u{1b}[31mred, why: \
+                 x\\ry\n"
+            ),
+            "{}",
+            lines[0]
         );
     }
 

@@ -218,7 +218,8 @@ impl Digest {
             Some(&i) => i,
             None => {
                 self.tests.push(TestDigest {
-                    name: run.name.clone(),
+                    // Shown as the terminal shows it: control characters escaped.
+                    name: super::printable(&run.name).into_owned(),
                     ..TestDigest::default()
                 });
                 self.by_name.insert(run.name.clone(), self.tests.len() - 1);
@@ -265,7 +266,8 @@ impl Digest {
                 folder: run
                     .run_folder
                     .clone()
-                    .filter(|f| !run.passed && Path::new(f).is_dir()),
+                    .filter(|f| !run.passed && Path::new(f).is_dir())
+                    .map(|f| super::printable(&f).into_owned()),
                 ladder,
                 ladder_note,
             };
