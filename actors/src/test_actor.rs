@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -102,6 +102,10 @@ struct Held {
     pcap: Option<PathBuf>,
     /// What its before.sh left running (the test's helpers), stopped once after.sh has run.
     helpers: Option<Leftovers>,
+    /// Neither before.sh nor after.sh was in the run folder once it was prepared: post-run
+    /// need not look for after.sh again (nothing of the test ran in the folder that could
+    /// have written one but SIPp).
+    no_scripts: bool,
 }
 
 /// Why pre-run failed; whether it is the tool's own fault (the run stops) or the test's.
@@ -286,6 +290,27 @@ struct Prepared {
     launch: LaunchPlan,
     /// The rendered `dns.txt`, parsed and grouped for the DNS server.
     zone: Option<RunZone>,
+    /// Which of before.sh and after.sh are in the folder (`true` when it could not be told:
+    /// the script's run looks again and says why).
+    scripts: ScriptsFound,
+}
+
+/// Which scripts the prepared folder holds, looked for on the preparation's thread rather
+/// than in a blocking job of their own at each script's turn (two fewer per test).
+#[derive(Debug, Clone, Copy)]
+struct ScriptsFound {
+    before: bool,
+    after: bool,
+}
+
+impl ScriptsFound {
+    fn in_folder(folder: &Path) -> Self {
+        let found = |role: Role| folder.join(role.file_name()).try_exists().unwrap_or(true);
+        ScriptsFound {
+            before: found(Role::Before),
+            after: found(Role::After),
+        }
+    }
 }
 
 /// The blocking part of pre-run: the run folder (see [`run_folder::prepare`]), then the SIPp
@@ -348,12 +373,14 @@ fn prepare_folder(
             Some(zone)
         }
     };
+    let scripts = ScriptsFound::in_folder(&made.path);
     Ok(Prepared {
         run_id: made.run_id,
         folder: made.path,
         test_log: made.log,
         launch,
         zone,
+        scripts,
     })
 }
 
@@ -449,6 +476,7 @@ impl PreRun {
             dns: false,
             pcap: None,
             helpers: None,
+            no_scripts: !prepared.scripts.before && !prepared.scripts.after,
         };
 
         if let (Some(zone), Some(dns)) = (prepared.zone.take(), self.with.dns.clone()) {
@@ -508,15 +536,21 @@ impl PreRun {
             };
             self.holds.scripts = Some(left.mark().clone());
             self.tell();
-            let ran = script::run_script(
-                Role::Before,
-                &held.folder,
-                self.config.script_timeout,
-                &held.log,
-                &self.kill,
-                &mut left,
-            )
-            .await;
+            // No before.sh: run_script would find none and do nothing else.
+            let ran = if prepared.scripts.before {
+                script::run_script(
+                    Role::Before,
+                    &held.folder,
+                    self.config.script_timeout,
+                    &held.log,
+                    &self.kill,
+                    &mut left,
+                )
+                .await
+                .map(drop)
+            } else {
+                Ok(())
+            };
             if let Err(e) = ran {
                 // What it started is stopped already.
                 self.holds.scripts = None;
@@ -787,6 +821,7 @@ impl Handler<Cleanup> for TestActor {
             (evidence, facts)
         });
         let helpers = held.helpers.take();
+        let no_scripts = held.no_scripts;
         // SPEC §4 step 6, every step tried: after.sh, then what the scripts left running; the
         // pcap; the DNS records; the link; the run folder last, so that it stays as evidence
         // when any step before failed.
@@ -809,15 +844,21 @@ impl Handler<Cleanup> for TestActor {
             if let Some(mut helpers) = helpers {
                 // Not started after a second interrupt; what before.sh left goes all the same.
                 let skipped = kill.is_killed();
-                let ran = script::run_script(
-                    Role::After,
-                    &held.folder,
-                    config.script_timeout,
-                    log,
-                    &kill,
-                    &mut helpers,
-                )
-                .await;
+                let ran = if no_scripts {
+                    // What run_script does when it finds no after.sh.
+                    helpers.stop(log, &kill).await;
+                    Ok(script::ScriptRun::Absent)
+                } else {
+                    script::run_script(
+                        Role::After,
+                        &held.folder,
+                        config.script_timeout,
+                        log,
+                        &kill,
+                        &mut helpers,
+                    )
+                    .await
+                };
                 match ran {
                     Err(script::ScriptError::Killed { .. }) if skipped => {}
                     Err(e) => problems.push(e.to_string()),
