@@ -28,9 +28,11 @@
 //! - A run's packets are held in memory up to [`SPILL_BYTES`]; then that chunk goes to the
 //!   run's pcap file from the capture thread (sorted by time within the chunk), so that a long
 //!   or busy test costs a bounded amount of memory.
-//! - A classic BPF filter on the socket, rebuilt at every Register and Unregister, keeps the
-//!   kernel from queueing what no run wants: with no run registered nothing is read at all;
-//!   loopback's outgoing copies never reach user space (half the work on `lo`).
+//! - A classic BPF filter on the socket, rebuilt once per batch of Registers and Unregisters
+//!   (the commands waiting when the thread wakes; a group of tests starts and ends together),
+//!   keeps the kernel from queueing what no run wants: with no run registered nothing is read
+//!   at all; loopback's outgoing copies never reach user space (half the work on `lo`). A
+//!   Register is answered once the filter that lets its packets through is on.
 //! - The kernel's drop counter (`PACKET_STATISTICS`) is read at every Register and Unregister;
 //!   drops are charged to every run registered at that moment ([`PcapStats::dropped`]).
 
@@ -431,6 +433,14 @@ enum Command {
     },
 }
 
+/// What one batch of commands changed: whether the filter is to be set again, and the
+/// Registers to answer once it is.
+#[derive(Default)]
+struct Batch {
+    changed: bool,
+    registered: Vec<(RunId, oneshot::Sender<Result<(), SniffError>>)>,
+}
+
 /// The thread's side: the socket, its buffers and the registrations.
 struct Capture {
     sock: OwnedFd,
@@ -563,8 +573,9 @@ impl Capture {
             .map_err(|e| SniffError::Socket(format!("set the kernel filter: {}", e.desc())))
     }
 
-    /// Handles one command; `false` to end the thread.
-    fn command(&mut self, cmd: Command) -> bool {
+    /// Handles one command of a batch; `false` to end the thread. The filter is set once for
+    /// the whole batch ([`Capture::settle`]).
+    fn command(&mut self, cmd: Command, batch: &mut Batch) -> bool {
         match cmd {
             Command::Register {
                 run_id,
@@ -575,26 +586,27 @@ impl Capture {
                 // Drops before this run was registered are not its.
                 self.take_drops();
                 let id = run_id.clone();
-                let res = self.filer.register(run_id, addrs, pcap).and_then(|()| {
-                    self.refilter().inspect_err(|_| {
-                        let _ = self.filer.unregister(&id);
-                    })
-                });
-                let _ = reply.send(res);
+                match self.filer.register(run_id, addrs, pcap) {
+                    Ok(()) => {
+                        batch.changed = true;
+                        batch.registered.push((id, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
             Command::Unregister { run_id, reply } => {
                 self.drain();
                 self.take_drops();
                 let res = self.filer.unregister(&run_id);
-                if res.is_ok() {
-                    // Refused: the former filter stays, its extra packets are not filed.
-                    if let Err(e) = self.refilter() {
-                        warn!(self.log, "{e}");
-                    }
-                }
+                // Its addresses leave the filter at the end of the batch; their packets
+                // meanwhile are nobody's and not filed.
+                batch.changed |= res.is_ok();
                 let _ = reply.send(res);
             }
             Command::Stop { reply } => {
+                self.settle(std::mem::take(batch));
                 if let Some(r) = reply {
                     let _ = r.send(());
                 }
@@ -604,20 +616,46 @@ impl Capture {
         true
     }
 
+    /// Sets the filter for what a batch of commands changed, then answers its Registers. A
+    /// refused filter (see [`Capture::refilter`]) refuses the batch's registrations (the
+    /// former filter stays, without their addresses); for Unregisters alone it is a warning.
+    fn settle(&mut self, batch: Batch) {
+        if !batch.changed {
+            return;
+        }
+        let res = self.refilter();
+        if let Err(e) = &res {
+            if batch.registered.is_empty() {
+                warn!(self.log, "{e}");
+            }
+            for (id, _) in &batch.registered {
+                let _ = self.filer.unregister(id);
+            }
+        }
+        for (_, reply) in batch.registered {
+            let _ = reply.send(res.clone());
+        }
+    }
+
     fn run(mut self, commands: mpsc::Receiver<Command>, wake: Arc<EventFd>) {
         loop {
             let read = self.read_batch(BATCH);
+            let mut batch = Batch::default();
             loop {
                 match commands.try_recv() {
                     Ok(cmd) => {
-                        if !self.command(cmd) {
+                        if !self.command(cmd, &mut batch) {
                             return;
                         }
                     }
                     Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => return,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        self.settle(batch);
+                        return;
+                    }
                 }
             }
+            self.settle(batch);
             if read == BATCH {
                 // More is probably waiting: no need to ask poll.
                 continue;
