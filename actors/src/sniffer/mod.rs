@@ -1493,6 +1493,67 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
+    fn a_batch_of_registers_is_answered_once_its_filter_is_on() {
+        testns::in_netns("filter batch", || {
+            let mut cap = Capture::new(open_socket(&log()).unwrap(), log());
+            let socks: Vec<UdpSocket> = (2..=3)
+                .map(|d| UdpSocket::bind((lo(d), 5060)).unwrap())
+                .collect();
+            let register = |cap: &mut Capture, batch: &mut Batch, id: &str, d: u8| {
+                let (reply, answer) = oneshot::channel();
+                let cmd = Command::Register {
+                    run_id: RunId(id.into()),
+                    addrs: vec![lo(d)],
+                    pcap: id.into(),
+                    reply,
+                };
+                assert!(cap.command(cmd, batch));
+                answer
+            };
+            let mut batch = Batch::default();
+            let mut a = register(&mut cap, &mut batch, "aaaaaa", 2);
+            let mut b = register(&mut cap, &mut batch, "bbbbbb", 3);
+            // The same run twice in one batch: refused at once, the first stays.
+            let mut again = register(&mut cap, &mut batch, "aaaaaa", 2);
+            assert!(matches!(
+                again.try_recv(),
+                Ok(Err(SniffError::AlreadyRegistered(_)))
+            ));
+            // Not answered before the filter is on.
+            assert!(a.try_recv().is_err() && b.try_recv().is_err());
+            cap.settle(batch);
+            assert_eq!(a.try_recv().unwrap(), Ok(()));
+            assert_eq!(b.try_recv().unwrap(), Ok(()));
+            socks[0].send_to(b"a", (lo(3), 5060)).unwrap();
+            socks[1].recv(&mut [0; 4]).unwrap();
+            let mut n = 0;
+            while cap.read_one().unwrap() {
+                n += 1;
+            }
+            // Its one incoming copy, filed for both runs.
+            assert_eq!(n, 1);
+            assert_eq!(cap.filer.regs.len(), 2);
+            assert!(cap.filer.regs.iter().all(|r| r.packets.len() == 1));
+            // An Unregister is answered at once; the filter follows at the batch's end.
+            let mut batch = Batch::default();
+            let (reply, mut taken) = oneshot::channel();
+            let cmd = Command::Unregister {
+                run_id: RunId("aaaaaa".into()),
+                reply,
+            };
+            assert!(cap.command(cmd, &mut batch));
+            assert!(taken.try_recv().unwrap().is_ok());
+            assert!(batch.changed && batch.registered.is_empty());
+            cap.settle(batch);
+            assert_eq!(cap.filer.addresses(), vec![lo(3)]);
+        });
+    }
+
+    #[test]
     fn error_messages() {
         assert_eq!(
             SniffError::NotPermitted.to_string(),
