@@ -900,14 +900,6 @@ impl Handler<Cleanup> for TestActor {
                 holds.dns = false;
                 tell(&holds);
             }
-            let mut attachment = None;
-            if let Some((evidence, facts)) = evidence.filter(|_| !kill.is_killed()) {
-                match tokio::task::spawn_blocking(move || evidence.collect(&facts)).await {
-                    Ok(a) => attachment = a,
-                    // The front end's bug, not the run's: logged, the cleanup goes on.
-                    Err(e) => warn!(log, "evidence not collected: {e}"),
-                }
-            }
             match with.release.send(Release { run_id: lease }).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => problems.push(e.to_string()),
@@ -917,7 +909,28 @@ impl Handler<Cleanup> for TestActor {
             tell(&holds);
             let failed = failed_run && !(succeeded && problems.is_empty()) && !kill.is_killed();
             let folder = held.folder.clone();
-            let settled = tokio::task::spawn_blocking(move || keeper.settle(&folder, failed)).await;
+            // The front end's look at the run (its pcap), then the folder's fate: one job on
+            // the blocking pool, not two (one wake-up of this thread fewer per test).
+            let evidence = evidence.filter(|_| !kill.is_killed());
+            let job = tokio::task::spawn_blocking(move || {
+                let attachment = evidence.map(|(evidence, facts)| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        evidence.collect(&facts)
+                    }))
+                });
+                (attachment, keeper.settle(&folder, failed))
+            })
+            .await;
+            let mut attachment = None;
+            let settled = job.map(|(collected, settled)| {
+                match collected {
+                    Some(Ok(a)) => attachment = a,
+                    // The front end's bug, not the run's: logged, the cleanup goes on.
+                    Some(Err(_)) => warn!(log, "evidence not collected: it panicked"),
+                    None => {}
+                }
+                settled
+            });
             let fate = match settled {
                 Ok(settled) => {
                     if let Some(w) = &settled.warning {
