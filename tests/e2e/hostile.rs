@@ -8,6 +8,11 @@
 //! - scripts: what `before.sh` starts lives until `after.sh` (GLOBAL's: the end of the run) and
 //!   is then stopped; the first signal stops a running `before.sh`; a running `after.sh` is
 //!   waited for until a second; a killed run's scripts are stopped by the next run.
+//! - bad input (items 3, 4): one line, exit 2, nothing made (no run root, no log, no report),
+//!   a planted general log neither opened nor written.
+//! - a template that would render for ever (item 1): out of fuel, naming its file; a SIGINT
+//!   during it answered at once.
+//! - a hostile test folder name (item 5): escaped on the console, in the logs and reports.
 
 use std::fs;
 use std::path::{Path, PathBuf};
