@@ -57,7 +57,8 @@
 //!   [`sys::strays`] (SIPp left by killed runs), [`sys::owner`] (who made a link or a folder),
 //!   [`sys::signal`] (signals, caught first thing), [`sys::logging`] (slog drains off the
 //!   actor thread), [`sys::sockets`] (who holds a port), [`sys::usage`] (the CPU a run cost),
-//!   [`sys::last_resort`] (what an actor's `Drop` still undoes, on a thread the run waits for).
+//!   [`sys::last_resort`] (what an actor's `Drop` still undoes, on a thread the run waits for),
+//!   [`sys::detached`] (pre-run work on threads the process's end does not wait for).
 //! - [`messages`]: every message between the actors, grouped by receiver; [`events`]: the run's
 //!   event stream, which the front end's console and reports consume on a thread of their own
 //!   (a stdout nobody reads, a slow disk never stall the actors).

@@ -121,6 +121,7 @@ pub fn prepare(
     if let Err(e) = render.render(&path, &ctx, cancelled) {
         return Err(undo(e, false, Some(run_log)));
     }
+    debug!(run_log, "templates rendered");
     Ok(RunFolder {
         run_id,
         path,

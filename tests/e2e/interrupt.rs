@@ -172,7 +172,8 @@ fn a_stdout_nobody_reads_does_not_stall_signal_handling() {
 fn sigint_while_a_large_dns_txt_is_read_is_answered_at_once() {
     use std::fmt::Write;
     const RECORDS: usize = 200_000;
-    const BOUND: Duration = Duration::from_secs(5);
+    // As hostile.rs: the target is 1 s; 3 s only catches a wait for the file.
+    const BOUND: Duration = Duration::from_secs(3);
     let mut zone = String::with_capacity(RECORDS * 40);
     for i in 0..RECORDS {
         let _ = writeln!(
@@ -193,6 +194,16 @@ fn sigint_while_a_large_dns_txt_is_read_is_answered_at_once() {
         );
         let mut s = Spawned::spawn(&mut sb.cmd());
         s.wait_for("PREPARING", Duration::from_secs(20));
+        // The folder is copied and rendered (those give up on a signal too: hostile.rs): the
+        // pre-run is reading dns.txt now.
+        let started = std::time::Instant::now();
+        while !std::fs::read_to_string(sb.log()).is_ok_and(|l| l.contains("templates rendered")) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the run folder was never made"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         kill(s.pid(), Signal::SIGINT).unwrap();
         if signals == 2 {
             std::thread::sleep(Duration::from_millis(20));
@@ -208,7 +219,14 @@ fn sigint_while_a_large_dns_txt_is_read_is_answered_at_once() {
         let lines = state_lines(&stdout);
         assert_eq!(states_of(&lines, 0), ["PREPARING", "NOT READY"], "{stdout}");
         let why = &lines[1].rest;
-        assert!(why.contains("interrupted while"), "{why}");
-        assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+        let gave_up = why.contains("interrupted while") && why.contains("dns.txt");
+        // A second signal waits 300 ms at most for the pre-run (sys::detached): on a loaded
+        // machine the reading may not have looked by then; the folder it leaves is a dead
+        // run's, for the next run to remove.
+        let not_waited = signals == 2 && why.contains("not waited for any more");
+        assert!(gave_up || not_waited, "{why}");
+        if gave_up {
+            assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+        }
     }
 }
