@@ -480,6 +480,10 @@ fn a_sipp(sb: &Sandbox, banner: &str) -> PathBuf {
 /// that made the log before included), no report; a planted log file (FIFO, symlink, writable
 /// by others, another user's) is neither opened nor written.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root (another user's files, a network namespace): cargo test --features lab, as root"
+)]
 fn bad_input_is_one_line_and_makes_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let suite = |sb: &Sandbox| write_suite(&sb.suite(), &[("t/uac_ua0.xml", OPTIONS_UAC)]);
