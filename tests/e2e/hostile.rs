@@ -8,6 +8,11 @@
 //! - scripts: what `before.sh` starts lives until `after.sh` (GLOBAL's: the end of the run) and
 //!   is then stopped; the first signal stops a running `before.sh`; a running `after.sh` is
 //!   waited for until a second; a killed run's scripts are stopped by the next run.
+//! - bad input (items 3, 4): one line, exit 2, nothing made (no run root, no log, no report),
+//!   a planted general log neither opened nor written.
+//! - a template that would render for ever (item 1): out of fuel, naming its file; a SIGINT
+//!   during it answered at once.
+//! - a hostile test folder name (item 5): escaped on the console, in the logs and reports.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -475,6 +480,10 @@ fn a_sipp(sb: &Sandbox, banner: &str) -> PathBuf {
 /// that made the log before included), no report; a planted log file (FIFO, symlink, writable
 /// by others, another user's) is neither opened nor written.
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs root (another user's files, a network namespace): cargo test --features lab, as root"
+)]
 fn bad_input_is_one_line_and_makes_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let suite = |sb: &Sandbox| write_suite(&sb.suite(), &[("t/uac_ua0.xml", OPTIONS_UAC)]);

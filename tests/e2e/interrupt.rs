@@ -219,10 +219,14 @@ fn sigint_while_a_large_dns_txt_is_read_is_answered_at_once() {
         let lines = state_lines(&stdout);
         assert_eq!(states_of(&lines, 0), ["PREPARING", "NOT READY"], "{stdout}");
         let why = &lines[1].rest;
-        assert!(
-            why.contains("interrupted while") && why.contains("dns.txt"),
-            "{why}"
-        );
-        assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+        let gave_up = why.contains("interrupted while") && why.contains("dns.txt");
+        // A second signal waits 300 ms at most for the pre-run (sys::detached): on a loaded
+        // machine the reading may not have looked by then; the folder it leaves is a dead
+        // run's, for the next run to remove.
+        let not_waited = signals == 2 && why.contains("not waited for any more");
+        assert!(gave_up || not_waited, "{why}");
+        if gave_up {
+            assert!(sb.run_folders().is_empty(), "{:?}", sb.run_folders());
+        }
     }
 }
