@@ -30,8 +30,12 @@ use stats::SippStats;
 pub const STOP_GRACE: Duration = Duration::from_millis(200);
 /// How long a server instance may take to open its sockets.
 const LISTEN_DEADLINE: Duration = Duration::from_secs(10);
-/// How often /proc/net is read while waiting for sockets.
+/// How often the kernel is asked for the sockets while waiting for them: first after
+/// [`LISTEN_POLL`], then each wait half as long again, up to [`LISTEN_POLL_MAX`]. A SIPp takes
+/// 20-250 ms to open its socket (more on a loaded machine): ~15 asks instead of ~100 at a fixed
+/// 2 ms (each a netlink round trip and a wake-up of the actor thread), for at most 10 ms later.
 const LISTEN_POLL: Duration = Duration::from_millis(2);
+const LISTEN_POLL_MAX: Duration = Duration::from_millis(10);
 
 /// How hard to stop: the first interrupt stops gently, the second kills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -310,6 +314,7 @@ async fn run_stage(
             continue;
         }
         let listen_deadline = tokio::time::Instant::now() + LISTEN_DEADLINE;
+        let mut poll = LISTEN_POLL;
         loop {
             if listening(&wanted, &mut probe).await {
                 break;
@@ -323,7 +328,7 @@ async fn run_stage(
                         break 'waves;
                     }
                 }
-                _ = tokio::time::sleep(LISTEN_POLL) => {}
+                _ = tokio::time::sleep(poll) => poll = (poll * 3 / 2).min(LISTEN_POLL_MAX),
                 _ = tokio::time::sleep_until(listen_deadline) => {
                     stop_all(&mut running, &mut rx, StopLevel::Abort, grace, stop, log).await;
                     return Err(StageFailure::failed(format!("SIPp did not open {} within {}s", describe(&wanted), LISTEN_DEADLINE.as_secs())));
