@@ -14,7 +14,7 @@ Writes into DIR:
                    stuck_zombies (zombie children already zombies at the sample before: not
                    reaped for a whole interval), descendants, sipp_in_ns (sipp processes in this network namespace, whoever
                    their parent), procs_in_ns (every process of the namespace but this watcher and
-                   the `ip`/`dig` it runs), run_links (sipp-<run_id>), spare_links (sipp-_xxxxxx),
+                   the `ip`/`dig` it runs), run_links (sipp-<run_id>), spare_links (sipp-_xxxxxx), reserve_links (sipp-+xxxxxx),
                    sipp_addrs (IPv4 addresses on sipp-* links), run_folders (<root>/<test>/<id>),
                    dns_pos (look-ups of a running dns test that answered), dns_neg_ok (look-ups of
                    a finished dns test that were REFUSED or NXDOMAIN), dns_leaked (look-ups of a finished
@@ -159,20 +159,24 @@ def in_ns(pid, ns):
 
 
 def links_and_addrs():
-    run_links = spare_links = addrs = 0
+    run_links = spare_links = reserve_links = addrs = 0
     try:
         out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=10).stdout
         for line in out.splitlines():
             name = line.split(":")[1].strip().split("@")[0]
             if name.startswith("sipp-_"):
                 spare_links += 1
+            elif name.startswith("sipp-+"):
+                # The ARP reserve's link (one per process, made with the NetActor): its
+                # addresses answer ARP for the addresses probed ahead. Not a test's link.
+                reserve_links += 1
             elif name.startswith("sipp-"):
                 run_links += 1
         out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, timeout=10).stdout
         addrs = sum(1 for line in out.splitlines() if line.split()[1].startswith("sipp-"))
     except (OSError, subprocess.TimeoutExpired, IndexError):
         pass
-    return run_links, spare_links, addrs
+    return run_links, spare_links, reserve_links, addrs
 
 
 def run_folders(root):
@@ -192,7 +196,7 @@ def run_folders(root):
 
 
 FIELDS = ["t_s", "runs_done", "passed", "failed", "not_ready", "dirty", "rss_kib", "hwm_kib", "fds", "threads",
-          "children", "zombies", "stuck_zombies", "descendants", "sipp_in_ns", "procs_in_ns", "run_links", "spare_links",
+          "children", "zombies", "stuck_zombies", "descendants", "sipp_in_ns", "procs_in_ns", "run_links", "spare_links", "reserve_links",
           "sipp_addrs", "run_folders", "dns_pos", "dns_neg_ok", "dns_leaked"]
 
 
@@ -240,7 +244,7 @@ def sample(pid, t0, c, ns, root, alive, peak):
         p = procs[p][2]
         ancestors.add(p)
     row["procs_in_ns"] = sum(1 for p in ns_pids if p not in mine and p not in ancestors)
-    row["run_links"], row["spare_links"], row["sipp_addrs"] = links_and_addrs()
+    row["run_links"], row["spare_links"], row["reserve_links"], row["sipp_addrs"] = links_and_addrs()
     row["run_folders"] = run_folders(root)
     return row
 

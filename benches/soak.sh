@@ -82,7 +82,7 @@ live = [r for r in rows if r["rss_kib"]]
 last_row = rows[-1]
 i = lambda r, k: int(r[k]) if r[k] else 0
 cols = ["t_s", "runs_done", "passed", "failed", "not_ready", "dirty", "rss_kib", "fds", "threads", "children", "zombies",
-        "stuck_zombies", "sipp_in_ns", "procs_in_ns", "run_links", "spare_links", "sipp_addrs", "run_folders", "dns_pos", "dns_neg_ok", "dns_leaked"]
+        "stuck_zombies", "sipp_in_ns", "procs_in_ns", "run_links", "spare_links", "reserve_links", "sipp_addrs", "run_folders", "dns_pos", "dns_neg_ok", "dns_leaked"]
 def md(rs, title):
     t = [f"| {' | '.join(cols)} |", "|" + "---:|" * len(cols)]
     t += [f"| {' | '.join(r[c] if r[c] != '' else '-' for c in cols)} |" for r in rs]
@@ -123,8 +123,9 @@ checks = [
      "max %d zombie children at a sample (exited, not yet reaped), %d still zombies a sample later" % (rng("zombies", live)[1], rng("stuck_zombies", live)[1])),
     ("spare links <= --group", rng("spare_links", live)[1] <= group, "max %d" % rng("spare_links", live)[1]),
     ("run links <= --group", rng("run_links", live)[1] <= group, "max %d" % rng("run_links", live)[1]),
-    ("nothing left after exit", all(i(last_row, k) == 0 for k in ("run_links", "spare_links", "sipp_addrs", "run_folders", "procs_in_ns", "sipp_in_ns")),
-     ", ".join(f"{k} {last_row[k]}" for k in ("run_links", "spare_links", "sipp_addrs", "run_folders", "procs_in_ns", "sipp_in_ns"))),
+    ("one ARP reserve link", rng("reserve_links", live)[1] <= 1, "max %d" % rng("reserve_links", live)[1]),
+    ("nothing left after exit", all(i(last_row, k) == 0 for k in ("run_links", "spare_links", "reserve_links", "sipp_addrs", "run_folders", "procs_in_ns", "sipp_in_ns")),
+     ", ".join(f"{k} {last_row[k]}" for k in ("run_links", "spare_links", "reserve_links", "sipp_addrs", "run_folders", "procs_in_ns", "sipp_in_ns"))),
     ("DNS records removed", summary["dns_neg_ok"] > 0 and not summary["dns_leaked"],
      f"{summary['dns_neg_ok']} look-ups of finished dns tests REFUSED or NXDOMAIN, {len(summary['dns_leaked'])} answered; {summary['dns_pos']} look-ups of running ones answered"),
     ("no failed run", not fails, f"{len(fails)} failed"),
