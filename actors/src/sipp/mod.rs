@@ -1,10 +1,11 @@
 //! SippActor: runs the SIPp instances of one test run (SPEC §11) from the front end's
 //! [`LaunchPlan`]: stage after stage; in a stage, wave after wave (UAS and 3PCC slaves, then
 //! UACs, then a 3PCC master), each wave starting once the previous waves listen on their
-//! sockets (read from /proc/net, no fixed sleep). Every SIPp runs in its own process group in
-//! the run folder and is reaped. When one fails, the others of its stage are stopped (SIGUSR1,
-//! then SIGTERM, then SIGKILL after short grace periods); the same on `--test-timeout` and on an
-//! interrupt. [`stats`]: what SIPp counted (calls, setup time), read from its statistics.
+//! sockets (asked of the kernel, see [`sockets`]; no fixed sleep). Every SIPp runs in its own
+//! process group in the run folder and is reaped. When one fails, the others of its stage are
+//! stopped (SIGUSR1, then SIGTERM, then SIGKILL after short grace periods); the same on
+//! `--test-timeout` and on an interrupt. [`stats`]: what SIPp counted (calls, setup time), read
+//! from its statistics.
 
 pub mod stats;
 
