@@ -29,7 +29,7 @@ use crate::report::{console::Console, json, json::Json, json::RunMeta, junit::JU
 use crate::report_cmd;
 use crate::shard::Shard;
 use crate::sipp_args::{SippLauncher, TlsSetup};
-use crate::suite::{self, CollectOptions, Suite};
+use crate::suite::{self, Suite};
 use crate::template::Renderer;
 use crate::tls::{self, Ca};
 
@@ -335,14 +335,8 @@ fn note(log: &Logger, suite: &Suite, sipp: Option<&SippCheck>, notes: &[String])
 
 /// The tests of the suite, after `--pattern-only` / `--pattern-exclude`; none is a usage error.
 fn collect(config: &Config) -> Result<Suite, Stop> {
-    let suite = suite::collect(&CollectOptions {
-        testsuite: config.testsuite.clone(),
-        template_folder: config.template_folder.clone(),
-        global_folder: config.global_folder.clone(),
-        only: config.only.clone(),
-        exclude: config.exclude.clone(),
-    })
-    .map_err(|e| usage_stop(&format!("{}: {e}", e.option())))?;
+    let suite = suite::collect(&config.collect_options())
+        .map_err(|e| usage_stop(&format!("{}: {e}", e.option())))?;
     if suite.tests.is_empty() {
         let filtered = !config.only.is_empty() || !config.exclude.is_empty();
         return Err(usage_stop(&suite::no_tests_message(

@@ -17,6 +17,7 @@ use sipplauncher_actors::sys::rundir;
 use crate::cli::{Cli, DEFAULT_LOG_FILE};
 use crate::rerun::Rerun;
 use crate::shard::{Shard, ShardError};
+use crate::suite::CollectOptions;
 use crate::tls::KeyType;
 
 /// `--group-pause` when not given (the original's), but in a dry run.
@@ -159,6 +160,19 @@ pub struct Config {
     /// `--rerun-failed`: the report, and the tests that did not pass in it.
     pub rerun: Option<(PathBuf, Rerun)>,
     pub sipp: SippOptions,
+}
+
+impl Config {
+    /// What to collect: the suite's folders and the name filters of the command line.
+    pub fn collect_options(&self) -> CollectOptions {
+        CollectOptions {
+            testsuite: self.testsuite.clone(),
+            template_folder: self.template_folder.clone(),
+            global_folder: self.global_folder.clone(),
+            only: self.only.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
 }
 
 /// A bad command line: one line naming the option and the problem.

@@ -294,22 +294,12 @@ fn evidence_lines(r: &RunRecord) -> Vec<String> {
 impl Case {
     fn of_run(r: &RunRecord) -> Case {
         Case::of(RunCase {
-            name: &r.name,
-            index: r.index,
-            run_id: &r.run_id,
-            run_id_number: &r.run_id_number,
-            result: r.result().as_str(),
-            state: r.state.as_str(),
-            passed: r.passed(),
-            took: r.took(),
-            reason: r.reason(),
-            run_folder: r.run_folder.as_ref().map(|p| p.display().to_string()),
-            more: evidence_lines(r),
             tries: r.earlier.iter().map(Case::run_case).collect(),
+            ..Case::run_case(r)
         })
     }
 
-    /// An earlier try's part of the testcase.
+    /// One try's part of the testcase (its earlier tries left to [`Case::of_run`]).
     fn run_case(r: &RunRecord) -> RunCase<'_> {
         RunCase {
             name: &r.name,

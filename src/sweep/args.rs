@@ -11,7 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use crate::cli::Cli;
 use crate::config;
 use crate::preflight;
-use crate::suite::{self, CollectOptions};
+use crate::suite;
 
 use super::figures::total_for;
 
@@ -261,14 +261,8 @@ pub fn parse(args: &[OsString]) -> Result<Parsed, String> {
     // The largest size's: only --group and --total differ between sizes.
     let config =
         last.ok_or("--groups: missing; give the group sizes, e.g. --groups 1,10,50,100")?;
-    let suite = suite::collect(&CollectOptions {
-        testsuite: config.testsuite.clone(),
-        template_folder: config.template_folder.clone(),
-        global_folder: config.global_folder.clone(),
-        only: config.only.clone(),
-        exclude: config.exclude.clone(),
-    })
-    .map_err(|e| format!("{}: {e}", e.option()))?;
+    let suite =
+        suite::collect(&config.collect_options()).map_err(|e| format!("{}: {e}", e.option()))?;
     if suite.tests.is_empty() {
         return Err(format!("No tests found in {}", config.testsuite.display()));
     }

@@ -5,7 +5,7 @@
 use crate::report::html::Section;
 
 use super::figures::{Knee, SizeFigures};
-use super::table;
+use super::{esc, table};
 
 /// The capacity section: `svg` (the plot), then the sizes and the knee.
 pub fn section(sizes: &[SizeFigures], knee: &Knee, target: f64, svg: &str) -> Section {
@@ -49,14 +49,6 @@ pub fn section(sizes: &[SizeFigures], knee: &Knee, target: f64, svg: &str) -> Se
         html: h,
         first: true,
     }
-}
-
-/// Text for HTML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -61,6 +61,14 @@ pub fn main(args: &[OsString]) -> i32 {
     run(&plan)
 }
 
+/// Text for the sweep's SVG and HTML (XML and HTML alike: `&`, `<`, `>` and `"`).
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 fn usage(msg: &str) -> i32 {
     let _ = writeln!(std::io::stderr(), "sipplauncher sweep: {msg}");
     exit_code::USAGE

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::esc;
 use super::figures::{Knee, SetupSource, SizeFigures};
 
 const W: f64 = 820.0;
@@ -351,14 +352,6 @@ fn num(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
-}
-
-/// Text for XML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
