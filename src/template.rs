@@ -334,11 +334,20 @@ fn replace(path: &Path, content: &[u8]) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     match fs::OpenOptions::new()
         .write(true)
-        .truncate(true)
         .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(path)
     {
-        Ok(mut f) => return f.write_all(content),
+        Ok(mut f) => {
+            // Written over, then cut to its new length, not emptied first: ext4 writes back at
+            // close a file that was truncated to nothing (auto_da_alloc), a disk write per
+            // rendered file.
+            f.write_all(content)?;
+            let len = content.len() as u64;
+            if f.metadata()?.len() > len {
+                f.set_len(len)?;
+            }
+            return Ok(());
+        }
         Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {}
         Err(e) => return Err(e),
     }
@@ -1031,6 +1040,25 @@ Content-Length: [len]
             fs::read_to_string(f.templates.join("target.xml")).unwrap(),
             "{{ dut.host }}"
         );
+    }
+
+    #[test]
+    fn a_file_rendered_shorter_or_longer_is_exactly_its_rendering() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = format!(
+            "{{{{ dut.host }}}}{}",
+            "{# a comment that goes #}".repeat(40)
+        );
+        fs::write(dir.path().join("uac_ua0.xml"), &long).unwrap();
+        fs::write(dir.path().join("uas_ua1.xml"), "<{{ dut.host }}>").unwrap();
+        fs::write(dir.path().join("uas_ua2.xml"), "{% if false %}x{% endif %}").unwrap();
+        Renderer::new(None, Map::new())
+            .render(dir.path(), &ctx(), &|| false)
+            .unwrap();
+        let read = |n: &str| fs::read_to_string(dir.path().join(n)).unwrap();
+        assert_eq!(read("uac_ua0.xml"), "10.22.22.24");
+        assert_eq!(read("uas_ua1.xml"), "<10.22.22.24>");
+        assert_eq!(read("uas_ua2.xml"), "");
     }
 
     #[test]

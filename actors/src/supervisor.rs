@@ -27,7 +27,7 @@ use crate::messages::{
 };
 use crate::net::{NetActor, RESERVE_SIZE};
 use crate::sipp::SippActor;
-use crate::sniffer::SnifferActor;
+use crate::sniffer::{Scope, SnifferActor};
 use crate::sys::keep::Keeper;
 use crate::sys::script::{self, KillSwitch, Leftovers};
 use crate::sys::signal::Interrupts;
@@ -788,7 +788,9 @@ async fn start_services(plan: &RunPlan, log: &Logger) -> Result<Services, String
     }
     .start();
     let sniffer = if config.pcap {
-        match SnifferActor::open(log.new(o!("actor" => "sniffer"))) {
+        // The tests' addresses are of the DUT network: the kernel filter can stay as it is.
+        let scope = Scope::of_network(config.dut, config.network_mask);
+        match SnifferActor::open(log.new(o!("actor" => "sniffer")), Some(scope)) {
             Ok(s) => Some(s.start()),
             Err(e) => {
                 // Nothing was made yet, but the NetActor is asked all the same.

@@ -423,20 +423,21 @@ impl LeaseJob {
     /// on failure removes it again. Called under the address lock.
     async fn make_link(&self, name: &str, addrs: &[Ipv4Addr]) -> Result<(), NetError> {
         let spare = self.shared.spares.borrow_mut().pop();
-        let index = match spare {
+        // A spare is up already (it was renamed while up); a new link is made down.
+        let (index, reused) = match spare {
             Some((spare, index)) => match self.nl.rename_link(index, &spare, name).await {
                 Ok(()) => {
                     debug!(self.log, "spare link reused"; "link" => name, "was" => &spare);
-                    index
+                    (index, true)
                 }
                 Err(e) => {
                     // Not usable: let Shutdown try to delete it; make a new one.
                     warn!(self.log, "{e}");
                     self.shared.links.borrow_mut().insert(spare, index);
-                    self.create(name).await?
+                    (self.create(name).await?, false)
                 }
             },
-            None => self.create(name).await?,
+            None => (self.create(name).await?, false),
         };
         self.shared
             .links
@@ -445,7 +446,9 @@ impl LeaseJob {
         let made_index = index;
         let reserve_link = self.shared.reserve_link.borrow().clone();
         let configured = async {
-            self.nl.set_up(made_index, name).await?;
+            if !reused {
+                self.nl.set_up(made_index, name).await?;
+            }
             for &a in addrs {
                 if let Some((rname, rindex)) = &reserve_link {
                     // Off the reserve link first: an address is never on two of our links.

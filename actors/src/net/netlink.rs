@@ -19,6 +19,13 @@ use rtnetlink::{Handle, LinkBridge, LinkDummy, LinkIfb, LinkUnspec, RouteMessage
 
 use crate::sys::owner::RunOwner;
 
+/// The MTU our links are made with: below IPv6's minimum (1280), so that the kernel gives them
+/// no IPv6 at all (no link-local address, no IPv6 sysctls to register again at each rename).
+pub const NO_IPV6_MTU: u32 = 1279;
+
+/// The most addresses [`Netlink::flush_addresses`] takes off one link.
+const MAX_FLUSHED: usize = 65_536;
+
 /// What the links we make start with: `sipp-<run_id>`.
 pub const LINK_PREFIX: &str = "sipp-";
 
@@ -285,10 +292,10 @@ impl Netlink {
             // The first kind has worked before (or is `dummy`): no need to ask again.
             if last || index == first || kind.usable() {
                 let message = match kind {
-                    LinkKind::Dummy => LinkDummy::new(name).build(),
-                    LinkKind::Ifb => LinkIfb::new(name).build(),
+                    LinkKind::Dummy => LinkDummy::new(name).mtu(NO_IPV6_MTU).build(),
+                    LinkKind::Ifb => LinkIfb::new(name).mtu(NO_IPV6_MTU).build(),
                     // LinkBridge::new sets the link up; it is meant to be left down here.
-                    LinkKind::Bridge => LinkBridge::new(name).down().build(),
+                    LinkKind::Bridge => LinkBridge::new(name).mtu(NO_IPV6_MTU).down().build(),
                 };
                 match self.handle.link().add(message).execute().await {
                     Ok(()) => break kind,
@@ -404,31 +411,30 @@ impl Netlink {
         }
     }
 
-    /// Removes every address of a link.
+    /// Removes every IPv4 address of a link. Without a dump: each request names no address,
+    /// and the kernel takes the link's first one, until it says there is none left.
     pub async fn flush_addresses(&self, index: u32, name: &str) -> Result<(), NetlinkError> {
-        use futures_util::TryStreamExt;
         let op = || format!("remove the addresses of {name}");
-        let addrs: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| NetlinkError::op(op(), e))?;
-        for a in addrs {
-            if a.header.index != index {
-                continue;
+        // A bound all the same: a link of ours holds a test's few addresses.
+        for _ in 0..MAX_FLUSHED {
+            let mut msg = AddressMessage::default();
+            msg.header.family = AddressFamily::Inet;
+            msg.header.index = index;
+            match self.handle.address().del(msg).execute().await {
+                Ok(()) => {}
+                Err(e) => {
+                    return match NetlinkError::op(op(), e) {
+                        e if e.errno() == Some(libc::EADDRNOTAVAIL) => Ok(()),
+                        e => Err(e),
+                    }
+                }
             }
-            self.handle
-                .address()
-                .del(a)
-                .execute()
-                .await
-                .map_err(|e| NetlinkError::op(op(), e))?;
         }
-        Ok(())
+        Err(NetlinkError::Op {
+            op: op(),
+            reason: format!("more than {MAX_FLUSHED} addresses"),
+            errno: None,
+        })
     }
 
     pub async fn add_address(
@@ -490,10 +496,10 @@ impl Netlink {
 
     /// Every IPv4 address of the host, on every link (for a point-to-point link both ends).
     pub async fn ipv4_addresses(&self) -> Result<Vec<HostAddress>, NetlinkError> {
-        let msgs: Vec<_> = self
-            .handle
-            .address()
-            .get()
+        // IPv4 only: an unspecified family dumps every family's addresses.
+        let mut req = self.handle.address().get();
+        req.message_mut().header.family = AddressFamily::Inet;
+        let msgs: Vec<_> = req
             .execute()
             .try_collect()
             .await
@@ -662,6 +668,19 @@ mod tests {
                     .alias
                     .is_none());
 
+                // No IPv6 on our links (the MTU is below its minimum): no link-local address,
+                // no IPv6 sysctls (the kernel registers them again at each rename).
+                assert!(std::path::Path::new("/proc/sys/net/ipv4/conf/sipp-tstabc").exists());
+                assert!(!std::path::Path::new("/proc/sys/net/ipv6/conf/sipp-tstabc").exists());
+                // A live rename keeps it up (a spare is renamed while up).
+                nl.rename_link(made.index, "sipp-tstabc", "sipp-_tstab")
+                    .await
+                    .unwrap();
+                assert!(nl.link("sipp-_tstab").await.unwrap().unwrap().up);
+                nl.rename_link(made.index, "sipp-_tstab", "sipp-tstabc")
+                    .await
+                    .unwrap();
+
                 // A gateway in the main table.
                 nl.add_address(made.index, "sipp-tstabc", Ipv4Addr::new(10, 8, 0, 1), 24)
                     .await
@@ -680,6 +699,23 @@ mod tests {
                 assert_eq!(
                     nl.gateways().await.unwrap(),
                     vec![Ipv4Addr::new(10, 8, 0, 254)]
+                );
+
+                // Flushed without a dump: every IPv4 address of that link, none of another's.
+                nl.add_address(again.index, "sipp-tstabd", Ipv4Addr::new(10, 9, 0, 6), 32)
+                    .await
+                    .unwrap();
+                nl.flush_addresses(made.index, "sipp-tstabc").await.unwrap();
+                let left = nl.ipv4_addresses().await.unwrap();
+                assert!(left.iter().all(|a| a.index != made.index), "{left:?}");
+                assert!(left.iter().any(|a| a.addr == Ipv4Addr::new(10, 9, 0, 6)));
+                // Nothing to flush is no error; no such link is one that names the operation.
+                nl.flush_addresses(made.index, "sipp-tstabc").await.unwrap();
+                let err = nl.flush_addresses(9999, "sipp-nolink").await.unwrap_err();
+                assert!(
+                    err.to_string()
+                        .starts_with("remove the addresses of sipp-nolink: "),
+                    "{err}"
                 );
 
                 assert!(nl.delete_link("sipp-tstabc").await.unwrap());

@@ -118,6 +118,71 @@ pub struct PcapStats {
     pub dropped: u64,
 }
 
+/// Where the tests' addresses come from: the DUT network. With a scope the kernel filter keeps
+/// the packets from or to any address of the network but the DUT's and this host's own, and so
+/// stays as it is while the runs come and go (setting a filter at every Register and
+/// Unregister was a few % of the tool's CPU per test at `--group 50`); user space files each
+/// packet to the runs of its addresses as without one. A run's address outside the scope gets
+/// its own test in the filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    network: Ipv4Addr,
+    prefix: u8,
+    /// Addresses of the network that are never a test's (sorted): the DUT and this host's
+    /// own, not those of a `sipp-` link (another run's addresses may be ours later).
+    exclude: Vec<Ipv4Addr>,
+}
+
+impl Scope {
+    /// The network `dut/prefix`, without the DUT and the addresses this network namespace has
+    /// in it now on links that are not `sipp-` links (one getifaddrs).
+    pub fn of_network(dut: Ipv4Addr, prefix: u8) -> Scope {
+        let mut exclude = vec![dut];
+        if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+            for ifa in addrs {
+                let Some(a) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) else {
+                    continue;
+                };
+                if !ifa
+                    .interface_name
+                    .starts_with(crate::net::netlink::LINK_PREFIX)
+                {
+                    exclude.push(a.ip());
+                }
+            }
+        }
+        Scope::new(dut, prefix, exclude)
+    }
+
+    fn new(dut: Ipv4Addr, prefix: u8, exclude: Vec<Ipv4Addr>) -> Scope {
+        let mut scope = Scope {
+            network: Ipv4Addr::from(u32::from(dut) & Scope::mask_of(prefix)),
+            prefix: prefix.min(32),
+            exclude: Vec::new(),
+        };
+        let mut exclude: Vec<Ipv4Addr> =
+            exclude.into_iter().filter(|a| scope.contains(*a)).collect();
+        exclude.sort();
+        exclude.dedup();
+        scope.exclude = exclude;
+        scope
+    }
+
+    fn mask_of(prefix: u8) -> u32 {
+        u32::MAX
+            .checked_shl(32 - u32::from(prefix.min(32)))
+            .unwrap_or(0)
+    }
+
+    fn mask(&self) -> u32 {
+        Scope::mask_of(self.prefix)
+    }
+
+    fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & self.mask() == u32::from(self.network)
+    }
+}
+
 /// The pcap file name of a run, in its run folder (SPEC §6).
 pub fn pcap_name(run: &RunId) -> String {
     format!("sipp-{run}.pcap")
@@ -451,11 +516,14 @@ struct Capture {
     /// The most packets the socket can hold: a drain reads no more.
     drain_max: usize,
     filer: Filer,
+    scope: Option<Scope>,
+    /// The program on the socket now (a new one the same is not set again).
+    attached: Vec<(u16, u8, u8, u32)>,
     log: Logger,
 }
 
 impl Capture {
-    fn new(sock: OwnedFd, log: Logger) -> Self {
+    fn new(sock: OwnedFd, scope: Option<Scope>, log: Logger) -> Self {
         // The kernel charges each packet at least a few hundred bytes against the receive
         // buffer (SO_RCVBUF reads back the doubled, charged size).
         let drain_max = nix::sys::socket::getsockopt(&sock, sockopt::RcvBuf)
@@ -467,6 +535,9 @@ impl Capture {
             buf: vec![0; SNAPLEN as usize - SLL_HEADER_LEN],
             cmsg: nix::cmsg_space!(TimeSpec),
             filer: Filer::default(),
+            scope,
+            // What open_socket set.
+            attached: shape(&filter_program(&[])),
             log,
         }
     }
@@ -561,16 +632,27 @@ impl Capture {
     /// socket keeps its former filter and the error is returned.
     fn refilter(&mut self) -> Result<(), SniffError> {
         let addrs = self.filer.addresses();
-        let Err(e) = attach_filter(&self.sock, &mut filter_program(&addrs)) else {
+        let mut program = match &self.scope {
+            Some(scope) if !addrs.is_empty() => scoped_program(scope, &addrs),
+            _ => filter_program(&addrs),
+        };
+        let wanted = shape(&program);
+        if wanted == self.attached {
+            return Ok(());
+        }
+        let Err(e) = attach_filter(&self.sock, &mut program) else {
+            self.attached = wanted;
             return Ok(());
         };
         warn!(
             self.log,
             "capture: set the kernel filter: {e}: every IPv4 packet is read"
         );
-        let all = vec![Ipv4Addr::UNSPECIFIED; FILTER_MAX_ADDRS + 1];
-        attach_filter(&self.sock, &mut filter_program(&all))
-            .map_err(|e| SniffError::Socket(format!("set the kernel filter: {}", e.desc())))
+        let mut all = filter_program(&vec![Ipv4Addr::UNSPECIFIED; FILTER_MAX_ADDRS + 1]);
+        attach_filter(&self.sock, &mut all)
+            .map_err(|e| SniffError::Socket(format!("set the kernel filter: {}", e.desc())))?;
+        self.attached = shape(&all);
+        Ok(())
     }
 
     /// Handles one command of a batch; `false` to end the thread. The filter is set once for
@@ -701,28 +783,79 @@ fn now() -> Duration {
 /// IPv4 packet only when its source or destination is in `addrs` (any IPv4 packet when there
 /// are more than [`FILTER_MAX_ADDRS`]). With no address nothing is kept: no run, no work.
 fn filter_program(addrs: &[Ipv4Addr]) -> Vec<libc::sock_filter> {
-    let op = |code: u32| u16::try_from(code).unwrap_or(0);
-    let stmt = |code: u32, k: u32| libc::sock_filter {
-        code: op(code),
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
-        jt,
-        jf,
-        k,
-    };
-    let ld_word = |offset: u32| stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset);
-    // Ancillary data: the loads at SKF_AD_OFF + n read skb fields (negative offsets as u32).
-    let ld_meta = |field: libc::c_int| ld_word((libc::SKF_AD_OFF + field) as u32);
-    let ret = |k: u32| stmt(libc::BPF_RET | libc::BPF_K, k);
-    const KEEP: u32 = u32::MAX;
     if addrs.is_empty() {
         return vec![ret(0)];
     }
-    let mut p = vec![
+    let mut p = program_head();
+    if addrs.len() > FILTER_MAX_ADDRS {
+        p.push(ret(KEEP));
+        return p;
+    }
+    // 12: source, then destination; each address: equal → the next instruction (keep).
+    for offset in [12, 16] {
+        p.push(ld_word(offset));
+        push_any_of(&mut p, addrs);
+    }
+    p.push(ret(0));
+    p
+}
+
+/// As [`filter_program`] for the runs registered now (`addrs`, not empty), under a [`Scope`]:
+/// an IPv4 packet is kept when its source or destination is an address of the scope's network
+/// other than those it excludes, or one of `addrs` outside the network. So the program changes
+/// only when a run's address is outside the scope or is one the scope excludes.
+/// `addrs` is sorted (as [`Filer::addresses`] gives them).
+fn scoped_program(scope: &Scope, addrs: &[Ipv4Addr]) -> Vec<libc::sock_filter> {
+    let outside: Vec<Ipv4Addr> = addrs
+        .iter()
+        .copied()
+        .filter(|a| !scope.contains(*a))
+        .collect();
+    if outside.len() > FILTER_MAX_ADDRS {
+        return filter_program(&outside);
+    }
+    // An address a run has is never excluded. Each exclusion jumps over the rest of its side;
+    // jumps reach 255 instructions at most: past that many, none is excluded.
+    let mut exclude: Vec<Ipv4Addr> = scope
+        .exclude
+        .iter()
+        .copied()
+        .filter(|e| addrs.binary_search(e).is_err())
+        .collect();
+    if exclude.len() > MAX_EXCLUDED {
+        exclude.clear();
+    }
+    let mut p = program_head();
+    for offset in [12, 16] {
+        p.push(ld_word(offset));
+        push_any_of(&mut p, &outside);
+        for (i, e) in exclude.iter().enumerate() {
+            // To the next side: over the exclusions left and the three of the network test.
+            let over = u8::try_from(exclude.len() - 1 - i + 3).unwrap_or(u8::MAX);
+            p.push(jeq(u32::from(*e), over, 0));
+        }
+        p.push(stmt(
+            libc::BPF_ALU | libc::BPF_AND | libc::BPF_K,
+            scope.mask(),
+        ));
+        p.push(jeq(u32::from(scope.network), 0, 1));
+        p.push(ret(KEEP));
+    }
+    p.push(ret(0));
+    p
+}
+
+/// Exclusions a scoped program holds at most (see [`scoped_program`]).
+const MAX_EXCLUDED: usize = 200;
+/// The filter's "keep the whole packet".
+const KEEP: u32 = u32::MAX;
+
+/// The start of every program but "keep nothing": outgoing loopback copies dropped, ARP kept,
+/// VLAN kept, anything else but IPv4 dropped; IPv4 goes on at instruction 12.
+fn program_head() -> Vec<libc::sock_filter> {
+    // Ancillary data: the loads at SKF_AD_OFF + n read skb fields (negative offsets as u32).
+    let ld_meta = |field: libc::c_int| ld_word((libc::SKF_AD_OFF + field) as u32);
+    vec![
         /* 0 */ ld_meta(libc::SKF_AD_PKTTYPE),
         /* 1 */ jeq(u32::from(PACKET_OUTGOING), 0, 3),
         /* 2 */ ld_meta(libc::SKF_AD_HATYPE),
@@ -735,21 +868,50 @@ fn filter_program(addrs: &[Ipv4Addr]) -> Vec<libc::sock_filter> {
         /* 9 */ jeq(u32::from(ETH_P_8021AD), 1, 0),
         /* 10 */ ret(0),
         /* 11 */ ret(KEEP),
-    ];
-    if addrs.len() > FILTER_MAX_ADDRS {
+    ]
+}
+
+/// For the word loaded: each of `addrs` equal → keep, else on to what follows.
+fn push_any_of(p: &mut Vec<libc::sock_filter>, addrs: &[Ipv4Addr]) {
+    for a in addrs {
+        p.push(jeq(u32::from(*a), 0, 1));
         p.push(ret(KEEP));
-        return p;
     }
-    // 12: source, then destination; each address: equal → the next instruction (keep).
-    for offset in [12, 16] {
-        p.push(ld_word(offset));
-        for a in addrs {
-            p.push(jeq(u32::from(*a), 0, 1));
-            p.push(ret(KEEP));
-        }
+}
+
+fn op(code: u32) -> u16 {
+    u16::try_from(code).unwrap_or(0)
+}
+
+fn stmt(code: u32, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code: op(code),
+        jt: 0,
+        jf: 0,
+        k,
     }
-    p.push(ret(0));
-    p
+}
+
+fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
+        jt,
+        jf,
+        k,
+    }
+}
+
+fn ld_word(offset: u32) -> libc::sock_filter {
+    stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset)
+}
+
+fn ret(k: u32) -> libc::sock_filter {
+    stmt(libc::BPF_RET | libc::BPF_K, k)
+}
+
+/// A program as comparable values (`sock_filter` has no `PartialEq`).
+fn shape(p: &[libc::sock_filter]) -> Vec<(u16, u8, u8, u32)> {
+    p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
 }
 
 /// Puts `program` on the socket in place of the one it had (atomically: no packet sees
@@ -924,14 +1086,14 @@ impl SnifferActor {
     /// Opens the capture socket in the calling thread's network namespace and starts the
     /// capture thread. A missing privilege is [`SniffError::NotPermitted`], one line that
     /// says what to do. Blocks only for the socket calls and the thread's start.
-    pub fn open(log: Logger) -> Result<SnifferActor, SniffError> {
+    pub fn open(log: Logger, scope: Option<Scope>) -> Result<SnifferActor, SniffError> {
         let sock = open_socket(&log)?;
         let wake = Arc::new(
             EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
                 .map_err(|e| SniffError::Socket(format!("eventfd: {}", e.desc())))?,
         );
         let (commands, rx) = mpsc::channel();
-        let capture = Capture::new(sock, log.clone());
+        let capture = Capture::new(sock, scope, log.clone());
         let thread_wake = wake.clone();
         let thread = std::thread::Builder::new()
             .name("capture".into())
@@ -1449,7 +1611,7 @@ mod tests {
     )]
     fn kernel_filter_lets_through_only_what_is_registered() {
         testns::in_netns("kernel filter", || {
-            let mut cap = Capture::new(open_socket(&log()).unwrap(), log());
+            let mut cap = Capture::new(open_socket(&log()).unwrap(), None, log());
             let socks: Vec<UdpSocket> = (2..=5)
                 .map(|d| UdpSocket::bind((lo(d), 5060)).unwrap())
                 .collect();
@@ -1493,13 +1655,139 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_is_its_network_without_the_dut_and_the_hosts_own() {
+        let s = Scope::new(
+            Ipv4Addr::new(10, 99, 0, 1),
+            23,
+            vec![
+                Ipv4Addr::new(10, 99, 1, 7),
+                Ipv4Addr::new(192, 168, 1, 5),
+                Ipv4Addr::new(10, 99, 0, 1),
+                Ipv4Addr::new(10, 99, 1, 7),
+            ],
+        );
+        assert_eq!(s.network, Ipv4Addr::new(10, 99, 0, 0));
+        assert_eq!(s.mask(), 0xffff_fe00);
+        assert_eq!(
+            s.exclude,
+            vec![Ipv4Addr::new(10, 99, 0, 1), Ipv4Addr::new(10, 99, 1, 7)]
+        );
+        assert!(s.contains(Ipv4Addr::new(10, 99, 1, 255)));
+        assert!(!s.contains(Ipv4Addr::new(10, 99, 2, 0)));
+        assert!(Scope::new(Ipv4Addr::new(10, 1, 2, 3), 0, vec![]).contains(Ipv4Addr::BROADCAST));
+        assert!(!Scope::new(Ipv4Addr::new(10, 1, 2, 3), 32, vec![])
+            .contains(Ipv4Addr::new(10, 1, 2, 4)));
+        // What this namespace has (lo's 127.0.0.1 at least) is excluded when in the network.
+        let here = Scope::of_network(Ipv4Addr::new(127, 0, 0, 9), 8);
+        assert!(here.exclude.contains(&Ipv4Addr::new(127, 0, 0, 9)));
+    }
+
+    #[test]
+    fn scoped_program_shape() {
+        let jumps_in_range = |p: &[libc::sock_filter]| {
+            for (i, ins) in p.iter().enumerate() {
+                if u32::from(ins.code) & 0x07 == libc::BPF_JMP {
+                    assert!(i + 1 + usize::from(ins.jt.max(ins.jf)) < p.len(), "{i}");
+                }
+            }
+        };
+        let net = |d: u8| Ipv4Addr::new(10, 99, 0, d);
+        let scope = Scope::new(net(1), 24, vec![net(1), net(2)]);
+        // Runs in the network: the program does not depend on which.
+        let p = scoped_program(&scope, &[net(5)]);
+        assert_eq!(shape(&p), shape(&scoped_program(&scope, &[net(6), net(7)])));
+        assert_eq!(p.len(), 12 + 2 * (1 + 2 + 3) + 1);
+        jumps_in_range(&p);
+        // An exclusion jumps to the start of the other side (the destination's load).
+        assert_eq!(p[13].k, u32::from(net(1)));
+        assert_eq!(13 + 1 + usize::from(p[13].jt), 18);
+        assert_eq!(p[18].k, 16);
+        // A run's address is never excluded; one outside the network is tested alone.
+        let q = scoped_program(&scope, &[Ipv4Addr::new(10, 98, 0, 1), net(2)]);
+        assert_eq!(q.len(), 12 + 2 * (1 + 2 + 1 + 3) + 1);
+        jumps_in_range(&q);
+        // Too many exclusions for a jump: none.
+        let many: Vec<Ipv4Addr> = (0..=MAX_EXCLUDED as u32)
+            .map(|i| Ipv4Addr::from(0x0a63_0000 + i))
+            .collect();
+        let wide = Scope::new(net(1), 16, many);
+        assert_eq!(scoped_program(&wide, &[net(250)]).len(), 12 + 2 * 4 + 1);
+        let few = Scope::new(net(1), 16, wide.exclude[..MAX_EXCLUDED].to_vec());
+        let p = scoped_program(&few, &[net(250)]);
+        assert!(p.len() <= 4096);
+        jumps_in_range(&p);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
+    fn a_scoped_filter_stays_while_runs_come_and_go() {
+        testns::in_netns("scoped filter", || {
+            // 127.0.0.0/29 without .1 and .6; .9 and .10 are outside.
+            let scope = Scope::new(lo(1), 29, vec![lo(1), lo(6)]);
+            let mut cap = Capture::new(open_socket(&log()).unwrap(), Some(scope), log());
+            let socks: HashMap<u8, UdpSocket> = [1, 2, 3, 4, 5, 6, 9, 10]
+                .into_iter()
+                .map(|d| (d, UdpSocket::bind((lo(d), 5060)).unwrap()))
+                .collect();
+            // Sends each pair's packet, waits until each arrived, then counts what the
+            // capture read.
+            let exchange = |cap: &mut Capture, pairs: &[(u8, u8)]| {
+                for (from, to) in pairs {
+                    socks[from].send_to(b"x", (lo(*to), 5060)).unwrap();
+                    socks[to].recv(&mut [0; 4]).unwrap();
+                }
+                let mut n = 0;
+                while cap.read_one().unwrap() {
+                    n += 1;
+                }
+                n
+            };
+            let register = |cap: &mut Capture, id: &str, d: u8| {
+                cap.filer
+                    .register(RunId(id.into()), vec![lo(d)], id.into())
+                    .unwrap();
+                cap.refilter().unwrap();
+            };
+            let pairs = [(2, 3), (4, 5), (6, 1), (9, 10)];
+            // No run: nothing reaches the socket.
+            assert_eq!(exchange(&mut cap, &pairs), 0);
+            // A run in the network: every packet of the network but between excluded
+            // addresses (6→1), not those outside (9→10); user space files only the run's.
+            register(&mut cap, "aaaaaa", 2);
+            let scoped = cap.attached.clone();
+            assert_eq!(exchange(&mut cap, &pairs), 2);
+            assert_eq!(cap.filer.regs[0].packets.len(), 1);
+            // Another run in the network: the filter stays as it is.
+            register(&mut cap, "bbbbbb", 4);
+            assert_eq!(cap.attached, scoped);
+            assert_eq!(exchange(&mut cap, &pairs), 2);
+            assert_eq!(cap.filer.regs[1].packets.len(), 1);
+            // A run outside the network, and one at an excluded address: each in the filter.
+            register(&mut cap, "cccccc", 9);
+            assert_ne!(cap.attached, scoped);
+            register(&mut cap, "dddddd", 6);
+            assert_eq!(exchange(&mut cap, &pairs), 4);
+            assert!(cap.filer.regs.iter().all(|r| !r.packets.is_empty()));
+            // The last run gone: nothing is read again.
+            for id in ["aaaaaa", "bbbbbb", "cccccc", "dddddd"] {
+                cap.filer.unregister(&RunId(id.into())).unwrap();
+            }
+            cap.refilter().unwrap();
+            assert_eq!(exchange(&mut cap, &pairs), 0);
+        });
+    }
+
+    #[test]
     #[cfg_attr(
         not(feature = "lab"),
         ignore = "needs root for a network namespace: cargo test --features lab"
     )]
     fn a_batch_of_registers_is_answered_once_its_filter_is_on() {
         testns::in_netns("filter batch", || {
-            let mut cap = Capture::new(open_socket(&log()).unwrap(), log());
+            let mut cap = Capture::new(open_socket(&log()).unwrap(), None, log());
             let socks: Vec<UdpSocket> = (2..=3)
                 .map(|d| UdpSocket::bind((lo(d), 5060)).unwrap())
                 .collect();
@@ -1576,7 +1864,7 @@ mod tests {
             actix_rt::System::new().block_on(async {
                 let dir = tempfile::tempdir().unwrap();
                 let pcap = dir.path().join("a.pcap");
-                let sniffer = SnifferActor::open(log()).unwrap().start();
+                let sniffer = SnifferActor::open(log(), None).unwrap().start();
                 register(&sniffer, "aaaaaa", &[lo(2), lo(3)], &pcap)
                     .await
                     .unwrap();
@@ -1643,7 +1931,7 @@ mod tests {
             actix_rt::System::new().block_on(async {
                 let dir = tempfile::tempdir().unwrap();
                 let (pa, pb) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
-                let sniffer = SnifferActor::open(log()).unwrap().start();
+                let sniffer = SnifferActor::open(log(), None).unwrap().start();
                 register(&sniffer, "aaaaaa", &[lo(2), lo(3)], &pa)
                     .await
                     .unwrap();
@@ -1723,7 +2011,7 @@ mod tests {
                 testns::wait_running(&["va"]).await;
                 let dir = tempfile::tempdir().unwrap();
                 let pcap = dir.path().join("a.pcap");
-                let sniffer = SnifferActor::open(log()).unwrap().start();
+                let sniffer = SnifferActor::open(log(), None).unwrap().start();
                 register(&sniffer, "aaaaaa", &[ip(1)], &pcap).await.unwrap();
                 // To a closed port over there: ARP first, then the datagram, then an ICMP
                 // error back; once the socket has the error, the kernel has filed them all.
@@ -1774,7 +2062,7 @@ mod tests {
             actix_rt::System::new().block_on(async {
                 let dir = tempfile::tempdir().unwrap();
                 let pcap = dir.path().join("a.pcap");
-                let sniffer = SnifferActor::open(log()).unwrap().start();
+                let sniffer = SnifferActor::open(log(), None).unwrap().start();
                 assert_eq!(
                     unregister(&sniffer, "zzzzzz").await,
                     Err(SniffError::UnknownRun(RunId("zzzzzz".into())))
@@ -1823,7 +2111,7 @@ mod tests {
         testns::in_netns("capture not permitted", || {
             const CAP_NET_RAW: u32 = 13;
             testns::drop_capability(CAP_NET_RAW);
-            let err = SnifferActor::open(log()).err().unwrap();
+            let err = SnifferActor::open(log(), None).err().unwrap();
             assert_eq!(err, SniffError::NotPermitted);
             assert_eq!(
                 err.to_string(),
@@ -1867,7 +2155,7 @@ mod tests {
         testns::in_netns("capture throughput", || {
             actix_rt::System::new().block_on(async {
                 let dir = tempfile::tempdir().unwrap();
-                let sniffer = SnifferActor::open(log()).unwrap().start();
+                let sniffer = SnifferActor::open(log(), None).unwrap().start();
                 for (senders, per_sender, size) in [
                     (1, 200_000u32, 4usize),
                     (2, 200_000, 4),
@@ -1925,7 +2213,7 @@ mod tests {
         testns::in_netns("capture register/unregister", || {
             actix_rt::System::new().block_on(async {
                 let dir = tempfile::tempdir().unwrap();
-                let sniffer = SnifferActor::open(log()).unwrap().start();
+                let sniffer = SnifferActor::open(log(), None).unwrap().start();
                 let _rx = UdpSocket::bind((lo(3), 5060)).unwrap();
                 let tx = UdpSocket::bind((lo(2), 5060)).unwrap();
                 let (mut reg, mut unreg) = (Vec::new(), Vec::new());

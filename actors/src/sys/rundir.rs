@@ -1046,26 +1046,32 @@ fn remove_contents(fd: OwnedFd, shown: &Path, run: &Path) -> Result<(), RunDirEr
     let (dir, names) = list(fd).map_err(|e| remove_err(format!("list {}", shown.display()), e))?;
     for name in names {
         let path = shown.join(&name);
+        // Unlinked first, without a stat: only a folder is refused (EISDIR; EPERM where POSIX
+        // says so), and a symlink goes itself, never what it points to.
+        match unlinkat(dir.as_fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => continue,
+            Err(Errno::EISDIR | Errno::EPERM) => {}
+            Err(e) => return Err(remove_err(format!("unlink {}", path.display()), e)),
+        }
         let st = match fstatat(dir.as_fd(), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(remove_err(format!("stat {}", path.display()), e)),
         };
-        let res = if is_dir(&st) {
-            match open_dir_at(dir.as_fd(), &name, false) {
-                Ok(sub) => remove_contents(sub, &path, run)?,
-                Err(Errno::ENOENT) => continue,
-                Err(e) => return Err(remove_err(format!("open {}", path.display()), e)),
-            }
-            unlinkat(dir.as_fd(), name.as_os_str(), UnlinkatFlags::RemoveDir)
-                .map_err(|e| (format!("rmdir {}", path.display()), e))
-        } else {
-            unlinkat(dir.as_fd(), name.as_os_str(), UnlinkatFlags::NoRemoveDir)
-                .map_err(|e| (format!("unlink {}", path.display()), e))
-        };
-        match res {
-            Ok(()) | Err((_, Errno::ENOENT)) => {}
-            Err((step, e)) => return Err(remove_err(step, e)),
+        if !is_dir(&st) {
+            return Err(remove_err(
+                format!("unlink {}", path.display()),
+                Errno::EPERM,
+            ));
+        }
+        match open_dir_at(dir.as_fd(), &name, false) {
+            Ok(sub) => remove_contents(sub, &path, run)?,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(remove_err(format!("open {}", path.display()), e)),
+        }
+        match unlinkat(dir.as_fd(), name.as_os_str(), UnlinkatFlags::RemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(remove_err(format!("rmdir {}", path.display()), e)),
         }
     }
     Ok(())
