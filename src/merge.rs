@@ -580,38 +580,11 @@ fn secs(d: Duration) -> f64 {
     d.as_millis() as f64 / 1_000.0
 }
 
-/// `2024-03-01T12:34:56.789Z` (as [`rfc3339`] writes it) back to a time.
+/// `2024-03-01T12:34:56.789Z` (as [`rfc3339`] writes it; any RFC 3339 time) back to a time.
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.splitn(3, '-');
-    let (y, m, day): (i64, u32, u32) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.splitn(3, ':');
-    let (hh, mm, ss): (i64, i64, i64) = (
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-        t.next()?.parse().ok()?,
-    );
-    let millis: u64 = format!("{frac:0<3}")[..3].parse().ok()?;
-    let secs = days_from_civil(y, m, day) * 86_400 + hh * 3_600 + mm * 60 + ss;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis))
-}
-
-/// Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`,
-/// the inverse of the reports' `civil_from_days`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(SystemTime::from)
 }
 
 /// The `merge` subcommand with its arguments (after `merge`); returns the exit status.
