@@ -9,6 +9,30 @@ use clap::{ArgAction, Parser};
 
 /// The default `--testsuite`.
 pub const DEFAULT_TESTSUITE: &str = "./tmp-testsuite";
+
+/// The options that say which suite and which of its tests: a run's and `sipplauncher list`'s.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuiteArgs {
+    /// Folder of the test suite
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_TESTSUITE)]
+    pub testsuite: PathBuf,
+
+    /// Folder of shared template snippets [default: <suite>/TEMPLATES if present]
+    #[arg(long, value_name = "DIR")]
+    pub template_folder: Option<PathBuf>,
+
+    /// Folder of the GLOBAL before.sh/after.sh [default: <suite>/GLOBAL if present]
+    #[arg(long, value_name = "DIR")]
+    pub global_test_folder: Option<PathBuf>,
+
+    /// Only tests whose name matches RE at its start (repeatable: any of them) [default: all]
+    #[arg(long, value_name = "RE")]
+    pub pattern_only: Vec<String>,
+
+    /// Leave out tests whose name matches RE at its start (repeatable; wins over --pattern-only)
+    #[arg(long, value_name = "RE")]
+    pub pattern_exclude: Vec<String>,
+}
 /// The default `--run-root`.
 pub const DEFAULT_RUN_ROOT: &str = "/var/tmp/sipplauncher";
 /// The default `--log-file`.
@@ -53,25 +77,9 @@ pub struct Cli {
     #[arg(long, value_name = "IP")]
     pub dut: Option<String>,
 
-    /// Folder of the test suite
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_TESTSUITE)]
-    pub testsuite: PathBuf,
-
-    /// Folder of shared template snippets [default: <suite>/TEMPLATES if present]
-    #[arg(long, value_name = "DIR")]
-    pub template_folder: Option<PathBuf>,
-
-    /// Folder of the GLOBAL before.sh/after.sh [default: <suite>/GLOBAL if present]
-    #[arg(long, value_name = "DIR")]
-    pub global_test_folder: Option<PathBuf>,
-
-    /// Run only tests whose name matches RE at its start (repeatable: any of them) [default: all]
-    #[arg(long, value_name = "RE")]
-    pub pattern_only: Vec<String>,
-
-    /// Skip tests whose name matches RE at its start (repeatable; wins over --pattern-only)
-    #[arg(long, value_name = "RE")]
-    pub pattern_exclude: Vec<String>,
+    /// Which suite and which of its tests (shared with `sipplauncher list`).
+    #[command(flatten)]
+    pub suite: SuiteArgs,
 
     /// Prefix length of the DUT network, where test addresses are picked (1..30)
     #[arg(
@@ -315,10 +323,10 @@ mod tests {
     fn defaults_are_the_originals() {
         let cli = parse(&[]).expect("no option is required by clap");
         assert_eq!(cli.dut, None);
-        assert_eq!(cli.testsuite, PathBuf::from("./tmp-testsuite"));
-        assert_eq!(cli.template_folder, None);
-        assert_eq!(cli.global_test_folder, None);
-        assert!(cli.pattern_only.is_empty() && cli.pattern_exclude.is_empty());
+        assert_eq!(cli.suite.testsuite, PathBuf::from("./tmp-testsuite"));
+        assert_eq!(cli.suite.template_folder, None);
+        assert_eq!(cli.suite.global_test_folder, None);
+        assert!(cli.suite.pattern_only.is_empty() && cli.suite.pattern_exclude.is_empty());
         assert_eq!(cli.network_mask, "24");
         assert_eq!(cli.group, "1");
         assert_eq!(cli.group_pause, None);
@@ -420,8 +428,8 @@ mod tests {
         ])
         .expect("all options parse");
         assert_eq!(cli.dut.as_deref(), Some("10.22.22.24"));
-        assert_eq!(cli.pattern_only, vec!["a", "b"]);
-        assert_eq!(cli.pattern_exclude, vec!["c"]);
+        assert_eq!(cli.suite.pattern_only, vec!["a", "b"]);
+        assert_eq!(cli.suite.pattern_exclude, vec!["c"]);
         assert!(cli.random && cli.repeat && cli.dry_run && cli.fail_expected);
         assert!(cli.group_stop_first_fail && cli.leave_temp && cli.no_pcap);
         assert_eq!(

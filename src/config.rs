@@ -307,17 +307,19 @@ impl fmt::Display for Quoted<'_> {
 /// The checks follow the order of the options in SPEC §3, so the first problem is the one told.
 pub fn validate(cli: Cli) -> Result<Config, UsageError> {
     let dut = parse_dut(cli.dut.as_deref())?;
-    let testsuite = existing_folder("--testsuite", cli.testsuite)?;
+    let testsuite = existing_folder("--testsuite", cli.suite.testsuite)?;
     let template_folder = cli
+        .suite
         .template_folder
         .map(|p| existing_folder("--template-folder", p))
         .transpose()?;
     let global_folder = cli
+        .suite
         .global_test_folder
         .map(|p| existing_folder("--global-test-folder", p))
         .transpose()?;
-    let only = compile_patterns("--pattern-only", &cli.pattern_only)?;
-    let exclude = compile_patterns("--pattern-exclude", &cli.pattern_exclude)?;
+    let only = compile_patterns("--pattern-only", &cli.suite.pattern_only)?;
+    let exclude = compile_patterns("--pattern-exclude", &cli.suite.pattern_exclude)?;
 
     let network_mask = parse_mask(&cli.network_mask)?;
     check_dut_is_a_host(dut, network_mask)?;

@@ -11,7 +11,7 @@ use clap::Parser;
 
 use sipplauncher_actors::core::plan::TestPlan;
 
-use crate::cli::{Cli, DEFAULT_TESTSUITE};
+use crate::cli::{Cli, SuiteArgs};
 use crate::config::{compile_patterns, existing_folder, UsageError};
 use crate::exit_code;
 use crate::report::{printable, printable_path};
@@ -29,36 +29,15 @@ const EXTRA_FILES: [&str; 4] = ["before.sh", "after.sh", "dns.txt", "3pcc.txt"];
     max_term_width = 100
 )]
 pub struct ListCli {
-    /// Folder of the test suite
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_TESTSUITE)]
-    pub testsuite: PathBuf,
-
-    /// Folder of shared template snippets [default: <suite>/TEMPLATES if present]
-    #[arg(long, value_name = "DIR")]
-    pub template_folder: Option<PathBuf>,
-
-    /// Folder of the GLOBAL before.sh/after.sh [default: <suite>/GLOBAL if present]
-    #[arg(long, value_name = "DIR")]
-    pub global_test_folder: Option<PathBuf>,
-
-    /// List only tests whose name matches RE at its start (repeatable: any of them)
-    #[arg(long, value_name = "RE")]
-    pub pattern_only: Vec<String>,
-
-    /// Leave out tests whose name matches RE at its start (repeatable; wins over --pattern-only)
-    #[arg(long, value_name = "RE")]
-    pub pattern_exclude: Vec<String>,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
 }
 
 impl ListCli {
     /// The listing options of a run's command line (`--list`); the others are not looked at.
     pub fn of_run(cli: &Cli) -> ListCli {
         ListCli {
-            testsuite: cli.testsuite.clone(),
-            template_folder: cli.template_folder.clone(),
-            global_test_folder: cli.global_test_folder.clone(),
-            pattern_only: cli.pattern_only.clone(),
-            pattern_exclude: cli.pattern_exclude.clone(),
+            suite: cli.suite.clone(),
         }
     }
 }
@@ -92,7 +71,7 @@ pub fn list(cli: &ListCli) -> i32 {
 
 fn collect(cli: &ListCli) -> Result<Suite, String> {
     let usage = |e: UsageError| e.to_string();
-    let testsuite = existing_folder("--testsuite", cli.testsuite.clone()).map_err(usage)?;
+    let testsuite = existing_folder("--testsuite", cli.suite.testsuite.clone()).map_err(usage)?;
     let folder = |option, p: &Option<PathBuf>| {
         p.clone()
             .map(|p| existing_folder(option, p))
@@ -101,10 +80,11 @@ fn collect(cli: &ListCli) -> Result<Suite, String> {
     };
     let opts = CollectOptions {
         testsuite,
-        template_folder: folder("--template-folder", &cli.template_folder)?,
-        global_folder: folder("--global-test-folder", &cli.global_test_folder)?,
-        only: compile_patterns("--pattern-only", &cli.pattern_only).map_err(usage)?,
-        exclude: compile_patterns("--pattern-exclude", &cli.pattern_exclude).map_err(usage)?,
+        template_folder: folder("--template-folder", &cli.suite.template_folder)?,
+        global_folder: folder("--global-test-folder", &cli.suite.global_test_folder)?,
+        only: compile_patterns("--pattern-only", &cli.suite.pattern_only).map_err(usage)?,
+        exclude: compile_patterns("--pattern-exclude", &cli.suite.pattern_exclude)
+            .map_err(usage)?,
     };
     let suite = suite::collect(&opts).map_err(|e| format!("{}: {e}", e.option()))?;
     if suite.tests.is_empty() {
@@ -211,11 +191,13 @@ mod tests {
 
     fn cli(root: &Path, only: &[&str], exclude: &[&str]) -> ListCli {
         ListCli {
-            testsuite: root.to_path_buf(),
-            template_folder: None,
-            global_test_folder: None,
-            pattern_only: only.iter().map(|s| s.to_string()).collect(),
-            pattern_exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            suite: SuiteArgs {
+                testsuite: root.to_path_buf(),
+                template_folder: None,
+                global_test_folder: None,
+                pattern_only: only.iter().map(|s| s.to_string()).collect(),
+                pattern_exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            },
         }
     }
 
