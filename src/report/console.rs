@@ -12,7 +12,7 @@ use sipplauncher_actors::events::{DryRunPlan, Event, EventSink, TestStateEvent};
 
 use sipplauncher_actors::core::plan::Keep;
 
-use super::recap::Recap;
+use super::recap::{Recap, Tone};
 use super::{fit, format_duration, printable, printable_path, short_reason};
 
 /// The recap's screenful when the output is no terminal (a CI log): the reports have the rest.
@@ -236,8 +236,12 @@ impl Console {
                 }
                 for line in self.recap.lines(outcome.total, self.width) {
                     lines.push(match line.state {
-                        Some(n) if self.color && line.text.len() >= n => {
-                            format!("{}{}", self.paint(&line.text[..n], RED), &line.text[n..])
+                        Some((n, tone)) if self.color && line.text.is_char_boundary(n) => {
+                            let colour = match tone {
+                                Tone::Failed => RED,
+                                Tone::Flaky => YELLOW,
+                            };
+                            format!("{}{}", self.paint(&line.text[..n], colour), &line.text[n..])
                         }
                         _ => line.text,
                     });
@@ -572,6 +576,24 @@ mod tests {
         assert!(
             line("(1-brokec) - uac").ends_with("cleanup: after.sh exited with status 2"),
             "the recap has the last try of a run that never passed"
+        );
+        // On a terminal, a FLAKY run is yellow in the recap as on its state line; a run that
+        // did not pass, red.
+        let painted = render(&fixture::retried_events(), true);
+        let recap_line = |needle: &str| {
+            painted
+                .lines()
+                .find(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{painted}"))
+                .to_string()
+        };
+        assert!(
+            recap_line("passed on try 2 of 3;").starts_with("\x1b[33m       FLAKY\x1b[0m"),
+            "{painted}"
+        );
+        assert!(
+            recap_line("(1-brokec) - uac").starts_with("\x1b[31m"),
+            "{painted}"
         );
     }
 

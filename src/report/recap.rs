@@ -23,8 +23,17 @@ const MAX_FLAKY_LISTED: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub text: String,
-    /// The state at the start of the line (coloured red on a terminal), if any.
-    pub state: Option<usize>,
+    /// The state at the start of the line, if any: its length, and whether it is a run that
+    /// did not pass (red on a terminal) or one that passed on a retry (FLAKY: yellow, as on its
+    /// state line).
+    pub state: Option<(usize, Tone)>,
+}
+
+/// How a recap line's state is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Failed,
+    Flaky,
 }
 
 impl Line {
@@ -208,7 +217,7 @@ impl Recap {
             );
             out.push(Line {
                 text: fit(&line, width),
-                state: Some(12),
+                state: Some((12, Tone::Flaky)),
             });
         }
         if self.flaky_count > self.flaky.len() as u64 {
@@ -307,7 +316,7 @@ impl Recap {
         }
         out.push(Line {
             text: fit(&line, width),
-            state: Some(12),
+            state: Some((12, Tone::Failed)),
         });
         out.push(Line::plain(format!("{:12} {}", "", self.evidence(r))));
     }
@@ -387,7 +396,7 @@ mod tests {
             cut[2].text,
             "        FAIL              normal-0001 (1-bcdefg) …"
         );
-        assert_eq!(cut[2].state, Some(12));
+        assert_eq!(cut[2].state, Some((12, Tone::Failed)));
         assert!(cut[3].text.ends_with("(pcap sipp-bcdefg.pcap)"));
     }
 
