@@ -26,19 +26,21 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, AtomicResponse, Context, Handler, Message,
-    ResponseActFuture, WrapFuture,
+    Actor, ActorFuture, ActorFutureExt, AsyncContext, AtomicResponse, Context, Handler, Message,
+    WrapFuture,
 };
 use hickory_server::Server;
 use slog::{debug, info, warn, Logger};
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+use crate::core::plan::RunId;
 use crate::events::format_duration;
 use crate::messages::{AddRecords, LocalAddr, RemoveRecords, Shutdown, ShutdownError};
+use crate::sys::script::KillSwitch;
 use crate::sys::sockets::{self, Holder, Proto};
 use server::{Served, ZoneHandler};
-use zones::{RunZone, ZoneError};
+use zones::{Adding, RunZone, ZoneError};
 
 /// The port of the real thing.
 pub const DNS_PORT: u16 = 53;
@@ -48,6 +50,8 @@ pub const RUN_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), DNS_PORT);
 
 /// A TCP connection that sends no request for this long is closed.
+/// Names added to the zones under one hold of their write lock (see [`DnsActor::add`]).
+const ADD_STEP: usize = 4096;
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Responses queued for sending on one TCP connection (hickory's default).
 const TCP_RESPONSE_BUFFER: usize = 32;
@@ -268,33 +272,75 @@ impl DnsActor {
             .is_empty()
     }
 
-    /// Checks, binds the server if it is not up, adds.
-    fn add(&mut self, msg: AddRecords, ctx: &mut Context<Self>) -> Result<(), DnsError> {
+    /// Checks, binds the server if it is not up, adds the first [`ADD_STEP`] names; the rest,
+    /// if any, is left to [`DnsActor::add_rest`].
+    fn add(&mut self, msg: AddRecords, ctx: &mut Context<Self>) -> Result<Added, DnsError> {
         if self.closed {
             return Err(DnsError::ShutDown);
         }
-        self.served
+        let n = msg.zone.len();
+        // Checked before the server is bound: a conflict binds nothing.
+        let adding = self
+            .served
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .zones
-            .check(&msg.run_id, &msg.test, &msg.zone)?;
-        if msg.zone.is_empty() {
-            return Ok(());
-        }
+            .begin_add(msg.run_id.clone(), msg.test, msg.zone)?;
+        let Some(mut adding) = adding else {
+            return Ok(Added::Done);
+        };
         if self.server.is_none() {
             self.start_server(ctx)?;
         }
-        let n = msg.zone.len();
-        let run = msg.run_id.clone();
-        let stop = msg.stop;
-        let mut served = self.served();
-        served
-            .zones
-            .add_until(msg.run_id, msg.test, msg.zone, &|| stop.is_interrupted())?;
-        served.logs.insert(run.clone(), msg.log);
-        drop(served);
-        debug!(self.log, "dns records added"; "run_id" => %run, "records" => n);
-        Ok(())
+        let rest = Rest {
+            run: msg.run_id,
+            records: n,
+            log: msg.log,
+            stop: msg.stop,
+        };
+        if !self.served().zones.add_some(&mut adding, ADD_STEP) {
+            return Ok(Added::More(Box::new((adding, rest))));
+        }
+        self.added(rest);
+        Ok(Added::Done)
+    }
+
+    /// The steps left of a large add, each under the write lock, the server (a task of this
+    /// thread) answering the other tests' questions in between: 200,000 records take ~300 ms.
+    /// The actor takes no other message meanwhile (an atomic response).
+    fn add_rest(
+        &self,
+        mut adding: Adding,
+        rest: Rest,
+    ) -> impl ActorFuture<Self, Output = Result<(), DnsError>> {
+        let served = self.served.clone();
+        let stop = rest.stop.clone();
+        async move {
+            loop {
+                tokio::task::yield_now().await;
+                let mut s = served.write().unwrap_or_else(PoisonError::into_inner);
+                if stop.is_interrupted() {
+                    s.zones.abandon(adding);
+                    return Err(DnsError::Zone(ZoneError::Interrupted));
+                }
+                if s.zones.add_some(&mut adding, ADD_STEP) {
+                    return Ok(());
+                }
+            }
+        }
+        .into_actor(self)
+        .map(move |res, act, _| {
+            if res.is_ok() {
+                act.added(rest);
+            }
+            res
+        })
+    }
+
+    /// The run's records are all in: its log gets the questions they answer.
+    fn added(&mut self, rest: Rest) {
+        self.served().logs.insert(rest.run.clone(), rest.log);
+        debug!(self.log, "dns records added"; "run_id" => %rest.run, "records" => rest.records);
     }
 
     /// After the server died: binds again after `restart_delay` (now when zero), and keeps
@@ -341,7 +387,7 @@ impl Actor for DnsActor {
 }
 
 impl Handler<AddRecords> for DnsActor {
-    type Result = ResponseActFuture<Self, Result<(), DnsError>>;
+    type Result = AtomicResponse<Self, Result<(), DnsError>>;
 
     fn handle(&mut self, msg: AddRecords, ctx: &mut Context<Self>) -> Self::Result {
         match self.add(msg, ctx) {
@@ -359,7 +405,7 @@ impl Handler<AddRecords> for DnsActor {
                 };
                 let lookup =
                     tokio::task::spawn_blocking(move || sockets::port_holders(which, port));
-                Box::pin(
+                AtomicResponse::new(Box::pin(
                     async move {
                         let by = lookup.await.unwrap_or_default();
                         Err(DnsError::PortTaken {
@@ -376,11 +422,31 @@ impl Handler<AddRecords> for DnsActor {
                         }
                         res
                     }),
-                )
+                ))
             }
-            done => Box::pin(actix::fut::ready(done)),
+            Ok(Added::More(more)) => {
+                let (adding, rest) = *more;
+                AtomicResponse::new(Box::pin(self.add_rest(adding, rest)))
+            }
+            Ok(Added::Done) => AtomicResponse::new(Box::pin(actix::fut::ready(Ok(())))),
+            Err(e) => AtomicResponse::new(Box::pin(actix::fut::ready(Err(e)))),
         }
     }
+}
+
+/// How far [`DnsActor::add`] got.
+enum Added {
+    Done,
+    /// A large zone: its first step is in, the others to come.
+    More(Box<(Adding, Rest)>),
+}
+
+/// What is done once a run's records are all in.
+struct Rest {
+    run: RunId,
+    records: usize,
+    log: Logger,
+    stop: KillSwitch,
 }
 
 impl Handler<RemoveRecords> for DnsActor {
@@ -852,6 +918,43 @@ mod tests {
         refused(&ask_udp(at, "h0.example.net.", RecordType::A).await);
         let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
         assert_eq!(authoritative(&m).len(), 1);
+        dns.send(Shutdown).await.unwrap().unwrap();
+    }
+
+    /// A large zone goes in in steps: the server answers the other runs' questions while it is
+    /// added, and then serves it whole.
+    #[actix_rt::test]
+    async fn questions_are_answered_while_a_large_zone_is_added() {
+        use futures_util::FutureExt;
+        let dns = DnsActor::new(loopback(), log()).start();
+        add(&dns, "abcdef", "call-0000", example()).await.unwrap();
+        let at = served_at(&dns).await;
+        let names = ADD_STEP as u32 * 12 + 7;
+        let many = (0..names)
+            .map(|i| a(&format!("h{i}.example.net."), [10, 0, 0, 7]))
+            .collect();
+        let mut adding = Box::pin(dns.send(AddRecords {
+            run_id: run("ghijkl"),
+            test: TestName("big".into()),
+            zone: RunZone::new(many),
+            log: log(),
+            stop: KillSwitch::new(),
+        }));
+        // Handed to the actor, which starts adding at its next turn.
+        assert!(adding.as_mut().now_or_never().is_none());
+        let m = ask_udp(at, "ep1.example.com.", RecordType::A).await;
+        assert_eq!(authoritative(&m).len(), 1);
+        assert!(
+            adding.as_mut().now_or_never().is_none(),
+            "answered only once the add was over"
+        );
+        assert_eq!(adding.await.unwrap(), Ok(()));
+        for owner in ["h0.example.net.", &format!("h{}.example.net.", names - 1)] {
+            assert_eq!(
+                authoritative(&ask_udp(at, owner, RecordType::A).await).len(),
+                1
+            );
+        }
         dns.send(Shutdown).await.unwrap().unwrap();
     }
 

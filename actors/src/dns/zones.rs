@@ -14,7 +14,7 @@
 //! **Cost.** Adding, checking and removing a run are linear in its records, and a question is
 //! answered with a few hash look-ups per label of the name asked (plus the answer's size): the
 //! names below each name are counted when they are added, never searched. A run of 200,000
-//! records is added in one pass.
+//! records is added in one pass, or in steps ([`Zones::begin_add`]) that let questions in between.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -257,6 +257,19 @@ struct RunEntry {
     domains: Vec<Key>,
 }
 
+/// A run's records being added in steps ([`Zones::begin_add`]).
+#[derive(Debug)]
+pub struct Adding {
+    run: RunId,
+    holder: Arc<RunId>,
+    test: TestName,
+    /// Still to add.
+    names: std::vec::IntoIter<(Key, Vec<Record>)>,
+    /// Added so far.
+    added: Vec<Key>,
+    domains: Vec<Key>,
+}
+
 /// A name, as far as answers go.
 enum Node<'a> {
     /// Records of its own, or of the wildcard that stands for it.
@@ -334,25 +347,48 @@ impl Zones {
         zone: RunZone,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(), ZoneError> {
-        self.check(&run, &test, &zone)?;
-        if zone.is_empty() {
+        let Some(mut adding) = self.begin_add(run, test, zone)? else {
             return Ok(());
-        }
-        let mut names = Vec::with_capacity(zone.names.len());
-        self.names.reserve(zone.names.len());
-        let shared = Arc::new(run.clone());
-        for (i, (k, records)) in zone.names.into_iter().enumerate() {
-            if i % LOOK_EVERY == LOOK_EVERY - 1 && cancelled() {
-                // Registered with the names added so far, to go the way every run goes.
-                let partial = RunEntry {
-                    test,
-                    names,
-                    domains: Default::default(),
-                };
-                self.runs.insert(run.clone(), partial);
-                self.remove(&run);
+        };
+        while !self.add_some(&mut adding, LOOK_EVERY) {
+            if cancelled() {
+                self.abandon(adding);
                 return Err(ZoneError::Interrupted);
             }
+        }
+        Ok(())
+    }
+
+    /// Checks a run's records (see [`Zones::check`]) and gets them ready to be added in steps
+    /// ([`Zones::add_some`]), so that a caller can let the questions in between: a large
+    /// `dns.txt` takes a few hundred milliseconds. `None` for an empty zone: nothing to add
+    /// (the run is not registered). Nothing but another step may change the zones meanwhile:
+    /// the check holds until the last step only so.
+    pub fn begin_add(
+        &self,
+        run: RunId,
+        test: TestName,
+        zone: RunZone,
+    ) -> Result<Option<Adding>, ZoneError> {
+        self.check(&run, &test, &zone)?;
+        if zone.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Adding {
+            holder: Arc::new(run.clone()),
+            run,
+            test,
+            added: Vec::with_capacity(zone.names.len()),
+            names: zone.names.into_iter(),
+            domains: zone.domains,
+        }))
+    }
+
+    /// Adds up to `max` more names of `adding`; `true` once all are in, the run registered with
+    /// its domains (they are served from then on; the names already added answer meanwhile).
+    pub fn add_some(&mut self, adding: &mut Adding, max: usize) -> bool {
+        self.names.reserve(adding.names.len().min(max));
+        for (k, records) in adding.names.by_ref().take(max) {
             for above in up(&k).skip(1) {
                 match self.below.get_mut(above) {
                     Some(n) => *n += 1,
@@ -361,30 +397,47 @@ impl Zones {
                     }
                 }
             }
-            names.push(k.clone());
+            adding.added.push(k.clone());
             self.names.insert(
                 k,
                 Held {
-                    run: shared.clone(),
+                    run: adding.holder.clone(),
                     records,
                 },
             );
         }
-        for d in &zone.domains {
+        if adding.names.len() > 0 {
+            return false;
+        }
+        for d in &adding.domains {
             self.domains
                 .entry(d.clone())
                 .or_default()
-                .insert(run.clone());
+                .insert(adding.run.clone());
         }
         self.runs.insert(
-            run,
+            adding.run.clone(),
             RunEntry {
-                test,
-                names,
-                domains: zone.domains,
+                test: adding.test.clone(),
+                names: std::mem::take(&mut adding.added),
+                domains: std::mem::take(&mut adding.domains),
             },
         );
-        Ok(())
+        true
+    }
+
+    /// Takes back what the steps of an add not finished put in.
+    pub fn abandon(&mut self, adding: Adding) {
+        // Registered with the names added so far, to go the way every run goes.
+        self.runs.insert(
+            adding.run.clone(),
+            RunEntry {
+                test: adding.test,
+                names: adding.added,
+                domains: Vec::new(),
+            },
+        );
+        self.remove(&adding.run);
     }
 
     /// Removes the records of a run; how many names it had.
