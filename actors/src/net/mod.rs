@@ -238,7 +238,7 @@ impl NetActor {
                 // Other sipplaunchers' test addresses come and go: each pick avoids those
                 // held at that moment (see `Acquire::run`); the rest is this host's own.
                 if !theirs.contains(&host.index) {
-                    pool.exclude(host.addr);
+                    pool.exclude_host(host.addr, host.prefix);
                 }
             }
             for gw in gateways {

@@ -72,6 +72,20 @@ impl AddressPool {
         self.excluded.insert(addr);
     }
 
+    /// Excludes a host address of this machine (`addr/prefix` on one of its interfaces) and,
+    /// for a subnet that has them (up to /30), that subnet's network and broadcast addresses:
+    /// in a DUT network wider than the host's own subnet (`--network-mask 23` on a host with a
+    /// /24), the host's kernel takes the broadcast address of its /24 for a broadcast, never
+    /// for a test's address: it answers no ARP for it and a test given it cannot be reached.
+    pub fn exclude_host(&mut self, addr: Ipv4Addr, prefix: u8) {
+        self.exclude(addr);
+        if (1..=30).contains(&prefix) {
+            let mask = u32::MAX << (32 - u32::from(prefix));
+            self.exclude(Ipv4Addr::from(u32::from(addr) & mask));
+            self.exclude(Ipv4Addr::from(u32::from(addr) | !mask));
+        }
+    }
+
     /// Not to be given out for `how_long` (see `busy`).
     pub fn set_busy(&mut self, addr: Ipv4Addr, how_long: Duration) {
         self.busy.insert(addr, Instant::now() + how_long);
@@ -207,6 +221,35 @@ mod tests {
         ));
         assert_eq!(pool.release(&run), 5);
         assert!(pool.pick(&mut rng).is_ok());
+    }
+
+    #[test]
+    fn a_host_subnets_network_and_broadcast_are_never_given() {
+        // A /23 DUT network; the host has 10.0.0.5/24 and a /32 and a /31 of its own.
+        let mut pool = AddressPool::new(Ipv4Addr::new(10, 0, 0, 1), 23);
+        pool.exclude_host(Ipv4Addr::new(10, 0, 0, 5), 24);
+        pool.exclude_host(Ipv4Addr::new(10, 0, 1, 9), 32);
+        pool.exclude_host(Ipv4Addr::new(10, 0, 1, 20), 31);
+        for (a, free) in [
+            ([10, 0, 0, 5], false),
+            ([10, 0, 0, 255], false),
+            ([10, 0, 1, 0], true),
+            ([10, 0, 0, 254], true),
+            ([10, 0, 1, 9], false),
+            ([10, 0, 1, 8], true),
+            ([10, 0, 1, 10], true),
+            ([10, 0, 1, 20], false),
+            ([10, 0, 1, 21], true),
+        ] {
+            assert_eq!(pool.is_free(Ipv4Addr::from(a)), free, "{a:?}");
+        }
+        assert_eq!(
+            (0..2000)
+                .filter_map(|_| pool.pick(&mut rand::rng()).ok())
+                .filter(|a| *a == Ipv4Addr::new(10, 0, 0, 255))
+                .count(),
+            0
+        );
     }
 
     #[test]
