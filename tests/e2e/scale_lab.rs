@@ -426,6 +426,12 @@ fn retries_name_every_try_and_a_flaky_test_passes() {
     assert_eq!(xml.matches("<rerunError ").count(), 2, "{xml}");
     let html = std::fs::read_to_string(sb.path("r.html")).unwrap();
     assert!(html.contains("1 FLAKY</span>"), "the HTML summary");
+    // The FLAKY run's failed first try is drawn, read from its pcap in post-run.
+    let try_ladder = format!("id=\"ladder-{}-try1\"", flaky["index"]);
+    assert!(
+        html.contains(&try_ladder),
+        "{try_ladder} in the HTML report"
+    );
 
     // A merge keeps the tries and counts the FLAKY run as passed.
     let mut merge = Command::new(BIN);

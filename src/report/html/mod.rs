@@ -236,11 +236,38 @@ impl Digest {
         let ladder_anchor = format!("ladder-{}", run.index);
         let label = format!("{} ({}-{})", run.index, run.index, run.run_id);
         let ladder_block = self.ladder_block(run, &keys, &label, &ladder_anchor);
+        // `--retries`: the earlier tries that did not pass, each with its ladder (a FLAKY
+        // run's failure is the one to look at).
+        let try_blocks: Vec<(String, LadderBlock)> = run
+            .tries
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.passed)
+            .map(|(k, t)| {
+                let anchor = format!("ladder-{}-try{}", run.index, k + 1);
+                let label = format!("{} ({}-{}), try {}", run.index, run.index, t.run_id, k + 1);
+                // Shown with the try's result, and with FLAKY when the run passed at last.
+                let mut try_keys = self::keys(t);
+                if run.flaky {
+                    try_keys.push_str(" FLAKY");
+                }
+                let block = self.ladder_block(t, &try_keys, &label, &anchor);
+                (anchor, block)
+            })
+            .collect();
         let (ladder, ladder_note) = match &ladder_block {
             LadderBlock::Shown(_) => (Some(ladder_anchor.clone()), None),
             LadderBlock::Note(n) => (None, Some(n.clone())),
             LadderBlock::Omitted | LadderBlock::None => (None, None),
         };
+        // A run without a ladder of its own links its last failed try's.
+        let ladder = ladder.or_else(|| {
+            try_blocks
+                .iter()
+                .rev()
+                .find(|(_, b)| matches!(b, LadderBlock::Shown(_)))
+                .map(|(a, _)| a.clone())
+        });
         let listed = self.listed < MAX_ROWS || (!run.passed && self.listed_not_passed < MAX_ROWS);
         // Rendered once, here: a rewrite of the page only strings the rows together.
         let row = listed.then(|| {
@@ -310,6 +337,13 @@ impl Digest {
             LadderBlock::Shown(html) => t.ladders.push(html),
             LadderBlock::Omitted => t.ladders_omitted += 1,
             LadderBlock::Note(_) | LadderBlock::None => {}
+        }
+        for (_, block) in try_blocks {
+            match block {
+                LadderBlock::Shown(html) => t.ladders.push(html),
+                LadderBlock::Omitted => t.ladders_omitted += 1,
+                LadderBlock::Note(_) | LadderBlock::None => {}
+            }
         }
         match row {
             Some(row) => {

@@ -176,7 +176,39 @@ fn external_references(page: &str) -> Vec<String> {
 #[test]
 fn flaky_runs_on_the_page() {
     let dir = tempfile::tempdir().unwrap();
-    let page = html_of(&fixture::retried_events(), dir.path());
+    // The failed first try of the FLAKY run came with its ladder.
+    let events: Vec<Event> = fixture::retried_events()
+        .into_iter()
+        .map(|mut e| {
+            if let Event::Test(t) = &mut e {
+                if t.run_id.0 == "flakya" && t.state == StateName::Clean {
+                    t.evidence = Some(Arc::new(RunAttachment {
+                        addresses: BTreeMap::from([
+                            ("uac_ua1".to_string(), Ipv4Addr::new(10, 99, 0, 37)),
+                            ("uas_ua0".to_string(), Ipv4Addr::new(10, 99, 0, 12)),
+                        ]),
+                        ladder: Some(Arc::new(failed_ladder())),
+                        ladder_error: None,
+                    }));
+                }
+            }
+            e
+        })
+        .collect();
+    let page = html_of(&events, dir.path());
+    // Drawn under its test, named as the try it was, and linked from the FLAKY run's row.
+    let ladder = {
+        let at = page
+            .find("<div class=\"ladder FAIL FLAKY\" id=\"ladder-0-try1\"")
+            .unwrap_or_else(|| panic!("the first try's ladder:\n{page}"));
+        &page[at..at + page[at..].find("</svg>").expect("its drawing")]
+    };
+    assert!(ladder.contains("Run 0 (0-flakya), try 1"), "{ladder}");
+    assert_eq!(ladder.matches("<g class=\"msg").count(), 5);
+    assert!(
+        page.contains("href=\"#ladder-0-try1\""),
+        "linked from its row"
+    );
     assert!(
         page.contains("1 FLAKY</span> (passed on a retry, counted as passed)"),
         "summary"
