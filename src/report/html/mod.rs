@@ -260,14 +260,18 @@ impl Digest {
             LadderBlock::Note(n) => (None, Some(n.clone())),
             LadderBlock::Omitted | LadderBlock::None => (None, None),
         };
-        // A run without a ladder of its own links its last failed try's.
-        let ladder = ladder.or_else(|| {
-            try_blocks
-                .iter()
-                .rev()
-                .find(|(_, b)| matches!(b, LadderBlock::Shown(_)))
-                .map(|(a, _)| a.clone())
-        });
+        // A FLAKY run's row links its last failed try's ladder (its own is a passing one, to
+        // compare with); another run's, when it has none of its own.
+        let try_ladder = try_blocks
+            .iter()
+            .rev()
+            .find(|(_, b)| matches!(b, LadderBlock::Shown(_)))
+            .map(|(a, _)| a.clone());
+        let ladder = if run.flaky {
+            try_ladder.or(ladder)
+        } else {
+            ladder.or(try_ladder)
+        };
         let listed = self.listed < MAX_ROWS || (!run.passed && self.listed_not_passed < MAX_ROWS);
         // Rendered once, here: a rewrite of the page only strings the rows together.
         let row = listed.then(|| {
