@@ -11,7 +11,8 @@
 # sipplauncher's own user + system time (its threads, not its SIPp children), read by
 # benches/procwatch.py from its zombie. Prints per run and the medians; PERF=1 first records a
 # cpu-clock profile of one more run of each build (perf record -g) into $OUT/<build>-perf.data
-# (perf report -i FILE --pid <sipplauncher's pid> --no-children --sort sym).
+# (perf report -i FILE --pid <sipplauncher's pid> --no-children --sort sym; grouped by thread and
+# system call: python3 benches/perf_groups.py FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: $0 BEFORE AFTER [ROUNDS]" >&2; exit 2; }
