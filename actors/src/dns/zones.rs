@@ -384,8 +384,9 @@ impl Zones {
         }))
     }
 
-    /// Adds up to `max` more names of `adding`; `true` once all are in, the run registered with
-    /// its domains (they are served from then on; the names already added answer meanwhile).
+    /// Adds up to `max` more names of `adding`; `true` once all are in and the run is
+    /// registered with its domains, which the server is the authority for from then on (until
+    /// then the names already added answer only under a domain another run serves).
     pub fn add_some(&mut self, adding: &mut Adding, max: usize) -> bool {
         self.names.reserve(adding.names.len().min(max));
         for (k, records) in adding.names.by_ref().take(max) {
