@@ -123,7 +123,8 @@ pub struct PcapStats {
 /// stays as it is while the runs come and go (setting a filter at every Register and
 /// Unregister was a few % of the tool's CPU per test at `--group 50`); user space files each
 /// packet to the runs of its addresses as without one. A run's address outside the scope gets
-/// its own test in the filter.
+/// its own test in the filter. A network busy with others' traffic makes the capture give the
+/// scope up (see [`Strays`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     network: Ipv4Addr,
@@ -516,11 +517,53 @@ struct Capture {
     /// The most packets the socket can hold: a drain reads no more.
     drain_max: usize,
     filer: Filer,
+    /// Until the network turns out busy with others' traffic (see [`Strays`]).
     scope: Option<Scope>,
     /// The program on the socket now (a new one the same is not set again).
     attached: Vec<(u16, u8, u8, u32)>,
+    strays: Strays,
     log: Logger,
 }
+
+/// The IPv4 packets a [`Scope`] lets through that are no run's: this host's traffic with other
+/// machines of the DUT network. Past [`STRAYS_MAX`] in [`STRAYS_WINDOW`], the capture gives the
+/// scope up and filters by the runs' addresses (set at each Register and Unregister, as
+/// without a scope): a busy network must not cost the capture its CPU, nor fill the socket's
+/// buffer (drops are charged to every run).
+#[derive(Debug)]
+struct Strays {
+    count: u32,
+    since: std::time::Instant,
+    max: u32,
+    window: Duration,
+}
+
+impl Default for Strays {
+    fn default() -> Self {
+        Strays {
+            count: 0,
+            since: std::time::Instant::now(),
+            max: STRAYS_MAX,
+            window: STRAYS_WINDOW,
+        }
+    }
+}
+
+impl Strays {
+    /// Counts one; `true` when there were too many within the window.
+    fn one_more(&mut self) -> bool {
+        if self.since.elapsed() > self.window {
+            self.count = 0;
+            self.since = std::time::Instant::now();
+        }
+        self.count += 1;
+        self.count > self.max
+    }
+}
+
+/// See [`Strays`].
+const STRAYS_MAX: u32 = 1000;
+const STRAYS_WINDOW: Duration = Duration::from_secs(1);
 
 impl Capture {
     fn new(sock: OwnedFd, scope: Option<Scope>, log: Logger) -> Self {
@@ -538,6 +581,7 @@ impl Capture {
             scope,
             // What open_socket set.
             attached: shape(&filter_program(&[])),
+            strays: Strays::default(),
             log,
         }
     }
@@ -575,9 +619,30 @@ impl Capture {
         let cooked = Cooked::from_sockaddr(addr.as_ref());
         if !cooked.is_loopback_outgoing() {
             let caught = len.min(self.buf.len());
-            self.filer.file(ts, &cooked, &self.buf[..caught], len);
+            let filed = self.filer.file(ts, &cooked, &self.buf[..caught], len);
+            if filed == 0
+                && cooked.protocol == ETH_P_IP
+                && self.scope.is_some()
+                && self.strays.one_more()
+            {
+                self.give_up_scope();
+            }
         }
         Ok(true)
+    }
+
+    /// From now on, the filter holds the runs' addresses (see [`Strays`]).
+    fn give_up_scope(&mut self) {
+        self.scope = None;
+        warn!(
+            self.log,
+            "capture: more than {} packets a second of others' traffic in the DUT network: \
+             the kernel filter now lists the tests' addresses",
+            self.strays.max
+        );
+        if let Err(e) = self.refilter() {
+            warn!(self.log, "{e}");
+        }
     }
 
     /// Reads up to `max` packets, or until the socket is empty; returns how many.
@@ -1777,6 +1842,68 @@ mod tests {
             }
             cap.refilter().unwrap();
             assert_eq!(exchange(&mut cap, &pairs), 0);
+        });
+    }
+
+    /// Others' traffic in the DUT network past the limit: the capture gives its scope up and
+    /// lists the runs' addresses in the filter; the runs' own packets are filed all along.
+    #[test]
+    #[cfg_attr(
+        not(feature = "lab"),
+        ignore = "needs root for a network namespace: cargo test --features lab"
+    )]
+    fn a_busy_network_makes_the_capture_filter_by_address() {
+        testns::in_netns("busy network", || {
+            let scope = Scope::new(lo(1), 29, vec![lo(1)]);
+            let mut cap = Capture::new(open_socket(&log()).unwrap(), Some(scope), log());
+            // A generous window: the limit, not the machine's speed, decides.
+            cap.strays.max = 50;
+            cap.strays.window = Duration::from_secs(600);
+            let socks: HashMap<u8, UdpSocket> = [2, 3, 4, 5]
+                .into_iter()
+                .map(|d| (d, UdpSocket::bind((lo(d), 5060)).unwrap()))
+                .collect();
+            let send = |from: u8, to: u8, n: usize| {
+                for _ in 0..n {
+                    socks[&from].send_to(b"x", (lo(to), 5060)).unwrap();
+                    socks[&to].recv(&mut [0; 4]).unwrap();
+                }
+            };
+            let drain = |cap: &mut Capture| {
+                let mut n = 0;
+                while cap.read_one().unwrap() {
+                    n += 1;
+                }
+                n
+            };
+            cap.filer
+                .register(RunId("aaaaaa".into()), vec![lo(2)], "a".into())
+                .unwrap();
+            cap.refilter().unwrap();
+            let scoped = cap.attached.clone();
+            // Within the limit: kept by the scope, filed to no run.
+            send(4, 5, 50);
+            send(2, 3, 1);
+            assert_eq!(drain(&mut cap), 51);
+            assert!(cap.scope.is_some());
+            assert_eq!(cap.attached, scoped);
+            // One more: the scope goes, the filter lists the run's address.
+            send(4, 5, 1);
+            assert_eq!(drain(&mut cap), 1);
+            assert!(cap.scope.is_none());
+            assert_eq!(cap.attached, shape(&filter_program(&[lo(2)])));
+            send(4, 5, 20);
+            send(2, 3, 1);
+            assert_eq!(drain(&mut cap), 1, "only the run's packet now");
+            assert_eq!(cap.filer.regs[0].packets.len(), 2);
+            // A later run's addresses join the filter at its Register, as without a scope.
+            cap.filer
+                .register(RunId("bbbbbb".into()), vec![lo(4)], "b".into())
+                .unwrap();
+            cap.refilter().unwrap();
+            send(4, 5, 1);
+            assert_eq!(drain(&mut cap), 1);
+            assert_eq!(cap.filer.regs[1].packets.len(), 1);
         });
     }
 
