@@ -582,7 +582,7 @@ fn parse_dut(raw: Option<&str>) -> Result<Ipv4Addr, UsageError> {
 /// The DUT is a host of its network: not the network's own address, nor its broadcast one
 /// (every test would fail, each in its own words).
 fn check_dut_is_a_host(dut: Ipv4Addr, mask: u8) -> Result<(), UsageError> {
-    let bits = u32::MAX.checked_shl(32 - u32::from(mask)).unwrap_or(0);
+    let bits = sipplauncher_actors::net::pool::prefix_mask(mask);
     let addr = u32::from(dut);
     let what = if addr == addr & bits {
         "network"

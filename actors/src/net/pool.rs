@@ -35,10 +35,17 @@ pub struct AddressPool {
     leased: HashMap<Ipv4Addr, RunId>,
 }
 
+/// The netmask of a prefix length (0 to 32) as a number: `/23` is `0xffff_fe00`.
+pub fn prefix_mask(prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
+}
+
 impl AddressPool {
     /// The network of `dut`/`prefix` (1..=30, validated by the front end); the DUT is excluded.
     pub fn new(dut: Ipv4Addr, prefix: u8) -> Self {
-        let mask = u32::MAX << (32 - u32::from(prefix));
+        let mask = prefix_mask(prefix);
         let mut excluded = HashSet::new();
         excluded.insert(dut);
         AddressPool {
@@ -80,7 +87,7 @@ impl AddressPool {
     pub fn exclude_host(&mut self, addr: Ipv4Addr, prefix: u8) {
         self.exclude(addr);
         if (1..=30).contains(&prefix) {
-            let mask = u32::MAX << (32 - u32::from(prefix));
+            let mask = prefix_mask(prefix);
             self.exclude(Ipv4Addr::from(u32::from(addr) & mask));
             self.exclude(Ipv4Addr::from(u32::from(addr) | !mask));
         }
@@ -221,6 +228,14 @@ mod tests {
         ));
         assert_eq!(pool.release(&run), 5);
         assert!(pool.pick(&mut rng).is_ok());
+    }
+
+    #[test]
+    fn prefix_masks() {
+        assert_eq!(prefix_mask(0), 0);
+        assert_eq!(prefix_mask(23), 0xffff_fe00);
+        assert_eq!(prefix_mask(32), u32::MAX);
+        assert_eq!(prefix_mask(40), u32::MAX);
     }
 
     #[test]

@@ -64,6 +64,7 @@ use tokio::sync::oneshot;
 
 use crate::core::plan::RunId;
 use crate::messages::{Register, Shutdown, ShutdownError, Unregister};
+use crate::net::pool::prefix_mask;
 
 /// The longest packet kept, Linux cooked header included (libpcap's default snap length).
 pub const SNAPLEN: u32 = 262_144;
@@ -157,7 +158,7 @@ impl Scope {
 
     fn new(dut: Ipv4Addr, prefix: u8, exclude: Vec<Ipv4Addr>) -> Scope {
         let mut scope = Scope {
-            network: Ipv4Addr::from(u32::from(dut) & Scope::mask_of(prefix)),
+            network: Ipv4Addr::from(u32::from(dut) & prefix_mask(prefix)),
             prefix: prefix.min(32),
             exclude: Vec::new(),
         };
@@ -169,14 +170,8 @@ impl Scope {
         scope
     }
 
-    fn mask_of(prefix: u8) -> u32 {
-        u32::MAX
-            .checked_shl(32 - u32::from(prefix.min(32)))
-            .unwrap_or(0)
-    }
-
     fn mask(&self) -> u32 {
-        Scope::mask_of(self.prefix)
+        prefix_mask(self.prefix)
     }
 
     fn contains(&self, a: Ipv4Addr) -> bool {
